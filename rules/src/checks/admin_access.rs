@@ -1,0 +1,473 @@
+//! `admin_access`: administrative access is restricted to key personnel.
+//!
+//! Facts: the effective sshd settings (from `sshd -T` or the config files with
+//! their `Include`s and `Match` blocks), the accounts with a login shell, the
+//! members of the admin groups, and the fingerprints of every authorized key.
+//! Judgement: root login and password logins are off, and every key and every
+//! admin is on the policy's roster.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{CheckKind, JudgeCtx};
+use crate::finding_codes;
+use crate::verdict::{FileLocation, FindingCode, Verdict};
+
+pub struct AdminAccess;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_sshd_config")]
+    pub sshd_config: String,
+    /// Ask `sshd -T` for the effective configuration when sshd is installed
+    /// and the host's own root is checked.
+    #[serde(default = "yes")]
+    pub use_sshd_t: bool,
+    /// Accepted values of `PermitRootLogin`.
+    #[serde(default = "default_root_login")]
+    pub permit_root_login: Vec<String>,
+    #[serde(default)]
+    pub allow_password_authentication: bool,
+    /// The people allowed administrative access.
+    #[serde(default)]
+    pub roster: Vec<Person>,
+    #[serde(default = "default_admin_groups")]
+    pub admin_groups: Vec<String>,
+    #[serde(default = "default_passwd")]
+    pub passwd: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub name: String,
+    /// Login accounts this person uses; their `name` when empty.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Key fingerprints as `ssh-keygen -lf` prints them (`SHA256:…`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+impl Person {
+    fn account_names(&self) -> Vec<&str> {
+        if self.accounts.is_empty() {
+            vec![self.name.as_str()]
+        } else {
+            self.accounts.iter().map(String::as_str).collect()
+        }
+    }
+}
+
+fn default_sshd_config() -> String {
+    "/etc/ssh/sshd_config".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_root_login() -> Vec<String> {
+    vec!["no".into()]
+}
+fn default_admin_groups() -> Vec<String> {
+    vec!["sudo".into(), "wheel".into()]
+}
+fn default_passwd() -> String {
+    "/etc/passwd".into()
+}
+fn default_group() -> String {
+    "/etc/group".into()
+}
+
+/// sshd's effective settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sshd {
+    /// `sshd -T` or the config file path.
+    pub source: String,
+    /// Lowercased keyword to its effective value, outside any `Match`.
+    pub settings: BTreeMap<String, String>,
+    /// Settings inside `Match` blocks, which apply to some connections only.
+    #[serde(default)]
+    pub matches: Vec<MatchSetting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchSetting {
+    pub criteria: String,
+    pub keyword: String,
+    pub value: String,
+    pub file: String,
+    pub line: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+    /// Whether the shell allows a login (not nologin/false).
+    pub login: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizedKey {
+    pub account: String,
+    pub file: String,
+    pub line: u64,
+    /// `SHA256:…`, or the reason the line could not be read.
+    pub fingerprint: Result<String, String>,
+    #[serde(default)]
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// `None` when sshd is not installed (no config file).
+    pub sshd: Option<Sshd>,
+    pub accounts: Vec<Account>,
+    pub groups: Vec<Group>,
+    pub keys: Vec<AuthorizedKey>,
+    /// Files that exist but could not be read: the check is then `error`.
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+finding_codes! {
+    pub enum Code {
+        RootLoginPermitted = ("root_login_permitted", High, "sshd lets root log in in a way the policy does not allow"),
+        PasswordAuthentication = ("password_authentication_enabled", High, "sshd accepts passwords"),
+        KeyboardInteractive = ("keyboard_interactive_enabled", Medium, "sshd accepts keyboard-interactive (PAM password) logins"),
+        EmptyPasswords = ("empty_passwords_permitted", Critical, "sshd accepts empty passwords"),
+        UnknownKey = ("unknown_key", High, "an authorized key that belongs to nobody on the roster"),
+        KeyOnWrongAccount = ("key_on_wrong_account", Medium, "a rostered key authorized for an account its owner does not use"),
+        UnreadableKey = ("unparsable_key", Medium, "a line of an authorized_keys file that is not a public key"),
+        UnrosteredAdmin = ("unrostered_admin", High, "a member of an admin group who is not on the roster"),
+        ExtraRoot = ("extra_uid0_account", Critical, "an account other than root with uid 0"),
+        SshdAbsent = ("sshd_absent", Info, "no sshd configuration: no remote shell access by ssh"),
+    }
+}
+
+/// The SHA256 fingerprint of one authorized_keys line, as `ssh-keygen -lf`
+/// prints it. Options before the key type are skipped.
+pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
+    const TYPES: &[&str] = &[
+        "ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+        "ssh-ed25519-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com",
+    ];
+    let tokens = split_options_aware(line);
+    let pos = tokens
+        .iter()
+        .position(|t| TYPES.contains(&t.as_str()))
+        .ok_or_else(|| "no known key type on the line".to_owned())?;
+    let key_type = tokens.get(pos).cloned().unwrap_or_default();
+    let blob = tokens.get(pos + 1).ok_or_else(|| format!("`{key_type}` without key data"))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| "key data is not base64".to_owned())?;
+    // The blob starts with the key type as an SSH string; check it agrees.
+    let inner = raw
+        .get(4..)
+        .and_then(|rest| {
+            let len = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
+            rest.get(..len)
+        })
+        .ok_or_else(|| "key data is truncated".to_owned())?;
+    if inner != key_type.as_bytes() {
+        return Err("key data does not match its type".into());
+    }
+    let fp = base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&raw));
+    Ok((key_type, format!("SHA256:{fp}")))
+}
+
+/// Splits on whitespace outside double quotes (options like `command="a b"`).
+fn split_options_aware(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                cur.push(ch);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+impl CheckKind for AdminAccess {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str = "sshd allows no root or password logins, and only rostered people hold keys and admin groups";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        for v in &p.permit_root_login {
+            if !["no", "prohibit-password", "without-password", "forced-commands-only", "yes"].contains(&v.as_str()) {
+                out.push((Some("permit_root_login"), format!("`{v}` is not a PermitRootLogin value")));
+            }
+        }
+        for person in &p.roster {
+            for k in &person.keys {
+                if !k.starts_with("SHA256:") {
+                    out.push((Some("roster"), format!("key `{k}` of {}: write fingerprints as `SHA256:…` (ssh-keygen -lf)", person.name)));
+                }
+            }
+        }
+        out
+    }
+
+    fn judge(p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
+        let mut findings = Vec::new();
+        if let Some(sshd) = &facts.sshd {
+            judge_sshd(p, sshd, &mut findings);
+        } else {
+            findings.push(Code::SshdAbsent.finding(&p.sshd_config, format!("`{}` does not exist", p.sshd_config)));
+        }
+
+        // Keys.
+        let mut owner_of: BTreeMap<&str, &Person> = BTreeMap::new();
+        for person in &p.roster {
+            for k in &person.keys {
+                owner_of.insert(k.as_str(), person);
+            }
+        }
+        for k in &facts.keys {
+            let loc = Some(FileLocation { file: k.file.clone(), line: Some(k.line) });
+            match &k.fingerprint {
+                Err(why) => {
+                    let mut f = Code::UnreadableKey.finding(&k.account, format!("{}:{}: {why}", k.file, k.line));
+                    f.location = loc;
+                    findings.push(f);
+                }
+                Ok(fp) => match owner_of.get(fp.as_str()) {
+                    None => {
+                        let mut f = Code::UnknownKey.finding(
+                            &k.account,
+                            format!("{} key {fp} authorized for `{}` is on no one's roster entry", k.key_type, k.account),
+                        );
+                        f.location = loc;
+                        findings.push(f);
+                    }
+                    Some(person) if !person.account_names().contains(&k.account.as_str()) && k.account != "root" => {
+                        let mut f = Code::KeyOnWrongAccount.finding(
+                            &k.account,
+                            format!("key {fp} of {} is authorized for `{}`, which is not one of their accounts", person.name, k.account),
+                        );
+                        f.location = loc;
+                        findings.push(f);
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+
+        // Admin groups.
+        let rostered: BTreeSet<&str> = p.roster.iter().flat_map(|r| r.account_names()).collect();
+        let mut admins: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for g in facts.groups.iter().filter(|g| p.admin_groups.contains(&g.name)) {
+            for m in &g.members {
+                admins.insert((m.as_str(), g.name.as_str()));
+            }
+            for a in facts.accounts.iter().filter(|a| a.gid == g.gid) {
+                admins.insert((a.name.as_str(), g.name.as_str()));
+            }
+        }
+        for (member, group) in &admins {
+            if !rostered.contains(member) && *member != "root" {
+                findings.push(Code::UnrosteredAdmin.finding(*member, format!("`{member}` is in admin group `{group}` but on no roster entry")));
+            }
+        }
+        for a in facts.accounts.iter().filter(|a| a.uid == 0 && a.name != "root") {
+            findings.push(Code::ExtraRoot.finding(&a.name, format!("`{}` has uid 0", a.name)));
+        }
+
+        let evidence = serde_json::json!({
+            "sshd": facts.sshd.as_ref().map(|s| serde_json::json!({
+                "source": s.source,
+                "permitrootlogin": s.settings.get("permitrootlogin"),
+                "passwordauthentication": s.settings.get("passwordauthentication"),
+                "kbdinteractiveauthentication": s.settings.get("kbdinteractiveauthentication"),
+                "match_blocks": s.matches.len(),
+            })),
+            "login_accounts": facts.accounts.iter().filter(|a| a.login).map(|a| &a.name).collect::<Vec<_>>(),
+            "keys": facts.keys.iter().map(|k| serde_json::json!({"account": k.account, "fingerprint": k.fingerprint.as_ref().ok()})).collect::<Vec<_>>(),
+            "admins": admins.iter().map(|(m, g)| format!("{m} ({g})")).collect::<Vec<_>>(),
+        });
+        if !facts.errors.is_empty() {
+            let mut v = Verdict::error(facts.errors.join("; "));
+            v.findings = findings;
+            v.evidence = evidence;
+            return v;
+        }
+        let ok = format!(
+            "{} keys and {} admins, all rostered; {}",
+            facts.keys.len(),
+            admins.len(),
+            match &facts.sshd {
+                Some(s) => format!(
+                    "root login {}, passwords {}",
+                    s.settings.get("permitrootlogin").map_or("prohibit-password", String::as_str),
+                    s.settings.get("passwordauthentication").map_or("yes", String::as_str)
+                ),
+                None => "no sshd".into(),
+            }
+        );
+        Verdict::from_findings(findings, ok, evidence)
+    }
+}
+
+fn judge_sshd(p: &Params, sshd: &Sshd, findings: &mut Vec<crate::verdict::Finding>) {
+    let get = |k: &str, default: &'static str| sshd.settings.get(k).map_or(default, String::as_str).to_ascii_lowercase();
+    let mut check = |scope: &str, keyword: &str, value: &str, loc: Option<FileLocation>| {
+        let v = value.to_ascii_lowercase();
+        let finding = match keyword {
+            "permitrootlogin" if !p.permit_root_login.iter().any(|a| a == &v || (a == "prohibit-password" && v == "without-password")) => Some((
+                Code::RootLoginPermitted,
+                format!("{scope}PermitRootLogin is `{v}` (allowed: {})", p.permit_root_login.join(", ")),
+            )),
+            "passwordauthentication" if v == "yes" && !p.allow_password_authentication => {
+                Some((Code::PasswordAuthentication, format!("{scope}PasswordAuthentication is `yes`")))
+            }
+            "kbdinteractiveauthentication" | "challengeresponseauthentication" if v == "yes" && !p.allow_password_authentication => {
+                Some((Code::KeyboardInteractive, format!("{scope}KbdInteractiveAuthentication is `yes`")))
+            }
+            "permitemptypasswords" if v == "yes" => Some((Code::EmptyPasswords, format!("{scope}PermitEmptyPasswords is `yes`"))),
+            _ => None,
+        };
+        if let Some((code, msg)) = finding {
+            let mut f = code.finding(&sshd.source, msg);
+            f.location = loc;
+            findings.push(f);
+        }
+    };
+    check("", "permitrootlogin", &get("permitrootlogin", "prohibit-password"), None);
+    check("", "passwordauthentication", &get("passwordauthentication", "yes"), None);
+    // keyboard-interactive asks for passwords only through PAM on Linux.
+    if get("usepam", "no") == "yes" {
+        let kbd = sshd
+            .settings
+            .get("kbdinteractiveauthentication")
+            .or_else(|| sshd.settings.get("challengeresponseauthentication"))
+            .map_or("yes".to_owned(), |v| v.to_ascii_lowercase());
+        check("", "kbdinteractiveauthentication", &kbd, None);
+    }
+    check("", "permitemptypasswords", &get("permitemptypasswords", "no"), None);
+    for m in &sshd.matches {
+        let loc = Some(FileLocation { file: m.file.clone(), line: Some(m.line) });
+        check(&format!("in `Match {}`: ", m.criteria), &m.keyword.to_ascii_lowercase(), &m.value, loc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::CheckStatus;
+
+    // `ssh-keygen -lf` prints SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4 for this key.
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICLrBKXFuYkX4Yhst05fyEuUMcSDGbG8pPbECemkWn9A alice@laptop";
+
+    #[test]
+    fn fingerprints_match_ssh_keygen() {
+        let (t, fp) = key_fingerprint(KEY).unwrap();
+        assert_eq!(t, "ssh-ed25519");
+        assert_eq!(fp, "SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4");
+        let with_opts = format!("command=\"echo a b\",no-pty {KEY}");
+        assert_eq!(key_fingerprint(&with_opts).unwrap().1, fp);
+        assert!(key_fingerprint("ssh-ed25519 AAAA!!").is_err());
+        assert!(key_fingerprint("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIBkoQH7aEWXQn6NsJNmVRa6xjV0fA5pbMSjnC0Ua93Lh").unwrap_err().contains("does not match"));
+        assert!(key_fingerprint("hello world").is_err());
+    }
+
+    fn params(yaml: &str) -> Params {
+        crate::yaml::from_node(&crate::yaml::parse(yaml).unwrap()).unwrap()
+    }
+
+    fn ctx() -> JudgeCtx {
+        JudgeCtx { now: chrono::Utc::now(), host: "h".into() }
+    }
+
+    fn good_facts() -> Facts {
+        Facts {
+            sshd: Some(Sshd {
+                source: "sshd -T".into(),
+                settings: [("permitrootlogin", "no"), ("passwordauthentication", "no"), ("usepam", "yes"), ("kbdinteractiveauthentication", "no")]
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+                matches: vec![],
+            }),
+            accounts: vec![Account { name: "alice".into(), uid: 1000, gid: 1000, home: "/home/alice".into(), shell: "/bin/bash".into(), login: true }],
+            groups: vec![Group { name: "sudo".into(), gid: 27, members: vec!["alice".into()] }],
+            keys: vec![AuthorizedKey {
+                account: "alice".into(),
+                file: "/home/alice/.ssh/authorized_keys".into(),
+                line: 1,
+                fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()),
+                key_type: "ssh-ed25519".into(),
+            }],
+            errors: vec![],
+        }
+    }
+
+    const ROSTER: &str = "roster:\n  - name: alice\n    keys: ['SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4']\n";
+
+    #[test]
+    fn rostered_host_passes() {
+        let v = AdminAccess::judge(&params(ROSTER), &good_facts(), &ctx());
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert!(v.summary.starts_with("1 keys and 1 admins, all rostered"), "{}", v.summary);
+    }
+
+    #[test]
+    fn each_weakness_has_its_code() {
+        let mut f = good_facts();
+        let sshd = f.sshd.as_mut().unwrap();
+        sshd.settings.insert("permitrootlogin".into(), "yes".into());
+        sshd.settings.remove("passwordauthentication");
+        sshd.matches.push(MatchSetting { criteria: "Address 10.0.0.0/8".into(), keyword: "PermitEmptyPasswords".into(), value: "yes".into(), file: "/etc/ssh/sshd_config".into(), line: 40 });
+        f.groups.push(Group { name: "wheel".into(), gid: 10, members: vec!["mallory".into()] });
+        f.accounts.push(Account { name: "toor".into(), uid: 0, gid: 0, home: "/root".into(), shell: "/bin/sh".into(), login: true });
+        f.keys.push(AuthorizedKey { account: "deploy".into(), file: "/home/deploy/.ssh/authorized_keys".into(), line: 2, fingerprint: Ok("SHA256:other".into()), key_type: "ssh-rsa".into() });
+        f.keys.push(AuthorizedKey { account: "bob".into(), file: "/home/bob/.ssh/authorized_keys".into(), line: 1, fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()), key_type: "ssh-ed25519".into() });
+        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Fail);
+        let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, ["root_login_permitted", "password_authentication_enabled", "empty_passwords_permitted", "unknown_key", "key_on_wrong_account", "unrostered_admin", "extra_uid0_account"]);
+        assert_eq!(v.findings[2].location.as_ref().unwrap().line, Some(40));
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error() {
+        let mut f = good_facts();
+        f.errors.push("cannot read `/etc/group`: permission denied".into());
+        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Error);
+    }
+}

@@ -1,0 +1,187 @@
+//! The registry of check types: one line per type, in one place.
+//!
+//! Each type is a module with a unit struct implementing [`CheckKind`]: its
+//! parameters (the `with` map), the facts the agent collects for it, its
+//! finding codes, and a pure `judge`. The agent keeps the matching list of
+//! collectors; a `match` over [`CheckSpec`] makes a missing one a compile error.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+
+use crate::verdict::{FindingCode, Severity, Verdict};
+use crate::yaml::{self, Diag, Node};
+
+pub mod admin_access;
+pub mod attestation;
+pub mod password_storage;
+
+/// What judging needs besides params and facts.
+#[derive(Debug, Clone)]
+pub struct JudgeCtx {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub host: String,
+}
+
+/// One check type.
+pub trait CheckKind {
+    /// The `with` map, strictly typed (`deny_unknown_fields`).
+    type Params: DeserializeOwned + Serialize + Clone + Debug + PartialEq + Send + Sync + 'static;
+    /// What the agent collects from a host for this type; plain data.
+    type Facts: DeserializeOwned + Serialize + Clone + Debug + Send + 'static;
+    /// The stable finding codes.
+    type Code: FindingCode;
+
+    /// One line for docs and `--help`.
+    const SUMMARY: &'static str;
+
+    /// Checks beyond types: `(key, message)`, located at `key` inside `with`
+    /// when given, else at `with` itself.
+    fn validate(_params: &Self::Params) -> Vec<(Option<&'static str>, String)> {
+        Vec::new()
+    }
+
+    /// Judges facts against params. Pure: no I/O, no clock but `ctx.now`.
+    fn judge(params: &Self::Params, facts: &Self::Facts, ctx: &JudgeCtx) -> Verdict;
+}
+
+/// A check type as documentation sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckTypeInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub codes: Vec<CodeInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+}
+
+fn codes_of<C: FindingCode>() -> Vec<CodeInfo> {
+    C::ALL
+        .iter()
+        .map(|c| CodeInfo {
+            code: c.as_str(),
+            severity: c.severity(),
+            description: c.description(),
+        })
+        .collect()
+}
+
+fn parse_params<K: CheckKind>(with: &Node) -> Result<K::Params, Vec<Diag>> {
+    let params: K::Params = yaml::from_node(with)?;
+    let problems = K::validate(&params);
+    if problems.is_empty() {
+        return Ok(params);
+    }
+    Err(problems
+        .into_iter()
+        .map(|(key, msg)| {
+            let loc = key.and_then(|k| with.get(k)).map_or(with.loc, |n| n.loc);
+            Diag::new(loc, msg)
+        })
+        .collect())
+}
+
+macro_rules! registry {
+    ($($name:literal => $variant:ident($kind:ty)),* $(,)?) => {
+        /// The names of every check type this build has.
+        pub const TYPE_NAMES: &[&str] = &[$($name),*];
+
+        /// A check's validated parameters, by type.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum CheckSpec {
+            $($variant(<$kind as CheckKind>::Params)),*
+        }
+
+        /// Facts collected for one check, tagged by type.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "facts")]
+        pub enum Facts {
+            $(#[serde(rename = $name)] $variant(<$kind as CheckKind>::Facts)),*
+        }
+
+        impl CheckSpec {
+            /// Parses `with` for the type `name`; `None` for a type this build lacks.
+            pub fn parse(name: &str, with: &Node) -> Option<Result<Self, Vec<Diag>>> {
+                match name {
+                    $($name => Some(parse_params::<$kind>(with).map(CheckSpec::$variant)),)*
+                    _ => None,
+                }
+            }
+
+            pub fn type_name(&self) -> &'static str {
+                match self { $(CheckSpec::$variant(_) => $name),* }
+            }
+
+            /// Judges facts; facts of another type are an error, never a pass.
+            pub fn judge(&self, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
+                match (self, facts) {
+                    $((CheckSpec::$variant(p), Facts::$variant(f)) => <$kind as CheckKind>::judge(p, f, ctx),)*
+                    #[allow(unreachable_patterns)]
+                    _ => Verdict::error(format!("facts of type `{}` given to a `{}` check", facts.type_name(), self.type_name())),
+                }
+            }
+        }
+
+        impl Facts {
+            pub fn type_name(&self) -> &'static str {
+                match self { $(Facts::$variant(_) => $name),* }
+            }
+        }
+
+        /// Every check type with its finding codes.
+        pub fn check_types() -> Vec<CheckTypeInfo> {
+            vec![$(CheckTypeInfo { name: $name, summary: <$kind as CheckKind>::SUMMARY, codes: codes_of::<<$kind as CheckKind>::Code>() }),*]
+        }
+    };
+}
+
+registry! {
+    "attestation" => Attestation(attestation::Attestation),
+    "admin_access" => AdminAccess(admin_access::AdminAccess),
+    "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_within_each_type_and_snake_case() {
+        for t in check_types() {
+            let mut seen = HashSet::new();
+            for c in &t.codes {
+                assert!(seen.insert(c.code), "{}: code `{}` twice", t.name, c.code);
+                assert!(
+                    c.code.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
+                    "{}: `{}` is not snake_case",
+                    t.name,
+                    c.code
+                );
+                assert!(!c.description.is_empty());
+            }
+        }
+        let names: HashSet<_> = TYPE_NAMES.iter().collect();
+        assert_eq!(names.len(), TYPE_NAMES.len());
+    }
+
+    /// The full list of codes is a contract: codes are never renamed or reused.
+    /// Adding one means adding it here; removing one is a breaking change.
+    #[test]
+    fn code_list_snapshot() {
+        let mut listed: Vec<String> = check_types()
+            .iter()
+            .flat_map(|t| t.codes.iter().map(move |c| format!("{}/{}", t.name, c.code)))
+            .collect();
+        listed.sort();
+        let expected = include_str!("codes.snapshot.txt");
+        let expected: Vec<String> = expected.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        assert_eq!(listed, expected, "finding codes changed: update rules/src/checks/codes.snapshot.txt deliberately");
+    }
+}

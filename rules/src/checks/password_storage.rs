@@ -1,0 +1,448 @@
+//! `password_storage`: stored passwords are salted slow hashes.
+//!
+//! The collector reads `/etc/shadow` and/or an application database and hands
+//! each stored value to [`classify`] at once, so the facts carry the scheme and
+//! its cost parameters, never the hash.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CheckKind, JudgeCtx};
+use crate::finding_codes;
+use crate::verdict::{FindingCode, Verdict};
+
+pub struct PasswordStorage;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// A shadow(5) file, e.g. `/etc/shadow`.
+    #[serde(default)]
+    pub shadow: Option<String>,
+    /// An application database holding password hashes.
+    #[serde(default)]
+    pub sql: Option<SqlSource>,
+    /// Schemes accepted as salted slow hashes.
+    #[serde(default = "default_allowed")]
+    pub allowed: Vec<String>,
+    #[serde(default = "default_sha512_rounds")]
+    pub min_sha_crypt_rounds: u64,
+    #[serde(default = "default_bcrypt_cost")]
+    pub min_bcrypt_cost: u64,
+    #[serde(default = "default_pbkdf2")]
+    pub min_pbkdf2_iterations: u64,
+    /// Argon2 memory in KiB (OWASP: 19 MiB with t=2).
+    #[serde(default = "default_argon2_m")]
+    pub min_argon2_memory_kib: u64,
+    #[serde(default = "default_scrypt_ln")]
+    pub min_scrypt_log_n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSource {
+    /// `sqlite:///path/app.db` or `postgres://user@host/db`. Prefer `dsn_file`
+    /// or `dsn_env` when the connection string holds a password.
+    #[serde(default)]
+    pub dsn: Option<String>,
+    #[serde(default)]
+    pub dsn_file: Option<String>,
+    #[serde(default)]
+    pub dsn_env: Option<String>,
+    /// Returns the hash in its first column and, optionally, a row label
+    /// (user id) in a second.
+    pub query: String,
+    /// A query returning no rows is an error (nothing found is not proof)
+    /// unless this is set.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+pub const SCHEMES: &[&str] = &[
+    "yescrypt", "gost_yescrypt", "sha512_crypt", "sha256_crypt", "md5_crypt", "bcrypt", "argon2id",
+    "argon2i", "argon2d", "scrypt", "pbkdf2_sha256", "pbkdf2_sha512", "pbkdf2_sha1", "des_crypt",
+    "bsdi_crypt", "unsalted_md5", "unsalted_sha1", "unsalted_sha256", "unsalted_sha512",
+];
+
+fn default_allowed() -> Vec<String> {
+    ["yescrypt", "gost_yescrypt", "sha512_crypt", "bcrypt", "argon2id", "argon2i", "scrypt", "pbkdf2_sha256", "pbkdf2_sha512"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+fn default_sha512_rounds() -> u64 {
+    5000
+}
+fn default_bcrypt_cost() -> u64 {
+    10
+}
+fn default_pbkdf2() -> u64 {
+    210_000
+}
+fn default_argon2_m() -> u64 {
+    19_456
+}
+fn default_scrypt_ln() -> u64 {
+    14
+}
+
+/// What one stored password field is, without the field itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stored {
+    /// `!`, `*`, `!!` or a hash behind `!`: no password login.
+    Locked,
+    /// An empty field: login without a password.
+    Empty,
+    Hash {
+        scheme: String,
+        /// Cost parameters: `rounds`, `cost`, `m`, `t`, `p`, `i`, `ln`.
+        #[serde(default)]
+        params: BTreeMap<String, u64>,
+        salted: bool,
+    },
+    /// Not a format we know: plain text or an exotic scheme.
+    Unrecognized { length: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The account name or the row label.
+    pub subject: String,
+    /// `FILE:LINE` or `sql row N`.
+    pub place: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    pub stored: Stored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// `/etc/shadow` or `sql`.
+    pub name: String,
+    #[serde(default)]
+    pub entries: Vec<Entry>,
+    /// Why the source could not be read; the check is then `error`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Lines that could not be parsed (`line`, reason).
+    #[serde(default)]
+    pub malformed: Vec<(u64, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub sources: Vec<Source>,
+}
+
+finding_codes! {
+    pub enum Code {
+        EmptyPassword = ("empty_password", Critical, "an account can log in with an empty password"),
+        Unrecognized = ("unrecognized_or_plaintext", Critical, "a stored password is in no known hash format: possibly plain text"),
+        Unsalted = ("unsalted_hash", Critical, "a password hash without a salt"),
+        WeakScheme = ("weak_scheme", High, "a fast or broken scheme (DES, MD5, unsalted digests)"),
+        NotAllowed = ("scheme_not_allowed", High, "a hash scheme outside the policy's `allowed` list"),
+        LowCost = ("low_cost", Medium, "a slow hash with fewer rounds or less memory than the policy asks"),
+        Malformed = ("malformed_line", Medium, "a line of the password file could not be parsed"),
+    }
+}
+
+const WEAK: &[&str] = &["des_crypt", "bsdi_crypt", "md5_crypt", "unsalted_md5", "unsalted_sha1", "unsalted_sha256", "unsalted_sha512", "pbkdf2_sha1"];
+
+fn b64_crypt(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '.' || c == '/'
+}
+
+/// Recognizes a stored password value. The value is not kept.
+pub fn classify(field: &str) -> Stored {
+    let f = field.trim();
+    if f.is_empty() {
+        return Stored::Empty;
+    }
+    if f.starts_with('!') || f.starts_with('*') {
+        return Stored::Locked;
+    }
+    let hash = |scheme: &str, params: Vec<(&str, u64)>, salted: bool| Stored::Hash {
+        scheme: scheme.to_owned(),
+        params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        salted,
+    };
+    let parts: Vec<&str> = f.split('$').collect();
+    let part = |i: usize| parts.get(i).copied().unwrap_or("");
+    if f.starts_with('$') {
+        match part(1) {
+            "y" => return hash("yescrypt", vec![], !part(3).is_empty()),
+            "gy" => return hash("gost_yescrypt", vec![], !part(3).is_empty()),
+            "7" => return hash("scrypt", vec![], !part(2).is_empty()),
+            id @ ("6" | "5") => {
+                let scheme = if id == "6" { "sha512_crypt" } else { "sha256_crypt" };
+                let (rounds, salt) = match part(2).strip_prefix("rounds=") {
+                    Some(r) => (r.parse().unwrap_or(0), part(3)),
+                    None => (5000, part(2)),
+                };
+                return hash(scheme, vec![("rounds", rounds)], !salt.is_empty() && parts.len() >= 4);
+            }
+            "1" | "apr1" => return hash("md5_crypt", vec![], !part(2).is_empty()),
+            "2a" | "2b" | "2y" | "2x" => {
+                let cost = part(2).parse().unwrap_or(0);
+                return hash("bcrypt", vec![("cost", cost)], part(3).len() >= 22);
+            }
+            a @ ("argon2id" | "argon2i" | "argon2d") => {
+                let mut params = Vec::new();
+                for seg in parts.iter().skip(2) {
+                    for kv in seg.split(',') {
+                        if let Some((k, v)) = kv.split_once('=') {
+                            if let (k @ ("m" | "t" | "p"), Ok(v)) = (k, v.parse::<u64>()) {
+                                params.push((k, v));
+                            }
+                        }
+                    }
+                }
+                let salted = parts.len() >= 5;
+                return hash(a, params, salted);
+            }
+            "scrypt" => {
+                let mut params = Vec::new();
+                for kv in part(2).split(',') {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        if let (k @ ("ln" | "r" | "p"), Ok(v)) = (k, v.parse::<u64>()) {
+                            params.push((k, v));
+                        }
+                    }
+                }
+                return hash("scrypt", params, !part(3).is_empty());
+            }
+            p @ ("pbkdf2-sha256" | "pbkdf2-sha512" | "pbkdf2" | "pbkdf2-sha1") => {
+                let scheme = match p {
+                    "pbkdf2-sha256" => "pbkdf2_sha256",
+                    "pbkdf2-sha512" => "pbkdf2_sha512",
+                    _ => "pbkdf2_sha1",
+                };
+                let raw = part(2);
+                let iters = raw.strip_prefix("i=").unwrap_or(raw);
+                let iters = iters.split(',').next().unwrap_or("").parse().unwrap_or(0);
+                return hash(scheme, vec![("i", iters)], !part(3).is_empty());
+            }
+            _ => return Stored::Unrecognized { length: f.len() },
+        }
+    }
+    // Django's `algorithm$iterations$salt$hash` and friends.
+    match part(0) {
+        "pbkdf2_sha256" | "pbkdf2_sha1" | "pbkdf2_sha512" if parts.len() == 4 => {
+            let scheme = part(0);
+            return hash(scheme, vec![("i", part(1).parse().unwrap_or(0))], !part(2).is_empty());
+        }
+        "argon2" if parts.len() >= 2 => {
+            let inner = format!("${}", parts.get(1..).map(|p| p.join("$")).unwrap_or_default());
+            return classify(&inner);
+        }
+        "bcrypt" | "bcrypt_sha256" => {
+            let inner = format!("${}", parts.get(1..).map(|p| p.join("$")).unwrap_or_default().trim_start_matches('$'));
+            return classify(&inner);
+        }
+        _ => {}
+    }
+    if f.len() == 13 && f.chars().all(b64_crypt) {
+        return hash("des_crypt", vec![], true);
+    }
+    if f.len() == 20 && f.starts_with('_') && f.chars().skip(1).all(b64_crypt) {
+        return hash("bsdi_crypt", vec![], true);
+    }
+    if f.chars().all(|c| c.is_ascii_hexdigit()) {
+        let scheme = match f.len() {
+            32 => Some("unsalted_md5"),
+            40 => Some("unsalted_sha1"),
+            64 => Some("unsalted_sha256"),
+            128 => Some("unsalted_sha512"),
+            _ => None,
+        };
+        if let Some(s) = scheme {
+            return hash(s, vec![], false);
+        }
+    }
+    Stored::Unrecognized { length: f.len() }
+}
+
+impl CheckKind for PasswordStorage {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str = "stored passwords (shadow, application databases) are salted slow hashes";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if p.shadow.is_none() && p.sql.is_none() {
+            out.push((None, "give `shadow`, `sql` or both".to_owned()));
+        }
+        for s in &p.allowed {
+            if !SCHEMES.contains(&s.as_str()) {
+                out.push((Some("allowed"), format!("unknown scheme `{s}` (known: {})", SCHEMES.join(", "))));
+            }
+        }
+        if let Some(sql) = &p.sql {
+            let n = [sql.dsn.is_some(), sql.dsn_file.is_some(), sql.dsn_env.is_some()].iter().filter(|b| **b).count();
+            if n != 1 {
+                out.push((Some("sql"), "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned()));
+            }
+        }
+        out
+    }
+
+    fn judge(p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
+        let mut findings = Vec::new();
+        let mut errors = Vec::new();
+        let mut tally: BTreeMap<String, u32> = BTreeMap::new();
+        for src in &facts.sources {
+            if let Some(e) = &src.error {
+                errors.push(format!("{}: {e}", src.name));
+                continue;
+            }
+            for (line, why) in &src.malformed {
+                let mut f = Code::Malformed.finding(&src.name, format!("line {line}: {why}"));
+                f.location = Some(crate::verdict::FileLocation { file: src.name.clone(), line: Some(*line) });
+                findings.push(f);
+            }
+            for e in &src.entries {
+                let mut push = |code: Code, msg: String| {
+                    let mut f = code.finding(&e.subject, format!("{}: {msg}", e.place));
+                    if let Some(file) = &e.file {
+                        f.location = Some(crate::verdict::FileLocation { file: file.clone(), line: e.line });
+                    }
+                    findings.push(f);
+                };
+                let key = match &e.stored {
+                    Stored::Locked => "locked".to_owned(),
+                    Stored::Empty => {
+                        push(Code::EmptyPassword, format!("`{}` has an empty password field", e.subject));
+                        "empty".to_owned()
+                    }
+                    Stored::Unrecognized { length } => {
+                        push(
+                            Code::Unrecognized,
+                            format!("`{}` has a stored value of {length} characters in no known hash format", e.subject),
+                        );
+                        "unrecognized".to_owned()
+                    }
+                    Stored::Hash { scheme, params, salted } => {
+                        if !salted {
+                            push(Code::Unsalted, format!("`{}` uses {scheme} without a salt", e.subject));
+                        }
+                        if WEAK.contains(&scheme.as_str()) {
+                            push(Code::WeakScheme, format!("`{}` uses the weak scheme {scheme}", e.subject));
+                        } else if !p.allowed.iter().any(|a| a == scheme) {
+                            push(Code::NotAllowed, format!("`{}` uses {scheme}, not in the allowed list", e.subject));
+                        }
+                        let low = |k: &str, min: u64| params.get(k).is_some_and(|v| *v < min).then(|| (k.to_owned(), params.get(k).copied().unwrap_or(0), min));
+                        let weak_cost = match scheme.as_str() {
+                            "sha512_crypt" | "sha256_crypt" => low("rounds", p.min_sha_crypt_rounds),
+                            "bcrypt" => low("cost", p.min_bcrypt_cost),
+                            s if s.starts_with("pbkdf2") => low("i", p.min_pbkdf2_iterations),
+                            s if s.starts_with("argon2") => low("m", p.min_argon2_memory_kib),
+                            "scrypt" => low("ln", p.min_scrypt_log_n),
+                            _ => None,
+                        };
+                        if let Some((k, v, min)) = weak_cost {
+                            push(Code::LowCost, format!("`{}` uses {scheme} with {k}={v}, below the policy's {min}", e.subject));
+                        }
+                        scheme.clone()
+                    }
+                };
+                *tally.entry(key).or_default() += 1;
+            }
+        }
+        let total: u32 = tally.values().sum();
+        let breakdown = tally.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
+        let evidence = serde_json::json!({
+            "sources": facts.sources.iter().map(|s| serde_json::json!({"name": s.name, "entries": s.entries.len(), "error": s.error})).collect::<Vec<_>>(),
+            "schemes": tally,
+        });
+        if !errors.is_empty() {
+            let mut v = Verdict::error(errors.join("; "));
+            v.findings = findings;
+            v.evidence = evidence;
+            return v;
+        }
+        if facts.sources.is_empty() {
+            return Verdict::error("no password source was read");
+        }
+        Verdict::from_findings(findings, format!("{total} stored passwords checked: {breakdown}"), evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::CheckStatus;
+
+    fn scheme(s: &str) -> (String, BTreeMap<String, u64>, bool) {
+        match classify(s) {
+            Stored::Hash { scheme, params, salted } => (scheme, params, salted),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn recognizes_the_common_schemes() {
+        assert_eq!(classify(""), Stored::Empty);
+        assert_eq!(classify("!"), Stored::Locked);
+        assert_eq!(classify("*"), Stored::Locked);
+        assert_eq!(classify("!$6$abc$def"), Stored::Locked);
+        assert_eq!(scheme("$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7").0, "yescrypt");
+        let (s, p, salted) = scheme("$6$rounds=1000$saltsalt$hash");
+        assert_eq!((s.as_str(), p["rounds"], salted), ("sha512_crypt", 1000, true));
+        let (_, p, _) = scheme("$6$saltsalt$hash");
+        assert_eq!(p["rounds"], 5000);
+        assert_eq!(scheme("$1$salt$hash").0, "md5_crypt");
+        let (s, p, _) = scheme("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW");
+        assert_eq!((s.as_str(), p["cost"]), ("bcrypt", 12));
+        let (s, p, salted) = scheme("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g");
+        assert_eq!((s.as_str(), p["m"], p["t"], salted), ("argon2id", 65536, 3, true));
+        let (s, p, _) = scheme("pbkdf2_sha256$600000$salt$hash=");
+        assert_eq!((s.as_str(), p["i"]), ("pbkdf2_sha256", 600000));
+        assert_eq!(scheme("$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA").1["ln"], 16);
+        assert_eq!(scheme("abJnggxhB/yWI").0, "des_crypt");
+        let (s, _, salted) = scheme("5f4dcc3b5aa765d61d8327deb882cf99");
+        assert_eq!((s.as_str(), salted), ("unsalted_md5", false));
+        assert_eq!(classify("hunter2"), Stored::Unrecognized { length: 7 });
+    }
+
+    fn judge_fields(fields: &[&str]) -> Verdict {
+        let p: Params = crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
+        let entries = fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Entry { subject: format!("u{i}"), place: format!("shadow:{i}"), file: None, line: None, stored: classify(f) })
+            .collect();
+        let facts = Facts { sources: vec![Source { name: "/etc/shadow".into(), entries, error: None, malformed: vec![] }] };
+        PasswordStorage::judge(&p, &facts, &JudgeCtx { now: chrono::Utc::now(), host: "h".into() })
+    }
+
+    #[test]
+    fn slow_salted_hashes_pass() {
+        let v = judge_fields(&["$y$j9T$salt$hash", "*", "!", "$6$salt$hash"]);
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert_eq!(v.summary, "4 stored passwords checked: 2 locked, 1 sha512_crypt, 1 yescrypt");
+    }
+
+    #[test]
+    fn each_bad_kind_has_its_code() {
+        let v = judge_fields(&["", "$1$salt$hash", "secret", "5f4dcc3b5aa765d61d8327deb882cf99", "$6$rounds=1000$s$h", "$5$s$h"]);
+        assert_eq!(v.status, CheckStatus::Fail);
+        let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, ["empty_password", "weak_scheme", "unrecognized_or_plaintext", "unsalted_hash", "weak_scheme", "low_cost", "scheme_not_allowed"]);
+        assert!(!v.findings.iter().any(|f| f.message.contains("secret")));
+    }
+
+    #[test]
+    fn unreadable_source_is_an_error_not_a_pass() {
+        let p: Params = crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
+        let facts = Facts { sources: vec![Source { name: "/etc/shadow".into(), entries: vec![], error: Some("permission denied".into()), malformed: vec![] }] };
+        let v = PasswordStorage::judge(&p, &facts, &JudgeCtx { now: chrono::Utc::now(), host: "h".into() });
+        assert_eq!(v.status, CheckStatus::Error);
+        assert!(v.summary.contains("permission denied"));
+    }
+}

@@ -1,0 +1,40 @@
+//! `vigil-rules`: the pure half of vigil.
+//!
+//! - [`policy`] loads a YAML policy into a validated [`policy::Policy`]; every
+//!   problem comes back located (`FILE:LINE:COLUMN: message`), all at once.
+//! - [`checks`] is the registry of check types. Each type pairs its parameters
+//!   with the facts an agent collects and a pure `judge` that turns facts into a
+//!   [`verdict::Verdict`] with stable finding codes.
+//! - [`report`] holds the `vigil.report/v1` types and the roll-up of check
+//!   statuses into control statuses; [`format`] renders a report as a table,
+//!   JSON, JUnit or SARIF.
+//!
+//! Nothing here opens a socket, spawns a process or reads the clock on its own,
+//! so every judgement can be tested from a fixture of facts.
+//!
+//! ```
+//! use vigil_rules::{checks::{Facts, JudgeCtx}, policy, verdict::CheckStatus};
+//! let text = br#"
+//! policy: {id: demo, version: "1", title: Demo}
+//! controls:
+//!   - id: C-1
+//!     title: Servers are physically secured
+//!     checks:
+//!       - id: datacentre
+//!         type: attestation
+//!         with: {by: ops@example.com, on: 2026-11-01, evidence: "audit 7", valid_for: 365d}
+//! "#;
+//! let p = policy::parse(text, "demo.yaml").unwrap();
+//! let check = &p.controls[0].checks[0];
+//! let ctx = JudgeCtx { now: "2026-11-25T00:00:00Z".parse().unwrap(), host: "web-1".into() };
+//! let facts = Facts::Attestation(Default::default());
+//! assert_eq!(check.spec.judge(&facts, &ctx).status, CheckStatus::Pass);
+//! ```
+
+pub mod checks;
+pub mod duration;
+pub mod format;
+pub mod policy;
+pub mod report;
+pub mod verdict;
+pub mod yaml;

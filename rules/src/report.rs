@@ -1,0 +1,209 @@
+//! The report (`schema: vigil.report/v1`) and how check statuses roll up into
+//! control statuses.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::verdict::{CheckStatus, Finding};
+
+pub const SCHEMA: &str = "vigil.report/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlStatus {
+    Pass,
+    Fail,
+    Error,
+    Attested,
+    Waived,
+    Unknown,
+}
+
+impl ControlStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlStatus::Pass => "pass",
+            ControlStatus::Fail => "fail",
+            ControlStatus::Error => "error",
+            ControlStatus::Attested => "attested",
+            ControlStatus::Waived => "waived",
+            ControlStatus::Unknown => "unknown",
+        }
+    }
+
+    /// Whether this status keeps `check` at exit code 0.
+    pub fn is_ok(self) -> bool {
+        matches!(self, ControlStatus::Pass | ControlStatus::Attested | ControlStatus::Waived)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema: String,
+    pub report_id: String,
+    pub agent: AgentInfo,
+    pub policy: PolicyRef,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub controls: Vec<ControlReport>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInfo {
+    pub host: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRef {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlReport {
+    pub id: String,
+    pub title: String,
+    pub status: ControlStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckReport {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub check_type: String,
+    pub status: CheckStatus,
+    pub summary: String,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub pass: u32,
+    pub fail: u32,
+    pub error: u32,
+    pub attested: u32,
+    pub skipped: u32,
+    #[serde(default)]
+    pub waived: u32,
+    #[serde(default)]
+    pub unknown: u32,
+}
+
+/// How a control's checks roll up:
+/// any `fail` makes it `fail` (a definite answer beats an unknown one); else
+/// any `error` makes it `error`; all `skipped` (or none) is `unknown`, since
+/// nothing checked is not proof; passing checks that include an attestation
+/// make it `attested` (part of it rests on a person's word); else `pass`.
+pub fn control_status(checks: &[CheckReport]) -> ControlStatus {
+    if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        return ControlStatus::Fail;
+    }
+    if checks.iter().any(|c| c.status == CheckStatus::Error) {
+        return ControlStatus::Error;
+    }
+    let ran: Vec<&CheckReport> = checks.iter().filter(|c| c.status == CheckStatus::Pass).collect();
+    if ran.is_empty() {
+        return ControlStatus::Unknown;
+    }
+    if ran.iter().any(|c| c.check_type == "attestation") {
+        ControlStatus::Attested
+    } else {
+        ControlStatus::Pass
+    }
+}
+
+/// Counts controls by status.
+pub fn summarize(controls: &[ControlReport]) -> Summary {
+    let mut s = Summary::default();
+    for c in controls {
+        match c.status {
+            ControlStatus::Pass => s.pass += 1,
+            ControlStatus::Fail => s.fail += 1,
+            ControlStatus::Error => s.error += 1,
+            ControlStatus::Attested => s.attested += 1,
+            ControlStatus::Waived => s.waived += 1,
+            ControlStatus::Unknown => s.unknown += 1,
+        }
+    }
+    s.skipped = controls
+        .iter()
+        .flat_map(|c| &c.checks)
+        .filter(|c| c.status == CheckStatus::Skipped)
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX);
+    s
+}
+
+impl Report {
+    /// Whether `vigil-agent check` exits 0 for this report.
+    pub fn all_ok(&self) -> bool {
+        self.controls.iter().all(|c| c.status.is_ok())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn check(ty: &str, status: CheckStatus) -> CheckReport {
+        CheckReport {
+            id: format!("{ty}-{}", status.as_str()),
+            check_type: ty.into(),
+            status,
+            summary: String::new(),
+            findings: vec![],
+            evidence: serde_json::Value::Null,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn aggregation_rules() {
+        use CheckStatus::*;
+        let cases: &[(&[(&str, CheckStatus)], ControlStatus)] = &[
+            (&[("tls", Pass), ("tls", Pass)], ControlStatus::Pass),
+            (&[("tls", Pass), ("tls", Fail)], ControlStatus::Fail),
+            (&[("tls", Error), ("tls", Fail)], ControlStatus::Fail),
+            (&[("tls", Error), ("tls", Pass)], ControlStatus::Error),
+            (&[("attestation", Pass)], ControlStatus::Attested),
+            (&[("attestation", Pass), ("tls", Pass)], ControlStatus::Attested),
+            (&[("attestation", Fail), ("tls", Pass)], ControlStatus::Fail),
+            (&[("tls", Skipped)], ControlStatus::Unknown),
+            (&[], ControlStatus::Unknown),
+            (&[("tls", Skipped), ("tls", Pass)], ControlStatus::Pass),
+        ];
+        for (checks, want) in cases {
+            let cs: Vec<CheckReport> = checks.iter().map(|(t, s)| check(t, *s)).collect();
+            assert_eq!(control_status(&cs), *want, "{checks:?}");
+        }
+    }
+
+    #[test]
+    fn only_pass_attested_waived_are_ok() {
+        for s in [ControlStatus::Pass, ControlStatus::Attested, ControlStatus::Waived] {
+            assert!(s.is_ok());
+        }
+        for s in [ControlStatus::Fail, ControlStatus::Error, ControlStatus::Unknown] {
+            assert!(!s.is_ok());
+        }
+    }
+}

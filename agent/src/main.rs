@@ -1,1 +1,235 @@
-fn main(){}
+//! The `vigil-agent` command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vigil_agent::collect::HostCtx;
+use vigil_agent::config::AgentConfig;
+use vigil_agent::engine::{self, RunOptions};
+use vigil_rules::format::{self, Format};
+use vigil_rules::policy::{self, LoadError};
+
+#[derive(Parser)]
+#[command(
+    name = "vigil-agent",
+    version,
+    about = "Verify a host against a written security policy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Verify this host against a policy and print the report.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Run only this control (repeatable).
+        #[arg(long = "control", value_name = "ID")]
+        controls: Vec<String>,
+        /// table (default on a terminal), json (default otherwise), junit or sarif.
+        #[arg(long)]
+        format: Option<Format>,
+        /// Write the report here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Check the tree under DIR as if it were the host's root (for images and tests).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The host name to report; defaults to the config's `host`, then the hostname.
+        #[arg(long)]
+        host: Option<String>,
+        /// Where checks keep state between runs.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Validate a policy; prints every problem as FILE:LINE:COLUMN: message.
+    Validate {
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// List the check types this build has, with their finding codes.
+    Types {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Exit codes of the contract.
+const OK: u8 = 0;
+const FAILED: u8 = 1;
+const INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vigil-agent: {e:#}");
+            ExitCode::from(INVALID)
+        }
+    }
+}
+
+fn load_policy(path: &std::path::Path) -> Result<policy::Policy, u8> {
+    match policy::load(path) {
+        Ok(p) => Ok(p),
+        Err(LoadError::Invalid(d)) => {
+            eprintln!("{d}");
+            eprintln!(
+                "vigil-agent: {} problem(s) in `{}`; nothing was run",
+                d.diags.len(),
+                path.display()
+            );
+            Err(INVALID)
+        }
+        Err(e) => {
+            eprintln!("vigil-agent: {e}");
+            Err(INVALID)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<u8> {
+    match cli.cmd {
+        Cmd::Validate { policy } => {
+            let p = match load_policy(&policy) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
+            let checks: usize = p.controls.iter().map(|c| c.checks.len()).sum();
+            println!(
+                "{}: policy `{}` version {}: {} controls, {} checks, valid",
+                policy.display(),
+                p.meta.id,
+                p.meta.version,
+                p.controls.len(),
+                checks
+            );
+            Ok(OK)
+        }
+        Cmd::Types { json } => {
+            let types = vigil_rules::checks::check_types();
+            let mut text = String::new();
+            if json {
+                text = serde_json::to_string_pretty(&types)? + "\n";
+            } else {
+                for t in types {
+                    text += &format!("{:18} {}\n", t.name, t.summary);
+                    for c in t.codes {
+                        text += &format!(
+                            "  {:36} {:8} {}\n",
+                            c.code,
+                            c.severity.as_str(),
+                            c.description
+                        );
+                    }
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+            Ok(OK)
+        }
+        Cmd::Check {
+            policy,
+            config,
+            controls,
+            format,
+            output,
+            root,
+            host,
+            state_dir,
+        } => {
+            let cfg = match &config {
+                Some(path) => match AgentConfig::load(path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(INVALID);
+                    }
+                },
+                None => AgentConfig::default(),
+            };
+            let p = match load_policy(&policy) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
+            if let Err(e) = engine::select(&p, &controls) {
+                eprintln!("vigil-agent: {e}");
+                return Ok(INVALID);
+            }
+            if !root.is_dir() {
+                eprintln!(
+                    "vigil-agent: --root `{}` is not a directory",
+                    root.display()
+                );
+                return Ok(INVALID);
+            }
+            let ctx = HostCtx {
+                state_dir: state_dir
+                    .or(cfg.state_dir.clone())
+                    .unwrap_or_else(|| HostCtx::live().state_dir),
+                root,
+            };
+            let opts = RunOptions {
+                host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),
+                roles: cfg.roles.clone(),
+                controls,
+                ctx,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let report = match rt.block_on(engine::run(&p, &opts)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("vigil-agent: {e}");
+                    return Ok(INVALID);
+                }
+            };
+            let tty = std::io::stdout().is_terminal() && output.is_none();
+            let fmt = format.unwrap_or(if tty { Format::Table } else { Format::Json });
+            let colour = tty && std::env::var_os("NO_COLOR").is_none();
+            let text = format::render(&report, fmt, colour);
+            match &output {
+                Some(path) => write_atomic(path, text.as_bytes())
+                    .with_context(|| format!("cannot write `{}`", path.display()))?,
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    // A closed pipe (`| head`) is not an error worth a message.
+                    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+                }
+            }
+            rt.shutdown_timeout(std::time::Duration::from_millis(100));
+            Ok(if report.all_ok() { OK } else { FAILED })
+        }
+    }
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("vigil-report")
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

@@ -58,7 +58,8 @@ pub mod date {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn parse(s: &str) -> Result<NaiveDate, String> {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date (write it as YYYY-MM-DD)"))
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("`{s}` is not a date (write it as YYYY-MM-DD)"))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
@@ -77,15 +78,29 @@ mod tests {
 
     #[test]
     fn parses_common_spellings() {
-        assert_eq!(PolicyDuration::parse("1h").unwrap().0, Duration::from_secs(3600));
-        assert_eq!(PolicyDuration::parse("15m").unwrap().0, Duration::from_secs(900));
-        assert_eq!(PolicyDuration::parse("30d").unwrap().0, Duration::from_secs(30 * 86400));
-        assert_eq!(PolicyDuration::parse("2h 30m").unwrap().0, Duration::from_secs(9000));
+        assert_eq!(
+            PolicyDuration::parse("1h").unwrap().0,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            PolicyDuration::parse("15m").unwrap().0,
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            PolicyDuration::parse("30d").unwrap().0,
+            Duration::from_secs(30 * 86400)
+        );
+        assert_eq!(
+            PolicyDuration::parse("2h 30m").unwrap().0,
+            Duration::from_secs(9000)
+        );
     }
 
     #[test]
     fn rejects_nonsense_and_zero() {
-        assert!(PolicyDuration::parse("soon").unwrap_err().contains("not a duration"));
+        assert!(PolicyDuration::parse("soon")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(PolicyDuration::parse("0s").unwrap_err().contains("zero"));
         assert!(PolicyDuration::parse("").is_err());
     }

@@ -26,7 +26,9 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
             "sarif" => Ok(Format::Sarif),
-            other => Err(format!("unknown format `{other}` (expected table, json, junit or sarif)")),
+            other => Err(format!(
+                "unknown format `{other}` (expected table, json, junit or sarif)"
+            )),
         }
     }
 }
@@ -41,7 +43,8 @@ pub fn render(report: &Report, format: Format, colour: bool) -> String {
 }
 
 pub fn json(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -65,7 +68,13 @@ fn paint(colour: bool, status: ControlStatus) -> String {
 /// One line per control (status and the reason that decided it), then the
 /// checks that did not pass, then a count.
 pub fn table(report: &Report, colour: bool) -> String {
-    let idw = report.controls.iter().map(|c| c.id.len()).max().unwrap_or(7).max(7);
+    let idw = report
+        .controls
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let mut out = String::new();
     let _ = writeln!(out, "{:idw$}  {:8}  REASON", "CONTROL", "STATUS");
     for c in &report.controls {
@@ -84,13 +93,26 @@ pub fn table(report: &Report, colour: bool) -> String {
         let status = paint(colour, c.status);
         // Pad by the visible width, not the escape codes.
         let pad = 8usize.saturating_sub(c.status.as_str().len());
-        let _ = writeln!(out, "{:idw$}  {status}{}  {}", c.id, " ".repeat(pad), one_line(&reason));
+        let _ = writeln!(
+            out,
+            "{:idw$}  {status}{}  {}",
+            c.id,
+            " ".repeat(pad),
+            one_line(&reason)
+        );
         if c.checks.len() > 1 {
             for k in c.checks.iter().filter(|k| k.status != CheckStatus::Pass) {
                 if Some(k) == decisive {
                     continue;
                 }
-                let _ = writeln!(out, "{:idw$}    {} {}: {}", "", k.status.as_str(), k.id, one_line(&k.summary));
+                let _ = writeln!(
+                    out,
+                    "{:idw$}    {} {}: {}",
+                    "",
+                    k.status.as_str(),
+                    k.id,
+                    one_line(&k.summary)
+                );
             }
         }
     }
@@ -143,7 +165,14 @@ fn xml_escape(s: &str) -> String {
 pub fn junit(report: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let total: usize = report.controls.iter().map(|c| c.checks.len()).sum();
-    let count = |st: CheckStatus| report.controls.iter().flat_map(|c| &c.checks).filter(|k| k.status == st).count();
+    let count = |st: CheckStatus| {
+        report
+            .controls
+            .iter()
+            .flat_map(|c| &c.checks)
+            .filter(|k| k.status == st)
+            .count()
+    };
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{total}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
@@ -178,7 +207,15 @@ pub fn junit(report: &Report) -> String {
             let body: String = k
                 .findings
                 .iter()
-                .map(|f| format!("[{}] {} {}: {}\n", f.severity.as_str(), f.code, f.subject, f.message))
+                .map(|f| {
+                    format!(
+                        "[{}] {} {}: {}\n",
+                        f.severity.as_str(),
+                        f.code,
+                        f.subject,
+                        f.message
+                    )
+                })
                 .collect();
             match k.status {
                 CheckStatus::Pass => out.push_str("/>\n"),
@@ -199,7 +236,11 @@ pub fn junit(report: &Report) -> String {
                     );
                 }
                 CheckStatus::Skipped => {
-                    let _ = write!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml_escape(&k.summary));
+                    let _ = write!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                        xml_escape(&k.summary)
+                    );
                 }
             }
         }
@@ -303,7 +344,10 @@ mod tests {
             severity: Severity::High,
             subject: "deploy".into(),
             message: "key SHA256:abc <not rostered> & more".into(),
-            location: Some(crate::verdict::FileLocation { file: "/home/deploy/.ssh/authorized_keys".into(), line: Some(3) }),
+            location: Some(crate::verdict::FileLocation {
+                file: "/home/deploy/.ssh/authorized_keys".into(),
+                line: Some(3),
+            }),
             excerpt: None,
         });
         let mut err = check("password_storage", CheckStatus::Error);
@@ -322,12 +366,22 @@ mod tests {
             checks,
         })
         .collect();
-        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().to_utc();
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .to_utc();
         Report {
             schema: SCHEMA.into(),
             report_id: "00000000-0000-4000-8000-000000000000".into(),
-            agent: AgentInfo { host: "web-1".into(), version: "0.1.0".into(), roles: vec![] },
-            policy: PolicyRef { id: "papyrs-security".into(), version: "1".into(), sha256: "00".into() },
+            agent: AgentInfo {
+                host: "web-1".into(),
+                version: "0.1.0".into(),
+                roles: vec![],
+            },
+            policy: PolicyRef {
+                id: "papyrs-security".into(),
+                version: "1".into(),
+                sha256: "00".into(),
+            },
             started_at: t,
             finished_at: t,
             summary: summarize(&controls),
@@ -341,7 +395,10 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "CONTROL  STATUS    REASON");
         assert_eq!(lines[1], "SP-4     fail      1 key not on the roster");
-        assert_eq!(lines[2], "SP-3     error     cannot read `/etc/shadow`: permission denied");
+        assert_eq!(
+            lines[2],
+            "SP-3     error     cannot read `/etc/shadow`: permission denied"
+        );
         assert!(lines[3].starts_with("SP-9     attested"));
         assert!(t.contains("3 controls: 0 pass, 1 attested, 0 waived, 1 fail, 1 error, 0 unknown"));
         assert!(!t.contains('\x1b'));
@@ -372,7 +429,10 @@ mod tests {
         assert_eq!(results.len(), 2);
         assert_eq!(results[0]["ruleId"], "admin_access/unknown_key");
         assert_eq!(results[0]["level"], "error");
-        assert_eq!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            3
+        );
         assert_eq!(results[1]["ruleId"], "vigil/check_error");
         let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
         assert!(rules.iter().any(|r| r["id"] == "admin_access/unknown_key"));

@@ -77,7 +77,11 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: {}", self.file, d.loc.line, d.loc.col, d.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, d.loc.line, d.loc.col, d.message
+            )?;
         }
         Ok(())
     }
@@ -115,7 +119,10 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Policy, Diagnostics> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         fail(vec![Diag::new(
             Loc { line: 1, col: 1 },
-            format!("the file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            format!(
+                "the file is not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
         )])
     })?;
     let root = yaml::parse(text).map_err(fail)?;
@@ -146,7 +153,10 @@ impl Validator {
 
     fn mapping<'a>(&mut self, node: &'a Node, what: &str, allowed: &[&str]) -> Option<Fields<'a>> {
         let Some(map) = node.as_map() else {
-            self.err(node.loc, format!("{what} must be a mapping, found {}", node.describe()));
+            self.err(
+                node.loc,
+                format!("{what} must be a mapping, found {}", node.describe()),
+            );
             return None;
         };
         for (k, _) in map {
@@ -154,7 +164,10 @@ impl Validator {
             if !allowed.contains(&key) {
                 self.err(
                     k.loc,
-                    format!("unknown key `{key}` in {what} (expected one of: {})", allowed.join(", ")),
+                    format!(
+                        "unknown key `{key}` in {what} (expected one of: {})",
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -162,17 +175,28 @@ impl Validator {
     }
 
     fn get<'a>(f: &Fields<'a>, key: &str) -> Option<&'a Node> {
-        f.map.iter().find(|(k, _)| k.as_scalar() == Some(key)).map(|(_, v)| v)
+        f.map
+            .iter()
+            .find(|(k, _)| k.as_scalar() == Some(key))
+            .map(|(_, v)| v)
     }
 
     fn text(&mut self, f: &Fields<'_>, key: &str, what: &str, required: bool) -> Option<String> {
         match Self::get(f, key) {
-            None | Some(Node { kind: NodeKind::Null, .. }) if required => {
+            None
+            | Some(Node {
+                kind: NodeKind::Null,
+                ..
+            }) if required => {
                 let loc = Self::get(f, key).map_or(f.node.loc, |n| n.loc);
                 self.err(loc, format!("{what} is missing `{key}`"));
                 None
             }
-            None | Some(Node { kind: NodeKind::Null, .. }) => None,
+            None
+            | Some(Node {
+                kind: NodeKind::Null,
+                ..
+            }) => None,
             Some(n) => match n.as_scalar() {
                 Some(s) if s.trim().is_empty() && required => {
                     self.err(n.loc, format!("`{key}` must not be empty"));
@@ -180,7 +204,10 @@ impl Validator {
                 }
                 Some(s) => Some(s.to_owned()),
                 None => {
-                    self.err(n.loc, format!("`{key}` must be text, found {}", n.describe()));
+                    self.err(
+                        n.loc,
+                        format!("`{key}` must be text, found {}", n.describe()),
+                    );
                     None
                 }
             },
@@ -190,8 +217,14 @@ impl Validator {
     fn ident(&mut self, f: &Fields<'_>, key: &str, what: &str) -> Option<(String, Loc)> {
         let s = self.text(f, key, what, true)?;
         let loc = Self::get(f, key).map_or(f.node.loc, |n| n.loc);
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            self.err(loc, format!("`{s}` is not a valid id (use letters, digits, `-`, `_` and `.`)"));
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.err(
+                loc,
+                format!("`{s}` is not a valid id (use letters, digits, `-`, `_` and `.`)"),
+            );
             return None;
         }
         Some((s, loc))
@@ -206,7 +239,13 @@ impl Validator {
                 None
             }
             None => {
-                self.err(n.loc, format!("`{key}` must be a duration like `1h`, found {}", n.describe()));
+                self.err(
+                    n.loc,
+                    format!(
+                        "`{key}` must be a duration like `1h`, found {}",
+                        n.describe()
+                    ),
+                );
                 None
             }
         }
@@ -221,7 +260,10 @@ impl Validator {
         let meta = match Self::get(&top, "policy") {
             Some(n) => self.meta(n),
             None => {
-                self.err(root.loc, "the policy file is missing `policy` (id, version, title)");
+                self.err(
+                    root.loc,
+                    "the policy file is missing `policy` (id, version, title)",
+                );
                 None
             }
         };
@@ -255,11 +297,17 @@ impl Validator {
 
     fn controls(&mut self, node: &Node) -> Option<Vec<Control>> {
         let Some(items) = node.as_seq() else {
-            self.err(node.loc, format!("`controls` must be a list, found {}", node.describe()));
+            self.err(
+                node.loc,
+                format!("`controls` must be a list, found {}", node.describe()),
+            );
             return None;
         };
         if items.is_empty() {
-            self.err(node.loc, "`controls` is empty; a policy needs at least one control");
+            self.err(
+                node.loc,
+                "`controls` is empty; a policy needs at least one control",
+            );
         }
         let mut seen: HashMap<String, Loc> = HashMap::new();
         let mut out = Vec::new();
@@ -274,16 +322,25 @@ impl Validator {
     }
 
     fn control(&mut self, node: &Node, seen: &mut HashMap<String, Loc>) -> Option<Control> {
-        let f = self.mapping(node, "a control", &["id", "title", "source", "description", "checks"])?;
+        let f = self.mapping(
+            node,
+            "a control",
+            &["id", "title", "source", "description", "checks"],
+        )?;
         let id = self.ident(&f, "id", "a control");
         if let Some((id, loc)) = &id {
             if let Some(first) = seen.get(id) {
-                self.err(*loc, format!("duplicate control id `{id}` (first at line {})", first.line));
+                self.err(
+                    *loc,
+                    format!("duplicate control id `{id}` (first at line {})", first.line),
+                );
             } else {
                 seen.insert(id.clone(), *loc);
             }
         }
-        let what = id.as_ref().map_or("a control".to_owned(), |(i, _)| format!("control `{i}`"));
+        let what = id
+            .as_ref()
+            .map_or("a control".to_owned(), |(i, _)| format!("control `{i}`"));
         let title = self.text(&f, "title", &what, true);
         let source = self.text(&f, "source", &what, false);
         let description = self.text(&f, "description", &what, false);
@@ -308,7 +365,10 @@ impl Validator {
 
     fn checks(&mut self, node: &Node, control: &str) -> Option<Vec<Check>> {
         let Some(items) = node.as_seq() else {
-            self.err(node.loc, format!("`checks` must be a list, found {}", node.describe()));
+            self.err(
+                node.loc,
+                format!("`checks` must be a list, found {}", node.describe()),
+            );
             return None;
         };
         if items.is_empty() {
@@ -326,14 +386,22 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn check(&mut self, node: &Node, control: &str, seen: &mut HashMap<String, Loc>) -> Option<Check> {
+    fn check(
+        &mut self,
+        node: &Node,
+        control: &str,
+        seen: &mut HashMap<String, Loc>,
+    ) -> Option<Check> {
         let f = self.mapping(node, "a check", &["id", "type", "every", "timeout", "with"])?;
         let id = self.ident(&f, "id", "a check");
         if let Some((id, loc)) = &id {
             if let Some(first) = seen.get(id) {
                 self.err(
                     *loc,
-                    format!("duplicate check id `{id}` in {control} (first at line {})", first.line),
+                    format!(
+                        "duplicate check id `{id}` in {control} (first at line {})",
+                        first.line
+                    ),
                 );
             } else {
                 seen.insert(id.clone(), *loc);
@@ -347,7 +415,11 @@ impl Validator {
             loc: node.loc,
         };
         let with = match Self::get(&f, "with") {
-            Some(Node { kind: NodeKind::Null, .. }) | None => &empty,
+            Some(Node {
+                kind: NodeKind::Null,
+                ..
+            })
+            | None => &empty,
             Some(n) => n,
         };
         let spec = match ty {
@@ -357,7 +429,10 @@ impl Validator {
                     let loc = Self::get(&f, "type").map_or(node.loc, |n| n.loc);
                     self.err(
                         loc,
-                        format!("unknown check type `{ty}` (this build has: {})", TYPE_NAMES.join(", ")),
+                        format!(
+                            "unknown check type `{ty}` (this build has: {})",
+                            TYPE_NAMES.join(", ")
+                        ),
                     );
                     None
                 }
@@ -417,28 +492,50 @@ controls:
     }
 
     fn errors(text: &str) -> Vec<String> {
-        parse(text.as_bytes(), "p.yaml").unwrap_err().to_string().lines().map(String::from).collect()
+        parse(text.as_bytes(), "p.yaml")
+            .unwrap_err()
+            .to_string()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
     fn three_mistakes_three_located_errors() {
         let text = GOOD
-            .replace("    title: Physical security\n", "    titel: Physical security\n")
+            .replace(
+                "    title: Physical security\n",
+                "    titel: Physical security\n",
+            )
             .replace("every: 24h", "every: daily")
             .replace("valid_for: 365d", "valid_for: 365d\n          colour: red");
         let errs = errors(&text);
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert_eq!(errs[0], "p.yaml:7:7: control `C-1` is missing `title`");
         assert_eq!(errs[1], "p.yaml:8:5: unknown key `titel` in a control (expected one of: id, title, source, description, checks)");
-        assert!(errs[2].starts_with("p.yaml:13:16: `every`: `daily` is not a duration"), "{}", errs[2]);
-        assert!(errs[3].starts_with("p.yaml:19:11: `attestation` check: unknown key `colour`"), "{}", errs[3]);
+        assert!(
+            errs[2].starts_with("p.yaml:13:16: `every`: `daily` is not a duration"),
+            "{}",
+            errs[2]
+        );
+        assert!(
+            errs[3].starts_with("p.yaml:19:11: `attestation` check: unknown key `colour`"),
+            "{}",
+            errs[3]
+        );
     }
 
     #[test]
     fn unknown_type_lists_what_exists() {
         let errs = errors(&GOOD.replace("type: attestation", "type: telepathy"));
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("p.yaml:12:15: unknown check type `telepathy` (this build has: attestation,"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with(
+                "p.yaml:12:15: unknown check type `telepathy` (this build has: attestation,"
+            ),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -454,10 +551,15 @@ controls:
     #[test]
     fn wrong_types_and_missing_parts() {
         let errs = errors("policy: {id: x, version: '1', title: t}\ncontrols: {}\n");
-        assert_eq!(errs, vec!["p.yaml:2:11: `controls` must be a list, found a mapping"]);
+        assert_eq!(
+            errs,
+            vec!["p.yaml:2:11: `controls` must be a list, found a mapping"]
+        );
         let errs = errors("");
         assert_eq!(errs, vec!["p.yaml:1:1: the policy file is empty"]);
-        let errs = errors("policy: {id: 'bad id', version: '1', title: t}\ncontrols:\n  - id: c\n    title: t\n");
+        let errs = errors(
+            "policy: {id: 'bad id', version: '1', title: t}\ncontrols:\n  - id: c\n    title: t\n",
+        );
         assert_eq!(errs.len(), 2, "{errs:#?}");
         assert!(errs[0].contains("`bad id` is not a valid id"));
         assert!(errs[1].contains("control `c` has no `checks`"));
@@ -467,6 +569,9 @@ controls:
     fn parameter_type_errors_are_located_at_the_value() {
         let errs = errors(&GOOD.replace("on: 2026-11-01", "on: yesterday"));
         assert_eq!(errs.len(), 1);
-        assert_eq!(errs[0], "p.yaml:16:15: `attestation` check: `yesterday` is not a date (write it as YYYY-MM-DD)");
+        assert_eq!(
+            errs[0],
+            "p.yaml:16:15: `attestation` check: `yesterday` is not a date (write it as YYYY-MM-DD)"
+        );
     }
 }

@@ -33,7 +33,10 @@ impl ControlStatus {
 
     /// Whether this status keeps `check` at exit code 0.
     pub fn is_ok(self) -> bool {
-        matches!(self, ControlStatus::Pass | ControlStatus::Attested | ControlStatus::Waived)
+        matches!(
+            self,
+            ControlStatus::Pass | ControlStatus::Attested | ControlStatus::Waived
+        )
     }
 }
 
@@ -119,7 +122,10 @@ pub fn control_status(checks: &[CheckReport]) -> ControlStatus {
     if checks.iter().any(|c| c.status == CheckStatus::Error) {
         return ControlStatus::Error;
     }
-    let ran: Vec<&CheckReport> = checks.iter().filter(|c| c.status == CheckStatus::Pass).collect();
+    let ran: Vec<&CheckReport> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .collect();
     if ran.is_empty() {
         return ControlStatus::Unknown;
     }
@@ -185,7 +191,10 @@ pub(crate) mod tests {
             (&[("tls", Error), ("tls", Fail)], ControlStatus::Fail),
             (&[("tls", Error), ("tls", Pass)], ControlStatus::Error),
             (&[("attestation", Pass)], ControlStatus::Attested),
-            (&[("attestation", Pass), ("tls", Pass)], ControlStatus::Attested),
+            (
+                &[("attestation", Pass), ("tls", Pass)],
+                ControlStatus::Attested,
+            ),
             (&[("attestation", Fail), ("tls", Pass)], ControlStatus::Fail),
             (&[("tls", Skipped)], ControlStatus::Unknown),
             (&[], ControlStatus::Unknown),
@@ -199,10 +208,18 @@ pub(crate) mod tests {
 
     #[test]
     fn only_pass_attested_waived_are_ok() {
-        for s in [ControlStatus::Pass, ControlStatus::Attested, ControlStatus::Waived] {
+        for s in [
+            ControlStatus::Pass,
+            ControlStatus::Attested,
+            ControlStatus::Waived,
+        ] {
             assert!(s.is_ok());
         }
-        for s in [ControlStatus::Fail, ControlStatus::Error, ControlStatus::Unknown] {
+        for s in [
+            ControlStatus::Fail,
+            ControlStatus::Error,
+            ControlStatus::Unknown,
+        ] {
             assert!(!s.is_ok());
         }
     }

@@ -141,8 +141,15 @@ impl Verdict {
 
     /// Pass when no finding is above `Info`, fail otherwise. The summary names
     /// the findings when there are some, or says `ok_summary`.
-    pub fn from_findings(findings: Vec<Finding>, ok_summary: impl Into<String>, evidence: serde_json::Value) -> Self {
-        let failing: Vec<&Finding> = findings.iter().filter(|f| f.severity > Severity::Info).collect();
+    pub fn from_findings(
+        findings: Vec<Finding>,
+        ok_summary: impl Into<String>,
+        evidence: serde_json::Value,
+    ) -> Self {
+        let failing: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+            .collect();
         if failing.is_empty() {
             Verdict {
                 status: CheckStatus::Pass,
@@ -153,11 +160,19 @@ impl Verdict {
         } else {
             let mut codes: Vec<&str> = failing.iter().map(|f| f.code.as_str()).collect();
             codes.dedup();
-            let first = failing.first().map(|f| f.message.clone()).unwrap_or_default();
+            let first = failing
+                .first()
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
             let summary = if failing.len() == 1 {
                 first
             } else {
-                format!("{} findings ({}); first: {}", failing.len(), dedup_join(&codes), first)
+                format!(
+                    "{} findings ({}); first: {}",
+                    failing.len(),
+                    dedup_join(&codes),
+                    first
+                )
             };
             Verdict {
                 status: CheckStatus::Fail,

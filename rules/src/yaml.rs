@@ -26,7 +26,9 @@ impl Loc {
     fn from_marker(m: &Marker) -> Self {
         Loc {
             line: u32::try_from(m.line()).unwrap_or(u32::MAX),
-            col: u32::try_from(m.col()).unwrap_or(u32::MAX - 1).saturating_add(1),
+            col: u32::try_from(m.col())
+                .unwrap_or(u32::MAX - 1)
+                .saturating_add(1),
         }
     }
 }
@@ -53,7 +55,10 @@ pub enum NodeKind {
     Null,
     /// Any scalar. `plain` is false for quoted and block scalars, which are
     /// always strings.
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Keys in document order.
     Map(Vec<(Node, Node)>),
@@ -234,7 +239,9 @@ impl MarkedEventReceiver for Builder {
                     node.loc = loc;
                     self.push_value(node, 0);
                 }
-                None => self.diags.push(Diag::new(loc, "alias to an unknown anchor")),
+                None => self
+                    .diags
+                    .push(Diag::new(loc, "alias to an unknown anchor")),
             },
             Event::Nothing
             | Event::StreamStart
@@ -277,7 +284,9 @@ impl de::Error for DeError {
 /// serde's messages name Rust types ("invalid type: string \"x\", expected u32");
 /// say it in the policy author's words.
 fn tidy_serde_message(msg: &str) -> String {
-    let mut m = msg.replace("invalid type: ", "").replace("invalid value: ", "");
+    let mut m = msg
+        .replace("invalid type: ", "")
+        .replace("invalid value: ", "");
     for (from, to) in [
         ("expected u8", "expected a whole number"),
         ("expected u16", "expected a whole number"),
@@ -475,7 +484,11 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -553,7 +566,8 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                         ),
                     });
                 }
-                let de: de::value::StrDeserializer<'_, DeError> = value.as_str().into_deserializer();
+                let de: de::value::StrDeserializer<'_, DeError> =
+                    value.as_str().into_deserializer();
                 self.locate(visitor.visit_enum(de))
             }
             NodeKind::Map(entries) if entries.len() == 1 => {
@@ -637,7 +651,10 @@ impl<'de, 'a, I: Iterator<Item = &'a (Node, Node)>> de::MapAccess<'de> for MapAc
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         match self.value.take() {
             Some(node) => {
                 let de = NodeDe {
@@ -660,7 +677,10 @@ struct EnumAccess<'a> {
 impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = VariantAccess<'a>;
-    fn variant_seed<V: de::DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
+    fn variant_seed<V: de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
         let de = NodeDe {
             node: self.key,
             sink: self.sink,
@@ -686,7 +706,10 @@ impl<'de, 'a> de::VariantAccess<'de> for VariantAccess<'a> {
     fn unit_variant(self) -> Result<(), DeError> {
         Ok(())
     }
-    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DeError> {
         seed.deserialize(NodeDe {
             node: self.node,
             sink: self.sink,
@@ -756,7 +779,11 @@ mod tests {
         let errs = from_node::<P>(&n).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].loc, Loc { line: 2, col: 7 });
-        assert!(errs[0].message.contains("whole number"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("whole number"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]
@@ -771,7 +798,9 @@ mod tests {
     fn duplicate_keys_and_syntax_errors() {
         let errs = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(errs[0].loc.line, 3);
-        assert!(errs[0].message.contains("duplicate key `a` (first at line 1)"));
+        assert!(errs[0]
+            .message
+            .contains("duplicate key `a` (first at line 1)"));
         let errs = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(errs[0].message.starts_with("invalid YAML"));
     }

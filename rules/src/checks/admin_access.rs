@@ -166,9 +166,16 @@ finding_codes! {
 /// prints it. Options before the key type are skipped.
 pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
     const TYPES: &[&str] = &[
-        "ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-        "ssh-ed25519-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com",
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+        "ssh-ed25519-cert-v01@openssh.com",
+        "ssh-rsa-cert-v01@openssh.com",
     ];
     let tokens = split_options_aware(line);
     let pos = tokens
@@ -176,7 +183,9 @@ pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
         .position(|t| TYPES.contains(&t.as_str()))
         .ok_or_else(|| "no known key type on the line".to_owned())?;
     let key_type = tokens.get(pos).cloned().unwrap_or_default();
-    let blob = tokens.get(pos + 1).ok_or_else(|| format!("`{key_type}` without key data"))?;
+    let blob = tokens
+        .get(pos + 1)
+        .ok_or_else(|| format!("`{key_type}` without key data"))?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(blob)
         .map_err(|_| "key data is not base64".to_owned())?;
@@ -229,14 +238,31 @@ impl CheckKind for AdminAccess {
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
         for v in &p.permit_root_login {
-            if !["no", "prohibit-password", "without-password", "forced-commands-only", "yes"].contains(&v.as_str()) {
-                out.push((Some("permit_root_login"), format!("`{v}` is not a PermitRootLogin value")));
+            if ![
+                "no",
+                "prohibit-password",
+                "without-password",
+                "forced-commands-only",
+                "yes",
+            ]
+            .contains(&v.as_str())
+            {
+                out.push((
+                    Some("permit_root_login"),
+                    format!("`{v}` is not a PermitRootLogin value"),
+                ));
             }
         }
         for person in &p.roster {
             for k in &person.keys {
                 if !k.starts_with("SHA256:") {
-                    out.push((Some("roster"), format!("key `{k}` of {}: write fingerprints as `SHA256:…` (ssh-keygen -lf)", person.name)));
+                    out.push((
+                        Some("roster"),
+                        format!(
+                            "key `{k}` of {}: write fingerprints as `SHA256:…` (ssh-keygen -lf)",
+                            person.name
+                        ),
+                    ));
                 }
             }
         }
@@ -248,7 +274,10 @@ impl CheckKind for AdminAccess {
         if let Some(sshd) = &facts.sshd {
             judge_sshd(p, sshd, &mut findings);
         } else {
-            findings.push(Code::SshdAbsent.finding(&p.sshd_config, format!("`{}` does not exist", p.sshd_config)));
+            findings.push(Code::SshdAbsent.finding(
+                &p.sshd_config,
+                format!("`{}` does not exist", p.sshd_config),
+            ));
         }
 
         // Keys.
@@ -259,10 +288,14 @@ impl CheckKind for AdminAccess {
             }
         }
         for k in &facts.keys {
-            let loc = Some(FileLocation { file: k.file.clone(), line: Some(k.line) });
+            let loc = Some(FileLocation {
+                file: k.file.clone(),
+                line: Some(k.line),
+            });
             match &k.fingerprint {
                 Err(why) => {
-                    let mut f = Code::UnreadableKey.finding(&k.account, format!("{}:{}: {why}", k.file, k.line));
+                    let mut f = Code::UnreadableKey
+                        .finding(&k.account, format!("{}:{}: {why}", k.file, k.line));
                     f.location = loc;
                     findings.push(f);
                 }
@@ -270,12 +303,18 @@ impl CheckKind for AdminAccess {
                     None => {
                         let mut f = Code::UnknownKey.finding(
                             &k.account,
-                            format!("{} key {fp} authorized for `{}` is on no one's roster entry", k.key_type, k.account),
+                            format!(
+                                "{} key {fp} authorized for `{}` is on no one's roster entry",
+                                k.key_type, k.account
+                            ),
                         );
                         f.location = loc;
                         findings.push(f);
                     }
-                    Some(person) if !person.account_names().contains(&k.account.as_str()) && k.account != "root" => {
+                    Some(person)
+                        if !person.account_names().contains(&k.account.as_str())
+                            && k.account != "root" =>
+                    {
                         let mut f = Code::KeyOnWrongAccount.finding(
                             &k.account,
                             format!("key {fp} of {} is authorized for `{}`, which is not one of their accounts", person.name, k.account),
@@ -291,7 +330,11 @@ impl CheckKind for AdminAccess {
         // Admin groups.
         let rostered: BTreeSet<&str> = p.roster.iter().flat_map(|r| r.account_names()).collect();
         let mut admins: BTreeSet<(&str, &str)> = BTreeSet::new();
-        for g in facts.groups.iter().filter(|g| p.admin_groups.contains(&g.name)) {
+        for g in facts
+            .groups
+            .iter()
+            .filter(|g| p.admin_groups.contains(&g.name))
+        {
             for m in &g.members {
                 admins.insert((m.as_str(), g.name.as_str()));
             }
@@ -301,10 +344,17 @@ impl CheckKind for AdminAccess {
         }
         for (member, group) in &admins {
             if !rostered.contains(member) && *member != "root" {
-                findings.push(Code::UnrosteredAdmin.finding(*member, format!("`{member}` is in admin group `{group}` but on no roster entry")));
+                findings.push(Code::UnrosteredAdmin.finding(
+                    *member,
+                    format!("`{member}` is in admin group `{group}` but on no roster entry"),
+                ));
             }
         }
-        for a in facts.accounts.iter().filter(|a| a.uid == 0 && a.name != "root") {
+        for a in facts
+            .accounts
+            .iter()
+            .filter(|a| a.uid == 0 && a.name != "root")
+        {
             findings.push(Code::ExtraRoot.finding(&a.name, format!("`{}` has uid 0", a.name)));
         }
 
@@ -333,8 +383,12 @@ impl CheckKind for AdminAccess {
             match &facts.sshd {
                 Some(s) => format!(
                     "root login {}, passwords {}",
-                    s.settings.get("permitrootlogin").map_or("prohibit-password", String::as_str),
-                    s.settings.get("passwordauthentication").map_or("yes", String::as_str)
+                    s.settings
+                        .get("permitrootlogin")
+                        .map_or("prohibit-password", String::as_str),
+                    s.settings
+                        .get("passwordauthentication")
+                        .map_or("yes", String::as_str)
                 ),
                 None => "no sshd".into(),
             }
@@ -344,21 +398,45 @@ impl CheckKind for AdminAccess {
 }
 
 fn judge_sshd(p: &Params, sshd: &Sshd, findings: &mut Vec<crate::verdict::Finding>) {
-    let get = |k: &str, default: &'static str| sshd.settings.get(k).map_or(default, String::as_str).to_ascii_lowercase();
+    let get = |k: &str, default: &'static str| {
+        sshd.settings
+            .get(k)
+            .map_or(default, String::as_str)
+            .to_ascii_lowercase()
+    };
     let mut check = |scope: &str, keyword: &str, value: &str, loc: Option<FileLocation>| {
         let v = value.to_ascii_lowercase();
         let finding = match keyword {
-            "permitrootlogin" if !p.permit_root_login.iter().any(|a| a == &v || (a == "prohibit-password" && v == "without-password")) => Some((
-                Code::RootLoginPermitted,
-                format!("{scope}PermitRootLogin is `{v}` (allowed: {})", p.permit_root_login.join(", ")),
+            "permitrootlogin"
+                if !p
+                    .permit_root_login
+                    .iter()
+                    .any(|a| a == &v || (a == "prohibit-password" && v == "without-password")) =>
+            {
+                Some((
+                    Code::RootLoginPermitted,
+                    format!(
+                        "{scope}PermitRootLogin is `{v}` (allowed: {})",
+                        p.permit_root_login.join(", ")
+                    ),
+                ))
+            }
+            "passwordauthentication" if v == "yes" && !p.allow_password_authentication => Some((
+                Code::PasswordAuthentication,
+                format!("{scope}PasswordAuthentication is `yes`"),
             )),
-            "passwordauthentication" if v == "yes" && !p.allow_password_authentication => {
-                Some((Code::PasswordAuthentication, format!("{scope}PasswordAuthentication is `yes`")))
+            "kbdinteractiveauthentication" | "challengeresponseauthentication"
+                if v == "yes" && !p.allow_password_authentication =>
+            {
+                Some((
+                    Code::KeyboardInteractive,
+                    format!("{scope}KbdInteractiveAuthentication is `yes`"),
+                ))
             }
-            "kbdinteractiveauthentication" | "challengeresponseauthentication" if v == "yes" && !p.allow_password_authentication => {
-                Some((Code::KeyboardInteractive, format!("{scope}KbdInteractiveAuthentication is `yes`")))
-            }
-            "permitemptypasswords" if v == "yes" => Some((Code::EmptyPasswords, format!("{scope}PermitEmptyPasswords is `yes`"))),
+            "permitemptypasswords" if v == "yes" => Some((
+                Code::EmptyPasswords,
+                format!("{scope}PermitEmptyPasswords is `yes`"),
+            )),
             _ => None,
         };
         if let Some((code, msg)) = finding {
@@ -367,8 +445,18 @@ fn judge_sshd(p: &Params, sshd: &Sshd, findings: &mut Vec<crate::verdict::Findin
             findings.push(f);
         }
     };
-    check("", "permitrootlogin", &get("permitrootlogin", "prohibit-password"), None);
-    check("", "passwordauthentication", &get("passwordauthentication", "yes"), None);
+    check(
+        "",
+        "permitrootlogin",
+        &get("permitrootlogin", "prohibit-password"),
+        None,
+    );
+    check(
+        "",
+        "passwordauthentication",
+        &get("passwordauthentication", "yes"),
+        None,
+    );
     // keyboard-interactive asks for passwords only through PAM on Linux.
     if get("usepam", "no") == "yes" {
         let kbd = sshd
@@ -378,10 +466,23 @@ fn judge_sshd(p: &Params, sshd: &Sshd, findings: &mut Vec<crate::verdict::Findin
             .map_or("yes".to_owned(), |v| v.to_ascii_lowercase());
         check("", "kbdinteractiveauthentication", &kbd, None);
     }
-    check("", "permitemptypasswords", &get("permitemptypasswords", "no"), None);
+    check(
+        "",
+        "permitemptypasswords",
+        &get("permitemptypasswords", "no"),
+        None,
+    );
     for m in &sshd.matches {
-        let loc = Some(FileLocation { file: m.file.clone(), line: Some(m.line) });
-        check(&format!("in `Match {}`: ", m.criteria), &m.keyword.to_ascii_lowercase(), &m.value, loc);
+        let loc = Some(FileLocation {
+            file: m.file.clone(),
+            line: Some(m.line),
+        });
+        check(
+            &format!("in `Match {}`: ", m.criteria),
+            &m.keyword.to_ascii_lowercase(),
+            &m.value,
+            loc,
+        );
     }
 }
 
@@ -401,7 +502,11 @@ mod tests {
         let with_opts = format!("command=\"echo a b\",no-pty {KEY}");
         assert_eq!(key_fingerprint(&with_opts).unwrap().1, fp);
         assert!(key_fingerprint("ssh-ed25519 AAAA!!").is_err());
-        assert!(key_fingerprint("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIBkoQH7aEWXQn6NsJNmVRa6xjV0fA5pbMSjnC0Ua93Lh").unwrap_err().contains("does not match"));
+        assert!(key_fingerprint(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIBkoQH7aEWXQn6NsJNmVRa6xjV0fA5pbMSjnC0Ua93Lh"
+        )
+        .unwrap_err()
+        .contains("does not match"));
         assert!(key_fingerprint("hello world").is_err());
     }
 
@@ -410,21 +515,40 @@ mod tests {
     }
 
     fn ctx() -> JudgeCtx {
-        JudgeCtx { now: chrono::Utc::now(), host: "h".into() }
+        JudgeCtx {
+            now: chrono::Utc::now(),
+            host: "h".into(),
+        }
     }
 
     fn good_facts() -> Facts {
         Facts {
             sshd: Some(Sshd {
                 source: "sshd -T".into(),
-                settings: [("permitrootlogin", "no"), ("passwordauthentication", "no"), ("usepam", "yes"), ("kbdinteractiveauthentication", "no")]
-                    .iter()
-                    .map(|(k, v)| ((*k).into(), (*v).into()))
-                    .collect(),
+                settings: [
+                    ("permitrootlogin", "no"),
+                    ("passwordauthentication", "no"),
+                    ("usepam", "yes"),
+                    ("kbdinteractiveauthentication", "no"),
+                ]
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
                 matches: vec![],
             }),
-            accounts: vec![Account { name: "alice".into(), uid: 1000, gid: 1000, home: "/home/alice".into(), shell: "/bin/bash".into(), login: true }],
-            groups: vec![Group { name: "sudo".into(), gid: 27, members: vec!["alice".into()] }],
+            accounts: vec![Account {
+                name: "alice".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/home/alice".into(),
+                shell: "/bin/bash".into(),
+                login: true,
+            }],
+            groups: vec![Group {
+                name: "sudo".into(),
+                gid: 27,
+                members: vec!["alice".into()],
+            }],
             keys: vec![AuthorizedKey {
                 account: "alice".into(),
                 file: "/home/alice/.ssh/authorized_keys".into(),
@@ -442,7 +566,11 @@ mod tests {
     fn rostered_host_passes() {
         let v = AdminAccess::judge(&params(ROSTER), &good_facts(), &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
-        assert!(v.summary.starts_with("1 keys and 1 admins, all rostered"), "{}", v.summary);
+        assert!(
+            v.summary.starts_with("1 keys and 1 admins, all rostered"),
+            "{}",
+            v.summary
+        );
     }
 
     #[test]
@@ -451,22 +579,63 @@ mod tests {
         let sshd = f.sshd.as_mut().unwrap();
         sshd.settings.insert("permitrootlogin".into(), "yes".into());
         sshd.settings.remove("passwordauthentication");
-        sshd.matches.push(MatchSetting { criteria: "Address 10.0.0.0/8".into(), keyword: "PermitEmptyPasswords".into(), value: "yes".into(), file: "/etc/ssh/sshd_config".into(), line: 40 });
-        f.groups.push(Group { name: "wheel".into(), gid: 10, members: vec!["mallory".into()] });
-        f.accounts.push(Account { name: "toor".into(), uid: 0, gid: 0, home: "/root".into(), shell: "/bin/sh".into(), login: true });
-        f.keys.push(AuthorizedKey { account: "deploy".into(), file: "/home/deploy/.ssh/authorized_keys".into(), line: 2, fingerprint: Ok("SHA256:other".into()), key_type: "ssh-rsa".into() });
-        f.keys.push(AuthorizedKey { account: "bob".into(), file: "/home/bob/.ssh/authorized_keys".into(), line: 1, fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()), key_type: "ssh-ed25519".into() });
+        sshd.matches.push(MatchSetting {
+            criteria: "Address 10.0.0.0/8".into(),
+            keyword: "PermitEmptyPasswords".into(),
+            value: "yes".into(),
+            file: "/etc/ssh/sshd_config".into(),
+            line: 40,
+        });
+        f.groups.push(Group {
+            name: "wheel".into(),
+            gid: 10,
+            members: vec!["mallory".into()],
+        });
+        f.accounts.push(Account {
+            name: "toor".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            shell: "/bin/sh".into(),
+            login: true,
+        });
+        f.keys.push(AuthorizedKey {
+            account: "deploy".into(),
+            file: "/home/deploy/.ssh/authorized_keys".into(),
+            line: 2,
+            fingerprint: Ok("SHA256:other".into()),
+            key_type: "ssh-rsa".into(),
+        });
+        f.keys.push(AuthorizedKey {
+            account: "bob".into(),
+            file: "/home/bob/.ssh/authorized_keys".into(),
+            line: 1,
+            fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()),
+            key_type: "ssh-ed25519".into(),
+        });
         let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
-        assert_eq!(codes, ["root_login_permitted", "password_authentication_enabled", "empty_passwords_permitted", "unknown_key", "key_on_wrong_account", "unrostered_admin", "extra_uid0_account"]);
+        assert_eq!(
+            codes,
+            [
+                "root_login_permitted",
+                "password_authentication_enabled",
+                "empty_passwords_permitted",
+                "unknown_key",
+                "key_on_wrong_account",
+                "unrostered_admin",
+                "extra_uid0_account"
+            ]
+        );
         assert_eq!(v.findings[2].location.as_ref().unwrap().line, Some(40));
     }
 
     #[test]
     fn unreadable_file_is_an_error() {
         let mut f = good_facts();
-        f.errors.push("cannot read `/etc/group`: permission denied".into());
+        f.errors
+            .push("cannot read `/etc/group`: permission denied".into());
         let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
     }

@@ -46,7 +46,8 @@ impl CheckKind for Attestation {
     type Params = Params;
     type Facts = Facts;
     type Code = Code;
-    const SUMMARY: &'static str = "a control no machine can verify, attested by a person with evidence and an expiry";
+    const SUMMARY: &'static str =
+        "a control no machine can verify, attested by a person with evidence and an expiry";
 
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
@@ -54,17 +55,19 @@ impl CheckKind for Attestation {
             out.push((Some("by"), "`by` must name who attests".to_owned()));
         }
         if p.evidence.trim().is_empty() {
-            out.push((Some("evidence"), "`evidence` must say where the evidence is".to_owned()));
+            out.push((
+                Some("evidence"),
+                "`evidence` must say where the evidence is".to_owned(),
+            ));
         }
         out
     }
 
     fn judge(p: &Params, _facts: &Facts, ctx: &JudgeCtx) -> Verdict {
         let today = ctx.now.date_naive();
-        let expires = p
-            .on
-            .checked_add_signed(p.valid_for.as_chrono())
-            .unwrap_or(NaiveDate::MAX);
+        let expires =
+            p.on.checked_add_signed(p.valid_for.as_chrono())
+                .unwrap_or(NaiveDate::MAX);
         let evidence = serde_json::json!({
             "by": p.by, "on": p.on.to_string(), "evidence": p.evidence,
             "expires": expires.to_string(), "statement": p.statement,
@@ -81,10 +84,9 @@ impl CheckKind for Attestation {
                 format!("attestation by {} of {} expired on {expires}", p.by, p.on),
             ));
         } else if (expires - today).num_days() <= 30 {
-            findings.push(Code::ExpiringSoon.finding(
-                &p.by,
-                format!("attestation expires on {expires}"),
-            ));
+            findings.push(
+                Code::ExpiringSoon.finding(&p.by, format!("attestation expires on {expires}")),
+            );
         }
         Verdict::from_findings(
             findings,
@@ -102,7 +104,10 @@ mod tests {
 
     fn ctx(y: i32, m: u32, d: u32) -> JudgeCtx {
         JudgeCtx {
-            now: chrono::Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().unwrap(),
+            now: chrono::Utc
+                .with_ymd_and_hms(y, m, d, 12, 0, 0)
+                .single()
+                .unwrap(),
             host: "h".into(),
         }
     }
@@ -121,7 +126,11 @@ mod tests {
     fn in_date_passes() {
         let v = Attestation::judge(&params("2026-06-01", "365d"), &Facts {}, &ctx(2026, 11, 25));
         assert_eq!(v.status, CheckStatus::Pass);
-        assert!(v.summary.contains("valid until 2027-06-01"), "{}", v.summary);
+        assert!(
+            v.summary.contains("valid until 2027-06-01"),
+            "{}",
+            v.summary
+        );
     }
 
     #[test]

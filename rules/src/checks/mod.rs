@@ -159,7 +159,9 @@ mod tests {
             for c in &t.codes {
                 assert!(seen.insert(c.code), "{}: code `{}` twice", t.name, c.code);
                 assert!(
-                    c.code.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
+                    c.code
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
                     "{}: `{}` is not snake_case",
                     t.name,
                     c.code
@@ -177,11 +179,22 @@ mod tests {
     fn code_list_snapshot() {
         let mut listed: Vec<String> = check_types()
             .iter()
-            .flat_map(|t| t.codes.iter().map(move |c| format!("{}/{}", t.name, c.code)))
+            .flat_map(|t| {
+                t.codes
+                    .iter()
+                    .map(move |c| format!("{}/{}", t.name, c.code))
+            })
             .collect();
         listed.sort();
         let expected = include_str!("codes.snapshot.txt");
-        let expected: Vec<String> = expected.lines().filter(|l| !l.is_empty()).map(String::from).collect();
-        assert_eq!(listed, expected, "finding codes changed: update rules/src/checks/codes.snapshot.txt deliberately");
+        let expected: Vec<String> = expected
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            listed, expected,
+            "finding codes changed: update rules/src/checks/codes.snapshot.txt deliberately"
+        );
     }
 }

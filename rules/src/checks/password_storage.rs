@@ -60,16 +60,42 @@ pub struct SqlSource {
 }
 
 pub const SCHEMES: &[&str] = &[
-    "yescrypt", "gost_yescrypt", "sha512_crypt", "sha256_crypt", "md5_crypt", "bcrypt", "argon2id",
-    "argon2i", "argon2d", "scrypt", "pbkdf2_sha256", "pbkdf2_sha512", "pbkdf2_sha1", "des_crypt",
-    "bsdi_crypt", "unsalted_md5", "unsalted_sha1", "unsalted_sha256", "unsalted_sha512",
+    "yescrypt",
+    "gost_yescrypt",
+    "sha512_crypt",
+    "sha256_crypt",
+    "md5_crypt",
+    "bcrypt",
+    "argon2id",
+    "argon2i",
+    "argon2d",
+    "scrypt",
+    "pbkdf2_sha256",
+    "pbkdf2_sha512",
+    "pbkdf2_sha1",
+    "des_crypt",
+    "bsdi_crypt",
+    "unsalted_md5",
+    "unsalted_sha1",
+    "unsalted_sha256",
+    "unsalted_sha512",
 ];
 
 fn default_allowed() -> Vec<String> {
-    ["yescrypt", "gost_yescrypt", "sha512_crypt", "bcrypt", "argon2id", "argon2i", "scrypt", "pbkdf2_sha256", "pbkdf2_sha512"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    [
+        "yescrypt",
+        "gost_yescrypt",
+        "sha512_crypt",
+        "bcrypt",
+        "argon2id",
+        "argon2i",
+        "scrypt",
+        "pbkdf2_sha256",
+        "pbkdf2_sha512",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 fn default_sha512_rounds() -> u64 {
     5000
@@ -151,7 +177,16 @@ finding_codes! {
     }
 }
 
-const WEAK: &[&str] = &["des_crypt", "bsdi_crypt", "md5_crypt", "unsalted_md5", "unsalted_sha1", "unsalted_sha256", "unsalted_sha512", "pbkdf2_sha1"];
+const WEAK: &[&str] = &[
+    "des_crypt",
+    "bsdi_crypt",
+    "md5_crypt",
+    "unsalted_md5",
+    "unsalted_sha1",
+    "unsalted_sha256",
+    "unsalted_sha512",
+    "pbkdf2_sha1",
+];
 
 fn b64_crypt(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '.' || c == '/'
@@ -179,12 +214,20 @@ pub fn classify(field: &str) -> Stored {
             "gy" => return hash("gost_yescrypt", vec![], !part(3).is_empty()),
             "7" => return hash("scrypt", vec![], !part(2).is_empty()),
             id @ ("6" | "5") => {
-                let scheme = if id == "6" { "sha512_crypt" } else { "sha256_crypt" };
+                let scheme = if id == "6" {
+                    "sha512_crypt"
+                } else {
+                    "sha256_crypt"
+                };
                 let (rounds, salt) = match part(2).strip_prefix("rounds=") {
                     Some(r) => (r.parse().unwrap_or(0), part(3)),
                     None => (5000, part(2)),
                 };
-                return hash(scheme, vec![("rounds", rounds)], !salt.is_empty() && parts.len() >= 4);
+                return hash(
+                    scheme,
+                    vec![("rounds", rounds)],
+                    !salt.is_empty() && parts.len() >= 4,
+                );
             }
             "1" | "apr1" => return hash("md5_crypt", vec![], !part(2).is_empty()),
             "2a" | "2b" | "2y" | "2x" => {
@@ -234,14 +277,28 @@ pub fn classify(field: &str) -> Stored {
     match part(0) {
         "pbkdf2_sha256" | "pbkdf2_sha1" | "pbkdf2_sha512" if parts.len() == 4 => {
             let scheme = part(0);
-            return hash(scheme, vec![("i", part(1).parse().unwrap_or(0))], !part(2).is_empty());
+            return hash(
+                scheme,
+                vec![("i", part(1).parse().unwrap_or(0))],
+                !part(2).is_empty(),
+            );
         }
         "argon2" if parts.len() >= 2 => {
-            let inner = format!("${}", parts.get(1..).map(|p| p.join("$")).unwrap_or_default());
+            let inner = format!(
+                "${}",
+                parts.get(1..).map(|p| p.join("$")).unwrap_or_default()
+            );
             return classify(&inner);
         }
         "bcrypt" | "bcrypt_sha256" => {
-            let inner = format!("${}", parts.get(1..).map(|p| p.join("$")).unwrap_or_default().trim_start_matches('$'));
+            let inner = format!(
+                "${}",
+                parts
+                    .get(1..)
+                    .map(|p| p.join("$"))
+                    .unwrap_or_default()
+                    .trim_start_matches('$')
+            );
             return classify(&inner);
         }
         _ => {}
@@ -271,7 +328,8 @@ impl CheckKind for PasswordStorage {
     type Params = Params;
     type Facts = Facts;
     type Code = Code;
-    const SUMMARY: &'static str = "stored passwords (shadow, application databases) are salted slow hashes";
+    const SUMMARY: &'static str =
+        "stored passwords (shadow, application databases) are salted slow hashes";
 
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
@@ -280,13 +338,26 @@ impl CheckKind for PasswordStorage {
         }
         for s in &p.allowed {
             if !SCHEMES.contains(&s.as_str()) {
-                out.push((Some("allowed"), format!("unknown scheme `{s}` (known: {})", SCHEMES.join(", "))));
+                out.push((
+                    Some("allowed"),
+                    format!("unknown scheme `{s}` (known: {})", SCHEMES.join(", ")),
+                ));
             }
         }
         if let Some(sql) = &p.sql {
-            let n = [sql.dsn.is_some(), sql.dsn_file.is_some(), sql.dsn_env.is_some()].iter().filter(|b| **b).count();
+            let n = [
+                sql.dsn.is_some(),
+                sql.dsn_file.is_some(),
+                sql.dsn_env.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if n != 1 {
-                out.push((Some("sql"), "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned()));
+                out.push((
+                    Some("sql"),
+                    "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned(),
+                ));
             }
         }
         out
@@ -303,21 +374,30 @@ impl CheckKind for PasswordStorage {
             }
             for (line, why) in &src.malformed {
                 let mut f = Code::Malformed.finding(&src.name, format!("line {line}: {why}"));
-                f.location = Some(crate::verdict::FileLocation { file: src.name.clone(), line: Some(*line) });
+                f.location = Some(crate::verdict::FileLocation {
+                    file: src.name.clone(),
+                    line: Some(*line),
+                });
                 findings.push(f);
             }
             for e in &src.entries {
                 let mut push = |code: Code, msg: String| {
                     let mut f = code.finding(&e.subject, format!("{}: {msg}", e.place));
                     if let Some(file) = &e.file {
-                        f.location = Some(crate::verdict::FileLocation { file: file.clone(), line: e.line });
+                        f.location = Some(crate::verdict::FileLocation {
+                            file: file.clone(),
+                            line: e.line,
+                        });
                     }
                     findings.push(f);
                 };
                 let key = match &e.stored {
                     Stored::Locked => "locked".to_owned(),
                     Stored::Empty => {
-                        push(Code::EmptyPassword, format!("`{}` has an empty password field", e.subject));
+                        push(
+                            Code::EmptyPassword,
+                            format!("`{}` has an empty password field", e.subject),
+                        );
                         "empty".to_owned()
                     }
                     Stored::Unrecognized { length } => {
@@ -327,18 +407,38 @@ impl CheckKind for PasswordStorage {
                         );
                         "unrecognized".to_owned()
                     }
-                    Stored::Hash { scheme, params, salted } => {
+                    Stored::Hash {
+                        scheme,
+                        params,
+                        salted,
+                    } => {
                         if !salted {
-                            push(Code::Unsalted, format!("`{}` uses {scheme} without a salt", e.subject));
+                            push(
+                                Code::Unsalted,
+                                format!("`{}` uses {scheme} without a salt", e.subject),
+                            );
                         }
                         if WEAK.contains(&scheme.as_str()) {
-                            push(Code::WeakScheme, format!("`{}` uses the weak scheme {scheme}", e.subject));
+                            push(
+                                Code::WeakScheme,
+                                format!("`{}` uses the weak scheme {scheme}", e.subject),
+                            );
                         } else if !p.allowed.iter().any(|a| a == scheme) {
-                            push(Code::NotAllowed, format!("`{}` uses {scheme}, not in the allowed list", e.subject));
+                            push(
+                                Code::NotAllowed,
+                                format!("`{}` uses {scheme}, not in the allowed list", e.subject),
+                            );
                         }
-                        let low = |k: &str, min: u64| params.get(k).is_some_and(|v| *v < min).then(|| (k.to_owned(), params.get(k).copied().unwrap_or(0), min));
+                        let low = |k: &str, min: u64| {
+                            params
+                                .get(k)
+                                .is_some_and(|v| *v < min)
+                                .then(|| (k.to_owned(), params.get(k).copied().unwrap_or(0), min))
+                        };
                         let weak_cost = match scheme.as_str() {
-                            "sha512_crypt" | "sha256_crypt" => low("rounds", p.min_sha_crypt_rounds),
+                            "sha512_crypt" | "sha256_crypt" => {
+                                low("rounds", p.min_sha_crypt_rounds)
+                            }
                             "bcrypt" => low("cost", p.min_bcrypt_cost),
                             s if s.starts_with("pbkdf2") => low("i", p.min_pbkdf2_iterations),
                             s if s.starts_with("argon2") => low("m", p.min_argon2_memory_kib),
@@ -346,7 +446,13 @@ impl CheckKind for PasswordStorage {
                             _ => None,
                         };
                         if let Some((k, v, min)) = weak_cost {
-                            push(Code::LowCost, format!("`{}` uses {scheme} with {k}={v}, below the policy's {min}", e.subject));
+                            push(
+                                Code::LowCost,
+                                format!(
+                                    "`{}` uses {scheme} with {k}={v}, below the policy's {min}",
+                                    e.subject
+                                ),
+                            );
                         }
                         scheme.clone()
                     }
@@ -355,7 +461,11 @@ impl CheckKind for PasswordStorage {
             }
         }
         let total: u32 = tally.values().sum();
-        let breakdown = tally.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
+        let breakdown = tally
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let evidence = serde_json::json!({
             "sources": facts.sources.iter().map(|s| serde_json::json!({"name": s.name, "entries": s.entries.len(), "error": s.error})).collect::<Vec<_>>(),
             "schemes": tally,
@@ -369,7 +479,11 @@ impl CheckKind for PasswordStorage {
         if facts.sources.is_empty() {
             return Verdict::error("no password source was read");
         }
-        Verdict::from_findings(findings, format!("{total} stored passwords checked: {breakdown}"), evidence)
+        Verdict::from_findings(
+            findings,
+            format!("{total} stored passwords checked: {breakdown}"),
+            evidence,
+        )
     }
 }
 
@@ -380,7 +494,11 @@ mod tests {
 
     fn scheme(s: &str) -> (String, BTreeMap<String, u64>, bool) {
         match classify(s) {
-            Stored::Hash { scheme, params, salted } => (scheme, params, salted),
+            Stored::Hash {
+                scheme,
+                params,
+                salted,
+            } => (scheme, params, salted),
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -391,16 +509,25 @@ mod tests {
         assert_eq!(classify("!"), Stored::Locked);
         assert_eq!(classify("*"), Stored::Locked);
         assert_eq!(classify("!$6$abc$def"), Stored::Locked);
-        assert_eq!(scheme("$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7").0, "yescrypt");
+        assert_eq!(
+            scheme("$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7").0,
+            "yescrypt"
+        );
         let (s, p, salted) = scheme("$6$rounds=1000$saltsalt$hash");
-        assert_eq!((s.as_str(), p["rounds"], salted), ("sha512_crypt", 1000, true));
+        assert_eq!(
+            (s.as_str(), p["rounds"], salted),
+            ("sha512_crypt", 1000, true)
+        );
         let (_, p, _) = scheme("$6$saltsalt$hash");
         assert_eq!(p["rounds"], 5000);
         assert_eq!(scheme("$1$salt$hash").0, "md5_crypt");
         let (s, p, _) = scheme("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW");
         assert_eq!((s.as_str(), p["cost"]), ("bcrypt", 12));
         let (s, p, salted) = scheme("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g");
-        assert_eq!((s.as_str(), p["m"], p["t"], salted), ("argon2id", 65536, 3, true));
+        assert_eq!(
+            (s.as_str(), p["m"], p["t"], salted),
+            ("argon2id", 65536, 3, true)
+        );
         let (s, p, _) = scheme("pbkdf2_sha256$600000$salt$hash=");
         assert_eq!((s.as_str(), p["i"]), ("pbkdf2_sha256", 600000));
         assert_eq!(scheme("$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA").1["ln"], 16);
@@ -411,37 +538,94 @@ mod tests {
     }
 
     fn judge_fields(fields: &[&str]) -> Verdict {
-        let p: Params = crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
+        let p: Params =
+            crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
         let entries = fields
             .iter()
             .enumerate()
-            .map(|(i, f)| Entry { subject: format!("u{i}"), place: format!("shadow:{i}"), file: None, line: None, stored: classify(f) })
+            .map(|(i, f)| Entry {
+                subject: format!("u{i}"),
+                place: format!("shadow:{i}"),
+                file: None,
+                line: None,
+                stored: classify(f),
+            })
             .collect();
-        let facts = Facts { sources: vec![Source { name: "/etc/shadow".into(), entries, error: None, malformed: vec![] }] };
-        PasswordStorage::judge(&p, &facts, &JudgeCtx { now: chrono::Utc::now(), host: "h".into() })
+        let facts = Facts {
+            sources: vec![Source {
+                name: "/etc/shadow".into(),
+                entries,
+                error: None,
+                malformed: vec![],
+            }],
+        };
+        PasswordStorage::judge(
+            &p,
+            &facts,
+            &JudgeCtx {
+                now: chrono::Utc::now(),
+                host: "h".into(),
+            },
+        )
     }
 
     #[test]
     fn slow_salted_hashes_pass() {
         let v = judge_fields(&["$y$j9T$salt$hash", "*", "!", "$6$salt$hash"]);
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
-        assert_eq!(v.summary, "4 stored passwords checked: 2 locked, 1 sha512_crypt, 1 yescrypt");
+        assert_eq!(
+            v.summary,
+            "4 stored passwords checked: 2 locked, 1 sha512_crypt, 1 yescrypt"
+        );
     }
 
     #[test]
     fn each_bad_kind_has_its_code() {
-        let v = judge_fields(&["", "$1$salt$hash", "secret", "5f4dcc3b5aa765d61d8327deb882cf99", "$6$rounds=1000$s$h", "$5$s$h"]);
+        let v = judge_fields(&[
+            "",
+            "$1$salt$hash",
+            "secret",
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+            "$6$rounds=1000$s$h",
+            "$5$s$h",
+        ]);
         assert_eq!(v.status, CheckStatus::Fail);
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
-        assert_eq!(codes, ["empty_password", "weak_scheme", "unrecognized_or_plaintext", "unsalted_hash", "weak_scheme", "low_cost", "scheme_not_allowed"]);
+        assert_eq!(
+            codes,
+            [
+                "empty_password",
+                "weak_scheme",
+                "unrecognized_or_plaintext",
+                "unsalted_hash",
+                "weak_scheme",
+                "low_cost",
+                "scheme_not_allowed"
+            ]
+        );
         assert!(!v.findings.iter().any(|f| f.message.contains("secret")));
     }
 
     #[test]
     fn unreadable_source_is_an_error_not_a_pass() {
-        let p: Params = crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
-        let facts = Facts { sources: vec![Source { name: "/etc/shadow".into(), entries: vec![], error: Some("permission denied".into()), malformed: vec![] }] };
-        let v = PasswordStorage::judge(&p, &facts, &JudgeCtx { now: chrono::Utc::now(), host: "h".into() });
+        let p: Params =
+            crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
+        let facts = Facts {
+            sources: vec![Source {
+                name: "/etc/shadow".into(),
+                entries: vec![],
+                error: Some("permission denied".into()),
+                malformed: vec![],
+            }],
+        };
+        let v = PasswordStorage::judge(
+            &p,
+            &facts,
+            &JudgeCtx {
+                now: chrono::Utc::now(),
+                host: "h".into(),
+            },
+        );
         assert_eq!(v.status, CheckStatus::Error);
         assert!(v.summary.contains("permission denied"));
     }

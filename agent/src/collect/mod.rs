@@ -1,0 +1,104 @@
+//! Collectors: one per check type, gathering plain facts from the host.
+//!
+//! This `match` is the agent's half of the registry in
+//! `vigil_rules::checks`; a check type without a collector does not compile.
+
+use std::path::{Path, PathBuf};
+
+use vigil_rules::checks::{CheckSpec, Facts};
+
+pub mod admin_access;
+pub mod password_storage;
+
+/// Where and how facts are gathered.
+#[derive(Debug, Clone)]
+pub struct HostCtx {
+    /// The host's root: `/` on a real host, a prepared tree in tests.
+    pub root: PathBuf,
+    /// Where checks keep state between runs.
+    pub state_dir: PathBuf,
+}
+
+impl HostCtx {
+    pub fn live() -> Self {
+        HostCtx {
+            root: PathBuf::from("/"),
+            state_dir: PathBuf::from("/var/lib/vigil/state"),
+        }
+    }
+
+    /// Whether this is the running system's own root, so that its programs
+    /// (`sshd -T`, `nft`) describe it.
+    pub fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// A policy path (absolute, as on the host) under this root.
+    pub fn path(&self, p: impl AsRef<Path>) -> PathBuf {
+        let p = p.as_ref();
+        match p.strip_prefix("/") {
+            Ok(rel) => self.root.join(rel),
+            Err(_) => self.root.join(p),
+        }
+    }
+
+    /// The host path of a file under this root, for messages.
+    pub fn display(&self, p: &Path) -> String {
+        match p.strip_prefix(&self.root) {
+            Ok(rel) if !self.is_live() => format!("/{}", rel.display()),
+            _ => p.display().to_string(),
+        }
+    }
+}
+
+/// Why facts could not be gathered: the check becomes `error` with this text.
+pub type CollectError = String;
+
+/// Gathers the facts one check needs.
+pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectError> {
+    match spec {
+        CheckSpec::Attestation(_) => Ok(Facts::Attestation(Default::default())),
+        CheckSpec::AdminAccess(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || admin_access::collect(&p, &ctx))
+                .await
+                .map(Facts::AdminAccess)
+        }
+        CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
+            .await
+            .map(Facts::PasswordStorage),
+    }
+}
+
+/// Runs file-bound work off the async threads, so timeouts still fire.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CollectError> + Send + 'static,
+) -> Result<T, CollectError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("collector stopped unexpectedly: {e}"))?
+}
+
+/// Reads a file as text; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            io_reason(&e)
+        )),
+    }
+}
+
+/// An io error in lower case, without the `(os error N)` tail.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s).to_owned();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().collect::<String>() + chars.as_str(),
+        None => s,
+    }
+}

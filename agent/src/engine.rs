@@ -1,0 +1,156 @@
+//! Runs a policy's checks concurrently, each under its timeout, and builds the
+//! report. A hung check becomes `error: timed out after …`; the run finishes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use vigil_rules::checks::JudgeCtx;
+use vigil_rules::policy::{Check, Control, Policy};
+use vigil_rules::report::{self, AgentInfo, CheckReport, ControlReport, PolicyRef, Report};
+use vigil_rules::verdict::Verdict;
+
+use crate::collect::{self, HostCtx};
+
+/// A check with no `timeout` gets this much time.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Checks that run at the same time.
+pub const PARALLEL: usize = 8;
+
+pub struct RunOptions {
+    pub host: String,
+    pub roles: Vec<String>,
+    /// Control ids to run; all when empty.
+    pub controls: Vec<String>,
+    pub ctx: HostCtx,
+}
+
+/// Controls selected by id, in policy order; unknown ids are an error naming them.
+pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>, String> {
+    if ids.is_empty() {
+        return Ok(policy.controls.iter().collect());
+    }
+    let unknown: Vec<&str> = ids
+        .iter()
+        .filter(|id| policy.control(id).is_none())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "no control `{}` in policy `{}` (it has: {})",
+            unknown.join("`, `"),
+            policy.meta.id,
+            policy
+                .controls
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(policy
+        .controls
+        .iter()
+        .filter(|c| ids.contains(&c.id))
+        .collect())
+}
+
+/// Collects and judges one check.
+pub async fn run_check(check: &Check, ctx: &HostCtx, judge: &JudgeCtx) -> CheckReport {
+    let started = Instant::now();
+    let limit = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
+    let verdict = match tokio::time::timeout(limit, collect::collect(&check.spec, ctx)).await {
+        Err(_) => Verdict::error(format!(
+            "timed out after {}",
+            humantime::format_duration(limit)
+        )),
+        Ok(Err(reason)) => Verdict::error(reason),
+        Ok(Ok(facts)) => check.spec.judge(&facts, judge),
+    };
+    CheckReport {
+        id: check.id.clone(),
+        check_type: check.type_name().to_owned(),
+        status: verdict.status,
+        summary: verdict.summary,
+        findings: verdict.findings,
+        evidence: verdict.evidence,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
+    let controls = select(policy, &opts.controls)?;
+    let started_at = chrono::Utc::now();
+    let judge = Arc::new(JudgeCtx {
+        now: started_at,
+        host: opts.host.clone(),
+    });
+    let ctx = Arc::new(opts.ctx.clone());
+    let gate = Arc::new(Semaphore::new(PARALLEL));
+    let mut handles = Vec::new();
+    for control in &controls {
+        for check in &control.checks {
+            let (check, ctx, judge, gate) =
+                (check.clone(), ctx.clone(), judge.clone(), gate.clone());
+            handles.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                run_check(&check, &ctx, &judge).await
+            }));
+        }
+    }
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        results.push(match h.await {
+            Ok(r) => r,
+            Err(e) => CheckReport {
+                id: "?".into(),
+                check_type: "?".into(),
+                status: vigil_rules::verdict::CheckStatus::Error,
+                summary: format!("check task failed: {e}"),
+                findings: vec![],
+                evidence: serde_json::Value::Null,
+                duration_ms: 0,
+            },
+        });
+    }
+    let mut results = results.into_iter();
+    let mut reports = Vec::new();
+    for control in controls {
+        let checks: Vec<CheckReport> = results.by_ref().take(control.checks.len()).collect();
+        reports.push(ControlReport {
+            id: control.id.clone(),
+            title: control.title.clone(),
+            status: report::control_status(&checks),
+            source: control.source.clone(),
+            checks,
+        });
+    }
+    Ok(Report {
+        schema: report::SCHEMA.into(),
+        report_id: uuid::Uuid::new_v4().to_string(),
+        agent: AgentInfo {
+            host: opts.host.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            roles: opts.roles.clone(),
+        },
+        policy: PolicyRef {
+            id: policy.meta.id.clone(),
+            version: policy.meta.version.clone(),
+            sha256: policy.sha256.clone(),
+        },
+        started_at,
+        finished_at: chrono::Utc::now(),
+        summary: report::summarize(&reports),
+        controls: reports,
+    })
+}
+
+/// This machine's hostname.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

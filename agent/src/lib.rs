@@ -1,0 +1,13 @@
+//! `vigil-agent`: gathers facts from a host, has `vigil-rules` judge them, and
+//! reports.
+//!
+//! - [`collect`] holds one collector per check type (the twin of the registry in
+//!   `vigil_rules::checks`): it reads files, runs programs and opens sockets, and
+//!   returns plain facts.
+//! - [`engine`] runs the selected checks concurrently, each under its timeout,
+//!   and builds the `vigil.report/v1` report.
+//! - [`config`] reads the agent's YAML config with located errors.
+
+pub mod collect;
+pub mod config;
+pub mod engine;

@@ -1,1 +1,50 @@
+//! Every example under examples/ validates and gives its expected exit code.
 
+use vigil_tests::*;
+
+#[test]
+fn every_example_runs_as_documented() {
+    let dir = workspace().join("examples");
+    let mut ran = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    entries.sort();
+    for ex in entries {
+        let name = ex.file_name().unwrap().to_string_lossy().into_owned();
+        let policy = ex.join("policy.yaml");
+        assert!(ex.join("README.md").exists(), "{name} has no README.md");
+        let o = run_agent(&["validate", "--policy", policy.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let want: i32 = std::fs::read_to_string(ex.join("expected-exit"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut args = vec![
+            "check",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        let root = ex.join("root");
+        let root_s = root.to_string_lossy().into_owned();
+        if root.is_dir() {
+            args.extend(["--root", root_s.as_str()]);
+        }
+        let o = run_agent(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "{name}: {}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        report_json(&o);
+        ran += 1;
+    }
+    assert!(ran >= 2, "no examples ran");
+}

@@ -10,9 +10,11 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod merkle;
 pub mod posture;
 pub mod store;
 pub mod tls;

@@ -295,3 +295,106 @@ fn damaged_pack_fails_the_data_check() {
     assert_eq!(status(&check), "fail", "{check}");
     assert_eq!(codes(&check), ["data_check_failed", "too_few_locations"]);
 }
+
+impl Lab {
+    /// A borg repository (`repokey` or `none`) with one archive per age.
+    fn borg_repo(&self, name: &str, encryption: &str, ages_hours: &[u64]) -> PathBuf {
+        let borg = require_tool("borg", "borgbackup");
+        let repo = self.path(name);
+        let run = |args: Vec<String>| {
+            let o = Command::new(&borg)
+                .current_dir(self.path("data"))
+                .env(
+                    "BORG_PASSCOMMAND",
+                    format!("cat {}", self.path("restic.pass").display()),
+                )
+                .env("BORG_BASE_DIR", self.path("borg-base"))
+                .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+                .env("TZ", "UTC")
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "borg {args:?}: {}", stderr(&o));
+        };
+        run(vec![
+            "init".into(),
+            "-e".into(),
+            encryption.into(),
+            repo.display().to_string(),
+        ]);
+        for (i, age) in ages_hours.iter().enumerate() {
+            let t = time_hours_ago(*age).replace(' ', "T");
+            run(vec![
+                "create".into(),
+                "--timestamp".into(),
+                t,
+                format!("{}::set-{i}", repo.display()),
+                "srv".into(),
+            ]);
+        }
+        repo
+    }
+}
+
+#[test]
+fn borg_times_zone_encryption_and_paths() {
+    let lab = Lab::new();
+    let enc = lab.borg_repo("borg-enc", "repokey", &[30, 20]);
+    let plain = lab.borg_repo("borg-plain", "none", &[2]);
+    let pass = lab.path("restic.pass");
+    let source = |repo: &Path, site: &str| {
+        format!(
+            "  - {{kind: borg, location: \"{}\", password_file: \"{}\", site: {site}}}\n",
+            repo.display(),
+            pass.display()
+        )
+    };
+    let run = |with: String| {
+        let policy = lab.path("borg-policy.yaml");
+        std::fs::write(
+            &policy,
+            format!(
+                "policy: {{id: b, version: \"1\", title: B}}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: borg\n        type: backup_freshness\n        with:\n{}",
+                with.lines().map(|l| format!("          {l}\n")).collect::<String>()
+            ),
+        )
+        .unwrap();
+        let o = Command::new(agent())
+            .args(["check", "--format", "json", "--policy"])
+            .arg(&policy)
+            .env("BORG_BASE_DIR", lab.path("borg-base"))
+            .output()
+            .unwrap();
+        assert!(!stdout(&o).contains(PASSWORD) && !stderr(&o).contains(PASSWORD));
+        check_of(&report_json(&o), "BK-T", "borg").clone()
+    };
+    // Naive borg times read as UTC: the 20 h old archive is fresh.
+    let check = run(format!(
+        "sources:\n{}min_sets: 2\nrequired_paths: [/srv/www/site-1]",
+        source(&enc, "backup-1")
+    ));
+    assert_eq!(status(&check), "pass", "{check}");
+    // Read as UTC+10 they are ten hours older: 30 h, stale.
+    let check = run(format!(
+        "sources:\n{}time_zone: \"+10:00\"",
+        source(&enc, "backup-1")
+    ));
+    assert_eq!(codes(&check), ["stale", "too_few_locations"], "{check}");
+    // An unencrypted repository fails; a set missing a required path makes
+    // its location not count.
+    let check = run(format!(
+        "sources:\n{}{}min_locations: 2\nrequired_paths: [/srv/mail]",
+        source(&enc, "backup-1"),
+        source(&plain, "backup-2")
+    ));
+    assert_eq!(
+        codes(&check),
+        [
+            "missing_path",
+            "unencrypted_repository",
+            "missing_path",
+            "too_few_locations"
+        ],
+        "{check}"
+    );
+}

@@ -398,3 +398,46 @@ fn borg_times_zone_encryption_and_paths() {
         "{check}"
     );
 }
+
+#[test]
+fn directory_of_dated_sets_and_manifest() {
+    let host = FixtureHost::new();
+    host.copy_tree(&workspace().join("tests/data/backup/directory/root"));
+    // Tonight's set, named for the current time.
+    let now = stdout(
+        &Command::new("date")
+            .args(["-u", "-d", "-1 hour", "+%Y-%m-%dT%H-%M-%S"])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    host.write(
+        &format!("/srv/backup/sets/{now}/srv/www/site-1/index.html"),
+        "<h1>papyrs</h1>\n",
+    );
+    let policy = host.write(
+        "/etc/vigil/policy.yaml",
+        "policy: {id: d, version: \"1\", title: D}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: sets\n        type: backup_freshness\n        with:\n          sources: [{kind: directory, location: /srv/backup/sets, site: disk}]\n          min_sets: 3\n          required_paths: [/srv/www/site-1]\n      - id: manifest\n        type: backup_freshness\n        with:\n          sources: [{kind: directory, location: /srv/backup/archives, manifest: MANIFEST}]\n",
+    );
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--root",
+        host.root().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report = report_json(&o);
+    let sets = check_of(&report, "BK-T", "sets");
+    assert_eq!(status(sets), "pass", "{sets}");
+    let manifest = check_of(&report, "BK-T", "manifest");
+    assert_eq!(
+        codes(manifest),
+        ["stale", "checksum_mismatch", "too_few_locations"],
+        "{manifest}"
+    );
+    let msg = manifest["findings"][1]["message"].as_str().unwrap();
+    assert!(msg.contains("set `sites 2026-11-21.tar`"), "{msg}");
+}

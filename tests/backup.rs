@@ -77,7 +77,7 @@ impl Lab {
     fn check(&self, with: &str) -> (Output, serde_json::Value) {
         let policy = format!(
             "policy: {{id: bk-test, version: \"1\", title: Backup test}}\n\
-             controls:\n  - id: BK-T\n    title: backups\n    checks:\n      - id: restic\n        type: backup_freshness\n        with:\n{}",
+             controls:\n  - id: BK-T\n    title: backups\n    checks:\n      - id: restic\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
             with.lines()
                 .map(|l| format!("          {l}\n"))
                 .collect::<String>()
@@ -354,7 +354,7 @@ fn borg_times_zone_encryption_and_paths() {
         std::fs::write(
             &policy,
             format!(
-                "policy: {{id: b, version: \"1\", title: B}}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: borg\n        type: backup_freshness\n        with:\n{}",
+                "policy: {{id: b, version: \"1\", title: B}}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: borg\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
                 with.lines().map(|l| format!("          {l}\n")).collect::<String>()
             ),
         )
@@ -418,7 +418,7 @@ fn directory_of_dated_sets_and_manifest() {
     );
     let policy = host.write(
         "/etc/vigil/policy.yaml",
-        "policy: {id: d, version: \"1\", title: D}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: sets\n        type: backup_freshness\n        with:\n          sources: [{kind: directory, location: /srv/backup/sets, site: disk}]\n          min_sets: 3\n          required_paths: [/srv/www/site-1]\n      - id: manifest\n        type: backup_freshness\n        with:\n          sources: [{kind: directory, location: /srv/backup/archives, manifest: MANIFEST}]\n",
+        "policy: {id: d, version: \"1\", title: D}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: sets\n        type: backup_freshness\n        timeout: 5m\n        with:\n          sources: [{kind: directory, location: /srv/backup/sets, site: disk}]\n          min_sets: 3\n          required_paths: [/srv/www/site-1]\n      - id: manifest\n        type: backup_freshness\n        timeout: 5m\n        with:\n          sources: [{kind: directory, location: /srv/backup/archives, manifest: MANIFEST}]\n",
     );
     let o = run_agent(&[
         "check",

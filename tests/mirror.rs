@@ -223,7 +223,7 @@ impl Clusters {
     fn check(&self, with: &str) -> (Output, serde_json::Value) {
         let policy = format!(
             "policy: {{id: mirror-test, version: \"1\", title: Mirror test}}\n\
-             controls:\n  - id: BK-M\n    title: mirroring\n    checks:\n      - id: pg\n        type: mirror_lag\n        with:\n{}",
+             controls:\n  - id: BK-M\n    title: mirroring\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n{}",
             with.lines()
                 .map(|l| format!("          {l}\n"))
                 .collect::<String>()
@@ -354,7 +354,7 @@ fn nothing_listening_is_an_error_not_a_pass() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let policy = format!(
-        "policy: {{id: m, version: \"1\", title: M}}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        with:\n          postgres: {{dsn: \"postgres://monitor:Sekr1t-x@127.0.0.1:{port}/postgres\", min_replicas: 2}}\n"
+        "policy: {{id: m, version: \"1\", title: M}}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          postgres: {{dsn: \"postgres://monitor:Sekr1t-x@127.0.0.1:{port}/postgres\", min_replicas: 2}}\n"
     );
     let file = dir.path().join("p.yaml");
     std::fs::write(&file, policy).unwrap();
@@ -389,7 +389,7 @@ fn heartbeat_mirrors_fresh_stale_missing() {
     );
     let policy = host.write(
         "/etc/vigil/policy.yaml",
-        "policy: {id: m, version: \"1\", title: M}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        with:\n          heartbeat:\n            mirrors: [/srv/mirror-1/papyrs/.vigil-heartbeat, /srv/mirror-2/papyrs/.vigil-heartbeat, /srv/mirror-3/papyrs/.vigil-heartbeat]\n            max_lag_seconds: 300\n",
+        "policy: {id: m, version: \"1\", title: M}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          heartbeat:\n            mirrors: [/srv/mirror-1/papyrs/.vigil-heartbeat, /srv/mirror-2/papyrs/.vigil-heartbeat, /srv/mirror-3/papyrs/.vigil-heartbeat]\n            max_lag_seconds: 300\n",
     );
     let o = run_agent(&[
         "check",

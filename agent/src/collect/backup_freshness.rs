@@ -28,50 +28,69 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     } else {
         Vec::new()
     };
-    let mut facts = Facts::default();
-    for spec in &p.sources {
-        let mut sf = SourceFacts {
-            kind: spec.kind,
-            location: redact_location(&spec.location),
-            site: site_of(spec),
-            local: spec.local,
-            mount: None,
-            sets: vec![],
-            encryption_mode: None,
-            required_paths: vec![],
-            data_check: None,
-            checksum: None,
-            error: None,
-        };
-        if let Some(path) = local_path(spec) {
-            sf.mount = mount_of(&mounts, &path);
-        }
-        let result = match spec.kind {
-            Kind::Restic => restic(p, spec, ctx, &mut sf).await,
-            Kind::Borg => borg(p, spec, ctx, zone, &mut sf).await,
-            Kind::Directory => {
-                let (p2, spec2, ctx2) = (p.clone(), spec.clone(), ctx.clone());
-                let mut sf2 = sf.clone();
-                match blocking(move || {
-                    let r = directory(&p2, &spec2, &ctx2, zone, &mut sf2);
-                    Ok((r, sf2))
-                })
-                .await
-                {
-                    Ok((r, filled)) => {
-                        sf = filled;
-                        r
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = result {
-            sf.error = Some(e);
-        }
-        facts.sources.push(sf);
+    // Sources are read at once: each is a program talking to its own repository.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, spec) in p.sources.iter().enumerate() {
+        let (p, spec, ctx) = (p.clone(), spec.clone(), ctx.clone());
+        let mount = local_path(&spec).and_then(|path| mount_of(&mounts, &path));
+        set.spawn(async move { (i, one(&p, &spec, &ctx, zone, mount).await) });
     }
-    Ok(facts)
+    let mut slots: Vec<Option<SourceFacts>> = vec![None; p.sources.len()];
+    while let Some(done) = set.join_next().await {
+        let (i, sf) = done.map_err(|e| format!("collector stopped unexpectedly: {e}"))?;
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(sf);
+        }
+    }
+    Ok(Facts {
+        sources: slots.into_iter().flatten().collect(),
+    })
+}
+
+async fn one(
+    p: &Params,
+    spec: &SourceSpec,
+    ctx: &HostCtx,
+    zone: Zone,
+    mount: Option<Mount>,
+) -> SourceFacts {
+    let mut sf = SourceFacts {
+        kind: spec.kind,
+        location: redact_location(&spec.location),
+        site: site_of(spec),
+        local: spec.local,
+        mount,
+        sets: vec![],
+        encryption_mode: None,
+        required_paths: vec![],
+        data_check: None,
+        checksum: None,
+        error: None,
+    };
+    let result = match spec.kind {
+        Kind::Restic => restic(p, spec, ctx, &mut sf).await,
+        Kind::Borg => borg(p, spec, ctx, zone, &mut sf).await,
+        Kind::Directory => {
+            let (p2, spec2, ctx2) = (p.clone(), spec.clone(), ctx.clone());
+            let mut sf2 = sf.clone();
+            match blocking(move || {
+                let r = directory(&p2, &spec2, &ctx2, zone, &mut sf2);
+                Ok((r, sf2))
+            })
+            .await
+            {
+                Ok((r, filled)) => {
+                    sf = filled;
+                    r
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = result {
+        sf.error = Some(e);
+    }
+    sf
 }
 
 /// The filesystem path of a location that is one.

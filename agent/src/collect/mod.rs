@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod backup_freshness;
+pub mod mirror_lag;
 pub mod password_storage;
 
 /// Where and how facts are gathered.
@@ -67,6 +69,10 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::BackupFreshness(p) => backup_freshness::collect(p, ctx)
+            .await
+            .map(Facts::BackupFreshness),
+        CheckSpec::MirrorLag(p) => mirror_lag::collect(p, ctx).await.map(Facts::MirrorLag),
     }
 }
 

@@ -14,6 +14,8 @@ use crate::yaml::{self, Diag, Node};
 
 pub mod admin_access;
 pub mod attestation;
+pub mod backup_freshness;
+pub mod mirror_lag;
 pub mod password_storage;
 
 /// What judging needs besides params and facts.
@@ -145,6 +147,8 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "backup_freshness" => BackupFreshness(backup_freshness::BackupFreshness),
+    "mirror_lag" => MirrorLag(mirror_lag::MirrorLag),
 }
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
     Ok(Arc::new(AppState {
         store,
         audit,
+        erasure: cfg.erasure.clone().unwrap_or_default(),
         enroll_secrets: secrets,
         policy,
         max_report_bytes: cfg.max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT),

@@ -39,6 +39,9 @@ pub struct ReporterConfig {
     /// The audit log's name in its signed checkpoints (default `vigil-reporter`).
     #[serde(default)]
     pub audit_origin: Option<String>,
+    /// Account closure: cooling-off, offline retention, roles per phase.
+    #[serde(default)]
+    pub erasure: Option<crate::closures::ErasureConfig>,
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,

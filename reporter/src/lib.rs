@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod closures;
 pub mod config;
 pub mod error;
 pub mod merkle;

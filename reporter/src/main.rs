@@ -61,6 +61,9 @@ enum AuditCmd {
         /// Verify an exported log offline instead of the database.
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
+        /// Verify an erasure certificate offline instead.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "export"])]
+        certificate: Option<PathBuf>,
         /// The audit public key (base64) to trust, instead of the one in the export.
         #[arg(long, value_name = "BASE64")]
         public_key: Option<String>,
@@ -101,6 +104,24 @@ enum Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Audit {
+        cmd:
+            AuditCmd::Verify {
+                certificate: Some(file),
+                public_key,
+                ..
+            },
+    } = &cli.cmd
+    {
+        return match verify_certificate_file(file, public_key.as_deref()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("vigil-reporter: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Cmd::Audit {
         cmd:
             AuditCmd::Verify {
@@ -180,6 +201,26 @@ fn print_verification(v: &vigil_reporter::audit::Verification) -> bool {
         }
     }
     v.ok
+}
+
+fn verify_certificate_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let cert: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("`{}` is not JSON", file.display()))?;
+    let problems = vigil_reporter::audit::verify_certificate(&cert, key);
+    if problems.is_empty() {
+        println!(
+            "erasure certificate verified: account `{}` closed at {}",
+            cert["account"].as_str().unwrap_or("?"),
+            cert["closed_at"].as_str().unwrap_or("?")
+        );
+        return Ok(true);
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    eprintln!("erasure certificate FAILED verification");
+    Ok(false)
 }
 
 fn verify_export_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
@@ -324,6 +365,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
                 loop {
                     tick.tick().await;
+                    // Staleness and offline rotation move closures with time alone.
+                    if let Err(e) = vigil_reporter::closures::advance_all(&st, "reporter").await {
+                        tracing::error!(error = %e, "cannot advance closures");
+                    }
                     if let Err(e) = st.audit.checkpoint(&st.store).await {
                         tracing::error!(error = %e, "cannot issue an audit checkpoint");
                     }

@@ -760,8 +760,8 @@ async fn closure_open(
     .await
     .map_err(ApiError::BadRequest)?
     {
-        crate::closures::OpenOutcome::Created(v) => Ok((StatusCode::CREATED, Json(v))),
-        crate::closures::OpenOutcome::Existing(v) => Ok((StatusCode::OK, Json(v))),
+        crate::closures::OpenOutcome::Created(v) => Ok((StatusCode::CREATED, Json(*v))),
+        crate::closures::OpenOutcome::Existing(v) => Ok((StatusCode::OK, Json(*v))),
     }
 }
 
@@ -789,7 +789,7 @@ async fn closure_cancel(
     Path(account): Path<String>,
 ) -> ApiResult<Json<crate::closures::ClosureView>> {
     match crate::closures::cancel(&state, &account, &user.name).await? {
-        crate::closures::CancelOutcome::Cancelled(v) => Ok(Json(v)),
+        crate::closures::CancelOutcome::Cancelled(v) => Ok(Json(*v)),
         crate::closures::CancelOutcome::TooLate(why) => Err(ApiError::Conflict(why)),
         crate::closures::CancelOutcome::Missing => {
             Err(ApiError::NotFound(format!("no closure for `{account}`")))

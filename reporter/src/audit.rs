@@ -512,6 +512,115 @@ pub fn verify(export: &Export, pinned_key: Option<&str>) -> Verification {
     }
 }
 
+/// Verifies an erasure certificate offline: its signature, its checkpoint's
+/// signature, every entry's inclusion proof, and that the transitions walk
+/// every state from `requested` to `closed` in order. Returns the problems.
+pub fn verify_certificate(cert: &Value, pinned_key: Option<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let key_b64 = pinned_key
+        .map(String::from)
+        .or_else(|| {
+            cert.pointer("/audit/public_key")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    let Some(key) = B64
+        .decode(&key_b64)
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+    else {
+        return vec!["no usable public key".into()];
+    };
+    let mut unsigned = cert.clone();
+    let sig = unsigned
+        .as_object_mut()
+        .and_then(|o| o.remove("signature"))
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let sig_ok = B64
+        .decode(&sig)
+        .ok()
+        .and_then(|s| Signature::from_slice(&s).ok())
+        .is_some_and(|s| key.verify(canonical_json(&unsigned).as_bytes(), &s).is_ok());
+    if !sig_ok {
+        problems.push(
+            "the certificate's signature does not verify: it was altered or not signed by this key"
+                .into(),
+        );
+    }
+    let origin = cert
+        .pointer("/audit/origin")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let note = cert
+        .pointer("/audit/checkpoint")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let (size, root) = match open_checkpoint(note, origin, &key) {
+        Ok(x) => x,
+        Err(e) => {
+            problems.push(format!("checkpoint: {e}"));
+            return problems;
+        }
+    };
+    let entries = cert
+        .pointer("/audit/entries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if entries.is_empty() {
+        problems.push("the certificate carries no audit entries".into());
+    }
+    let mut states = vec!["requested".to_owned()];
+    for item in &entries {
+        let Ok(e) = serde_json::from_value::<Entry>(item.get("entry").cloned().unwrap_or_default())
+        else {
+            problems.push("an audit entry is malformed".into());
+            continue;
+        };
+        let proof: Vec<Hash> = item
+            .get("proof")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| {
+                        h.as_str()
+                            .and_then(|h| hex::decode(h).ok())
+                            .and_then(|v| v.try_into().ok())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let leaf = merkle::leaf_hash(&e.encode());
+        if !merkle::verify_inclusion(
+            &leaf,
+            u64::try_from(e.seq).unwrap_or(u64::MAX),
+            u64::try_from(size).unwrap_or(0),
+            &proof,
+            &root,
+        ) {
+            problems.push(format!(
+                "audit entry {} is not included in the signed log",
+                e.seq
+            ));
+        }
+        if e.kind == "closure.transition" {
+            if let Some(to) = e.data.get("to").and_then(Value::as_str) {
+                states.push(to.to_owned());
+            }
+        }
+    }
+    if states.iter().map(String::as_str).collect::<Vec<_>>() != crate::closures::STATES.to_vec() {
+        problems.push(format!(
+            "the logged transitions are not every state in order: {}",
+            states.join(" → ")
+        ));
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,113 +733,4 @@ mod tests {
         x.checkpoints[0].note = x.checkpoints[0].note.replacen("4\n", "5\n", 1);
         assert!(!verify(&x, None).ok);
     }
-}
-
-/// Verifies an erasure certificate offline: its signature, its checkpoint's
-/// signature, every entry's inclusion proof, and that the transitions walk
-/// every state from `requested` to `closed` in order. Returns the problems.
-pub fn verify_certificate(cert: &Value, pinned_key: Option<&str>) -> Vec<String> {
-    let mut problems = Vec::new();
-    let key_b64 = pinned_key
-        .map(String::from)
-        .or_else(|| {
-            cert.pointer("/audit/public_key")
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
-        .unwrap_or_default();
-    let Some(key) = B64
-        .decode(&key_b64)
-        .ok()
-        .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-    else {
-        return vec!["no usable public key".into()];
-    };
-    let mut unsigned = cert.clone();
-    let sig = unsigned
-        .as_object_mut()
-        .and_then(|o| o.remove("signature"))
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let sig_ok = B64
-        .decode(&sig)
-        .ok()
-        .and_then(|s| Signature::from_slice(&s).ok())
-        .is_some_and(|s| key.verify(canonical_json(&unsigned).as_bytes(), &s).is_ok());
-    if !sig_ok {
-        problems.push(
-            "the certificate's signature does not verify: it was altered or not signed by this key"
-                .into(),
-        );
-    }
-    let origin = cert
-        .pointer("/audit/origin")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let note = cert
-        .pointer("/audit/checkpoint")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let (size, root) = match open_checkpoint(note, origin, &key) {
-        Ok(x) => x,
-        Err(e) => {
-            problems.push(format!("checkpoint: {e}"));
-            return problems;
-        }
-    };
-    let entries = cert
-        .pointer("/audit/entries")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if entries.is_empty() {
-        problems.push("the certificate carries no audit entries".into());
-    }
-    let mut states = vec!["requested".to_owned()];
-    for item in &entries {
-        let Ok(e) = serde_json::from_value::<Entry>(item.get("entry").cloned().unwrap_or_default())
-        else {
-            problems.push("an audit entry is malformed".into());
-            continue;
-        };
-        let proof: Vec<Hash> = item
-            .get("proof")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|h| {
-                        h.as_str()
-                            .and_then(|h| hex::decode(h).ok())
-                            .and_then(|v| v.try_into().ok())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let leaf = merkle::leaf_hash(&e.encode());
-        if !merkle::verify_inclusion(
-            &leaf,
-            u64::try_from(e.seq).unwrap_or(u64::MAX),
-            u64::try_from(size).unwrap_or(0),
-            &proof,
-            &root,
-        ) {
-            problems.push(format!(
-                "audit entry {} is not included in the signed log",
-                e.seq
-            ));
-        }
-        if e.kind == "closure.transition" {
-            if let Some(to) = e.data.get("to").and_then(Value::as_str) {
-                states.push(to.to_owned());
-            }
-        }
-    }
-    if states.iter().map(String::as_str).collect::<Vec<_>>() != crate::closures::STATES.to_vec() {
-        problems.push(format!(
-            "the logged transitions are not every state in order: {}",
-            states.join(" → ")
-        ));
-    }
-    problems
 }

@@ -445,8 +445,8 @@ pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<Vec<Value>,
 }
 
 pub enum OpenOutcome {
-    Created(ClosureView),
-    Existing(ClosureView),
+    Created(Box<ClosureView>),
+    Existing(Box<ClosureView>),
 }
 
 pub async fn open(
@@ -468,9 +468,9 @@ pub async fn open(
     let existing = load(state, account).await.map_err(|e| e.to_string())?;
     if let Some(c) = existing {
         if c.state != "cancelled" {
-            return Ok(OpenOutcome::Existing(
+            return Ok(OpenOutcome::Existing(Box::new(
                 view(state, c).await.map_err(|e| e.to_string())?,
-            ));
+            )));
         }
         sqlx::query("DELETE FROM closures WHERE account = $1")
             .bind(account)
@@ -525,13 +525,13 @@ pub async fn open(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the closure vanished")?;
-    Ok(OpenOutcome::Created(
+    Ok(OpenOutcome::Created(Box::new(
         view(state, c).await.map_err(|e| e.to_string())?,
-    ))
+    )))
 }
 
 pub enum CancelOutcome {
-    Cancelled(ClosureView),
+    Cancelled(Box<ClosureView>),
     TooLate(String),
     Missing,
 }
@@ -545,7 +545,7 @@ pub async fn cancel(
         return Ok(CancelOutcome::Missing);
     };
     if c.state == "cancelled" {
-        return Ok(CancelOutcome::Cancelled(view(state, c).await?));
+        return Ok(CancelOutcome::Cancelled(Box::new(view(state, c).await?)));
     }
     if !matches!(c.state.as_str(), "requested" | "export_ready") || now_ms() >= c.cooling_off_until
     {
@@ -556,7 +556,7 @@ pub async fn cancel(
         )));
     }
     let c = transition(state, c, "cancelled", actor, json!({"cancelled_by": actor})).await?;
-    Ok(CancelOutcome::Cancelled(view(state, c).await?))
+    Ok(CancelOutcome::Cancelled(Box::new(view(state, c).await?)))
 }
 
 /// Declares offline backups erased by crypto-shredding, with evidence.

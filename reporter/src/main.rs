@@ -211,8 +211,10 @@ fn verify_certificate_file(file: &std::path::Path, key: Option<&str>) -> anyhow:
     if problems.is_empty() {
         println!(
             "erasure certificate verified: account `{}` closed at {}",
-            cert["account"].as_str().unwrap_or("?"),
-            cert["closed_at"].as_str().unwrap_or("?")
+            cert.get("account").and_then(|v| v.as_str()).unwrap_or("?"),
+            cert.get("closed_at")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
         );
         return Ok(true);
     }

@@ -437,13 +437,25 @@ async fn ingest(
             .collect(),
     };
     match state.store.insert_report(&state.audit, &new).await? {
-        Stored::New => Ok((
-            StatusCode::CREATED,
-            Json(IngestResponse {
-                report_id: r.report_id.clone(),
-                stored: true,
-            }),
-        )),
+        Stored::New => {
+            // Erasure proofs move closures; a failure here does not un-store the report.
+            match crate::closures::record_results(&state, &agent.host, &r).await {
+                Ok(true) => {
+                    if let Err(e) = crate::closures::advance_all(&state, &agent.host).await {
+                        tracing::error!(error = %e, "cannot advance closures");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "cannot record erasure results"),
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(IngestResponse {
+                    report_id: r.report_id.clone(),
+                    stored: true,
+                }),
+            ))
+        }
         Stored::Duplicate => Ok((
             StatusCode::OK,
             Json(IngestResponse {

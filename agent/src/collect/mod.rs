@@ -9,6 +9,7 @@ use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
 pub mod password_storage;
+pub mod tls;
 
 /// Where and how facts are gathered.
 #[derive(Debug, Clone)]
@@ -67,6 +68,15 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::TlsEndpoint(p) => tls::endpoint::collect(p, ctx)
+            .await
+            .map(Facts::TlsEndpoint),
+        CheckSpec::TlsCertificateFile(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || tls::file::collect(&p, &ctx))
+                .await
+                .map(Facts::TlsCertificateFile)
+        }
     }
 }
 

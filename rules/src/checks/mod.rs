@@ -15,6 +15,7 @@ use crate::yaml::{self, Diag, Node};
 pub mod admin_access;
 pub mod attestation;
 pub mod password_storage;
+pub mod tls;
 
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
@@ -145,6 +146,8 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "tls_endpoint" => TlsEndpoint(tls::endpoint::TlsEndpoint),
+    "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
 }
 
 #[cfg(test)]

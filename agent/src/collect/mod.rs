@@ -68,9 +68,7 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
-        CheckSpec::TlsEndpoint(p) => tls::endpoint::collect(p, ctx)
-            .await
-            .map(Facts::TlsEndpoint),
+        CheckSpec::TlsEndpoint(p) => tls::endpoint::collect(p, ctx).await.map(Facts::TlsEndpoint),
         CheckSpec::TlsCertificateFile(p) => {
             let (p, ctx) = (p.clone(), ctx.clone());
             blocking(move || tls::file::collect(&p, &ctx))

@@ -17,7 +17,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use vigil_rules::checks::tls::cert::{encode, ChainFacts};
-use vigil_rules::checks::tls::endpoint::{EndpointFacts, Facts, Params, Probe, ProbeOutcome, Session};
+use vigil_rules::checks::tls::endpoint::{
+    EndpointFacts, Facts, Params, Probe, ProbeOutcome, Session,
+};
 use vigil_rules::checks::tls::protocol_rank;
 
 use super::super::HostCtx;
@@ -101,9 +103,8 @@ pub fn split_address(address: &str) -> (String, String) {
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let (system, ca, c) = (p.system_roots, p.ca_file.clone(), ctx.clone());
-    let anchors = Arc::new(
-        super::super::blocking(move || load_anchors(system, ca.as_deref(), &c)).await?,
-    );
+    let anchors =
+        Arc::new(super::super::blocking(move || load_anchors(system, ca.as_deref(), &c)).await?);
     let tasks: Vec<_> = p
         .all_addresses()
         .into_iter()
@@ -123,9 +124,17 @@ async fn check_one(p: &Params, address: &str, anchors: &Anchors) -> EndpointFact
     let (host, target) = split_address(address);
     let server_name = p.server_name.clone().unwrap_or_else(|| host.clone());
     let limit = p.endpoint_timeout.as_std();
-    let result = match tokio::time::timeout(limit, session(p, &target, &server_name, anchors, limit)).await {
+    let result = match tokio::time::timeout(
+        limit,
+        session(p, &target, &server_name, anchors, limit),
+    )
+    .await
+    {
         Ok(r) => r,
-        Err(_) => Err(format!("timed out after {}", humantime::format_duration(limit))),
+        Err(_) => Err(format!(
+            "timed out after {}",
+            humantime::format_duration(limit)
+        )),
     };
     EndpointFacts {
         address: address.to_owned(),
@@ -225,4 +234,3 @@ async fn session(
         old_protocols,
     })
 }
-

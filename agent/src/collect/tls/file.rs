@@ -10,7 +10,8 @@ use super::{load_anchors, validate};
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let path = ctx.path(&p.path);
-    let pem = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {}", p.path, io_reason(&e)))?;
+    let pem =
+        std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {}", p.path, io_reason(&e)))?;
     let mut chain = Vec::new();
     for der in CertificateDer::pem_slice_iter(&pem) {
         chain.push(der.map_err(|e| format!("`{}` is not a PEM certificate chain: {e}", p.path))?);

@@ -26,11 +26,7 @@ pub struct Anchors {
 }
 
 /// Loads the system store (when asked) and `ca_file` (under the host root).
-pub fn load_anchors(
-    system: bool,
-    ca_file: Option<&str>,
-    ctx: &HostCtx,
-) -> Result<Anchors, String> {
+pub fn load_anchors(system: bool, ca_file: Option<&str>, ctx: &HostCtx) -> Result<Anchors, String> {
     let mut store = RootCertStore::empty();
     let mut parts = Vec::new();
     if system {
@@ -52,9 +48,9 @@ pub fn load_anchors(
         let mut n = 0;
         for der in CertificateDer::pem_slice_iter(&pem) {
             let der = der.map_err(|e| format!("ca_file `{ca}`: {e}"))?;
-            store
-                .add(der)
-                .map_err(|e| format!("ca_file `{ca}`: a certificate is not usable as a trust anchor: {e}"))?;
+            store.add(der).map_err(|e| {
+                format!("ca_file `{ca}`: a certificate is not usable as a trust anchor: {e}")
+            })?;
             n += 1;
         }
         if n == 0 {
@@ -139,7 +135,12 @@ pub fn validate(chain: &[CertificateDer<'_>], anchors: &Anchors) -> Trust {
                     u64::try_from(mid).ok()
                 });
             match mid {
-                Some(t) => outcome(at(UnixTime::since_unix_epoch(std::time::Duration::from_secs(t))).err()),
+                Some(t) => outcome(
+                    at(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                        t,
+                    )))
+                    .err(),
+                ),
                 None => outcome(Some(webpki::Error::InvalidCertValidity)),
             }
         }

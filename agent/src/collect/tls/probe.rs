@@ -52,7 +52,9 @@ pub fn client_hello(version: u16, sni: Option<&str>) -> Vec<u8> {
         ext.extend_from_slice(name);
     }
     // supported_groups: x25519, secp256r1, secp384r1
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]);
+    ext.extend_from_slice(&[
+        0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18,
+    ]);
     // ec_point_formats: uncompressed
     ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
     push_u16(&mut body, ext.len());
@@ -82,7 +84,10 @@ fn version_name(v: u16) -> String {
 /// Reads the first answer record to a ClientHello offering `version`.
 pub fn interpret(version: u16, answer: &[u8]) -> (ProbeOutcome, String) {
     match answer {
-        [] => (ProbeOutcome::Refused, "the server closed the connection".into()),
+        [] => (
+            ProbeOutcome::Refused,
+            "the server closed the connection".into(),
+        ),
         [0x15, _, _, _, _, _level, desc, ..] => (
             ProbeOutcome::Refused,
             format!("alert {desc} ({})", alert_name(*desc)),
@@ -96,9 +101,15 @@ pub fn interpret(version: u16, answer: &[u8]) -> (ProbeOutcome, String) {
                     Some(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]))
                 });
                 let suite = suite.map_or_else(String::new, |s| format!(", cipher suite 0x{s:04x}"));
-                (ProbeOutcome::Accepted, format!("ServerHello {}{suite}", version_name(v)))
+                (
+                    ProbeOutcome::Accepted,
+                    format!("ServerHello {}{suite}", version_name(v)),
+                )
             } else {
-                (ProbeOutcome::Refused, format!("answered with {}", version_name(v)))
+                (
+                    ProbeOutcome::Refused,
+                    format!("answered with {}", version_name(v)),
+                )
             }
         }
         [0x16, ..] | [0x15, ..] if answer.len() < 11 => {
@@ -121,9 +132,17 @@ fn alert_name(desc: u8) -> &'static str {
 }
 
 /// Probes one old version. `label` is the policy spelling (`1.0`).
-pub async fn probe(addr: SocketAddr, version: u16, label: &str, sni: Option<&str>, limit: Duration) -> Probe {
+pub async fn probe(
+    addr: SocketAddr,
+    version: u16,
+    label: &str,
+    sni: Option<&str>,
+    limit: Duration,
+) -> Probe {
     let run = async {
-        let mut s = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let mut s = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         s.write_all(&client_hello(version, sni))
             .await
             .map_err(|e| format!("write: {e}"))?;
@@ -134,7 +153,9 @@ pub async fn probe(addr: SocketAddr, version: u16, label: &str, sni: Option<&str
             match s.read(&mut chunk).await {
                 Ok(0) => break,
                 Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Err(e) if buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) if buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    break
+                }
                 Err(e) => return Err(format!("read: {e}")),
             }
             if matches!(buf.first(), Some(0x15)) && buf.len() >= 7 {
@@ -171,7 +192,10 @@ mod tests {
 
     #[test]
     fn answers() {
-        assert_eq!(interpret(0x0301, &[0x15, 3, 1, 0, 2, 2, 70]).0, ProbeOutcome::Refused);
+        assert_eq!(
+            interpret(0x0301, &[0x15, 3, 1, 0, 2, 2, 70]).0,
+            ProbeOutcome::Refused
+        );
         let mut hello = vec![0x16, 3, 1, 0, 60, 2, 0, 0, 56, 3, 1];
         hello.extend_from_slice(&[0; 32]);
         hello.extend_from_slice(&[0, 0xc0, 0x13, 0]);

@@ -160,7 +160,12 @@ fn key_of(cert: &X509Certificate<'_>) -> (String, u32) {
     }
     match spki.parsed() {
         Ok(PublicKey::RSA(rsa)) => {
-            let m: Vec<u8> = rsa.modulus.iter().copied().skip_while(|b| *b == 0).collect();
+            let m: Vec<u8> = rsa
+                .modulus
+                .iter()
+                .copied()
+                .skip_while(|b| *b == 0)
+                .collect();
             let bits = m
                 .first()
                 .map_or(0, |b| (m.len() as u32) * 8 - b.leading_zeros());
@@ -223,7 +228,11 @@ fn info_of(cert: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
         not_after: rfc3339(cert.validity().not_after.timestamp()),
         key_type,
         key_bits,
-        signature_algorithm: if name.is_empty() { oid } else { name.to_owned() },
+        signature_algorithm: if name.is_empty() {
+            oid
+        } else {
+            name.to_owned()
+        },
         sha256: hex::encode(Sha256::digest(der)),
         self_signed: self_signed(cert),
         is_ca: cert.is_ca(),
@@ -314,7 +323,8 @@ pub fn analyse(
                 });
             }
             Err(why) => out.findings.push(
-                CertCode::Unparsable.finding(subject, format!("certificate #{i} of the chain: {why}")),
+                CertCode::Unparsable
+                    .finding(subject, format!("certificate #{i} of the chain: {why}")),
             ),
         }
     }
@@ -341,10 +351,10 @@ pub fn analyse(
             format!("certificate #{} `{}`", p.index, p.info.subject)
         };
         if p.not_after < now_ts {
-            out.findings.push(CertCode::Expired.finding(
-                subject,
-                format!("{who} expired on {}", p.info.not_after),
-            ));
+            out.findings.push(
+                CertCode::Expired
+                    .finding(subject, format!("{who} expired on {}", p.info.not_after)),
+            );
         } else if p.not_before > now_ts {
             out.findings.push(CertCode::NotYetValid.finding(
                 subject,
@@ -364,9 +374,11 @@ pub fn analyse(
         }
         let (kt, bits) = (p.info.key_type.as_str(), p.info.key_bits);
         let weak_key = if kt == "RSA" {
-            (bits < rules.min_rsa_bits).then(|| format!("RSA {bits} bits, minimum {}", rules.min_rsa_bits))
+            (bits < rules.min_rsa_bits)
+                .then(|| format!("RSA {bits} bits, minimum {}", rules.min_rsa_bits))
         } else if kt.starts_with("EC") {
-            (bits < rules.min_ec_bits).then(|| format!("{kt} ({bits} bits), minimum {}", rules.min_ec_bits))
+            (bits < rules.min_ec_bits)
+                .then(|| format!("{kt} ({bits} bits), minimum {}", rules.min_ec_bits))
         } else if kt == "DSA" {
             Some("a DSA key".to_owned())
         } else {
@@ -439,7 +451,10 @@ pub fn analyse(
             TrustOutcome::WeakAlgorithm | TrustOutcome::Invalid => {
                 out.findings.push(CertCode::UntrustedChain.finding(
                     subject,
-                    format!("chain of `{}` does not validate: {detail}", leaf.info.subject),
+                    format!(
+                        "chain of `{}` does not validate: {detail}",
+                        leaf.info.subject
+                    ),
                 ));
             }
         }
@@ -465,7 +480,10 @@ pub fn analyse(
         {
             out.findings.push(CertCode::IssuerMismatch.finding(
                 subject,
-                format!("leaf issuer `{}` does not contain `{needle}`", leaf.info.issuer),
+                format!(
+                    "leaf issuer `{}` does not contain `{needle}`",
+                    leaf.info.issuer
+                ),
             ));
         }
     }

@@ -181,11 +181,18 @@ impl CheckKind for TlsEndpoint {
         if protocol_rank(&p.min_protocol).is_none() {
             out.push((
                 Some("min_protocol"),
-                format!("`{}` is not one of {}", p.min_protocol, PROTOCOLS.join(", ")),
+                format!(
+                    "`{}` is not one of {}",
+                    p.min_protocol,
+                    PROTOCOLS.join(", ")
+                ),
             ));
         }
         if p.min_days_remaining < 0 {
-            out.push((Some("min_days_remaining"), "must not be negative".to_owned()));
+            out.push((
+                Some("min_days_remaining"),
+                "must not be negative".to_owned(),
+            ));
         }
         if !p.system_roots && p.ca_file.is_none() {
             out.push((
@@ -209,7 +216,9 @@ impl CheckKind for TlsEndpoint {
             let s = match &ep.result {
                 Err(why) => {
                     errors.push(format!("{}: {why}", ep.address));
-                    evidence.push(json!({"address": ep.address, "server_name": ep.server_name, "error": why}));
+                    evidence.push(
+                        json!({"address": ep.address, "server_name": ep.server_name, "error": why}),
+                    );
                     continue;
                 }
                 Ok(s) => s,
@@ -228,7 +237,10 @@ impl CheckKind for TlsEndpoint {
                 match probe.outcome {
                     ProbeOutcome::Accepted => findings.push(Code::OldProtocol.finding(
                         subject,
-                        format!("accepts TLS {} (minimum {}): {}", probe.version, p.min_protocol, probe.detail),
+                        format!(
+                            "accepts TLS {} (minimum {}): {}",
+                            probe.version, p.min_protocol, probe.detail
+                        ),
                     )),
                     ProbeOutcome::Refused => {}
                     ProbeOutcome::Unknown | ProbeOutcome::NotProbed => {
@@ -240,7 +252,8 @@ impl CheckKind for TlsEndpoint {
                 }
             }
             if p.require_ocsp_stapling && !s.ocsp_stapled {
-                findings.push(Code::NoOcspStapling.finding(subject, "no OCSP response was stapled"));
+                findings
+                    .push(Code::NoOcspStapling.finding(subject, "no OCSP response was stapled"));
             }
             let rules = CertRules {
                 server_name: Some(ep.server_name.as_str()),
@@ -280,7 +293,11 @@ impl CheckKind for TlsEndpoint {
             v.summary = if errors.len() == 1 {
                 errors.join("")
             } else {
-                format!("{} endpoints could not be checked: {}", errors.len(), errors.join("; "))
+                format!(
+                    "{} endpoints could not be checked: {}",
+                    errors.len(),
+                    errors.join("; ")
+                )
             };
         }
         v
@@ -293,6 +310,8 @@ impl CheckKind for TlsEndpoint {
 fn cert_codes_are_endpoint_codes() {
     use super::cert::CertCode;
     for c in CertCode::ALL {
-        assert!(Code::ALL.iter().any(|e| e.as_str() == c.as_str() && e.severity() == c.severity()));
+        assert!(Code::ALL
+            .iter()
+            .any(|e| e.as_str() == c.as_str() && e.severity() == c.severity()));
     }
 }

@@ -51,7 +51,8 @@ impl CheckKind for TlsCertificateFile {
     type Params = Params;
     type Facts = Facts;
     type Code = CertCode;
-    const SUMMARY: &'static str = "a PEM certificate chain on disk: trust, hostname, expiry, keys, signatures, issuer";
+    const SUMMARY: &'static str =
+        "a PEM certificate chain on disk: trust, hostname, expiry, keys, signatures, issuer";
 
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
@@ -59,7 +60,10 @@ impl CheckKind for TlsCertificateFile {
             out.push((Some("path"), "must not be empty".to_owned()));
         }
         if p.min_days_remaining < 0 {
-            out.push((Some("min_days_remaining"), "must not be negative".to_owned()));
+            out.push((
+                Some("min_days_remaining"),
+                "must not be negative".to_owned(),
+            ));
         }
         if !p.system_roots && p.ca_file.is_none() {
             out.push((

@@ -489,3 +489,196 @@ pub fn analyse(
     }
     out
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// Fixed certificates from `tests/data/tls/unit/make.sh` (leaves valid
+    /// 2026-01-01 .. 2027-01-01; the intermediate's O is "Gandi Test SAS").
+    pub fn pem(name: &str) -> String {
+        let text = match name {
+            "root" => include_str!("../../../../tests/data/tls/unit/root.pem"),
+            "int" => include_str!("../../../../tests/data/tls/unit/int.pem"),
+            "leaf" => include_str!("../../../../tests/data/tls/unit/leaf.pem"),
+            "sha1" => include_str!("../../../../tests/data/tls/unit/sha1.pem"),
+            "rsa1024" => include_str!("../../../../tests/data/tls/unit/rsa1024.pem"),
+            "self" => include_str!("../../../../tests/data/tls/unit/self.pem"),
+            _ => unreachable!(),
+        };
+        text.lines().filter(|l| !l.starts_with("-----")).collect()
+    }
+
+    pub fn chain(names: &[&str], outcome: TrustOutcome) -> ChainFacts {
+        ChainFacts {
+            chain: names.iter().map(|n| pem(n)).collect(),
+            trust: Trust {
+                anchors: "test".into(),
+                outcome,
+                detail: None,
+            },
+        }
+    }
+
+    pub fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    fn rules() -> CertRules<'static> {
+        CertRules {
+            server_name: Some("papyrs.example"),
+            min_days_remaining: 21,
+            issuer_contains: Some("gandi"),
+            min_rsa_bits: 2048,
+            min_ec_bits: 256,
+            allow_self_signed: false,
+        }
+    }
+
+    fn codes(c: &ChainFacts, r: &CertRules<'_>, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+        analyse(c, r, "x", now)
+            .findings
+            .into_iter()
+            .map(|f| f.code)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_chain_has_no_findings_and_full_evidence() {
+        let c = chain(&["leaf", "int"], TrustOutcome::Trusted);
+        let a = analyse(&c, &rules(), "x", at(2026, 6, 1));
+        assert!(a.findings.is_empty(), "{:?}", a.findings);
+        assert!(a.trusted);
+        let leaf = &a.certificates[0];
+        assert_eq!(leaf.key_type, "EC P-256");
+        assert_eq!(leaf.key_bits, 256);
+        assert_eq!(leaf.signature_algorithm, "ecdsa-with-SHA256");
+        assert_eq!(leaf.not_after, "2027-01-01T00:00:00Z");
+        assert!(leaf.sans.contains(&"DNS:*.papyrs.example".to_owned()));
+        assert!(leaf.sans.contains(&"IP:127.0.0.1".to_owned()));
+        assert_eq!(leaf.sha256.len(), 64);
+        assert_eq!(a.leaf_days_left, Some(213));
+    }
+
+    #[test]
+    fn dates() {
+        let c = chain(&["leaf", "int"], TrustOutcome::Trusted);
+        assert_eq!(codes(&c, &rules(), at(2027, 2, 1)), ["expired"]);
+        assert_eq!(codes(&c, &rules(), at(2025, 12, 1)), ["not_yet_valid"]);
+        assert_eq!(codes(&c, &rules(), at(2026, 12, 27)), ["expiring_soon"]);
+        let lax = CertRules {
+            min_days_remaining: 3,
+            ..rules()
+        };
+        assert!(codes(&c, &lax, at(2026, 12, 27)).is_empty());
+    }
+
+    #[test]
+    fn names_issuer_and_order() {
+        let c = chain(&["leaf", "int"], TrustOutcome::Trusted);
+        let now = at(2026, 6, 1);
+        for ok in [
+            "papyrs.example",
+            "www.papyrs.example",
+            "PAPYRS.example.",
+            "127.0.0.1",
+        ] {
+            let r = CertRules {
+                server_name: Some(ok),
+                ..rules()
+            };
+            assert!(codes(&c, &r, now).is_empty(), "{ok}");
+        }
+        for bad in [
+            "a.b.papyrs.example",
+            "papyrs.example.org",
+            "127.0.0.2",
+            "example",
+        ] {
+            let r = CertRules {
+                server_name: Some(bad),
+                ..rules()
+            };
+            assert_eq!(codes(&c, &r, now), ["hostname_mismatch"], "{bad}");
+        }
+        let r = CertRules {
+            issuer_contains: Some("Sectigo"),
+            ..rules()
+        };
+        assert_eq!(codes(&c, &r, now), ["issuer_mismatch"]);
+        let c = chain(&["leaf", "root", "int"], TrustOutcome::Trusted);
+        assert_eq!(codes(&c, &rules(), now), ["chain_order"]);
+    }
+
+    #[test]
+    fn keys_and_signatures() {
+        let now = at(2026, 6, 1);
+        let c = chain(&["rsa1024", "int"], TrustOutcome::Trusted);
+        assert_eq!(codes(&c, &rules(), now), ["weak_key"]);
+        assert_eq!(
+            analyse(&c, &rules(), "x", now).certificates[0].key_bits,
+            1024
+        );
+        let r = CertRules {
+            min_rsa_bits: 1024,
+            ..rules()
+        };
+        assert!(codes(&c, &r, now).is_empty());
+        // The validator refuses SHA-1: that is the weak signature, not a second problem.
+        let c = chain(&["sha1", "int"], TrustOutcome::WeakAlgorithm);
+        assert_eq!(codes(&c, &rules(), now), ["weak_signature"]);
+        let r = CertRules {
+            min_ec_bits: 384,
+            ..rules()
+        };
+        let c = chain(&["leaf", "int"], TrustOutcome::Trusted);
+        assert_eq!(codes(&c, &r, now), ["weak_key", "weak_key"]);
+    }
+
+    #[test]
+    fn trust() {
+        let now = at(2026, 11, 30);
+        let c = chain(&["leaf"], TrustOutcome::UnknownIssuer);
+        assert_eq!(
+            codes(&c, &rules(), now),
+            ["incomplete_chain", "untrusted_chain"]
+        );
+        let c = chain(&["leaf", "int", "root"], TrustOutcome::UnknownIssuer);
+        assert_eq!(codes(&c, &rules(), now), ["untrusted_chain"]);
+        let c = chain(&["leaf", "int"], TrustOutcome::Invalid);
+        assert_eq!(codes(&c, &rules(), now), ["untrusted_chain"]);
+        let r = CertRules {
+            issuer_contains: None,
+            ..rules()
+        };
+        let c = chain(&["self"], TrustOutcome::Invalid);
+        assert_eq!(codes(&c, &r, now), ["self_signed"]);
+        let pinned = CertRules {
+            allow_self_signed: true,
+            ..r.clone()
+        };
+        let c = chain(&["self"], TrustOutcome::Trusted);
+        assert!(codes(&c, &pinned, now).is_empty());
+    }
+
+    #[test]
+    fn garbage_is_reported_not_panicked_on() {
+        let mut c = chain(&["leaf", "int"], TrustOutcome::Trusted);
+        c.chain.push("not base64!".into());
+        c.chain.push(encode(b"\x30\x03\x02\x01\x01"));
+        let r = analyse(&c, &rules(), "x", at(2026, 6, 1));
+        let got: Vec<_> = r.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(got, ["unparsable_certificate", "unparsable_certificate"]);
+        let empty = chain(&[], TrustOutcome::Invalid);
+        assert_eq!(codes(&empty, &rules(), at(2026, 6, 1)), ["no_certificate"]);
+    }
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(name_matches("*.a.example", "b.a.example"));
+        assert!(!name_matches("*.a.example", "a.example"));
+        assert!(!name_matches("*.example", "a.example"));
+        assert!(!name_matches("*.a.example", "c.b.a.example"));
+    }
+}

@@ -315,3 +315,141 @@ fn cert_codes_are_endpoint_codes() {
             .any(|e| e.as_str() == c.as_str() && e.severity() == c.severity()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::tls::cert::tests::{at, chain};
+    use crate::checks::tls::cert::TrustOutcome;
+
+    fn params() -> Params {
+        serde_json::from_value(json!({"address": "127.0.0.1:443", "server_name": "papyrs.example"}))
+            .unwrap()
+    }
+
+    fn session(probes: &[(&str, ProbeOutcome)]) -> Session {
+        Session {
+            protocol: "1.3".into(),
+            cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: Some("h2".into()),
+            ocsp_stapled: false,
+            chain: chain(&["leaf", "int"], TrustOutcome::Trusted),
+            old_protocols: probes
+                .iter()
+                .map(|(v, o)| Probe {
+                    version: (*v).into(),
+                    outcome: *o,
+                    detail: "d".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn judge(p: &Params, results: Vec<Result<Session, String>>) -> Verdict {
+        let facts = Facts {
+            endpoints: results
+                .into_iter()
+                .map(|result| EndpointFacts {
+                    address: "127.0.0.1:443".into(),
+                    server_name: "papyrs.example".into(),
+                    result,
+                })
+                .collect(),
+        };
+        let ctx = JudgeCtx {
+            now: at(2026, 6, 1),
+            host: "h".into(),
+        };
+        TlsEndpoint::judge(p, &facts, &ctx)
+    }
+
+    fn codes(v: &Verdict) -> Vec<&str> {
+        v.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn clean_endpoint_passes() {
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Refused),
+                ("1.1", ProbeOutcome::Refused),
+            ]))],
+        );
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert!(v.findings.is_empty());
+        assert_eq!(v.summary, "TLS 1.3, chain trusted, 213 days left");
+    }
+
+    #[test]
+    fn protocols() {
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Accepted),
+                ("1.1", ProbeOutcome::Refused),
+            ]))],
+        );
+        assert_eq!(codes(&v), ["old_protocol"]);
+        // Not knowing is said, but is no failure.
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Unknown),
+                ("1.1", ProbeOutcome::NotProbed),
+            ]))],
+        );
+        assert_eq!(
+            codes(&v),
+            ["old_protocol_not_probed", "old_protocol_not_probed"]
+        );
+        assert_eq!(v.status, CheckStatus::Pass);
+        let mut s = session(&[]);
+        s.protocol = "1.2".into();
+        let p = Params {
+            min_protocol: "1.3".into(),
+            ..params()
+        };
+        assert_eq!(codes(&judge(&p, vec![Ok(s)])), ["old_protocol"]);
+    }
+
+    #[test]
+    fn ocsp_when_required() {
+        let p = Params {
+            require_ocsp_stapling: true,
+            ..params()
+        };
+        assert_eq!(
+            codes(&judge(&p, vec![Ok(session(&[]))])),
+            ["no_ocsp_stapling"]
+        );
+        let mut s = session(&[]);
+        s.ocsp_stapled = true;
+        assert!(codes(&judge(&p, vec![Ok(s)])).is_empty());
+    }
+
+    #[test]
+    fn unreachable_is_error_not_fail() {
+        let v = judge(
+            &params(),
+            vec![Err("cannot connect: connection refused".into())],
+        );
+        assert_eq!(v.status, CheckStatus::Error);
+        assert!(v.summary.contains("refused"));
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[])), Err("timed out after 10s".into())],
+        );
+        assert_eq!(v.status, CheckStatus::Error);
+        assert_eq!(judge(&params(), vec![]).status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn validation() {
+        let bad: Params =
+            serde_json::from_value(json!({"min_protocol": "1.4", "system_roots": false})).unwrap();
+        let problems = TlsEndpoint::validate(&bad);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(serde_json::from_value::<Params>(json!({"address": "a:1", "nope": 1})).is_err());
+    }
+}

@@ -345,6 +345,10 @@ fn pki() -> &'static Pki {
         cat(&d, "selfsigned.chain", &["selfsigned"]);
         cat(&d, "missing.chain", &["valid"]);
         cat(&d, "disorder.chain", &["valid", "root", "int"]);
+        // nginx setups sometimes keep the key in the same file.
+        let with_key = std::fs::read_to_string(d.join("valid.key")).unwrap()
+            + &std::fs::read_to_string(d.join("valid.chain")).unwrap();
+        std::fs::write(d.join("with-key.pem"), with_key).unwrap();
         Pki { _dir: tmp, dir: d }
     })
 }
@@ -702,6 +706,7 @@ fn certificate_files() {
             &p.path("valid.chain"),
             &format!("          issuer_contains: Gandi\n          server_name: {HOST}\n"),
         ),
+        file_check("with-key", &p.path("with-key.pem"), ""),
         file_check("expired", &p.path("expired.chain"), ""),
         file_check("soon", &p.path("soon.chain"), ""),
         file_check("sha1", &p.path("sha1.chain"), ""),
@@ -724,6 +729,15 @@ fn certificate_files() {
     let (_dir, path) = policy(&checks);
     let r = run(&path);
     expect(&r, "valid", "pass", &[]);
+    expect(&r, "with-key", "pass", &[]);
+    // The key never reaches the report.
+    let key_body: String = std::fs::read_to_string(p.dir.join("valid.key"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(!r.to_string().contains(&key_body));
     expect(&r, "expired", "fail", &["expired"]);
     expect(&r, "soon", "fail", &["expiring_soon"]);
     expect(&r, "sha1", "fail", &["weak_signature"]);

@@ -491,7 +491,11 @@ pub fn analyse(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests fail by panicking")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests fail by panicking"
+)]
 pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;

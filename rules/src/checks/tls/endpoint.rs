@@ -317,7 +317,11 @@ fn cert_codes_are_endpoint_codes() {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests fail by panicking")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests fail by panicking"
+)]
 mod tests {
     use super::*;
     use crate::checks::tls::cert::tests::{at, chain};

@@ -605,6 +605,16 @@ fn endpoint_matrix() {
         silent.local_addr().unwrap().port(),
         "          endpoint_timeout: 1s\n",
     ));
+    // Something that is not TLS: the handshake fails.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in plain.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = std::io::Write::write_all(&mut s, b"HTTP/1.0 400 Bad Request\r\n\r\n");
+        }
+    });
+    checks.push(endpoint_check("not-tls", plain_port, ""));
     checks.push(
         "      - id: dns\n        type: tls_endpoint\n        with:\n          address: no-such-host.invalid:443\n          endpoint_timeout: 5s\n".to_owned(),
     );
@@ -647,6 +657,12 @@ fn endpoint_matrix() {
     expect(&r, "refused", "error", &[]);
     expect(&r, "timeout", "error", &[]);
     expect(&r, "dns", "error", &[]);
+    expect(&r, "not-tls", "error", &[]);
+    let not_tls = check_of(&r, "TLS", "not-tls");
+    assert!(
+        not_tls["summary"].as_str().unwrap().contains("handshake"),
+        "{not_tls}"
+    );
     // One endpoint down makes the whole check `error`; the other is still judged.
     let mixed = check_of(&r, "TLS", "mixed");
     assert_eq!(mixed["status"], "error");

@@ -3,6 +3,13 @@
 //! Set `VIGIL_BENCH_PG_URL=postgres://…` to measure PostgreSQL too;
 //! `VIGIL_BENCH_AGENTS` (default 100) and `VIGIL_BENCH_REPORTS` (per agent, default 40).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a benchmark: a failure must stop it loudly"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

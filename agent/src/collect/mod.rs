@@ -11,6 +11,7 @@ pub mod admin_access;
 pub mod backup_freshness;
 pub mod mirror_lag;
 pub mod password_storage;
+pub mod tls;
 
 /// Where and how facts are gathered.
 #[derive(Debug, Clone)]
@@ -73,6 +74,13 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
             .await
             .map(Facts::BackupFreshness),
         CheckSpec::MirrorLag(p) => mirror_lag::collect(p, ctx).await.map(Facts::MirrorLag),
+        CheckSpec::TlsEndpoint(p) => tls::endpoint::collect(p, ctx).await.map(Facts::TlsEndpoint),
+        CheckSpec::TlsCertificateFile(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || tls::file::collect(&p, &ctx))
+                .await
+                .map(Facts::TlsCertificateFile)
+        }
     }
 }
 

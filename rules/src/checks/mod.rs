@@ -17,6 +17,7 @@ pub mod attestation;
 pub mod backup_freshness;
 pub mod mirror_lag;
 pub mod password_storage;
+pub mod tls;
 
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
@@ -149,6 +150,8 @@ registry! {
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
     "backup_freshness" => BackupFreshness(backup_freshness::BackupFreshness),
     "mirror_lag" => MirrorLag(mirror_lag::MirrorLag),
+    "tls_endpoint" => TlsEndpoint(tls::endpoint::TlsEndpoint),
+    "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
 }
 
 #[cfg(test)]

@@ -135,6 +135,15 @@ macro_rules! registry {
             pub fn type_name(&self) -> &'static str {
                 match self { $(Facts::$variant(_) => $name),* }
             }
+
+            /// Reads facts of the type `name` from YAML (policy unit tests);
+            /// `None` for a type this build lacks.
+            pub fn parse(name: &str, node: &Node) -> Option<Result<Self, Vec<Diag>>> {
+                match name {
+                    $($name => Some(yaml::from_node::<<$kind as CheckKind>::Facts>(node).map(Facts::$variant)),)*
+                    _ => None,
+                }
+            }
         }
 
         /// Every check type with its finding codes.

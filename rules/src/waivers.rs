@@ -57,7 +57,8 @@ pub struct Waiver {
 impl Waiver {
     /// Whether this waiver's scope takes in a host with these roles.
     pub fn applies_to(&self, host: &str, roles: &[String]) -> bool {
-        self.hosts.iter().any(|g| glob_match(g, host)) || self.roles.iter().any(|r| roles.contains(r))
+        self.hosts.iter().any(|g| glob_match(g, host))
+            || self.roles.iter().any(|r| roles.contains(r))
     }
 
     pub fn in_date(&self, today: NaiveDate) -> bool {
@@ -91,12 +92,16 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
 /// Reads and validates a waivers file against the policy it waives.
 pub fn parse(text: &str, file: &str, policy: &Policy) -> Result<Vec<Waiver>, Diagnostics> {
-    let fail = |diags| Diagnostics { file: file.to_owned(), diags };
+    let fail = |diags| Diagnostics {
+        file: file.to_owned(),
+        diags,
+    };
     let root = yaml::parse(text).map_err(fail)?;
     let raw: RawFile = yaml::from_node(&root).map_err(fail)?;
     let items = root.get("waivers").and_then(|n| n.as_seq()).unwrap_or(&[]);
@@ -104,31 +109,65 @@ pub fn parse(text: &str, file: &str, policy: &Policy) -> Result<Vec<Waiver>, Dia
     let mut out: Vec<Waiver> = Vec::new();
     for (i, w) in raw.waivers.into_iter().enumerate() {
         let node = items.get(i);
-        let at = |key: &str| node.and_then(|n| n.get(key)).or(node).map_or(Loc { line: 1, col: 1 }, |n| n.loc);
+        let at = |key: &str| {
+            node.and_then(|n| n.get(key))
+                .or(node)
+                .map_or(Loc { line: 1, col: 1 }, |n| n.loc)
+        };
         if out.iter().any(|o| o.id == w.id) {
-            diags.push(Diag::new(at("id"), format!("duplicate waiver id `{}`", w.id)));
+            diags.push(Diag::new(
+                at("id"),
+                format!("duplicate waiver id `{}`", w.id),
+            ));
         }
         match policy.control(&w.control) {
-            None => diags.push(Diag::new(at("control"), format!("waiver `{}` names no control of policy `{}`: `{}`", w.id, policy.meta.id, w.control))),
+            None => diags.push(Diag::new(
+                at("control"),
+                format!(
+                    "waiver `{}` names no control of policy `{}`: `{}`",
+                    w.id, policy.meta.id, w.control
+                ),
+            )),
             Some(c) => {
                 if let Some(check) = &w.check {
                     if !c.checks.iter().any(|k| &k.id == check) {
-                        diags.push(Diag::new(at("check"), format!("waiver `{}`: control `{}` has no check `{check}`", w.id, w.control)));
+                        diags.push(Diag::new(
+                            at("check"),
+                            format!(
+                                "waiver `{}`: control `{}` has no check `{check}`",
+                                w.id, w.control
+                            ),
+                        ));
                     }
                 }
             }
         }
         if w.hosts.is_empty() && w.roles.is_empty() {
-            diags.push(Diag::new(at("id"), format!("waiver `{}` needs `hosts` or `roles` (write `hosts: [\"*\"]` for every host)", w.id)));
+            diags.push(Diag::new(
+                at("id"),
+                format!(
+                    "waiver `{}` needs `hosts` or `roles` (write `hosts: [\"*\"]` for every host)",
+                    w.id
+                ),
+            ));
         }
         if w.justification.trim().is_empty() {
-            diags.push(Diag::new(at("justification"), format!("waiver `{}` needs a justification", w.id)));
+            diags.push(Diag::new(
+                at("justification"),
+                format!("waiver `{}` needs a justification", w.id),
+            ));
         }
         if w.approved_by.trim().is_empty() {
-            diags.push(Diag::new(at("approved_by"), format!("waiver `{}` needs an approver", w.id)));
+            diags.push(Diag::new(
+                at("approved_by"),
+                format!("waiver `{}` needs an approver", w.id),
+            ));
         }
         if w.expires < w.approved_on {
-            diags.push(Diag::new(at("expires"), format!("waiver `{}` expires before it was approved", w.id)));
+            diags.push(Diag::new(
+                at("expires"),
+                format!("waiver `{}` expires before it was approved", w.id),
+            ));
         }
         out.push(Waiver {
             id: w.id,
@@ -166,7 +205,10 @@ pub fn apply(report: &mut Report, waivers: &[Waiver], today: NaiveDate) -> Appli
     let mut applied = Applied::default();
     let host = report.agent.host.clone();
     let roles = report.agent.roles.clone();
-    let scoped: Vec<&Waiver> = waivers.iter().filter(|w| w.applies_to(&host, &roles)).collect();
+    let scoped: Vec<&Waiver> = waivers
+        .iter()
+        .filter(|w| w.applies_to(&host, &roles))
+        .collect();
     for control in &mut report.controls {
         let mut all_failures_waived = true;
         let mut any_failure = false;
@@ -175,8 +217,12 @@ pub fn apply(report: &mut Report, waivers: &[Waiver], today: NaiveDate) -> Appli
                 continue;
             }
             any_failure = true;
-            let covering: Vec<&&Waiver> =
-                scoped.iter().filter(|w| w.control == control.id && w.check.as_ref().is_none_or(|c| *c == check.id)).collect();
+            let covering: Vec<&&Waiver> = scoped
+                .iter()
+                .filter(|w| {
+                    w.control == control.id && w.check.as_ref().is_none_or(|c| *c == check.id)
+                })
+                .collect();
             match covering.iter().find(|w| w.in_date(today)) {
                 Some(w) => {
                     check.waived_by = Some(w.id.clone());
@@ -191,7 +237,10 @@ pub fn apply(report: &mut Report, waivers: &[Waiver], today: NaiveDate) -> Appli
                             code: "waiver_expired".into(),
                             severity: Severity::Medium,
                             subject: w.id.clone(),
-                            message: format!("waiver `{}` ({}) expired on {}; approved by {}", w.id, w.justification, w.expires, w.approved_by),
+                            message: format!(
+                                "waiver `{}` ({}) expired on {}; approved by {}",
+                                w.id, w.justification, w.expires, w.approved_by
+                            ),
                             location: None,
                             excerpt: None,
                         });
@@ -206,7 +255,10 @@ pub fn apply(report: &mut Report, waivers: &[Waiver], today: NaiveDate) -> Appli
         // Only a control that fails solely through waived checks becomes waived:
         // an error stays an error.
         control.status = if computed == ControlStatus::Fail && any_failure && all_failures_waived {
-            let errors = control.checks.iter().any(|k| k.status == CheckStatus::Error);
+            let errors = control
+                .checks
+                .iter()
+                .any(|k| k.status == CheckStatus::Error);
             if errors {
                 ControlStatus::Error
             } else {
@@ -248,13 +300,27 @@ mod tests {
                 c
             })
             .collect();
-        let controls = vec![ControlReport { id: "SP-6".into(), title: "t".into(), status: report::control_status(&checks), source: None, checks }];
+        let controls = vec![ControlReport {
+            id: "SP-6".into(),
+            title: "t".into(),
+            status: report::control_status(&checks),
+            source: None,
+            checks,
+        }];
         let t = chrono::Utc::now();
         Report {
             schema: report::SCHEMA.into(),
             report_id: "x".into(),
-            agent: AgentInfo { host: host.into(), version: "0".into(), roles: vec![] },
-            policy: PolicyRef { id: "p".into(), version: "1".into(), sha256: "0".into() },
+            agent: AgentInfo {
+                host: host.into(),
+                version: "0".into(),
+                roles: vec![],
+            },
+            policy: PolicyRef {
+                id: "p".into(),
+                version: "1".into(),
+                sha256: "0".into(),
+            },
             started_at: t,
             finished_at: t,
             summary: report::summarize(&controls),
@@ -269,11 +335,24 @@ mod tests {
     #[test]
     fn a_waiver_in_date_makes_the_control_waived_and_keeps_the_evidence() {
         let w = parse(WAIVERS, "w.yaml", &policy()).unwrap();
-        let mut r = report("legacy-db-1", &[("advisories", CheckStatus::Fail), ("other", CheckStatus::Pass)]);
+        let mut r = report(
+            "legacy-db-1",
+            &[
+                ("advisories", CheckStatus::Fail),
+                ("other", CheckStatus::Pass),
+            ],
+        );
         let a = apply(&mut r, &w, day("2026-12-01"));
         assert_eq!(r.controls[0].status, ControlStatus::Waived);
-        assert_eq!(r.controls[0].checks[0].status, CheckStatus::Fail, "the underlying status stays");
-        assert_eq!(r.controls[0].checks[0].waived_by.as_deref(), Some("W-2026-014"));
+        assert_eq!(
+            r.controls[0].checks[0].status,
+            CheckStatus::Fail,
+            "the underlying status stays"
+        );
+        assert_eq!(
+            r.controls[0].checks[0].waived_by.as_deref(),
+            Some("W-2026-014")
+        );
         assert_eq!(r.summary.waived, 1);
         assert!(r.all_ok());
         assert_eq!(a.used, ["W-2026-014"]);
@@ -285,7 +364,10 @@ mod tests {
         let mut r = report("legacy-db-1", &[("advisories", CheckStatus::Fail)]);
         let a = apply(&mut r, &w, day("2027-02-01"));
         assert_eq!(r.controls[0].status, ControlStatus::Fail);
-        assert_eq!(r.controls[0].checks[0].findings.last().unwrap().code, "waiver_expired");
+        assert_eq!(
+            r.controls[0].checks[0].findings.last().unwrap().code,
+            "waiver_expired"
+        );
         assert_eq!(a.expired, ["W-2026-014"]);
         assert!(!r.all_ok());
     }
@@ -293,15 +375,35 @@ mod tests {
     #[test]
     fn a_waiver_never_hides_an_error_or_another_check_or_host() {
         let w = parse(WAIVERS, "w.yaml", &policy()).unwrap();
-        let mut r = report("legacy-db-1", &[("advisories", CheckStatus::Fail), ("other", CheckStatus::Error)]);
+        let mut r = report(
+            "legacy-db-1",
+            &[
+                ("advisories", CheckStatus::Fail),
+                ("other", CheckStatus::Error),
+            ],
+        );
         apply(&mut r, &w, day("2026-12-01"));
         assert_eq!(r.controls[0].status, ControlStatus::Error);
-        let mut r = report("legacy-db-1", &[("advisories", CheckStatus::Fail), ("other", CheckStatus::Fail)]);
+        let mut r = report(
+            "legacy-db-1",
+            &[
+                ("advisories", CheckStatus::Fail),
+                ("other", CheckStatus::Fail),
+            ],
+        );
         apply(&mut r, &w, day("2026-12-01"));
-        assert_eq!(r.controls[0].status, ControlStatus::Fail, "`other` is not waived");
+        assert_eq!(
+            r.controls[0].status,
+            ControlStatus::Fail,
+            "`other` is not waived"
+        );
         let mut r = report("web-1", &[("advisories", CheckStatus::Fail)]);
         let a = apply(&mut r, &w, day("2026-12-01"));
-        assert_eq!(r.controls[0].status, ControlStatus::Fail, "web-1 is not in scope");
+        assert_eq!(
+            r.controls[0].status,
+            ControlStatus::Fail,
+            "web-1 is not in scope"
+        );
         assert!(a.used.is_empty() && a.unused.is_empty());
     }
 
@@ -309,11 +411,21 @@ mod tests {
     fn unknown_controls_and_checks_are_located_errors() {
         let bad = WAIVERS.replace("control: SP-6", "control: SP-99");
         let e = parse(&bad, "w.yaml", &policy()).unwrap_err().to_string();
-        assert!(e.starts_with("w.yaml:3:14: waiver `W-2026-014` names no control of policy `p`: `SP-99`"), "{e}");
+        assert!(
+            e.starts_with(
+                "w.yaml:3:14: waiver `W-2026-014` names no control of policy `p`: `SP-99`"
+            ),
+            "{e}"
+        );
         let bad = WAIVERS.replace("check: advisories", "check: kernel");
         let e = parse(&bad, "w.yaml", &policy()).unwrap_err().to_string();
-        assert!(e.starts_with("w.yaml:4:12: waiver `W-2026-014`: control `SP-6` has no check `kernel`"), "{e}");
-        let bad = WAIVERS.replace("    hosts: [\"legacy-*\"]\n", "").replace("justification: vendor", "justificaton: vendor");
+        assert!(
+            e.starts_with("w.yaml:4:12: waiver `W-2026-014`: control `SP-6` has no check `kernel`"),
+            "{e}"
+        );
+        let bad = WAIVERS
+            .replace("    hosts: [\"legacy-*\"]\n", "")
+            .replace("justification: vendor", "justificaton: vendor");
         let e = parse(&bad, "w.yaml", &policy()).unwrap_err().to_string();
         assert!(e.contains("unknown key `justificaton`"), "{e}");
     }

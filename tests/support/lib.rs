@@ -46,8 +46,12 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
     if !done.iter().any(|n| n == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
+        // The whole workspace with its tests: the same feature selection as
+        // `cargo test --workspace`, so nothing is rebuilt with other features
+        // on every run (it is a no-op there). `package` names what we need.
+        let _ = package;
         cmd.current_dir(workspace())
-            .args(["build", "--quiet", "-p", package, "--bin", name]);
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
         if profile() == "release" {
             cmd.arg("--release");
         }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod firewall;
 pub mod password_storage;
+pub mod patch_level;
 
 /// Where and how facts are gathered.
 #[derive(Debug, Clone)]
@@ -67,6 +69,18 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::Firewall(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || firewall::collect(&p, &ctx))
+                .await
+                .map(Facts::Firewall)
+        }
+        CheckSpec::PatchLevel(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || patch_level::collect(&p, &ctx))
+                .await
+                .map(Facts::PatchLevel)
+        }
     }
 }
 

@@ -182,6 +182,10 @@ impl Release {
             }
             None => text,
         };
+        let body = body
+            .split("-----BEGIN PGP SIGNATURE-----")
+            .next()
+            .unwrap_or(body);
         let first = paragraphs(body, Some(&["Origin", "Label", "Suite", "Codename"]))?
             .into_iter()
             .next()

@@ -258,7 +258,40 @@ pub struct Rule {
     pub unsupported: Option<String>,
 }
 
+impl Cond {
+    /// Ports where this condition's truth may change, for a port key.
+    fn port_bounds(&self, out: &mut Vec<u64>) {
+        if !matches!(self.key, Key::Dport(_)) {
+            return;
+        }
+        for v in &self.vals {
+            match v {
+                Val::Num(n) => out.extend([*n, n + 1]),
+                Val::Range(a, b) => out.extend([*a, b + 1]),
+                Val::Word(_) => {}
+            }
+        }
+    }
+}
+
+fn action_bounds(a: &Action, out: &mut Vec<u64>) {
+    if let Action::Map(entries) = a {
+        for (c, a) in entries {
+            c.port_bounds(out);
+            action_bounds(a, out);
+        }
+    }
+}
+
 impl Rule {
+    /// Ports where this rule's port matches may change.
+    pub fn port_bounds(&self, out: &mut Vec<u64>) {
+        for c in &self.conds {
+            c.port_bounds(out);
+        }
+        action_bounds(&self.action, out);
+    }
+
     /// No condition at all and a terminal drop: a catch-all.
     pub fn is_catch_all_drop(&self) -> bool {
         self.conds.is_empty() && self.unsupported.is_none() && self.action == Action::Drop

@@ -13,6 +13,12 @@ pub fn parse(text: &str, family: Family) -> Result<Option<Table>, String> {
         Family::V4 => "iptables",
         Family::V6 => "ip6tables",
     };
+    if let Some(warn) = text.lines().find(|l| l.contains("incompatible")) {
+        return Err(format!(
+            "{tool}-save cannot show the rules: {}",
+            warn.trim_start_matches('#').trim()
+        ));
+    }
     let mut chains: BTreeMap<String, Chain> = BTreeMap::new();
     let mut in_filter = false;
     let mut seen_filter = false;

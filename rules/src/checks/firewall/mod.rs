@@ -176,7 +176,11 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
         Backend::Auto => {
             let mut out = Vec::new();
             // iptables' own filter tables, when iptables-save can read them.
-            let ipt_ok = |o: &Output| matches!(o, Output::Text(t) if t.contains("*filter"));
+            // iptables-nft prints a table it cannot represent (one nft made)
+            // with a warning and no rules: that table is nft's to show.
+            let ipt_ok = |o: &Output| {
+                matches!(o, Output::Text(t) if t.contains("*filter") && !t.contains("incompatible"))
+            };
             let have_ipt = ipt_ok(&facts.iptables) || ipt_ok(&facts.ip6tables);
             let nf_tables = facts.iptables_variant.as_deref() == Some("nf_tables");
             let mut skip: Vec<&str> = Vec::new();
@@ -227,16 +231,37 @@ fn passes(layers: &[Layer], p: &Probe) -> Result<bool, String> {
 }
 
 /// Reachable ports (index = port) for NEW packets of one family and protocol.
+///
+/// Only ports where some rule's port match can change are evaluated: every
+/// port between two such boundaries meets the same rules the same way.
 pub fn reachable(layers: &[Layer], family: Family, proto: Proto) -> Result<Vec<bool>, String> {
+    let mut bounds: Vec<u64> = vec![1];
+    for l in layers {
+        for t in &l.tables {
+            for c in t.chains.values() {
+                for r in &c.rules {
+                    r.port_bounds(&mut bounds);
+                }
+            }
+        }
+    }
+    bounds.retain(|b| (1..=65535).contains(b));
+    bounds.sort_unstable();
+    bounds.dedup();
     let mut out = vec![false; 65536];
-    for (port, slot) in out.iter_mut().enumerate().skip(1) {
+    for (i, start) in bounds.iter().enumerate() {
+        let end = bounds.get(i + 1).map_or(65535, |n| n - 1);
         let p = Probe {
             family,
             proto,
-            dport: u16::try_from(port).unwrap_or(u16::MAX),
+            dport: u16::try_from(*start).unwrap_or(u16::MAX),
             ct: CtState::New,
         };
-        *slot = passes(layers, &p)?;
+        let open = passes(layers, &p)?;
+        let (s, e) = (usize::try_from(*start).unwrap_or(0), usize::try_from(end).unwrap_or(0));
+        if let Some(slots) = out.get_mut(s..=e) {
+            slots.iter_mut().for_each(|x| *x = open);
+        }
     }
     Ok(out)
 }

@@ -1,0 +1,1 @@
+use vigil_tests::*;

@@ -202,7 +202,13 @@ fn affected<'a>(a: &Advisory, installed: &'a [Installed]) -> Vec<(&'a Installed,
         if *name != a.package {
             continue;
         }
-        if a.also_fixed.iter().any(|v| compare_lenient(v, version) == Ordering::Equal) {
+        // debsecan lists the release's fixed versions besides unstable's;
+        // a later update of the release carries the fix as well.
+        if a
+            .also_fixed
+            .iter()
+            .any(|v| compare_lenient(version, v) != Ordering::Less)
+        {
             continue;
         }
         let open = match &a.fixed {
@@ -410,7 +416,12 @@ impl CheckKind for PatchLevel {
                                 a.package,
                                 pkg.name,
                                 if version == pkg.version { format!(" {version}") } else { format!(" {}, source {version}", pkg.version) },
-                                a.fixed.as_deref().unwrap_or("no version yet"),
+                                match (a.also_fixed.last(), &a.fixed) {
+                                    (Some(rel), Some(unstable)) => format!("{rel} (unstable: {unstable})"),
+                                    (Some(rel), None) => rel.clone(),
+                                    (None, Some(f)) => f.clone(),
+                                    (None, None) => "no version yet".into(),
+                                },
                                 if a.urgency.is_empty() { "unassigned" } else { &a.urgency },
                             ),
                         );

@@ -24,9 +24,18 @@ impl Netns {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let st = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
-        assert!(st.success(), "ip netns add {name} failed (tests run as root)");
-        Netns { name, children: Vec::new() }
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "ip netns add {name} failed (tests run as root)"
+        );
+        Netns {
+            name,
+            children: Vec::new(),
+        }
     }
 
     fn exec(&self, prog: &Path, args: &[&str]) -> std::process::Output {
@@ -42,7 +51,12 @@ impl Netns {
     fn nft(&self, ruleset: &Path) {
         let nft = require_tool("nft", "nftables");
         let o = self.exec(&nft, &["-f", ruleset.to_str().unwrap()]);
-        assert!(o.status.success(), "nft -f {}: {}", ruleset.display(), stderr(&o));
+        assert!(
+            o.status.success(),
+            "nft -f {}: {}",
+            ruleset.display(),
+            stderr(&o)
+        );
     }
 
     fn restore(&self, tool: &str, rules: &Path) {
@@ -53,7 +67,12 @@ impl Netns {
             .stdin(std::fs::File::open(rules).unwrap())
             .output()
             .unwrap();
-        assert!(o.status.success(), "{tool} {}: {}", rules.display(), stderr(&o));
+        assert!(
+            o.status.success(),
+            "{tool} {}: {}",
+            rules.display(),
+            stderr(&o)
+        );
     }
 
     /// Starts a TCP listener on `[::]:port` inside the namespace; returns its pid.
@@ -92,7 +111,13 @@ impl Netns {
         .unwrap();
         let o = self.exec(
             &agent(),
-            &["check", "--policy", policy.to_str().unwrap(), "--format", "json"],
+            &[
+                "check",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
         );
         let report = report_json(&o);
         check_of(&report, "SP-5", "fw").clone()
@@ -105,12 +130,17 @@ impl Drop for Netns {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
 fn data(case: &str, file: &str) -> PathBuf {
-    workspace().join("tests/data/firewall").join(case).join(file)
+    workspace()
+        .join("tests/data/firewall")
+        .join(case)
+        .join(file)
 }
 
 const WEB: &str = "          allowed_tcp: [22, 80, 443]\n";
@@ -167,7 +197,11 @@ fn a_port_opened_too_many_and_its_listener() {
     assert_eq!(c["status"], "fail", "{c}");
     assert_eq!(
         codes(&c),
-        ["port_not_allowed", "port_not_allowed", "listening_port_exposed"]
+        [
+            "port_not_allowed",
+            "port_not_allowed",
+            "listening_port_exposed"
+        ]
     );
     assert_eq!(subjects(&c, "port_not_allowed"), ["tcp/8080", "udp/5353"]);
     let exposed = &c["findings"][2];
@@ -188,7 +222,10 @@ fn ipv6_open_while_ipv4_closed() {
     assert_eq!(c["status"], "fail", "{c}");
     assert_eq!(subjects(&c, "no_default_deny"), ["IPv6"]);
     for f in c["findings"].as_array().unwrap().iter().skip(1) {
-        assert!(f["message"].as_str().unwrap().contains("over IPv6 but"), "{f}");
+        assert!(
+            f["message"].as_str().unwrap().contains("over IPv6 but"),
+            "{f}"
+        );
     }
     assert_eq!(c["evidence"]["reachable"]["tcp/IPv4"], "22, 80, 443");
 }
@@ -221,7 +258,10 @@ fn unknown_expression_is_an_error() {
     let c = ns.check(WEB);
     assert_eq!(c["status"], "error", "{c}");
     let s = c["summary"].as_str().unwrap();
-    assert!(s.contains("concat") && s.contains("inet filter input rule 2"), "{s}");
+    assert!(
+        s.contains("concat") && s.contains("inet filter input rule 2"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -274,7 +314,11 @@ fn strip(v: &serde_json::Value) -> serde_json::Value {
             .filter(|(k, _)| *k != "handle" && *k != "metainfo")
             .map(|(k, v)| (k.clone(), strip(v)))
             .collect(),
-        serde_json::Value::Array(a) => a.iter().map(strip).filter(|x| x != &serde_json::json!({})).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(strip)
+            .filter(|x| x != &serde_json::json!({}))
+            .collect(),
         other => other.clone(),
     }
 }

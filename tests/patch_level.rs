@@ -71,7 +71,10 @@ fn up_to_date_host_passes() {
     assert_eq!(c["evidence"]["installed"], 8);
     assert_eq!(c["evidence"]["indices"], 2);
     assert_eq!(c["evidence"]["advisories"]["open"], 0);
-    assert_eq!(c["evidence"]["advisories"]["format"], "security-tracker-json");
+    assert_eq!(
+        c["evidence"]["advisories"]["format"],
+        "security-tracker-json"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn without_a_feed_it_says_advisories_were_not_checked() {
     let c = check(&h, "");
     assert_eq!(c["status"], "pass", "{c}");
     assert!(
-        c["summary"].as_str().unwrap().contains("not checked: advisories"),
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .contains("not checked: advisories"),
         "{c}"
     );
 }
@@ -92,7 +98,11 @@ fn pending_security_updates_by_origin() {
     assert_eq!(c["status"], "fail", "{c}");
     assert_eq!(
         codes(&c),
-        ["pending_security_update", "pending_security_update", "pending_security_update"]
+        [
+            "pending_security_update",
+            "pending_security_update",
+            "pending_security_update"
+        ]
     );
     let m = messages(&c);
     assert!(m[0].contains("curl 7.88.1-10+deb12u8 installed, 7.88.1-10+deb12u12 available from Debian bookworm-security"), "{m:?}");
@@ -102,8 +112,14 @@ fn pending_security_updates_by_origin() {
     // Tolerating three security updates passes; capping all updates does not.
     let c = check(&h, "          max_pending_security: 3\n");
     assert_eq!(c["status"], "pass", "{c}");
-    let c = check(&h, "          max_pending_security: 3\n          max_pending: 2\n");
-    assert_eq!(c["findings"].as_array().unwrap().last().unwrap()["code"], "pending_updates");
+    let c = check(
+        &h,
+        "          max_pending_security: 3\n          max_pending: 2\n",
+    );
+    assert_eq!(
+        c["findings"].as_array().unwrap().last().unwrap()["code"],
+        "pending_updates"
+    );
 }
 
 #[test]
@@ -121,13 +137,21 @@ fn neglected_host() {
     assert_eq!(c["status"], "fail", "{c}");
     assert_eq!(
         codes(&c),
-        ["apt_stale", "unattended_upgrades_off", "reboot_required", "kernel_outdated"]
+        [
+            "apt_stale",
+            "unattended_upgrades_off",
+            "reboot_required",
+            "kernel_outdated"
+        ]
     );
     let m = messages(&c);
     assert!(m[0].contains("10.0 days ago"), "{m:?}");
     assert!(m[1].contains("`0`"), "{m:?}");
     assert!(m[2].contains("linux-image-6.1.0-27-amd64, libc6"), "{m:?}");
-    assert!(m[3].contains("running kernel 6.1.0-26-amd64") && m[3].contains("6.1.115-1"), "{m:?}");
+    assert!(
+        m[3].contains("running kernel 6.1.0-26-amd64") && m[3].contains("6.1.115-1"),
+        "{m:?}"
+    );
 }
 
 #[test]
@@ -157,14 +181,20 @@ fn debsecan_feed_open_advisories() {
     assert_eq!(c["evidence"]["advisories"]["format"], "debsecan");
     // Without a fix in the release, ncurses is not installed anyway; with
     // include_unfixed nothing changes for curl and openssl here.
-    let c = check(&h, "          advisories: /debsecan-bookworm\n          include_unfixed: true\n");
+    let c = check(
+        &h,
+        "          advisories: /debsecan-bookworm\n          include_unfixed: true\n",
+    );
     assert_eq!(codes(&c).len(), 2);
 }
 
 #[test]
 fn tracker_json_open_advisory() {
     let h = host(Some("advisories"));
-    let c = check(&h, "          advisories: /tracker.json\n          release: bookworm\n");
+    let c = check(
+        &h,
+        "          advisories: /tracker.json\n          release: bookworm\n",
+    );
     assert_eq!(codes(&c), ["open_advisory"], "{c}");
     let m = c["findings"][0]["message"].as_str().unwrap();
     assert!(
@@ -182,7 +212,10 @@ fn corrupt_status_is_an_error_with_its_line() {
     let c = check(&h, "");
     assert_eq!(c["status"], "error", "{c}");
     let s = c["summary"].as_str().unwrap();
-    assert!(s.contains("/var/lib/dpkg/status") && s.contains("line 21"), "{s}");
+    assert!(
+        s.contains("/var/lib/dpkg/status") && s.contains("line 21"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -190,7 +223,10 @@ fn truncated_feed_is_an_error() {
     let h = host(Some("truncated_feed"));
     let c = check(&h, "          advisories: /tracker.json\n");
     assert_eq!(c["status"], "error", "{c}");
-    assert!(c["summary"].as_str().unwrap().contains("not valid at line"), "{c}");
+    assert!(
+        c["summary"].as_str().unwrap().contains("not valid at line"),
+        "{c}"
+    );
     let c = check(&h, "          advisories: /missing.json\n");
     assert_eq!(c["status"], "error", "{c}");
 }
@@ -217,7 +253,10 @@ fn versions(n: usize) -> Vec<String> {
             .wrapping_add(1442695040888963407);
         (seed >> 33) % m
     };
-    let parts = ["0", "1", "01", "2", "10", "9", "a", "b", "z", "~", "~~", "~rc1", "+", "+b1", ".", "+dfsg", "~bpo", "A", "-"];
+    let parts = [
+        "0", "1", "01", "2", "10", "9", "a", "b", "z", "~", "~~", "~rc1", "+", "+b1", ".", "+dfsg",
+        "~bpo", "A", "-",
+    ];
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let mut v = String::new();
@@ -250,10 +289,8 @@ fn versions(n: usize) -> Vec<String> {
 fn version_order_matches_dpkg() {
     require_tool("dpkg", "dpkg");
     let vs = versions(3000);
-    let mut pairs: Vec<(String, String)> = vs
-        .chunks(2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect();
+    let mut pairs: Vec<(String, String)> =
+        vs.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
     // Near neighbours, where orderings usually go wrong.
     for v in vs.iter().take(150) {
         pairs.push((v.clone(), format!("{v}~")));
@@ -270,7 +307,10 @@ fn version_order_matches_dpkg() {
         })
         .collect();
     for op in ["lt", "eq", "gt"] {
-        assert!(ours.iter().filter(|o| **o == op).count() > 50, "too few `{op}` pairs");
+        assert!(
+            ours.iter().filter(|o| **o == op).count() > 50,
+            "too few `{op}` pairs"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -299,7 +339,12 @@ fn version_order_matches_dpkg() {
     let mut answers = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        answers.extend(String::from_utf8(out.stdout).unwrap().lines().map(String::from));
+        answers.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
     }
     let dpkg_secs = started.elapsed().as_secs_f64();
     assert_eq!(answers.len(), pairs.len());
@@ -344,7 +389,14 @@ fn real_dpkg_database() {
         .unwrap();
     let installed_by_dpkg = String::from_utf8_lossy(&o.stdout)
         .lines()
-        .filter(|l| l.starts_with("ii") || l.starts_with("iU") || l.starts_with("iF") || l.starts_with("iW") || l.starts_with("it") || l.starts_with("hi"))
+        .filter(|l| {
+            l.starts_with("ii")
+                || l.starts_with("iU")
+                || l.starts_with("iF")
+                || l.starts_with("iW")
+                || l.starts_with("it")
+                || l.starts_with("hi")
+        })
         .count();
     assert_eq!(installed.len(), installed_by_dpkg);
 }
@@ -356,11 +408,20 @@ fn live_host_agrees_with_apt() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.yaml");
     std::fs::write(&policy, "policy:\n  id: pl\n  version: \"1\"\n  title: pl\ncontrols:\n  - id: SP-6\n    title: patches\n    checks:\n      - id: patch\n        type: patch_level\n        with: {}\n").unwrap();
-    let o = run_agent(&["check", "--policy", policy.to_str().unwrap(), "--format", "json"]);
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let r = report_json(&o);
     let c = check_of(&r, "SP-6", "patch");
     assert_ne!(c["status"], "error", "{c}");
-    let apt = Command::new("apt").args(["list", "--upgradable"]).output().unwrap();
+    let apt = Command::new("apt")
+        .args(["list", "--upgradable"])
+        .output()
+        .unwrap();
     let lines: Vec<String> = String::from_utf8_lossy(&apt.stdout)
         .lines()
         .filter(|l| l.contains("[upgradable from"))

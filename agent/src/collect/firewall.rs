@@ -79,14 +79,24 @@ pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
             Ok(t) => t,
             // No IPv6 in this kernel: nothing listens on it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && v6 => continue,
-            Err(e) => return Err(format!("cannot read `{}`: {}", path.display(), io_reason(&e))),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read `{}`: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            }
         };
         for (i, line) in text.lines().enumerate().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             let (Some(local), Some(remote), Some(state), Some(inode)) =
                 (f.get(1), f.get(2), f.get(3), f.get(9))
             else {
-                return Err(format!("`{}` line {}: too few fields", path.display(), i + 1));
+                return Err(format!(
+                    "`{}` line {}: too few fields",
+                    path.display(),
+                    i + 1
+                ));
             };
             let listening = match proto {
                 "tcp" => *state == "0A",
@@ -95,8 +105,9 @@ pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
             if !listening {
                 continue;
             }
-            let (address, port) = parse_addr(local, v6)
-                .ok_or_else(|| format!("`{}` line {}: bad address `{local}`", path.display(), i + 1))?;
+            let (address, port) = parse_addr(local, v6).ok_or_else(|| {
+                format!("`{}` line {}: bad address `{local}`", path.display(), i + 1)
+            })?;
             let inode = inode.parse::<u64>().unwrap_or(0);
             out.push((
                 Socket {
@@ -191,8 +202,14 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(parse_addr("0100007F:1F90", false), Some(("127.0.0.1".into(), 8080)));
-        assert_eq!(parse_addr("00000000:0016", false), Some(("0.0.0.0".into(), 22)));
+        assert_eq!(
+            parse_addr("0100007F:1F90", false),
+            Some(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(
+            parse_addr("00000000:0016", false),
+            Some(("0.0.0.0".into(), 22))
+        );
         assert_eq!(
             parse_addr("00000000000000000000000000000000:0050", true),
             Some(("::".into(), 80))

@@ -23,7 +23,9 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             Ok(i) => facts.installed = i,
             Err(e) => facts.errors.push(format!("`{}` {e}", p.dpkg_status)),
         },
-        Ok(None) => facts.errors.push(format!("`{}` does not exist", p.dpkg_status)),
+        Ok(None) => facts
+            .errors
+            .push(format!("`{}` does not exist", p.dpkg_status)),
         Err(e) => facts.errors.push(e),
     }
     let names: HashSet<&str> = facts.installed.iter().map(|i| i.name.as_str()).collect();
@@ -120,7 +122,13 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
-        Err(e) => return Err(format!("cannot list `{}`: {}", dir.display(), io_reason(&e))),
+        Err(e) => {
+            return Err(format!(
+                "cannot list `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        }
     };
     let mut files: Vec<(String, PathBuf)> = entries
         .flatten()
@@ -206,7 +214,8 @@ fn apt_periodic(ctx: &HostCtx) -> BTreeMap<String, String> {
             .filter(|p| {
                 // apt skips names with other characters (e.g. `.dpkg-old`).
                 p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                    n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
                         && !n.contains(".dpkg-")
                         && !n.contains(".ucf-")
                         && (!n.contains('.') || n.ends_with(".conf"))
@@ -334,8 +343,14 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("APT::Periodic::Update-Package-Lists".to_owned(), "1".to_owned()),
-                ("APT::Periodic::Unattended-Upgrade".to_owned(), "1".to_owned())
+                (
+                    "APT::Periodic::Update-Package-Lists".to_owned(),
+                    "1".to_owned()
+                ),
+                (
+                    "APT::Periodic::Unattended-Upgrade".to_owned(),
+                    "1".to_owned()
+                )
             ]
         );
     }

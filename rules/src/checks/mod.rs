@@ -15,8 +15,8 @@ use crate::yaml::{self, Diag, Node};
 pub mod admin_access;
 pub mod attestation;
 pub mod firewall;
-pub mod patch_level;
 pub mod password_storage;
+pub mod patch_level;
 
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]

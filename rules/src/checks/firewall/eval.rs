@@ -160,8 +160,7 @@ impl Cond {
     }
 
     fn eval(&self, p: &Probe) -> Tri {
-        if self.family.is_some_and(|f| f != p.family) || self.proto.is_some_and(|x| x != p.proto)
-        {
+        if self.family.is_some_and(|f| f != p.family) || self.proto.is_some_and(|x| x != p.proto) {
             return Tri::False;
         }
         let hit = |t: Tri| -> Tri {
@@ -340,7 +339,10 @@ const MAX_DEPTH: usize = 32;
 impl Table {
     fn run_chain(&self, chain: &str, p: &Probe, depth: usize) -> Result<Outcomes, String> {
         if depth > MAX_DEPTH {
-            return Err(format!("jumps nest deeper than {MAX_DEPTH} in `{}`", self.name));
+            return Err(format!(
+                "jumps nest deeper than {MAX_DEPTH} in `{}`",
+                self.name
+            ));
         }
         let c = self
             .chains
@@ -429,7 +431,12 @@ impl Layer {
         self.tables
             .iter()
             .filter(move |t| t.families.contains(&f))
-            .flat_map(|t| t.chains.values().filter(|c| c.input_hook).map(move |c| (t, c)))
+            .flat_map(|t| {
+                t.chains
+                    .values()
+                    .filter(|c| c.input_hook)
+                    .map(move |c| (t, c))
+            })
     }
 
     /// Whether the packet may be accepted by this layer.

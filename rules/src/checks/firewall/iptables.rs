@@ -59,10 +59,11 @@ pub fn parse(text: &str, family: Family) -> Result<Option<Table>, String> {
             );
             continue;
         }
-        let tokens = tokenize(line)
-            .map_err(|e| format!("{tool}-save line {lineno}: {e}"))?;
+        let tokens = tokenize(line).map_err(|e| format!("{tool}-save line {lineno}: {e}"))?;
         let (Some("-A"), Some(chain)) = (tokens.first().map(String::as_str), tokens.get(1)) else {
-            return Err(format!("{tool}-save line {lineno}: expected `-A CHAIN ...`, found `{line}`"));
+            return Err(format!(
+                "{tool}-save line {lineno}: expected `-A CHAIN ...`, found `{line}`"
+            ));
         };
         let n = counts.entry(chain.clone()).or_default();
         *n += 1;
@@ -70,7 +71,9 @@ pub fn parse(text: &str, family: Family) -> Result<Option<Table>, String> {
         let rule = parse_rule(tokens.get(2..).unwrap_or_default(), place, family);
         chains
             .get_mut(chain)
-            .ok_or_else(|| format!("{tool}-save line {lineno}: the chain `{chain}` is not declared"))?
+            .ok_or_else(|| {
+                format!("{tool}-save line {lineno}: the chain `{chain}` is not declared")
+            })?
             .rules
             .push(rule);
     }
@@ -155,9 +158,14 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
     let mut negate = false;
     let mut i = 0;
     let arg = |i: usize| -> Result<&str, String> {
-        args.get(i)
-            .map(String::as_str)
-            .ok_or_else(|| format!("`{}` without a value", args.get(i.wrapping_sub(1)).map(String::as_str).unwrap_or("?")))
+        args.get(i).map(String::as_str).ok_or_else(|| {
+            format!(
+                "`{}` without a value",
+                args.get(i.wrapping_sub(1))
+                    .map(String::as_str)
+                    .unwrap_or("?")
+            )
+        })
     };
     let op = |neg: bool| if neg { Op::Ne } else { Op::Eq };
     while let Some(tok) = args.get(i) {
@@ -180,7 +188,11 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
                 if p != "all" && p != "0" {
                     let v = match p.parse::<u64>() {
                         Ok(n) => Val::Num(n),
-                        Err(_) => Val::Word(if p == "icmpv6" { "ipv6-icmp".into() } else { p.to_owned() }),
+                        Err(_) => Val::Word(if p == "icmpv6" {
+                            "ipv6-icmp".into()
+                        } else {
+                            p.to_owned()
+                        }),
                     };
                     rule.conds.push(Cond::new(Key::L4proto, op(neg), vec![v]));
                 }
@@ -191,16 +203,29 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
             "-s" | "--source" | "-d" | "--destination" | "-o" | "--out-interface" => {
                 let v = arg(i)?;
                 i += 1;
-                rule.conds.push(Cond::new(Key::Untracked(format!("{t} {v}")), Op::Eq, Vec::new()));
+                rule.conds.push(Cond::new(
+                    Key::Untracked(format!("{t} {v}")),
+                    Op::Eq,
+                    Vec::new(),
+                ));
             }
             "-i" | "--in-interface" => {
                 let v = arg(i)?;
                 i += 1;
-                let v = if v.ends_with('+') { format!("{v}*") } else { v.to_owned() };
-                rule.conds.push(Cond::new(Key::Iif, op(neg), vec![Val::Word(v)]));
+                let v = if v.ends_with('+') {
+                    format!("{v}*")
+                } else {
+                    v.to_owned()
+                };
+                rule.conds
+                    .push(Cond::new(Key::Iif, op(neg), vec![Val::Word(v)]));
             }
             "-f" | "--fragment" => {
-                rule.conds.push(Cond::new(Key::Untracked("fragment".into()), Op::Eq, Vec::new()));
+                rule.conds.push(Cond::new(
+                    Key::Untracked("fragment".into()),
+                    Op::Eq,
+                    Vec::new(),
+                ));
             }
             "-m" | "--match" => {
                 let m = arg(i)?;
@@ -222,7 +247,11 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
                 let mut c = Cond::new(Key::Dport(Some(p)), op(neg), ports(spec)?);
                 if t == "--ports" {
                     // Source or destination: the destination may match.
-                    c = Cond::new(Key::Untracked(format!("--ports {spec}")), Op::Eq, Vec::new());
+                    c = Cond::new(
+                        Key::Untracked(format!("--ports {spec}")),
+                        Op::Eq,
+                        Vec::new(),
+                    );
                     c.proto = Some(p);
                 }
                 rule.conds.push(c);
@@ -253,9 +282,15 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
                     "ACCEPT" => Action::Accept,
                     "DROP" | "REJECT" => Action::Drop,
                     "RETURN" => Action::Return,
-                    "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "CT" | "AUDIT" => Action::Continue,
+                    "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "CT" | "AUDIT" => {
+                        Action::Continue
+                    }
                     chain if t.starts_with("-g") || t == "--goto" => Action::Goto(chain.to_owned()),
-                    chain if chain.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !chain.is_empty() && is_known_target(chain) => {
+                    chain
+                        if chain.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                            && !chain.is_empty()
+                            && is_known_target(chain) =>
+                    {
                         return Err(format!("the target `{chain}`"))
                     }
                     chain => Action::Jump(chain.to_owned()),
@@ -269,7 +304,11 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
                     }
                 }
                 let mut c = Cond::new(Key::Untracked(t.to_owned()), Op::Eq, Vec::new());
-                c.proto = if t == "--syn" || t == "--tcp-flags" { Some(Proto::Tcp) } else { None };
+                c.proto = if t == "--syn" || t == "--tcp-flags" {
+                    Some(Proto::Tcp)
+                } else {
+                    None
+                };
                 rule.conds.push(c);
             }
             other => return Err(format!("the option `{other}`")),
@@ -283,6 +322,14 @@ fn parse_args(args: &[String], rule: &mut Rule, family: Family) -> Result<(), St
 fn is_known_target(t: &str) -> bool {
     matches!(
         t,
-        "NFQUEUE" | "QUEUE" | "TPROXY" | "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "TEE" | "SET"
+        "NFQUEUE"
+            | "QUEUE"
+            | "TPROXY"
+            | "DNAT"
+            | "SNAT"
+            | "MASQUERADE"
+            | "REDIRECT"
+            | "TEE"
+            | "SET"
     )
 }

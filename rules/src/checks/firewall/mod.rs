@@ -178,23 +178,28 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
             // iptables' own filter tables, when iptables-save can read them.
             // iptables-nft prints a table it cannot represent (one nft made)
             // with a warning and no rules: that table is nft's to show.
-            let ipt_ok = |o: &Output| {
-                matches!(o, Output::Text(t) if t.contains("*filter") && !t.contains("incompatible"))
-            };
+            let ipt_ok = |o: &Output| matches!(o, Output::Text(t) if t.contains("*filter") && !t.contains("incompatible"));
             let have_ipt = ipt_ok(&facts.iptables) || ipt_ok(&facts.ip6tables);
             let nf_tables = facts.iptables_variant.as_deref() == Some("nf_tables");
             let mut skip: Vec<&str> = Vec::new();
             if have_ipt {
                 let mut l = Layer {
-                    name: if nf_tables { "iptables (nf_tables)" } else { "iptables (legacy)" }.into(),
+                    name: if nf_tables {
+                        "iptables (nf_tables)"
+                    } else {
+                        "iptables (legacy)"
+                    }
+                    .into(),
                     tables: Vec::new(),
                 };
                 if ipt_ok(&facts.iptables) {
-                    l.tables.extend(ipt(&facts.iptables, Family::V4, "iptables")?);
+                    l.tables
+                        .extend(ipt(&facts.iptables, Family::V4, "iptables")?);
                     skip.push("ip filter");
                 }
                 if ipt_ok(&facts.ip6tables) {
-                    l.tables.extend(ipt(&facts.ip6tables, Family::V6, "ip6tables")?);
+                    l.tables
+                        .extend(ipt(&facts.ip6tables, Family::V6, "ip6tables")?);
                     skip.push("ip6 filter");
                 }
                 out.push(l);
@@ -258,7 +263,10 @@ pub fn reachable(layers: &[Layer], family: Family, proto: Proto) -> Result<Vec<b
             ct: CtState::New,
         };
         let open = passes(layers, &p)?;
-        let (s, e) = (usize::try_from(*start).unwrap_or(0), usize::try_from(end).unwrap_or(0));
+        let (s, e) = (
+            usize::try_from(*start).unwrap_or(0),
+            usize::try_from(end).unwrap_or(0),
+        );
         if let Some(slots) = out.get_mut(s..=e) {
             slots.iter_mut().for_each(|x| *x = open);
         }
@@ -275,14 +283,21 @@ fn ranges(ports: &[u16]) -> String {
             b += 1;
             i += 1;
         }
-        out.push(if a == b { a.to_string() } else { format!("{a}-{b}") });
+        out.push(if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        });
         i += 1;
     }
     out.join(", ")
 }
 
 fn fam_names(fams: &[Family]) -> String {
-    fams.iter().map(|f| f.name()).collect::<Vec<_>>().join(" and ")
+    fams.iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 impl CheckKind for Firewall {
@@ -329,7 +344,10 @@ impl CheckKind for Firewall {
                 };
                 findings.push(Code::NoDefaultDeny.finding(
                     fam.name(),
-                    format!("inbound {} traffic is not denied by default: {why}", fam.name()),
+                    format!(
+                        "inbound {} traffic is not denied by default: {why}",
+                        fam.name()
+                    ),
                 ));
             }
         }
@@ -363,11 +381,13 @@ impl CheckKind for Firewall {
                     continue;
                 }
                 for f in &fams {
-                    evidence_open
+                    if let Some(a) = evidence_open
                         .entry(format!("{}/{}", proto.name(), f.name()))
                         .or_insert_with(|| serde_json::json!([]))
                         .as_array_mut()
-                        .map(|a| a.push(port.into()));
+                    {
+                        a.push(port.into());
+                    }
                 }
                 if allowed(proto).contains(&port) {
                     continue;
@@ -397,7 +417,12 @@ impl CheckKind for Firewall {
             .map(|(k, v)| {
                 let ports: Vec<u16> = v
                     .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_u64()).filter_map(|x| u16::try_from(x).ok()).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_u64())
+                            .filter_map(|x| u16::try_from(x).ok())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (k, serde_json::Value::String(ranges(&ports)))
             })
@@ -405,7 +430,9 @@ impl CheckKind for Firewall {
 
         // Replies must get back in where the default is deny.
         for fam in FAMILIES {
-            let denies = layers.iter().any(|l| !l.default_deny_chains(fam).is_empty());
+            let denies = layers
+                .iter()
+                .any(|l| !l.default_deny_chains(fam).is_empty());
             if !denies {
                 continue;
             }
@@ -438,7 +465,11 @@ impl CheckKind for Firewall {
             let mut seen = std::collections::BTreeSet::new();
             for s in sockets.iter().filter(|s| !s.is_loopback()) {
                 listening += 1;
-                let proto = if s.proto == "udp" { Proto::Udp } else { Proto::Tcp };
+                let proto = if s.proto == "udp" {
+                    Proto::Udp
+                } else {
+                    Proto::Tcp
+                };
                 let fams: Vec<Family> = s
                     .families()
                     .into_iter()
@@ -467,7 +498,10 @@ impl CheckKind for Firewall {
                 } else if fams.is_empty() && seen.insert((subject.clone(), who.clone())) {
                     findings.push(Code::AllowedPortClosed.finding(
                         subject,
-                        format!("{who} listens on allowed {} port {} but the firewall drops it", s.proto, s.port),
+                        format!(
+                            "{who} listens on allowed {} port {} but the firewall drops it",
+                            s.proto, s.port
+                        ),
                     ));
                 }
             }

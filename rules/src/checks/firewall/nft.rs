@@ -131,7 +131,11 @@ fn families_of(fam: &str) -> Option<Vec<Family>> {
 
 fn s(v: &Value, key: &str) -> Result<String, String> {
     v.get(key)
-        .and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string())))
+        .and_then(|x| {
+            x.as_str()
+                .map(String::from)
+                .or_else(|| x.as_u64().map(|n| n.to_string()))
+        })
         .ok_or_else(|| format!("nft JSON: an object lacks `{key}`"))
 }
 
@@ -177,7 +181,10 @@ fn one(e: &Value) -> Option<(&String, &Value)> {
 fn describe(e: &Value) -> String {
     let mut t = e.to_string();
     if t.len() > 120 {
-        let cut = (0..=120).rev().find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=120)
+            .rev()
+            .find(|i| t.is_char_boundary(*i))
+            .unwrap_or(0);
         t.truncate(cut);
         t.push('…');
     }
@@ -215,17 +222,17 @@ fn statement(e: &Value, fam: &str, table: &str, sets: &Sets) -> Result<Stmt, Str
         // Statements without a verdict that do not change the packet's fate.
         "counter" | "log" | "comment" | "notrack" | "mangle" => Stmt::Nothing,
         // A rate limit or quota matches some packets only.
-        "limit" | "quota" => Stmt::Cond(Cond::new(
-            Key::Untracked(name.clone()),
-            Op::Eq,
-            Vec::new(),
-        )),
+        "limit" | "quota" => {
+            Stmt::Cond(Cond::new(Key::Untracked(name.clone()), Op::Eq, Vec::new()))
+        }
         "vmap" => {
             let key = body.get("key").ok_or_else(|| describe(e))?;
             let (base, _) = key_of(key).map_err(|_| describe(e))?;
             let data = body.get("data").ok_or_else(|| describe(e))?;
             let entries = if let Some(named) = data.as_str() {
-                return Err(format!("a verdict map by name ({named}) in `{fam} {table}`"));
+                return Err(format!(
+                    "a verdict map by name ({named}) in `{fam} {table}`"
+                ));
             } else {
                 data.get("set")
                     .and_then(Value::as_array)
@@ -319,7 +326,11 @@ fn key_of(left: &Value) -> Result<(Cond, bool), String> {
                 // Any test of an icmp/sctp field implies that protocol,
                 // which a tcp/udp probe never is.
                 ("icmp" | "icmpv6" | "sctp" | "dccp", _) => {
-                    let word = if proto == "icmpv6" { "ipv6-icmp" } else { proto };
+                    let word = if proto == "icmpv6" {
+                        "ipv6-icmp"
+                    } else {
+                        proto
+                    };
                     (
                         Cond::new(Key::L4proto, Op::Eq, vec![Val::Word(word.to_owned())]),
                         false,
@@ -333,16 +344,16 @@ fn key_of(left: &Value) -> Result<(Cond, bool), String> {
             "l4proto" => (Cond::new(Key::L4proto, Op::Eq, Vec::new()), true),
             "nfproto" => (Cond::new(Key::Nfproto, Op::Eq, Vec::new()), true),
             "iif" | "iifname" => (Cond::new(Key::Iif, Op::Eq, Vec::new()), true),
-            "iiftype" | "iifgroup" | "mark" | "skuid" | "skgid" | "pkttype" | "cpu"
-            | "cgroup" | "length" | "priority" | "protocol" | "nftrace" | "rtclassid"
-            | "ibrname" | "time" | "day" | "hour" => untracked(format!("meta {}", field("key"))),
+            "iiftype" | "iifgroup" | "mark" | "skuid" | "skgid" | "pkttype" | "cpu" | "cgroup"
+            | "length" | "priority" | "protocol" | "nftrace" | "rtclassid" | "ibrname" | "time"
+            | "day" | "hour" => untracked(format!("meta {}", field("key"))),
             _ => return Err(describe(left)),
         },
         "ct" => match field("key") {
             "state" => (Cond::new(Key::CtState, Op::Eq, Vec::new()), true),
-            "status" | "mark" | "direction" | "helper" | "zone" | "count" | "saddr"
-            | "daddr" | "original" | "reply" | "expiration" | "l3proto" | "protocol"
-            | "proto-src" | "proto-dst" | "label" | "bytes" | "packets" => {
+            "status" | "mark" | "direction" | "helper" | "zone" | "count" | "saddr" | "daddr"
+            | "original" | "reply" | "expiration" | "l3proto" | "protocol" | "proto-src"
+            | "proto-dst" | "label" | "bytes" | "packets" => {
                 untracked(format!("ct {}", field("key")))
             }
             _ => return Err(describe(left)),

@@ -37,7 +37,11 @@ pub fn format_of(text: &str) -> &'static str {
 
 /// Parses either format for `release` (a codename, e.g. `bookworm`; the
 /// debsecan feed is already per release). `wanted` filters package names.
-pub fn parse(text: &str, release: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisory>, String> {
+pub fn parse(
+    text: &str,
+    release: &str,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Advisory>, String> {
     if format_of(text) == "debsecan" {
         debsecan(text, wanted)
     } else {
@@ -65,7 +69,10 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
         }
         let mut parts = line.splitn(3, ',');
         let (Some(name), Some(_flags)) = (parts.next(), parts.next()) else {
-            return Err(format!("debsecan feed line {}: expected `NAME,FLAGS,DESCRIPTION`", i + 1));
+            return Err(format!(
+                "debsecan feed line {}: expected `NAME,FLAGS,DESCRIPTION`",
+                i + 1
+            ));
         };
         vulns.push((name.to_owned(), parts.next().unwrap_or_default().to_owned()));
     }
@@ -82,17 +89,21 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
         }
         let parts: Vec<&str> = line.splitn(5, ',').collect();
         let [package, vnum, flags, unstable, other] = parts.as_slice() else {
-            return Err(format!("debsecan feed line {n}: expected 5 comma-separated fields"));
+            return Err(format!(
+                "debsecan feed line {n}: expected 5 comma-separated fields"
+            ));
         };
-        let idx: usize = vnum
-            .parse()
-            .map_err(|_| format!("debsecan feed line {n}: `{vnum}` is not a vulnerability index"))?;
-        let (id, desc) = vulns
-            .get(idx)
-            .ok_or_else(|| format!("debsecan feed line {n}: vulnerability index {idx} out of range"))?;
+        let idx: usize = vnum.parse().map_err(|_| {
+            format!("debsecan feed line {n}: `{vnum}` is not a vulnerability index")
+        })?;
+        let (id, desc) = vulns.get(idx).ok_or_else(|| {
+            format!("debsecan feed line {n}: vulnerability index {idx} out of range")
+        })?;
         let f: Vec<char> = flags.chars().collect();
         if f.len() < 4 {
-            return Err(format!("debsecan feed line {n}: flags `{flags}` are not 4 characters"));
+            return Err(format!(
+                "debsecan feed line {n}: flags `{flags}` are not 4 characters"
+            ));
         }
         if !wanted(package) {
             continue;
@@ -104,12 +115,20 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
             _ => "",
         };
         let fix_available = f.get(3) == Some(&'F');
-        let also: Vec<String> = other.split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+        let also: Vec<String> = other
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
         out.push(Advisory {
             id: id.clone(),
             package: (*package).to_owned(),
             binary: f.first() == Some(&'B'),
-            fixed: if unstable.is_empty() { None } else { Some((*unstable).to_owned()) },
+            fixed: if unstable.is_empty() {
+                None
+            } else {
+                Some((*unstable).to_owned())
+            },
             also_fixed: also,
             urgency: urgency.into(),
             description: desc.clone(),
@@ -158,7 +177,10 @@ pub fn tracker_json(
             let Some(rel) = issue.get("releases").and_then(|r| r.get(release)) else {
                 continue;
             };
-            let status = rel.get("status").and_then(|s| s.as_str()).unwrap_or_default();
+            let status = rel
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default();
             let fixed = rel
                 .get("fixed_version")
                 .and_then(|s| s.as_str())
@@ -210,8 +232,14 @@ mod tests {
         assert_eq!(got[0].also_fixed, vec!["3.0.14-1~deb12u2"]);
         assert_eq!(got[0].urgency, "high");
         assert!(got[1].binary && got[1].fixed.is_none());
-        assert!(debsecan("VERSION 1\nCVE-1,,x\n\nopenssl,7,S  F,1,\n\n", &|_| true).unwrap_err().contains("out of range"));
-        assert!(debsecan("VERSION 1\nCVE-1,,x\n", &|_| true).unwrap_err().contains("truncated"));
+        assert!(
+            debsecan("VERSION 1\nCVE-1,,x\n\nopenssl,7,S  F,1,\n\n", &|_| true)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(debsecan("VERSION 1\nCVE-1,,x\n", &|_| true)
+            .unwrap_err()
+            .contains("truncated"));
     }
 
     #[test]
@@ -221,6 +249,8 @@ mod tests {
                        "CVE-3":{"releases":{"bookworm":{"status":"open","urgency":"unimportant"}}}}}"#;
         let got = tracker_json(text, "bookworm", &|_| true).unwrap();
         assert_eq!(got.len(), 2);
-        assert!(tracker_json(&text[..40], "bookworm", &|_| true).unwrap_err().contains("line 1"));
+        assert!(tracker_json(&text[..40], "bookworm", &|_| true)
+            .unwrap_err()
+            .contains("line 1"));
     }
 }

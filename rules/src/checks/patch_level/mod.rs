@@ -174,7 +174,8 @@ pub fn pending<'a>(installed: &'a [Installed], available: &'a [Available]) -> Ve
                 newest = Some(a);
             }
             if a.security
-                && security.is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater)
+                && security
+                    .is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater)
             {
                 security = Some(a);
             }
@@ -204,8 +205,7 @@ fn affected<'a>(a: &Advisory, installed: &'a [Installed]) -> Vec<(&'a Installed,
         }
         // debsecan lists the release's fixed versions besides unstable's;
         // a later update of the release carries the fix as well.
-        if a
-            .also_fixed
+        if a.also_fixed
             .iter()
             .any(|v| compare_lenient(version, v) != Ordering::Less)
         {
@@ -255,7 +255,10 @@ impl CheckKind for PatchLevel {
             }
         }
         if p.max_days_since_update == 0 {
-            out.push((Some("max_days_since_update"), "must be at least 1 day".into()));
+            out.push((
+                Some("max_days_since_update"),
+                "must be at least 1 day".into(),
+            ));
         }
         out
     }
@@ -275,10 +278,16 @@ impl CheckKind for PatchLevel {
         let security: Vec<&Pending> = pend.iter().filter(|x| x.security.is_some()).collect();
         let over = security.len() > p.max_pending_security as usize;
         for x in &security {
-            let s = x.security.map(|s| (s.version.as_str(), s.origin.as_str())).unwrap_or_default();
+            let s = x
+                .security
+                .map(|s| (s.version.as_str(), s.origin.as_str()))
+                .unwrap_or_default();
             let mut fd = Code::PendingSecurityUpdate.finding(
                 &x.pkg.name,
-                format!("{} {} installed, {} available from {}", x.pkg.name, x.pkg.version, s.0, s.1),
+                format!(
+                    "{} {} installed, {} available from {}",
+                    x.pkg.name, x.pkg.version, s.0, s.1
+                ),
             );
             if !over {
                 fd.severity = Severity::Info;
@@ -290,7 +299,12 @@ impl CheckKind for PatchLevel {
                 let names: Vec<&str> = pend.iter().take(10).map(|x| x.pkg.name.as_str()).collect();
                 findings.push(Code::PendingUpdates.finding(
                     "apt",
-                    format!("{} pending updates (at most {max} tolerated): {}{}", pend.len(), names.join(", "), if pend.len() > 10 { ", …" } else { "" }),
+                    format!(
+                        "{} pending updates (at most {max} tolerated): {}{}",
+                        pend.len(),
+                        names.join(", "),
+                        if pend.len() > 10 { ", …" } else { "" }
+                    ),
                 ));
             }
         }
@@ -299,11 +313,15 @@ impl CheckKind for PatchLevel {
         if f.indices == 0 {
             findings.push(Code::AptStale.finding(
                 &p.apt_lists,
-                format!("no package indices in `{}`: pending updates cannot be determined", p.apt_lists),
+                format!(
+                    "no package indices in `{}`: pending updates cannot be determined",
+                    p.apt_lists
+                ),
             ));
         } else {
             match f.apt_updated {
-                None => findings.push(Code::AptStale.finding("apt", "apt has never refreshed its indices")),
+                None => findings
+                    .push(Code::AptStale.finding("apt", "apt has never refreshed its indices")),
                 Some(t) => {
                     let days = (ctx.now - t).num_hours() as f64 / 24.0;
                     if days > f64::from(p.max_days_since_update) {
@@ -319,22 +337,43 @@ impl CheckKind for PatchLevel {
         // unattended-upgrades.
         if p.require_unattended_upgrades {
             let u = &f.unattended;
-            let enabled = u.periodic.get("Unattended-Upgrade").is_some_and(|v| truthy(v));
+            let enabled = u
+                .periodic
+                .get("Unattended-Upgrade")
+                .is_some_and(|v| truthy(v));
             if !u.installed {
-                findings.push(Code::UnattendedUpgradesOff.finding("unattended-upgrades", "the unattended-upgrades package is not installed"));
-            } else if !enabled {
                 findings.push(Code::UnattendedUpgradesOff.finding(
                     "unattended-upgrades",
-                    format!("APT::Periodic::Unattended-Upgrade is {}", u.periodic.get("Unattended-Upgrade").map_or("not set".into(), |v| format!("`{v}`"))),
+                    "the unattended-upgrades package is not installed",
                 ));
+            } else if !enabled {
+                findings.push(
+                    Code::UnattendedUpgradesOff.finding(
+                        "unattended-upgrades",
+                        format!(
+                            "APT::Periodic::Unattended-Upgrade is {}",
+                            u.periodic
+                                .get("Unattended-Upgrade")
+                                .map_or("not set".into(), |v| format!("`{v}`"))
+                        ),
+                    ),
+                );
             } else {
                 let limit = i64::from(p.max_days_since_update.max(2));
                 match u.last_run {
-                    None => findings.push(Code::UnattendedUpgradesStale.finding("unattended-upgrades", "unattended-upgrades is enabled but has never run")),
-                    Some(t) if (ctx.now - t).num_days() > limit => findings.push(Code::UnattendedUpgradesStale.finding(
+                    None => findings.push(Code::UnattendedUpgradesStale.finding(
                         "unattended-upgrades",
-                        format!("unattended-upgrades last ran {} days ago", (ctx.now - t).num_days()),
+                        "unattended-upgrades is enabled but has never run",
                     )),
+                    Some(t) if (ctx.now - t).num_days() > limit => {
+                        findings.push(Code::UnattendedUpgradesStale.finding(
+                            "unattended-upgrades",
+                            format!(
+                                "unattended-upgrades last ran {} days ago",
+                                (ctx.now - t).num_days()
+                            ),
+                        ))
+                    }
                     Some(_) => {}
                 }
             }
@@ -345,7 +384,11 @@ impl CheckKind for PatchLevel {
             if let Some(pkgs) = &f.reboot_required {
                 findings.push(Code::RebootRequired.finding(
                     "/var/run/reboot-required",
-                    if pkgs.is_empty() { "a reboot is required".to_owned() } else { format!("a reboot is required by {}", pkgs.join(", ")) },
+                    if pkgs.is_empty() {
+                        "a reboot is required".to_owned()
+                    } else {
+                        format!("a reboot is required by {}", pkgs.join(", "))
+                    },
                 ));
             }
         }
@@ -358,7 +401,9 @@ impl CheckKind for PatchLevel {
                 .iter()
                 .filter_map(|i| kernel_release(&i.name).map(|r| (i, r)))
                 .collect();
-            let newest = kernels.iter().max_by(|a, b| compare_lenient(&a.0.version, &b.0.version));
+            let newest = kernels
+                .iter()
+                .max_by(|a, b| compare_lenient(&a.0.version, &b.0.version));
             match (&f.running_kernel, newest) {
                 (None, _) => not_checked.push("running kernel (unknown)"),
                 (Some(run), Some((newest, newest_rel))) => {
@@ -396,7 +441,10 @@ impl CheckKind for PatchLevel {
                 let mut open = 0;
                 let mut unfixed = 0;
                 for a in &feed.advisories {
-                    if p.ignore_urgencies.iter().any(|u| a.urgency.trim_end_matches('*') == u) {
+                    if p.ignore_urgencies
+                        .iter()
+                        .any(|u| a.urgency.trim_end_matches('*') == u)
+                    {
                         continue;
                     }
                     for (pkg, version) in affected(a, &f.installed) {
@@ -412,17 +460,30 @@ impl CheckKind for PatchLevel {
                             format!(
                                 "{} affects {} {} (installed {}{}); fixed in {}; urgency {}",
                                 a.id,
-                                if a.binary { "package" } else { "source package" },
+                                if a.binary {
+                                    "package"
+                                } else {
+                                    "source package"
+                                },
                                 a.package,
                                 pkg.name,
-                                if version == pkg.version { format!(" {version}") } else { format!(" {}, source {version}", pkg.version) },
+                                if version == pkg.version {
+                                    format!(" {version}")
+                                } else {
+                                    format!(" {}, source {version}", pkg.version)
+                                },
                                 match (a.also_fixed.last(), &a.fixed) {
-                                    (Some(rel), Some(unstable)) => format!("{rel} (unstable: {unstable})"),
+                                    (Some(rel), Some(unstable)) =>
+                                        format!("{rel} (unstable: {unstable})"),
                                     (Some(rel), None) => rel.clone(),
                                     (None, Some(f)) => f.clone(),
                                     (None, None) => "no version yet".into(),
                                 },
-                                if a.urgency.is_empty() { "unassigned" } else { &a.urgency },
+                                if a.urgency.is_empty() {
+                                    "unassigned"
+                                } else {
+                                    &a.urgency
+                                },
                             ),
                         );
                         fd.severity = urgency_severity(&a.urgency);

@@ -51,7 +51,10 @@ pub fn paragraphs(text: &str, keep: Option<&[&str]>) -> Result<Vec<Paragraph>, S
             continue;
         }
         let Some((k, v)) = line.split_once(':') else {
-            return Err(format!("line {n}: `{}` is not a `Field: value` line", excerpt(line)));
+            return Err(format!(
+                "line {n}: `{}` is not a `Field: value` line",
+                excerpt(line)
+            ));
         };
         if k.is_empty() || k.contains(char::is_whitespace) {
             return Err(format!("line {n}: `{}` is not a field name", excerpt(k)));
@@ -102,14 +105,20 @@ pub fn installed(text: &str) -> Result<Vec<Installed>, String> {
         ) {
             continue;
         }
-        let version = p
-            .get("Version")
-            .ok_or_else(|| format!("line {}: installed package `{name}` has no `Version`", p.line))?;
+        let version = p.get("Version").ok_or_else(|| {
+            format!(
+                "line {}: installed package `{name}` has no `Version`",
+                p.line
+            )
+        })?;
         super::dpkg_version::parse(version)
             .map_err(|e| format!("line {}: package `{name}`: {e}", p.line))?;
         let (source, source_version) = match p.get("Source") {
             Some(s) => match s.split_once('(') {
-                Some((n, v)) => (n.trim().to_owned(), v.trim_end_matches(')').trim().to_owned()),
+                Some((n, v)) => (
+                    n.trim().to_owned(),
+                    v.trim_end_matches(')').trim().to_owned(),
+                ),
                 None => (s.trim().to_owned(), version.to_owned()),
             },
             None => (name.to_owned(), version.to_owned()),
@@ -147,7 +156,10 @@ pub fn packages_index(
     let mut out = Vec::new();
     for p in paragraphs(text, Some(KEEP))? {
         let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
-            return Err(format!("line {}: an entry without `Package` or `Version`", p.line));
+            return Err(format!(
+                "line {}: an entry without `Package` or `Version`",
+                p.line
+            ));
         };
         if !wanted(name) {
             continue;
@@ -203,11 +215,17 @@ impl Release {
     /// (older: `/updates`), or a label naming security.
     pub fn is_security(&self) -> bool {
         let sec = |s: &str| s.ends_with("-security") || s.ends_with("/updates");
-        sec(&self.suite) || sec(&self.codename) || self.label.to_ascii_lowercase().contains("security")
+        sec(&self.suite)
+            || sec(&self.codename)
+            || self.label.to_ascii_lowercase().contains("security")
     }
 
     pub fn describe(&self) -> String {
-        let name = if self.codename.is_empty() { &self.suite } else { &self.codename };
+        let name = if self.codename.is_empty() {
+            &self.suite
+        } else {
+            &self.codename
+        };
         format!("{} {}", self.origin, name).trim().to_owned()
     }
 }
@@ -228,7 +246,8 @@ mod tests {
 
     #[test]
     fn corrupt_status_is_located() {
-        let e = installed("Package: a\nStatus: install ok installed\nVersion: 1\ngarbage here\n").unwrap_err();
+        let e = installed("Package: a\nStatus: install ok installed\nVersion: 1\ngarbage here\n")
+            .unwrap_err();
         assert!(e.starts_with("line 4:"), "{e}");
         let e = installed("Package: a\nStatus: install ok installed\nVersion: x:1\n").unwrap_err();
         assert!(e.contains("epoch"), "{e}");
@@ -239,6 +258,10 @@ mod tests {
         let r = Release::parse("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\n").unwrap();
         assert!(r.is_security());
         assert_eq!(r.describe(), "Debian bookworm-security");
-        assert!(!Release::parse("Origin: Debian\nSuite: stable\nCodename: bookworm\n").unwrap().is_security());
+        assert!(
+            !Release::parse("Origin: Debian\nSuite: stable\nCodename: bookworm\n")
+                .unwrap()
+                .is_security()
+        );
     }
 }

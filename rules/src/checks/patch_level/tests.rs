@@ -34,7 +34,12 @@ fn avail(name: &str, version: &str, security: bool) -> Available {
         arch: "amd64".into(),
         version: version.into(),
         security,
-        origin: if security { "Debian bookworm-security" } else { "Debian bookworm" }.into(),
+        origin: if security {
+            "Debian bookworm-security"
+        } else {
+            "Debian bookworm"
+        }
+        .into(),
     }
 }
 
@@ -47,7 +52,11 @@ fn healthy() -> Facts {
             pkg("curl", "7.88.1-10+deb12u8", "curl"),
             pkg("libcurl4", "7.88.1-10+deb12u8", "curl"),
             pkg("unattended-upgrades", "2.9.1+nmu3", "unattended-upgrades"),
-            pkg("linux-image-6.1.0-26-amd64", "6.1.112-1", "linux-signed-amd64"),
+            pkg(
+                "linux-image-6.1.0-26-amd64",
+                "6.1.112-1",
+                "linux-signed-amd64",
+            ),
         ],
         available: vec![avail("curl", "7.88.1-10+deb12u8", false)],
         indices: 3,
@@ -73,34 +82,58 @@ fn codes(v: &Verdict) -> Vec<&str> {
 fn healthy_host_passes_and_says_what_it_did_not_check() {
     let v = PatchLevel::judge(&params(), &healthy(), &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
-    assert!(v.summary.contains("not checked: advisories"), "{}", v.summary);
+    assert!(
+        v.summary.contains("not checked: advisories"),
+        "{}",
+        v.summary
+    );
 }
 
 #[test]
 fn pending_security_update_by_origin() {
     let mut f = healthy();
     f.available.push(avail("curl", "7.88.1-10+deb12u12", true));
-    f.available.push(avail("libcurl4", "7.88.1-10+deb12u9", false));
+    f.available
+        .push(avail("libcurl4", "7.88.1-10+deb12u9", false));
     let v = PatchLevel::judge(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["pending_security_update"]);
-    assert!(v.findings[0].message.contains("7.88.1-10+deb12u12 available from Debian bookworm-security"));
+    assert!(v.findings[0]
+        .message
+        .contains("7.88.1-10+deb12u12 available from Debian bookworm-security"));
     let mut p = params();
     p.max_pending_security = 1;
     let v = PatchLevel::judge(&p, &f, &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
     p.max_pending = Some(1);
-    assert_eq!(codes(&PatchLevel::judge(&p, &f, &ctx())), vec!["pending_security_update", "pending_updates"]);
+    assert_eq!(
+        codes(&PatchLevel::judge(&p, &f, &ctx())),
+        vec!["pending_security_update", "pending_updates"]
+    );
 }
 
 #[test]
 fn stale_apt_unattended_reboot_kernel() {
     let mut f = healthy();
     f.apt_updated = Some(now() - chrono::Duration::days(9));
-    f.unattended.periodic.insert("Unattended-Upgrade".into(), "0".into());
+    f.unattended
+        .periodic
+        .insert("Unattended-Upgrade".into(), "0".into());
     f.reboot_required = Some(vec!["linux-image-6.1.0-27-amd64".into()]);
-    f.installed.push(pkg("linux-image-6.1.0-27-amd64", "6.1.115-1", "linux-signed-amd64"));
+    f.installed.push(pkg(
+        "linux-image-6.1.0-27-amd64",
+        "6.1.115-1",
+        "linux-signed-amd64",
+    ));
     let v = PatchLevel::judge(&params(), &f, &ctx());
-    assert_eq!(codes(&v), vec!["apt_stale", "unattended_upgrades_off", "reboot_required", "kernel_outdated"]);
+    assert_eq!(
+        codes(&v),
+        vec![
+            "apt_stale",
+            "unattended_upgrades_off",
+            "reboot_required",
+            "kernel_outdated"
+        ]
+    );
     assert!(v.findings[2].message.contains("linux-image-6.1.0-27-amd64"));
 }
 
@@ -117,7 +150,12 @@ fn open_advisories_from_a_feed() {
     let v = PatchLevel::judge(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["open_advisory"]);
     let m = &v.findings[0].message;
-    assert!(m.contains("CVE-2024-0001") && m.contains("7.88.1-10+deb12u8") && m.contains("fixed in 7.88.1-10+deb12u9"), "{m}");
+    assert!(
+        m.contains("CVE-2024-0001")
+            && m.contains("7.88.1-10+deb12u8")
+            && m.contains("fixed in 7.88.1-10+deb12u9"),
+        "{m}"
+    );
     assert_eq!(v.findings[0].severity, Severity::High);
 }
 
@@ -125,18 +163,30 @@ fn open_advisories_from_a_feed() {
 fn unreadable_inputs_are_errors() {
     let mut f = healthy();
     f.errors.push("`/var/lib/dpkg/status` line 4: bad".into());
-    assert_eq!(PatchLevel::judge(&params(), &f, &ctx()).status, CheckStatus::Error);
+    assert_eq!(
+        PatchLevel::judge(&params(), &f, &ctx()).status,
+        CheckStatus::Error
+    );
     let mut f = healthy();
     f.advisories = Some(Err("feed is truncated".into()));
-    assert_eq!(PatchLevel::judge(&params(), &f, &ctx()).status, CheckStatus::Error);
+    assert_eq!(
+        PatchLevel::judge(&params(), &f, &ctx()).status,
+        CheckStatus::Error
+    );
     let mut f = healthy();
     f.installed.clear();
-    assert_eq!(PatchLevel::judge(&params(), &f, &ctx()).status, CheckStatus::Error);
+    assert_eq!(
+        PatchLevel::judge(&params(), &f, &ctx()).status,
+        CheckStatus::Error
+    );
 }
 
 #[test]
 fn no_indices_means_stale_not_pass() {
     let mut f = healthy();
     f.indices = 0;
-    assert_eq!(codes(&PatchLevel::judge(&params(), &f, &ctx())), vec!["apt_stale"]);
+    assert_eq!(
+        codes(&PatchLevel::judge(&params(), &f, &ctx())),
+        vec!["apt_stale"]
+    );
 }

@@ -322,3 +322,30 @@ fn strip(v: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+/// Legacy iptables tables beside nftables: both layers filter, a packet must
+/// pass both, and the report names both.
+#[test]
+fn legacy_iptables_layer_beside_nftables() {
+    let ns = Netns::new();
+    ns.nft(&data("legacy_and_nft", "ruleset.nft"));
+    ns.restore(
+        "iptables-legacy-restore",
+        &data("legacy_and_nft", "legacy.v4"),
+    );
+    let c = ns.check(WEB);
+    // nft opens tcp 8080 and udp 5353 (IPv4 only); legacy iptables drops both for IPv4.
+    assert_eq!(codes(&c), ["port_not_allowed"], "{c}");
+    assert_eq!(subjects(&c, "port_not_allowed"), ["tcp/8080"]);
+    assert!(c["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("over IPv6 but"));
+    let layers: Vec<&str> = c["evidence"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, ["iptables (legacy)", "nftables"]);
+}

@@ -29,11 +29,22 @@ pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     });
     let iptables = run(find("iptables-save"), &[]);
     let ip6tables = run(find("ip6tables-save"), &[]);
+    // With iptables-nft as `iptables`, legacy tables may still filter.
+    let (iptables_legacy, ip6tables_legacy) = if iptables_variant.as_deref() == Some("nf_tables") {
+        (
+            run(find("iptables-legacy-save"), &[]),
+            run(find("ip6tables-legacy-save"), &[]),
+        )
+    } else {
+        (Output::Absent, Output::Absent)
+    };
     Ok(Facts {
         nft,
         iptables_variant,
         iptables,
         ip6tables,
+        iptables_legacy,
+        ip6tables_legacy,
         sockets: sockets(Path::new("/proc")),
     })
 }

@@ -117,6 +117,13 @@ pub struct Facts {
     pub iptables: Output,
     /// `ip6tables-save`.
     pub ip6tables: Output,
+    /// `iptables-legacy-save` when `iptables` is the nf_tables variant:
+    /// legacy tables filter too, in their own layer.
+    #[serde(default)]
+    pub iptables_legacy: Output,
+    /// `ip6tables-legacy-save`, likewise.
+    #[serde(default)]
+    pub ip6tables_legacy: Output,
     /// Listening sockets, or why they could not be read.
     pub sockets: Result<Vec<Socket>, String>,
 }
@@ -128,6 +135,8 @@ impl Default for Facts {
             iptables_variant: None,
             iptables: Output::Absent,
             ip6tables: Output::Absent,
+            iptables_legacy: Output::Absent,
+            ip6tables_legacy: Output::Absent,
             sockets: Ok(Vec::new()),
         }
     }
@@ -201,6 +210,25 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
                     l.tables
                         .extend(ipt(&facts.ip6tables, Family::V6, "ip6tables")?);
                     skip.push("ip6 filter");
+                }
+                out.push(l);
+            }
+            // Legacy tables beside iptables-nft: a layer of their own.
+            if nf_tables && (ipt_ok(&facts.iptables_legacy) || ipt_ok(&facts.ip6tables_legacy)) {
+                let mut l = Layer {
+                    name: "iptables (legacy)".into(),
+                    tables: Vec::new(),
+                };
+                if ipt_ok(&facts.iptables_legacy) {
+                    l.tables
+                        .extend(ipt(&facts.iptables_legacy, Family::V4, "iptables-legacy")?);
+                }
+                if ipt_ok(&facts.ip6tables_legacy) {
+                    l.tables.extend(ipt(
+                        &facts.ip6tables_legacy,
+                        Family::V6,
+                        "ip6tables-legacy",
+                    )?);
                 }
                 out.push(l);
             }
@@ -521,7 +549,12 @@ impl CheckKind for Firewall {
         Verdict::from_findings(
             findings,
             format!(
-                "default deny for IPv4 and IPv6 ({}), only allowed ports reachable, {listening} listening socket(s) covered",
+                "{}only allowed ports reachable ({}), {listening} listening socket(s) covered",
+                if p.require_default_deny {
+                    "default deny for IPv4 and IPv6, "
+                } else {
+                    ""
+                },
                 names.join(" + ")
             ),
             evidence,

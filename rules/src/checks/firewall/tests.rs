@@ -23,7 +23,7 @@ fn nft_facts(json: &str) -> Facts {
         iptables_variant: Some("nf_tables".into()),
         iptables: Output::Text(String::new()),
         ip6tables: Output::Text(String::new()),
-        sockets: Ok(vec![]),
+        ..Facts::default()
     }
 }
 
@@ -179,7 +179,7 @@ fn iptables_nft_tables_are_read_from_iptables_save() {
         iptables_variant: Some("nf_tables".into()),
         iptables: Output::Text(fixture!("iptables_backend", "iptables-save.txt").into()),
         ip6tables: Output::Text(fixture!("iptables_backend", "ip6tables-save.txt").into()),
-        sockets: Ok(vec![]),
+        ..Facts::default()
     };
     let v = Firewall::judge(&params(), &facts, &ctx());
     assert_eq!(

@@ -347,17 +347,15 @@ impl CheckKind for PatchLevel {
                     "the unattended-upgrades package is not installed",
                 ));
             } else if !enabled {
-                findings.push(
-                    Code::UnattendedUpgradesOff.finding(
-                        "unattended-upgrades",
-                        format!(
+                findings.push(Code::UnattendedUpgradesOff.finding(
+                    "unattended-upgrades",
+                    format!(
                             "APT::Periodic::Unattended-Upgrade is {}",
                             u.periodic
                                 .get("Unattended-Upgrade")
                                 .map_or("not set".into(), |v| format!("`{v}`"))
                         ),
-                    ),
-                );
+                ));
             } else {
                 let limit = i64::from(p.max_days_since_update.max(2));
                 match u.last_run {

@@ -291,9 +291,23 @@ impl Rule {
         action_bounds(&self.action, out);
     }
 
-    /// No condition at all and a terminal drop: a catch-all.
-    pub fn is_catch_all_drop(&self) -> bool {
-        self.conds.is_empty() && self.unsupported.is_none() && self.action == Action::Drop
+    /// A drop whose conditions hold for every new inbound packet of family
+    /// `f` (none at all, or e.g. `iifname != "lo"`): a catch-all.
+    pub fn is_catch_all_drop(&self, f: Family) -> bool {
+        if self.unsupported.is_some() || self.action != Action::Drop {
+            return false;
+        }
+        [Proto::Tcp, Proto::Udp].into_iter().all(|proto| {
+            [1u16, 1024, 65535].into_iter().all(|dport| {
+                let p = Probe {
+                    family: f,
+                    proto,
+                    dport,
+                    ct: CtState::New,
+                };
+                self.conds.iter().all(|c| c.eval(&p) == Tri::True)
+            })
+        })
     }
 }
 
@@ -455,7 +469,9 @@ impl Layer {
     /// accepted: policy drop, or a final catch-all drop/reject.
     pub fn default_deny_chains(&self, f: Family) -> Vec<String> {
         self.input_chains(f)
-            .filter(|(_, c)| c.policy_drop || c.rules.last().is_some_and(Rule::is_catch_all_drop))
+            .filter(|(_, c)| {
+                c.policy_drop || c.rules.last().is_some_and(|r| r.is_catch_all_drop(f))
+            })
             .map(|(t, c)| format!("{} {}", t.name, c.name))
             .collect()
     }

@@ -263,3 +263,49 @@ fn iptables_parser_locates_bad_lines() {
         .unwrap_err()
         .contains("line 2"));
 }
+
+#[test]
+fn replies_dropped_when_established_is_not_accepted() {
+    let json = r#"{"nftables":[{"table":{"family":"inet","name":"f"}},
+      {"chain":{"family":"inet","table":"f","name":"in","type":"filter","hook":"input","prio":0,"policy":"drop"}},
+      {"rule":{"family":"inet","table":"f","chain":"in","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":{"set":[22,80,443]}}},{"accept":null}]}}]}"#;
+    let v = Firewall::judge(&params(), &nft_facts(json), &ctx());
+    assert_eq!(
+        codes(&v),
+        vec![
+            ("established_not_accepted".into(), "IPv4".into()),
+            ("established_not_accepted".into(), "IPv6".into())
+        ]
+    );
+}
+
+#[test]
+fn loopback_and_source_conditions() {
+    // `iifname != "lo"` drop first: outside traffic is dropped before the accept.
+    let json = r#"{"nftables":[{"table":{"family":"ip","name":"f"}},
+      {"chain":{"family":"ip","table":"f","name":"in","type":"filter","hook":"input","prio":0,"policy":"accept"}},
+      {"rule":{"family":"ip","table":"f","chain":"in","expr":[{"match":{"op":"in","left":{"ct":{"key":"state"}},"right":["established","related"]}},{"accept":null}]}},
+      {"rule":{"family":"ip","table":"f","chain":"in","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":{"prefix":{"addr":"10.0.0.0","len":8}}}},{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":{"range":[6000,6001]}}},{"accept":null}]}},
+      {"rule":{"family":"ip","table":"f","chain":"in","expr":[{"match":{"op":"!=","left":{"meta":{"key":"iifname"}},"right":"lo"}},{"drop":null}]}}]}"#;
+    let mut p = params();
+    p.require_default_deny = false;
+    let v = Firewall::judge(&p, &nft_facts(json), &ctx());
+    // The source-restricted accept may let 6000-6001 in; the rest is dropped
+    // for IPv4. IPv6 has no table at all.
+    let c = codes(&v);
+    assert!(
+        c.contains(&("port_not_allowed".into(), "tcp/6000-6001".into())),
+        "{c:?}"
+    );
+    assert_eq!(v.evidence["reachable"]["tcp/IPv4"], "6000-6001");
+    assert_eq!(v.evidence["reachable"]["tcp/IPv6"], "1-65535");
+    // `iifname != "lo" drop` holds for every packet from outside: a catch-all.
+    assert_eq!(
+        v.evidence["default_deny_chains"]["IPv4"],
+        serde_json::json!(["ip f in"])
+    );
+    assert_eq!(
+        v.evidence["default_deny_chains"]["IPv6"],
+        serde_json::json!([])
+    );
+}

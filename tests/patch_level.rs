@@ -431,3 +431,57 @@ fn live_host_agrees_with_apt() {
     let security = lines.iter().filter(|l| l.contains("-security")).count();
     assert_eq!(c["evidence"]["pending_security"], security);
 }
+
+/// A feed server on the loopback address, stopped on drop.
+struct FeedServer(std::process::Child, u16);
+
+impl FeedServer {
+    fn start(dir: &Path) -> Self {
+        let python = require_tool("python3", "python3");
+        let script = "import http.server,functools,sys\nh=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\ns=http.server.HTTPServer(('127.0.0.1',0),h)\nprint(s.server_port,flush=True)\ns.serve_forever()\n";
+        let mut child = Command::new(python)
+            .args(["-c", script, dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line.trim().parse().unwrap();
+        FeedServer(child, port)
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn feed_over_loopback_http() {
+    let h = host(Some("advisories"));
+    let server = FeedServer::start(h.root());
+    let c = check(
+        &h,
+        &format!(
+            "          advisories: http://127.0.0.1:{}/debsecan-bookworm\n",
+            server.1
+        ),
+    );
+    assert_eq!(codes(&c), ["open_advisory", "open_advisory"], "{c}");
+    let c = check(
+        &h,
+        &format!(
+            "          advisories: http://127.0.0.1:{}/nothing-here\n",
+            server.1
+        ),
+    );
+    assert_eq!(c["status"], "error", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("404"), "{c}");
+}

@@ -11,7 +11,9 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use vigil_rules::checks::patch_level::status::{self, Release};
-use vigil_rules::checks::patch_level::{feeds, AdvisoryFeed, Facts, Params, Unattended};
+use vigil_rules::checks::patch_level::{
+    feeds, loopback_http, AdvisoryFeed, Facts, Params, Unattended,
+};
 
 use super::{io_reason, read_optional, HostCtx};
 
@@ -315,10 +317,14 @@ fn os_codename(ctx: &HostCtx) -> Result<String, String> {
 /// Reads a feed from a path or `file://` URL; zlib-compressed feeds (as
 /// debsecan downloads them) are inflated.
 fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
-    let path = src.strip_prefix("file://").unwrap_or(src);
-    let full = ctx.path(path);
-    let bytes = std::fs::read(&full)
-        .map_err(|e| format!("cannot read the advisories feed `{src}`: {}", io_reason(&e)))?;
+    let bytes = if let Some((addr, path)) = loopback_http(src) {
+        http_get(&addr, &path)
+            .map_err(|e| format!("cannot fetch the advisories feed `{src}`: {e}"))?
+    } else {
+        let path = src.strip_prefix("file://").unwrap_or(src);
+        std::fs::read(ctx.path(path))
+            .map_err(|e| format!("cannot read the advisories feed `{src}`: {}", io_reason(&e)))?
+    };
     let bytes = if bytes.first() == Some(&0x78) {
         let mut out = Vec::new();
         flate2::read::ZlibDecoder::new(bytes.as_slice())
@@ -329,6 +335,45 @@ fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
         bytes
     };
     String::from_utf8(bytes).map_err(|_| format!("the advisories feed `{src}` is not UTF-8 text"))
+}
+
+/// A plain HTTP/1.0 GET to a loopback address (validation refuses others).
+fn http_get(addr: &str, path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    use std::net::ToSocketAddrs as _;
+    let timeout = std::time::Duration::from_secs(20);
+    let target = addr
+        .to_socket_addrs()
+        .map_err(|e| io_reason(&e))?
+        .next()
+        .ok_or("no address")?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&target, timeout).map_err(|e| io_reason(&e))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| io_reason(&e))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: vigil-agent\r\n\r\n"
+    )
+    .map_err(|e| io_reason(&e))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| io_reason(&e))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the response has no header end")?;
+    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default());
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("the server answered `{status}`"));
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Err("chunked responses are not supported".into());
+    }
+    Ok(raw.get(split + 4..).unwrap_or_default().to_vec())
 }
 
 #[cfg(test)]

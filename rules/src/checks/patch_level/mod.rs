@@ -238,6 +238,31 @@ fn truthy(v: &str) -> bool {
         || humantime::parse_duration(&v).is_ok_and(|d| !d.is_zero())
 }
 
+/// `http://127.0.0.1:PORT/path` (or `localhost`, `[::1]`): the host and port
+/// to connect to and the path; `None` for any other URL.
+pub fn loopback_http(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?),
+        None => (rest, "/"),
+    };
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() && !h.is_empty() => h,
+        _ if authority.ends_with(']') || !authority.contains(':') => authority,
+        _ => return None,
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    if !loopback {
+        return None;
+    }
+    let addr = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Some((addr, path.to_owned()))
+}
+
 impl CheckKind for PatchLevel {
     type Params = Params;
     type Facts = Facts;
@@ -247,10 +272,10 @@ impl CheckKind for PatchLevel {
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
         if let Some(a) = &p.advisories {
-            if a.contains("://") && !a.starts_with("file://") {
+            if a.contains("://") && !a.starts_with("file://") && loopback_http(a).is_none() {
                 out.push((
                     Some("advisories"),
-                    format!("`{a}`: only file paths and file:// URLs are read (no network is assumed); download the feed to a file"),
+                    format!("`{a}`: only file paths, file:// URLs and http:// on the loopback address are read (no network is assumed); download the feed to a file"),
                 ));
             }
         }

@@ -9,8 +9,10 @@ use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
 pub mod backup_freshness;
+pub mod firewall;
 pub mod mirror_lag;
 pub mod password_storage;
+pub mod patch_level;
 pub mod tls;
 
 /// Where and how facts are gathered.
@@ -80,6 +82,18 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
             blocking(move || tls::file::collect(&p, &ctx))
                 .await
                 .map(Facts::TlsCertificateFile)
+        }
+        CheckSpec::Firewall(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || firewall::collect(&p, &ctx))
+                .await
+                .map(Facts::Firewall)
+        }
+        CheckSpec::PatchLevel(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || patch_level::collect(&p, &ctx))
+                .await
+                .map(Facts::PatchLevel)
         }
     }
 }

@@ -15,8 +15,10 @@ use crate::yaml::{self, Diag, Node};
 pub mod admin_access;
 pub mod attestation;
 pub mod backup_freshness;
+pub mod firewall;
 pub mod mirror_lag;
 pub mod password_storage;
+pub mod patch_level;
 pub mod tls;
 
 /// What judging needs besides params and facts.
@@ -161,6 +163,8 @@ registry! {
     "mirror_lag" => MirrorLag(mirror_lag::MirrorLag),
     "tls_endpoint" => TlsEndpoint(tls::endpoint::TlsEndpoint),
     "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
+    "firewall" => Firewall(firewall::Firewall),
+    "patch_level" => PatchLevel(patch_level::PatchLevel),
 }
 
 #[cfg(test)]

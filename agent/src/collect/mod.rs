@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod log_secrets;
 pub mod password_storage;
 
 /// Where and how facts are gathered.
@@ -63,6 +64,12 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
             blocking(move || admin_access::collect(&p, &ctx))
                 .await
                 .map(Facts::AdminAccess)
+        }
+        CheckSpec::LogSecrets(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || log_secrets::collect(&p, &ctx))
+                .await
+                .map(Facts::LogSecrets)
         }
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await

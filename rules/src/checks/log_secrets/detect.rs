@@ -238,8 +238,9 @@ impl Scanner {
     }
 
     /// Scans `buf` (whole lines; a trailing partial line is fine) whose first
-    /// line is number `first_line`. Hits come in line order.
-    pub fn scan(&self, buf: &[u8], first_line: u64, out: &mut Vec<Hit>) {
+    /// line is number `first_line`. Hits come in line order. Returns the
+    /// number of newlines in `buf`.
+    pub fn scan(&self, buf: &[u8], first_line: u64, out: &mut Vec<Hit>) -> u64 {
         // Candidate windows: (start, end, detector bits), sorted by start.
         let mut cands: Vec<(usize, usize, u16)> = Vec::new();
         let mut last: Option<(usize, usize, u16)> = None;
@@ -284,7 +285,7 @@ impl Scanner {
             cands.extend(more);
         }
         if cands.is_empty() {
-            return;
+            return count_newlines(buf);
         }
         cands.sort_unstable_by_key(|c| (c.0, c.1));
         // Merge windows of the same line.
@@ -305,12 +306,13 @@ impl Scanner {
                 // A window inside a long line already examined.
                 continue;
             }
-            line += memchr::memchr_iter(b'\n', buf.get(cursor..s).unwrap_or(&[])).count() as u64;
+            line += count_newlines(buf.get(cursor..s).unwrap_or(&[]));
             cursor = s;
             if let Some(text) = buf.get(s..e) {
                 self.scan_line(text, bits, line, out);
             }
         }
+        line - first_line + count_newlines(buf.get(cursor..).unwrap_or(&[]))
     }
 
     /// The window of the line holding `pos`, at most `max_line` bytes.
@@ -484,6 +486,23 @@ impl Scanner {
     }
 }
 
+/// Counts `\n` bytes; written so that the compiler vectorizes it.
+pub fn count_newlines(buf: &[u8]) -> u64 {
+    let mut total = 0u64;
+    for block in buf.chunks(255 * 32) {
+        let mut acc = [0u8; 32];
+        let mut lanes = block.chunks_exact(32);
+        for lane in &mut lanes {
+            for (a, b) in acc.iter_mut().zip(lane) {
+                *a += u8::from(*b == b'\n');
+            }
+        }
+        total += acc.iter().map(|a| u64::from(*a)).sum::<u64>();
+        total += lanes.remainder().iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    total
+}
+
 /// The value after `key=`/`key: ` starting at `at`: a quoted string (up to
 /// its closing quote, or an escaped quote in flattened JSON) or a bare word.
 fn value_at(line: &[u8], at: usize, quoted_key: bool) -> Option<Range<usize>> {
@@ -598,7 +617,8 @@ mod tests {
     fn scan(s: &str) -> Vec<(u64, &'static str, String)> {
         let sc = Scanner::new(vec![], 65536, super::super::DETECTORS).unwrap();
         let mut v = Vec::new();
-        sc.scan(s.as_bytes(), 1, &mut v);
+        let n = sc.scan(s.as_bytes(), 1, &mut v);
+        assert_eq!(n, s.matches('\n').count() as u64);
         v.into_iter()
             .map(|h| (h.line, crate::verdict::FindingCode::as_str(h.code), h.excerpt))
             .collect()

@@ -214,7 +214,7 @@ impl Scanner {
             cards: enabled.contains(&Code::CardNumber),
             key: re(concat!(
                 r#"(?i)(?:^|[^a-z0-9_])((?:[a-z0-9]+[_.\-])*(?:pg|my)?(?:password|passwd|passphrase|pwd|pass)(?:_?confirm(?:ation)?|2)?)"#,
-                r#"(\\?["']?)[ \t]*(=>|=|:)[ \t]*"#
+                r#"(\\?["']?)[ \t]*(=>|=|:)([ \t]*)"#
             ))?,
             sql: re(r#"(?i)\b(?:password|identified\s+by)\s+(E?'(?:[^'\\]|''|\\.)*')"#)?,
             basic: re(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})")?,
@@ -428,8 +428,21 @@ impl Scanner {
         if found.is_empty() {
             return;
         }
-        // A token inside a URL or a password value is one finding: drop spans
-        // fully inside an earlier-found span of another detector.
+        // Every span is redacted in every excerpt of the line.
+        let spans: Vec<Range<usize>> = found.iter().map(|k| k.2.clone()).collect();
+        // One secret is one finding: a password value that another detector
+        // recognises (`password=$6$…`, `password=ghp_…`) is reported by that
+        // detector; a span inside another span of another detector (a token
+        // inside a URL) is dropped.
+        let specific: Vec<Range<usize>> = found
+            .iter()
+            .filter(|f| f.0 != Code::PasswordAssignment)
+            .map(|f| f.2.clone())
+            .collect();
+        found.retain(|f| {
+            f.0 != Code::PasswordAssignment
+                || !specific.iter().any(|s| s.start <= f.2.start + 1 && f.2.end <= s.end + 1)
+        });
         found.sort_by_key(|f| (f.2.start, std::cmp::Reverse(f.2.end)));
         let mut kept: Vec<(Code, Option<String>, Range<usize>)> = Vec::new();
         for f in found {
@@ -440,7 +453,6 @@ impl Scanner {
                 kept.push(f);
             }
         }
-        let spans: Vec<Range<usize>> = kept.iter().map(|k| k.2.clone()).collect();
         for (code, detail, span) in kept {
             if code != Code::ExtraPattern && !self.emit.contains(&code) {
                 continue;
@@ -465,9 +477,32 @@ impl Scanner {
             if k.ends_with(b"pass") && k.len() == 4 && sep.as_bytes() != b"=" {
                 continue;
             }
+            let before = key.start().checked_sub(1).and_then(|i| line.get(i));
+            // `pam_unix(passwd:chauthtok)`: a PAM service, not a key.
+            if before == Some(&b'(') {
+                continue;
+            }
+            // `?pass= HTTP/1.1`: an empty query parameter.
+            if matches!(before, Some(b'?' | b'&')) && c.get(4).is_some_and(|w| !w.is_empty()) {
+                continue;
+            }
             let quoted_key = c.get(2).is_some_and(|q| !q.is_empty());
             if let Some(v) = value_at(line, all.end(), quoted_key) {
                 let bytes = line.get(v.clone()).unwrap_or(&[]);
+                let quoted = matches!(line.get(all.end()), Some(b'"' | b'\'' | b'\\'));
+                // `PWD=/home/alice` (sudo, env dumps): a working directory.
+                if k.ends_with(b"pwd") && matches!(bytes.first(), Some(b'/' | b'~')) {
+                    continue;
+                }
+                // `passwd: Authentication token manipulation error`: prose.
+                let after = line.get(v.end..v.end + 2).unwrap_or(&[]);
+                if sep.as_bytes() == b":"
+                    && !quoted
+                    && bytes.iter().all(u8::is_ascii_alphabetic)
+                    && matches!(after, [b' ', c] if c.is_ascii_alphabetic())
+                {
+                    continue;
+                }
                 if !is_placeholder(bytes) {
                     found.push((Code::PasswordAssignment, None, v));
                 }
@@ -511,6 +546,10 @@ fn value_at(line: &[u8], at: usize, quoted_key: bool) -> Option<Range<usize>> {
     if rest.first() == Some(&b'\\') {
         i = 1;
     }
+    // `'password': ['…']` (a Python/Django list of values).
+    if rest.get(i) == Some(&b'[') && matches!(rest.get(i + 1), Some(b'"' | b'\'')) {
+        i += 1;
+    }
     let q = rest.get(i).copied();
     if let Some(q @ (b'"' | b'\'')) = q {
         let start = at + i + 1;
@@ -524,6 +563,19 @@ fn value_at(line: &[u8], at: usize, quoted_key: bool) -> Option<Range<usize>> {
     // A bare value: a key in quotes (`"password": 123`) ends at `,` or `}`;
     // otherwise at space, `&`, `,`, `;` and closing brackets.
     let body = line.get(at..)?;
+    // `[FILTERED]`, `<redacted>`, `{{password}}`: a bracketed placeholder.
+    if let Some(close) = match body.first() {
+        Some(b'[') => Some(b']'),
+        Some(b'<') => Some(b'>'),
+        Some(b'(') => Some(b')'),
+        Some(b'{') => Some(b'}'),
+        _ => None,
+    } {
+        if let Some(i) = body.iter().take(64).position(|c| *c == close) {
+            let end = if close == b'}' && body.get(i + 1) == Some(&b'}') { i + 2 } else { i + 1 };
+            return Some(at..at + end);
+        }
+    }
     let end = body
         .iter()
         .position(|c| {
@@ -664,6 +716,9 @@ mod tests {
             r#"{"password": null}"#,
             "password: ${DB_PASSWORD}",
             "password:",
+            "sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+            "passwd[811]: pam_unix(passwd:chauthtok): password changed for alice",
+            "passwd: Authentication token manipulation error",
         ] {
             assert!(codes(l).is_empty(), "{l}: {:?}", scan(l));
         }

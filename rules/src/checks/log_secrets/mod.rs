@@ -418,7 +418,25 @@ impl CheckKind for LogSecrets {
                 ));
             }
         }
+        let files: Vec<serde_json::Value> = facts
+            .files
+            .iter()
+            .take(EVIDENCE_FILES)
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "gzip": f.gzip,
+                    "mode": f.mode,
+                    "rotated_from": f.rotated_from,
+                    "from_offset": f.from_offset,
+                    "to_offset": f.to_offset,
+                    "bytes_scanned": f.bytes_scanned,
+                    "hits": f.hits_total,
+                })
+            })
+            .collect();
         let evidence = serde_json::json!({
+            "files": files,
             "files_scanned": scanned,
             "bytes_scanned": bytes,
             "hits": hits_total,
@@ -444,6 +462,9 @@ impl CheckKind for LogSecrets {
         v
     }
 }
+
+/// Files listed one by one in the evidence; the rest are only counted.
+const EVIDENCE_FILES: usize = 200;
 
 fn glob_ok(g: &str) -> Result<(), String> {
     if !g.starts_with('/') {

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use vigil_tests::{check_of, codes, report_json, require_tool, run_agent, stderr, workspace, FixtureHost};
+use vigil_tests::{
+    check_of, codes, report_json, require_tool, run_agent, stderr, workspace, FixtureHost,
+};
 
 fn data() -> std::path::PathBuf {
     workspace().join("tests/data/logs")
@@ -46,7 +48,11 @@ fn run(host: &FixtureHost, policy: &str, state: &Path) -> Run {
         &state.display().to_string(),
     ]);
     let report = report_json(&out);
-    assert!(out.status.code().is_some(), "agent killed: {}", stderr(&out));
+    assert!(
+        out.status.code().is_some(),
+        "agent killed: {}",
+        stderr(&out)
+    );
     Run {
         report,
         raw: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -88,7 +94,10 @@ fn corpus_has_full_precision_and_recall_and_no_secret_leaks() {
     let host = FixtureHost::new();
     host.copy_tree(&data().join("corpus/root"));
     let state = tempfile::tempdir().unwrap();
-    let pol = policy(&host, "paths: [/var/log/*.log]\nmax_findings_per_file: 100000");
+    let pol = policy(
+        &host,
+        "paths: [/var/log/*.log]\nmax_findings_per_file: 100000",
+    );
     let r = run(&host, &pol, state.path());
     let check = scan(&r);
     assert_eq!(check["status"], "fail", "{check}");
@@ -130,17 +139,28 @@ fn corpus_has_full_precision_and_recall_and_no_secret_leaks() {
 
     // Every finding shows where the secret was, but not the secret.
     for f in check["findings"].as_array().unwrap() {
-        assert!(f["excerpt"].as_str().unwrap().contains("[REDACTED]") || f["code"] == "private_key_block", "{f}");
+        assert!(
+            f["excerpt"].as_str().unwrap().contains("[REDACTED]")
+                || f["code"] == "private_key_block",
+            "{f}"
+        );
     }
     assert!(!secrets.is_empty());
     for s in &secrets {
-        assert!(!r.raw.contains(s.as_str()), "secret `{s}` appears in the JSON report");
+        assert!(
+            !r.raw.contains(s.as_str()),
+            "secret `{s}` appears in the JSON report"
+        );
     }
     // Nor in the state the agent keeps.
     for e in walk(state.path()) {
         let text = std::fs::read_to_string(&e).unwrap();
         for s in &secrets {
-            assert!(!text.contains(s.as_str()), "secret `{s}` in state file {}", e.display());
+            assert!(
+                !text.contains(s.as_str()),
+                "secret `{s}` in state file {}",
+                e.display()
+            );
         }
     }
 }
@@ -164,14 +184,24 @@ const CLEAN: &str = "Nov 25 10:00:00 web-1 app[1]: request ok\n";
 fn incremental_runs_resume_follow_rotation_and_notice_truncation() {
     let host = FixtureHost::new();
     let state = tempfile::tempdir().unwrap();
-    let log = host.write("/var/log/app/app.log", &format!("{CLEAN}app[1]: login password=Fir5t-Secret\n"));
+    let log = host.write(
+        "/var/log/app/app.log",
+        &format!("{CLEAN}app[1]: login password=Fir5t-Secret\n"),
+    );
     let pol = policy(&host, "paths: [\"/var/log/app/app.log*\"]");
 
     // First run: the whole file.
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
     assert_eq!(c["status"], "fail");
-    assert_eq!(located(c), BTreeSet::from([("/var/log/app/app.log".into(), 2, "password_assignment".into())]));
+    assert_eq!(
+        located(c),
+        BTreeSet::from([(
+            "/var/log/app/app.log".into(),
+            2,
+            "password_assignment".into()
+        )])
+    );
     assert_eq!(file_evidence(c, "/var/log/app/app.log")["mode"], "full");
 
     // Appended lines: only they are read, the earlier finding stays.
@@ -190,8 +220,16 @@ fn incremental_runs_resume_follow_rotation_and_notice_truncation() {
     assert_eq!(
         located(c),
         BTreeSet::from([
-            ("/var/log/app/app.log".into(), 2, "password_assignment".into()),
-            ("/var/log/app/app.log".into(), 4, "password_assignment".into()),
+            (
+                "/var/log/app/app.log".into(),
+                2,
+                "password_assignment".into()
+            ),
+            (
+                "/var/log/app/app.log".into(),
+                4,
+                "password_assignment".into()
+            ),
         ])
     );
     assert!(!r.raw.contains("Fir5t-Secret") && !r.raw.contains("S3cond-Secret"));
@@ -210,19 +248,35 @@ fn incremental_runs_resume_follow_rotation_and_notice_truncation() {
     assert_eq!(
         located(c),
         BTreeSet::from([
-            ("/var/log/app/app.log.1".into(), 2, "password_assignment".into()),
-            ("/var/log/app/app.log.1".into(), 4, "password_assignment".into()),
+            (
+                "/var/log/app/app.log.1".into(),
+                2,
+                "password_assignment".into()
+            ),
+            (
+                "/var/log/app/app.log.1".into(),
+                4,
+                "password_assignment".into()
+            ),
         ])
     );
 
     // Truncation (copytruncate): shorter than the offset, read again; the
     // old findings go with the old content.
     let rotated = host.root().join("var/log/app/app.log.1");
-    std::fs::OpenOptions::new().write(true).open(&rotated).unwrap().set_len(0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&rotated)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     std::fs::write(&rotated, "x\n").unwrap();
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
-    assert_eq!(file_evidence(c, "/var/log/app/app.log.1")["mode"], "truncated");
+    assert_eq!(
+        file_evidence(c, "/var/log/app/app.log.1")["mode"],
+        "truncated"
+    );
     assert_eq!(c["status"], "pass", "{c}");
     assert!(located(c).is_empty());
 
@@ -230,7 +284,10 @@ fn incremental_runs_resume_follow_rotation_and_notice_truncation() {
     // first-block hash tells.
     std::fs::write(&rotated, "y\n").unwrap();
     let r = run(&host, &pol, state.path());
-    assert_eq!(file_evidence(scan(&r), "/var/log/app/app.log.1")["mode"], "truncated");
+    assert_eq!(
+        file_evidence(scan(&r), "/var/log/app/app.log.1")["mode"],
+        "truncated"
+    );
 }
 
 #[test]
@@ -247,11 +304,17 @@ fn gzip_rotations_are_read_as_streams_and_skipped_when_unchanged() {
     let st = Command::new(gzip).arg("-9").arg(&plain).status().unwrap();
     assert!(st.success());
     host.write("/var/log/app.log", CLEAN);
-    let pol = policy(&host, "paths: [/var/log/app.log, \"/var/log/app.log.*.gz\"]\ndetectors: [card_number]");
+    let pol = policy(
+        &host,
+        "paths: [/var/log/app.log, \"/var/log/app.log.*.gz\"]\ndetectors: [card_number]",
+    );
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
     assert_eq!(c["status"], "fail", "{c}");
-    assert_eq!(located(c), BTreeSet::from([("/var/log/app.log.2.gz".into(), 5001, "card_number".into())]));
+    assert_eq!(
+        located(c),
+        BTreeSet::from([("/var/log/app.log.2.gz".into(), 5001, "card_number".into())])
+    );
     let ev = file_evidence(c, "/var/log/app.log.2.gz");
     assert_eq!(ev["gzip"], true);
     assert_eq!(ev["bytes_scanned"], text.len() as u64);
@@ -259,7 +322,10 @@ fn gzip_rotations_are_read_as_streams_and_skipped_when_unchanged() {
 
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
-    assert_eq!(file_evidence(c, "/var/log/app.log.2.gz")["mode"], "unchanged");
+    assert_eq!(
+        file_evidence(c, "/var/log/app.log.2.gz")["mode"],
+        "unchanged"
+    );
     assert_eq!(codes(c), ["card_number"]);
 
     // A corrupt archive is an unreadable file: the check is an error.
@@ -275,7 +341,11 @@ fn unreadable_files_and_empty_globs_are_never_a_pass() {
     let host = FixtureHost::new();
     let state = tempfile::tempdir().unwrap();
     host.write("/var/log/ok.log", CLEAN);
-    std::os::unix::fs::symlink("/nonexistent/vigil-log-secrets", host.root().join("var/log/broken.log")).unwrap();
+    std::os::unix::fs::symlink(
+        "/nonexistent/vigil-log-secrets",
+        host.root().join("var/log/broken.log"),
+    )
+    .unwrap();
     let pol = policy(&host, "paths: [/var/log/*.log]");
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
@@ -292,7 +362,10 @@ fn unreadable_files_and_empty_globs_are_never_a_pass() {
     // One glob empty beside others: a finding (fail); `optional_paths` may be empty.
     let pol = policy(&host, "paths: [/var/log/ok.log, /var/log/nginx/*.log]");
     assert_eq!(scan(&run(&host, &pol, state.path()))["status"], "fail");
-    let pol = policy(&host, "paths: [/var/log/ok.log]\noptional_paths: [/var/log/nginx/*.log]");
+    let pol = policy(
+        &host,
+        "paths: [/var/log/ok.log]\noptional_paths: [/var/log/nginx/*.log]",
+    );
     assert_eq!(scan(&run(&host, &pol, state.path()))["status"], "pass");
 }
 
@@ -311,12 +384,22 @@ fn extra_patterns_and_allow() {
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
     assert_eq!(codes(c), ["extra_pattern"]);
-    assert!(c["findings"][0]["message"].as_str().unwrap().contains("papyrs_api_key"));
+    assert!(c["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("papyrs_api_key"));
     assert!(!r.raw.contains("PAPYRS-7f3a9c1e2d") && !r.raw.contains("Fixture-Only-Pw"));
 }
 
 #[test]
 fn papyrs_policy_validates() {
-    let out = run_agent(&["validate", "--policy", &workspace().join("policies/papyrs.yaml").display().to_string()]);
+    let out = run_agent(&[
+        "validate",
+        "--policy",
+        &workspace()
+            .join("policies/papyrs.yaml")
+            .display()
+            .to_string(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

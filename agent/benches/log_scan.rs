@@ -15,6 +15,13 @@
 //!
 //! Everything generated is deleted at the end.
 
+// A benchmark fails loudly; indices are taken modulo the lengths.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,7 +31,11 @@ use vigil_agent::collect::log_secrets::collect;
 use vigil_agent::collect::HostCtx;
 use vigil_rules::checks::log_secrets::Params;
 
-#[expect(clippy::expect_used, clippy::unwrap_used, reason = "a benchmark fails loudly")]
+#[expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark fails loudly"
+)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: &str| -> String {
@@ -40,22 +51,37 @@ fn main() {
     let logdir = dir.join("root/var/log");
     std::fs::create_dir_all(logdir.join("split")).unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("# log_secrets benchmark: {size_mib} MiB plain, {gzip_mib} MiB gzip slice, {cores} cores");
+    println!(
+        "# log_secrets benchmark: {size_mib} MiB plain, {gzip_mib} MiB gzip slice, {cores} cores"
+    );
 
     let t = Instant::now();
     let big = logdir.join("big.log");
     let (lines, secrets) = generate(&big, size_mib << 20, 0x5eed);
     let bytes = std::fs::metadata(&big).unwrap().len();
-    println!("generated {bytes} bytes, {lines} lines, {secrets} planted secrets in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "generated {bytes} bytes, {lines} lines, {secrets} planted secrets in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     split(&big, &logdir.join("split"), 2);
     let patterns = dir.join("patterns.txt");
     std::fs::write(&patterns, RG_PATTERNS.join("\n") + "\n").unwrap();
     let patterns_nocard = dir.join("patterns-nocard.txt");
-    std::fs::write(&patterns_nocard, RG_PATTERNS[..RG_PATTERNS.len() - 1].join("\n") + "\n").unwrap();
+    std::fs::write(
+        &patterns_nocard,
+        RG_PATTERNS[..RG_PATTERNS.len() - 1].join("\n") + "\n",
+    )
+    .unwrap();
 
-    let ctx = HostCtx { root: dir.join("root"), state_dir: dir.join("state") };
+    let ctx = HostCtx {
+        root: dir.join("root"),
+        state_dir: dir.join("state"),
+    };
     let params = |paths: &str, extra: &str| -> Params {
-        serde_yaml::from_str(&format!("paths: [{paths}]\nincremental: false\nmax_findings_per_file: 1000000\n{extra}")).unwrap()
+        serde_yaml::from_str(&format!(
+            "paths: [{paths}]\nincremental: false\nmax_findings_per_file: 1000000\n{extra}"
+        ))
+        .unwrap()
     };
     let all = params("/var/log/big.log", "");
     let cards_only = params("/var/log/big.log", "detectors: [card_number]");
@@ -66,9 +92,16 @@ fn main() {
     let split_all = params("/var/log/split/*.log", "");
 
     let mut rows: Vec<(String, f64, usize, String)> = Vec::new();
-    let mut ours = |name: &str, p: &Params, cold: bool, threads: usize, rows: &mut Vec<(String, f64, usize, String)>| {
+    let ours = |name: &str,
+                    p: &Params,
+                    cold: bool,
+                    threads: usize,
+                    rows: &mut Vec<(String, f64, usize, String)>| {
         if cold {
-            for f in std::fs::read_dir(&logdir).unwrap().chain(std::fs::read_dir(logdir.join("split")).unwrap()) {
+            for f in std::fs::read_dir(&logdir)
+                .unwrap()
+                .chain(std::fs::read_dir(logdir.join("split")).unwrap())
+            {
                 drop_cache(&f.unwrap().path());
             }
         }
@@ -78,25 +111,80 @@ fn main() {
         let scanned: u64 = facts.files.iter().map(|f| f.bytes_scanned).sum();
         let hits: u64 = facts.files.iter().map(|f| f.hits_total).sum();
         assert!(facts.files.iter().all(|f| f.error.is_none()));
-        rows.push((name.to_owned(), secs, threads, format!("{hits} hits, {scanned} bytes")));
+        rows.push((
+            name.to_owned(),
+            secs,
+            threads,
+            format!("{hits} hits, {scanned} bytes"),
+        ));
     };
-    ours("vigil, all detectors, 1 file, cold", &all, true, 1, &mut rows);
-    ours("vigil, all detectors, 1 file, warm", &all, false, 1, &mut rows);
-    ours("vigil, all detectors, 1 file, warm (again)", &all, false, 1, &mut rows);
-    ours("vigil, without card_number, 1 file, warm", &no_cards, false, 1, &mut rows);
-    ours("vigil, card_number only, 1 file, warm", &cards_only, false, 1, &mut rows);
-    ours(&format!("vigil, all detectors, 2 files in parallel, warm ({cores} cores)"), &split_all, false, cores.min(2), &mut rows);
+    ours(
+        "vigil, all detectors, 1 file, cold",
+        &all,
+        true,
+        1,
+        &mut rows,
+    );
+    ours(
+        "vigil, all detectors, 1 file, warm",
+        &all,
+        false,
+        1,
+        &mut rows,
+    );
+    ours(
+        "vigil, all detectors, 1 file, warm (again)",
+        &all,
+        false,
+        1,
+        &mut rows,
+    );
+    ours(
+        "vigil, without card_number, 1 file, warm",
+        &no_cards,
+        false,
+        1,
+        &mut rows,
+    );
+    ours(
+        "vigil, card_number only, 1 file, warm",
+        &cards_only,
+        false,
+        1,
+        &mut rows,
+    );
+    ours(
+        &format!("vigil, all detectors, 2 files in parallel, warm ({cores} cores)"),
+        &split_all,
+        false,
+        cores.min(2),
+        &mut rows,
+    );
 
     if let Some(rg) = which("rg") {
-        let mut rg_run = |name: &str, pats: &Path, rows: &mut Vec<(String, f64, usize, String)>| {
+        let rg_run = |name: &str, pats: &Path, rows: &mut Vec<(String, f64, usize, String)>| {
             let t = Instant::now();
-            let out = Command::new(&rg).arg("-c").arg("-f").arg(pats).arg(&big).output().unwrap();
+            let out = Command::new(&rg)
+                .arg("-c")
+                .arg("-f")
+                .arg(pats)
+                .arg(&big)
+                .output()
+                .unwrap();
             let secs = t.elapsed().as_secs_f64();
             let count = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             rows.push((name.to_owned(), secs, 1, format!("{count} matching lines")));
         };
-        rg_run("rg -c -f patterns.txt (with card pattern), warm", &patterns, &mut rows);
-        rg_run("rg -c -f patterns-nocard.txt, warm", &patterns_nocard, &mut rows);
+        rg_run(
+            "rg -c -f patterns.txt (with card pattern), warm",
+            &patterns,
+            &mut rows,
+        );
+        rg_run(
+            "rg -c -f patterns-nocard.txt, warm",
+            &patterns_nocard,
+            &mut rows,
+        );
     } else {
         println!("rg not found: install ripgrep to compare");
     }
@@ -106,25 +194,54 @@ fn main() {
     let gz = logdir.join("slice.log.1.gz");
     Command::new("sh")
         .arg("-c")
-        .arg(format!("head -c {} {} > {} && gzip -c {} > {}", gzip_mib << 20, big.display(), slice.display(), slice.display(), gz.display()))
+        .arg(format!(
+            "head -c {} {} > {} && gzip -c {} > {}",
+            gzip_mib << 20,
+            big.display(),
+            slice.display(),
+            slice.display(),
+            gz.display()
+        ))
         .status()
         .unwrap();
     let _ = std::fs::remove_file(&slice);
     let t = Instant::now();
-    let st = Command::new("sh").arg("-c").arg(format!("zcat {} > /dev/null", gz.display())).status().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zcat {} > /dev/null", gz.display()))
+        .status()
+        .unwrap();
     assert!(st.success());
     let zsecs = t.elapsed().as_secs_f64();
-    rows.push((format!("zcat > /dev/null ({gzip_mib} MiB)"), zsecs, 1, String::new()));
+    rows.push((
+        format!("zcat > /dev/null ({gzip_mib} MiB)"),
+        zsecs,
+        1,
+        String::new(),
+    ));
     let gzp = params("/var/log/slice.log.1.gz", "");
-    ours(&format!("vigil, all detectors, .gz ({gzip_mib} MiB)"), &gzp, false, 1, &mut rows);
+    ours(
+        &format!("vigil, all detectors, .gz ({gzip_mib} MiB)"),
+        &gzp,
+        false,
+        1,
+        &mut rows,
+    );
 
     println!();
     println!("| run | seconds | MB/s | MB/s per core | notes |");
     println!("|---|---:|---:|---:|---|");
     for (name, secs, threads, notes) in &rows {
-        let b = if name.contains(".gz") || name.contains("zcat") { (gzip_mib << 20) as f64 } else { bytes as f64 };
+        let b = if name.contains(".gz") || name.contains("zcat") {
+            (gzip_mib << 20) as f64
+        } else {
+            bytes as f64
+        };
         let mbs = b / secs / 1e6;
-        println!("| {name} | {secs:.2} | {mbs:.0} | {:.0} | {notes} |", mbs / *threads as f64);
+        println!(
+            "| {name} | {secs:.2} | {mbs:.0} | {:.0} | {notes} |",
+            mbs / *threads as f64
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -148,7 +265,10 @@ const RG_PATTERNS: &[&str] = &[
 ];
 
 fn which(tool: &str) -> Option<PathBuf> {
-    ["/usr/bin", "/usr/local/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists())
+    ["/usr/bin", "/usr/local/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.exists())
 }
 
 /// Drops a file from the page cache (GNU dd's `nocache`).
@@ -161,7 +281,6 @@ fn drop_cache(path: &Path) {
 }
 
 /// Splits a file into `n` files at line boundaries.
-#[expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 fn split(big: &Path, dir: &Path, n: u64) {
     let st = Command::new("split")
         .arg("-n")
@@ -188,8 +307,16 @@ impl Rng {
 }
 
 const PATHS: &[&str] = &[
-    "/", "/static/app.9f3c1e.css", "/static/app.9f3c1e.js", "/api/v1/pages/", "/sites/", "/users/sign_in",
-    "/favicon.ico", "/api/v1/attachments/", "/search?q=quarterly+report", "/users/password/new",
+    "/",
+    "/static/app.9f3c1e.css",
+    "/static/app.9f3c1e.js",
+    "/api/v1/pages/",
+    "/sites/",
+    "/users/sign_in",
+    "/favicon.ico",
+    "/api/v1/attachments/",
+    "/search?q=quarterly+report",
+    "/users/password/new",
 ];
 const UAS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
@@ -206,7 +333,6 @@ const SECRETS: &[&str] = &[
 ];
 
 /// Writes about `target` bytes of log lines; returns (lines, secrets planted).
-#[expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 fn generate(path: &Path, target: u64, seed: u64) -> (u64, u64) {
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let mut r = Rng(seed);
@@ -215,12 +341,22 @@ fn generate(path: &Path, target: u64, seed: u64) -> (u64, u64) {
     while written < target {
         line.clear();
         let (h, m, s) = (r.below(24), r.below(60), r.below(60));
-        let ip = format!("{}.{}.{}.{}", 1 + r.below(223), r.below(256), r.below(256), 1 + r.below(254));
+        let ip = format!(
+            "{}.{}.{}.{}",
+            1 + r.below(223),
+            r.below(256),
+            r.below(256),
+            1 + r.below(254)
+        );
         use std::fmt::Write as _;
         match r.below(100) {
             0..=39 => {
                 let p = PATHS[r.below(PATHS.len() as u64) as usize];
-                let id = if p.ends_with('/') { r.below(100_000).to_string() } else { String::new() };
+                let id = if p.ends_with('/') {
+                    r.below(100_000).to_string()
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     line,
                     "{ip} - - [25/Nov/2026:{h:02}:{m:02}:{s:02} +0000] \"GET {p}{id} HTTP/2.0\" {} {} \"https://papyrs.example/sites/{}\" \"{}\" rt={}.{:03}",
@@ -240,7 +376,11 @@ fn generate(path: &Path, target: u64, seed: u64) -> (u64, u64) {
                     2 => format!("pam_unix(sshd:session): session opened for user {user}(uid={}) by (uid=0)", 1000 + r.below(50)),
                     _ => format!("Disconnected from authenticating user {user} {ip} port {} [preauth]", 1024 + r.below(60_000)),
                 };
-                let _ = write!(line, "Nov 25 {h:02}:{m:02}:{s:02} web-1 sshd[{}]: {what}", r.below(99_999));
+                let _ = write!(
+                    line,
+                    "Nov 25 {h:02}:{m:02}:{s:02} web-1 sshd[{}]: {what}",
+                    r.below(99_999)
+                );
             }
             55..=64 => {
                 let _ = write!(

@@ -24,9 +24,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigil_rules::checks::log_secrets::detect::Scanner;
-use vigil_rules::checks::log_secrets::{
-    FileFacts, Facts, GlobFacts, HitFact, Params, ReadMode,
-};
+use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Params, ReadMode};
 
 use super::{io_reason, HostCtx};
 
@@ -83,7 +81,11 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         let full = if ctx.is_live() {
             g.clone()
         } else {
-            format!("{}/{}", root.trim_end_matches('/'), g.trim_start_matches('/'))
+            format!(
+                "{}/{}",
+                root.trim_end_matches('/'),
+                g.trim_start_matches('/')
+            )
         };
         match glob::glob(&full) {
             Err(e) => gf.error = Some(e.to_string()),
@@ -177,9 +179,10 @@ fn state_file(p: &Params, ctx: &HostCtx) -> PathBuf {
         "max_line": p.max_line_bytes,
     });
     let digest = Sha256::digest(key.to_string().as_bytes());
-    ctx.state_dir
-        .join("log_secrets")
-        .join(format!("{}.json", hex::encode(digest.get(..12).unwrap_or(&[]))))
+    ctx.state_dir.join("log_secrets").join(format!(
+        "{}.json",
+        hex::encode(digest.get(..12).unwrap_or(&[]))
+    ))
 }
 
 fn load_state(path: &Path) -> Result<State, String> {
@@ -362,7 +365,8 @@ fn scan_stream(
     let mut consumed = 0u64; // bytes before buf[0]
     let mut lines = first_lines; // newlines before buf[0]
     let mut hits = Vec::new();
-    let push = |ff: &mut FileFacts, hits: &mut Vec<vigil_rules::checks::log_secrets::detect::Hit>| {
+    let push = |ff: &mut FileFacts,
+                hits: &mut Vec<vigil_rules::checks::log_secrets::detect::Hit>| {
         for h in hits.drain(..) {
             ff.hits_total += 1;
             if ff.hits.len() < p.max_findings_per_file {
@@ -418,7 +422,9 @@ mod tests {
         let p = params("");
         let sc = p.scanner().unwrap();
         let mut ff = FileFacts::default();
-        let r = scan_stream(&mut &text[..], &sc, &p, chunk_lines, &mut ff).map_err(|e| e.0).unwrap();
+        let r = scan_stream(&mut &text[..], &sc, &p, chunk_lines, &mut ff)
+            .map_err(|e| e.0)
+            .unwrap();
         (ff, r)
     }
 

@@ -65,7 +65,10 @@ pub fn candidates(buf: &[u8], mut push: impl FnMut(Span)) {
     while p < buf.len() {
         let b = at(buf, p);
         let interesting = b.is_ascii_digit()
-            || (is_sep(b) && p > 0 && at(buf, p - 1).is_ascii_digit() && at(buf, p + 1).is_ascii_digit());
+            || (is_sep(b)
+                && p > 0
+                && at(buf, p - 1).is_ascii_digit()
+                && at(buf, p + 1).is_ascii_digit());
         if interesting {
             if let Some(run) = run_around(buf, p) {
                 let digits = buf
@@ -96,7 +99,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn prefix_num(digits: &[u8], n: usize) -> u32 {
@@ -131,8 +134,7 @@ pub fn issuer(digits: &[u8]) -> Option<&'static str> {
     if ((3528..=3589).contains(&p4)) && (16..=19).contains(&len) {
         return Some("jcb");
     }
-    if ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len)
-    {
+    if ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len) {
         return Some("diners");
     }
     if p2 == 62 && (16..=19).contains(&len) {
@@ -184,7 +186,11 @@ pub fn card_in_run(run: &[u8]) -> Option<(Span, &'static str)> {
 /// window); runs touching a letter or `_` are identifiers, not cards.
 pub fn find_cards(line: &[u8], mut push: impl FnMut(Span, &'static str)) {
     candidates(line, |run| {
-        let before = if run.start == 0 { 0 } else { at(line, run.start - 1) };
+        let before = if run.start == 0 {
+            0
+        } else {
+            at(line, run.start - 1)
+        };
         let after = at(line, run.end);
         let wordy = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
         if wordy(before) || wordy(after) {
@@ -217,12 +223,30 @@ mod tests {
 
     #[test]
     fn finds_test_cards_in_every_layout() {
-        assert_eq!(cards("card=4111111111111111&x"), vec![("4111111111111111".into(), "visa")]);
-        assert_eq!(cards("pan 4111 1111 1111 1111 ok"), vec![("4111 1111 1111 1111".into(), "visa")]);
-        assert_eq!(cards("5555-5555-5555-4444"), vec![("5555-5555-5555-4444".into(), "mastercard")]);
-        assert_eq!(cards("amex 3782 822463 10005."), vec![("3782 822463 10005".into(), "amex")]);
-        assert_eq!(cards("\"6011111111111117\""), vec![("6011111111111117".into(), "discover")]);
-        assert_eq!(cards("order 42 card 4111111111111111"), vec![("4111111111111111".into(), "visa")]);
+        assert_eq!(
+            cards("card=4111111111111111&x"),
+            vec![("4111111111111111".into(), "visa")]
+        );
+        assert_eq!(
+            cards("pan 4111 1111 1111 1111 ok"),
+            vec![("4111 1111 1111 1111".into(), "visa")]
+        );
+        assert_eq!(
+            cards("5555-5555-5555-4444"),
+            vec![("5555-5555-5555-4444".into(), "mastercard")]
+        );
+        assert_eq!(
+            cards("amex 3782 822463 10005."),
+            vec![("3782 822463 10005".into(), "amex")]
+        );
+        assert_eq!(
+            cards("\"6011111111111117\""),
+            vec![("6011111111111117".into(), "discover")]
+        );
+        assert_eq!(
+            cards("order 42 card 4111111111111111"),
+            vec![("4111111111111111".into(), "visa")]
+        );
     }
 
     #[test]

@@ -117,9 +117,12 @@ fn is_placeholder(v: &[u8]) -> bool {
     if v.is_empty() {
         return true;
     }
-    if v.iter()
-        .all(|c| matches!(c, b'*' | b'x' | b'X' | b'#' | b'.' | b'-' | b'?' | b'%' | b'0'))
-        && !v.iter().all(|c| *c == b'0')
+    if v.iter().all(|c| {
+        matches!(
+            c,
+            b'*' | b'x' | b'X' | b'#' | b'.' | b'-' | b'?' | b'%' | b'0'
+        )
+    }) && !v.iter().all(|c| *c == b'0')
     {
         return true;
     }
@@ -129,10 +132,15 @@ fn is_placeholder(v: &[u8]) -> bool {
             return true;
         }
     }
-    if v.starts_with(b"${") || v.starts_with(b"$(") || v.starts_with(b"%(") || v.starts_with(b"{{") {
+    if v.starts_with(b"${") || v.starts_with(b"$(") || v.starts_with(b"%(") || v.starts_with(b"{{")
+    {
         return true;
     }
-    if v.first() == Some(&b'$') && v.iter().skip(1).all(|c| c.is_ascii_uppercase() || *c == b'_' || c.is_ascii_digit()) {
+    if v.first() == Some(&b'$')
+        && v.iter()
+            .skip(1)
+            .all(|c| c.is_ascii_uppercase() || *c == b'_' || c.is_ascii_digit())
+    {
         return true;
     }
     let lower = v.to_ascii_lowercase();
@@ -142,10 +150,33 @@ fn is_placeholder(v: &[u8]) -> bool {
         .or_else(|| lower.strip_prefix(b"(").and_then(|s| s.strip_suffix(b")")))
         .unwrap_or(&lower);
     const WORDS: &[&[u8]] = &[
-        b"redacted", b"filtered", b"hidden", b"masked", b"removed", b"scrubbed", b"omitted",
-        b"sensitive", b"secret", b"none", b"null", b"nil", b"undefined", b"true", b"false",
-        b"empty", b"not set", b"unset", b"n/a", b"%s", b"%r", b"?", b"password", b"your_password",
-        b"yourpassword", b"changeme_placeholder", b"...",
+        b"redacted",
+        b"filtered",
+        b"hidden",
+        b"masked",
+        b"removed",
+        b"scrubbed",
+        b"omitted",
+        b"sensitive",
+        b"secret",
+        b"none",
+        b"null",
+        b"nil",
+        b"undefined",
+        b"true",
+        b"false",
+        b"empty",
+        b"not set",
+        b"unset",
+        b"n/a",
+        b"%s",
+        b"%r",
+        b"?",
+        b"password",
+        b"your_password",
+        b"yourpassword",
+        b"changeme_placeholder",
+        b"...",
     ];
     WORDS.contains(&inner)
 }
@@ -218,7 +249,9 @@ impl Scanner {
             ))?,
             sql: re(r#"(?i)\b(?:password|identified\s+by)\s+(E?'(?:[^'\\]|''|\\.)*')"#)?,
             basic: re(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})")?,
-            url: re(r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s/:@?#"'<>]*:([^\s/@?#"'<>]+)@[a-z0-9\[]"#)?,
+            url: re(
+                r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s/:@?#"'<>]*:([^\s/@?#"'<>]+)@[a-z0-9\[]"#,
+            )?,
             bearer: re(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)")?,
             privkey: re(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")?,
             hash: re(concat!(
@@ -230,9 +263,13 @@ impl Scanner {
                 r"|\$?pbkdf2[-_]sha\d+\$\d+\$[A-Za-z0-9+/.]+\$[A-Za-z0-9+/.=]{16,})"
             ))?,
             aws: re(r"\b((?:AKIA|ASIA)[A-Z0-9]{16})\b")?,
-            aws_secret: re(r#"(?i)aws_secret_access_key["']?\s*[=:]\s*["']?([A-Za-z0-9/+]{40})\b"#)?,
+            aws_secret: re(
+                r#"(?i)aws_secret_access_key["']?\s*[=:]\s*["']?([A-Za-z0-9/+]{40})\b"#,
+            )?,
             github: re(r"\b(gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b")?,
-            slack: re(r"\b(xox[abposr]-[A-Za-z0-9\-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]{16,})")?,
+            slack: re(
+                r"\b(xox[abposr]-[A-Za-z0-9\-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]{16,})",
+            )?,
             stripe: re(r"\b((?:sk|rk)_live_[A-Za-z0-9]{20,})\b")?,
         })
     }
@@ -244,7 +281,10 @@ impl Scanner {
         // Candidate windows: (start, end, detector bits), sorted by start.
         let mut cands: Vec<(usize, usize, u16)> = Vec::new();
         let mut last: Option<(usize, usize, u16)> = None;
-        let add = |pos: usize, bits: u16, cands: &mut Vec<(usize, usize, u16)>, last: &mut Option<(usize, usize, u16)>| {
+        let add = |pos: usize,
+                   bits: u16,
+                   cands: &mut Vec<(usize, usize, u16)>,
+                   last: &mut Option<(usize, usize, u16)>| {
             if let Some((s, e, b)) = last.as_mut() {
                 if pos >= *s && pos < *e {
                     *b |= bits;
@@ -320,8 +360,8 @@ impl Scanner {
         let half = self.max_line / 2;
         let lo = pos.saturating_sub(half);
         let hi = (pos + half).min(buf.len());
-        let start = memchr::memrchr(b'\n', buf.get(lo..pos).unwrap_or(&[]))
-            .map_or(lo, |i| lo + i + 1);
+        let start =
+            memchr::memrchr(b'\n', buf.get(lo..pos).unwrap_or(&[])).map_or(lo, |i| lo + i + 1);
         let end = memchr::memchr(b'\n', buf.get(pos..hi).unwrap_or(&[])).map_or(hi, |i| pos + i);
         (start, end)
     }
@@ -398,7 +438,10 @@ impl Scanner {
                 found.push((Code::GithubToken, None, m.range()));
             }
         }
-        if on(SLACK) && (memchr::memmem::find(line, b"xox").is_some() || memchr::memmem::find(line, b"hooks.slack.com").is_some()) {
+        if on(SLACK)
+            && (memchr::memmem::find(line, b"xox").is_some()
+                || memchr::memmem::find(line, b"hooks.slack.com").is_some())
+        {
             for m in self.slack.find_iter(line) {
                 found.push((Code::SlackToken, None, m.range()));
             }
@@ -441,14 +484,16 @@ impl Scanner {
             .collect();
         found.retain(|f| {
             f.0 != Code::PasswordAssignment
-                || !specific.iter().any(|s| s.start <= f.2.start + 1 && f.2.end <= s.end + 1)
+                || !specific
+                    .iter()
+                    .any(|s| s.start <= f.2.start + 1 && f.2.end <= s.end + 1)
         });
         found.sort_by_key(|f| (f.2.start, std::cmp::Reverse(f.2.end)));
         let mut kept: Vec<(Code, Option<String>, Range<usize>)> = Vec::new();
         for f in found {
-            let inside = kept
-                .iter()
-                .any(|k| k.2.start <= f.2.start && f.2.end <= k.2.end && (k.0 != f.0 || k.2 == f.2));
+            let inside = kept.iter().any(|k| {
+                k.2.start <= f.2.start && f.2.end <= k.2.end && (k.0 != f.0 || k.2 == f.2)
+            });
             if !inside {
                 kept.push(f);
             }
@@ -572,15 +617,32 @@ fn value_at(line: &[u8], at: usize, quoted_key: bool) -> Option<Range<usize>> {
         _ => None,
     } {
         if let Some(i) = body.iter().take(64).position(|c| *c == close) {
-            let end = if close == b'}' && body.get(i + 1) == Some(&b'}') { i + 2 } else { i + 1 };
+            let end = if close == b'}' && body.get(i + 1) == Some(&b'}') {
+                i + 2
+            } else {
+                i + 1
+            };
             return Some(at..at + end);
         }
     }
     let end = body
         .iter()
         .position(|c| {
-            matches!(c, b' ' | b'\t' | b'&' | b',' | b';' | b'"' | b'\'' | b'}' | b']' | b')' | b'\r' | b'\n' | b'\\')
-                || (quoted_key && *c == b'}')
+            matches!(
+                c,
+                b' ' | b'\t'
+                    | b'&'
+                    | b','
+                    | b';'
+                    | b'"'
+                    | b'\''
+                    | b'}'
+                    | b']'
+                    | b')'
+                    | b'\r'
+                    | b'\n'
+                    | b'\\'
+            ) || (quoted_key && *c == b'}')
         })
         .unwrap_or(body.len());
     if end == 0 {
@@ -603,7 +665,9 @@ fn decodes_to_credentials(b64: &[u8]) -> bool {
     };
     match s.split_once(':') {
         Some((user, pass)) => {
-            !user.chars().any(char::is_control) && !pass.is_empty() && !pass.chars().any(char::is_control)
+            !user.chars().any(char::is_control)
+                && !pass.is_empty()
+                && !pass.chars().any(char::is_control)
         }
         None => false,
     }
@@ -652,7 +716,10 @@ fn excerpt(line: &[u8], spans: &[Range<usize>], focus: usize) -> String {
     let start = center.saturating_sub(EXCERPT_CHARS / 2);
     let end = (start + EXCERPT_CHARS).min(chars.len());
     let start = end.saturating_sub(EXCERPT_CHARS);
-    let mut s: String = chars.get(start..end).map(|c| c.iter().collect()).unwrap_or_default();
+    let mut s: String = chars
+        .get(start..end)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
     if start > 0 {
         s.insert(0, '…');
     }
@@ -672,7 +739,13 @@ mod tests {
         let n = sc.scan(s.as_bytes(), 1, &mut v);
         assert_eq!(n, s.matches('\n').count() as u64);
         v.into_iter()
-            .map(|h| (h.line, crate::verdict::FindingCode::as_str(h.code), h.excerpt))
+            .map(|h| {
+                (
+                    h.line,
+                    crate::verdict::FindingCode::as_str(h.code),
+                    h.excerpt,
+                )
+            })
             .collect()
     }
 
@@ -727,13 +800,31 @@ mod tests {
     #[test]
     fn other_detectors() {
         let basic = base64::engine::general_purpose::STANDARD.encode("admin:s3cret");
-        assert_eq!(codes(&format!("Authorization: Basic {basic}")), ["basic_auth_header"]);
-        assert_eq!(codes("connect postgres://app:s3cret@db:5432/app"), ["url_credentials"]);
-        assert_eq!(codes("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def"), ["bearer_token"]);
-        assert_eq!(codes("-----BEGIN RSA PRIVATE KEY-----"), ["private_key_block"]);
-        assert_eq!(codes("hash=$6$saltsalt$0123456789abcdefghijklmnopqrstuv"), ["password_hash"]);
+        assert_eq!(
+            codes(&format!("Authorization: Basic {basic}")),
+            ["basic_auth_header"]
+        );
+        assert_eq!(
+            codes("connect postgres://app:s3cret@db:5432/app"),
+            ["url_credentials"]
+        );
+        assert_eq!(
+            codes("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def"),
+            ["bearer_token"]
+        );
+        assert_eq!(
+            codes("-----BEGIN RSA PRIVATE KEY-----"),
+            ["private_key_block"]
+        );
+        assert_eq!(
+            codes("hash=$6$saltsalt$0123456789abcdefghijklmnopqrstuv"),
+            ["password_hash"]
+        );
         assert_eq!(codes("key AKIAZ7Q3XK2M4N5P6R7S"), ["aws_access_key_id"]);
-        assert_eq!(codes("token ghp_abcdefghijklmnopqrstuvwxyz0123456789"), ["github_token"]);
+        assert_eq!(
+            codes("token ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            ["github_token"]
+        );
         assert_eq!(codes("xoxb-1234567890-abcdefghij"), ["slack_token"]);
         assert_eq!(codes("card=4111111111111111"), ["card_number"]);
     }

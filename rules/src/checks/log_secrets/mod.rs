@@ -241,7 +241,11 @@ impl Params {
                     .map_err(|e| format!("extra pattern `{}`: {e}", x.name))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let enabled: Vec<Code> = DETECTORS.iter().copied().filter(|c| self.enabled(*c)).collect();
+        let enabled: Vec<Code> = DETECTORS
+            .iter()
+            .copied()
+            .filter(|c| self.enabled(*c))
+            .collect();
         detect::Scanner::new(extras, self.max_line_bytes, &enabled)
     }
 }
@@ -349,11 +353,17 @@ impl CheckKind for LogSecrets {
         for g in &facts.globs {
             if let Some(e) = &g.error {
                 errors.push(format!("glob `{}`: {e}", g.pattern));
-                findings.push(Code::NoFilesMatched.finding(&g.pattern, format!("glob `{}` could not be read: {e}", g.pattern)));
+                findings.push(Code::NoFilesMatched.finding(
+                    &g.pattern,
+                    format!("glob `{}` could not be read: {e}", g.pattern),
+                ));
             } else if g.matched == 0 && !g.optional {
                 findings.push(Code::NoFilesMatched.finding(
                     &g.pattern,
-                    format!("`{}` matched no file: nothing was scanned for it", g.pattern),
+                    format!(
+                        "`{}` matched no file: nothing was scanned for it",
+                        g.pattern
+                    ),
                 ));
             }
         }
@@ -363,8 +373,12 @@ impl CheckKind for LogSecrets {
         for f in &facts.files {
             if let Some(e) = &f.error {
                 errors.push(format!("`{}`: {e}", f.path));
-                let mut fd = Code::UnreadableFile.finding(&f.path, format!("`{}` could not be read: {e}", f.path));
-                fd.location = Some(FileLocation { file: f.path.clone(), line: None });
+                let mut fd = Code::UnreadableFile
+                    .finding(&f.path, format!("`{}` could not be read: {e}", f.path));
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: None,
+                });
                 findings.push(fd);
                 continue;
             }
@@ -392,7 +406,10 @@ impl CheckKind for LogSecrets {
                     None => code.as_str().to_owned(),
                 };
                 let mut fd = code.finding(&f.path, format!("{}:{}: {what}", f.path, h.line));
-                fd.location = Some(FileLocation { file: f.path.clone(), line: Some(h.line) });
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: Some(h.line),
+                });
                 fd.excerpt = Some(h.excerpt.clone());
                 findings.push(fd);
             }
@@ -400,7 +417,12 @@ impl CheckKind for LogSecrets {
             if f.hits_total > kept {
                 findings.push(Code::FindingsTruncated.finding(
                     &f.path,
-                    format!("`{}`: {} more hits not listed ({} in all)", f.path, f.hits_total - kept, f.hits_total),
+                    format!(
+                        "`{}`: {} more hits not listed ({} in all)",
+                        f.path,
+                        f.hits_total - kept,
+                        f.hits_total
+                    ),
                 ));
             }
         }
@@ -414,7 +436,10 @@ impl CheckKind for LogSecrets {
                     .unwrap_or_default();
                 findings.push(Code::UnusedAllow.finding(
                     &what,
-                    format!("allow `{what}` ({}) matched nothing this run", a.allow.reason),
+                    format!(
+                        "allow `{what}` ({}) matched nothing this run",
+                        a.allow.reason
+                    ),
                 ));
             }
         }
@@ -444,19 +469,28 @@ impl CheckKind for LogSecrets {
             "state_warnings": facts.state_warnings,
         });
         if scanned == 0 && errors.is_empty() {
-            let mut v = Verdict::error("no file matched `paths`: nothing was scanned, which proves nothing");
+            let mut v = Verdict::error(
+                "no file matched `paths`: nothing was scanned, which proves nothing",
+            );
             v.findings = findings;
             v.evidence = evidence;
             return v;
         }
-        let ok = format!("{scanned} files, {} scanned, no secret found", human_bytes(bytes));
+        let ok = format!(
+            "{scanned} files, {} scanned, no secret found",
+            human_bytes(bytes)
+        );
         let mut v = Verdict::from_findings(findings, ok, evidence);
         if !errors.is_empty() {
             v.status = CheckStatus::Error;
             v.summary = if errors.len() == 1 {
                 errors.join("")
             } else {
-                format!("{} files or globs could not be read; first: {}", errors.len(), errors.first().cloned().unwrap_or_default())
+                format!(
+                    "{} files or globs could not be read; first: {}",
+                    errors.len(),
+                    errors.first().cloned().unwrap_or_default()
+                )
             };
         }
         v
@@ -492,7 +526,10 @@ mod tests {
     }
 
     fn ctx() -> JudgeCtx {
-        JudgeCtx { now: chrono::Utc::now(), host: "h".into() }
+        JudgeCtx {
+            now: chrono::Utc::now(),
+            host: "h".into(),
+        }
     }
 
     fn file(path: &str, hits: &[(u64, &str)]) -> FileFacts {
@@ -500,7 +537,12 @@ mod tests {
             path: path.into(),
             hits: hits
                 .iter()
-                .map(|(l, c)| HitFact { line: *l, code: (*c).into(), detail: None, excerpt: "password=[REDACTED]".into() })
+                .map(|(l, c)| HitFact {
+                    line: *l,
+                    code: (*c).into(),
+                    detail: None,
+                    excerpt: "password=[REDACTED]".into(),
+                })
                 .collect(),
             hits_total: hits.len() as u64,
             bytes_scanned: 10,
@@ -509,20 +551,33 @@ mod tests {
     }
 
     fn glob(p: &str, n: u64) -> GlobFacts {
-        GlobFacts { pattern: p.into(), matched: n, optional: false, error: None }
+        GlobFacts {
+            pattern: p.into(),
+            matched: n,
+            optional: false,
+            error: None,
+        }
     }
 
     #[test]
     fn clean_logs_pass() {
         let p = params("paths: [/var/log/*.log]");
-        let f = Facts { globs: vec![glob("/var/log/*.log", 1)], files: vec![file("/var/log/a.log", &[])], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[])],
+            ..Default::default()
+        };
         assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Pass);
     }
 
     #[test]
     fn hits_fail_with_location_and_excerpt() {
         let p = params("paths: [/var/log/*.log]");
-        let f = Facts { globs: vec![glob("/var/log/*.log", 1)], files: vec![file("/var/log/a.log", &[(3, "password_assignment")])], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
+            ..Default::default()
+        };
         let v = LogSecrets::judge(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings[0].code, "password_assignment");
@@ -532,11 +587,18 @@ mod tests {
     #[test]
     fn nothing_matched_is_an_error_and_unmatched_glob_a_finding() {
         let p = params("paths: [/var/log/*.log]");
-        let f = Facts { globs: vec![glob("/var/log/*.log", 0)], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 0)],
+            ..Default::default()
+        };
         let v = LogSecrets::judge(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
         assert_eq!(v.findings[0].code, "no_files_matched");
-        let f = Facts { globs: vec![glob("/var/log/*.log", 1), glob("/x/*", 0)], files: vec![file("/var/log/a.log", &[])], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1), glob("/x/*", 0)],
+            files: vec![file("/var/log/a.log", &[])],
+            ..Default::default()
+        };
         assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Fail);
     }
 
@@ -545,7 +607,11 @@ mod tests {
         let p = params("paths: [/var/log/*.log]");
         let mut bad = file("/var/log/b.log", &[]);
         bad.error = Some("permission denied".into());
-        let f = Facts { globs: vec![glob("/var/log/*.log", 2)], files: vec![file("/var/log/a.log", &[]), bad], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 2)],
+            files: vec![file("/var/log/a.log", &[]), bad],
+            ..Default::default()
+        };
         let v = LogSecrets::judge(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
         assert!(v.findings.iter().any(|f| f.code == "unreadable_file"));
@@ -556,7 +622,11 @@ mod tests {
         let p = params(
             "paths: [/var/log/*.log]\nallow:\n  - {location: \"/var/log/a.log:3\", reason: test fixture}\n  - {pattern: nope, reason: never}\n",
         );
-        let f = Facts { globs: vec![glob("/var/log/*.log", 1)], files: vec![file("/var/log/a.log", &[(3, "password_assignment")])], ..Default::default() };
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
+            ..Default::default()
+        };
         let v = LogSecrets::judge(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert_eq!(v.findings.len(), 1);

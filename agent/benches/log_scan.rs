@@ -16,11 +16,7 @@
 //! Everything generated is deleted at the end.
 
 // A benchmark fails loudly; indices are taken modulo the lengths.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -93,10 +89,10 @@ fn main() {
 
     let mut rows: Vec<(String, f64, usize, String)> = Vec::new();
     let ours = |name: &str,
-                    p: &Params,
-                    cold: bool,
-                    threads: usize,
-                    rows: &mut Vec<(String, f64, usize, String)>| {
+                p: &Params,
+                cold: bool,
+                threads: usize,
+                rows: &mut Vec<(String, f64, usize, String)>| {
         if cold {
             for f in std::fs::read_dir(&logdir)
                 .unwrap()

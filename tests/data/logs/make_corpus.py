@@ -233,6 +233,82 @@ tn(S, "www_authenticate_basic", 'Nov 25 11:34:01 web-1 healthcheck[8304]: < WWW-
 tn(S, "www_authenticate_bearer", 'Nov 25 11:34:02 web-1 healthcheck[8304]: < WWW-Authenticate: Bearer realm="api", error="invalid_token"')
 case(S, "two_secrets_one_line", "Nov 25 11:35:00 web-1 papyrs-app[8305]: signup debug password=Tw0-Secrets! card=4111111111111111", ["password_assignment", "card_number"], ["Tw0-Secrets!"])
 
+# --- logfmt application log (Go/Node services) -------------------------------
+S = "app_logfmt"
+keys = ["password", "passwd", "db_password", "user.password", "new_password", "current_password",
+        "smtp_password", "redis-password", "ldap_bind_password", "admin_pwd", "db_pass", "mysql_pwd",
+        "Password", "PASSWORD", "passphrase", "key_passphrase"]
+vals = ["Kx7#pLm2Qz", "summer-Breeze-91", "9f8e7d6c5b4a", "Z!x2c3v4b5n6", "oRange-Tree-77",
+        "plain words4", "Tz0-Ab1-Cd2", "w1nterIsC0ming", "m3ss4g3-Pw", "Qq1Ww2Ee3Rr4"]
+for i, k in enumerate(keys):
+    v = vals[i % len(vals)].replace(" ", "_") + str(i)
+    tp(S, f"logfmt_{k.replace('.', '_').replace('-', '_').lower()}_{i}", f'time=2026-11-25T10:{i:02d}:00Z level=debug msg="connecting" service=papyrs-{i} {k}={v} host=db.internal', "password_assignment", v)
+for i, k in enumerate(keys[:10]):
+    v = vals[(i + 3) % len(vals)].replace(" ", "-") + f"x{i}"
+    tp(S, f"json_{k.replace('.', '_').replace('-', '_').lower()}_{i}", f'{{"ts":"2026-11-25T11:{i:02d}:00Z","level":"debug","msg":"config loaded","{k}":"{v}","pool":10}}', "password_assignment", v)
+for i, k in enumerate(keys[:8]):
+    tp(S, f"yaml_dump_{i}", f"2026-11-25T12:{i:02d}:00Z debug config: {k}: {vals[i].replace(' ', '')}Y{i}", "password_assignment", vals[i].replace(' ', '') + f"Y{i}")
+placeholders = ["", "***", "******", "<redacted>", "[REDACTED]", "[FILTERED]", "REDACTED", "<hidden>", "${DB_PASSWORD}",
+                "$DB_PASSWORD", "{{ db_password }}", "null", "none", "(hidden)", "xxxxxxxx", "%s", "<nil>", "undefined", "false", "true"]
+for i, ph in enumerate(placeholders):
+    tn(S, f"logfmt_placeholder_{i}", f'time=2026-11-25T13:{i:02d}:00Z level=info msg="connecting" password={ph} host=db.internal')
+    tn(S, f"json_placeholder_{i}", f'{{"ts":"2026-11-25T13:{i:02d}:30Z","level":"info","msg":"config","password":"{ph}"}}')
+for i, k in enumerate(["password_reset_sent", "password_changed_at", "password_expires_in", "password_strength",
+                       "password_policy", "password_length", "passwordless", "password_required", "has_password",
+                       "password_set", "passes", "compass", "bypass", "passenger_id", "pass_count", "pwd_changed"]):
+    v = ["true", "2026-11-25", "30d", "strong", "default", "12", "true", "false", "true", "false", "3", "north", "1", "42", "7", "no"][i]
+    case(S, f"not_a_password_key_{k}", f"time=2026-11-25T14:{i:02d}:00Z level=info msg=ok {k}={v} user=42")
+schemes = [("mysql", "db.internal:3306/papyrs"), ("mongodb+srv", "cluster0.example.net/papyrs"), ("ftp", "files.example.net/in"),
+           ("smtp", "smtp.example.net:587"), ("https", "registry.example.net/v2/"), ("amqps", "mq.example.net:5671/%2f"),
+           ("postgresql", "10.0.0.5/papyrs"), ("sftp", "backup.example.net:22/srv")]
+for i, (sc, rest) in enumerate(schemes):
+    pw = f"Ur1-Pw{i}-{sc.replace('+', '')}"
+    tp(S, f"url_creds_{sc.replace('+', '_')}", f'time=2026-11-25T15:{i:02d}:00Z level=error msg="dial failed" dsn={sc}://svc{i}:{pw}@{rest} err="timeout"', "url_credentials", pw)
+    tn(S, f"url_no_creds_{sc.replace('+', '_')}", f'time=2026-11-25T15:{i:02d}:30Z level=info msg="dialing" dsn={sc}://svc{i}@{rest}')
+    tn(S, f"url_masked_creds_{sc.replace('+', '_')}", f'time=2026-11-25T15:{i:02d}:45Z level=info msg="dialing" dsn={sc}://svc{i}:****@{rest}')
+for i in range(6):
+    u, p = f"svc{i}", f"B4sic-Cred-{i}x"
+    hdr = ["Authorization", "authorization", "AUTHORIZATION", "Proxy-Authorization", "authorization", "Authorization"][i]
+    basic = ["Basic", "basic", "BASIC", "Basic", "Basic", "Basic"][i]
+    tp(S, f"basic_header_{i}", f'time=2026-11-25T16:{i:02d}:00Z level=debug msg="outgoing request" header="{hdr}: {basic} {b64(u + ":" + p)}"', "basic_auth_header", b64(u + ":" + p))
+for i in range(6):
+    tok = f"tok{i}_" + "".join("abcdefghjkmnpqrstuvwxyz23456789"[(i * 7 + j * 5) % 31] for j in range(40))
+    tp(S, f"bearer_header_{i}", f'time=2026-11-25T17:{i:02d}:00Z level=debug msg="outgoing request" header="Authorization: Bearer {tok}"', "bearer_token", tok)
+for i, t in enumerate(["Bearer", "Bearer <token>", "Bearer ${TOKEN}", "Bearer null", "Bearer ***", "Bearer [REDACTED]"]):
+    tn(S, f"bearer_placeholder_{i}", f'time=2026-11-25T17:{i:02d}:30Z level=debug msg="outgoing request" header="Authorization: {t}"')
+hashes = [("bcrypt_2a", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"),
+          ("bcrypt_2y", "$2y$12$KIXQJ1vF8rL0aTg3Zb4mEuYx9vQe5tR2sW7uI8oP1aS3dF6gH9jK."),
+          ("sha256_crypt", "$5$rounds=535000$xT2pQ9sLm4Nv$Gq8bV3cK6zX1wE7rT4yU0iO9pA2sD5fG8hJ1kL3zX6C"),
+          ("md5_crypt", "$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1"),
+          ("yescrypt", "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7"),
+          ("scrypt", "$7$CU..../....yFtyXXvHgpCuH9GJ5Lh8l1$dVqJp7rG8dC5hWqN2tZ4bX6cF9vK1mL3nP5sR7tU0wY"),
+          ("argon2i", "$argon2i$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"),
+          ("pbkdf2_sha512", "$pbkdf2-sha512$25000$LyWE0HrP2RsjZCxlDGFMKQ$1vC7.jR8qO2eT5yU9iI0oP3aS6dF8gH1jK4lZ7xC0vB")]
+for i, (n, h) in enumerate(hashes):
+    tp(S, f"hash_{n}", f"time=2026-11-25T18:{i:02d}:00Z level=debug msg=\"user loaded\" id={i} hash={h}", "password_hash", h.split("$")[-1])
+for i, t in enumerate(["ghp_" + "Ab1" * 12, "gho_" + "Zy9" * 12, "ghs_" + "Qw2" * 12, "github_pat_" + "11ABCDEFG0" + "aB3_" * 15 + "x9"]):
+    tp(S, f"github_{t[:4]}", f"time=2026-11-25T19:{i:02d}:00Z level=warn msg=\"clone failed\" token={t}", "github_token", t)
+for i, t in enumerate(["xoxp-1234567890-0987654321-Ab12Cd34Ef56", "xoxa-2-Zz99Yy88Xx77Ww66Vv55"]):
+    tp(S, f"slack_{t[:4]}", f"time=2026-11-25T19:{i:02d}:30Z level=warn msg=\"slack\" token={t}", "slack_token", t)
+for i, k in enumerate(["AKIAJ7Q2W3E4R5T6Y7U8", "ASIAQ2W3E4R5T6Y7U8I9"]):
+    tp(S, f"aws_key_{k[:4]}", f"time=2026-11-25T19:{i:02d}:45Z level=debug msg=\"aws\" access_key_id={k} region=eu-west-1", "aws_access_key_id", k)
+tn(S, "aws_like_lowercase", "time=2026-11-25T19:50:00Z level=info msg=ok id=akiaj7q2w3e4r5t6y7u8")
+tn(S, "uuid_request_id", "time=2026-11-25T19:51:00Z level=info msg=ok request_id=9b2f0c4e-3d1a-4f5b-8c7d-6e5f4a3b2c1d")
+tn(S, "sha256_digest", "time=2026-11-25T19:52:00Z level=info msg=ok digest=sha256:4111111111111111aa9b2f0c4e3d1a4f5b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e")
+tn(S, "stripe_test_key", "time=2026-11-25T19:53:00Z level=info msg=ok key=sk_test_4eC39HqLyjWDarjtT1zdp7dc")
+tp(S, "stripe_restricted", "time=2026-11-25T19:54:00Z level=error msg=denied key=rk_live_51Hx7Yq2eZvKYlo2C8r9Tq3Wm2", "stripe_secret_key", "rk_live_51Hx7Yq2eZvKYlo2C8r9Tq3Wm2")
+cards2 = ["4532015112830366", "4916338506082832", "5425233430109903", "2221000000000009", "374245455400126",
+          "6011514433546201", "3566002020360505", "36227206271667", "4000 0000 0000 0002", "5105-1051-0510-5100",
+          "4929 1234 5678 9012 343", "6250941006528599", "4242-4242-4242-4242", "4000002500003155"]
+for i, c in enumerate(cards2):
+    digits = c.replace(" ", "").replace("-", "")
+    tp(S, f"card_{i}", f'time=2026-11-25T20:{i:02d}:00Z level=error msg="payment declined" order=ord_{9000 + i} pan="{c}"', "card_number", c, digits)
+noncards = ["4532015112830367", "5425233430109904", "1234567890123456", "9999999999999995", "0000 0000 0000 0000",
+            "2026-11-25 20:00:00", "+44 20 7946 0958 12", "192.168.100.200", "4111-1111", "order-4111111111111111x",
+            "12345678901234567890123", "v4.11.1111.1111"]
+for i, c in enumerate(noncards):
+    tn(S, f"not_card_{i}", f'time=2026-11-25T21:{i:02d}:00Z level=info msg="lookup" ref="{c}"')
+
 
 def main():
     os.makedirs(ROOT, exist_ok=True)

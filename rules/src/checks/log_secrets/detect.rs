@@ -245,7 +245,7 @@ impl Scanner {
             cards: enabled.contains(&Code::CardNumber),
             key: re(concat!(
                 r#"(?i)(?:^|[^a-z0-9_])((?:[a-z0-9]+[_.\-])*(?:pg|my)?(?:password|passwd|passphrase|pwd|pass)(?:_?confirm(?:ation)?|2)?)"#,
-                r#"(\\?["']?)[ \t]*(=>|=|:)([ \t]*)"#
+                r#"(\\?["']?)([ \t]*)(=>|=|:)([ \t]*)"#
             ))?,
             sql: re(r#"(?i)\b(?:password|identified\s+by)\s+(E?'(?:[^'\\]|''|\\.)*')"#)?,
             basic: re(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})")?,
@@ -513,7 +513,7 @@ impl Scanner {
 
     fn passwords(&self, line: &[u8], found: &mut Vec<(Code, Option<String>, Range<usize>)>) {
         for c in self.key.captures_iter(line) {
-            let (Some(key), Some(sep), Some(all)) = (c.get(1), c.get(3), c.get(0)) else {
+            let (Some(key), Some(sep), Some(all)) = (c.get(1), c.get(4), c.get(0)) else {
                 continue;
             };
             let k = key.as_bytes().to_ascii_lowercase();
@@ -527,8 +527,11 @@ impl Scanner {
             if before == Some(&b'(') {
                 continue;
             }
-            // `?pass= HTTP/1.1`: an empty query parameter.
-            if matches!(before, Some(b'?' | b'&')) && c.get(4).is_some_and(|w| !w.is_empty()) {
+            // `?pass= HTTP/1.1`, `password= host=db`: an empty value. Spaces
+            // after `=` count only when there are some before it too
+            // (`password = hunter2`).
+            let spaced = |g: usize| c.get(g).is_some_and(|w| !w.is_empty());
+            if sep.as_bytes() != b":" && spaced(5) && !spaced(3) {
                 continue;
             }
             let quoted_key = c.get(2).is_some_and(|q| !q.is_empty());
@@ -765,6 +768,7 @@ mod tests {
             "ALTER ROLE app WITH PASSWORD 'hunter2';",
             r#"msg="{\"password\":\"hunter2\"}""#,
             "pass=hunter2&user=x",
+            "smtp password = hunter2",
         ] {
             let hits = scan(l);
             assert_eq!(hits.len(), 1, "{l}: {hits:?}");
@@ -789,6 +793,7 @@ mod tests {
             r#"{"password": null}"#,
             "password: ${DB_PASSWORD}",
             "password:",
+            "password= host=db",
             "sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
             "passwd[811]: pam_unix(passwd:chauthtok): password changed for alice",
             "passwd: Authentication token manipulation error",

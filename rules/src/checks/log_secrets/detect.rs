@@ -231,7 +231,7 @@ impl Scanner {
         let mask = enabled.iter().fold(0u16, |m, c| m | bit_of(*c));
         let literals: Vec<&(&str, u16)> = LITERALS.iter().filter(|(_, b)| b & mask != 0).collect();
         let ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostFirst)
             .build(literals.iter().map(|(l, _)| l))
             .map_err(|e| format!("prefilter: {e}"))?;
         let subset = super::DETECTORS.iter().any(|d| !enabled.contains(d));
@@ -297,7 +297,7 @@ impl Scanner {
             }
             *last = Some((s, e, bits));
         };
-        for m in self.ac.find_overlapping_iter(buf) {
+        for m in self.ac.find_iter(buf) {
             let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
             add(m.start(), bits, &mut cands, &mut last);
         }

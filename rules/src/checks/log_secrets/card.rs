@@ -56,6 +56,23 @@ fn run_around(buf: &[u8], p: usize) -> Option<Span> {
     Some(start..end)
 }
 
+fn is_digit_or_sep(b: u8) -> bool {
+    b.is_ascii_digit() || is_sep(b)
+}
+
+/// Whether a group of the run starts with an issuer's first digit (2-6):
+/// millisecond timestamps (`1764…`) and the like are dropped here.
+fn may_hold_card(run: &[u8]) -> bool {
+    let mut start = true;
+    for &b in run {
+        if start && (b'2'..=b'6').contains(&b) {
+            return true;
+        }
+        start = is_sep(b);
+    }
+    false
+}
+
 /// Positions in `buf` around which a card number may be: cheap, checks every
 /// 8th byte (a card spans at least 13 bytes). Returns the runs of digits and
 /// separators holding at least 13 digits, in order, without overlaps.
@@ -69,13 +86,17 @@ pub fn candidates(buf: &[u8], mut push: impl FnMut(Span)) {
                 && p > 0
                 && at(buf, p - 1).is_ascii_digit()
                 && at(buf, p + 1).is_ascii_digit());
-        if interesting {
+        // A run of 13+ bytes through `p` reaches 6 bytes to one side of it.
+        let ds = |i: Option<usize>| i.is_some_and(|i| is_digit_or_sep(at(buf, i)));
+        let long_enough = (ds(p.checked_add(3)) && ds(p.checked_add(6)))
+            || (ds(p.checked_sub(3)) && ds(p.checked_sub(6)));
+        if interesting && long_enough {
             if let Some(run) = run_around(buf, p) {
                 let digits = buf
                     .get(run.clone())
                     .map_or(0, |r| r.iter().filter(|c| c.is_ascii_digit()).count());
                 let next = run.end + 1;
-                if digits >= 13 {
+                if digits >= 13 && may_hold_card(buf.get(run.clone()).unwrap_or(&[])) {
                     push(run);
                 }
                 p = next.max(p + 1);

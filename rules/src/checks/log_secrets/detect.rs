@@ -67,11 +67,14 @@ const LITERALS: &[(&str, u16)] = &[
     ("identified", PASSWORD),
     ("asic ", BASIC),
     ("ASIC ", BASIC),
-    ("://", URL | SLACK),
+    ("://", URL),
     ("earer", BEARER),
     ("EARER", BEARER),
     ("PRIVATE KEY", PRIVKEY),
-    ("$2", HASH),
+    ("$2a$", HASH),
+    ("$2b$", HASH),
+    ("$2y$", HASH),
+    ("$2x$", HASH),
     ("$1$", HASH),
     ("$5$", HASH),
     ("$6$", HASH),
@@ -91,6 +94,7 @@ const LITERALS: &[(&str, u16)] = &[
     ("ghr_", GITHUB),
     ("github_pat_", GITHUB),
     ("xox", SLACK),
+    ("hooks.slack", SLACK),
     ("_live_", STRIPE),
 ];
 
@@ -299,6 +303,11 @@ impl Scanner {
         };
         for m in self.ac.find_iter(buf) {
             let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
+            // `://` is in most web log lines; only one followed by
+            // `user:pass@` before the end of the authority is a candidate.
+            if bits == URL && !authority_has_password(buf, m.end()) {
+                continue;
+            }
             add(m.start(), bits, &mut cands, &mut last);
         }
         if let Some(l) = last.take() {
@@ -567,6 +576,20 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether the URL authority starting at `at` has `user:password@`.
+fn authority_has_password(buf: &[u8], at: usize) -> bool {
+    let mut colon = false;
+    for &b in buf.iter().skip(at).take(512) {
+        match b {
+            b'@' => return colon,
+            b':' => colon = true,
+            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'<' | b'>' => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Counts `\n` bytes; written so that the compiler vectorizes it.

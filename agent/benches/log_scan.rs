@@ -87,12 +87,12 @@ fn main() {
     );
     let split_all = params("/var/log/split/*.log", "");
 
-    let mut rows: Vec<(String, f64, usize, String)> = Vec::new();
+    let mut rows: Vec<(String, f64, f64, usize, String)> = Vec::new();
     let ours = |name: &str,
                 p: &Params,
                 cold: bool,
                 threads: usize,
-                rows: &mut Vec<(String, f64, usize, String)>| {
+                rows: &mut Vec<(String, f64, f64, usize, String)>| {
         if cold {
             for f in std::fs::read_dir(&logdir)
                 .unwrap()
@@ -102,14 +102,17 @@ fn main() {
             }
         }
         let t = Instant::now();
+        let cpu0 = cpu_seconds().0;
         let facts = collect(p, &ctx).expect("scan");
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().0 - cpu0;
         let scanned: u64 = facts.files.iter().map(|f| f.bytes_scanned).sum();
         let hits: u64 = facts.files.iter().map(|f| f.hits_total).sum();
         assert!(facts.files.iter().all(|f| f.error.is_none()));
         rows.push((
             name.to_owned(),
             secs,
+            cpu,
             threads,
             format!("{hits} hits, {scanned} bytes"),
         ));
@@ -158,19 +161,28 @@ fn main() {
     );
 
     if let Some(rg) = which("rg") {
-        let rg_run = |name: &str, pats: &Path, rows: &mut Vec<(String, f64, usize, String)>| {
-            let t = Instant::now();
-            let out = Command::new(&rg)
-                .arg("-c")
-                .arg("-f")
-                .arg(pats)
-                .arg(&big)
-                .output()
-                .unwrap();
-            let secs = t.elapsed().as_secs_f64();
-            let count = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            rows.push((name.to_owned(), secs, 1, format!("{count} matching lines")));
-        };
+        let rg_run =
+            |name: &str, pats: &Path, rows: &mut Vec<(String, f64, f64, usize, String)>| {
+                let t = Instant::now();
+                let cpu0 = cpu_seconds().1;
+                let out = Command::new(&rg)
+                    .arg("-c")
+                    .arg("-f")
+                    .arg(pats)
+                    .arg(&big)
+                    .output()
+                    .unwrap();
+                let secs = t.elapsed().as_secs_f64();
+                let cpu = cpu_seconds().1 - cpu0;
+                let count = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                rows.push((
+                    name.to_owned(),
+                    secs,
+                    cpu,
+                    1,
+                    format!("{count} matching lines"),
+                ));
+            };
         rg_run(
             "rg -c -f patterns.txt (with card pattern), warm",
             &patterns,
@@ -202,6 +214,7 @@ fn main() {
         .unwrap();
     let _ = std::fs::remove_file(&slice);
     let t = Instant::now();
+    let cpu0 = cpu_seconds().1;
     let st = Command::new("sh")
         .arg("-c")
         .arg(format!("zcat {} > /dev/null", gz.display()))
@@ -209,9 +222,11 @@ fn main() {
         .unwrap();
     assert!(st.success());
     let zsecs = t.elapsed().as_secs_f64();
+    let zcpu = cpu_seconds().1 - cpu0;
     rows.push((
         format!("zcat > /dev/null ({gzip_mib} MiB)"),
         zsecs,
+        zcpu,
         1,
         String::new(),
     ));
@@ -225,20 +240,33 @@ fn main() {
     );
 
     println!();
-    println!("| run | seconds | MB/s | MB/s per core | notes |");
-    println!("|---|---:|---:|---:|---|");
-    for (name, secs, threads, notes) in &rows {
+    println!(
+        "| run | wall s | CPU s | MB/s (wall) | MB/s per core (wall) | MB per CPU-second | notes |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (name, secs, cpu, threads, notes) in &rows {
         let b = if name.contains(".gz") || name.contains("zcat") {
             (gzip_mib << 20) as f64
         } else {
             bytes as f64
         };
         let mbs = b / secs / 1e6;
+        let per_cpu = if *cpu > 0.0 {
+            format!("{:.0}", b / cpu / 1e6)
+        } else {
+            "-".into()
+        };
         println!(
-            "| {name} | {secs:.2} | {mbs:.0} | {:.0} | {notes} |",
+            "| {name} | {secs:.2} | {cpu:.2} | {mbs:.0} | {:.0} | {per_cpu} | {notes} |",
             mbs / *threads as f64
         );
     }
+    println!(
+        "\nload average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -259,6 +287,22 @@ const RG_PATTERNS: &[&str] = &[
     r"\b(sk|rk)_live_[A-Za-z0-9]{20,}",
     r"\b\d(?:[ -]?\d){12,18}\b",
 ];
+
+/// CPU seconds used so far by this process (`self`) and by its waited-for
+/// children, from /proc/self/stat: on a shared machine CPU time says more
+/// than wall time.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // After the `)`: state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+    let tick = 100.0;
+    let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
+    (get(11) + get(12), get(13) + get(14))
+}
 
 fn which(tool: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/local/bin", "/bin"]

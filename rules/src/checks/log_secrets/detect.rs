@@ -199,7 +199,8 @@ fn trim_quotes(v: &[u8]) -> &[u8] {
 /// Compiled detectors.
 #[derive(Debug, Clone)]
 pub struct Scanner {
-    ac: AhoCorasick,
+    /// `None` when no enabled detector has literals (`card_number` alone).
+    ac: Option<AhoCorasick>,
     bits: Vec<u16>,
     extras: Vec<Extra>,
     max_line: usize,
@@ -240,7 +241,7 @@ impl Scanner {
             .map_err(|e| format!("prefilter: {e}"))?;
         let subset = super::DETECTORS.iter().any(|d| !enabled.contains(d));
         Ok(Scanner {
-            ac,
+            ac: (!literals.is_empty()).then_some(ac),
             bits: literals.iter().map(|(_, b)| *b).collect(),
             extras,
             max_line: max_line.max(256),
@@ -301,7 +302,7 @@ impl Scanner {
             }
             *last = Some((s, e, bits));
         };
-        for m in self.ac.find_iter(buf) {
+        for m in self.ac.iter().flat_map(|ac| ac.find_iter(buf)) {
             let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
             // `://` is in most web log lines; only one followed by
             // `user:pass@` before the end of the authority is a candidate.
@@ -592,21 +593,25 @@ fn authority_has_password(buf: &[u8], at: usize) -> bool {
     false
 }
 
-/// Counts `\n` bytes; written so that the compiler vectorizes it.
+/// Counts `\n` bytes; written so that the compiler vectorizes it (fixed
+/// 32-byte lanes, byte accumulators flushed before they can overflow).
 pub fn count_newlines(buf: &[u8]) -> u64 {
     let mut total = 0u64;
-    for block in buf.chunks(255 * 32) {
+    let mut blocks = buf.chunks_exact(32 * 255);
+    for block in &mut blocks {
         let mut acc = [0u8; 32];
-        let mut lanes = block.chunks_exact(32);
-        for lane in &mut lanes {
-            for (a, b) in acc.iter_mut().zip(lane) {
-                *a += u8::from(*b == b'\n');
+        for lane in block.chunks_exact(32) {
+            if let Ok(lane) = <&[u8; 32]>::try_from(lane) {
+                for i in 0..32 {
+                    if let (Some(a), Some(b)) = (acc.get_mut(i), lane.get(i)) {
+                        *a = a.wrapping_add(u8::from(*b == b'\n'));
+                    }
+                }
             }
         }
         total += acc.iter().map(|a| u64::from(*a)).sum::<u64>();
-        total += lanes.remainder().iter().filter(|b| **b == b'\n').count() as u64;
     }
-    total
+    total + blocks.remainder().iter().filter(|b| **b == b'\n').count() as u64
 }
 
 /// The value after `key=`/`key: ` starting at `at`: a quoted string (up to
@@ -880,6 +885,27 @@ mod tests {
         for h in &hits {
             assert_eq!(h.0, 3);
             assert!(!h.2.contains("hunter2") && !h.2.contains("4111"), "{}", h.2);
+        }
+    }
+
+    #[test]
+    fn newline_count_matches_naive() {
+        let buf: Vec<u8> = (0..200_003u32)
+            .map(|i| {
+                if i % 7 == 0 || i % 311 == 5 {
+                    b'\n'
+                } else {
+                    b'a'
+                }
+            })
+            .collect();
+        for end in [0, 1, 31, 32, 8159, 8160, 8161, 100_000, 200_003] {
+            let b = &buf[..end];
+            assert_eq!(
+                count_newlines(b),
+                b.iter().filter(|c| **c == b'\n').count() as u64,
+                "{end}"
+            );
         }
     }
 

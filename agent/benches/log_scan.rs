@@ -13,7 +13,8 @@
 //!   the card-number candidate pattern;
 //! - a gzip-compressed slice: the scanner vs `zcat > /dev/null`.
 //!
-//! Everything generated is deleted at the end.
+//! Everything generated is deleted at the end. Run by `cargo test --benches`
+//! (without `--bench`), it is a smoke run on 8 MiB.
 
 // A benchmark fails loudly; indices are taken modulo the lengths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -40,8 +41,12 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
             .unwrap_or_else(|| default.to_owned())
     };
-    let size_mib: u64 = arg("--size-mib", "2048").parse().expect("--size-mib");
-    let gzip_mib: u64 = arg("--gzip-mib", "512").parse().expect("--gzip-mib");
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then
+    // this is a smoke run on a few MiB.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let (size_default, gzip_default) = if smoke { ("8", "2") } else { ("2048", "512") };
+    let size_mib: u64 = arg("--size-mib", size_default).parse().expect("--size-mib");
+    let gzip_mib: u64 = arg("--gzip-mib", gzip_default).parse().expect("--gzip-mib");
     let dir = PathBuf::from(arg("--dir", "/tmp/vigil-log-secrets-bench"));
     let _ = std::fs::remove_dir_all(&dir);
     let logdir = dir.join("root/var/log");

@@ -10,6 +10,7 @@ use vigil_rules::checks::{CheckSpec, Facts};
 pub mod admin_access;
 pub mod backup_freshness;
 pub mod firewall;
+pub mod log_secrets;
 pub mod mirror_lag;
 pub mod password_storage;
 pub mod patch_level;
@@ -68,6 +69,12 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
             blocking(move || admin_access::collect(&p, &ctx))
                 .await
                 .map(Facts::AdminAccess)
+        }
+        CheckSpec::LogSecrets(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || log_secrets::collect(&p, &ctx))
+                .await
+                .map(Facts::LogSecrets)
         }
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await

@@ -16,6 +16,7 @@ pub mod admin_access;
 pub mod attestation;
 pub mod backup_freshness;
 pub mod firewall;
+pub mod log_secrets;
 pub mod mirror_lag;
 pub mod password_storage;
 pub mod patch_level;
@@ -165,6 +166,7 @@ registry! {
     "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
     "firewall" => Firewall(firewall::Firewall),
     "patch_level" => PatchLevel(patch_level::PatchLevel),
+    "log_secrets" => LogSecrets(log_secrets::LogSecrets),
 }
 
 #[cfg(test)]

@@ -1,0 +1,641 @@
+//! `log_secrets`: logs hold no passwords, secrets or card numbers.
+//!
+//! The agent walks the `paths` globs and feeds each file's bytes to
+//! [`detect::Scanner`], which reports [`detect::Hit`]s: a line number, a code
+//! and a redacted excerpt. The facts carry only those; [`LogSecrets::judge`]
+//! applies `allow` and turns them into findings.
+//!
+//! ```
+//! use vigil_rules::checks::log_secrets::detect::Scanner;
+//! let scanner = Scanner::new(vec![], 64 * 1024, vigil_rules::checks::log_secrets::DETECTORS).unwrap();
+//! let mut hits = Vec::new();
+//! scanner.scan(b"GET /login?user=bob&password=hunter2\n", 1, &mut hits);
+//! assert_eq!(hits[0].excerpt, "GET /login?user=bob&password=[REDACTED]");
+//! ```
+
+pub mod card;
+pub mod detect;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CheckKind, JudgeCtx};
+use crate::finding_codes;
+use crate::verdict::{CheckStatus, FileLocation, Finding, FindingCode, Verdict};
+
+pub struct LogSecrets;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Globs of files to scan (`/var/log/**/*.log`, `/var/log/syslog*`);
+    /// files ending in `.gz` are read as gzip streams.
+    pub paths: Vec<String>,
+    /// Globs that may match no file (every other glob must match one).
+    #[serde(default)]
+    pub optional_paths: Vec<String>,
+    /// Built-in detectors to run, by code; all when absent.
+    #[serde(default)]
+    pub detectors: Option<Vec<String>>,
+    /// More patterns, each a finding `extra_pattern` named by `name`.
+    #[serde(default)]
+    pub extra_patterns: Vec<ExtraPattern>,
+    /// Suppressions, each with a reason.
+    #[serde(default)]
+    pub allow: Vec<Allow>,
+    /// Read only what was appended since the last run (state in the agent's
+    /// state directory); findings of earlier runs are kept while the file is.
+    #[serde(default = "yes")]
+    pub incremental: bool,
+    /// Hits kept per file; the rest are counted.
+    #[serde(default = "default_max_findings")]
+    pub max_findings_per_file: usize,
+    /// The widest window of a line examined around a candidate, in bytes.
+    #[serde(default = "default_max_line")]
+    pub max_line_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraPattern {
+    pub name: String,
+    /// A regex; its group `secret` (or else group 1, or else the whole match)
+    /// is what gets redacted.
+    pub regex: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    /// A regex matched against the redacted excerpt.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// An exact `FILE:LINE`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Only hits of this code.
+    #[serde(default)]
+    pub code: Option<String>,
+    pub reason: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_findings() -> usize {
+    100
+}
+fn default_max_line() -> usize {
+    64 * 1024
+}
+
+/// One secret found, as the facts carry it: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HitFact {
+    pub line: u64,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub excerpt: String,
+}
+
+impl From<detect::Hit> for HitFact {
+    fn from(h: detect::Hit) -> Self {
+        HitFact {
+            line: h.line,
+            code: h.code.as_str().to_owned(),
+            detail: h.detail,
+            excerpt: h.excerpt,
+        }
+    }
+}
+
+/// How a file was read this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// From the start: first seen, or state was not usable.
+    #[default]
+    Full,
+    /// From the offset where the last run stopped.
+    Resumed,
+    /// Shorter than where the last run stopped (or its first block changed):
+    /// read again from the start.
+    Truncated,
+    /// Unchanged since the last run (a compressed file): not read again.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FileFacts {
+    /// The host path.
+    pub path: String,
+    #[serde(default)]
+    pub gzip: bool,
+    #[serde(default)]
+    pub mode: ReadMode,
+    /// The path this file had in the last run, when it was renamed (rotated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
+    /// Where reading started and stopped (plain files), in bytes.
+    #[serde(default)]
+    pub from_offset: u64,
+    #[serde(default)]
+    pub to_offset: u64,
+    /// Bytes examined this run (decompressed for gzip).
+    #[serde(default)]
+    pub bytes_scanned: u64,
+    /// Hits, the first `max_findings_per_file`, older runs' first.
+    #[serde(default)]
+    pub hits: Vec<HitFact>,
+    /// All hits, counted.
+    #[serde(default)]
+    pub hits_total: u64,
+    /// Why the file could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GlobFacts {
+    pub pattern: String,
+    pub matched: u64,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    #[serde(default)]
+    pub globs: Vec<GlobFacts>,
+    #[serde(default)]
+    pub files: Vec<FileFacts>,
+    /// Problems with the state directory: the scan ran, but the next one will
+    /// read everything again.
+    #[serde(default)]
+    pub state_warnings: Vec<String>,
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+finding_codes! {
+    pub enum Code {
+        PasswordAssignment = ("password_assignment", Critical, "a password value logged as `password=…`, `\"password\": \"…\"`, `passwd: …` or in SQL (`PASSWORD '…'`)"),
+        BasicAuthHeader = ("basic_auth_header", Critical, "an `Authorization: Basic` value that decodes to user:password"),
+        UrlCredentials = ("url_credentials", Critical, "a URL with a password in it (`scheme://user:pass@host`)"),
+        BearerToken = ("bearer_token", High, "a bearer token (`Authorization: Bearer …`)"),
+        PrivateKeyBlock = ("private_key_block", Critical, "a PEM private key block"),
+        PasswordHash = ("password_hash", High, "a crypt(3) or PHC password hash (bcrypt, sha512-crypt, yescrypt, argon2, scrypt, pbkdf2)"),
+        CardNumber = ("card_number", Critical, "a payment card number: 13-19 digits, Luhn-valid, of a known issuer"),
+        AwsAccessKeyId = ("aws_access_key_id", High, "an AWS access key id (`AKIA…`, `ASIA…`)"),
+        AwsSecretAccessKey = ("aws_secret_access_key", Critical, "an AWS secret access key after `aws_secret_access_key`"),
+        GithubToken = ("github_token", High, "a GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`)"),
+        SlackToken = ("slack_token", High, "a Slack token (`xoxb-`, `xoxp-`, …) or incoming-webhook URL"),
+        StripeSecretKey = ("stripe_secret_key", Critical, "a Stripe live secret or restricted key (`sk_live_`, `rk_live_`)"),
+        ExtraPattern = ("extra_pattern", High, "a match of one of the policy's `extra_patterns`"),
+        UnreadableFile = ("unreadable_file", High, "a file matched by `paths` could not be read: the check is an error"),
+        NoFilesMatched = ("no_files_matched", Medium, "a glob of `paths` matched no file: nothing found is not proof"),
+        FindingsTruncated = ("findings_truncated", Info, "more hits in a file than `max_findings_per_file`; the rest are counted"),
+        UnusedAllow = ("unused_allow", Info, "an `allow` entry matched no hit this run"),
+    }
+}
+
+/// The built-in detectors' codes, as `detectors` may name them.
+pub const DETECTORS: &[Code] = &[
+    Code::PasswordAssignment,
+    Code::BasicAuthHeader,
+    Code::UrlCredentials,
+    Code::BearerToken,
+    Code::PrivateKeyBlock,
+    Code::PasswordHash,
+    Code::CardNumber,
+    Code::AwsAccessKeyId,
+    Code::AwsSecretAccessKey,
+    Code::GithubToken,
+    Code::SlackToken,
+    Code::StripeSecretKey,
+];
+
+impl Params {
+    /// Whether the detector with this code is enabled.
+    pub fn enabled(&self, code: Code) -> bool {
+        match &self.detectors {
+            None => true,
+            Some(list) => list.iter().any(|d| d == code.as_str()),
+        }
+    }
+
+    /// The scanner these params describe.
+    pub fn scanner(&self) -> Result<detect::Scanner, String> {
+        let extras = self
+            .extra_patterns
+            .iter()
+            .map(|x| {
+                regex::bytes::Regex::new(&x.regex)
+                    .map(|regex| detect::Extra {
+                        name: x.name.clone(),
+                        regex,
+                    })
+                    .map_err(|e| format!("extra pattern `{}`: {e}", x.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let enabled: Vec<Code> = DETECTORS
+            .iter()
+            .copied()
+            .filter(|c| self.enabled(*c))
+            .collect();
+        detect::Scanner::new(extras, self.max_line_bytes, &enabled)
+    }
+}
+
+struct CompiledAllow<'a> {
+    allow: &'a Allow,
+    pattern: Option<regex::Regex>,
+    used: bool,
+}
+
+impl CompiledAllow<'_> {
+    fn matches(&self, file: &str, hit: &HitFact) -> bool {
+        if self.allow.code.as_deref().is_some_and(|c| c != hit.code) {
+            return false;
+        }
+        if let Some(loc) = &self.allow.location {
+            if *loc != format!("{file}:{}", hit.line) {
+                return false;
+            }
+        }
+        if let Some(p) = &self.pattern {
+            if !p.is_match(&hit.excerpt) {
+                return false;
+            }
+        }
+        self.allow.location.is_some() || self.pattern.is_some()
+    }
+}
+
+impl CheckKind for LogSecrets {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str = "logs hold no passwords, secrets or card numbers";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if p.paths.is_empty() {
+            out.push((Some("paths"), "`paths` needs at least one glob".to_owned()));
+        }
+        for g in p.paths.iter().chain(&p.optional_paths) {
+            if let Err(e) = glob_ok(g) {
+                out.push((Some("paths"), format!("glob `{g}`: {e}")));
+            }
+        }
+        if let Some(list) = &p.detectors {
+            for d in list {
+                if !DETECTORS.iter().any(|c| c.as_str() == d) {
+                    let names: Vec<&str> = DETECTORS.iter().map(|c| c.as_str()).collect();
+                    out.push((
+                        Some("detectors"),
+                        format!("unknown detector `{d}`; known: {}", names.join(", ")),
+                    ));
+                }
+            }
+            if list.is_empty() && p.extra_patterns.is_empty() {
+                out.push((Some("detectors"), "no detector enabled".to_owned()));
+            }
+        }
+        for x in &p.extra_patterns {
+            if let Err(e) = regex::bytes::Regex::new(&x.regex) {
+                out.push((
+                    Some("extra_patterns"),
+                    format!("`{}`: invalid regex: {e}", x.name),
+                ));
+            }
+        }
+        for a in &p.allow {
+            if a.pattern.is_none() && a.location.is_none() {
+                out.push((
+                    Some("allow"),
+                    "an allow entry needs `pattern` or `location`".to_owned(),
+                ));
+            }
+            if let Some(pat) = &a.pattern {
+                if let Err(e) = regex::Regex::new(pat) {
+                    out.push((Some("allow"), format!("invalid regex `{pat}`: {e}")));
+                }
+            }
+            if a.reason.trim().is_empty() {
+                out.push((Some("allow"), "an allow entry needs a `reason`".to_owned()));
+            }
+        }
+        if p.max_line_bytes < 256 {
+            out.push((
+                Some("max_line_bytes"),
+                "`max_line_bytes` must be at least 256".to_owned(),
+            ));
+        }
+        out
+    }
+
+    fn judge(p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
+        let mut allows: Vec<CompiledAllow> = p
+            .allow
+            .iter()
+            .map(|a| CompiledAllow {
+                allow: a,
+                pattern: a.pattern.as_deref().and_then(|s| regex::Regex::new(s).ok()),
+                used: false,
+            })
+            .collect();
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut errors: Vec<String> = Vec::new();
+        for g in &facts.globs {
+            if let Some(e) = &g.error {
+                errors.push(format!("glob `{}`: {e}", g.pattern));
+                findings.push(Code::NoFilesMatched.finding(
+                    &g.pattern,
+                    format!("glob `{}` could not be read: {e}", g.pattern),
+                ));
+            } else if g.matched == 0 && !g.optional {
+                findings.push(Code::NoFilesMatched.finding(
+                    &g.pattern,
+                    format!(
+                        "`{}` matched no file: nothing was scanned for it",
+                        g.pattern
+                    ),
+                ));
+            }
+        }
+        let mut scanned = 0u64;
+        let mut hits_total = 0u64;
+        let mut bytes = 0u64;
+        for f in &facts.files {
+            if let Some(e) = &f.error {
+                errors.push(format!("`{}`: {e}", f.path));
+                let mut fd = Code::UnreadableFile
+                    .finding(&f.path, format!("`{}` could not be read: {e}", f.path));
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: None,
+                });
+                findings.push(fd);
+                continue;
+            }
+            scanned += 1;
+            bytes += f.bytes_scanned;
+            hits_total += f.hits_total;
+            for h in &f.hits {
+                let mut allowed = false;
+                for a in allows.iter_mut() {
+                    if a.matches(&f.path, h) {
+                        a.used = true;
+                        allowed = true;
+                    }
+                }
+                if allowed {
+                    continue;
+                }
+                let code = Code::ALL
+                    .iter()
+                    .copied()
+                    .find(|c| c.as_str() == h.code)
+                    .unwrap_or(Code::ExtraPattern);
+                let what = match &h.detail {
+                    Some(d) => format!("{} ({d})", code.as_str()),
+                    None => code.as_str().to_owned(),
+                };
+                let mut fd = code.finding(&f.path, format!("{}:{}: {what}", f.path, h.line));
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: Some(h.line),
+                });
+                fd.excerpt = Some(h.excerpt.clone());
+                findings.push(fd);
+            }
+            let kept = f.hits.len() as u64;
+            if f.hits_total > kept {
+                findings.push(Code::FindingsTruncated.finding(
+                    &f.path,
+                    format!(
+                        "`{}`: {} more hits not listed ({} in all)",
+                        f.path,
+                        f.hits_total - kept,
+                        f.hits_total
+                    ),
+                ));
+            }
+        }
+        for a in &allows {
+            if !a.used {
+                let what = a
+                    .allow
+                    .location
+                    .clone()
+                    .or_else(|| a.allow.pattern.clone())
+                    .unwrap_or_default();
+                findings.push(Code::UnusedAllow.finding(
+                    &what,
+                    format!(
+                        "allow `{what}` ({}) matched nothing this run",
+                        a.allow.reason
+                    ),
+                ));
+            }
+        }
+        let files: Vec<serde_json::Value> = facts
+            .files
+            .iter()
+            .take(EVIDENCE_FILES)
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "gzip": f.gzip,
+                    "mode": f.mode,
+                    "rotated_from": f.rotated_from,
+                    "from_offset": f.from_offset,
+                    "to_offset": f.to_offset,
+                    "bytes_scanned": f.bytes_scanned,
+                    "hits": f.hits_total,
+                })
+            })
+            .collect();
+        let evidence = serde_json::json!({
+            "files": files,
+            "files_scanned": scanned,
+            "bytes_scanned": bytes,
+            "hits": hits_total,
+            "elapsed_ms": facts.elapsed_ms,
+            "state_warnings": facts.state_warnings,
+        });
+        if scanned == 0 && errors.is_empty() {
+            let mut v = Verdict::error(
+                "no file matched `paths`: nothing was scanned, which proves nothing",
+            );
+            v.findings = findings;
+            v.evidence = evidence;
+            return v;
+        }
+        let ok = format!(
+            "{scanned} files, {} scanned, no secret found",
+            human_bytes(bytes)
+        );
+        let mut v = Verdict::from_findings(findings, ok, evidence);
+        if !errors.is_empty() {
+            v.status = CheckStatus::Error;
+            v.summary = if errors.len() == 1 {
+                errors.join("")
+            } else {
+                format!(
+                    "{} files or globs could not be read; first: {}",
+                    errors.len(),
+                    errors.first().cloned().unwrap_or_default()
+                )
+            };
+        }
+        v
+    }
+}
+
+/// Files listed one by one in the evidence; the rest are only counted.
+const EVIDENCE_FILES: usize = 200;
+
+fn glob_ok(g: &str) -> Result<(), String> {
+    if !g.starts_with('/') {
+        return Err("must be an absolute path".into());
+    }
+    Ok(())
+}
+
+fn human_bytes(b: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b >= 1024 * 1024 {
+        format!("{:.1} MiB", b as f64 / MIB)
+    } else {
+        format!("{b} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::CheckKind;
+
+    fn params(yaml: &str) -> Params {
+        crate::yaml::from_node(&crate::yaml::parse(yaml).unwrap()).unwrap()
+    }
+
+    fn ctx() -> JudgeCtx {
+        JudgeCtx {
+            now: chrono::Utc::now(),
+            host: "h".into(),
+        }
+    }
+
+    fn file(path: &str, hits: &[(u64, &str)]) -> FileFacts {
+        FileFacts {
+            path: path.into(),
+            hits: hits
+                .iter()
+                .map(|(l, c)| HitFact {
+                    line: *l,
+                    code: (*c).into(),
+                    detail: None,
+                    excerpt: "password=[REDACTED]".into(),
+                })
+                .collect(),
+            hits_total: hits.len() as u64,
+            bytes_scanned: 10,
+            ..Default::default()
+        }
+    }
+
+    fn glob(p: &str, n: u64) -> GlobFacts {
+        GlobFacts {
+            pattern: p.into(),
+            matched: n,
+            optional: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn clean_logs_pass() {
+        let p = params("paths: [/var/log/*.log]");
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[])],
+            ..Default::default()
+        };
+        assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn hits_fail_with_location_and_excerpt() {
+        let p = params("paths: [/var/log/*.log]");
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
+            ..Default::default()
+        };
+        let v = LogSecrets::judge(&p, &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Fail);
+        assert_eq!(v.findings[0].code, "password_assignment");
+        assert_eq!(v.findings[0].location.as_ref().unwrap().line, Some(3));
+    }
+
+    #[test]
+    fn nothing_matched_is_an_error_and_unmatched_glob_a_finding() {
+        let p = params("paths: [/var/log/*.log]");
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 0)],
+            ..Default::default()
+        };
+        let v = LogSecrets::judge(&p, &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Error);
+        assert_eq!(v.findings[0].code, "no_files_matched");
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1), glob("/x/*", 0)],
+            files: vec![file("/var/log/a.log", &[])],
+            ..Default::default()
+        };
+        assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Fail);
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error() {
+        let p = params("paths: [/var/log/*.log]");
+        let mut bad = file("/var/log/b.log", &[]);
+        bad.error = Some("permission denied".into());
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 2)],
+            files: vec![file("/var/log/a.log", &[]), bad],
+            ..Default::default()
+        };
+        let v = LogSecrets::judge(&p, &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Error);
+        assert!(v.findings.iter().any(|f| f.code == "unreadable_file"));
+    }
+
+    #[test]
+    fn allow_by_location_and_pattern_and_unused_reported() {
+        let p = params(
+            "paths: [/var/log/*.log]\nallow:\n  - {location: \"/var/log/a.log:3\", reason: test fixture}\n  - {pattern: nope, reason: never}\n",
+        );
+        let f = Facts {
+            globs: vec![glob("/var/log/*.log", 1)],
+            files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
+            ..Default::default()
+        };
+        let v = LogSecrets::judge(&p, &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert_eq!(v.findings.len(), 1);
+        assert_eq!(v.findings[0].code, "unused_allow");
+    }
+
+    #[test]
+    fn validation() {
+        let p = params("paths: [var/log]\ndetectors: [nope]\nextra_patterns: [{name: x, regex: \"(\"}]\nallow: [{reason: \"\"}]");
+        assert_eq!(LogSecrets::validate(&p).len(), 5);
+    }
+}

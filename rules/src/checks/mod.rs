@@ -14,6 +14,8 @@ use crate::yaml::{self, Diag, Node};
 
 pub mod admin_access;
 pub mod attestation;
+pub mod clamav;
+pub mod file_integrity;
 pub mod password_storage;
 
 /// What judging needs besides params and facts.
@@ -145,6 +147,8 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "clamav" => Clamav(clamav::Clamav),
+    "file_integrity" => FileIntegrity(file_integrity::FileIntegrity),
 }
 
 #[cfg(test)]

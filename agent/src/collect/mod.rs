@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod clamav;
+pub mod file_integrity;
 pub mod password_storage;
 
 /// Where and how facts are gathered.
@@ -67,6 +69,13 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::Clamav(p) => clamav::collect(p, ctx).await.map(Facts::Clamav),
+        CheckSpec::FileIntegrity(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || file_integrity::collect(&p, &ctx))
+                .await
+                .map(Facts::FileIntegrity)
+        }
     }
 }
 

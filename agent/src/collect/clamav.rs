@@ -126,6 +126,17 @@ pub fn parse_answer(raw: &[u8]) -> Answer {
     }
 }
 
+/// clamd answers `INSTREAM size limit exceeded. ERROR` and closes the
+/// connection while the client is still writing; the client then sees a
+/// broken pipe, not the answer. Say what that most likely means.
+fn stream_failure(reason: String) -> String {
+    if reason.contains("broken pipe") || reason.contains("connection reset") {
+        format!("{reason}: clamd closed the stream early (the file is probably over clamd's StreamMaxLength)")
+    } else {
+        reason
+    }
+}
+
 /// The EICAR anti-virus test string, put together at run time so that no file
 /// of this project is itself detected by a scanner.
 fn eicar() -> Vec<u8> {
@@ -378,7 +389,10 @@ async fn scan_paths(p: &Params, ctx: &HostCtx, conn: &Conn, signatures: &str) ->
                     reason: format!("clamd: {reason}"),
                 }),
             },
-            Err(reason) => scan.errors.push(ScanError { path: host, reason }),
+            Err(reason) => scan.errors.push(ScanError {
+                path: host,
+                reason: stream_failure(reason),
+            }),
         }
     }
     let saved = cache_file

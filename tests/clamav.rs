@@ -13,7 +13,14 @@ use std::time::{Duration, Instant, SystemTime};
 use vigil_tests::{check_of, codes, report_json, require_tool, run_agent};
 
 fn eicar() -> String {
-    ["X5O!P%@AP", "[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD", "-ANTIVIRUS-TEST", "-FILE!$H+H*"].concat()
+    [
+        "X5O!P%@AP",
+        "[4\\PZX54(P^)7CC)7}$",
+        "EICAR-STANDARD",
+        "-ANTIVIRUS-TEST",
+        "-FILE!$H+H*",
+    ]
+    .concat()
 }
 
 /// The made-up pattern the `.ndb` signature matches.
@@ -42,11 +49,12 @@ impl Clamd {
         if eicar_signature {
             std::fs::write(db.join("test.hdb"), EICAR_HDB).unwrap();
         }
-        let hex: String = test_pattern()
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        std::fs::write(db.join("test.ndb"), format!("Vigil-Test-Pattern:0:*:{hex}\n")).unwrap();
+        let hex: String = test_pattern().bytes().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(
+            db.join("test.ndb"),
+            format!("Vigil-Test-Pattern:0:*:{hex}\n"),
+        )
+        .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -231,7 +239,11 @@ fn infections_deep_in_a_tree_and_inside_a_zip_over_tcp() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    py.stdin.take().unwrap().write_all(eicar().as_bytes()).unwrap();
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(eicar().as_bytes())
+        .unwrap();
     assert!(py.wait().unwrap().success());
     // over clamd's StreamMaxLength (1M): an ERROR answer, not an infection
     write(&tree.join("big.iso"), &vec![b'a'; 2 * 1024 * 1024]);
@@ -268,7 +280,10 @@ fn infections_deep_in_a_tree_and_inside_a_zip_over_tcp() {
         .map(|f| f["subject"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(subjects[1], format!("{t}/2026/11/24/notes.txt"));
-    assert_eq!(subjects[2], format!("{t}/2026/11/25/user-17/deep/payload.bin"));
+    assert_eq!(
+        subjects[2],
+        format!("{t}/2026/11/25/user-17/deep/payload.bin")
+    );
     assert_eq!(subjects[3], format!("{t}/archive.zip"));
     assert_eq!(subjects[4], format!("{t}/big.iso"));
     let msgs: Vec<&str> = c["findings"]
@@ -277,9 +292,21 @@ fn infections_deep_in_a_tree_and_inside_a_zip_over_tcp() {
         .iter()
         .map(|f| f["message"].as_str().unwrap())
         .collect();
-    assert!(msgs[1].ends_with("infected: Vigil-Test-Pattern.UNOFFICIAL"), "{}", msgs[1]);
-    assert!(msgs[2].ends_with("infected: Eicar-Test-Signature.UNOFFICIAL"), "{}", msgs[2]);
-    assert!(msgs[3].ends_with("infected: Eicar-Test-Signature.UNOFFICIAL"), "{}", msgs[3]);
+    assert!(
+        msgs[1].ends_with("infected: Vigil-Test-Pattern.UNOFFICIAL"),
+        "{}",
+        msgs[1]
+    );
+    assert!(
+        msgs[2].ends_with("infected: Eicar-Test-Signature.UNOFFICIAL"),
+        "{}",
+        msgs[2]
+    );
+    assert!(
+        msgs[3].ends_with("infected: Eicar-Test-Signature.UNOFFICIAL"),
+        "{}",
+        msgs[3]
+    );
     assert!(
         msgs[4].contains("size limit exceeded") || msgs[4].contains("StreamMaxLength"),
         "{}",
@@ -311,7 +338,10 @@ fn clamd_that_does_not_detect_eicar_fails_loudly() {
     );
     let (c, _) = check(&p, &tmp.path().join("state"));
     assert_eq!(c["status"], "fail", "{c}");
-    assert_eq!(codes(&c), ["custom_database_only", "self_test_not_detected"]);
+    assert_eq!(
+        codes(&c),
+        ["custom_database_only", "self_test_not_detected"]
+    );
     assert_eq!(c["findings"][1]["severity"], "critical");
 }
 
@@ -319,11 +349,20 @@ fn clamd_that_does_not_detect_eicar_fails_loudly() {
 fn clamd_down_is_an_error_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let sock = tmp.path().join("clamd.sock");
-    let p = policy(tmp.path(), &format!("          address: unix:{}\n", sock.display()));
+    let p = policy(
+        tmp.path(),
+        &format!("          address: unix:{}\n", sock.display()),
+    );
     let (c, _) = check(&p, &tmp.path().join("state"));
     assert_eq!(c["status"], "error", "{c}");
     let s = c["summary"].as_str().unwrap();
-    assert!(s.starts_with(&format!("clamd at `unix:{}` is down: PING: ", sock.display())), "{s}");
+    assert!(
+        s.starts_with(&format!(
+            "clamd at `unix:{}` is down: PING: ",
+            sock.display()
+        )),
+        "{s}"
+    );
     assert!(s.contains("no such file or directory"), "{s}");
 
     // A TCP port nobody listens on.
@@ -332,8 +371,14 @@ fn clamd_down_is_an_error_with_the_reason() {
         .local_addr()
         .unwrap()
         .port();
-    let p = policy(tmp.path(), &format!("          address: tcp://127.0.0.1:{port}\n"));
+    let p = policy(
+        tmp.path(),
+        &format!("          address: tcp://127.0.0.1:{port}\n"),
+    );
     let (c, _) = check(&p, &tmp.path().join("state"));
     assert_eq!(c["status"], "error", "{c}");
-    assert!(c["summary"].as_str().unwrap().contains("connection refused"));
+    assert!(c["summary"]
+        .as_str()
+        .unwrap()
+        .contains("connection refused"));
 }

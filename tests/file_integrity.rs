@@ -54,7 +54,11 @@ fn dpkg_database_with_tampered_missing_and_edited_conffile() {
     assert_eq!(c["status"], "fail", "{c}");
     assert_eq!(
         codes(&c),
-        ["package_file_missing", "package_file_changed", "conffile_changed"]
+        [
+            "package_file_missing",
+            "package_file_changed",
+            "conffile_changed"
+        ]
     );
     assert_eq!(
         messages(&c),
@@ -116,11 +120,31 @@ fn baseline_then_edits_then_the_exact_diff() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     let state = tmp.path().join("state");
-    write(&root, "/usr/local/bin/deploy", "#!/bin/sh\necho deploy\n", 0o755);
-    write(&root, "/usr/local/bin/backup", "#!/bin/sh\necho backup\n", 0o755);
-    write(&root, "/usr/local/bin/report", "#!/bin/sh\necho report\n", 0o755);
+    write(
+        &root,
+        "/usr/local/bin/deploy",
+        "#!/bin/sh\necho deploy\n",
+        0o755,
+    );
+    write(
+        &root,
+        "/usr/local/bin/backup",
+        "#!/bin/sh\necho backup\n",
+        0o755,
+    );
+    write(
+        &root,
+        "/usr/local/bin/report",
+        "#!/bin/sh\necho report\n",
+        0o755,
+    );
     write(&root, "/usr/local/bin/cache/skip.tmp", "x", 0o644);
-    write(&root, "/etc/nginx/nginx.conf", "worker_processes 2;\n", 0o644);
+    write(
+        &root,
+        "/etc/nginx/nginx.conf",
+        "worker_processes 2;\n",
+        0o644,
+    );
     std::os::unix::fs::symlink("deploy", root.join("usr/local/bin/dep")).unwrap();
     let p = policy(
         tmp.path(),
@@ -130,7 +154,10 @@ fn baseline_then_edits_then_the_exact_diff() {
     // No baseline yet: error, saying how to make one.
     let c = check(&p, &root, &state);
     assert_eq!(c["status"], "error", "{c}");
-    assert!(c["summary"].as_str().unwrap().contains("vigil-agent baseline"));
+    assert!(c["summary"]
+        .as_str()
+        .unwrap()
+        .contains("vigil-agent baseline"));
 
     let o = run_agent(&[
         "baseline",
@@ -168,14 +195,24 @@ fn baseline_then_edits_then_the_exact_diff() {
     assert_eq!(c["evidence"]["baseline"]["files_now"], 5);
 
     // Edits: content (same size), mode, removal, addition, symlink target.
-    write(&root, "/usr/local/bin/deploy", "#!/bin/sh\necho DEPLOY\n", 0o755);
+    write(
+        &root,
+        "/usr/local/bin/deploy",
+        "#!/bin/sh\necho DEPLOY\n",
+        0o755,
+    );
     std::fs::set_permissions(
         root.join("usr/local/bin/backup"),
         std::fs::Permissions::from_mode(0o777),
     )
     .unwrap();
     std::fs::remove_file(root.join("usr/local/bin/report")).unwrap();
-    write(&root, "/etc/nginx/conf.d/evil.conf", "location / {}\n", 0o644);
+    write(
+        &root,
+        "/etc/nginx/conf.d/evil.conf",
+        "location / {}\n",
+        0o644,
+    );
     write(&root, "/usr/local/bin/cache/other.tmp", "ignored", 0o644);
     std::fs::remove_file(root.join("usr/local/bin/dep")).unwrap();
     std::os::unix::fs::symlink("backup", root.join("usr/local/bin/dep")).unwrap();

@@ -278,7 +278,9 @@ fn write_baselines(p: &policy::Policy, control: &str, ctx: &HostCtx) -> u8 {
         }
     }
     if done == 0 {
-        eprintln!("vigil-agent: control `{control}` has no `file_integrity` check with a `baseline`");
+        eprintln!(
+            "vigil-agent: control `{control}` has no `file_integrity` check with a `baseline`"
+        );
         return INVALID;
     }
     OK

@@ -38,7 +38,9 @@ impl Conn {
         } else if let Some(a) = address.strip_prefix("tcp://") {
             Ok(Conn::Tcp(a.to_owned()))
         } else {
-            Err(format!("`{address}` is not `unix:PATH` or `tcp://HOST:PORT`"))
+            Err(format!(
+                "`{address}` is not `unix:PATH` or `tcp://HOST:PORT`"
+            ))
         }
     }
 
@@ -292,7 +294,10 @@ fn list_files(p: &Params, ctx: &HostCtx, scan: &mut Scan) -> Vec<(String, PathBu
             scan.missing_paths.push(sp.clone());
             continue;
         }
-        for entry in walkdir::WalkDir::new(&real).follow_links(false).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(&real)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
             match entry {
                 Ok(e) if e.file_type().is_file() => {
                     files.push((ctx.display(e.path()), e.path().to_path_buf()));
@@ -300,9 +305,7 @@ fn list_files(p: &Params, ctx: &HostCtx, scan: &mut Scan) -> Vec<(String, PathBu
                 Ok(_) => {}
                 Err(e) => scan.errors.push(ScanError {
                     path: e.path().map_or(sp.clone(), |p| ctx.display(p)),
-                    reason: e
-                        .io_error()
-                        .map_or_else(|| e.to_string(), io_reason),
+                    reason: e.io_error().map_or_else(|| e.to_string(), io_reason),
                 }),
             }
         }

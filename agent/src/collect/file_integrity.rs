@@ -92,8 +92,11 @@ fn parse_status(text: &str) -> Status {
         }
         if installed && !package.is_empty() {
             st.installed.insert(package.to_owned());
-            st.conffiles
-                .extend(conffiles.into_iter().map(|(p, m)| (package.to_owned(), p, m)));
+            st.conffiles.extend(
+                conffiles
+                    .into_iter()
+                    .map(|(p, m)| (package.to_owned(), p, m)),
+            );
         }
     }
     st
@@ -124,7 +127,11 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     let diversions = std::fs::read(admin.join("diversions"))
         .map(|b| parse_diversions(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
-    let conffile_paths: HashSet<&str> = status.conffiles.iter().map(|(_, p, _)| p.as_str()).collect();
+    let conffile_paths: HashSet<&str> = status
+        .conffiles
+        .iter()
+        .map(|(_, p, _)| p.as_str())
+        .collect();
 
     let info = admin.join("info");
     let rd = std::fs::read_dir(&info)
@@ -148,7 +155,11 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
         let text = match std::fs::read(file) {
             Ok(t) => t,
             Err(e) => {
-                errors.push(format!("cannot read `{}`: {}", ctx.display(file), io_reason(&e)));
+                errors.push(format!(
+                    "cannot read `{}`: {}",
+                    ctx.display(file),
+                    io_reason(&e)
+                ));
                 continue;
             }
         };
@@ -205,7 +216,10 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         (0, Some(problem(ProblemKind::Missing, None)))
                     }
-                    Err(e) => (0, Some(problem(ProblemKind::Unreadable, Some(io_reason(&e))))),
+                    Err(e) => (
+                        0,
+                        Some(problem(ProblemKind::Unreadable, Some(io_reason(&e)))),
+                    ),
                 }
             },
         )
@@ -297,7 +311,9 @@ fn snapshot(
         let walk = walkdir::WalkDir::new(&real).follow_links(false).into_iter();
         for e in walk.filter_entry(|e| {
             let host = ctx.display(e.path());
-            !exclude.iter().any(|x| host == *x || host.starts_with(&format!("{}/", x.trim_end_matches('/'))))
+            !exclude
+                .iter()
+                .any(|x| host == *x || host.starts_with(&format!("{}/", x.trim_end_matches('/'))))
         }) {
             let e = e.map_err(|e| {
                 format!(
@@ -402,7 +418,13 @@ pub fn write_baseline(p: &Params, ctx: &HostCtx) -> Result<Written, String> {
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|_| std::fs::write(&rec, format!("{sha256}\n")))
         .map(|_| rec.clone())
-        .map_err(|e| format!("cannot record the hash in `{}`: {}", rec.display(), io_reason(&e)));
+        .map_err(|e| {
+            format!(
+                "cannot record the hash in `{}`: {}",
+                rec.display(),
+                io_reason(&e)
+            )
+        });
     Ok(Written {
         path: baseline.clone(),
         entries: file.entries.len(),
@@ -429,7 +451,10 @@ fn compare_baseline(p: &Params, baseline: &str, ctx: &HostCtx) -> Result<Baselin
     let file: BaselineFile = serde_json::from_slice(&bytes)
         .map_err(|e| format!("baseline `{baseline}` is not a vigil baseline: {e}"))?;
     if file.schema != SCHEMA {
-        return Err(format!("baseline `{baseline}` has schema `{}`, expected `{SCHEMA}`", file.schema));
+        return Err(format!(
+            "baseline `{baseline}` has schema `{}`, expected `{SCHEMA}`",
+            file.schema
+        ));
     }
     if file.paths != p.paths || file.exclude != p.exclude {
         return Err(format!(
@@ -494,7 +519,10 @@ fn changes(old: &Entry, new: &Entry) -> Vec<String> {
         out.push(format!("mode {} -> {}", old.mode, new.mode));
     }
     if (old.uid, old.gid) != (new.uid, new.gid) {
-        out.push(format!("owner {}:{} -> {}:{}", old.uid, old.gid, new.uid, new.gid));
+        out.push(format!(
+            "owner {}:{} -> {}:{}",
+            old.uid, old.gid, new.uid, new.gid
+        ));
     }
     if old.size != new.size {
         out.push(format!("size {} -> {}", old.size, new.size));

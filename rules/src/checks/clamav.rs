@@ -176,9 +176,10 @@ impl CheckKind for Clamav {
             .address
             .strip_prefix("unix:")
             .is_some_and(|s| s.starts_with('/'))
-            || p.address
-                .strip_prefix("tcp://")
-                .is_some_and(|s| s.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()));
+            || p.address.strip_prefix("tcp://").is_some_and(|s| {
+                s.rsplit_once(':')
+                    .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+            });
         if !ok {
             out.push((
                 Some("address"),
@@ -270,7 +271,8 @@ impl CheckKind for Clamav {
             }
             for e in &scan.errors {
                 findings.push(
-                    Code::ScanError.finding(&e.path, format!("`{}` not scanned: {}", e.path, e.reason)),
+                    Code::ScanError
+                        .finding(&e.path, format!("`{}` not scanned: {}", e.path, e.reason)),
                 );
             }
             for m in &scan.missing_paths {
@@ -281,7 +283,10 @@ impl CheckKind for Clamav {
             for t in &scan.too_large {
                 findings.push(Code::FileTooLarge.finding(
                     t,
-                    format!("`{t}` is over {} MB and was not scanned", p.max_file_size_mb),
+                    format!(
+                        "`{t}` is over {} MB and was not scanned",
+                        p.max_file_size_mb
+                    ),
                 ));
             }
         }
@@ -342,7 +347,9 @@ mod tests {
     }
 
     fn now() -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+            .unwrap()
     }
 
     fn ctx() -> JudgeCtx {
@@ -380,7 +387,11 @@ mod tests {
         assert_eq!(db, Some(27467));
         assert_eq!(
             d,
-            Some(chrono::Utc.with_ymd_and_hms(2026, 11, 25, 8, 45, 2).unwrap())
+            Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2026, 11, 25, 8, 45, 2)
+                    .unwrap()
+            )
         );
         let (e, db, d) = parse_version("ClamAV 1.4.6\0").unwrap();
         assert_eq!((e.as_str(), db, d), ("1.4.6", None, None));

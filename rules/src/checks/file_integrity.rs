@@ -165,11 +165,17 @@ impl CheckKind for FileIntegrity {
         if let Some(d) = &facts.dpkg {
             for pr in &d.problems {
                 let (code, what) = match (pr.conffile, pr.kind) {
-                    (false, ProblemKind::Changed) => (Code::PackageFileChanged, "differs from its md5sum"),
+                    (false, ProblemKind::Changed) => {
+                        (Code::PackageFileChanged, "differs from its md5sum")
+                    }
                     (false, ProblemKind::Missing) => (Code::PackageFileMissing, "is missing"),
                     (_, ProblemKind::Unreadable) => (Code::PackageFileUnreadable, "cannot be read"),
-                    (true, ProblemKind::Changed) => (Code::ConffileChanged, "(conffile) was edited"),
-                    (true, ProblemKind::Missing) => (Code::ConffileMissing, "(conffile) is missing"),
+                    (true, ProblemKind::Changed) => {
+                        (Code::ConffileChanged, "(conffile) was edited")
+                    }
+                    (true, ProblemKind::Missing) => {
+                        (Code::ConffileMissing, "(conffile) is missing")
+                    }
                 };
                 let mut msg = format!("`{}` of package {} {what}", pr.path, pr.package);
                 if let Some(r) = &pr.reason {

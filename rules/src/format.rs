@@ -292,14 +292,18 @@ pub fn sarif(report: &Report) -> String {
                 continue;
             }
             for f in &k.findings {
-                let mut loc = json!({"logicalLocations": logical});
-                if let Some(fl) = &f.location {
-                    let mut phys = json!({"artifactLocation": {"uri": fl.file}});
-                    if let Some(line) = fl.line {
-                        phys["region"] = json!({"startLine": line});
+                let loc = match &f.location {
+                    Some(fl) => {
+                        let region = fl.line.map(|line| json!({"startLine": line}));
+                        let mut phys = serde_json::Map::new();
+                        phys.insert("artifactLocation".into(), json!({"uri": fl.file}));
+                        if let Some(r) = region {
+                            phys.insert("region".into(), r);
+                        }
+                        json!({"logicalLocations": logical, "physicalLocation": phys})
                     }
-                    loc["physicalLocation"] = phys;
-                }
+                    None => json!({"logicalLocations": logical}),
+                };
                 results.push(json!({
                     "ruleId": format!("{}/{}", k.check_type, f.code),
                     "level": sarif_level(f.severity),

@@ -175,7 +175,11 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let version = timed("VERSION", conn.version())
         .await
         .and_then(|a| parse_version(&String::from_utf8_lossy(&a)));
-    let (engine, dbver, date) = match version {
+    let vigil_rules::checks::clamav::VersionInfo {
+        engine,
+        database: dbver,
+        date,
+    } = match version {
         Ok(v) => v,
         Err(e) => {
             facts.errors.push(e);

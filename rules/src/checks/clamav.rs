@@ -143,24 +143,35 @@ finding_codes! {
     }
 }
 
+/// clamd's VERSION answer, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub engine: String,
+    /// The official database version; `None` with only custom databases.
+    pub database: Option<u64>,
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Parses clamd's VERSION answer: `ClamAV 1.4.6/27467/Wed Nov 25 08:45:02 2026`,
 /// or `ClamAV 1.4.6` when only custom databases are loaded.
-pub fn parse_version(
-    answer: &str,
-) -> Result<(String, Option<u64>, Option<chrono::DateTime<chrono::Utc>>), String> {
+pub fn parse_version(answer: &str) -> Result<VersionInfo, String> {
     let answer = answer.trim_end_matches(['\0', '\n', '\r']).trim();
     let rest = answer
         .strip_prefix("ClamAV ")
         .ok_or_else(|| format!("unexpected VERSION answer `{answer}`"))?;
     let mut parts = rest.splitn(3, '/');
     let engine = parts.next().unwrap_or_default().trim().to_owned();
-    let db = parts.next().and_then(|s| s.trim().parse::<u64>().ok());
+    let database = parts.next().and_then(|s| s.trim().parse::<u64>().ok());
     let date = parts.next().and_then(|s| {
         chrono::NaiveDateTime::parse_from_str(s.trim(), "%a %b %e %H:%M:%S %Y")
             .ok()
             .map(|d| d.and_utc())
     });
-    Ok((engine, db, date))
+    Ok(VersionInfo {
+        engine,
+        database,
+        date,
+    })
 }
 
 impl CheckKind for Clamav {
@@ -382,21 +393,24 @@ mod tests {
 
     #[test]
     fn parses_version_answers() {
-        let (e, db, d) = parse_version("ClamAV 1.4.6/27467/Wed Nov 25 08:45:02 2026\0").unwrap();
-        assert_eq!(e, "1.4.6");
-        assert_eq!(db, Some(27467));
+        let v = parse_version("ClamAV 1.4.6/27467/Wed Nov 25 08:45:02 2026\0").unwrap();
+        assert_eq!(v.engine, "1.4.6");
+        assert_eq!(v.database, Some(27467));
         assert_eq!(
-            d,
+            v.date,
             Some(
                 chrono::Utc
                     .with_ymd_and_hms(2026, 11, 25, 8, 45, 2)
                     .unwrap()
             )
         );
-        let (e, db, d) = parse_version("ClamAV 1.4.6\0").unwrap();
-        assert_eq!((e.as_str(), db, d), ("1.4.6", None, None));
-        let (_, _, d) = parse_version("ClamAV 1.0.7/27000/Mon Jun  3 08:00:00 2024").unwrap();
-        assert!(d.is_some());
+        let v = parse_version("ClamAV 1.4.6\0").unwrap();
+        assert_eq!(
+            (v.engine.as_str(), v.database, v.date),
+            ("1.4.6", None, None)
+        );
+        let v = parse_version("ClamAV 1.0.7/27000/Mon Jun  3 08:00:00 2024").unwrap();
+        assert!(v.date.is_some());
         assert!(parse_version("PONG").is_err());
     }
 

@@ -55,6 +55,19 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
     },
+    /// Write the SHA-256 baseline of a control's `file_integrity` checks.
+    Baseline {
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        #[arg(long = "control", value_name = "ID")]
+        control: String,
+        /// Baseline the tree under DIR as if it were the host's root.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// Where the baseline's hash is recorded.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// List the check types this build has, with their finding codes.
     Types {
         #[arg(long)]
@@ -114,6 +127,22 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 checks
             );
             Ok(OK)
+        }
+        Cmd::Baseline {
+            policy,
+            control,
+            root,
+            state_dir,
+        } => {
+            let p = match load_policy(&policy) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
+            let ctx = HostCtx {
+                state_dir: state_dir.unwrap_or_else(|| HostCtx::live().state_dir),
+                root,
+            };
+            Ok(write_baselines(&p, &control, &ctx))
         }
         Cmd::Types { json } => {
             let types = vigil_rules::checks::check_types();
@@ -213,6 +242,48 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             Ok(if report.all_ok() { OK } else { FAILED })
         }
     }
+}
+
+/// `baseline`: writes the baseline of every `file_integrity` check with one in `control`.
+fn write_baselines(p: &policy::Policy, control: &str, ctx: &HostCtx) -> u8 {
+    use vigil_agent::collect::file_integrity;
+    use vigil_rules::checks::CheckSpec;
+    let Some(c) = p.controls.iter().find(|c| c.id == control) else {
+        eprintln!("vigil-agent: no control `{control}` in the policy");
+        return INVALID;
+    };
+    let mut done = 0;
+    for check in &c.checks {
+        let CheckSpec::FileIntegrity(params) = &check.spec else {
+            continue;
+        };
+        if params.baseline.is_none() {
+            continue;
+        }
+        match file_integrity::write_baseline(params, ctx) {
+            Ok(w) => {
+                println!(
+                    "{control}/{}: wrote {} entries to `{}` (sha256 {})",
+                    check.id, w.entries, w.path, w.sha256
+                );
+                if let Err(e) = w.recorded {
+                    eprintln!("vigil-agent: {e}");
+                }
+                done += 1;
+            }
+            Err(e) => {
+                eprintln!("vigil-agent: {control}/{}: {e}", check.id);
+                return FAILED;
+            }
+        }
+    }
+    if done == 0 {
+        eprintln!(
+            "vigil-agent: control `{control}` has no `file_integrity` check with a `baseline`"
+        );
+        return INVALID;
+    }
+    OK
 }
 
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -50,6 +50,14 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
         // `cargo test --workspace`, so nothing is rebuilt with other features
         // on every run (it is a no-op there). `package` names what we need.
         let _ = package;
+        // Variables cargo set for this test process make build scripts (ring's)
+        // rerun and rebuild half the tree; the nested build must not see them.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("CARGO_") && !matches!(k.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
+                cmd.env_remove(&k);
+            }
+        }
         cmd.current_dir(workspace())
             .args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
         if profile() == "release" {

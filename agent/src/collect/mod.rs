@@ -9,6 +9,8 @@ use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
 pub mod backup_freshness;
+pub mod clamav;
+pub mod file_integrity;
 pub mod firewall;
 pub mod log_secrets;
 pub mod mirror_lag;
@@ -101,6 +103,13 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
             blocking(move || patch_level::collect(&p, &ctx))
                 .await
                 .map(Facts::PatchLevel)
+        }
+        CheckSpec::Clamav(p) => clamav::collect(p, ctx).await.map(Facts::Clamav),
+        CheckSpec::FileIntegrity(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || file_integrity::collect(&p, &ctx))
+                .await
+                .map(Facts::FileIntegrity)
         }
     }
 }

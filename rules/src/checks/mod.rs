@@ -15,6 +15,8 @@ use crate::yaml::{self, Diag, Node};
 pub mod admin_access;
 pub mod attestation;
 pub mod backup_freshness;
+pub mod clamav;
+pub mod file_integrity;
 pub mod firewall;
 pub mod log_secrets;
 pub mod mirror_lag;
@@ -167,6 +169,8 @@ registry! {
     "firewall" => Firewall(firewall::Firewall),
     "patch_level" => PatchLevel(patch_level::PatchLevel),
     "log_secrets" => LogSecrets(log_secrets::LogSecrets),
+    "clamav" => Clamav(clamav::Clamav),
+    "file_integrity" => FileIntegrity(file_integrity::FileIntegrity),
 }
 
 #[cfg(test)]

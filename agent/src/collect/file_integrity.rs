@@ -1,0 +1,554 @@
+//! Facts for `file_integrity`: dpkg's md5sums checked in parallel, and a
+//! SHA-256 baseline of chosen paths (written by `vigil-agent baseline`)
+//! compared with what is there now.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vigil_rules::checks::file_integrity::{
+    Baseline, Diff, DiffKind, Dpkg, DpkgProblem, Facts, Params, ProblemKind,
+};
+
+use super::{io_reason, HostCtx};
+
+/// Read buffer per hashing thread.
+const BUF: usize = 1 << 20;
+
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+    let mut facts = Facts::default();
+    if p.dpkg_verify {
+        match dpkg_verify(&ctx.path(&p.dpkg_admin_dir), ctx) {
+            Ok(d) => facts.dpkg = Some(d),
+            Err(e) => facts.errors.push(e),
+        }
+    }
+    if let Some(b) = &p.baseline {
+        match compare_baseline(p, b, ctx) {
+            Ok(b) => facts.baseline = Some(b),
+            Err(e) => facts.errors.push(e),
+        }
+    }
+    Ok(facts)
+}
+
+// ---------------------------------------------------------------- dpkg
+
+/// One file to verify.
+struct Item {
+    package: String,
+    path: String,
+    md5: String,
+    conffile: bool,
+}
+
+/// What the status file says: installed packages and their live conffiles.
+#[derive(Default)]
+struct Status {
+    installed: HashSet<String>,
+    /// (package, path, md5)
+    conffiles: Vec<(String, String, String)>,
+}
+
+fn parse_status(text: &str) -> Status {
+    let mut st = Status::default();
+    for stanza in text.split("\n\n") {
+        let mut package = "";
+        let mut installed = false;
+        let mut conffiles = Vec::new();
+        let mut in_conffiles = false;
+        for line in stanza.lines() {
+            if let Some(rest) = line.strip_prefix(' ') {
+                if in_conffiles {
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    if let [path, md5, flags @ ..] = f.as_slice() {
+                        let live = !flags
+                            .iter()
+                            .any(|fl| *fl == "obsolete" || *fl == "remove-on-upgrade");
+                        if live && md5.len() == 32 {
+                            conffiles.push(((*path).to_owned(), (*md5).to_owned()));
+                        }
+                    }
+                }
+                continue;
+            }
+            in_conffiles = false;
+            if let Some(v) = line.strip_prefix("Package:") {
+                package = v.trim();
+            } else if let Some(v) = line.strip_prefix("Status:") {
+                let state = v.split_whitespace().nth(2).unwrap_or_default();
+                installed = matches!(
+                    state,
+                    "installed" | "triggers-awaited" | "triggers-pending" | "half-configured"
+                );
+            } else if line.starts_with("Conffiles:") {
+                in_conffiles = true;
+            }
+        }
+        if installed && !package.is_empty() {
+            st.installed.insert(package.to_owned());
+            st.conffiles.extend(
+                conffiles
+                    .into_iter()
+                    .map(|(p, m)| (package.to_owned(), p, m)),
+            );
+        }
+    }
+    st
+}
+
+/// `dpkg-divert` entries: diverted path to (new path, diverting package).
+fn parse_diversions(text: &str) -> HashMap<String, (String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(3)
+        .filter_map(|c| match c {
+            [from, to, pkg] => Some(((*from).to_owned(), ((*to).to_owned(), (*pkg).to_owned()))),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
+    let status_path = admin.join("status");
+    let status = std::fs::read(&status_path).map_err(|e| {
+        format!(
+            "cannot read dpkg status `{}`: {}",
+            ctx.display(&status_path),
+            io_reason(&e)
+        )
+    })?;
+    let status = parse_status(&String::from_utf8_lossy(&status));
+    let diversions = std::fs::read(admin.join("diversions"))
+        .map(|b| parse_diversions(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
+    let conffile_paths: HashSet<&str> = status
+        .conffiles
+        .iter()
+        .map(|(_, p, _)| p.as_str())
+        .collect();
+
+    let info = admin.join("info");
+    let rd = std::fs::read_dir(&info)
+        .map_err(|e| format!("cannot list `{}`: {}", ctx.display(&info), io_reason(&e)))?;
+    let mut md5sums: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pkg = name.strip_suffix(".md5sums")?;
+            let pkg = pkg.split(':').next().unwrap_or(pkg).to_owned();
+            status.installed.contains(&pkg).then(|| (pkg, e.path()))
+        })
+        .collect();
+    md5sums.sort();
+
+    let mut packages: HashSet<&str> = HashSet::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut errors = Vec::new();
+    for (pkg, file) in &md5sums {
+        packages.insert(pkg);
+        let text = match std::fs::read(file) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!(
+                    "cannot read `{}`: {}",
+                    ctx.display(file),
+                    io_reason(&e)
+                ));
+                continue;
+            }
+        };
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some((md5, rel)) = line.split_once(char::is_whitespace) else {
+                continue;
+            };
+            let path = format!("/{}", rel.trim_start());
+            if md5.len() != 32 || conffile_paths.contains(path.as_str()) {
+                continue;
+            }
+            items.push(Item {
+                package: pkg.clone(),
+                path,
+                md5: md5.to_owned(),
+                conffile: false,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    let conffiles_checked = status.conffiles.len() as u64;
+    for (pkg, path, md5) in &status.conffiles {
+        packages.insert(pkg);
+        items.push(Item {
+            package: pkg.clone(),
+            path: path.clone(),
+            md5: md5.clone(),
+            conffile: true,
+        });
+    }
+    let package_count = packages.len() as u64;
+
+    let results: Vec<(u64, Option<DpkgProblem>)> = items
+        .par_iter()
+        .map_init(
+            || vec![0u8; BUF],
+            |buf, it| {
+                let actual = match diversions.get(&it.path) {
+                    Some((to, by)) if by != &it.package => to.as_str(),
+                    _ => it.path.as_str(),
+                };
+                let problem = |kind, reason| DpkgProblem {
+                    package: it.package.clone(),
+                    path: it.path.clone(),
+                    kind,
+                    conffile: it.conffile,
+                    reason,
+                };
+                match md5_file(&ctx.path(actual), buf) {
+                    Ok((sum, n)) if sum == it.md5 => (n, None),
+                    Ok((_, n)) => (n, Some(problem(ProblemKind::Changed, None))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        (0, Some(problem(ProblemKind::Missing, None)))
+                    }
+                    Err(e) => (
+                        0,
+                        Some(problem(ProblemKind::Unreadable, Some(io_reason(&e)))),
+                    ),
+                }
+            },
+        )
+        .collect();
+    let bytes_read = results.iter().map(|(n, _)| n).sum();
+    let problems = results.into_iter().filter_map(|(_, p)| p).collect();
+    Ok(Dpkg {
+        packages: package_count,
+        files_checked: items.len() as u64 - conffiles_checked,
+        conffiles_checked,
+        bytes_read,
+        problems,
+    })
+}
+
+fn md5_file(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Md5::new();
+    let mut n = 0u64;
+    loop {
+        let k = f.read(buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(buf.get(..k).unwrap_or_default());
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    loop {
+        let k = f.read(buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(buf.get(..k).unwrap_or_default());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+// ---------------------------------------------------------------- baseline
+
+/// The baseline file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineFile {
+    pub schema: String,
+    pub created_at: String,
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+const SCHEMA: &str = "vigil.baseline/v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// `file` or `symlink`.
+    pub kind: String,
+    /// Content hash (files) or link target (symlinks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Permission bits in octal (`0755`).
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+}
+
+/// Walks `paths` and hashes every file, in parallel.
+fn snapshot(
+    paths: &[String],
+    exclude: &[String],
+    skip: &str,
+    ctx: &HostCtx,
+) -> Result<BTreeMap<String, Entry>, String> {
+    let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
+    for p in paths {
+        let real = ctx.path(p);
+        if std::fs::symlink_metadata(&real).is_err() {
+            continue; // an absent path simply has no entries
+        }
+        let walk = walkdir::WalkDir::new(&real).follow_links(false).into_iter();
+        for e in walk.filter_entry(|e| {
+            let host = ctx.display(e.path());
+            !exclude
+                .iter()
+                .any(|x| host == *x || host.starts_with(&format!("{}/", x.trim_end_matches('/'))))
+        }) {
+            let e = e.map_err(|e| {
+                format!(
+                    "cannot walk `{}`: {}",
+                    e.path().map_or(p.clone(), |x| ctx.display(x)),
+                    e.io_error().map_or_else(|| e.to_string(), io_reason)
+                )
+            })?;
+            let ft = e.file_type();
+            if !(ft.is_file() || ft.is_symlink()) {
+                continue;
+            }
+            let host = ctx.display(e.path());
+            if host == skip {
+                continue;
+            }
+            let md = e
+                .metadata()
+                .map_err(|err| format!("cannot stat `{host}`: {err}"))?;
+            found.push((host, e.path().to_path_buf(), md));
+        }
+    }
+    found
+        .par_iter()
+        .map_init(
+            || vec![0u8; BUF],
+            |buf, (host, real, md)| {
+                let symlink = md.file_type().is_symlink();
+                let (sha256, target) = if symlink {
+                    let t = std::fs::read_link(real)
+                        .map_err(|e| format!("cannot read link `{host}`: {}", io_reason(&e)))?;
+                    (None, Some(t.to_string_lossy().into_owned()))
+                } else {
+                    let h = sha256_file(real, buf)
+                        .map_err(|e| format!("cannot read `{host}`: {}", io_reason(&e)))?;
+                    (Some(h), None)
+                };
+                Ok((
+                    host.clone(),
+                    Entry {
+                        kind: if symlink { "symlink" } else { "file" }.into(),
+                        sha256,
+                        target,
+                        mode: format!("{:04o}", md.mode() & 0o7777),
+                        uid: md.uid(),
+                        gid: md.gid(),
+                        size: md.len(),
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
+fn record_path(ctx: &HostCtx, baseline: &str) -> PathBuf {
+    let key = hex::encode(Sha256::digest(baseline.as_bytes()));
+    ctx.state_dir
+        .join("file_integrity")
+        .join(format!("baseline-{}.sha256", key.get(..16).unwrap_or(&key)))
+}
+
+/// What `vigil-agent baseline` wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub path: String,
+    pub entries: usize,
+    pub sha256: String,
+    /// Where the hash was recorded, or why it could not be.
+    pub recorded: Result<PathBuf, String>,
+}
+
+/// Writes the baseline of `p.paths` to `p.baseline` and records its hash in
+/// the state directory.
+pub fn write_baseline(p: &Params, ctx: &HostCtx) -> Result<Written, String> {
+    let baseline = p
+        .baseline
+        .as_ref()
+        .ok_or_else(|| "this check has no `baseline` file".to_owned())?;
+    let entries = snapshot(&p.paths, &p.exclude, baseline, ctx)?;
+    let file = BaselineFile {
+        schema: SCHEMA.into(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        paths: p.paths.clone(),
+        exclude: p.exclude.clone(),
+        entries,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    let real = ctx.path(baseline);
+    if let Some(dir) = real.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {}", dir.display(), io_reason(&e)))?;
+    }
+    let tmp = real.with_extension("tmp");
+    std::fs::write(&tmp, &bytes)
+        .and_then(|_| std::fs::rename(&tmp, &real))
+        .map_err(|e| format!("cannot write `{}`: {}", real.display(), io_reason(&e)))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let rec = record_path(ctx, baseline);
+    let recorded = rec
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(&rec, format!("{sha256}\n")))
+        .map(|_| rec.clone())
+        .map_err(|e| {
+            format!(
+                "cannot record the hash in `{}`: {}",
+                rec.display(),
+                io_reason(&e)
+            )
+        });
+    Ok(Written {
+        path: baseline.clone(),
+        entries: file.entries.len(),
+        sha256,
+        recorded,
+    })
+}
+
+fn compare_baseline(p: &Params, baseline: &str, ctx: &HostCtx) -> Result<Baseline, String> {
+    let real = ctx.path(baseline);
+    let bytes = match std::fs::read(&real) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "baseline `{baseline}` does not exist: create it with `vigil-agent baseline --policy FILE --control ID`"
+            ))
+        }
+        Err(e) => return Err(format!("cannot read baseline `{baseline}`: {}", io_reason(&e))),
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let recorded_sha256 = std::fs::read_to_string(record_path(ctx, baseline))
+        .ok()
+        .map(|s| s.trim().to_owned());
+    let file: BaselineFile = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("baseline `{baseline}` is not a vigil baseline: {e}"))?;
+    if file.schema != SCHEMA {
+        return Err(format!(
+            "baseline `{baseline}` has schema `{}`, expected `{SCHEMA}`",
+            file.schema
+        ));
+    }
+    if file.paths != p.paths || file.exclude != p.exclude {
+        return Err(format!(
+            "baseline `{baseline}` covers {:?} but the policy says {:?}: re-create it with `vigil-agent baseline`",
+            file.paths, p.paths
+        ));
+    }
+    let now = snapshot(&p.paths, &p.exclude, baseline, ctx)?;
+    let mut diffs = Vec::new();
+    for (path, old) in &file.entries {
+        match now.get(path) {
+            None => diffs.push(Diff {
+                path: path.clone(),
+                kind: DiffKind::Removed,
+                changes: vec![],
+            }),
+            Some(new) if new != old => diffs.push(Diff {
+                path: path.clone(),
+                kind: DiffKind::Changed,
+                changes: changes(old, new),
+            }),
+            Some(_) => {}
+        }
+    }
+    for path in now.keys() {
+        if !file.entries.contains_key(path) {
+            diffs.push(Diff {
+                path: path.clone(),
+                kind: DiffKind::Added,
+                changes: vec![],
+            });
+        }
+    }
+    diffs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Baseline {
+        path: baseline.to_owned(),
+        sha256,
+        recorded_sha256,
+        created_at: Some(file.created_at),
+        entries: file.entries.len() as u64,
+        files_now: now.len() as u64,
+        diffs,
+    })
+}
+
+fn changes(old: &Entry, new: &Entry) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.kind != new.kind {
+        out.push(format!("type {} -> {}", old.kind, new.kind));
+    }
+    if old.sha256 != new.sha256 && old.kind == new.kind && new.kind == "file" {
+        out.push("content".into());
+    }
+    if old.target != new.target && new.kind == "symlink" && old.kind == new.kind {
+        out.push(format!(
+            "target {} -> {}",
+            old.target.as_deref().unwrap_or("?"),
+            new.target.as_deref().unwrap_or("?")
+        ));
+    }
+    if old.mode != new.mode {
+        out.push(format!("mode {} -> {}", old.mode, new.mode));
+    }
+    if (old.uid, old.gid) != (new.uid, new.gid) {
+        out.push(format!(
+            "owner {}:{} -> {}:{}",
+            old.uid, old.gid, new.uid, new.gid
+        ));
+    }
+    if old.size != new.size {
+        out.push(format!("size {} -> {}", old.size, new.size));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_gives_installed_packages_and_live_conffiles() {
+        let st = parse_status(
+            "Package: nginx\nStatus: install ok installed\nConffiles:\n /etc/nginx/nginx.conf 0123456789abcdef0123456789abcdef\n /etc/old 0123456789abcdef0123456789abcdef obsolete\nVersion: 1\n\nPackage: gone\nStatus: deinstall ok config-files\nConffiles:\n /etc/gone 0123456789abcdef0123456789abcdef\n",
+        );
+        assert!(st.installed.contains("nginx"));
+        assert!(!st.installed.contains("gone"));
+        assert_eq!(st.conffiles.len(), 1);
+        assert_eq!(st.conffiles[0].1, "/etc/nginx/nginx.conf");
+    }
+
+    #[test]
+    fn diversions_come_in_threes() {
+        let d = parse_diversions("/bin/sh\n/bin/sh.distrib\ndash\n/x\n");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d["/bin/sh"].0, "/bin/sh.distrib");
+    }
+}

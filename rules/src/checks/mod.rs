@@ -14,6 +14,7 @@ use crate::yaml::{self, Diag, Node};
 
 pub mod admin_access;
 pub mod attestation;
+pub mod erasure;
 pub mod password_storage;
 
 /// What judging needs besides params and facts.
@@ -145,6 +146,7 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "erasure" => Erasure(erasure::Erasure),
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod erasure;
 pub mod password_storage;
 
 /// Where and how facts are gathered.
@@ -67,6 +68,7 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::Erasure(p) => erasure::collect(p, ctx).await.map(Facts::Erasure),
     }
 }
 

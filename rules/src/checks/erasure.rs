@@ -27,20 +27,21 @@ pub const PHASES: &[&str] = &["export", "site", "local_backups", "offline_backup
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+// The phases are boxed: they are large and most hosts have one or two.
 pub struct Params {
     /// Pending tasks; injected by the daemon, static for tests and one-off runs.
     #[serde(default)]
     pub tasks: Vec<Task>,
     #[serde(default)]
-    pub site: Option<SitePhase>,
+    pub site: Option<Box<SitePhase>>,
     #[serde(default)]
-    pub local_backups: Option<BackupPhase>,
+    pub local_backups: Option<Box<BackupPhase>>,
     #[serde(default)]
-    pub offline_backups: Option<BackupPhase>,
+    pub offline_backups: Option<Box<BackupPhase>>,
     #[serde(default)]
-    pub logs: Option<LogsPhase>,
+    pub logs: Option<Box<LogsPhase>>,
     #[serde(default)]
-    pub export: Option<ExportPhase>,
+    pub export: Option<Box<ExportPhase>>,
     /// How long a hook or a restic command may run before it is killed.
     #[serde(default = "default_hook_timeout")]
     pub hook_timeout: PolicyDuration,
@@ -267,7 +268,10 @@ pub fn checked_digest(checked: &[String]) -> String {
 
 fn check_hook(out: &mut Vec<(Option<&'static str>, String)>, key: &'static str, h: &[String]) {
     if h.first().is_none_or(|p| p.trim().is_empty()) {
-        out.push((Some(key), "`hook` needs a program as its first argument".into()));
+        out.push((
+            Some(key),
+            "`hook` needs a program as its first argument".into(),
+        ));
     }
 }
 
@@ -290,11 +294,7 @@ impl CheckKind for Erasure {
             if !PHASES.contains(&t.phase.as_str()) {
                 out.push((
                     Some("tasks"),
-                    format!(
-                        "unknown phase `{}` (known: {})",
-                        t.phase,
-                        PHASES.join(", ")
-                    ),
+                    format!("unknown phase `{}` (known: {})", t.phase, PHASES.join(", ")),
                 ));
             }
             if t.identifiers.iter().any(|i| i.trim().is_empty()) {
@@ -336,7 +336,10 @@ impl CheckKind for Erasure {
                     out.push((Some(key), "give at least one `restic` repository".into()));
                 }
                 if b.paths_in_backup.is_empty() {
-                    out.push((Some(key), "`paths_in_backup` is empty: nothing to verify".into()));
+                    out.push((
+                        Some(key),
+                        "`paths_in_backup` is empty: nothing to verify".into(),
+                    ));
                 }
                 if let Some(h) = &b.hook {
                     check_hook(&mut out, key, h);
@@ -377,11 +380,13 @@ impl CheckKind for Erasure {
             for a in t.actions.iter().filter(|a| !a.ok) {
                 done = false;
                 let why = a.detail.clone().unwrap_or_default();
-                let code = a.exit_code.map(|c| format!(" (exit {c})")).unwrap_or_default();
-                findings.push(Code::HookFailed.finding(
-                    &subject,
-                    format!("{} failed{code}: {why}", a.what),
-                ));
+                let code = a
+                    .exit_code
+                    .map(|c| format!(" (exit {c})"))
+                    .unwrap_or_default();
+                findings.push(
+                    Code::HookFailed.finding(&subject, format!("{} failed{code}: {why}", a.what)),
+                );
             }
             let mut checked = Vec::new();
             for a in &t.actions {
@@ -508,7 +513,11 @@ mod tests {
             tasks: vec![task(
                 "site",
                 vec![
-                    probe(ProbeKind::Path, "path /srv/papyrs/sites/acme", clean("absent")),
+                    probe(
+                        ProbeKind::Path,
+                        "path /srv/papyrs/sites/acme",
+                        clean("absent"),
+                    ),
                     probe(ProbeKind::Sql, "sql", clean("0 rows")),
                 ],
                 vec![],
@@ -595,7 +604,11 @@ mod tests {
     fn export_entry_carries_the_archive() {
         let mut t = task(
             "export",
-            vec![probe(ProbeKind::Export, "archive /x.tar.gz", clean("manifest verifies (3 files)"))],
+            vec![probe(
+                ProbeKind::Export,
+                "archive /x.tar.gz",
+                clean("manifest verifies (3 files)"),
+            )],
             vec![],
         );
         t.export = Some(ExportFacts {

@@ -359,14 +359,17 @@ impl CheckKind for Erasure {
 
     fn judge(_p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
         let handled: Vec<&TaskFacts> = facts.tasks.iter().filter(|t| t.handled).collect();
-        if facts.tasks.is_empty() {
-            return Verdict::skipped("no erasure pending");
-        }
-        if handled.is_empty() {
-            return Verdict::skipped(format!(
-                "no erasure pending in a phase this host handles ({} task(s) for other phases)",
-                facts.tasks.len()
-            ));
+        if facts.tasks.is_empty() || handled.is_empty() {
+            let mut v = if facts.tasks.is_empty() {
+                Verdict::skipped("no erasure pending")
+            } else {
+                Verdict::skipped(format!(
+                    "no erasure pending in a phase this host handles ({} task(s) for other phases)",
+                    facts.tasks.len()
+                ))
+            };
+            v.evidence = serde_json::json!({ "tasks": [] });
+            return v;
         }
         let mut findings = Vec::new();
         let mut errors = Vec::new();

@@ -23,7 +23,10 @@ fn sample_site() -> PathBuf {
 fn host_with_sites() -> FixtureHost {
     let host = FixtureHost::new();
     copy_dir(&sample_site(), &host.root().join("srv/papyrs/sites/acme"));
-    host.write("/srv/papyrs/sites/bob/site.json", "{\"account\": \"bob\"}\n");
+    host.write(
+        "/srv/papyrs/sites/bob/site.json",
+        "{\"account\": \"bob\"}\n",
+    );
     host
 }
 
@@ -80,11 +83,9 @@ fn python() -> PathBuf {
 }
 
 fn sqlite(db: &Path, script: &str) {
-    let code = format!(
-        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"
-    );
+    let code = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()";
     let ok = Command::new(python())
-        .args(["-c", &code])
+        .args(["-c", code])
         .arg(db)
         .arg(script)
         .status()
@@ -101,10 +102,16 @@ fn no_task_is_skipped_and_other_phases_are_not_ours() {
     assert_eq!(c["status"], "skipped", "{c:#}");
     assert_eq!(c["summary"], "no erasure pending");
     assert_eq!(c["evidence"], json!({"tasks": []}));
-    let c = run(&host, &json!({"site": site, "tasks": [task("offline_backups")]}));
+    let c = run(
+        &host,
+        &json!({"site": site, "tasks": [task("offline_backups")]}),
+    );
     assert_eq!(c["status"], "skipped", "{c:#}");
     // Nothing of the site was touched.
-    assert!(host.root().join("srv/papyrs/sites/acme/pages/index.md").exists());
+    assert!(host
+        .root()
+        .join("srv/papyrs/sites/acme/pages/index.md")
+        .exists());
 }
 
 #[test]
@@ -117,7 +124,11 @@ fn an_unsafe_account_id_is_refused() {
     );
     let o = run_agent(&["validate", "--policy", &p]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("is not `[A-Za-z0-9._-]+`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not `[A-Za-z0-9._-]+`"),
+        "{}",
+        stderr(&o)
+    );
     assert!(host.root().join("srv/papyrs/sites/bob/site.json").exists());
 }
 
@@ -151,9 +162,15 @@ fn site_phase_fails_until_paths_and_rows_are_gone() {
                                "hook": ["sh", "-c", "echo \"first\" >&2; echo \"cannot delete $0: db password=hunter2\" >&2; exit 4", "{account}"]}});
     let c = run(&host, &with);
     assert_eq!(c["status"], "fail");
-    assert_eq!(codes(&c), ["hook_failed", "data_remaining", "data_remaining"]);
+    assert_eq!(
+        codes(&c),
+        ["hook_failed", "data_remaining", "data_remaining"]
+    );
     let msg = c["findings"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("(exit 4)") && msg.contains("cannot delete acme: db password=[REDACTED]"), "{msg}");
+    assert!(
+        msg.contains("(exit 4)") && msg.contains("cannot delete acme: db password=[REDACTED]"),
+        "{msg}"
+    );
     assert!(!serde_json::to_string(&c).unwrap().contains("hunter2"));
 
     // A hook that deletes the rows, the built-in deleter removes the directory.
@@ -196,7 +213,10 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     let c = run(&host, &with);
     assert_eq!(c["status"], "fail");
     assert_eq!(codes(&c), ["hook_failed", "data_remaining"]);
-    assert!(c["findings"][0]["message"].as_str().unwrap().contains("timed out"));
+    assert!(c["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
     assert!(started.elapsed().as_secs() < 30);
 }
 
@@ -248,24 +268,34 @@ fn backups_fail_until_no_snapshot_contains_the_account() {
     assert_eq!(c["status"], "fail", "{c:#}");
     assert_eq!(codes(&c), ["backup_still_contains"]);
     let checked = assert_evidence(&c, "local_backups", false);
-    assert!(checked[0].starts_with("restic /srv/backup/restic: 2 snapshot(s) of 3 contain "), "{checked:?}");
+    assert!(
+        checked[0].starts_with("restic /srv/backup/restic: 2 snapshot(s) of 3 contain "),
+        "{checked:?}"
+    );
 
     // A wrong password cannot verify anything: error.
-    let wrong = host.write("/etc/vigil/wrong.pass", "nope\n");
-    let _ = wrong;
+    host.write("/etc/vigil/wrong.pass", "nope\n");
     let mut bad = with.clone();
     bad["local_backups"]["restic"][0]["password_file"] = json!("/etc/vigil/wrong.pass");
     let c = run(&host, &bad);
     assert_eq!(c["status"], "error", "{c:#}");
-    assert!(!serde_json::to_string(&c).unwrap().contains("erasure-test-pass"));
+    assert!(!serde_json::to_string(&c)
+        .unwrap()
+        .contains("erasure-test-pass"));
 
     // The built-in deleter: forget every snapshot holding the account, prune.
     with["local_backups"]["restic"][0]["delete"] = json!("forget");
     let c = run(&host, &with);
     assert_eq!(c["status"], "pass", "{c:#}");
     let checked = assert_evidence(&c, "local_backups", true);
-    assert_eq!(checked[0], "restic forget 2 snapshot(s) in /srv/backup/restic: ok");
-    assert!(checked[1].starts_with("restic /srv/backup/restic: no snapshot of 1 contains "), "{checked:?}");
+    assert_eq!(
+        checked[0],
+        "restic forget 2 snapshot(s) in /srv/backup/restic: ok"
+    );
+    assert!(
+        checked[1].starts_with("restic /srv/backup/restic: no snapshot of 1 contains "),
+        "{checked:?}"
+    );
     // bob's own snapshot is still there and still restorable.
     let snaps: Value = serde_json::from_str(&r.cmd(&["snapshots", "--json"])).unwrap();
     assert_eq!(snaps.as_array().unwrap().len(), 1);
@@ -285,7 +315,12 @@ fn gz(path: &Path, text: &str) {
         .spawn()
         .unwrap();
     let mut child = o;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     std::fs::write(path, out.stdout).unwrap();
 }
@@ -297,7 +332,9 @@ fn gunzip(path: &Path) -> String {
 }
 
 fn carries_id(line: &str) -> bool {
-    line.contains("user=u-1842") || line.contains("/sites/acme/") || line.contains("acme.papyrs.example")
+    line.contains("user=u-1842")
+        || line.contains("/sites/acme/")
+        || line.contains("acme.papyrs.example")
 }
 
 #[test]
@@ -324,9 +361,20 @@ fn log_purge_on_a_live_appended_file_loses_no_other_line() {
         pre.push('\n');
     }
     std::fs::write(&live, &pre).unwrap();
-    std::fs::write(dir.join("app.log.1"), "old 1 host=acme.papyrs.example\nold 2 bob\n").unwrap();
-    gz(&dir.join("app.log.2.gz"), "older 1 user=u-1842\nolder 2 bob\nolder 3 acmecorp\n");
-    expected.extend(["old 2 bob".to_owned(), "older 2 bob".into(), "older 3 acmecorp".into()]);
+    std::fs::write(
+        dir.join("app.log.1"),
+        "old 1 host=acme.papyrs.example\nold 2 bob\n",
+    )
+    .unwrap();
+    gz(
+        &dir.join("app.log.2.gz"),
+        "older 1 user=u-1842\nolder 2 bob\nolder 3 acmecorp\n",
+    );
+    expected.extend([
+        "old 2 bob".to_owned(),
+        "older 2 bob".into(),
+        "older 3 acmecorp".into(),
+    ]);
     for f in ["app.log", "app.log.1", "app.log.2.gz"] {
         let p = dir.join(f);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -339,11 +387,14 @@ fn log_purge_on_a_live_appended_file_loses_no_other_line() {
     let writer = {
         let (stop, live) = (stop.clone(), live.clone());
         std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&live)
+                .unwrap();
             let mut written = Vec::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let line = if i % 7 == 0 {
+                let line = if i.is_multiple_of(7) {
                     format!("live {i} login user=u-1842 ok")
                 } else {
                     format!("live {i} GET /sites/bob/x 200")
@@ -367,47 +418,78 @@ fn log_purge_on_a_live_appended_file_loses_no_other_line() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
-    assert!(size_after > size_before, "the writer appended during the purge");
+    assert!(
+        size_after > size_before,
+        "the writer appended during the purge"
+    );
     // Lines the writer added after the purge's last pass may remain: never an error.
     assert_ne!(first["status"], "error", "{first:#}");
-    assert!(codes(&first).iter().all(|c| c == "lines_remaining"), "{first:#}");
+    assert!(
+        codes(&first).iter().all(|c| c == "lines_remaining"),
+        "{first:#}"
+    );
 
     // Once the writer has stopped, a second run leaves nothing.
     let c = run(&host, &with);
     assert_eq!(c["status"], "pass", "{c:#}");
     let checked = assert_evidence(&c, "logs", true);
-    assert!(checked.contains(&"log /var/log/papyrs/app.log: no line carries an identifier".to_owned()), "{checked:?}");
-    assert!(checked.contains(&"log /var/log/papyrs/app.log.2.gz: no line carries an identifier".to_owned()));
+    assert!(
+        checked.contains(&"log /var/log/papyrs/app.log: no line carries an identifier".to_owned()),
+        "{checked:?}"
+    );
+    assert!(checked
+        .contains(&"log /var/log/papyrs/app.log.2.gz: no line carries an identifier".to_owned()));
 
     let mut all: Vec<String> = Vec::new();
     for f in ["app.log", "app.log.1"] {
-        all.extend(std::fs::read_to_string(dir.join(f)).unwrap().lines().map(String::from));
+        all.extend(
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
     }
     all.extend(gunzip(&dir.join("app.log.2.gz")).lines().map(String::from));
     let kept: Vec<&String> = all.iter().filter(|l| !l.trim().is_empty()).collect();
-    assert!(kept.iter().all(|l| !carries_id(l)), "an identifier line remains");
+    assert!(
+        kept.iter().all(|l| !carries_id(l)),
+        "an identifier line remains"
+    );
     let mut counts = std::collections::HashMap::new();
     for l in &kept {
         *counts.entry(l.as_str()).or_insert(0) += 1;
     }
     assert!(written.len() > 100, "the writer ran: {}", written.len());
     for l in expected.iter().chain(written.iter()) {
-        assert_eq!(counts.get(l.as_str()), Some(&1), "line `{l}` lost or doubled");
+        assert_eq!(
+            counts.get(l.as_str()),
+            Some(&1),
+            "line `{l}` lost or doubled"
+        );
     }
     assert_eq!(kept.len(), expected.len() + written.len());
     // The live file is the same inode; every file kept owner, group and mode.
     assert_eq!(std::fs::metadata(&live).unwrap().ino(), ino);
     for f in ["app.log", "app.log.1", "app.log.2.gz"] {
         let m = std::fs::metadata(dir.join(f)).unwrap();
-        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (4242, 4243, 0o640), "{f}");
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (4242, 4243, 0o640),
+            "{f}"
+        );
     }
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        3,
+        "no temporary file left"
+    );
 }
 
 #[test]
 fn logs_matching_no_file_are_not_proof() {
     let host = FixtureHost::new();
-    let with = json!({"tasks": [task("logs")], "logs": {"paths": ["/var/log/none/*.log"], "purge": true}});
+    let with =
+        json!({"tasks": [task("logs")], "logs": {"paths": ["/var/log/none/*.log"], "purge": true}});
     let c = run(&host, &with);
     assert_eq!(c["status"], "error", "{c:#}");
 }
@@ -424,8 +506,15 @@ fn export_of_the_sample_site_matches_its_manifest() {
     let t = &c["evidence"]["tasks"][0];
     assert_eq!(t["archive"], "/var/lib/vigil/exports/acme-export.tar.gz");
     let archive = host.root().join("var/lib/vigil/exports/acme-export.tar.gz");
-    assert_eq!(t["archive_sha256"], sha256_hex(&std::fs::read(&archive).unwrap()));
-    assert_eq!(std::fs::metadata(&archive).unwrap().mode() & 0o077, 0, "archive readable by others");
+    assert_eq!(
+        t["archive_sha256"],
+        sha256_hex(&std::fs::read(&archive).unwrap())
+    );
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().mode() & 0o077,
+        0,
+        "archive readable by others"
+    );
 
     let out = tempfile::tempdir().unwrap();
     let ok = Command::new("tar")
@@ -455,20 +544,34 @@ fn export_of_the_sample_site_matches_its_manifest() {
     let mut unpacked = Vec::new();
     walk(out.path(), out.path(), &mut unpacked);
     for p in &unpacked {
-        assert!(p == "manifest.json" || listed.contains(p), "{p} not in the manifest");
+        assert!(
+            p == "manifest.json" || listed.contains(p),
+            "{p} not in the manifest"
+        );
     }
 
     // Pages as Markdown (the original) and HTML.
     for page in ["index", "menu", "about", "catering"] {
         let md = std::fs::read(out.path().join(format!("pages/{page}.md"))).unwrap();
-        assert_eq!(md, std::fs::read(sample_site().join(format!("pages/{page}.md"))).unwrap());
+        assert_eq!(
+            md,
+            std::fs::read(sample_site().join(format!("pages/{page}.md"))).unwrap()
+        );
         let html = std::fs::read_to_string(out.path().join(format!("pages/{page}.html"))).unwrap();
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<h1>"), "{page}");
+        assert!(
+            html.starts_with("<!DOCTYPE html>") && html.contains("<h1>"),
+            "{page}"
+        );
     }
     let menu = std::fs::read_to_string(out.path().join("pages/menu.html")).unwrap();
     assert!(menu.contains("<title>Menu</title>") && menu.contains("<table>"));
     // Attachments byte for byte.
-    for a in ["logo.png", "menu-2026.pdf", "opening-hours.txt", "photos/storefront.png"] {
+    for a in [
+        "logo.png",
+        "menu-2026.pdf",
+        "opening-hours.txt",
+        "photos/storefront.png",
+    ] {
         assert_eq!(
             std::fs::read(out.path().join("attachments").join(a)).unwrap(),
             std::fs::read(sample_site().join("attachments").join(a)).unwrap(),
@@ -477,22 +580,34 @@ fn export_of_the_sample_site_matches_its_manifest() {
     }
     // Discussions as JSON and CSV.
     for d in ["menu", "catering"] {
-        let j: Value = serde_json::from_slice(&std::fs::read(out.path().join(format!("discussions/{d}.json"))).unwrap()).unwrap();
+        let j: Value = serde_json::from_slice(
+            &std::fs::read(out.path().join(format!("discussions/{d}.json"))).unwrap(),
+        )
+        .unwrap();
         let csv = std::fs::read_to_string(out.path().join(format!("discussions/{d}.csv"))).unwrap();
         assert!(csv.starts_with("id,reply_to,author,at,body\r\n"));
-        assert_eq!(csv.matches("\r\n").count(), j["comments"].as_array().unwrap().len() + 1, "{d}");
+        assert_eq!(
+            csv.matches("\r\n").count(),
+            j["comments"].as_array().unwrap().len() + 1,
+            "{d}"
+        );
     }
     let menu_csv = std::fs::read_to_string(out.path().join("discussions/menu.csv")).unwrap();
     assert!(menu_csv.contains("\"Best croissants in town,\nno contest.\""));
-    assert!(menu_csv.contains("\"Not yet, but a buckwheat loaf is coming in December, \"\"promise\"\".\""));
+    assert!(menu_csv
+        .contains("\"Not yet, but a buckwheat loaf is coming in December, \"\"promise\"\".\""));
     // Form records as JSON and CSV, columns in the schema's order.
     let contact = std::fs::read_to_string(out.path().join("forms/contact/records.csv")).unwrap();
     assert!(contact.starts_with("submitted_at,name,email,message\r\n"));
     assert!(contact.contains("\"Ana, Silva\""));
-    let records: Value = serde_json::from_slice(&std::fs::read(out.path().join("forms/contact/records.json")).unwrap()).unwrap();
+    let records: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("forms/contact/records.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(records.as_array().unwrap().len(), 3);
     assert_eq!(records[2]["name"], "Ana, Silva");
-    let orders = std::fs::read_to_string(out.path().join("forms/catering-order/records.csv")).unwrap();
+    let orders =
+        std::fs::read_to_string(out.path().join("forms/catering-order/records.csv")).unwrap();
     assert!(orders.starts_with("submitted_at,name,phone,date,occasion,guests\r\n"));
     assert!(orders.contains(",wedding,60\r\n"));
     assert!(out.path().join("forms/catering-order/schema.json").exists());
@@ -500,7 +615,10 @@ fn export_of_the_sample_site_matches_its_manifest() {
 
     // A second run keeps the archive that still verifies: same digest.
     let again = run(&host, &with);
-    assert_eq!(again["evidence"]["tasks"][0]["archive_sha256"], t["archive_sha256"]);
+    assert_eq!(
+        again["evidence"]["tasks"][0]["archive_sha256"],
+        t["archive_sha256"]
+    );
 
     // A damaged archive is replaced by a fresh one that verifies.
     let mut bytes = std::fs::read(&archive).unwrap();

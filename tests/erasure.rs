@@ -652,3 +652,43 @@ fn the_example_policy_validates() {
     let o = run_agent(&["validate", "--policy", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn restic_rewrite_keeps_the_other_accounts_or_says_why_not() {
+    let bin = require_tool("restic", "restic");
+    let host = host_with_sites();
+    let sites = host.root().join("srv/papyrs/sites");
+    let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
+    let r = Restic {
+        bin: bin.clone(),
+        repo: host.root().join("srv/backup/restic"),
+        pass,
+        cache: tempfile::tempdir().unwrap(),
+    };
+    r.cmd(&["init", "-q"]);
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
+    let version = stdout(&Command::new(&bin).arg("version").output().unwrap());
+    let minor: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse().ok())
+        .unwrap();
+    let with = json!({"tasks": [task("offline_backups")],
+        "offline_backups": {"restic": [{"repository": "/srv/backup/restic", "password_file": "/etc/vigil/restic.pass", "delete": "rewrite"}],
+                            "paths_in_backup": [format!("{}/{{account}}", sites.display())]}});
+    let c = run(&host, &with);
+    if minor < 15 {
+        // restic < 0.15 has no `rewrite`: the deleter fails and the data stays.
+        assert_eq!(c["status"], "fail", "{c:#}");
+        assert_eq!(codes(&c), ["hook_failed", "backup_still_contains"]);
+        assert!(c["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restic rewrite"));
+    } else {
+        assert_eq!(c["status"], "pass", "{c:#}");
+        let ls = r.cmd(&["ls", "latest"]);
+        assert!(ls.contains("bob/site.json") && !ls.contains("/acme"));
+    }
+}

@@ -95,7 +95,12 @@ fn expand(pattern: &str, ctx: &HostCtx) -> Result<Vec<PathBuf>, String> {
             Err(e) => return Err(format!("cannot look at `{pattern}`: {}", io_reason(&e))),
         });
     }
-    let text = full.to_string_lossy().into_owned();
+    // The root is literal; only the policy's pattern is a glob.
+    let text = format!(
+        "{}/{}",
+        glob::Pattern::escape(&ctx.root.to_string_lossy()).trim_end_matches('/'),
+        pattern.trim_start_matches('/')
+    );
     let mut out = Vec::new();
     for entry in glob::glob(&text).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))? {
         out.push(

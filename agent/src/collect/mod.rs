@@ -10,6 +10,7 @@ use vigil_rules::checks::{CheckSpec, Facts};
 pub mod admin_access;
 pub mod backup_freshness;
 pub mod clamav;
+pub mod erasure;
 pub mod file_integrity;
 pub mod firewall;
 pub mod log_secrets;
@@ -111,6 +112,7 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
                 .await
                 .map(Facts::FileIntegrity)
         }
+        CheckSpec::Erasure(p) => erasure::collect(p, ctx).await.map(Facts::Erasure),
     }
 }
 

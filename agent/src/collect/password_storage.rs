@@ -62,7 +62,7 @@ fn read_shadow(shadow: &str, ctx: &HostCtx) -> Source {
     src
 }
 
-fn dsn_of(sql: &SqlSource) -> Result<String, String> {
+pub fn dsn_of(sql: &SqlSource) -> Result<String, String> {
     if let Some(d) = &sql.dsn {
         return Ok(d.clone());
     }
@@ -78,7 +78,7 @@ fn dsn_of(sql: &SqlSource) -> Result<String, String> {
 }
 
 /// Removes the password of a connection string from a message.
-fn scrub(msg: &str, dsn: &str) -> String {
+pub fn scrub(msg: &str, dsn: &str) -> String {
     let mut out = msg.to_owned();
     if let Some((_, rest)) = dsn.split_once("://") {
         if let Some((userinfo, _)) = rest.split_once('@') {

@@ -16,6 +16,7 @@ pub mod admin_access;
 pub mod attestation;
 pub mod backup_freshness;
 pub mod clamav;
+pub mod erasure;
 pub mod file_integrity;
 pub mod firewall;
 pub mod log_secrets;
@@ -171,6 +172,7 @@ registry! {
     "log_secrets" => LogSecrets(log_secrets::LogSecrets),
     "clamav" => Clamav(clamav::Clamav),
     "file_integrity" => FileIntegrity(file_integrity::FileIntegrity),
+    "erasure" => Erasure(erasure::Erasure),
 }
 
 #[cfg(test)]

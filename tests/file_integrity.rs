@@ -82,6 +82,8 @@ fn dpkg_database_with_tampered_missing_and_edited_conffile() {
 
     // The conffile alone fails only when asked to.
     std::fs::write(root.join("usr/lib/tools/tool"), "tool v1\n").unwrap();
+    // git keeps no empty folders: the missing file's folder may be gone too.
+    std::fs::create_dir_all(root.join("usr/share/doc/hello")).unwrap();
     std::fs::write(root.join("usr/share/doc/hello/README"), "original readme\n").unwrap();
     let c = check(&p, &root, &tmp.path().join("state"));
     assert_eq!(c["status"], "pass", "{c}");

@@ -188,3 +188,277 @@ pub fn codes(check: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    l.local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A running `vigil-reporter serve`, killed on drop.
+pub struct Reporter {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub data: PathBuf,
+    pub tls: bool,
+    pub base: String,
+    pub secret: String,
+    pub database: Option<String>,
+    extra_args: Vec<String>,
+}
+
+pub const ENROLL_SECRET: &str = "test-enroll-secret-0123456789";
+
+impl Reporter {
+    /// Starts a reporter with plain HTTP (`tls == false`) or its self-signed TLS.
+    pub fn start(data: &Path, tls: bool, database: Option<&str>, extra_args: &[&str]) -> Reporter {
+        let port = free_port();
+        let mut r = Reporter {
+            child: Self::spawn(data, port, tls, database, extra_args),
+            port,
+            data: data.to_owned(),
+            tls,
+            base: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
+            secret: ENROLL_SECRET.into(),
+            database: database.map(String::from),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        r.wait_ready();
+        r
+    }
+
+    fn spawn(
+        data: &Path,
+        port: u16,
+        tls: bool,
+        database: Option<&str>,
+        extra: &[impl AsRef<str>],
+    ) -> std::process::Child {
+        let mut cmd = Command::new(binary("vigil-reporter", "vigil-reporter"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data);
+        if !tls {
+            cmd.arg("--plain-http");
+        }
+        for a in extra {
+            cmd.arg(a.as_ref());
+        }
+        cmd.env("VIGIL_ENROLL_SECRET", ENROLL_SECRET)
+            .env("VIGIL_LOG", "warn");
+        match database {
+            Some(url) => cmd.env("VIGIL_DATABASE_URL", url),
+            None => cmd.env_remove("VIGIL_DATABASE_URL"),
+        };
+        cmd.stdout(std::process::Stdio::null());
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start vigil-reporter: {e}"))
+    }
+
+    pub fn client(&self) -> reqwest::blocking::Client {
+        let mut b =
+            reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(20));
+        if self.tls {
+            let pem = std::fs::read(self.data.join("tls/cert.pem"))
+                .unwrap_or_else(|e| panic!("reporter cert: {e}"));
+            let cert = reqwest::Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
+            b = b.add_root_certificate(cert);
+        }
+        b.build().unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    pub fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("vigil-reporter exited early: {status}");
+            }
+            // The client needs the certificate, which exists once the server wrote it.
+            let ready = (!self.tls || self.data.join("tls/cert.pem").exists())
+                && self
+                    .client()
+                    .get(format!("{}/healthz", self.base))
+                    .send()
+                    .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "vigil-reporter did not become ready on port {}",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9`, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.child = Self::spawn(
+            &self.data,
+            self.port,
+            self.tls,
+            self.database.as_deref(),
+            &self.extra_args,
+        );
+        self.wait_ready();
+    }
+
+    /// Adds a staff user and returns their token.
+    pub fn add_user(&self, name: &str, role: &str) -> String {
+        let mut cmd = Command::new(binary("vigil-reporter", "vigil-reporter"));
+        cmd.args(["user", "add", name, "--role", role, "--data"])
+            .arg(&self.data);
+        if let Some(url) = &self.database {
+            cmd.env("VIGIL_DATABASE_URL", url);
+        }
+        let o = cmd.output().unwrap_or_else(|e| panic!("user add: {e}"));
+        assert!(
+            o.status.success(),
+            "user add failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    }
+
+    /// Enrolls `host` and returns its token.
+    pub fn enroll(&self, host: &str, interval_secs: u64) -> String {
+        let r = self
+            .client()
+            .post(format!("{}/api/v1/enroll", self.base))
+            .json(&serde_json::json!({"secret": self.secret, "host": host, "interval_secs": interval_secs}))
+            .send()
+            .unwrap_or_else(|e| panic!("enroll: {e}"));
+        assert_eq!(r.status().as_u16(), 201);
+        let v: serde_json::Value = r.json().unwrap_or_else(|e| panic!("{e}"));
+        v["token"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no token in {v}"))
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A throwaway PostgreSQL cluster on a free loopback port, run as the
+/// `postgres` user, stopped on drop.
+pub struct PgCluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    bin: PathBuf,
+}
+
+impl PgCluster {
+    pub fn start() -> PgCluster {
+        let bin = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.join("initdb").exists())
+            .unwrap_or_else(|| panic!("this test needs PostgreSQL's server binaries: apt-get install postgresql (.ci/run does)"));
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-pg")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let run_as_postgres = |args: &[&str]| {
+            let o = Command::new("runuser")
+                .arg("-u")
+                .arg("postgres")
+                .arg("--")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("runuser: {e}"));
+            assert!(
+                o.status.success(),
+                "{args:?} failed: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        let st = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.path())
+            .status()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(st.success());
+        let data = dir.path().join("data");
+        let initdb = bin.join("initdb");
+        run_as_postgres(&[
+            initdb.to_str().unwrap_or_default(),
+            "-D",
+            data.to_str().unwrap_or_default(),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        let port = free_port();
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.path().display()
+        );
+        let pg_ctl = bin.join("pg_ctl");
+        let log = dir.path().join("log");
+        run_as_postgres(&[
+            pg_ctl.to_str().unwrap_or_default(),
+            "-D",
+            data.to_str().unwrap_or_default(),
+            "-l",
+            log.to_str().unwrap_or_default(),
+            "-o",
+            &opts,
+            "-w",
+            "start",
+        ]);
+        PgCluster { dir, port, bin }
+    }
+
+    /// Creates a database and returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        let psql = "/usr/bin/psql";
+        let o = Command::new(psql)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("psql: {e}"));
+        assert!(
+            o.status.success(),
+            "create database: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}

@@ -1,0 +1,616 @@
+//! The `/api/v1` routes. The OpenAPI document is generated from the
+//! `#[utoipa::path]` annotations here, so it cannot drift from the router.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_rules::report::{self, Report};
+
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::posture::{self, Posture};
+use crate::store::{AgentRow, NewReport, Store, Stored, UserRow};
+
+/// The policy the reporter hands out.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PolicyBlob {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+    pub yaml: String,
+    #[serde(skip)]
+    pub controls: Vec<(String, String)>,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub enroll_secrets: Vec<String>,
+    pub policy: Option<PolicyBlob>,
+    pub max_report_bytes: usize,
+}
+
+pub type Shared = Arc<AppState>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "vigil reporter", description = "Agents report here; staff read the fleet's posture."),
+    modifiers(&SecurityAddon),
+    tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"))
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every `/api/v1` route with its documentation.
+pub fn router() -> OpenApiRouter<Shared> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(enroll))
+        .routes(routes!(ingest))
+        .routes(routes!(agent_policy))
+        .routes(routes!(get_posture))
+        .routes(routes!(list_hosts))
+        .routes(routes!(get_host))
+        .routes(routes!(list_reports))
+        .routes(routes!(get_report))
+        .routes(routes!(revoke_agent))
+        .routes(routes!(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "agents", responses((status = 200, body = serde_json::Value, description = "the OpenAPI 3.1 document of every /api route")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(|| router().split_for_parts().1).clone())
+}
+
+// --- authentication ---------------------------------------------------------
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// An enrolled, unrevoked agent.
+pub struct AgentAuth(pub AgentRow);
+
+impl FromRequestParts<Shared> for AgentAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::ReEnroll("missing agent token (Authorization: Bearer …)".into())
+        })?;
+        let (lookup, secret) = auth::parse_token(token, auth::AGENT_PREFIX)
+            .ok_or_else(|| ApiError::ReEnroll("malformed agent token".into()))?;
+        let agent = state.store.agent_by_lookup(lookup).await?;
+        match agent {
+            Some(a) if auth::verify(secret, &a.token_digest) => {
+                if a.revoked_at.is_some() {
+                    Err(ApiError::ReEnroll(
+                        "this agent's token was revoked; enroll again".into(),
+                    ))
+                } else {
+                    Ok(AgentAuth(a))
+                }
+            }
+            _ => Err(ApiError::ReEnroll(
+                "unknown agent token; enroll again".into(),
+            )),
+        }
+    }
+}
+
+/// A staff member (admin or auditor).
+pub struct Staff(pub UserRow);
+
+impl FromRequestParts<Shared> for Staff {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::Unauthorized("missing staff token (Authorization: Bearer …)".into())
+        })?;
+        let (lookup, secret) = auth::parse_token(token, auth::STAFF_PREFIX)
+            .ok_or_else(|| ApiError::Unauthorized("malformed staff token".into()))?;
+        match state.store.user_by_lookup(lookup).await? {
+            Some(u) if auth::verify(secret, &u.token_digest) && u.disabled_at.is_none() => {
+                Ok(Staff(u))
+            }
+            _ => Err(ApiError::Unauthorized("unknown staff token".into())),
+        }
+    }
+}
+
+/// A staff member with the admin role.
+pub struct Admin(pub UserRow);
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let Staff(u) = Staff::from_request_parts(parts, state).await?;
+        if u.role == "admin" {
+            Ok(Admin(u))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "`{}` is an {}; this needs an admin",
+                u.name, u.role
+            )))
+        }
+    }
+}
+
+// --- agents -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub secret: String,
+    pub host: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The agent's schedule; the host is stale after twice this without a report.
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrollResponse {
+    pub agent_id: String,
+    /// Shown once; the reporter keeps only its digest.
+    pub token: String,
+    pub host: String,
+}
+
+pub fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid {what}: {e}")))
+}
+
+/// Enrolls an agent with the enrollment secret and returns its own token.
+#[utoipa::path(post, path = "/api/v1/enroll", tag = "agents", request_body = EnrollRequest,
+    responses((status = 201, body = EnrollResponse), (status = 400, description = "malformed request"), (status = 401, description = "wrong enrollment secret")))]
+async fn enroll(
+    State(state): State<Shared>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
+    let req: EnrollRequest = parse_json(&body, "enrollment request")?;
+    if !valid_host(&req.host) {
+        return Err(ApiError::BadRequest(
+            "`host` must be a host name (letters, digits, `-`, `.`, `_`)".into(),
+        ));
+    }
+    if req.roles.len() > 32 || req.roles.iter().any(|r| !valid_host(r)) {
+        return Err(ApiError::BadRequest(
+            "`roles` must be at most 32 short words".into(),
+        ));
+    }
+    let ok = state
+        .enroll_secrets
+        .iter()
+        .any(|s| auth::secrets_equal(s, &req.secret));
+    if !ok {
+        tracing::warn!(host = %req.host, "enrollment refused: wrong secret");
+        return Err(ApiError::Unauthorized("wrong enrollment secret".into()));
+    }
+    let token = auth::new_token(auth::AGENT_PREFIX);
+    let id = uuid::Uuid::new_v4().to_string();
+    let interval =
+        i64::try_from(req.interval_secs.unwrap_or(900).clamp(1, 7 * 86400)).unwrap_or(900);
+    state
+        .store
+        .enroll(
+            &id,
+            &req.host,
+            &req.roles,
+            interval,
+            &token.lookup,
+            &token.digest,
+        )
+        .await?;
+    tracing::info!(host = %req.host, agent_id = %id, "agent enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollResponse {
+            agent_id: id,
+            token: token.token,
+            host: req.host,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    pub report_id: String,
+    /// False when this report id was already stored: acknowledged all the same.
+    pub stored: bool,
+}
+
+/// Checks a report beyond its shape: ids, times, and that statuses and the
+/// summary agree with the checks.
+pub fn validate_report(r: &Report) -> Result<(), String> {
+    if r.schema != report::SCHEMA {
+        return Err(format!("`schema` must be `{}`", report::SCHEMA));
+    }
+    if uuid::Uuid::parse_str(&r.report_id).is_err() {
+        return Err("`report_id` must be a UUID".into());
+    }
+    if r.policy.sha256.len() != 64 || !r.policy.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("`policy.sha256` must be 64 hex digits".into());
+    }
+    if r.finished_at < r.started_at {
+        return Err("`finished_at` is before `started_at`".into());
+    }
+    if r.finished_at > chrono::Utc::now() + chrono::Duration::hours(1) {
+        return Err("`finished_at` is in the future".into());
+    }
+    if r.controls.len() > 2000 {
+        return Err("too many controls".into());
+    }
+    for c in &r.controls {
+        if c.checks.len() > 1000 {
+            return Err(format!("control `{}` has too many checks", c.id));
+        }
+        let computed = report::control_status(&c.checks);
+        if c.status != computed && c.status != report::ControlStatus::Waived {
+            return Err(format!(
+                "control `{}` says `{}` but its checks make it `{}`",
+                c.id,
+                c.status.as_str(),
+                computed.as_str()
+            ));
+        }
+    }
+    if report::summarize(&r.controls) != r.summary {
+        return Err("`summary` does not match the controls".into());
+    }
+    Ok(())
+}
+
+/// Stores one report of the calling agent; idempotent by `report_id`.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "agents", security(("bearer" = [])),
+    request_body(content = serde_json::Value, description = "one vigil.report/v1 object", content_type = "application/json"),
+    responses((status = 201, body = IngestResponse, description = "stored"), (status = 200, body = IngestResponse, description = "already stored"),
+        (status = 400, description = "invalid report"), (status = 401, description = "unknown or revoked token; re-enroll"),
+        (status = 403, description = "report of another host"), (status = 409, description = "report id used by another host"), (status = 413, description = "too large")))]
+async fn ingest(
+    State(state): State<Shared>,
+    AgentAuth(agent): AgentAuth,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
+    if body.len() > state.max_report_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "a report may be at most {} bytes",
+            state.max_report_bytes
+        )));
+    }
+    let r: Report = parse_json(&body, "report")?;
+    validate_report(&r).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
+    if r.agent.host != agent.host {
+        return Err(ApiError::Forbidden(format!(
+            "this agent reports for `{}`, not `{}`",
+            agent.host, r.agent.host
+        )));
+    }
+    let summary =
+        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body_text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
+    let new = NewReport {
+        report_id: &r.report_id,
+        agent_id: &agent.id,
+        host: &agent.host,
+        policy_id: &r.policy.id,
+        policy_version: &r.policy.version,
+        policy_sha256: &r.policy.sha256,
+        started_at: r.started_at.timestamp_millis(),
+        finished_at: r.finished_at.timestamp_millis(),
+        summary: &summary,
+        body: body_text,
+        controls: r
+            .controls
+            .iter()
+            .map(|c| (c.id.as_str(), c.title.as_str(), c.status.as_str()))
+            .collect(),
+    };
+    match state.store.insert_report(&new).await? {
+        Stored::New => Ok((
+            StatusCode::CREATED,
+            Json(IngestResponse {
+                report_id: r.report_id.clone(),
+                stored: true,
+            }),
+        )),
+        Stored::Duplicate => Ok((
+            StatusCode::OK,
+            Json(IngestResponse {
+                report_id: r.report_id.clone(),
+                stored: false,
+            }),
+        )),
+        Stored::Conflict => Err(ApiError::Conflict(
+            "this report id is taken by another host's report".into(),
+        )),
+    }
+}
+
+/// The policy this agent should run, with its digest.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = PolicyBlob), (status = 401, description = "unknown or revoked token"), (status = 404, description = "no policy is handed out")))]
+async fn agent_policy(
+    State(state): State<Shared>,
+    AgentAuth(_agent): AgentAuth,
+) -> ApiResult<Json<PolicyBlob>> {
+    state
+        .policy
+        .clone()
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("this reporter hands out no policy".into()))
+}
+
+// --- staff ------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AtQuery {
+    /// Posture as it stood at this time (RFC 3339); now when absent.
+    pub at: Option<String>,
+}
+
+fn parse_at(at: Option<&str>) -> ApiResult<i64> {
+    match at {
+        None => Ok(crate::store::now_ms()),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| ApiError::BadRequest(format!("`at`: `{s}` is not an RFC 3339 time"))),
+    }
+}
+
+pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
+    let rows = state.store.latest_controls(at).await?;
+    let last = state.store.last_report_times(at).await?;
+    let agents = state.store.agents().await?;
+    let controls = state
+        .policy
+        .as_ref()
+        .map(|p| p.controls.clone())
+        .unwrap_or_default();
+    Ok(posture::compute(at, &rows, &last, &agents, &controls))
+}
+
+/// Per control across the fleet: status, hosts failing, last verified.
+#[utoipa::path(get, path = "/api/v1/posture", tag = "staff", security(("bearer" = [])), params(AtQuery),
+    responses((status = 200, body = Posture), (status = 400, description = "bad `at`"), (status = 401, description = "not staff")))]
+async fn get_posture(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Query(q): Query<AtQuery>,
+) -> ApiResult<Json<Posture>> {
+    let at = parse_at(q.at.as_deref())?;
+    Ok(Json(compute_posture(&state, at).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostSummary {
+    pub host: String,
+    pub agent_id: Option<String>,
+    pub roles: Vec<String>,
+    pub last_report_at: Option<String>,
+    pub last_report_id: Option<String>,
+    pub stale: bool,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostsResponse {
+    pub hosts: Vec<HostSummary>,
+}
+
+async fn host_summaries(state: &AppState) -> ApiResult<Vec<HostSummary>> {
+    let at = crate::store::now_ms();
+    let p = compute_posture(state, at).await?;
+    let agents = state.store.agents().await?;
+    Ok(p.hosts
+        .into_iter()
+        .map(|h| {
+            let a = agents.iter().find(|a| a.host == h.host);
+            HostSummary {
+                agent_id: a.map(|a| a.id.clone()),
+                roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
+                host: h.host,
+                last_report_at: h.last_report_at,
+                last_report_id: h.last_report_id,
+                stale: h.stale,
+                revoked: h.revoked,
+            }
+        })
+        .collect())
+}
+
+/// Hosts, their last report and staleness.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = HostsResponse), (status = 401, description = "not staff")))]
+async fn list_hosts(State(state): State<Shared>, _staff: Staff) -> ApiResult<Json<HostsResponse>> {
+    Ok(Json(HostsResponse {
+        hosts: host_summaries(&state).await?,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostDetail {
+    #[serde(flatten)]
+    pub summary: HostSummary,
+    /// The newest status of each control on this host.
+    pub controls: Vec<HostControl>,
+    pub recent_reports: Vec<ReportListItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostControl {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub verified_at: String,
+}
+
+/// One host: its last reports and each control's newest status.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}", tag = "staff", security(("bearer" = [])), params(("host" = String, Path, description = "host name")),
+    responses((status = 200, body = HostDetail), (status = 401, description = "not staff"), (status = 404, description = "unknown host")))]
+async fn get_host(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(host): Path<String>,
+) -> ApiResult<Json<HostDetail>> {
+    let summary = host_summaries(&state)
+        .await?
+        .into_iter()
+        .find(|h| h.host == host)
+        .ok_or_else(|| ApiError::NotFound(format!("no host `{host}`")))?;
+    let rows = state.store.latest_controls(crate::store::now_ms()).await?;
+    let stale = summary.stale;
+    let controls = rows
+        .into_iter()
+        .filter(|r| r.host == host)
+        .map(|r| HostControl {
+            id: r.control_id,
+            title: r.title,
+            status: if stale { "unknown".into() } else { r.status },
+            verified_at: posture::rfc3339(r.finished_at),
+        })
+        .collect();
+    let recent_reports = report_items(&state, Some(&host), 10).await?;
+    Ok(Json(HostDetail {
+        summary,
+        controls,
+        recent_reports,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsQuery {
+    pub host: Option<String>,
+    /// 1 to 1000, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportListItem {
+    pub report_id: String,
+    pub host: String,
+    pub finished_at: String,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportsResponse {
+    pub reports: Vec<ReportListItem>,
+}
+
+async fn report_items(
+    state: &AppState,
+    host: Option<&str>,
+    limit: i64,
+) -> ApiResult<Vec<ReportListItem>> {
+    let rows = state.store.reports(host, limit).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ReportListItem {
+                summary: serde_json::from_str(&r.summary)
+                    .map_err(|e| ApiError::Internal(format!("stored summary: {e}")))?,
+                report_id: r.report_id,
+                host: r.host,
+                finished_at: posture::rfc3339(r.finished_at),
+            })
+        })
+        .collect()
+}
+
+/// Stored reports, newest first.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "staff", security(("bearer" = [])), params(ReportsQuery),
+    responses((status = 200, body = ReportsResponse), (status = 400, description = "bad limit"), (status = 401, description = "not staff")))]
+async fn list_reports(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Query(q): Query<ReportsQuery>,
+) -> ApiResult<Json<ReportsResponse>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "`limit` must be between 1 and 1000".into(),
+        ));
+    }
+    Ok(Json(ReportsResponse {
+        reports: report_items(&state, q.host.as_deref(), limit).await?,
+    }))
+}
+
+/// One stored report, as the agent sent it.
+#[utoipa::path(get, path = "/api/v1/reports/{report_id}", tag = "staff", security(("bearer" = [])), params(("report_id" = String, Path, description = "report id")),
+    responses((status = 200, body = serde_json::Value, description = "the vigil.report/v1 object"), (status = 401, description = "not staff"), (status = 404, description = "unknown report")))]
+async fn get_report(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(report_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let body = state
+        .store
+        .report_body(&report_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no report `{report_id}`")))?;
+    Ok(Json(serde_json::from_str(&body).map_err(|e| {
+        ApiError::Internal(format!("stored report: {e}"))
+    })?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokeResponse {
+    pub agent_id: String,
+    pub revoked: bool,
+}
+
+/// Revokes an agent's token; the agent is told to enroll again.
+#[utoipa::path(delete, path = "/api/v1/agents/{agent_id}", tag = "staff", security(("bearer" = [])), params(("agent_id" = String, Path, description = "agent id")),
+    responses((status = 200, body = RevokeResponse), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no such active agent")))]
+async fn revoke_agent(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(agent_id): Path<String>,
+) -> ApiResult<Json<RevokeResponse>> {
+    if state.store.revoke_agent(&agent_id).await? {
+        tracing::info!(%agent_id, by = %user.name, "agent token revoked");
+        Ok(Json(RevokeResponse {
+            agent_id,
+            revoked: true,
+        }))
+    } else {
+        Err(ApiError::NotFound(format!("no active agent `{agent_id}`")))
+    }
+}

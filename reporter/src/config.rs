@@ -1,0 +1,91 @@
+//! The reporter's config file, with located errors like a policy's.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use vigil_rules::policy::Diagnostics;
+use vigil_rules::yaml;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterConfig {
+    /// Default 127.0.0.1:8443.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Default `./vigil-data`.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// `postgres://…` for a shared database; the SQLite file in `data` when absent.
+    /// `VIGIL_DATABASE_URL` overrides it (keeps a password out of the file).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Serve plain HTTP (behind a TLS-terminating proxy, or on loopback for tests).
+    #[serde(default)]
+    pub plain_http: bool,
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Enrollment secrets; several at once so they can be rotated.
+    /// `VIGIL_ENROLL_SECRET` adds one.
+    #[serde(default)]
+    pub enroll_secrets: Vec<String>,
+    /// The policy handed out to agents.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// Largest report accepted, in bytes (default 4 MiB).
+    #[serde(default)]
+    pub max_report_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ReporterConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config `{}`: {e}", path.display()))?;
+        Self::parse(&text, &path.display().to_string()).map_err(|d| anyhow::anyhow!("{d}"))
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Self, Diagnostics> {
+        let fail = |diags| Diagnostics {
+            file: file.to_owned(),
+            diags,
+        };
+        let node = yaml::parse(text).map_err(fail)?;
+        let cfg: ReporterConfig = yaml::from_node(&node).map_err(fail)?;
+        if let Some(l) = &cfg.listen {
+            if l.parse::<SocketAddr>().is_err() {
+                let loc = node.get("listen").map_or(node.loc, |n| n.loc);
+                return Err(fail(vec![yaml::Diag::new(
+                    loc,
+                    format!("`listen`: `{l}` is not an address like 127.0.0.1:8443"),
+                )]));
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn located_errors() {
+        let e = ReporterConfig::parse("listen: nowhere\n", "r.yaml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "r.yaml:1:9: `listen`: `nowhere` is not an address like 127.0.0.1:8443"
+        );
+        let e = ReporterConfig::parse("lisen: 1.2.3.4:5\n", "r.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("r.yaml:1:1: unknown key `lisen`"));
+        let c =
+            ReporterConfig::parse("enroll_secrets: [a, b]\nplain_http: true\n", "r.yaml").unwrap();
+        assert_eq!(c.enroll_secrets.len(), 2);
+    }
+}

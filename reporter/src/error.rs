@@ -1,0 +1,62 @@
+//! The one error type of the HTTP API: a 4xx explains what was wrong with the
+//! input; a 5xx says nothing internal and the detail goes to the log.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The agent's token is unknown or revoked: it must enroll again.
+    #[error("{0}")]
+    ReEnroll(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, extra) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, None),
+            ApiError::ReEnroll(_) => (
+                StatusCode::UNAUTHORIZED,
+                Some(("re_enroll", serde_json::Value::Bool(true))),
+            ),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, None),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        };
+        let mut body = serde_json::json!({"error": self.to_string()});
+        if let (Some((k, v)), Some(obj)) = (extra, body.as_object_mut()) {
+            obj.insert(k.into(), v);
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

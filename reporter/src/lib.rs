@@ -1,0 +1,18 @@
+//! `vigil-reporter`: the central service agents report to.
+//!
+//! - [`store`] keeps agents, reports and users in SQLite or PostgreSQL
+//!   (one code path over sqlx's `Any` driver, migrations per backend).
+//! - [`api`] holds the `/api/v1` routes, their authentication (agent tokens,
+//!   staff tokens) and the OpenAPI document generated from them; [`app`]
+//!   assembles the router with limits and timeouts.
+//! - [`posture`] computes the fleet's standing per control, pure over stored rows.
+//! - [`auth`] makes and checks tokens (SHA-256 digests) and staff passwords (argon2id).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod posture;
+pub mod store;
+pub mod tls;

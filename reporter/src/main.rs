@@ -1,0 +1,259 @@
+//! The `vigil-reporter` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use vigil_reporter::config::ReporterConfig;
+use vigil_reporter::{app, auth, tls};
+
+#[derive(Parser)]
+#[command(
+    name = "vigil-reporter",
+    version,
+    about = "The central service vigil agents report to"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API (TLS by default, with a self-signed certificate when none is configured).
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Default 127.0.0.1:8443.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Default ./vigil-data.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Serve plain HTTP (behind a TLS proxy, or on loopback for tests).
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Manage staff users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Adds a user and prints their API token once.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: Role,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Also set a password for the web pages, read from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Role {
+    Admin,
+    Auditor,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil-reporter: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(real_main(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil-reporter: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    if journald {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn config_of(path: Option<&PathBuf>) -> anyhow::Result<ReporterConfig> {
+    match path {
+        Some(p) => ReporterConfig::load(p),
+        None => Ok(ReporterConfig::default()),
+    }
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        Cmd::User {
+            cmd:
+                UserCmd::Add {
+                    name,
+                    role,
+                    data,
+                    config,
+                    password_stdin,
+                },
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let data = data
+                .or(cfg.data.clone())
+                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            if !vigil_reporter::api::valid_host(&name) {
+                anyhow::bail!("user name `{name}` must be letters, digits, `-`, `.` or `_`");
+            }
+            let state = app::state(&cfg, &data).await?;
+            let password_hash = if password_stdin {
+                let mut pw = String::new();
+                std::io::stdin()
+                    .read_line(&mut pw)
+                    .context("cannot read the password from standard input")?;
+                let pw = pw.trim_end_matches(['\n', '\r']);
+                if pw.chars().count() < 12 {
+                    anyhow::bail!("the password must have at least 12 characters");
+                }
+                Some(auth::hash_password(pw).map_err(anyhow::Error::msg)?)
+            } else {
+                None
+            };
+            let token = auth::new_token(auth::STAFF_PREFIX);
+            let role = match role {
+                Role::Admin => "admin",
+                Role::Auditor => "auditor",
+            };
+            if !state
+                .store
+                .add_user(
+                    &name,
+                    role,
+                    password_hash.as_deref(),
+                    &token.lookup,
+                    &token.digest,
+                )
+                .await?
+            {
+                anyhow::bail!("user `{name}` already exists");
+            }
+            eprintln!("added {role} `{name}`; their API token (shown once):");
+            println!("{}", token.token);
+            Ok(())
+        }
+        Cmd::Serve {
+            config,
+            listen,
+            data,
+            plain_http,
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let data = data
+                .or(cfg.data.clone())
+                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let listen: SocketAddr = match listen {
+                Some(l) => l,
+                None => cfg
+                    .listen
+                    .as_deref()
+                    .unwrap_or("127.0.0.1:8443")
+                    .parse()
+                    .context("`listen`")?,
+            };
+            let state = app::state(&cfg, &data).await?;
+            if state.enroll_secrets.is_empty() {
+                tracing::warn!("no enrollment secret (config `enroll_secrets` or VIGIL_ENROLL_SECRET): agents cannot enroll");
+            }
+            let router = app::build(state);
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing requests in flight");
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            let service = router.into_make_service();
+            if plain_http || cfg.plain_http {
+                tracing::info!(%listen, "serving plain HTTP");
+                axum_server::bind(listen)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .context("server failed")?;
+            } else {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let id = match &cfg.tls {
+                    Some(t) => tls::Identity {
+                        cert: t.cert.clone(),
+                        key: t.key.clone(),
+                        generated: false,
+                    },
+                    None => tls::self_signed(&data)?,
+                };
+                if id.generated {
+                    tracing::warn!(cert = %id.cert.display(), fingerprint = %tls::fingerprint(&id.cert)?,
+                        "generated a self-signed certificate; give agents this file as `ca_file`, or configure `tls` with a real one");
+                }
+                let rustls_config =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&id.cert, &id.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot load TLS certificate `{}` and key `{}`",
+                                id.cert.display(),
+                                id.key.display()
+                            )
+                        })?;
+                tracing::info!(%listen, "serving HTTPS");
+                axum_server::bind_rustls(listen, rustls_config)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .context("server failed")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}

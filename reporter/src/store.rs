@@ -1,0 +1,460 @@
+//! The reporter's store: SQLite (WAL, a file in the data directory) by default,
+//! PostgreSQL by URL for a fleet that outgrows one machine. One code path over
+//! sqlx's `Any` driver; one set of migrations per backend.
+//!
+//! INVARIANT: every statement uses `$1..$n` placeholders in increasing order of
+//! first appearance, which both PostgreSQL and SQLite bind positionally; times
+//! are epoch milliseconds in BIGINT columns; JSON is TEXT.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+#[derive(Clone)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored agent (token digest aside).
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: String,
+    pub host: String,
+    pub roles: Vec<String>,
+    pub interval_secs: i64,
+    pub revoked_at: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub token_digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub token_digest: String,
+    pub disabled_at: Option<i64>,
+}
+
+/// The newest result of one control on one host.
+#[derive(Debug, Clone)]
+pub struct ControlRow {
+    pub host: String,
+    pub control_id: String,
+    pub title: String,
+    pub status: String,
+    pub finished_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub report_id: String,
+    pub host: String,
+    pub finished_at: i64,
+    pub summary: String,
+}
+
+/// Outcome of storing a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    Duplicate,
+    /// The id is taken by another agent's report.
+    Conflict,
+}
+
+pub struct NewReport<'a> {
+    pub report_id: &'a str,
+    pub agent_id: &'a str,
+    pub host: &'a str,
+    pub policy_id: &'a str,
+    pub policy_version: &'a str,
+    pub policy_sha256: &'a str,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub summary: &'a str,
+    pub body: &'a str,
+    /// (control id, title, status)
+    pub controls: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        opts = match backend {
+            Backend::Sqlite => opts.max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL: readers do not block the writer; FULL: an acknowledged
+                    // report survives power loss, not only a crash.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => opts.max_connections(16),
+        };
+        let pool = opts.connect(url).await?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            // Several reporters may start at once against one database.
+            conn.execute("SELECT pg_advisory_lock(727272)").await?;
+        }
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await?;
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let mut result = Ok(());
+        for (version, sql) in migrations {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                if let Err(e) = tx.execute(stmt).await {
+                    result = Err(e.into());
+                    break;
+                }
+            }
+            if result.is_err() {
+                tx.rollback().await?;
+                break;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_unlock(727272)").await?;
+        }
+        result
+    }
+
+    // --- agents -------------------------------------------------------------
+
+    /// Enrolls `host`: a new agent row; earlier agents of the host are revoked.
+    pub async fn enroll(
+        &self,
+        id: &str,
+        host: &str,
+        roles: &[String],
+        interval_secs: i64,
+        lookup: &str,
+        digest: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE agents SET revoked_at = $1 WHERE host = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(host)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id)
+            .bind(host)
+            .bind(serde_json::to_string(roles).unwrap_or_else(|_| "[]".into()))
+            .bind(interval_secs)
+            .bind(lookup)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn agent_from(row: &AnyRow) -> Result<AgentRow> {
+        let roles: String = row.try_get("roles")?;
+        Ok(AgentRow {
+            id: row.try_get("id")?,
+            host: row.try_get("host")?,
+            roles: serde_json::from_str(&roles)
+                .map_err(|e| StoreError::Corrupt(format!("agent roles: {e}")))?,
+            interval_secs: row.try_get("interval_secs")?,
+            revoked_at: row.try_get("revoked_at")?,
+            last_seen: row.try_get("last_seen")?,
+            token_digest: row.try_get("token_digest")?,
+        })
+    }
+
+    pub async fn agent_by_lookup(&self, lookup: &str) -> Result<Option<AgentRow>> {
+        let row = sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents WHERE token_lookup = $1")
+            .bind(lookup)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::agent_from).transpose()
+    }
+
+    /// The current (unrevoked) agent of every host, and revoked ones with no successor.
+    pub async fn agents(&self) -> Result<Vec<AgentRow>> {
+        let rows = sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents ORDER BY host, created_at DESC")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<AgentRow> = Vec::new();
+        for r in &rows {
+            let a = Self::agent_from(r)?;
+            if !out.iter().any(|o| o.host == a.host) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn revoke_agent(&self, id: &str) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    // --- reports ------------------------------------------------------------
+
+    /// Stores a report and its control results in one transaction; the same
+    /// report id twice is stored once.
+    pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<Stored> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (report_id) DO NOTHING",
+        )
+        .bind(r.report_id)
+        .bind(r.agent_id)
+        .bind(r.host)
+        .bind(r.policy_id)
+        .bind(r.policy_version)
+        .bind(r.policy_sha256)
+        .bind(r.started_at)
+        .bind(r.finished_at)
+        .bind(now)
+        .bind(r.summary)
+        .bind(r.body)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
+                    .bind(r.report_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            tx.rollback().await?;
+            return Ok(if owner.as_deref() == Some(r.host) {
+                Stored::Duplicate
+            } else {
+                Stored::Conflict
+            });
+        }
+        for (id, title, status) in &r.controls {
+            sqlx::query("INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(r.report_id)
+                .bind(r.host)
+                .bind(*id)
+                .bind(*title)
+                .bind(*status)
+                .bind(r.finished_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
+            .bind(now)
+            .bind(r.agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Stored::New)
+    }
+
+    /// Reports, newest first, optionally of one host.
+    pub async fn reports(&self, host: Option<&str>, limit: i64) -> Result<Vec<ReportRow>> {
+        let rows = match host {
+            Some(h) => {
+                sqlx::query("SELECT report_id, host, finished_at, summary FROM reports WHERE host = $1 ORDER BY finished_at DESC, report_id LIMIT $2")
+                    .bind(h)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT report_id, host, finished_at, summary FROM reports ORDER BY finished_at DESC, report_id LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(ReportRow {
+                    report_id: r.try_get("report_id")?,
+                    host: r.try_get("host")?,
+                    finished_at: r.try_get("finished_at")?,
+                    summary: r.try_get("summary")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn report_body(&self, report_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM reports WHERE report_id = $1")
+                .bind(report_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn count_reports(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The newest result of every control on every host at or before `at`.
+    pub async fn latest_controls(&self, at: i64) -> Result<Vec<ControlRow>> {
+        let rows = sqlx::query(
+            "SELECT cr.host, cr.control_id, cr.title, cr.status, cr.finished_at FROM control_results cr \
+             JOIN (SELECT host, control_id, MAX(finished_at) AS f FROM control_results WHERE finished_at <= $1 GROUP BY host, control_id) l \
+             ON cr.host = l.host AND cr.control_id = l.control_id AND cr.finished_at = l.f \
+             ORDER BY cr.host, cr.control_id, cr.report_id",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<ControlRow> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let row = ControlRow {
+                host: r.try_get("host")?,
+                control_id: r.try_get("control_id")?,
+                title: r.try_get("title")?,
+                status: r.try_get("status")?,
+                finished_at: r.try_get("finished_at")?,
+            };
+            // Two reports in the same millisecond: keep one.
+            if out
+                .last()
+                .is_some_and(|l| l.host == row.host && l.control_id == row.control_id)
+            {
+                continue;
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// The newest report time of every host at or before `at`.
+    pub async fn last_report_times(&self, at: i64) -> Result<Vec<(String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT r.host, r.finished_at, r.report_id FROM reports r \
+             JOIN (SELECT host, MAX(finished_at) AS f FROM reports WHERE finished_at <= $1 GROUP BY host) l \
+             ON r.host = l.host AND r.finished_at = l.f ORDER BY r.host, r.report_id",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, i64, String)> = Vec::new();
+        for r in &rows {
+            let host: String = r.try_get("host")?;
+            if out.last().is_some_and(|l| l.0 == host) {
+                continue;
+            }
+            out.push((host, r.try_get("finished_at")?, r.try_get("report_id")?));
+        }
+        Ok(out)
+    }
+
+    // --- users --------------------------------------------------------------
+
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: Option<&str>,
+        lookup: &str,
+        digest: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(password_hash)
+        .bind(lookup)
+        .bind(digest)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn user_by_lookup(&self, lookup: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query(
+            "SELECT name, role, token_digest, disabled_at FROM users WHERE token_lookup = $1",
+        )
+        .bind(lookup)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(UserRow {
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                token_digest: r.try_get("token_digest")?,
+                disabled_at: r.try_get("disabled_at")?,
+            })
+        })
+        .transpose()
+    }
+}

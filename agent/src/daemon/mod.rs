@@ -42,6 +42,8 @@ pub const POLICY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The shipper retries a drained spool at least this often (a report spooled
 /// by a previous process, a token re-enrolled).
 pub const IDLE_RECHECK: Duration = Duration::from_secs(60);
+/// While the token is refused, the token file is read this often.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(2);
 /// The last good policy from the reporter, in the state directory.
 pub const LAST_GOOD_POLICY: &str = "reporter-policy.yaml";
 
@@ -443,7 +445,13 @@ async fn ship_loop(
             conn.token = newer_token.clone();
         }
         let sp = spool.borrow().clone();
-        let wait = match shipper::ship_pending(&conn, &sp).await {
+        let outcome = if refused.is_some() {
+            // a refused token stays refused: wait for a new one, do not knock
+            Outcome::NeedsEnroll { sent: 0 }
+        } else {
+            shipper::ship_pending(&conn, &sp).await
+        };
+        let wait = match outcome {
             Outcome::Drained { sent } => {
                 if was_failing {
                     tracing::info!("the reporter is back; spool delivered");
@@ -470,8 +478,8 @@ async fn ship_loop(
             Outcome::NeedsEnroll { .. } => {
                 was_failing = true;
                 refused = conn.token.clone();
-                // wait for a reload (SIGHUP) with a new token, or look again later
-                IDLE_RECHECK
+                // look for a new token in the token file now and then
+                TOKEN_RECHECK
             }
         };
         tokio::select! {
@@ -566,7 +574,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 }
             }
             _ = watchdog.tick(), if watchdog_every.is_some() => {
-                if let Err(e) = notifier.notify("WATCHDOG=1") {
+                if let Err(e) = notifier.notify_quiet("WATCHDOG=1") {
                     tracing::warn!("cannot notify systemd: {e}");
                 }
             }

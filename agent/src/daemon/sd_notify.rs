@@ -56,12 +56,15 @@ impl Notifier {
         self.watchdog.map(|w| w / 2)
     }
 
-    /// Sends one state line; errors are returned for the log, never fatal.
+    /// Sends one state line; errors are returned for the log, never fatal. A
+    /// full queue (a listener that does not read) drops the message.
     pub fn notify(&self, state: &str) -> std::io::Result<()> {
         let Some(target) = &self.target else {
             return Ok(());
         };
         let sock = UnixDatagram::unbound()?;
+        // never block the daemon on a listener that does not read
+        sock.set_nonblocking(true)?;
         match target {
             Target::Path(p) => sock.send_to(state.as_bytes(), p)?,
             Target::Abstract(name) => {
@@ -71,6 +74,14 @@ impl Notifier {
             }
         };
         Ok(())
+    }
+
+    /// [`Notifier::notify`], where a full queue is not worth a warning.
+    pub fn notify_quiet(&self, state: &str) -> std::io::Result<()> {
+        match self.notify(state) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
+        }
     }
 }
 

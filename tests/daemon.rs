@@ -210,11 +210,23 @@ fn assert_exactly_once(r: &Reporter, staff: &str, a: &Agent) {
     let stored_set: HashSet<&String> = stored.iter().collect();
     assert_eq!(stored_set.len(), stored.len(), "a report stored twice");
     let spooled_set: HashSet<&String> = spooled.iter().collect();
-    assert_eq!(spooled_set.len(), spooled.len(), "a report id spooled twice");
+    assert_eq!(
+        spooled_set.len(),
+        spooled.len(),
+        "a report id spooled twice"
+    );
     let missing: Vec<&&String> = spooled_set.difference(&stored_set).collect();
-    assert!(missing.is_empty(), "{}: spooled but never stored: {missing:?}", a.host);
+    assert!(
+        missing.is_empty(),
+        "{}: spooled but never stored: {missing:?}",
+        a.host
+    );
     let extra: Vec<&&String> = stored_set.difference(&spooled_set).collect();
-    assert!(extra.is_empty(), "{}: stored but never spooled: {extra:?}", a.host);
+    assert!(
+        extra.is_empty(),
+        "{}: stored but never spooled: {extra:?}",
+        a.host
+    );
     assert!(!spooled.is_empty());
 }
 
@@ -257,7 +269,10 @@ fn three_agents_report_and_the_spool_survives_a_reporter_outage() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let token = std::fs::read_to_string(a.token_file()).unwrap();
         assert!(token.starts_with("vgl_"), "{token}");
-        let mode = std::fs::metadata(a.token_file()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(a.token_file())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!stdout(&o).contains(token.trim()) && !stderr(&o).contains(token.trim()));
         assert!(!stderr(&o).contains(ENROLL_SECRET) && !stdout(&o).contains(ENROLL_SECRET));
@@ -275,16 +290,30 @@ fn three_agents_report_and_the_spool_survives_a_reporter_outage() {
     let sha = {
         use std::io::Read;
         let mut b = Vec::new();
-        std::fs::File::open(policy_file()).unwrap().read_to_end(&mut b).unwrap();
-        let out = Command::new("sha256sum").arg(policy_file()).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
+        std::fs::File::open(policy_file())
+            .unwrap()
+            .read_to_end(&mut b)
+            .unwrap();
+        let out = Command::new("sha256sum")
+            .arg(policy_file())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
     };
     let id = &stored_ids(&r, &staff, "db-1")[0];
     let body = staff_get(&r, &staff, &format!("/api/v1/reports/{id}"));
     assert_eq!(body["policy"]["sha256"], sha.as_str(), "{body}");
     assert_eq!(body["agent"]["host"], "db-1");
     assert_eq!(body["agent"]["roles"][0], "app");
-    assert!(agents[2].log().contains("from the reporter"), "{}", agents[2].log());
+    assert!(
+        agents[2].log().contains("from the reporter"),
+        "{}",
+        agents[2].log()
+    );
     assert!(agents[2]
         .dir
         .path()
@@ -305,7 +334,9 @@ fn three_agents_report_and_the_spool_survives_a_reporter_outage() {
 
     // Back: every spool drains, in order, and each report arrives once.
     for a in &agents {
-        wait_until(30, &format!("{} spool drained", a.host), || a.spool_len() == 0);
+        wait_until(30, &format!("{} spool drained", a.host), || {
+            a.spool_len() == 0
+        });
     }
     for a in &mut agents {
         assert_eq!(a.stop(), 0, "{}", a.log());
@@ -356,7 +387,8 @@ fn kill_9_mid_stream_over_tls_loses_and_doubles_nothing() {
     // sd_notify on agent 0: READY, WATCHDOG, STOPPING.
     let sock_path = data.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     agents[0].start(&[
         ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
         ("WATCHDOG_USEC", "400000"),
@@ -369,7 +401,9 @@ fn kill_9_mid_stream_over_tls_loses_and_doubles_nothing() {
         std::thread::spawn(move || {
             let mut buf = [0u8; 256];
             while let Ok(n) = sock.recv(&mut buf) {
-                seen.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
             }
         });
     }
@@ -392,7 +426,9 @@ fn kill_9_mid_stream_over_tls_loses_and_doubles_nothing() {
         r.restart();
     }
     for a in &agents {
-        wait_until(30, &format!("{} spool drained", a.host), || a.spool_len() == 0);
+        wait_until(30, &format!("{} spool drained", a.host), || {
+            a.spool_len() == 0
+        });
     }
     for a in &mut agents {
         assert_eq!(a.stop(), 0, "{}", a.log());
@@ -406,12 +442,18 @@ fn kill_9_mid_stream_over_tls_loses_and_doubles_nothing() {
         .join("quarantine/00000000000000000001-corrupt.json");
     assert!(q.is_file(), "{}", agents[0].log());
     assert!(
-        agents[0].log().contains("not valid JSON; moved to quarantine"),
+        agents[0]
+            .log()
+            .contains("not valid JSON; moved to quarantine"),
         "{}",
         agents[0].log()
     );
     // the local policy (this reporter hands out none)
-    assert!(agents[1].log().contains("from the local policy"), "{}", agents[1].log());
+    assert!(
+        agents[1].log().contains("from the local policy"),
+        "{}",
+        agents[1].log()
+    );
 }
 
 #[test]
@@ -429,17 +471,23 @@ fn spool_bounds_drop_counter_and_re_enrollment() {
         .unwrap()
         .to_owned();
     a.start(&[]);
-    wait_until(20, "a first report", || stored_count(&r, &admin, &a.host) >= 1);
+    wait_until(20, "a first report", || {
+        stored_count(&r, &admin, &a.host) >= 1
+    });
 
     // Reporter away long enough for more than 3 reports: the oldest are dropped.
     r.kill9();
-    wait_until(20, "a dropped report", || a.log().contains("dropped the oldest report"));
+    wait_until(20, "a dropped report", || {
+        a.log().contains("dropped the oldest report")
+    });
     assert!(a.spool_len() <= 3);
     r.restart();
     wait_until(30, "a report carrying the drop counter", || {
         stored_ids(&r, &admin, &a.host).iter().any(|id| {
             let body = staff_get(&r, &admin, &format!("/api/v1/reports/{id}"));
-            body["agent"]["spool_dropped"].as_u64().is_some_and(|n| n >= 1)
+            body["agent"]["spool_dropped"]
+                .as_u64()
+                .is_some_and(|n| n >= 1)
         })
     });
 
@@ -471,12 +519,14 @@ fn spool_bounds_drop_counter_and_re_enrollment() {
     assert_eq!(set.len(), stored.len());
     let spooled: HashSet<String> = a.spooled_ids().into_iter().collect();
     assert!(set.iter().all(|id| spooled.contains(*id)));
-    assert!(std::fs::read_to_string(a.spool().join("dropped.count"))
-        .unwrap()
-        .trim()
-        .parse::<u64>()
-        .unwrap()
-        >= 1);
+    assert!(
+        std::fs::read_to_string(a.spool().join("dropped.count"))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
 }
 
 #[test]
@@ -497,11 +547,19 @@ fn run_refuses_to_start_without_a_token_and_enroll_without_a_secret() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no enrollment secret"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no enrollment secret"),
+        "{}",
+        stderr(&o)
+    );
     // the reporter is not there: exit 2 with the reason
     let o = a.enroll("s3cret-value");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot reach the reporter"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the reporter"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("s3cret-value"));
     // plain http to a non-loopback address is refused by the config
     std::fs::write(a.config(), "server: http://10.1.2.3:80\n").unwrap();

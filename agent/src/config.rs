@@ -74,7 +74,9 @@ impl AgentConfig {
     }
 
     pub fn spool_dir(&self) -> PathBuf {
-        self.spool.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL))
+        self.spool
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL))
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -121,10 +123,7 @@ impl AgentConfig {
         ] {
             if zero {
                 let loc = node.get(key).map_or(node.loc, |n| n.loc);
-                diags.push(yaml::Diag::new(
-                    loc,
-                    format!("`{key}` must be at least 1"),
-                ));
+                diags.push(yaml::Diag::new(loc, format!("`{key}` must be at least 1")));
             }
         }
         if diags.is_empty() {
@@ -205,7 +204,8 @@ mod tests {
         assert_eq!(c.token_file(), PathBuf::from(DEFAULT_TOKEN_FILE));
         let e = AgentConfig::parse("host: a\nspool_max_reports: 0\n", "a.yaml").unwrap_err();
         assert!(
-            e.to_string().starts_with("a.yaml:2:20: `spool_max_reports` must be at least 1"),
+            e.to_string()
+                .starts_with("a.yaml:2:20: `spool_max_reports` must be at least 1"),
             "{e}"
         );
     }

@@ -40,21 +40,19 @@ pub async fn enroll(
     }
     let client = http::client(&server, cfg)?;
     let host = cfg.host_name();
-    let mut body = serde_json::json!({
+    let body = serde_json::json!({
         "secret": secret.expose(),
         "host": host,
+        "roles": cfg.roles,
         "interval_secs": cfg.interval().as_secs(),
     });
-    if !cfg.roles.is_empty() {
-        body["roles"] = serde_json::json!(cfg.roles);
-    }
     let url = http::endpoint(&server, "/api/v1/enroll");
-    let resp = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the reporter at {server}: {}", http::describe(&e)))?;
+    let resp = client.post(&url).json(&body).send().await.map_err(|e| {
+        format!(
+            "cannot reach the reporter at {server}: {}",
+            http::describe(&e)
+        )
+    })?;
     let status = resp.status();
     let text = resp
         .text()

@@ -13,5 +13,5 @@
 pub mod collect;
 pub mod config;
 pub mod daemon;
-pub mod enroll;
 pub mod engine;
+pub mod enroll;

@@ -63,7 +63,12 @@ enum Cmd {
         server: Option<String>,
         /// The enrollment secret (also read from $VIGIL_ENROLL_SECRET, which
         /// does not show in the process list, or from --secret-file).
-        #[arg(long, value_name = "SECRET", env = "VIGIL_ENROLL_SECRET", hide_env_values = true)]
+        #[arg(
+            long,
+            value_name = "SECRET",
+            env = "VIGIL_ENROLL_SECRET",
+            hide_env_values = true
+        )]
         secret: Option<String>,
         /// A file holding the enrollment secret.
         #[arg(long, value_name = "FILE", conflicts_with = "secret")]
@@ -169,7 +174,10 @@ fn enroll(
         (None, Some(f)) => match std::fs::read_to_string(&f) {
             Ok(s) => Secret::new(s.trim()),
             Err(e) => {
-                eprintln!("vigil-agent: cannot read the secret file `{}`: {e}", f.display());
+                eprintln!(
+                    "vigil-agent: cannot read the secret file `{}`: {e}",
+                    f.display()
+                );
                 return Ok(INVALID);
             }
         },
@@ -187,7 +195,11 @@ fn enroll(
         }
     }
     let rt = runtime()?;
-    match rt.block_on(vigil_agent::enroll::enroll(&cfg, server.as_deref(), &secret)) {
+    match rt.block_on(vigil_agent::enroll::enroll(
+        &cfg,
+        server.as_deref(),
+        &secret,
+    )) {
         Ok(done) => {
             println!(
                 "enrolled `{}` as agent {}; token written to `{}`",

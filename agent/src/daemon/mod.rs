@@ -28,9 +28,9 @@ use vigil_rules::report::Report;
 use crate::collect::HostCtx;
 use crate::config::{self, AgentConfig};
 use crate::engine::{self, RunOptions};
+use http::Secret;
 use scheduler::Scheduler;
 use sd_notify::Notifier;
-use http::Secret;
 use shipper::{Backoff, Conn, Outcome};
 use signals::{Sig, Signals};
 use spool::{Limits, Spool};
@@ -135,9 +135,7 @@ pub async fn fetch_policy(conn: &Conn) -> Fetched {
             Err(e) => Fetched::Refused(format!("the answer is not a policy: {e}")),
         },
         404 => Fetched::NoPolicy,
-        401 => Fetched::Unavailable(
-            "the token was refused; run `vigil-agent enroll` again".into(),
-        ),
+        401 => Fetched::Unavailable("the token was refused; run `vigil-agent enroll` again".into()),
         _ => Fetched::Unavailable(format!(
             "the reporter answered {status}: {}",
             http::error_message(&text)
@@ -150,7 +148,9 @@ fn limits(cfg: &AgentConfig) -> Limits {
         max_reports: cfg
             .spool_max_reports
             .unwrap_or(config::DEFAULT_SPOOL_MAX_REPORTS),
-        max_bytes: cfg.spool_max_bytes.unwrap_or(config::DEFAULT_SPOOL_MAX_BYTES),
+        max_bytes: cfg
+            .spool_max_bytes
+            .unwrap_or(config::DEFAULT_SPOOL_MAX_BYTES),
         max_age: cfg
             .spool_max_age
             .map_or(config::DEFAULT_SPOOL_MAX_AGE, |d| d.as_std()),
@@ -158,9 +158,10 @@ fn limits(cfg: &AgentConfig) -> Limits {
 }
 
 fn load_local_policy(cfg: &AgentConfig) -> Result<(Policy, PolicySource), String> {
-    let path = cfg.policy.clone().ok_or(
-        "the reporter hands out no policy and the config names no local `policy`",
-    )?;
+    let path = cfg
+        .policy
+        .clone()
+        .ok_or("the reporter hands out no policy and the config names no local `policy`")?;
     match policy::load(&path) {
         Ok(p) => Ok((p, PolicySource::Local(path))),
         Err(policy::LoadError::Invalid(d)) => Err(format!("{d}\nthe local policy is invalid")),
@@ -176,10 +177,7 @@ fn load_last_good(state_dir: &Path) -> Option<(Policy, PolicySource)> {
 
 /// The connection for a config: the client with its trust anchor, the token.
 pub fn connect(cfg: &AgentConfig) -> Result<Conn, String> {
-    let server = cfg
-        .server
-        .clone()
-        .ok_or("the config names no `server`")?;
+    let server = cfg.server.clone().ok_or("the config names no `server`")?;
     let client = http::client(&server, cfg)?;
     let token = http::read_token(&cfg.token_file())?;
     Ok(Conn {
@@ -207,7 +205,10 @@ struct Daemon {
 impl Daemon {
     /// Picks the policy at start: the reporter's, else the last good one,
     /// else the local one.
-    async fn initial_policy(cfg: &AgentConfig, conn: &Conn) -> Result<(Policy, PolicySource), String> {
+    async fn initial_policy(
+        cfg: &AgentConfig,
+        conn: &Conn,
+    ) -> Result<(Policy, PolicySource), String> {
         let state = cfg.state_dir();
         match fetch_policy(conn).await {
             Fetched::Policy(p, yaml) => {
@@ -501,16 +502,16 @@ async fn ship_loop(
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let cfg = AgentConfig::load(config_path).map_err(|e| e.to_string())?;
     let conn = connect(&cfg)?;
-    let spool = Spool::open(&cfg.spool_dir(), limits(&cfg)).map_err(|e| {
-        format!("cannot open the spool `{}`: {e}", cfg.spool_dir().display())
-    })?;
+    let spool = Spool::open(&cfg.spool_dir(), limits(&cfg))
+        .map_err(|e| format!("cannot open the spool `{}`: {e}", cfg.spool_dir().display()))?;
     std::fs::create_dir_all(cfg.state_dir()).map_err(|e| {
         format!(
             "cannot create the state directory `{}`: {e}",
             cfg.state_dir().display()
         )
     })?;
-    let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let (policy, source) = Daemon::initial_policy(&cfg, &conn).await?;
     let spool = Arc::new(spool);
     let (conn_tx, conn_rx) = watch::channel(conn.clone());
@@ -522,7 +523,12 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         cfg,
         policy: Arc::new(policy.clone()),
         source: source.clone(),
-        scheduler: Scheduler::new(&policy, Duration::from_secs(1), std::time::Instant::now(), &mut fastrand::Rng::new()),
+        scheduler: Scheduler::new(
+            &policy,
+            Duration::from_secs(1),
+            std::time::Instant::now(),
+            &mut fastrand::Rng::new(),
+        ),
         spool,
         conn,
         conn_tx,

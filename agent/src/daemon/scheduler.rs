@@ -151,7 +151,11 @@ controls:
     fn periods_come_from_the_smallest_every_else_the_interval() {
         let p = policy(P);
         let iv = Duration::from_secs(900);
-        let periods: Vec<u64> = p.controls.iter().map(|c| period_of(c, iv).as_secs()).collect();
+        let periods: Vec<u64> = p
+            .controls
+            .iter()
+            .map(|c| period_of(c, iv).as_secs())
+            .collect();
         assert_eq!(periods, vec![600, 900, 600]);
         let s = Scheduler::new(&p, iv, Instant::now(), &mut fastrand::Rng::with_seed(1));
         assert_eq!(
@@ -218,6 +222,8 @@ controls:
         assert_eq!(s.take_due(late, &mut rng).len(), 3);
         // not 30 catch-up runs: the next is one period after now
         assert!(s.next_wake().unwrap() >= late + Duration::from_secs(600));
-        assert!(s.take_due(late + Duration::from_secs(1), &mut rng).is_empty());
+        assert!(s
+            .take_due(late + Duration::from_secs(1), &mut rng)
+            .is_empty());
     }
 }

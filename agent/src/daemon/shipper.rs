@@ -151,9 +151,9 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
                         return Outcome::Retry {
                             sent,
                             reason: format!(
-                                "report `{}` refused ({status}) and cannot be moved to rejected: {e}",
-                                entry.name()
-                            ),
+                            "report `{}` refused ({status}) and cannot be moved to rejected: {e}",
+                            entry.name()
+                        ),
                         }
                     }
                 }
@@ -184,7 +184,10 @@ mod tests {
             let nominal = Backoff::BASE
                 .saturating_mul(1u32 << i.min(16))
                 .min(Backoff::CAP);
-            assert!(d >= nominal / 2 && d <= nominal, "{i}: {d:?} vs {nominal:?}");
+            assert!(
+                d >= nominal / 2 && d <= nominal,
+                "{i}: {d:?} vs {nominal:?}"
+            );
             last_max = last_max.max(d);
         }
         assert!(last_max <= Backoff::CAP && last_max >= Backoff::CAP / 2);

@@ -178,7 +178,9 @@ impl Spool {
             *last = seq;
             seq
         };
-        let path = self.dir.join(format!("{seq:020}-{}.json", safe_id(report_id)));
+        let path = self
+            .dir
+            .join(format!("{seq:020}-{}.json", safe_id(report_id)));
         write_durable(&path, bytes, 0o600)?;
         Ok(Entry {
             seq,
@@ -314,7 +316,10 @@ mod tests {
         fs::write(d.path().join("notes.txt"), "x").unwrap();
         assert_eq!(s.entries().unwrap(), vec![e.clone()]);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&e.path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&e.path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let no_tmp = fs::read_dir(d.path())
             .unwrap()
             .filter(|f| {

@@ -3,7 +3,8 @@
 //!
 //! Files are named `<20-digit sequence>-<report_id>.json`; the sequence is the
 //! creation time in microseconds since the epoch, kept strictly increasing, so
-//! lexical order is creation order (also across restarts). A report is written
+//! lexical order is creation order (also across restarts). The age bound
+//! uses the file's mtime. A report is written
 //! to a dot-file, fsynced, renamed into place, and the directory is fsynced.
 //! `quarantine/` holds files that are not JSON, `rejected/` reports the
 //! reporter refused for good. The count of reports dropped to keep the spool
@@ -29,6 +30,8 @@ pub struct Entry {
     pub seq: u64,
     pub path: PathBuf,
     pub bytes: u64,
+    /// When the file was written (its mtime); the age bound uses it.
+    pub written: SystemTime,
 }
 
 impl Entry {
@@ -163,6 +166,7 @@ impl Spool {
                 seq,
                 path: item.path(),
                 bytes: meta.len(),
+                written: meta.modified().unwrap_or_else(|_| SystemTime::now()),
             });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -184,6 +188,9 @@ impl Spool {
         write_durable(&path, bytes, 0o600)?;
         Ok(Entry {
             seq,
+            written: fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|_| SystemTime::now()),
             path,
             bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
         })
@@ -193,13 +200,14 @@ impl Spool {
     /// the names dropped (each logged by the caller) and counts them.
     pub fn enforce_limits(&self) -> std::io::Result<Vec<String>> {
         let entries = self.entries()?;
-        let now = now_micros();
-        let max_age = u64::try_from(self.limits.max_age.as_micros()).unwrap_or(u64::MAX);
+        let now = SystemTime::now();
         let mut count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         let mut bytes: u64 = entries.iter().map(|e| e.bytes).sum();
         let mut dropped = Vec::new();
         for e in entries {
-            let too_old = now.saturating_sub(e.seq) > max_age;
+            let too_old = now
+                .duration_since(e.written)
+                .is_ok_and(|age| age > self.limits.max_age);
             if !too_old && count <= self.limits.max_reports && bytes <= self.limits.max_bytes {
                 break;
             }
@@ -368,12 +376,21 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Spool::open(d.path(), limits()).unwrap();
         // a report written two hours ago
-        let old = now_micros() - 2 * 3600 * 1_000_000;
-        fs::write(d.path().join(format!("{old:020}-old.json")), "{}").unwrap();
+        let old = 1u64;
+        let path = d.path().join(format!("{old:020}-old.json"));
+        fs::write(&path, "{}").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        // a low sequence alone is not age
+        fs::write(d.path().join(format!("{:020}-low.json", 2)), "{}").unwrap();
         s.push("new", b"{}").unwrap();
         let dropped = s.enforce_limits().unwrap();
         assert_eq!(dropped, vec![format!("{old:020}-old.json")]);
-        assert_eq!(s.entries().unwrap().len(), 1);
+        assert_eq!(s.entries().unwrap().len(), 2);
         assert_eq!(s.dropped(), 1);
     }
 

@@ -75,6 +75,7 @@ pub async fn run_check(check: &Check, ctx: &HostCtx, judge: &JudgeCtx) -> CheckR
         findings: verdict.findings,
         evidence: verdict.evidence,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        waived_by: None,
     }
 }
 
@@ -110,6 +111,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
                 findings: vec![],
                 evidence: serde_json::Value::Null,
                 duration_ms: 0,
+                waived_by: None,
             },
         });
     }

@@ -10,9 +10,12 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod closures;
 pub mod config;
 pub mod error;
+pub mod merkle;
 pub mod posture;
 pub mod store;
 pub mod tls;

@@ -37,4 +37,5 @@ pub mod format;
 pub mod policy;
 pub mod report;
 pub mod verdict;
+pub mod waivers;
 pub mod yaml;

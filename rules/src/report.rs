@@ -98,6 +98,9 @@ pub struct CheckReport {
     #[serde(default)]
     pub evidence: serde_json::Value,
     pub duration_ms: u64,
+    /// The waiver that accepts this failing check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waived_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +186,7 @@ pub(crate) mod tests {
             findings: vec![],
             evidence: serde_json::Value::Null,
             duration_ms: 0,
+            waived_by: None,
         }
     }
 

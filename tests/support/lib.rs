@@ -46,8 +46,12 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
     if !done.iter().any(|n| n == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
+        // The whole workspace with its tests: the same feature selection as
+        // `cargo test --workspace`, so nothing is rebuilt with other features
+        // on every run (it is a no-op there). `package` names what we need.
+        let _ = package;
         cmd.current_dir(workspace())
-            .args(["build", "--quiet", "-p", package, "--bin", name]);
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
         if profile() == "release" {
             cmd.arg("--release");
         }
@@ -331,10 +335,15 @@ impl Reporter {
 
     /// Enrolls `host` and returns its token.
     pub fn enroll(&self, host: &str, interval_secs: u64) -> String {
+        self.enroll_with_roles(host, interval_secs, &[])
+    }
+
+    /// Enrolls `host` with roles and returns its token.
+    pub fn enroll_with_roles(&self, host: &str, interval_secs: u64, roles: &[&str]) -> String {
         let r = self
             .client()
             .post(format!("{}/api/v1/enroll", self.base))
-            .json(&serde_json::json!({"secret": self.secret, "host": host, "interval_secs": interval_secs}))
+            .json(&serde_json::json!({"secret": self.secret, "host": host, "interval_secs": interval_secs, "roles": roles}))
             .send()
             .unwrap_or_else(|e| panic!("enroll: {e}"));
         assert_eq!(r.status().as_u16(), 201);

@@ -14,7 +14,12 @@ use crate::yaml::{self, Diag, Node};
 
 pub mod admin_access;
 pub mod attestation;
+pub mod backup_freshness;
+pub mod firewall;
+pub mod mirror_lag;
 pub mod password_storage;
+pub mod patch_level;
+pub mod tls;
 
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
@@ -132,6 +137,15 @@ macro_rules! registry {
             pub fn type_name(&self) -> &'static str {
                 match self { $(Facts::$variant(_) => $name),* }
             }
+
+            /// Reads facts of the type `name` from YAML (policy unit tests);
+            /// `None` for a type this build lacks.
+            pub fn parse(name: &str, node: &Node) -> Option<Result<Self, Vec<Diag>>> {
+                match name {
+                    $($name => Some(yaml::from_node::<<$kind as CheckKind>::Facts>(node).map(Facts::$variant)),)*
+                    _ => None,
+                }
+            }
         }
 
         /// Every check type with its finding codes.
@@ -145,6 +159,12 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "backup_freshness" => BackupFreshness(backup_freshness::BackupFreshness),
+    "mirror_lag" => MirrorLag(mirror_lag::MirrorLag),
+    "tls_endpoint" => TlsEndpoint(tls::endpoint::TlsEndpoint),
+    "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
+    "firewall" => Firewall(firewall::Firewall),
+    "patch_level" => PatchLevel(patch_level::PatchLevel),
 }
 
 #[cfg(test)]

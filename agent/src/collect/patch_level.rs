@@ -1,0 +1,402 @@
+//! Facts for `patch_level`: dpkg's status file, the apt indices already on
+//! the host (security archives told apart by their Release files), apt's
+//! last refresh, unattended-upgrades' settings and last run, the reboot
+//! flag, the running kernel, and an advisory feed. Parsers live in
+//! `vigil_rules::checks::patch_level`; this module only reads.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{DateTime, Utc};
+use vigil_rules::checks::patch_level::status::{self, Release};
+use vigil_rules::checks::patch_level::{
+    feeds, loopback_http, AdvisoryFeed, Facts, Params, Unattended,
+};
+
+use super::{io_reason, read_optional, HostCtx};
+
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+    let mut facts = Facts::default();
+    let status_path = ctx.path(&p.dpkg_status);
+    match read_optional(&status_path) {
+        Ok(Some(text)) => match status::installed(&text) {
+            Ok(i) => facts.installed = i,
+            Err(e) => facts.errors.push(format!("`{}` {e}", p.dpkg_status)),
+        },
+        Ok(None) => facts
+            .errors
+            .push(format!("`{}` does not exist", p.dpkg_status)),
+        Err(e) => facts.errors.push(e),
+    }
+    let names: HashSet<&str> = facts.installed.iter().map(|i| i.name.as_str()).collect();
+
+    // apt indices.
+    let lists = ctx.path(&p.apt_lists);
+    match read_lists(&lists, &names) {
+        Ok((available, n, newest)) => {
+            facts.available = available;
+            facts.indices = n;
+            facts.apt_updated = newest;
+            facts.apt_updated_from = "the Release files' modification times".into();
+        }
+        Err(e) => facts.errors.push(e),
+    }
+    if let Some(t) = mtime(&ctx.path("/var/lib/apt/periodic/update-success-stamp")) {
+        facts.apt_updated = Some(t);
+        facts.apt_updated_from = "/var/lib/apt/periodic/update-success-stamp".into();
+    }
+
+    // unattended-upgrades.
+    facts.unattended = Unattended {
+        installed: names.contains("unattended-upgrades"),
+        periodic: apt_periodic(ctx),
+        last_run: [
+            "/var/lib/apt/periodic/unattended-upgrades-stamp",
+            "/var/log/unattended-upgrades/unattended-upgrades.log",
+        ]
+        .iter()
+        .filter_map(|f| mtime(&ctx.path(f)))
+        .max(),
+    };
+
+    // Reboot flag.
+    if ctx.path("/var/run/reboot-required").exists() {
+        let pkgs = read_optional(&ctx.path("/var/run/reboot-required.pkgs"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut list: Vec<String> = pkgs
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        list.dedup();
+        facts.reboot_required = Some(list);
+    }
+
+    // The running kernel: the live one, or what a fixture root says.
+    facts.running_kernel = read_optional(&ctx.path("/proc/sys/kernel/osrelease"))
+        .ok()
+        .flatten()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+
+    // Advisories.
+    if let Some(src) = &p.advisories {
+        let release = match &p.release {
+            Some(r) => Ok(r.clone()),
+            None => os_codename(ctx),
+        };
+        facts.advisories = Some(release.and_then(|release| {
+            let wanted: HashSet<&str> = facts
+                .installed
+                .iter()
+                .flat_map(|i| [i.name.as_str(), i.source.as_str()])
+                .collect();
+            let text = read_feed(src, ctx)?;
+            let advisories = feeds::parse(&text, &release, &|n| wanted.contains(n))
+                .map_err(|e| format!("`{src}`: {e}"))?;
+            Ok(AdvisoryFeed {
+                source: src.clone(),
+                format: feeds::format_of(&text).into(),
+                release,
+                advisories,
+            })
+        }));
+    }
+    Ok(facts)
+}
+
+fn mtime(p: &Path) -> Option<DateTime<Utc>> {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(DateTime::<Utc>::from)
+}
+
+type Lists = (Vec<status::Available>, usize, Option<DateTime<Utc>>);
+
+/// Reads every `*_Packages*` index in `dir`, keeping installed names only.
+fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
+        Err(e) => {
+            return Err(format!(
+                "cannot list `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        }
+    };
+    let mut files: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.to_owned(), e.path())))
+        .collect();
+    files.sort();
+    let mut releases: Vec<(String, Release)> = Vec::new();
+    let mut newest: Option<DateTime<Utc>> = None;
+    for (name, path) in &files {
+        let prefix = name
+            .strip_suffix("InRelease")
+            .or_else(|| name.strip_suffix("Release"));
+        if let Some(prefix) = prefix {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
+            let r = Release::parse(&text).map_err(|e| format!("`{}` {e}", path.display()))?;
+            releases.push((prefix.to_owned(), r));
+            newest = newest.max(mtime(path));
+        }
+    }
+    let mut out = Vec::new();
+    let mut n = 0;
+    for (name, path) in &files {
+        let Some(pos) = name.find("_Packages") else {
+            continue;
+        };
+        let ext = name.get(pos + "_Packages".len()..).unwrap_or("");
+        if !matches!(ext, "" | ".lz4" | ".gz" | ".xz" | ".bz2" | ".zst") {
+            continue;
+        }
+        let text = if ext.is_empty() {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?
+        } else {
+            apt_cat(path)?
+        };
+        let release = releases
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default();
+        let mut got = status::packages_index(&text, &|p| names.contains(p), &release)
+            .map_err(|e| format!("`{}` {e}", path.display()))?;
+        out.append(&mut got);
+        n += 1;
+    }
+    Ok((out, n, newest))
+}
+
+/// Decompresses an apt list with apt's own helper, which knows every
+/// compressor apt uses.
+fn apt_cat(path: &Path) -> Result<String, String> {
+    let helper = Path::new("/usr/lib/apt/apt-helper");
+    if !helper.exists() {
+        return Err(format!(
+            "cannot read the compressed index `{}`: /usr/lib/apt/apt-helper is missing",
+            path.display()
+        ));
+    }
+    let out = Command::new(helper)
+        .arg("cat-file")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run apt-helper: {}", io_reason(&e)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "apt-helper cat-file `{}` failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `APT::Periodic::*` from apt.conf and apt.conf.d, in apt's reading order.
+fn apt_periodic(ctx: &HostCtx) -> BTreeMap<String, String> {
+    let mut files = vec![ctx.path("/etc/apt/apt.conf")];
+    if let Ok(entries) = std::fs::read_dir(ctx.path("/etc/apt/apt.conf.d")) {
+        let mut parts: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                // apt skips names with other characters (e.g. `.dpkg-old`).
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                        && !n.contains(".dpkg-")
+                        && !n.contains(".ucf-")
+                        && (!n.contains('.') || n.ends_with(".conf"))
+                })
+            })
+            .collect();
+        parts.sort();
+        // apt.conf.d is read before apt.conf.
+        parts.push(files.remove(0));
+        files = parts;
+    }
+    let mut out = BTreeMap::new();
+    for f in files {
+        if let Ok(Some(text)) = read_optional(&f) {
+            for (k, v) in apt_conf(&text) {
+                if let Some(key) = k.strip_prefix("APT::Periodic::") {
+                    out.insert(key.to_owned(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A small apt.conf reader: `A::B "v";` and `A { B "v"; };` with comments.
+pub fn apt_conf(text: &str) -> Vec<(String, String)> {
+    let mut clean = String::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.starts_with('#') {
+            continue;
+        }
+        let mut quoted = false;
+        let mut prev = ' ';
+        for c in line.chars() {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            if !quoted && prev == '/' && c == '/' {
+                clean.pop();
+                break;
+            }
+            clean.push(c);
+            prev = c;
+        }
+        clean.push('\n');
+    }
+    let mut out = Vec::new();
+    let mut scope: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut chars = clean.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut v = String::new();
+                for d in chars.by_ref() {
+                    if d == '"' {
+                        break;
+                    }
+                    v.push(d);
+                }
+                let key = word.trim().to_owned();
+                word.clear();
+                let full = scope
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::once(key))
+                    .collect::<Vec<_>>()
+                    .join("::");
+                out.push((full, v));
+            }
+            '{' => {
+                scope.push(word.trim().to_owned());
+                word.clear();
+            }
+            '}' => {
+                scope.pop();
+                word.clear();
+            }
+            ';' => word.clear(),
+            c => word.push(c),
+        }
+    }
+    out
+}
+
+fn os_codename(ctx: &HostCtx) -> Result<String, String> {
+    let text = read_optional(&ctx.path("/etc/os-release"))?
+        .ok_or("no `release` given and /etc/os-release does not exist")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| "no `release` given and /etc/os-release has no VERSION_CODENAME".into())
+}
+
+/// Reads a feed from a path or `file://` URL; zlib-compressed feeds (as
+/// debsecan downloads them) are inflated.
+fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
+    let bytes = if let Some((addr, path)) = loopback_http(src) {
+        http_get(&addr, &path)
+            .map_err(|e| format!("cannot fetch the advisories feed `{src}`: {e}"))?
+    } else {
+        let path = src.strip_prefix("file://").unwrap_or(src);
+        std::fs::read(ctx.path(path))
+            .map_err(|e| format!("cannot read the advisories feed `{src}`: {}", io_reason(&e)))?
+    };
+    let bytes = if bytes.first() == Some(&0x78) {
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the advisories feed `{src}` is not valid zlib data: {e}"))?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|_| format!("the advisories feed `{src}` is not UTF-8 text"))
+}
+
+/// A plain HTTP/1.0 GET to a loopback address (validation refuses others).
+fn http_get(addr: &str, path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    use std::net::ToSocketAddrs as _;
+    let timeout = std::time::Duration::from_secs(20);
+    let target = addr
+        .to_socket_addrs()
+        .map_err(|e| io_reason(&e))?
+        .next()
+        .ok_or("no address")?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&target, timeout).map_err(|e| io_reason(&e))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| io_reason(&e))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: vigil-agent\r\n\r\n"
+    )
+    .map_err(|e| io_reason(&e))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| io_reason(&e))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the response has no header end")?;
+    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default());
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("the server answered `{status}`"));
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Err("chunked responses are not supported".into());
+    }
+    Ok(raw.get(split + 4..).unwrap_or_default().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apt_conf_forms() {
+        let got = apt_conf(
+            "// comment\nAPT::Periodic::Update-Package-Lists \"1\";\nAPT {\n  Periodic {\n    Unattended-Upgrade \"1\"; // on\n  };\n};\n# old\n",
+        );
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "APT::Periodic::Update-Package-Lists".to_owned(),
+                    "1".to_owned()
+                ),
+                (
+                    "APT::Periodic::Unattended-Upgrade".to_owned(),
+                    "1".to_owned()
+                )
+            ]
+        );
+    }
+}

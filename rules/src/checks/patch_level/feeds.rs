@@ -1,0 +1,256 @@
+//! Advisory feeds: the Debian security tracker's JSON
+//! (`https://security-tracker.debian.org/tracker/data/json`) and debsecan's
+//! per-release feed (`VERSION 1` text, zlib-decompressed by the caller).
+//! Both are reduced to [`Advisory`] entries; [`parse`] tells them apart by content.
+
+use serde::{Deserialize, Serialize};
+
+/// One advisory for one package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advisory {
+    /// `CVE-…`, `DSA-…`, `TEMP-…`.
+    pub id: String,
+    /// The package it names: a source package unless `binary`.
+    pub package: String,
+    #[serde(default)]
+    pub binary: bool,
+    /// The first fixed version in the release; `None` when no fix exists yet.
+    pub fixed: Option<String>,
+    /// Versions known not to be affected although older than `fixed`
+    /// (debsecan's "other versions": fixes in stable updates).
+    #[serde(default)]
+    pub also_fixed: Vec<String>,
+    /// `low`, `medium`, `high`, `unimportant`, `not yet assigned`, or empty.
+    pub urgency: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which format a feed was in.
+pub fn format_of(text: &str) -> &'static str {
+    if text.starts_with("VERSION 1") {
+        "debsecan"
+    } else {
+        "security-tracker-json"
+    }
+}
+
+/// Parses either format for `release` (a codename, e.g. `bookworm`; the
+/// debsecan feed is already per release). `wanted` filters package names.
+pub fn parse(
+    text: &str,
+    release: &str,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Advisory>, String> {
+    if format_of(text) == "debsecan" {
+        debsecan(text, wanted)
+    } else {
+        tracker_json(text, release, wanted)
+    }
+}
+
+/// debsecan's format: `VERSION 1`, the vulnerability list
+/// (`NAME,FLAGS,DESCRIPTION`), a blank line, the package list
+/// (`PACKAGE,VULN_INDEX,FLAGS,UNSTABLE_VERSION,OTHER_VERSIONS`), a blank line,
+/// then source-to-binary lines. FLAGS: `B`inary or `S`ource, urgency
+/// (`L`/`M`/`H`/space), remote (`R`/`?`/space), `F`ix available.
+pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisory>, String> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, "VERSION 1")) => {}
+        _ => return Err("debsecan feed: line 1 is not `VERSION 1`".into()),
+    }
+    let mut vulns: Vec<(String, String)> = Vec::new();
+    let mut ended = false;
+    for (i, line) in lines.by_ref() {
+        if line.is_empty() {
+            ended = true;
+            break;
+        }
+        let mut parts = line.splitn(3, ',');
+        let (Some(name), Some(_flags)) = (parts.next(), parts.next()) else {
+            return Err(format!(
+                "debsecan feed line {}: expected `NAME,FLAGS,DESCRIPTION`",
+                i + 1
+            ));
+        };
+        vulns.push((name.to_owned(), parts.next().unwrap_or_default().to_owned()));
+    }
+    if !ended {
+        return Err("debsecan feed is truncated: no package list".into());
+    }
+    let mut out = Vec::new();
+    ended = false;
+    for (i, line) in lines {
+        let n = i + 1;
+        if line.is_empty() {
+            ended = true;
+            break;
+        }
+        let parts: Vec<&str> = line.splitn(5, ',').collect();
+        let [package, vnum, flags, unstable, other] = parts.as_slice() else {
+            return Err(format!(
+                "debsecan feed line {n}: expected 5 comma-separated fields"
+            ));
+        };
+        let idx: usize = vnum.parse().map_err(|_| {
+            format!("debsecan feed line {n}: `{vnum}` is not a vulnerability index")
+        })?;
+        let (id, desc) = vulns.get(idx).ok_or_else(|| {
+            format!("debsecan feed line {n}: vulnerability index {idx} out of range")
+        })?;
+        let f: Vec<char> = flags.chars().collect();
+        if f.len() < 4 {
+            return Err(format!(
+                "debsecan feed line {n}: flags `{flags}` are not 4 characters"
+            ));
+        }
+        if !wanted(package) {
+            continue;
+        }
+        let urgency = match f.get(1) {
+            Some('L') => "low",
+            Some('M') => "medium",
+            Some('H') => "high",
+            _ => "",
+        };
+        let fix_available = f.get(3) == Some(&'F');
+        let also: Vec<String> = other
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        out.push(Advisory {
+            id: id.clone(),
+            package: (*package).to_owned(),
+            binary: f.first() == Some(&'B'),
+            fixed: if unstable.is_empty() {
+                None
+            } else {
+                Some((*unstable).to_owned())
+            },
+            also_fixed: also,
+            urgency: urgency.into(),
+            description: desc.clone(),
+        });
+        if !fix_available {
+            if let Some(a) = out.last_mut() {
+                // No fix in this release yet: the unstable version is not one.
+                if a.also_fixed.is_empty() {
+                    a.fixed = None;
+                }
+            }
+        }
+    }
+    if !ended {
+        return Err("debsecan feed is truncated: the package list does not end".into());
+    }
+    Ok(out)
+}
+
+/// The security tracker JSON: `{source: {id: {description, releases:
+/// {codename: {status, fixed_version, urgency}}}}}`.
+pub fn tracker_json(
+    text: &str,
+    release: &str,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Advisory>, String> {
+    let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "security tracker JSON is not valid at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let pkgs = doc
+        .as_object()
+        .ok_or("security tracker JSON is not an object of packages")?;
+    let mut out = Vec::new();
+    for (pkg, issues) in pkgs {
+        if !wanted(pkg) {
+            continue;
+        }
+        let issues = issues
+            .as_object()
+            .ok_or_else(|| format!("security tracker JSON: `{pkg}` is not an object of issues"))?;
+        for (id, issue) in issues {
+            let Some(rel) = issue.get("releases").and_then(|r| r.get(release)) else {
+                continue;
+            };
+            let status = rel
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default();
+            let fixed = rel
+                .get("fixed_version")
+                .and_then(|s| s.as_str())
+                .map(String::from);
+            let fixed = match status {
+                "resolved" => match fixed {
+                    // Version 0: never affected in this release.
+                    Some(v) if v == "0" => continue,
+                    Some(v) => Some(v),
+                    None => continue,
+                },
+                "open" | "undetermined" => None,
+                _ => continue,
+            };
+            out.push(Advisory {
+                id: id.clone(),
+                package: pkg.clone(),
+                binary: false,
+                fixed,
+                also_fixed: Vec::new(),
+                urgency: rel
+                    .get("urgency")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                description: issue
+                    .get("description")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debsecan_feed() {
+        let text = "VERSION 1\nCVE-2024-1,,first\nCVE-2024-2,,second\n\nopenssl,0,SH F,3.0.15-1,3.0.14-1~deb12u2\nbash,1,BL  ,,\n\nopenssl,libssl3 openssl\n";
+        let got = debsecan(text, &|_| true).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].fixed.as_deref(), Some("3.0.15-1"));
+        assert_eq!(got[0].also_fixed, vec!["3.0.14-1~deb12u2"]);
+        assert_eq!(got[0].urgency, "high");
+        assert!(got[1].binary && got[1].fixed.is_none());
+        assert!(
+            debsecan("VERSION 1\nCVE-1,,x\n\nopenssl,7,S  F,1,\n\n", &|_| true)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(debsecan("VERSION 1\nCVE-1,,x\n", &|_| true)
+            .unwrap_err()
+            .contains("truncated"));
+    }
+
+    #[test]
+    fn tracker() {
+        let text = r#"{"curl":{"CVE-1":{"releases":{"bookworm":{"status":"resolved","fixed_version":"7.88.1-10+deb12u9","urgency":"medium"}}},
+                       "CVE-2":{"releases":{"bookworm":{"status":"resolved","fixed_version":"0","urgency":"low"}}},
+                       "CVE-3":{"releases":{"bookworm":{"status":"open","urgency":"unimportant"}}}}}"#;
+        let got = tracker_json(text, "bookworm", &|_| true).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(tracker_json(&text[..40], "bookworm", &|_| true)
+            .unwrap_err()
+            .contains("line 1"));
+    }
+}

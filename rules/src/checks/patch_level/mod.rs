@@ -1,0 +1,550 @@
+//! `patch_level`: Debian packages are up to date, security updates applied,
+//! apt fresh, unattended-upgrades on, no reboot pending, the newest kernel
+//! running, and no advisory of a given feed open.
+//!
+//! Facts: the installed packages ([`status::installed`]), the versions the
+//! apt indices offer for them ([`status::packages_index`], security told apart
+//! by the archive's Release file), apt's last update, unattended-upgrades'
+//! settings and last run, `/var/run/reboot-required(.pkgs)`, the running
+//! kernel, and advisories ([`feeds`]). Versions are ordered by
+//! [`dpkg_version`], exactly as dpkg orders them.
+
+pub mod dpkg_version;
+pub mod feeds;
+pub mod status;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CheckKind, JudgeCtx};
+use crate::finding_codes;
+use crate::verdict::{Finding, FindingCode, Severity, Verdict};
+use dpkg_version::compare_lenient;
+use feeds::Advisory;
+use status::{Available, Installed};
+
+pub struct PatchLevel;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Pending security updates tolerated.
+    #[serde(default)]
+    pub max_pending_security: u32,
+    /// Pending updates of any kind tolerated; unlimited when absent.
+    #[serde(default)]
+    pub max_pending: Option<u32>,
+    /// Days since apt last refreshed its indices.
+    #[serde(default = "default_days")]
+    pub max_days_since_update: u32,
+    #[serde(default = "yes")]
+    pub require_unattended_upgrades: bool,
+    /// A debsecan feed or security tracker JSON: a path or `file://` URL.
+    #[serde(default)]
+    pub advisories: Option<String>,
+    /// Advisories of these urgencies are not findings.
+    #[serde(default = "default_ignored")]
+    pub ignore_urgencies: Vec<String>,
+    /// Also report advisories that have no fix in the release yet.
+    #[serde(default)]
+    pub include_unfixed: bool,
+    /// The release codename; from `/etc/os-release` when absent.
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default = "default_status")]
+    pub dpkg_status: String,
+    #[serde(default = "default_lists")]
+    pub apt_lists: String,
+    #[serde(default = "yes")]
+    pub check_reboot: bool,
+    #[serde(default = "yes")]
+    pub check_kernel: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_days() -> u32 {
+    7
+}
+fn default_ignored() -> Vec<String> {
+    vec!["unimportant".into(), "end-of-life".into()]
+}
+fn default_status() -> String {
+    "/var/lib/dpkg/status".into()
+}
+fn default_lists() -> String {
+    "/var/lib/apt/lists".into()
+}
+
+/// unattended-upgrades as configured and as it ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unattended {
+    pub installed: bool,
+    /// `APT::Periodic::*` settings from apt.conf(.d), later files winning.
+    pub periodic: BTreeMap<String, String>,
+    /// The newest of its stamp file and log.
+    pub last_run: Option<DateTime<Utc>>,
+}
+
+/// Advisories read from the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvisoryFeed {
+    pub source: String,
+    pub format: String,
+    pub release: String,
+    /// Advisories naming an installed package (source or binary).
+    pub advisories: Vec<Advisory>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub installed: Vec<Installed>,
+    /// Versions the apt indices offer for installed packages.
+    pub available: Vec<Available>,
+    /// How many Packages indices were read.
+    pub indices: usize,
+    /// When apt last refreshed its indices, and from what that was told.
+    pub apt_updated: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub apt_updated_from: String,
+    pub unattended: Unattended,
+    /// `None`: no `/var/run/reboot-required`; else the packages that asked.
+    pub reboot_required: Option<Vec<String>>,
+    /// `uname -r` of the running kernel.
+    pub running_kernel: Option<String>,
+    /// `None` when no feed was configured.
+    pub advisories: Option<Result<AdvisoryFeed, String>>,
+    /// Inputs that could not be read or parsed: the check is then `error`.
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+finding_codes! {
+    pub enum Code {
+        OpenAdvisory = ("open_advisory", High, "an advisory affects the installed version of a package"),
+        PendingSecurityUpdate = ("pending_security_update", High, "a security archive offers a newer version of an installed package"),
+        PendingUpdates = ("pending_updates", Medium, "more pending updates than the policy tolerates"),
+        AptStale = ("apt_stale", Medium, "apt has not refreshed its package indices recently"),
+        UnattendedUpgradesOff = ("unattended_upgrades_off", High, "unattended-upgrades is not installed or not enabled"),
+        UnattendedUpgradesStale = ("unattended_upgrades_stale", Medium, "unattended-upgrades is enabled but has not run recently"),
+        RebootRequired = ("reboot_required", Medium, "an update asked for a reboot that has not happened"),
+        KernelOutdated = ("kernel_outdated", Medium, "a newer kernel is installed than the one running"),
+        KernelUnmanaged = ("kernel_unmanaged", Info, "the running kernel is not from an installed package (container or custom kernel)"),
+    }
+}
+
+/// Kernel image packages: `linux-image-<release>` (not the meta packages).
+fn kernel_release(pkg: &str) -> Option<&str> {
+    pkg.strip_prefix("linux-image-")
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|r| !r.ends_with("-dbg") && !r.ends_with("-unsigned"))
+}
+
+/// The newest offered version per (name, arch) and whether a newer one is
+/// from a security archive.
+pub struct Pending<'a> {
+    pub pkg: &'a Installed,
+    pub newest: &'a Available,
+    pub security: Option<&'a Available>,
+}
+
+pub fn pending<'a>(installed: &'a [Installed], available: &'a [Available]) -> Vec<Pending<'a>> {
+    let mut by_name: HashMap<&str, Vec<&Available>> = HashMap::new();
+    for a in available {
+        by_name.entry(a.name.as_str()).or_default().push(a);
+    }
+    let mut out = Vec::new();
+    for pkg in installed {
+        let Some(cands) = by_name.get(pkg.name.as_str()) else {
+            continue;
+        };
+        let newer = cands
+            .iter()
+            .filter(|a| a.arch == pkg.arch || a.arch == "all" || pkg.arch == "all")
+            .filter(|a| compare_lenient(&a.version, &pkg.version) == Ordering::Greater);
+        let mut newest: Option<&Available> = None;
+        let mut security: Option<&Available> = None;
+        for a in newer {
+            if newest.is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater) {
+                newest = Some(a);
+            }
+            if a.security
+                && security
+                    .is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater)
+            {
+                security = Some(a);
+            }
+        }
+        if let Some(newest) = newest {
+            out.push(Pending {
+                pkg,
+                newest,
+                security,
+            });
+        }
+    }
+    out
+}
+
+/// Whether `a` affects an installed package; the installed package it hits.
+fn affected<'a>(a: &Advisory, installed: &'a [Installed]) -> Vec<(&'a Installed, String)> {
+    let mut out = Vec::new();
+    for p in installed {
+        let (name, version) = if a.binary {
+            (&p.name, &p.version)
+        } else {
+            (&p.source, &p.source_version)
+        };
+        if *name != a.package {
+            continue;
+        }
+        // debsecan lists the release's fixed versions besides unstable's;
+        // a later update of the release carries the fix as well.
+        if a.also_fixed
+            .iter()
+            .any(|v| compare_lenient(version, v) != Ordering::Less)
+        {
+            continue;
+        }
+        let open = match &a.fixed {
+            Some(f) => compare_lenient(version, f) == Ordering::Less,
+            None => true,
+        };
+        if open && !out.iter().any(|(_, v): &(&Installed, String)| v == version) {
+            out.push((p, version.clone()));
+        }
+    }
+    out
+}
+
+fn urgency_severity(u: &str) -> Severity {
+    match u.trim_end_matches('*').trim_end_matches(" (probably)") {
+        "high" | "critical" => Severity::High,
+        "medium" | "not yet assigned" | "" => Severity::Medium,
+        "low" => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+fn truthy(v: &str) -> bool {
+    let v = v.trim().trim_matches('"').to_ascii_lowercase();
+    matches!(v.as_str(), "true" | "yes" | "on" | "always")
+        || v.parse::<i64>().is_ok_and(|n| n > 0)
+        || humantime::parse_duration(&v).is_ok_and(|d| !d.is_zero())
+}
+
+/// `http://127.0.0.1:PORT/path` (or `localhost`, `[::1]`): the host and port
+/// to connect to and the path; `None` for any other URL.
+pub fn loopback_http(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?),
+        None => (rest, "/"),
+    };
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() && !h.is_empty() => h,
+        _ if authority.ends_with(']') || !authority.contains(':') => authority,
+        _ => return None,
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    if !loopback {
+        return None;
+    }
+    let addr = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Some((addr, path.to_owned()))
+}
+
+impl CheckKind for PatchLevel {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str = "no pending security updates or open advisories, apt fresh, unattended-upgrades on, no reboot or newer kernel pending";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if let Some(a) = &p.advisories {
+            if a.contains("://") && !a.starts_with("file://") && loopback_http(a).is_none() {
+                out.push((
+                    Some("advisories"),
+                    format!("`{a}`: only file paths, file:// URLs and http:// on the loopback address are read (no network is assumed); download the feed to a file"),
+                ));
+            }
+        }
+        if p.max_days_since_update == 0 {
+            out.push((
+                Some("max_days_since_update"),
+                "must be at least 1 day".into(),
+            ));
+        }
+        out
+    }
+
+    fn judge(p: &Params, f: &Facts, ctx: &JudgeCtx) -> Verdict {
+        if !f.errors.is_empty() {
+            return Verdict::error(f.errors.join("; "));
+        }
+        if f.installed.is_empty() {
+            return Verdict::error(format!("`{}` lists no installed package", p.dpkg_status));
+        }
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut not_checked: Vec<&str> = Vec::new();
+
+        // Pending updates.
+        let pend = pending(&f.installed, &f.available);
+        let security: Vec<&Pending> = pend.iter().filter(|x| x.security.is_some()).collect();
+        let over = security.len() > p.max_pending_security as usize;
+        for x in &security {
+            let s = x
+                .security
+                .map(|s| (s.version.as_str(), s.origin.as_str()))
+                .unwrap_or_default();
+            let mut fd = Code::PendingSecurityUpdate.finding(
+                &x.pkg.name,
+                format!(
+                    "{} {} installed, {} available from {}",
+                    x.pkg.name, x.pkg.version, s.0, s.1
+                ),
+            );
+            if !over {
+                fd.severity = Severity::Info;
+            }
+            findings.push(fd);
+        }
+        if let Some(max) = p.max_pending {
+            if pend.len() > max as usize {
+                let names: Vec<&str> = pend.iter().take(10).map(|x| x.pkg.name.as_str()).collect();
+                findings.push(Code::PendingUpdates.finding(
+                    "apt",
+                    format!(
+                        "{} pending updates (at most {max} tolerated): {}{}",
+                        pend.len(),
+                        names.join(", "),
+                        if pend.len() > 10 { ", …" } else { "" }
+                    ),
+                ));
+            }
+        }
+
+        // apt freshness.
+        if f.indices == 0 {
+            findings.push(Code::AptStale.finding(
+                &p.apt_lists,
+                format!(
+                    "no package indices in `{}`: pending updates cannot be determined",
+                    p.apt_lists
+                ),
+            ));
+        } else {
+            match f.apt_updated {
+                None => findings
+                    .push(Code::AptStale.finding("apt", "apt has never refreshed its indices")),
+                Some(t) => {
+                    let days = (ctx.now - t).num_hours() as f64 / 24.0;
+                    if days > f64::from(p.max_days_since_update) {
+                        findings.push(Code::AptStale.finding(
+                            "apt",
+                            format!("apt last refreshed its indices {days:.1} days ago ({}; at most {} days)", f.apt_updated_from, p.max_days_since_update),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // unattended-upgrades.
+        if p.require_unattended_upgrades {
+            let u = &f.unattended;
+            let enabled = u
+                .periodic
+                .get("Unattended-Upgrade")
+                .is_some_and(|v| truthy(v));
+            if !u.installed {
+                findings.push(Code::UnattendedUpgradesOff.finding(
+                    "unattended-upgrades",
+                    "the unattended-upgrades package is not installed",
+                ));
+            } else if !enabled {
+                findings.push(Code::UnattendedUpgradesOff.finding(
+                    "unattended-upgrades",
+                    format!(
+                            "APT::Periodic::Unattended-Upgrade is {}",
+                            u.periodic
+                                .get("Unattended-Upgrade")
+                                .map_or("not set".into(), |v| format!("`{v}`"))
+                        ),
+                ));
+            } else {
+                let limit = i64::from(p.max_days_since_update.max(2));
+                match u.last_run {
+                    None => findings.push(Code::UnattendedUpgradesStale.finding(
+                        "unattended-upgrades",
+                        "unattended-upgrades is enabled but has never run",
+                    )),
+                    Some(t) if (ctx.now - t).num_days() > limit => {
+                        findings.push(Code::UnattendedUpgradesStale.finding(
+                            "unattended-upgrades",
+                            format!(
+                                "unattended-upgrades last ran {} days ago",
+                                (ctx.now - t).num_days()
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+
+        // Reboot.
+        if p.check_reboot {
+            if let Some(pkgs) = &f.reboot_required {
+                findings.push(Code::RebootRequired.finding(
+                    "/var/run/reboot-required",
+                    if pkgs.is_empty() {
+                        "a reboot is required".to_owned()
+                    } else {
+                        format!("a reboot is required by {}", pkgs.join(", "))
+                    },
+                ));
+            }
+        }
+
+        // Kernel.
+        let mut kernel_ev = serde_json::Value::Null;
+        if p.check_kernel {
+            let kernels: Vec<(&Installed, &str)> = f
+                .installed
+                .iter()
+                .filter_map(|i| kernel_release(&i.name).map(|r| (i, r)))
+                .collect();
+            let newest = kernels
+                .iter()
+                .max_by(|a, b| compare_lenient(&a.0.version, &b.0.version));
+            match (&f.running_kernel, newest) {
+                (None, _) => not_checked.push("running kernel (unknown)"),
+                (Some(run), Some((newest, newest_rel))) => {
+                    match kernels.iter().find(|(_, r)| r == run) {
+                        Some((pkg, _)) if compare_lenient(&pkg.version, &newest.version) == Ordering::Less || (pkg.version == newest.version && run != newest_rel && compare_lenient(newest_rel, run) == Ordering::Greater) => {
+                            findings.push(Code::KernelOutdated.finding(
+                                run.clone(),
+                                format!("running kernel {run} ({}) but {} {} is installed: reboot into it", pkg.version, newest.name, newest.version),
+                            ));
+                        }
+                        Some(_) => {}
+                        None => findings.push(Code::KernelUnmanaged.finding(
+                            run.clone(),
+                            format!("running kernel {run} is not from an installed package (newest installed: {} {})", newest.name, newest.version),
+                        )),
+                    }
+                }
+                (Some(run), None) => findings.push(Code::KernelUnmanaged.finding(
+                    run.clone(),
+                    format!("running kernel {run} and no linux-image package installed (container or custom kernel): not compared"),
+                )),
+            }
+            kernel_ev = serde_json::json!({
+                "running": f.running_kernel,
+                "installed": kernels.iter().map(|(i, _)| format!("{} {}", i.name, i.version)).collect::<Vec<_>>(),
+            });
+        }
+
+        // Advisories.
+        let mut adv_ev = serde_json::json!("not checked: no `advisories` feed configured");
+        match &f.advisories {
+            None => not_checked.push("advisories (no feed configured)"),
+            Some(Err(e)) => return Verdict::error(format!("advisories: {e}")),
+            Some(Ok(feed)) => {
+                let mut open = 0;
+                let mut unfixed = 0;
+                for a in &feed.advisories {
+                    if p.ignore_urgencies
+                        .iter()
+                        .any(|u| a.urgency.trim_end_matches('*') == u)
+                    {
+                        continue;
+                    }
+                    for (pkg, version) in affected(a, &f.installed) {
+                        if a.fixed.is_none() {
+                            unfixed += 1;
+                            if !p.include_unfixed {
+                                continue;
+                            }
+                        }
+                        open += 1;
+                        let mut fd = Code::OpenAdvisory.finding(
+                            format!("{} {}", a.id, a.package),
+                            format!(
+                                "{} affects {} {} (installed {}{}); fixed in {}; urgency {}",
+                                a.id,
+                                if a.binary {
+                                    "package"
+                                } else {
+                                    "source package"
+                                },
+                                a.package,
+                                pkg.name,
+                                if version == pkg.version {
+                                    format!(" {version}")
+                                } else {
+                                    format!(" {}, source {version}", pkg.version)
+                                },
+                                match (a.also_fixed.last(), &a.fixed) {
+                                    (Some(rel), Some(unstable)) =>
+                                        format!("{rel} (unstable: {unstable})"),
+                                    (Some(rel), None) => rel.clone(),
+                                    (None, Some(f)) => f.clone(),
+                                    (None, None) => "no version yet".into(),
+                                },
+                                if a.urgency.is_empty() {
+                                    "unassigned"
+                                } else {
+                                    &a.urgency
+                                },
+                            ),
+                        );
+                        fd.severity = urgency_severity(&a.urgency);
+                        findings.push(fd);
+                    }
+                }
+                adv_ev = serde_json::json!({
+                    "source": feed.source, "format": feed.format, "release": feed.release,
+                    "entries_for_installed": feed.advisories.len(), "open": open, "unfixed": unfixed,
+                });
+            }
+        }
+
+        let evidence = serde_json::json!({
+            "installed": f.installed.len(),
+            "indices": f.indices,
+            "pending": pend.len(),
+            "pending_security": security.len(),
+            "apt_updated": f.apt_updated,
+            "apt_updated_from": f.apt_updated_from,
+            "unattended_upgrades": f.unattended,
+            "reboot_required": f.reboot_required,
+            "kernel": kernel_ev,
+            "advisories": adv_ev,
+            "not_checked": not_checked,
+        });
+        let mut ok = format!(
+            "{} packages, {} pending ({} security), apt fresh",
+            f.installed.len(),
+            pend.len(),
+            security.len()
+        );
+        if !not_checked.is_empty() {
+            ok.push_str(&format!("; not checked: {}", not_checked.join(", ")));
+        }
+        Verdict::from_findings(findings, ok, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -28,10 +28,30 @@ pub struct AgentConfig {
     pub spool: Option<PathBuf>,
     #[serde(default)]
     pub interval: Option<PolicyDuration>,
-    /// Where checks keep state between runs (scan caches, log offsets).
+    /// Where checks keep state between runs (scan caches, log offsets); the
+    /// daemon also keeps the last good policy from the reporter here.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Most reports the spool keeps (default 10000); the oldest are dropped first.
+    #[serde(default)]
+    pub spool_max_reports: Option<u64>,
+    /// Most bytes the spool keeps (default 256 MiB); the oldest are dropped first.
+    #[serde(default)]
+    pub spool_max_bytes: Option<u64>,
+    /// Reports older than this are dropped from the spool (default 30d).
+    #[serde(default)]
+    pub spool_max_age: Option<PolicyDuration>,
 }
+
+/// Defaults of the daemon's paths and limits.
+pub const DEFAULT_CONFIG: &str = "/etc/vigil/agent.yaml";
+pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/vigil/token";
+pub const DEFAULT_SPOOL: &str = "/var/lib/vigil/spool";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/vigil/state";
+pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const DEFAULT_SPOOL_MAX_REPORTS: u64 = 10_000;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_SPOOL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -47,6 +67,34 @@ pub enum ConfigError {
 }
 
 impl AgentConfig {
+    pub fn token_file(&self) -> PathBuf {
+        self.token_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_FILE))
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL))
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+
+    /// The schedule of checks that have no `every`.
+    pub fn interval(&self) -> std::time::Duration {
+        self.interval.map_or(DEFAULT_INTERVAL, |d| d.as_std())
+    }
+
+    /// The host name reported: `host`, else this machine's hostname.
+    pub fn host_name(&self) -> String {
+        self.host.clone().unwrap_or_else(crate::engine::hostname)
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
@@ -67,6 +115,15 @@ impl AgentConfig {
             if let Err(e) = check_server_url(server) {
                 let loc = node.get("server").map_or(node.loc, |n| n.loc);
                 diags.push(yaml::Diag::new(loc, e));
+            }
+        }
+        for (key, zero) in [
+            ("spool_max_reports", cfg.spool_max_reports == Some(0)),
+            ("spool_max_bytes", cfg.spool_max_bytes == Some(0)),
+        ] {
+            if zero {
+                let loc = node.get(key).map_or(node.loc, |n| n.loc);
+                diags.push(yaml::Diag::new(loc, format!("`{key}` must be at least 1")));
             }
         }
         if diags.is_empty() {
@@ -132,5 +189,24 @@ mod tests {
         );
         assert!(AgentConfig::parse("server: http://127.0.0.1:8080\n", "a.yaml").is_ok());
         assert!(AgentConfig::parse("server: http://[::1]:8080\n", "a.yaml").is_ok());
+    }
+
+    #[test]
+    fn spool_limits_and_defaults() {
+        let c = AgentConfig::parse(
+            "spool_max_reports: 5\nspool_max_bytes: 1000\nspool_max_age: 2h\n",
+            "a.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.spool_max_reports, Some(5));
+        assert_eq!(c.spool_max_age.unwrap().as_std().as_secs(), 7200);
+        assert_eq!(c.interval().as_secs(), 900);
+        assert_eq!(c.token_file(), PathBuf::from(DEFAULT_TOKEN_FILE));
+        let e = AgentConfig::parse("host: a\nspool_max_reports: 0\n", "a.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("a.yaml:2:20: `spool_max_reports` must be at least 1"),
+            "{e}"
+        );
     }
 }

@@ -134,6 +134,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
             host: opts.host.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
             roles: opts.roles.clone(),
+            spool_dropped: None,
         },
         policy: PolicyRef {
             id: policy.meta.id.clone(),

@@ -7,7 +7,11 @@
 //! - [`engine`] runs the selected checks concurrently, each under its timeout,
 //!   and builds the `vigil.report/v1` report.
 //! - [`config`] reads the agent's YAML config with located errors.
+//! - [`daemon`] is `vigil-agent run`: the schedule, the durable spool, the
+//!   shipper; [`enroll`] trades the enrollment secret for a token.
 
 pub mod collect;
 pub mod config;
+pub mod daemon;
 pub mod engine;
+pub mod enroll;

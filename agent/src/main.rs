@@ -68,6 +68,33 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Enroll this agent with the reporter: trades the enrollment secret for a
+    /// token written to the config's `token_file` (mode 0600).
+    Enroll {
+        /// The reporter; defaults to the config's `server`.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The enrollment secret (also read from $VIGIL_ENROLL_SECRET, which
+        /// does not show in the process list, or from --secret-file).
+        #[arg(
+            long,
+            value_name = "SECRET",
+            env = "VIGIL_ENROLL_SECRET",
+            hide_env_values = true
+        )]
+        secret: Option<String>,
+        /// A file holding the enrollment secret.
+        #[arg(long, value_name = "FILE", conflicts_with = "secret")]
+        secret_file: Option<PathBuf>,
+        /// Default /etc/vigil/agent.yaml (when it exists).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The daemon: runs the checks on schedule and ships reports (under systemd).
+    Run {
+        #[arg(long, value_name = "FILE", default_value = vigil_agent::config::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// List the check types this build has, with their finding codes.
     Types {
         #[arg(long)]
@@ -110,8 +137,119 @@ fn load_policy(path: &std::path::Path) -> Result<policy::Policy, u8> {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs of the daemon: stderr, without timestamps or colours under journald
+/// (which adds its own); `RUST_LOG` filters (default `info`).
+fn init_logs() {
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if journald {
+        b.without_time().with_ansi(false).init();
+    } else {
+        b.with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
+}
+
+fn enroll(
+    server: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    use vigil_agent::daemon::http::Secret;
+    let default = PathBuf::from(vigil_agent::config::DEFAULT_CONFIG);
+    let config = config.or_else(|| default.is_file().then_some(default));
+    let cfg = match &config {
+        Some(path) => match AgentConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(INVALID);
+            }
+        },
+        None => AgentConfig::default(),
+    };
+    let secret = match (secret, secret_file) {
+        (Some(s), _) => Secret::new(s),
+        (None, Some(f)) => match std::fs::read_to_string(&f) {
+            Ok(s) => Secret::new(s.trim()),
+            Err(e) => {
+                eprintln!(
+                    "vigil-agent: cannot read the secret file `{}`: {e}",
+                    f.display()
+                );
+                return Ok(INVALID);
+            }
+        },
+        (None, None) => {
+            eprintln!(
+                "vigil-agent: no enrollment secret: pass --secret, --secret-file or set VIGIL_ENROLL_SECRET"
+            );
+            return Ok(INVALID);
+        }
+    };
+    if let Some(s) = &server {
+        if let Err(e) = vigil_agent::config::check_server_url(s) {
+            eprintln!("vigil-agent: {e}");
+            return Ok(INVALID);
+        }
+    }
+    let rt = runtime()?;
+    match rt.block_on(vigil_agent::enroll::enroll(
+        &cfg,
+        server.as_deref(),
+        &secret,
+    )) {
+        Ok(done) => {
+            println!(
+                "enrolled `{}` as agent {}; token written to `{}`",
+                done.host,
+                done.agent_id,
+                done.token_file.display()
+            );
+            Ok(OK)
+        }
+        Err(e) => {
+            eprintln!("vigil-agent: {e}");
+            Ok(INVALID)
+        }
+    }
+}
+
 fn real_main(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
+        Cmd::Enroll {
+            server,
+            secret,
+            secret_file,
+            config,
+        } => enroll(server, secret, secret_file, config),
+        Cmd::Run { config } => {
+            init_logs();
+            let rt = runtime()?;
+            let res = rt.block_on(vigil_agent::daemon::run(&config));
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            match res {
+                Ok(()) => Ok(OK),
+                Err(e) => {
+                    tracing::error!("cannot start: {e}");
+                    Ok(INVALID)
+                }
+            }
+        }
         Cmd::Validate { policy } => {
             let p = match load_policy(&policy) {
                 Ok(p) => p,

@@ -380,6 +380,7 @@ mod tests {
                 host: "web-1".into(),
                 version: "0.1.0".into(),
                 roles: vec![],
+                spool_dropped: None,
             },
             policy: PolicyRef {
                 id: "papyrs-security".into(),

@@ -60,6 +60,10 @@ pub struct AgentInfo {
     pub version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Reports the agent daemon dropped unsent to keep its spool within its
+    /// bounds, over the spool's life; absent when none were (and from `check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_dropped: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -315,6 +315,7 @@ mod tests {
                 host: host.into(),
                 version: "0".into(),
                 roles: vec![],
+                spool_dropped: None,
             },
             policy: PolicyRef {
                 id: "p".into(),

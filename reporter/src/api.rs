@@ -35,6 +35,8 @@ pub struct AppState {
     pub enroll_secrets: Vec<String>,
     pub policy: Option<PolicyBlob>,
     pub max_report_bytes: usize,
+    /// The HTML pages' and the intake's config and state.
+    pub site: crate::web::Site,
 }
 
 pub type Shared = Arc<AppState>;
@@ -43,7 +45,8 @@ pub type Shared = Arc<AppState>;
 #[openapi(
     info(title = "vigil reporter", description = "Agents report here; staff read the fleet's posture."),
     modifiers(&SecurityAddon),
-    tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"))
+    tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"),
+        (name = "incidents", description = "incident intake (anyone) and triage (staff)"))
 )]
 pub struct ApiDoc;
 
@@ -73,6 +76,10 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(get_report))
         .routes(routes!(revoke_agent))
         .routes(routes!(openapi_json))
+        .routes(routes!(crate::intake::submit_json, crate::intake::list_json))
+        .routes(routes!(crate::intake::get_json))
+        .routes(routes!(crate::intake::transition_json))
+        .routes(routes!(crate::web::session::create_login_link))
 }
 
 /// This document.

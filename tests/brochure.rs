@@ -65,7 +65,11 @@ fn brochure_trust_json_and_policy_pdf() {
     assert_eq!(trust["certificates"][0]["issuer"], "Gandi RSA Domain Validation Secure Server CA");
     assert_eq!(trust["backups"][0]["host"], "db-1");
     assert_eq!(trust["mirroring"][0]["summary"], "2 replicas on distinct hosts, lag 0.4 s");
-    assert!(trust["audit_checkpoint"].is_null());
+    // The latest signed audit checkpoint, the same the audit API serves.
+    let cp: Value = c.get(format!("{}/api/v1/audit/checkpoint", r.base)).send().unwrap().json().unwrap();
+    assert_eq!(trust["audit_checkpoint"]["root"], cp["root"]);
+    assert_eq!(trust["audit_checkpoint"]["note"], cp["note"]);
+    assert!(trust["audit_checkpoint"]["size"].as_i64().unwrap() >= 30, "30 reports were logged");
     // The manifest: each host's newest report, its digest checkable against the stored body.
     let entries = trust["evidence"]["reports"].as_array().unwrap();
     assert_eq!(entries.len(), 3);
@@ -113,6 +117,7 @@ fn brochure_trust_json_and_policy_pdf() {
         "2 replicas on distinct hosts, lag 0.4 s",
         "About this document",
         "Audit checkpoint",
+        trust["audit_checkpoint"]["root"].as_str().unwrap(),
         trust["evidence"]["sha256"].as_str().unwrap(),
     ] {
         assert!(t.contains(want), "the brochure lacks `{want}`:\n{t}");

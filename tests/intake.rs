@@ -243,6 +243,33 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
             (json!("investigating"), json!("resolved"), "triage".into()),
         ]
     );
+    // Each step is in the tamper-evident audit log, which still verifies.
+    let (s, t) = staff_get(r, &staff, "/api/v1/audit/verify");
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(serde_json::from_str::<Value>(&t).unwrap()["ok"], true, "{t}");
+    let mut logged = Vec::new();
+    for seq in 0.. {
+        let (s, t) = staff_get(r, &staff, &format!("/api/v1/audit/proof?seq={seq}"));
+        if s == 404 {
+            break;
+        }
+        assert_eq!(s, 200, "{t}");
+        let e = serde_json::from_str::<Value>(&t).unwrap()["entry"].clone();
+        if e["data"]["tracking_id"] == json!(first) {
+            logged.push((e["kind"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned(), e["data"]["to"].clone()));
+        }
+        assert!(!e.to_string().contains("XSS on the login page"), "submitter text in the audit log");
+    }
+    assert_eq!(
+        logged,
+        vec![
+            ("incident.reported".into(), "submitter".into(), Value::Null),
+            ("incident.transition".into(), "triage".into(), json!("acknowledged")),
+            ("incident.transition".into(), "triage".into(), json!("acknowledged")),
+            ("incident.transition".into(), "triage".into(), json!("investigating")),
+            ("incident.transition".into(), "triage".into(), json!("resolved")),
+        ]
+    );
     let (s, _) = staff_get(r, &staff, "/api/v1/incidents/INC-000000000000");
     assert_eq!(s, 404);
 

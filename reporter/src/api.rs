@@ -32,6 +32,8 @@ pub struct PolicyBlob {
 
 pub struct AppState {
     pub store: Store,
+    pub audit: crate::audit::AuditLog,
+    pub erasure: crate::closures::ErasureConfig,
     pub enroll_secrets: Vec<String>,
     pub policy: Option<PolicyBlob>,
     pub max_report_bytes: usize,
@@ -80,6 +82,99 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(crate::intake::get_json))
         .routes(routes!(crate::intake::transition_json))
         .routes(routes!(crate::web::session::create_login_link))
+        .routes(routes!(closure_open, closure_get, closure_cancel))
+        .routes(routes!(closure_offline))
+        .routes(routes!(closure_certificate))
+        .routes(routes!(erasure_tasks))
+        .routes(routes!(audit_verify))
+        .routes(routes!(audit_checkpoint))
+        .routes(routes!(audit_proof))
+}
+
+/// Verifies the whole audit log: every entry, signature and checkpoint.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = crate::audit::Verification, description = "`ok` is false and `first_bad_seq` names the first entry altered, removed or reordered when tampering is found"), (status = 401, description = "not staff")))]
+async fn audit_verify(
+    State(state): State<Shared>,
+    _staff: Staff,
+) -> ApiResult<Json<crate::audit::Verification>> {
+    let export = state.audit.export(&state.store).await?;
+    Ok(Json(crate::audit::verify(&export, None)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointResponse {
+    pub origin: String,
+    pub size: i64,
+    pub root: String,
+    /// The C2SP signed note.
+    pub note: String,
+    /// Base64 ed25519 key that signs checkpoints.
+    pub public_key: String,
+}
+
+/// The newest signed checkpoint of the audit log (issued now if the log grew).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "agents", responses((status = 200, body = CheckpointResponse)))]
+async fn audit_checkpoint(State(state): State<Shared>) -> ApiResult<Json<CheckpointResponse>> {
+    let cp = state.audit.checkpoint(&state.store).await?;
+    Ok(Json(CheckpointResponse {
+        origin: state.audit.origin.clone(),
+        size: cp.size,
+        root: cp.root,
+        note: cp.note,
+        public_key: state.audit.public_key_b64(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    pub seq: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub entry: serde_json::Value,
+    pub leaf_index: i64,
+    pub tree_size: i64,
+    /// Hex hashes of the audit path, leaf to root (RFC 9162).
+    pub proof: Vec<String>,
+    pub checkpoint: String,
+}
+
+/// An entry with its inclusion proof against a fresh signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/audit/proof", tag = "staff", security(("bearer" = [])), params(ProofQuery),
+    responses((status = 200, body = InclusionProof), (status = 401, description = "not staff"), (status = 404, description = "no such entry")))]
+async fn audit_proof(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Query(q): Query<ProofQuery>,
+) -> ApiResult<Json<InclusionProof>> {
+    let cp = state.audit.checkpoint(&state.store).await?;
+    let entries = crate::audit::entries(&state.store).await?;
+    let idx = usize::try_from(q.seq)
+        .map_err(|_| ApiError::NotFound(format!("no audit entry {}", q.seq)))?;
+    let entry = entries
+        .get(idx)
+        .filter(|e| e.seq == q.seq)
+        .ok_or_else(|| ApiError::NotFound(format!("no audit entry {}", q.seq)))?;
+    let size = usize::try_from(cp.size).unwrap_or(0);
+    let leaves: Vec<crate::merkle::Hash> = entries
+        .iter()
+        .take(size)
+        .map(|e| crate::merkle::leaf_hash(&e.encode()))
+        .collect();
+    let proof = crate::merkle::inclusion_proof(idx, &leaves)
+        .iter()
+        .map(hex::encode)
+        .collect();
+    Ok(Json(InclusionProof {
+        entry: serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?,
+        leaf_index: q.seq,
+        tree_size: cp.size,
+        proof,
+        checkpoint: cp.note,
+    }))
 }
 
 /// This document.
@@ -234,6 +329,7 @@ async fn enroll(
     state
         .store
         .enroll(
+            &state.audit,
             &id,
             &req.host,
             &req.roles,
@@ -347,14 +443,26 @@ async fn ingest(
             .map(|c| (c.id.as_str(), c.title.as_str(), c.status.as_str()))
             .collect(),
     };
-    match state.store.insert_report(&new).await? {
-        Stored::New => Ok((
-            StatusCode::CREATED,
-            Json(IngestResponse {
-                report_id: r.report_id.clone(),
-                stored: true,
-            }),
-        )),
+    match state.store.insert_report(&state.audit, &new).await? {
+        Stored::New => {
+            // Erasure proofs move closures; a failure here does not un-store the report.
+            match crate::closures::record_results(&state, &agent.host, &r).await {
+                Ok(true) => {
+                    if let Err(e) = crate::closures::advance_all(&state, &agent.host).await {
+                        tracing::error!(error = %e, "cannot advance closures");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "cannot record erasure results"),
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(IngestResponse {
+                    report_id: r.report_id.clone(),
+                    stored: true,
+                }),
+            ))
+        }
         Stored::Duplicate => Ok((
             StatusCode::OK,
             Json(IngestResponse {
@@ -611,7 +719,11 @@ async fn revoke_agent(
     Admin(user): Admin,
     Path(agent_id): Path<String>,
 ) -> ApiResult<Json<RevokeResponse>> {
-    if state.store.revoke_agent(&agent_id).await? {
+    if state
+        .store
+        .revoke_agent(&state.audit, &agent_id, &user.name)
+        .await?
+    {
         tracing::info!(%agent_id, by = %user.name, "agent token revoked");
         Ok(Json(RevokeResponse {
             agent_id,
@@ -620,4 +732,155 @@ async fn revoke_agent(
     } else {
         Err(ApiError::NotFound(format!("no active agent `{agent_id}`")))
     }
+}
+
+// --- closures -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureRequest {
+    pub requested_by: String,
+    pub reason: String,
+    /// Pseudonymous identifiers of the account in logs (the account id is always one).
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+}
+
+/// Opens the closure of an account (201), or returns the open one (200).
+#[utoipa::path(post, path = "/api/v1/accounts/{account}/closure", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    request_body = ClosureRequest,
+    responses((status = 201, body = crate::closures::ClosureView), (status = 200, body = crate::closures::ClosureView, description = "already open"),
+        (status = 400, description = "bad account or body"), (status = 401, description = "not staff"), (status = 403, description = "not an admin")))]
+async fn closure_open(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<crate::closures::ClosureView>)> {
+    let req: ClosureRequest = parse_json(&body, "closure request")?;
+    if req.identifiers.len() > 100
+        || req
+            .identifiers
+            .iter()
+            .any(|i| i.is_empty() || i.len() > 256)
+    {
+        return Err(ApiError::BadRequest(
+            "`identifiers`: at most 100 non-empty identifiers of up to 256 characters".into(),
+        ));
+    }
+    match crate::closures::open(
+        &state,
+        &account,
+        &req.requested_by,
+        &req.reason,
+        req.identifiers,
+        &user.name,
+    )
+    .await
+    .map_err(ApiError::BadRequest)?
+    {
+        crate::closures::OpenOutcome::Created(v) => Ok((StatusCode::CREATED, Json(*v))),
+        crate::closures::OpenOutcome::Existing(v) => Ok((StatusCode::OK, Json(*v))),
+    }
+}
+
+/// A closure's state, each phase's hosts and evidence, and its history.
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/closure", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    responses((status = 200, body = crate::closures::ClosureView), (status = 401, description = "not staff"), (status = 404, description = "no closure")))]
+async fn closure_get(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(account): Path<String>,
+) -> ApiResult<Json<crate::closures::ClosureView>> {
+    crate::closures::get(&state, &account)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no closure for `{account}`")))
+}
+
+/// Cancels a closure during its cooling-off period.
+#[utoipa::path(delete, path = "/api/v1/accounts/{account}/closure", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    responses((status = 200, body = crate::closures::ClosureView), (status = 401, description = "not staff"), (status = 403, description = "not an admin"),
+        (status = 404, description = "no closure"), (status = 409, description = "past the cooling-off period")))]
+async fn closure_cancel(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(account): Path<String>,
+) -> ApiResult<Json<crate::closures::ClosureView>> {
+    match crate::closures::cancel(&state, &account, &user.name).await? {
+        crate::closures::CancelOutcome::Cancelled(v) => Ok(Json(*v)),
+        crate::closures::CancelOutcome::TooLate(why) => Err(ApiError::Conflict(why)),
+        crate::closures::CancelOutcome::Missing => {
+            Err(ApiError::NotFound(format!("no closure for `{account}`")))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineDeclaration {
+    /// `crypto_shred`: the account's backup key was destroyed.
+    pub method: String,
+    /// Where the proof of destruction is (ticket, key-management log).
+    pub evidence: String,
+}
+
+/// Declares the offline backups erased by crypto-shredding, with evidence.
+#[utoipa::path(post, path = "/api/v1/accounts/{account}/closure/offline", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    request_body = OfflineDeclaration,
+    responses((status = 200, body = crate::closures::ClosureView), (status = 400, description = "bad declaration"), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no closure")))]
+async fn closure_offline(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<crate::closures::ClosureView>> {
+    let d: OfflineDeclaration = parse_json(&body, "declaration")?;
+    if d.method != "crypto_shred" {
+        return Err(ApiError::BadRequest(
+            "`method` must be `crypto_shred` (rotation is automatic after the offline retention)"
+                .into(),
+        ));
+    }
+    if d.evidence.trim().is_empty() || d.evidence.len() > 2000 {
+        return Err(ApiError::BadRequest(
+            "`evidence` must say where the proof of key destruction is".into(),
+        ));
+    }
+    crate::closures::declare_offline(&state, &account, &d.method, &d.evidence, &user.name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no closure for `{account}`")))
+}
+
+/// The signed erasure certificate of a closed account.
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/closure/certificate", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    responses((status = 200, body = serde_json::Value, description = "vigil.erasure-certificate/v1"), (status = 401, description = "not staff"), (status = 404, description = "no closed closure")))]
+async fn closure_certificate(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(account): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    crate::closures::certificate(&state, &account)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no closed closure for `{account}`")))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErasureTasks {
+    /// `{"account", "phase", "identifiers"}` for each erasure this agent must carry out and prove.
+    pub tasks: Vec<serde_json::Value>,
+}
+
+/// The erasure tasks pending for the calling agent's roles.
+#[utoipa::path(get, path = "/api/v1/erasures", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = ErasureTasks), (status = 401, description = "unknown or revoked token")))]
+async fn erasure_tasks(
+    State(state): State<Shared>,
+    AgentAuth(agent): AgentAuth,
+) -> ApiResult<Json<ErasureTasks>> {
+    Ok(Json(ErasureTasks {
+        tasks: crate::closures::tasks_for(&state, &agent).await?,
+    }))
 }

@@ -77,8 +77,18 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         }
     }
     let policy = cfg.policy.as_deref().map(load_policy).transpose()?;
+    let key_path = cfg
+        .audit_key
+        .clone()
+        .unwrap_or_else(|| data.join("audit/ed25519.key"));
+    let audit = crate::audit::AuditLog::load_or_create(
+        &key_path,
+        cfg.audit_origin.as_deref().unwrap_or("vigil-reporter"),
+    )?;
     Ok(Arc::new(AppState {
         store,
+        audit,
+        erasure: cfg.erasure.clone().unwrap_or_default(),
         enroll_secrets: secrets,
         policy,
         max_report_bytes: cfg.max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT),

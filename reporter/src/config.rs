@@ -32,6 +32,16 @@ pub struct ReporterConfig {
     /// The policy handed out to agents.
     #[serde(default)]
     pub policy: Option<PathBuf>,
+    /// The audit log's signing key (hex seed, created on first start);
+    /// default `DATA/audit/ed25519.key`. Reporters sharing a database share it.
+    #[serde(default)]
+    pub audit_key: Option<PathBuf>,
+    /// The audit log's name in its signed checkpoints (default `vigil-reporter`).
+    #[serde(default)]
+    pub audit_origin: Option<String>,
+    /// Account closure: cooling-off, offline retention, roles per phase.
+    #[serde(default)]
+    pub erasure: Option<crate::closures::ErasureConfig>,
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,

@@ -220,6 +220,11 @@ pub struct IncidentEvent {
     pub note: Option<String>,
 }
 
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
 pub fn new_tracking_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 6];
@@ -234,6 +239,8 @@ pub fn valid_tracking_id(id: &str) -> bool {
 
 async fn insert(state: &Shared, id: &str, v: &ValidIncident, addr: &str) -> Result<i64, StoreError> {
     let now = now_ms();
+    // The audit log's writer lock first, then the transaction (as the log does).
+    let _g = state.audit.write_lock().await;
     let mut tx = state.store.pool.begin().await?;
     sqlx::query("INSERT INTO incidents (id, created_at, updated_at, status, contact, summary, description, affected, source_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(id)
@@ -256,6 +263,18 @@ async fn insert(state: &Shared, id: &str, v: &ValidIncident, addr: &str) -> Resu
         .bind("new")
         .bind(None::<String>)
         .execute(&mut *tx)
+        .await?;
+    // The log holds a digest of what was submitted, not the text itself.
+    let content = serde_json::json!([v.summary, v.description, v.affected_area, v.contact]);
+    state
+        .audit
+        .append_in(
+            &mut tx,
+            state.store.backend,
+            "incident.reported",
+            "submitter",
+            serde_json::json!({"tracking_id": id, "status": "new", "content_sha256": sha256_hex(&content.to_string())}),
+        )
         .await?;
     tx.commit().await?;
     Ok(now)
@@ -340,6 +359,7 @@ pub async fn transition(
     if let Some(n) = note {
         check_text("note", n, 4000, true).map_err(ApiError::BadRequest)?;
     }
+    let _g = state.audit.write_lock().await;
     let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
     let cur: Option<String> = sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
         .bind(id)
@@ -386,7 +406,19 @@ pub async fn transition(
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    state
+        .audit
+        .append_in(
+            &mut tx,
+            state.store.backend,
+            "incident.transition",
+            actor,
+            serde_json::json!({"tracking_id": id, "from": cur, "to": to, "note_sha256": note.map(sha256_hex)}),
+        )
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    drop(_g);
     tracing::info!(incident = %id, from = %cur, to = %to, by = %actor, "incident triaged");
     get_one(state, id)
         .await?

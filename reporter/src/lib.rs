@@ -13,12 +13,15 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod brochure;
+pub mod closures;
 pub mod config;
 pub mod error;
 pub mod export;
 pub mod intake;
+pub mod merkle;
 pub mod posture;
 pub mod store;
 pub mod tls;

@@ -42,6 +42,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Render a document from the store.
     Render {
         #[command(subcommand)]
@@ -82,6 +87,36 @@ enum ExportFormat {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Verifies every entry, signature and checkpoint; exits 1 naming the first
+    /// entry altered, removed or reordered.
+    Verify {
+        #[arg(long, value_name = "DIR", conflicts_with = "export")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Verify an exported log offline instead of the database.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// Verify an erasure certificate offline instead.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "export"])]
+        certificate: Option<PathBuf>,
+        /// The audit public key (base64) to trust, instead of the one in the export.
+        #[arg(long, value_name = "BASE64")]
+        public_key: Option<String>,
+    },
+    /// Writes the whole log (entries, checkpoints, public key) as JSON.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCmd {
     /// Adds a user and prints their API token once.
     Add {
@@ -106,6 +141,43 @@ enum Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Audit {
+        cmd:
+            AuditCmd::Verify {
+                certificate: Some(file),
+                public_key,
+                ..
+            },
+    } = &cli.cmd
+    {
+        return match verify_certificate_file(file, public_key.as_deref()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("vigil-reporter: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Cmd::Audit {
+        cmd:
+            AuditCmd::Verify {
+                export: Some(file),
+                public_key,
+                ..
+            },
+    } = &cli.cmd
+    {
+        // Offline: no runtime, no database.
+        return match verify_export_file(file, public_key.as_deref()) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("vigil-reporter: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -148,6 +220,55 @@ fn config_of(path: Option<&PathBuf>) -> anyhow::Result<ReporterConfig> {
         Some(p) => ReporterConfig::load(p),
         None => Ok(ReporterConfig::default()),
     }
+}
+
+fn print_verification(v: &vigil_reporter::audit::Verification) -> bool {
+    if v.ok {
+        println!(
+            "audit log verified: {} entries, {} checkpoints, root {}, key {}",
+            v.entries, v.checkpoints, v.root, v.public_key
+        );
+    } else {
+        for p in &v.problems {
+            eprintln!("{p}");
+        }
+        match v.first_bad_seq {
+            Some(seq) => eprintln!("audit log FAILED verification: first bad entry {seq}"),
+            None => eprintln!("audit log FAILED verification"),
+        }
+    }
+    v.ok
+}
+
+fn verify_certificate_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let cert: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("`{}` is not JSON", file.display()))?;
+    let problems = vigil_reporter::audit::verify_certificate(&cert, key);
+    if problems.is_empty() {
+        println!(
+            "erasure certificate verified: account `{}` closed at {}",
+            cert.get("account").and_then(|v| v.as_str()).unwrap_or("?"),
+            cert.get("closed_at")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+        );
+        return Ok(true);
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    eprintln!("erasure certificate FAILED verification");
+    Ok(false)
+}
+
+fn verify_export_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    let export: vigil_reporter::audit::Export = serde_json::from_slice(&bytes)
+        .with_context(|| format!("`{}` is not an audit export", file.display()))?;
+    Ok(print_verification(&vigil_reporter::audit::verify(
+        &export, key,
+    )))
 }
 
 fn data_dir(data: Option<PathBuf>, cfg: &ReporterConfig) -> PathBuf {
@@ -213,6 +334,54 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             };
             write_out(output.as_ref(), text.as_bytes())
         }
+        Cmd::Audit {
+            cmd:
+                AuditCmd::Verify {
+                    data,
+                    config,
+                    public_key,
+                    ..
+                },
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let data = data
+                .or(cfg.data.clone())
+                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let state = app::state(&cfg, &data).await?;
+            let export = state.audit.export(&state.store).await?;
+            if !print_verification(&vigil_reporter::audit::verify(
+                &export,
+                public_key.as_deref(),
+            )) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Audit {
+            cmd:
+                AuditCmd::Export {
+                    output,
+                    data,
+                    config,
+                },
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let data = data
+                .or(cfg.data.clone())
+                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let state = app::state(&cfg, &data).await?;
+            state.audit.checkpoint(&state.store).await?;
+            let export = state.audit.export(&state.store).await?;
+            std::fs::write(&output, serde_json::to_vec_pretty(&export)?)
+                .with_context(|| format!("cannot write `{}`", output.display()))?;
+            eprintln!(
+                "wrote {} entries and {} checkpoints to {}",
+                export.entries.len(),
+                export.checkpoints.len(),
+                output.display()
+            );
+            Ok(())
+        }
         Cmd::User {
             cmd:
                 UserCmd::Add {
@@ -252,6 +421,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             if !state
                 .store
                 .add_user(
+                    &state.audit,
                     &name,
                     role,
                     password_hash.as_deref(),
@@ -290,6 +460,21 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             if state.enroll_secrets.is_empty() {
                 tracing::warn!("no enrollment secret (config `enroll_secrets` or VIGIL_ENROLL_SECRET): agents cannot enroll");
             }
+            // Signed checkpoints at intervals, whenever the log has grown.
+            let st = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    // Staleness and offline rotation move closures with time alone.
+                    if let Err(e) = vigil_reporter::closures::advance_all(&st, "reporter").await {
+                        tracing::error!(error = %e, "cannot advance closures");
+                    }
+                    if let Err(e) = st.audit.checkpoint(&st.store).await {
+                        tracing::error!(error = %e, "cannot issue an audit checkpoint");
+                    }
+                }
+            });
             let router = app::build(state);
             let handle = axum_server::Handle::new();
             let h = handle.clone();

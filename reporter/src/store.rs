@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
+use sha2::Digest as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
+
+use crate::audit::AuditLog;
 use sqlx::{AnyPool, Executor, Row};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +33,15 @@ pub enum Backend {
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (3, include_str!("../migrations/sqlite/0003_incidents.sql")),
+    (2, include_str!("../migrations/sqlite/0002_audit.sql")),
+    (3, include_str!("../migrations/sqlite/0003_closures.sql")),
+    (4, include_str!("../migrations/sqlite/0004_incidents.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (3, include_str!("../migrations/postgres/0003_incidents.sql")),
+    (2, include_str!("../migrations/postgres/0002_audit.sql")),
+    (3, include_str!("../migrations/postgres/0003_closures.sql")),
+    (4, include_str!("../migrations/postgres/0004_incidents.sql")),
 ];
 
 #[derive(Clone)]
@@ -145,8 +152,7 @@ impl Store {
             // Several reporters may start at once against one database.
             conn.execute("SELECT pg_advisory_lock(727272)").await?;
         }
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .await?;
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
         let migrations = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
             Backend::Postgres => POSTGRES_MIGRATIONS,
@@ -188,8 +194,10 @@ impl Store {
     // --- agents -------------------------------------------------------------
 
     /// Enrolls `host`: a new agent row; earlier agents of the host are revoked.
+    #[allow(clippy::too_many_arguments)]
     pub async fn enroll(
         &self,
+        audit: &AuditLog,
         id: &str,
         host: &str,
         roles: &[String],
@@ -198,6 +206,7 @@ impl Store {
         digest: &str,
     ) -> Result<()> {
         let now = now_ms();
+        let _g = audit.write_lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE agents SET revoked_at = $1 WHERE host = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -213,6 +222,15 @@ impl Store {
             .bind(digest)
             .bind(now)
             .execute(&mut *tx)
+            .await?;
+        audit
+            .append_in(
+                &mut tx,
+                self.backend,
+                "agent.enrolled",
+                host,
+                serde_json::json!({"agent_id": id, "host": host, "roles": roles}),
+            )
             .await?;
         tx.commit().await?;
         Ok(())
@@ -233,18 +251,21 @@ impl Store {
     }
 
     pub async fn agent_by_lookup(&self, lookup: &str) -> Result<Option<AgentRow>> {
-        let row = sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents WHERE token_lookup = $1")
-            .bind(lookup)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents WHERE token_lookup = $1")
+                .bind(lookup)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(Self::agent_from).transpose()
     }
 
     /// The current (unrevoked) agent of every host, and revoked ones with no successor.
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
-        let rows = sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents ORDER BY host, created_at DESC")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents ORDER BY host, created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut out: Vec<AgentRow> = Vec::new();
         for r in &rows {
             let a = Self::agent_from(r)?;
@@ -255,22 +276,39 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn revoke_agent(&self, id: &str) -> Result<bool> {
+    pub async fn revoke_agent(&self, audit: &AuditLog, id: &str, by: &str) -> Result<bool> {
+        let _g = audit.write_lock().await;
+        let mut tx = self.pool.begin().await?;
         let r =
             sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(r.rows_affected() > 0)
+        if r.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        audit
+            .append_in(
+                &mut tx,
+                self.backend,
+                "agent.revoked",
+                by,
+                serde_json::json!({"agent_id": id}),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     // --- reports ------------------------------------------------------------
 
     /// Stores a report and its control results in one transaction; the same
     /// report id twice is stored once.
-    pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<Stored> {
+    pub async fn insert_report(&self, audit: &AuditLog, r: &NewReport<'_>) -> Result<Stored> {
         let now = now_ms();
+        let _g = audit.write_lock().await;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
@@ -304,20 +342,32 @@ impl Store {
             });
         }
         for (id, title, status) in &r.controls {
-            sqlx::query("INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(r.report_id)
-                .bind(r.host)
-                .bind(*id)
-                .bind(*title)
-                .bind(*status)
-                .bind(r.finished_at)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.report_id)
+            .bind(r.host)
+            .bind(*id)
+            .bind(*title)
+            .bind(*status)
+            .bind(r.finished_at)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
             .bind(now)
             .bind(r.agent_id)
             .execute(&mut *tx)
+            .await?;
+        let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
+        audit
+            .append_in(
+                &mut tx,
+                self.backend,
+                "report.ingested",
+                r.host,
+                serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(r.summary).unwrap_or_default()}),
+            )
             .await?;
         tx.commit().await?;
         Ok(Stored::New)
@@ -326,13 +376,13 @@ impl Store {
     /// Reports, newest first, optionally of one host.
     pub async fn reports(&self, host: Option<&str>, limit: i64) -> Result<Vec<ReportRow>> {
         let rows = match host {
-            Some(h) => {
-                sqlx::query("SELECT report_id, host, finished_at, summary FROM reports WHERE host = $1 ORDER BY finished_at DESC, report_id LIMIT $2")
-                    .bind(h)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+            Some(h) => sqlx::query(
+                "SELECT report_id, host, finished_at, summary FROM reports WHERE host = $1 ORDER BY finished_at DESC, report_id LIMIT $2",
+            )
+            .bind(h)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
             None => {
                 sqlx::query("SELECT report_id, host, finished_at, summary FROM reports ORDER BY finished_at DESC, report_id LIMIT $1")
                     .bind(limit)
@@ -424,12 +474,15 @@ impl Store {
 
     pub async fn add_user(
         &self,
+        audit: &AuditLog,
         name: &str,
         role: &str,
         password_hash: Option<&str>,
         lookup: &str,
         digest: &str,
     ) -> Result<bool> {
+        let _g = audit.write_lock().await;
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
@@ -439,9 +492,23 @@ impl Store {
         .bind(lookup)
         .bind(digest)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        audit
+            .append_in(
+                &mut tx,
+                self.backend,
+                "user.added",
+                "cli",
+                serde_json::json!({"name": name, "role": role}),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn user_by_lookup(&self, lookup: &str) -> Result<Option<UserRow>> {

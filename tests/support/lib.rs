@@ -331,10 +331,15 @@ impl Reporter {
 
     /// Enrolls `host` and returns its token.
     pub fn enroll(&self, host: &str, interval_secs: u64) -> String {
+        self.enroll_with_roles(host, interval_secs, &[])
+    }
+
+    /// Enrolls `host` with roles and returns its token.
+    pub fn enroll_with_roles(&self, host: &str, interval_secs: u64, roles: &[&str]) -> String {
         let r = self
             .client()
             .post(format!("{}/api/v1/enroll", self.base))
-            .json(&serde_json::json!({"secret": self.secret, "host": host, "interval_secs": interval_secs}))
+            .json(&serde_json::json!({"secret": self.secret, "host": host, "interval_secs": interval_secs, "roles": roles}))
             .send()
             .unwrap_or_else(|e| panic!("enroll: {e}"));
         assert_eq!(r.status().as_u16(), 201);

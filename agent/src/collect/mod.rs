@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use vigil_rules::checks::{CheckSpec, Facts};
 
 pub mod admin_access;
+pub mod backup_freshness;
+pub mod mirror_lag;
 pub mod password_storage;
+pub mod tls;
 
 /// Where and how facts are gathered.
 #[derive(Debug, Clone)]
@@ -67,6 +70,17 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         CheckSpec::PasswordStorage(p) => password_storage::collect(p, ctx)
             .await
             .map(Facts::PasswordStorage),
+        CheckSpec::BackupFreshness(p) => backup_freshness::collect(p, ctx)
+            .await
+            .map(Facts::BackupFreshness),
+        CheckSpec::MirrorLag(p) => mirror_lag::collect(p, ctx).await.map(Facts::MirrorLag),
+        CheckSpec::TlsEndpoint(p) => tls::endpoint::collect(p, ctx).await.map(Facts::TlsEndpoint),
+        CheckSpec::TlsCertificateFile(p) => {
+            let (p, ctx) = (p.clone(), ctx.clone());
+            blocking(move || tls::file::collect(&p, &ctx))
+                .await
+                .map(Facts::TlsCertificateFile)
+        }
     }
 }
 

@@ -305,13 +305,24 @@ pub async fn gather(state: &AppState) -> anyhow::Result<Trust> {
             reports.push((id, host, at, body));
         }
     }
-    Ok(shape(&Inputs {
+    let mut trust = shape(&Inputs {
         organization: state.site.organization.clone(),
         policy: state.policy.clone(),
         posture,
         reports,
         now,
-    }))
+    });
+    // The latest signed checkpoint (issued now if the log grew), so a reader
+    // can check that the statuses summarised here were logged.
+    let cp = state.audit.checkpoint(&state.store).await?;
+    trust.audit_checkpoint = Some(serde_json::json!({
+        "origin": state.audit.origin,
+        "size": cp.size,
+        "root": cp.root,
+        "note": cp.note,
+        "public_key": state.audit.public_key_b64(),
+    }));
+    Ok(trust)
 }
 
 // --- Typst --------------------------------------------------------------------

@@ -14,7 +14,10 @@ use crate::yaml::{self, Diag, Node};
 
 pub mod admin_access;
 pub mod attestation;
+pub mod backup_freshness;
+pub mod mirror_lag;
 pub mod password_storage;
+pub mod tls;
 
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
@@ -145,6 +148,10 @@ registry! {
     "attestation" => Attestation(attestation::Attestation),
     "admin_access" => AdminAccess(admin_access::AdminAccess),
     "password_storage" => PasswordStorage(password_storage::PasswordStorage),
+    "backup_freshness" => BackupFreshness(backup_freshness::BackupFreshness),
+    "mirror_lag" => MirrorLag(mirror_lag::MirrorLag),
+    "tls_endpoint" => TlsEndpoint(tls::endpoint::TlsEndpoint),
+    "tls_certificate_file" => TlsCertificateFile(tls::file::TlsCertificateFile),
 }
 
 #[cfg(test)]

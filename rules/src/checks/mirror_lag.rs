@@ -1,0 +1,719 @@
+//! `mirror_lag`: user data is continuously mirrored to several servers.
+//!
+//! Two kinds of mirror:
+//! - PostgreSQL streaming replication. On a primary the agent reads
+//!   `pg_stat_replication` (one [`Replica`] per walsender); on a standby it
+//!   reads the receive and replay positions and the last replayed
+//!   transaction's time ([`Standby`]). A standby that has replayed all it
+//!   received is caught up however old its last transaction is, so an idle
+//!   primary does not look like lag.
+//! - Heartbeat files: a job on the primary writes the current time into a
+//!   file inside the mirrored data; the agent reads the copy at each mirror
+//!   path ([`Heartbeat`]) and the lag is now minus that time.
+//!
+//! Connection strings may hold a password: the collector scrubs it from every
+//! message, and the facts hold none.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CheckKind, JudgeCtx};
+use crate::finding_codes;
+use crate::verdict::{FindingCode, Verdict};
+
+pub struct MirrorLag;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Whatever the server is (`pg_is_in_recovery()`).
+    #[default]
+    Auto,
+    Primary,
+    Standby,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSpec {
+    /// `postgres://monitor@127.0.0.1:5432/postgres`. Prefer `dsn_file` or
+    /// `dsn_env` when it holds a password.
+    #[serde(default)]
+    pub dsn: Option<String>,
+    #[serde(default)]
+    pub dsn_file: Option<String>,
+    #[serde(default)]
+    pub dsn_env: Option<String>,
+    /// What the server must be; `auto` judges it as whatever it is.
+    #[serde(default)]
+    pub role: Role,
+    /// Streaming replicas on distinct hosts a primary must have.
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u64,
+    #[serde(default = "default_max_lag")]
+    pub max_lag_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSpec {
+    /// The heartbeat file's path on each mirror (mounts of the mirrors, or
+    /// the mirrored copy on this host).
+    pub mirrors: Vec<String>,
+    #[serde(default = "default_max_lag")]
+    pub max_lag_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default)]
+    pub postgres: Option<PostgresSpec>,
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatSpec>,
+}
+
+fn default_min_replicas() -> u64 {
+    1
+}
+fn default_max_lag() -> f64 {
+    60.0
+}
+
+/// One row of `pg_stat_replication`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replica {
+    pub application_name: String,
+    /// `None` for a unix-socket connection.
+    #[serde(default)]
+    pub client_addr: Option<String>,
+    #[serde(default)]
+    pub client_hostname: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub sync_state: String,
+    /// `replay_lag` in seconds; `None` when the server has no measurement
+    /// (a caught-up idle standby).
+    #[serde(default)]
+    pub replay_lag_seconds: Option<f64>,
+    /// Bytes of WAL the primary has written that the replica has not replayed.
+    #[serde(default)]
+    pub replay_lag_bytes: Option<i64>,
+}
+
+impl Replica {
+    /// How replicas are told apart as hosts: the client address, and on
+    /// loopback or a unix socket (where every replica shares the address)
+    /// the application name.
+    pub fn host_key(&self) -> String {
+        match self.client_addr.as_deref() {
+            None => format!("local socket/{}", self.application_name),
+            Some(a) if is_loopback(a) => format!("{a}/{}", self.application_name),
+            Some(a) => a.to_owned(),
+        }
+    }
+
+    fn label(&self) -> String {
+        let addr = self.client_addr.as_deref().unwrap_or("local socket");
+        if self.application_name.is_empty() {
+            addr.to_owned()
+        } else {
+            format!("{} ({addr})", self.application_name)
+        }
+    }
+}
+
+fn is_loopback(a: &str) -> bool {
+    let a = a.split('/').next().unwrap_or(a);
+    a.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+/// A standby's own view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standby {
+    #[serde(default)]
+    pub receive_lsn: Option<String>,
+    #[serde(default)]
+    pub replay_lsn: Option<String>,
+    /// Bytes received but not replayed (`pg_wal_lsn_diff(receive, replay)`).
+    #[serde(default)]
+    pub unreplayed_bytes: Option<i64>,
+    /// `now() - pg_last_xact_replay_timestamp()`, by the server's clock.
+    #[serde(default)]
+    pub since_last_replay_seconds: Option<f64>,
+    pub replay_paused: bool,
+    /// `pg_stat_wal_receiver.status`; `None` when no WAL receiver runs.
+    #[serde(default)]
+    pub wal_receiver_status: Option<String>,
+    #[serde(default)]
+    pub sender_host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostgresFacts {
+    /// The connection string with any password redacted.
+    pub target: String,
+    #[serde(default)]
+    pub server_version: String,
+    /// `primary` or `standby`.
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    #[serde(default)]
+    pub standby: Option<Standby>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One mirror's heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub path: String,
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// The file does not exist at this mirror.
+    #[serde(default)]
+    pub missing: bool,
+    /// The file exists but holds no readable time.
+    #[serde(default)]
+    pub invalid: Option<String>,
+    /// The file could not be read (permissions, I/O): `error`.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    #[serde(default)]
+    pub postgres: Option<PostgresFacts>,
+    #[serde(default)]
+    pub heartbeats: Vec<Heartbeat>,
+}
+
+finding_codes! {
+    pub enum Code {
+        TooFewReplicas = ("too_few_replicas", High, "fewer streaming replicas on distinct hosts than `min_replicas`"),
+        ReplicaNotStreaming = ("replica_not_streaming", High, "a replica is connected but not streaming (catching up, starting, backing up)"),
+        LagExceeded = ("lag_exceeded", High, "a replica or standby is further behind than `max_lag_seconds`"),
+        LagUnknown = ("lag_unknown", Medium, "a replica is behind but the server has no lag measurement for it"),
+        StandbyNotStreaming = ("standby_not_streaming", High, "this standby receives no WAL from its primary"),
+        ReplayPaused = ("replay_paused", Medium, "this standby's replay is paused"),
+        WrongRole = ("wrong_role", High, "the server is a primary where the policy expects a standby, or the reverse"),
+        HeartbeatStale = ("heartbeat_stale", High, "a mirror's heartbeat is older than `max_lag_seconds`"),
+        HeartbeatMissing = ("heartbeat_missing", High, "a mirror has no heartbeat file"),
+        HeartbeatInvalid = ("heartbeat_invalid", Medium, "a mirror's heartbeat file holds no readable time"),
+    }
+}
+
+/// A heartbeat file's time: its first word, RFC 3339 or Unix seconds.
+pub fn parse_heartbeat(text: &str) -> Result<DateTime<Utc>, String> {
+    let word = text.split_whitespace().next().unwrap_or("");
+    if word.is_empty() {
+        return Err("the heartbeat file is empty".into());
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(word) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    if let Ok(secs) = word.parse::<f64>() {
+        if secs.is_finite() && secs > 0.0 {
+            let whole = secs.trunc() as i64;
+            let nanos = ((secs - secs.trunc()) * 1e9) as u32;
+            if let Some(d) = DateTime::from_timestamp(whole, nanos) {
+                return Ok(d);
+            }
+        }
+    }
+    let shown: String = word.chars().take(40).collect();
+    Err(format!(
+        "`{shown}` is neither an RFC 3339 time nor Unix seconds"
+    ))
+}
+
+fn secs(s: f64) -> String {
+    if s >= 120.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn judge_postgres(
+    spec: &PostgresSpec,
+    pg: &PostgresFacts,
+    findings: &mut Vec<crate::verdict::Finding>,
+    ok: &mut Vec<String>,
+) {
+    let max = spec.max_lag_seconds;
+    let target = &pg.target;
+    let expect = match spec.role {
+        Role::Auto => None,
+        Role::Primary => Some("primary"),
+        Role::Standby => Some("standby"),
+    };
+    if let Some(want) = expect {
+        if pg.role != want {
+            findings.push(Code::WrongRole.finding(
+                target,
+                format!("`{target}` is a {}, the policy expects a {want}", pg.role),
+            ));
+            return;
+        }
+    }
+    if pg.role == "standby" {
+        let Some(sb) = &pg.standby else {
+            findings.push(Code::StandbyNotStreaming.finding(
+                target,
+                format!("standby `{target}` reported no replay state"),
+            ));
+            return;
+        };
+        if sb.wal_receiver_status.as_deref() != Some("streaming") {
+            findings.push(Code::StandbyNotStreaming.finding(
+                target,
+                format!(
+                    "standby `{target}` is not streaming from its primary (WAL receiver: {})",
+                    sb.wal_receiver_status.as_deref().unwrap_or("not running")
+                ),
+            ));
+        }
+        if sb.replay_paused {
+            findings.push(Code::ReplayPaused.finding(
+                target,
+                format!(
+                    "standby `{target}` has replay paused (`pg_wal_replay_resume()` resumes it)"
+                ),
+            ));
+        }
+        // Caught up: nothing received is waiting, however old the last
+        // transaction is (an idle primary writes none).
+        let behind = sb.unreplayed_bytes.unwrap_or(0) > 0;
+        if behind {
+            match sb.since_last_replay_seconds {
+                Some(lag) if lag > max => findings.push(Code::LagExceeded.finding(
+                    target,
+                    format!(
+                        "standby `{target}` is {} behind ({} bytes received but not replayed), the policy allows {}",
+                        secs(lag),
+                        sb.unreplayed_bytes.unwrap_or(0),
+                        secs(max)
+                    ),
+                )),
+                Some(lag) => ok.push(format!("standby {} behind", secs(lag))),
+                None => findings.push(Code::LagUnknown.finding(
+                    target,
+                    format!(
+                        "standby `{target}` has {} bytes not replayed and no replayed transaction to date them",
+                        sb.unreplayed_bytes.unwrap_or(0)
+                    ),
+                )),
+            }
+        } else {
+            ok.push("standby caught up".into());
+        }
+        return;
+    }
+    // Primary.
+    let mut good_hosts: Vec<String> = Vec::new();
+    for r in &pg.replicas {
+        let who = r.label();
+        if r.state != "streaming" {
+            findings.push(Code::ReplicaNotStreaming.finding(
+                &who,
+                format!(
+                    "replica {who} of `{target}` is in state `{}`, not streaming",
+                    r.state
+                ),
+            ));
+            continue;
+        }
+        let behind_bytes = r.replay_lag_bytes.unwrap_or(0);
+        let lag = match r.replay_lag_seconds {
+            Some(l) => l,
+            None if behind_bytes <= 0 => 0.0,
+            None => {
+                findings.push(Code::LagUnknown.finding(
+                    &who,
+                    format!("replica {who} of `{target}` is {behind_bytes} bytes behind but the primary has no replay lag measurement for it"),
+                ));
+                continue;
+            }
+        };
+        if lag > max {
+            findings.push(Code::LagExceeded.finding(
+                &who,
+                format!(
+                    "replica {who} of `{target}` replays {} behind ({behind_bytes} bytes), the policy allows {}",
+                    secs(lag),
+                    secs(max)
+                ),
+            ));
+            continue;
+        }
+        let key = r.host_key();
+        if !good_hosts.contains(&key) {
+            good_hosts.push(key);
+        }
+    }
+    if (good_hosts.len() as u64) < spec.min_replicas {
+        let seen: Vec<String> = pg.replicas.iter().map(Replica::label).collect();
+        findings.push(Code::TooFewReplicas.finding(
+            target,
+            format!(
+                "`{target}` has {} healthy streaming replica{} on distinct hosts, the policy asks for at least {} (connected: {})",
+                good_hosts.len(),
+                if good_hosts.len() == 1 { "" } else { "s" },
+                spec.min_replicas,
+                if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
+            ),
+        ));
+    }
+    let worst = pg
+        .replicas
+        .iter()
+        .filter_map(|r| r.replay_lag_seconds)
+        .fold(0.0_f64, f64::max);
+    ok.push(format!(
+        "{} streaming replica{} (worst lag {})",
+        good_hosts.len(),
+        if good_hosts.len() == 1 { "" } else { "s" },
+        secs(worst)
+    ));
+}
+
+impl CheckKind for MirrorLag {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str =
+        "continuous mirroring: streaming replicas on distinct hosts, heartbeat mirrors, and their lag";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if p.postgres.is_none() && p.heartbeat.is_none() {
+            out.push((None, "give `postgres`, `heartbeat` or both".to_owned()));
+        }
+        if let Some(pg) = &p.postgres {
+            let n = [
+                pg.dsn.is_some(),
+                pg.dsn_file.is_some(),
+                pg.dsn_env.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if n != 1 {
+                out.push((
+                    Some("postgres"),
+                    "`postgres` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned(),
+                ));
+            }
+            if !(pg.max_lag_seconds.is_finite() && pg.max_lag_seconds > 0.0) {
+                out.push((
+                    Some("postgres"),
+                    "`max_lag_seconds` must be above 0".to_owned(),
+                ));
+            }
+        }
+        if let Some(hb) = &p.heartbeat {
+            if hb.mirrors.is_empty() {
+                out.push((
+                    Some("heartbeat"),
+                    "`mirrors` lists no heartbeat file".to_owned(),
+                ));
+            }
+            if !(hb.max_lag_seconds.is_finite() && hb.max_lag_seconds > 0.0) {
+                out.push((
+                    Some("heartbeat"),
+                    "`max_lag_seconds` must be above 0".to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn judge(p: &Params, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
+        let mut findings = Vec::new();
+        let mut errors = Vec::new();
+        let mut ok = Vec::new();
+        if let Some(spec) = &p.postgres {
+            match &facts.postgres {
+                None => errors.push("PostgreSQL was not queried".to_owned()),
+                Some(pg) => match &pg.error {
+                    Some(e) => errors.push(format!("PostgreSQL `{}`: {e}", pg.target)),
+                    None => judge_postgres(spec, pg, &mut findings, &mut ok),
+                },
+            }
+        }
+        if let Some(hb) = &p.heartbeat {
+            let max = hb.max_lag_seconds;
+            let mut fresh = 0;
+            for path in &hb.mirrors {
+                let Some(h) = facts.heartbeats.iter().find(|h| &h.path == path) else {
+                    errors.push(format!("heartbeat `{path}` was not read"));
+                    continue;
+                };
+                if let Some(e) = &h.error {
+                    errors.push(format!("heartbeat `{path}`: {e}"));
+                } else if h.missing {
+                    findings.push(Code::HeartbeatMissing.finding(
+                        path,
+                        format!("mirror heartbeat `{path}` does not exist: the mirror holds no copy of it"),
+                    ));
+                } else if let Some(why) = &h.invalid {
+                    findings.push(
+                        Code::HeartbeatInvalid
+                            .finding(path, format!("mirror heartbeat `{path}`: {why}")),
+                    );
+                } else if let Some(t) = h.time {
+                    let lag = (ctx.now - t).num_milliseconds() as f64 / 1000.0;
+                    if lag > max {
+                        findings.push(Code::HeartbeatStale.finding(
+                            path,
+                            format!(
+                                "mirror heartbeat `{path}` is from {} ({} behind), the policy allows {}",
+                                t.format("%Y-%m-%d %H:%M:%S UTC"),
+                                secs(lag),
+                                secs(max)
+                            ),
+                        ));
+                    } else {
+                        fresh += 1;
+                    }
+                }
+            }
+            ok.push(format!(
+                "{fresh} of {} heartbeat mirrors fresh",
+                hb.mirrors.len()
+            ));
+        }
+        let evidence = serde_json::to_value(facts).unwrap_or_default();
+        if !errors.is_empty() {
+            let mut v = Verdict::error(errors.join("; "));
+            v.findings = findings;
+            v.evidence = evidence;
+            return v;
+        }
+        Verdict::from_findings(findings, ok.join("; "), evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::CheckStatus;
+
+    fn ctx() -> JudgeCtx {
+        JudgeCtx {
+            now: "2026-11-25T08:00:00Z".parse().unwrap(),
+            host: "db-1".into(),
+        }
+    }
+
+    fn params(yaml: &str) -> Params {
+        crate::yaml::from_node(&crate::yaml::parse(yaml).unwrap()).unwrap()
+    }
+
+    fn replica(
+        name: &str,
+        addr: Option<&str>,
+        state: &str,
+        lag: Option<f64>,
+        bytes: i64,
+    ) -> Replica {
+        Replica {
+            application_name: name.into(),
+            client_addr: addr.map(String::from),
+            client_hostname: None,
+            state: state.into(),
+            sync_state: "async".into(),
+            replay_lag_seconds: lag,
+            replay_lag_bytes: Some(bytes),
+        }
+    }
+
+    fn primary(replicas: Vec<Replica>) -> Facts {
+        Facts {
+            postgres: Some(PostgresFacts {
+                target: "postgres://monitor@db-1/postgres".into(),
+                server_version: "15.10".into(),
+                role: "primary".into(),
+                replicas,
+                standby: None,
+                error: None,
+            }),
+            heartbeats: vec![],
+        }
+    }
+
+    fn codes(v: &Verdict) -> Vec<&str> {
+        v.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    const PG: &str =
+        "postgres: {dsn: 'postgres://monitor@db-1/postgres', min_replicas: 2, max_lag_seconds: 60}";
+
+    #[test]
+    fn fixture_facts_judge() {
+        let facts: Facts = serde_json::from_str(include_str!(
+            "../../../tests/data/mirror/primary_two_replicas/facts.json"
+        ))
+        .unwrap();
+        let v = MirrorLag::judge(&params(PG), &facts, &ctx());
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert_eq!(v.summary, "2 streaming replicas (worst lag 0.4 s)");
+    }
+
+    #[test]
+    fn two_healthy_replicas_on_distinct_hosts_pass() {
+        let f = primary(vec![
+            replica("db-2", Some("10.0.0.2"), "streaming", Some(0.2), 0),
+            replica("db-3", Some("10.0.0.3"), "streaming", None, 0),
+        ]);
+        assert_eq!(
+            MirrorLag::judge(&params(PG), &f, &ctx()).status,
+            CheckStatus::Pass
+        );
+    }
+
+    #[test]
+    fn same_host_counts_once_except_on_loopback() {
+        let f = primary(vec![
+            replica("a", Some("10.0.0.2"), "streaming", Some(0.2), 0),
+            replica("b", Some("10.0.0.2"), "streaming", Some(0.2), 0),
+        ]);
+        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        assert_eq!(codes(&v), ["too_few_replicas"]);
+        assert!(
+            v.summary
+                .contains("1 healthy streaming replica on distinct hosts"),
+            "{}",
+            v.summary
+        );
+        let f = primary(vec![
+            replica("a", Some("127.0.0.1"), "streaming", Some(0.2), 0),
+            replica("b", Some("127.0.0.1"), "streaming", Some(0.2), 0),
+        ]);
+        assert_eq!(
+            MirrorLag::judge(&params(PG), &f, &ctx()).status,
+            CheckStatus::Pass
+        );
+    }
+
+    #[test]
+    fn lagging_and_not_streaming_replicas_fail() {
+        let f = primary(vec![
+            replica("db-2", Some("10.0.0.2"), "streaming", Some(95.0), 123456),
+            replica("db-3", Some("10.0.0.3"), "catchup", None, 0),
+            replica("db-4", Some("10.0.0.4"), "streaming", None, 4096),
+        ]);
+        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        assert_eq!(
+            codes(&v),
+            [
+                "lag_exceeded",
+                "replica_not_streaming",
+                "lag_unknown",
+                "too_few_replicas"
+            ]
+        );
+        assert!(v.findings[0]
+            .message
+            .contains("95.0 s behind (123456 bytes), the policy allows 60.0 s"));
+    }
+
+    #[test]
+    fn idle_standby_is_not_lag_but_a_stuck_one_is() {
+        let p = params("postgres: {dsn: 'postgres://x@h/db', max_lag_seconds: 30}");
+        let mut sb = Standby {
+            receive_lsn: Some("0/3000060".into()),
+            replay_lsn: Some("0/3000060".into()),
+            unreplayed_bytes: Some(0),
+            since_last_replay_seconds: Some(7200.0),
+            replay_paused: false,
+            wal_receiver_status: Some("streaming".into()),
+            sender_host: Some("db-1".into()),
+        };
+        let facts = |sb: &Standby| Facts {
+            postgres: Some(PostgresFacts {
+                target: "postgres://x@h/db".into(),
+                server_version: "15".into(),
+                role: "standby".into(),
+                replicas: vec![],
+                standby: Some(sb.clone()),
+                error: None,
+            }),
+            heartbeats: vec![],
+        };
+        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        sb.unreplayed_bytes = Some(90000);
+        sb.replay_paused = true;
+        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        assert_eq!(codes(&v), ["replay_paused", "lag_exceeded"]);
+        sb.wal_receiver_status = None;
+        sb.unreplayed_bytes = Some(0);
+        sb.replay_paused = false;
+        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        assert_eq!(codes(&v), ["standby_not_streaming"]);
+    }
+
+    #[test]
+    fn connection_error_is_an_error() {
+        let mut f = primary(vec![]);
+        if let Some(pg) = f.postgres.as_mut() {
+            pg.error = Some("connection refused".into());
+        }
+        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn heartbeats() {
+        assert_eq!(
+            parse_heartbeat("2026-11-25T07:59:30Z\n").unwrap(),
+            "2026-11-25T07:59:30Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            parse_heartbeat("1795593570 written by cron").unwrap(),
+            DateTime::from_timestamp(1795593570, 0).unwrap()
+        );
+        assert!(parse_heartbeat("").is_err());
+        assert!(parse_heartbeat("yesterday").is_err());
+        let p = params("heartbeat: {mirrors: [/m1/hb, /m2/hb, /m3/hb], max_lag_seconds: 120}");
+        let hb = |path: &str, time: Option<&str>, missing: bool| Heartbeat {
+            path: path.into(),
+            time: time.map(|t| t.parse().unwrap()),
+            missing,
+            invalid: None,
+            error: None,
+        };
+        let facts = Facts {
+            postgres: None,
+            heartbeats: vec![
+                hb("/m1/hb", Some("2026-11-25T07:59:30Z"), false),
+                hb("/m2/hb", Some("2026-11-25T07:00:00Z"), false),
+                hb("/m3/hb", None, true),
+            ],
+        };
+        let v = MirrorLag::judge(&p, &facts, &ctx());
+        assert_eq!(codes(&v), ["heartbeat_stale", "heartbeat_missing"]);
+        assert!(
+            v.findings[0].message.contains("60.0 min behind"),
+            "{}",
+            v.findings[0].message
+        );
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(MirrorLag::validate(&params("{}")).len(), 1);
+        assert_eq!(
+            MirrorLag::validate(&params("postgres: {dsn: a, dsn_file: b}")).len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! `tls_endpoint`: live TLS endpoints, each connected to by the agent.
+//!
+//! Facts per endpoint: the negotiated protocol, cipher suite and ALPN, whether
+//! an OCSP response was stapled, the presented chain with its validation
+//! outcome, and the answers to TLS 1.0/1.1 probes. Or the reason the endpoint
+//! could not be reached, which makes the check `error`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::cert::{self, CertRules, ChainFacts};
+use super::{protocol_rank, PROTOCOLS};
+use crate::checks::{CheckKind, JudgeCtx};
+use crate::duration::PolicyDuration;
+use crate::finding_codes;
+use crate::verdict::{CheckStatus, FindingCode, Verdict};
+
+pub struct TlsEndpoint;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// `host:port` (port 443 when left out).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// More endpoints, checked concurrently with the same rules.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// The name sent as SNI and matched against the leaf's names; defaults
+    /// to the host part of each address.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default = "default_min_protocol")]
+    pub min_protocol: String,
+    #[serde(default = "default_min_days")]
+    pub min_days_remaining: i64,
+    #[serde(default)]
+    pub issuer_contains: Option<String>,
+    #[serde(default = "default_rsa")]
+    pub min_rsa_bits: u32,
+    #[serde(default = "default_ec")]
+    pub min_ec_bits: u32,
+    /// Extra trust anchors (PEM), besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Trust the system store (`/etc/ssl/certs`).
+    #[serde(default = "yes")]
+    pub system_roots: bool,
+    #[serde(default)]
+    pub allow_self_signed: bool,
+    #[serde(default)]
+    pub require_ocsp_stapling: bool,
+    /// Probe TLS 1.0 and 1.1 (below `min_protocol`) with a hand-written ClientHello.
+    #[serde(default = "yes")]
+    pub probe_old_protocols: bool,
+    /// Time allowed to each endpoint (connect, handshake, probes).
+    #[serde(default = "default_endpoint_timeout")]
+    pub endpoint_timeout: PolicyDuration,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_min_protocol() -> String {
+    "1.2".into()
+}
+pub fn default_min_days() -> i64 {
+    21
+}
+pub fn default_rsa() -> u32 {
+    2048
+}
+pub fn default_ec() -> u32 {
+    256
+}
+fn default_endpoint_timeout() -> PolicyDuration {
+    PolicyDuration(std::time::Duration::from_secs(10))
+}
+
+impl Params {
+    /// Every address to check, in order.
+    pub fn all_addresses(&self) -> Vec<String> {
+        self.address
+            .iter()
+            .chain(self.addresses.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub endpoints: Vec<EndpointFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointFacts {
+    pub address: String,
+    /// The name sent as SNI and checked against the certificate.
+    pub server_name: String,
+    /// The session, or why there was none (refused, DNS, handshake, timeout).
+    pub result: Result<Session, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// `1.2` or `1.3`.
+    pub protocol: String,
+    pub cipher_suite: String,
+    #[serde(default)]
+    pub alpn: Option<String>,
+    pub ocsp_stapled: bool,
+    pub chain: ChainFacts,
+    /// Answers to handshakes offering only an old protocol.
+    #[serde(default)]
+    pub old_protocols: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// `1.0` or `1.1`.
+    pub version: String,
+    pub outcome: ProbeOutcome,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// The server answered with a ServerHello for this version.
+    Accepted,
+    /// An alert, another version, or the connection closed.
+    Refused,
+    /// No usable answer (timeout, reset mid-way): not known.
+    Unknown,
+    /// Not attempted (`probe_old_protocols: false`).
+    NotProbed,
+}
+
+finding_codes! {
+    pub enum Code {
+        Expired = ("expired", Critical, "a presented certificate is past its not-after date"),
+        NotYetValid = ("not_yet_valid", High, "a presented certificate is before its not-before date"),
+        ExpiringSoon = ("expiring_soon", Medium, "a presented certificate expires within `min_days_remaining` days"),
+        SelfSigned = ("self_signed", High, "the leaf certificate is self-signed"),
+        UntrustedChain = ("untrusted_chain", High, "no path from the chain to a trusted root"),
+        IncompleteChain = ("incomplete_chain", High, "the chain stops at a certificate whose issuer was not sent and is not a trusted root (an intermediate is missing)"),
+        ChainOrder = ("chain_order", Medium, "the chain is not in order: a certificate is not followed by its issuer"),
+        HostnameMismatch = ("hostname_mismatch", High, "the leaf certificate's names do not cover `server_name`"),
+        WeakKey = ("weak_key", High, "a key below `min_rsa_bits` / `min_ec_bits`, or a DSA key"),
+        WeakSignature = ("weak_signature", High, "a certificate signed with SHA-1, MD5 or MD2"),
+        IssuerMismatch = ("issuer_mismatch", High, "the leaf's issuer does not contain `issuer_contains`"),
+        Unparsable = ("unparsable_certificate", High, "a presented certificate is not valid X.509 DER"),
+        NoCertificate = ("no_certificate", High, "no certificate was presented or found"),
+        OldProtocol = ("old_protocol", High, "the endpoint negotiates or accepts a protocol below `min_protocol`"),
+        OldProtocolNotProbed = ("old_protocol_not_probed", Info, "whether the endpoint accepts a protocol below `min_protocol` is not known"),
+        NoOcspStapling = ("no_ocsp_stapling", Medium, "no OCSP response stapled while `require_ocsp_stapling` is set"),
+    }
+}
+
+impl CheckKind for TlsEndpoint {
+    type Params = Params;
+    type Facts = Facts;
+    type Code = Code;
+    const SUMMARY: &'static str = "live TLS endpoints: chain trust, hostname, expiry, keys, signatures, protocol versions, issuer";
+
+    fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
+        let mut out = Vec::new();
+        if p.all_addresses().is_empty() {
+            out.push((None, "give `address` or `addresses`".to_owned()));
+        }
+        for a in p.all_addresses() {
+            if a.trim().is_empty() {
+                out.push((Some("addresses"), "an address is empty".to_owned()));
+            }
+        }
+        if protocol_rank(&p.min_protocol).is_none() {
+            out.push((
+                Some("min_protocol"),
+                format!(
+                    "`{}` is not one of {}",
+                    p.min_protocol,
+                    PROTOCOLS.join(", ")
+                ),
+            ));
+        }
+        if p.min_days_remaining < 0 {
+            out.push((
+                Some("min_days_remaining"),
+                "must not be negative".to_owned(),
+            ));
+        }
+        if !p.system_roots && p.ca_file.is_none() {
+            out.push((
+                Some("system_roots"),
+                "with `system_roots: false`, give `ca_file`: nothing would be trusted".to_owned(),
+            ));
+        }
+        out
+    }
+
+    fn judge(p: &Params, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
+        let mut findings = Vec::new();
+        let mut errors = Vec::new();
+        let mut evidence = Vec::new();
+        let mut oks = Vec::new();
+        let min_rank = protocol_rank(&p.min_protocol).unwrap_or(2);
+        if facts.endpoints.is_empty() {
+            return Verdict::error("no endpoint was checked");
+        }
+        for ep in &facts.endpoints {
+            let s = match &ep.result {
+                Err(why) => {
+                    errors.push(format!("{}: {why}", ep.address));
+                    evidence.push(
+                        json!({"address": ep.address, "server_name": ep.server_name, "error": why}),
+                    );
+                    continue;
+                }
+                Ok(s) => s,
+            };
+            let subject = ep.address.as_str();
+            if protocol_rank(&s.protocol).is_some_and(|r| r < min_rank) {
+                findings.push(Code::OldProtocol.finding(
+                    subject,
+                    format!("negotiated TLS {} (minimum {})", s.protocol, p.min_protocol),
+                ));
+            }
+            for probe in &s.old_protocols {
+                if protocol_rank(&probe.version).is_none_or(|r| r >= min_rank) {
+                    continue;
+                }
+                match probe.outcome {
+                    ProbeOutcome::Accepted => findings.push(Code::OldProtocol.finding(
+                        subject,
+                        format!(
+                            "accepts TLS {} (minimum {}): {}",
+                            probe.version, p.min_protocol, probe.detail
+                        ),
+                    )),
+                    ProbeOutcome::Refused => {}
+                    ProbeOutcome::Unknown | ProbeOutcome::NotProbed => {
+                        findings.push(Code::OldProtocolNotProbed.finding(
+                            subject,
+                            format!("TLS {} not known: {}", probe.version, probe.detail),
+                        ))
+                    }
+                }
+            }
+            if p.require_ocsp_stapling && !s.ocsp_stapled {
+                findings
+                    .push(Code::NoOcspStapling.finding(subject, "no OCSP response was stapled"));
+            }
+            let rules = CertRules {
+                server_name: Some(ep.server_name.as_str()),
+                min_days_remaining: p.min_days_remaining,
+                issuer_contains: p.issuer_contains.as_deref(),
+                min_rsa_bits: p.min_rsa_bits,
+                min_ec_bits: p.min_ec_bits,
+                allow_self_signed: p.allow_self_signed,
+            };
+            let a = cert::analyse(&s.chain, &rules, subject, ctx.now);
+            findings.extend(a.findings);
+            oks.push(format!(
+                "TLS {}, chain {}, {} days left",
+                s.protocol,
+                if a.trusted { "trusted" } else { "not trusted" },
+                a.leaf_days_left.unwrap_or(0)
+            ));
+            evidence.push(json!({
+                "address": ep.address,
+                "server_name": ep.server_name,
+                "protocol": s.protocol,
+                "cipher_suite": s.cipher_suite,
+                "alpn": s.alpn,
+                "ocsp_stapled": s.ocsp_stapled,
+                "old_protocols": s.old_protocols,
+                "trust": s.chain.trust,
+                "certificates": a.certificates,
+            }));
+        }
+        let ok_summary = match oks.as_slice() {
+            [one] => one.clone(),
+            many => format!("{} endpoints: {}", many.len(), many.join("; ")),
+        };
+        let mut v = Verdict::from_findings(findings, ok_summary, json!({"endpoints": evidence}));
+        if !errors.is_empty() {
+            v.status = CheckStatus::Error;
+            v.summary = if errors.len() == 1 {
+                errors.join("")
+            } else {
+                format!(
+                    "{} endpoints could not be checked: {}",
+                    errors.len(),
+                    errors.join("; ")
+                )
+            };
+        }
+        v
+    }
+}
+
+/// The certificate codes are the same words in both TLS types.
+#[cfg(test)]
+#[test]
+fn cert_codes_are_endpoint_codes() {
+    use super::cert::CertCode;
+    for c in CertCode::ALL {
+        assert!(Code::ALL
+            .iter()
+            .any(|e| e.as_str() == c.as_str() && e.severity() == c.severity()));
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests fail by panicking"
+)]
+mod tests {
+    use super::*;
+    use crate::checks::tls::cert::tests::{at, chain};
+    use crate::checks::tls::cert::TrustOutcome;
+
+    fn params() -> Params {
+        serde_json::from_value(json!({"address": "127.0.0.1:443", "server_name": "papyrs.example"}))
+            .unwrap()
+    }
+
+    fn session(probes: &[(&str, ProbeOutcome)]) -> Session {
+        Session {
+            protocol: "1.3".into(),
+            cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+            alpn: Some("h2".into()),
+            ocsp_stapled: false,
+            chain: chain(&["leaf", "int"], TrustOutcome::Trusted),
+            old_protocols: probes
+                .iter()
+                .map(|(v, o)| Probe {
+                    version: (*v).into(),
+                    outcome: *o,
+                    detail: "d".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn judge(p: &Params, results: Vec<Result<Session, String>>) -> Verdict {
+        let facts = Facts {
+            endpoints: results
+                .into_iter()
+                .map(|result| EndpointFacts {
+                    address: "127.0.0.1:443".into(),
+                    server_name: "papyrs.example".into(),
+                    result,
+                })
+                .collect(),
+        };
+        let ctx = JudgeCtx {
+            now: at(2026, 6, 1),
+            host: "h".into(),
+        };
+        TlsEndpoint::judge(p, &facts, &ctx)
+    }
+
+    fn codes(v: &Verdict) -> Vec<&str> {
+        v.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn clean_endpoint_passes() {
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Refused),
+                ("1.1", ProbeOutcome::Refused),
+            ]))],
+        );
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert!(v.findings.is_empty());
+        assert_eq!(v.summary, "TLS 1.3, chain trusted, 213 days left");
+    }
+
+    #[test]
+    fn protocols() {
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Accepted),
+                ("1.1", ProbeOutcome::Refused),
+            ]))],
+        );
+        assert_eq!(codes(&v), ["old_protocol"]);
+        // Not knowing is said, but is no failure.
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[
+                ("1.0", ProbeOutcome::Unknown),
+                ("1.1", ProbeOutcome::NotProbed),
+            ]))],
+        );
+        assert_eq!(
+            codes(&v),
+            ["old_protocol_not_probed", "old_protocol_not_probed"]
+        );
+        assert_eq!(v.status, CheckStatus::Pass);
+        let mut s = session(&[]);
+        s.protocol = "1.2".into();
+        let p = Params {
+            min_protocol: "1.3".into(),
+            ..params()
+        };
+        assert_eq!(codes(&judge(&p, vec![Ok(s)])), ["old_protocol"]);
+    }
+
+    #[test]
+    fn ocsp_when_required() {
+        let p = Params {
+            require_ocsp_stapling: true,
+            ..params()
+        };
+        assert_eq!(
+            codes(&judge(&p, vec![Ok(session(&[]))])),
+            ["no_ocsp_stapling"]
+        );
+        let mut s = session(&[]);
+        s.ocsp_stapled = true;
+        assert!(codes(&judge(&p, vec![Ok(s)])).is_empty());
+    }
+
+    #[test]
+    fn unreachable_is_error_not_fail() {
+        let v = judge(
+            &params(),
+            vec![Err("cannot connect: connection refused".into())],
+        );
+        assert_eq!(v.status, CheckStatus::Error);
+        assert!(v.summary.contains("refused"));
+        let v = judge(
+            &params(),
+            vec![Ok(session(&[])), Err("timed out after 10s".into())],
+        );
+        assert_eq!(v.status, CheckStatus::Error);
+        assert_eq!(judge(&params(), vec![]).status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn validation() {
+        let bad: Params =
+            serde_json::from_value(json!({"min_protocol": "1.4", "system_roots": false})).unwrap();
+        let problems = TlsEndpoint::validate(&bad);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(serde_json::from_value::<Params>(json!({"address": "a:1", "nope": 1})).is_err());
+    }
+}

@@ -1,0 +1,443 @@
+//! `backup_freshness` against real restic repositories made by the test:
+//! snapshots with chosen times (`restic backup --time`), then the agent judges
+//! fresh, stale, too few sets, one location, a wrong password and a corrupted
+//! repository.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vigil_tests::*;
+
+/// The repository password: distinctive, so a leak is easy to spot.
+const PASSWORD: &str = "bk-Zebra-Quartz-7731-never-print";
+const WRONG: &str = "bk-Wrong-Otter-4409-never-print";
+
+struct Lab {
+    dir: tempfile::TempDir,
+    restic: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Self {
+        let restic = require_tool("restic", "restic");
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-backup-")
+            .tempdir()
+            .unwrap();
+        let lab = Lab { dir, restic };
+        std::fs::write(lab.path("restic.pass"), format!("{PASSWORD}\n")).unwrap();
+        std::fs::write(lab.path("wrong.pass"), format!("{WRONG}\n")).unwrap();
+        // The data backed up, as `srv/www/...` relative to `data/`, so the
+        // snapshot holds `/srv/www/...`.
+        let site = lab.path("data/srv/www/site-1");
+        std::fs::create_dir_all(&site).unwrap();
+        std::fs::write(site.join("index.html"), "<h1>papyrs</h1>\n").unwrap();
+        lab
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn restic(&self, repo: &Path, args: &[&str]) -> Output {
+        let o = Command::new(&self.restic)
+            .current_dir(self.path("data"))
+            .env("RESTIC_REPOSITORY", repo)
+            .env("RESTIC_PASSWORD_FILE", self.path("restic.pass"))
+            .env("RESTIC_CACHE_DIR", self.path("cache"))
+            .env("TZ", "UTC")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "restic {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        o
+    }
+
+    /// A repository with one snapshot per age (hours before now).
+    fn repo(&self, name: &str, ages_hours: &[u64]) -> PathBuf {
+        let repo = self.path(name);
+        self.restic(&repo, &["init", "--quiet"]);
+        for age in ages_hours {
+            let t = time_hours_ago(*age);
+            self.restic(
+                &repo,
+                &["backup", "--quiet", "--host", "papyrs", "--time", &t, "srv"],
+            );
+        }
+        repo
+    }
+
+    /// Runs the agent on a policy whose one check has `with` as given.
+    fn check(&self, with: &str) -> (Output, serde_json::Value) {
+        let policy = format!(
+            "policy: {{id: bk-test, version: \"1\", title: Backup test}}\n\
+             controls:\n  - id: BK-T\n    title: backups\n    checks:\n      - id: restic\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
+            with.lines()
+                .map(|l| format!("          {l}\n"))
+                .collect::<String>()
+        );
+        let file = self.path("policy.yaml");
+        std::fs::write(&file, policy).unwrap();
+        let o = Command::new(agent())
+            .args(["check", "--policy"])
+            .arg(&file)
+            .args(["--format", "json"])
+            .env("RESTIC_CACHE_DIR", self.path("cache"))
+            .env_remove("RESTIC_PASSWORD")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let report = report_json(&o);
+        let check = check_of(&report, "BK-T", "restic").clone();
+        (o, check)
+    }
+
+    fn source(&self, repo: &Path, site: &str, pass: &str) -> String {
+        format!(
+            "  - {{kind: restic, location: \"{}\", password_file: \"{}\"{}}}\n",
+            repo.display(),
+            self.path(pass).display(),
+            if site.is_empty() {
+                String::new()
+            } else {
+                format!(", site: {site}")
+            }
+        )
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, `hours` ago.
+fn time_hours_ago(hours: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t = now - hours * 3600;
+    let o = Command::new("date")
+        .args(["-u", "-d", &format!("@{t}"), "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .unwrap();
+    stdout(&o).trim().to_owned()
+}
+
+fn status(check: &serde_json::Value) -> &str {
+    check["status"].as_str().unwrap_or("")
+}
+
+#[test]
+fn fresh_sets_in_two_locations_pass() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[74, 50, 2]);
+    let b = lab.repo("repo-b", &[51, 27, 3]);
+    let with = format!(
+        "sources:\n{}{}max_age_hours: 26\nmin_sets: 3\nmin_locations: 2\nrequired_paths: [/srv/www]\nread_data_subset: \"100%\"",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass"),
+    );
+    let (o, check) = lab.check(&with);
+    assert_eq!(status(&check), "pass", "{check}");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(codes(&check).is_empty(), "{check}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("2 locations with fresh backups, newest 2.0 h old"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn stale_location_fails_and_no_longer_counts() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    let b = lab.repo("repo-b", &[60, 30]);
+    let with = format!(
+        "sources:\n{}{}min_locations: 2",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass"),
+    );
+    let (o, check) = lab.check(&with);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(codes(&check), ["stale", "too_few_locations"]);
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(msg.contains(&b.display().to_string()), "{msg}");
+    assert!(msg.contains("30.0 h old"), "{msg}");
+    assert!(msg.contains("older than the policy's 26 h"), "{msg}");
+}
+
+#[test]
+fn too_few_sets_and_missing_path_fail() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[50, 26, 1]);
+    let b = lab.repo("repo-b", &[1]);
+    let with = format!(
+        "sources:\n{}{}min_sets: 3\nmin_locations: 1\nrequired_paths: [/srv/www/site-1, /srv/mail]",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass"),
+    );
+    let (_, check) = lab.check(&with);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(
+        codes(&check),
+        [
+            "missing_path",
+            "too_few_sets",
+            "missing_path",
+            "too_few_locations"
+        ]
+    );
+    let msgs: Vec<&str> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        msgs[1].contains("keeps 1 set, the policy asks for at least 3"),
+        "{msgs:?}"
+    );
+    assert!(msgs[0].contains("does not contain `/srv/mail`"), "{msgs:?}");
+}
+
+#[test]
+fn two_repositories_on_one_site_are_one_location() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[3]);
+    let b = lab.repo("repo-b", &[4]);
+    // No `site`: both are paths on this host, so both count as `local`.
+    let with = format!(
+        "sources:\n{}{}min_locations: 2",
+        lab.source(&a, "", "restic.pass"),
+        lab.source(&b, "", "restic.pass"),
+    );
+    let (_, check) = lab.check(&with);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(codes(&check), ["too_few_locations"]);
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "1 distinct location holds a fresh backup (local), the policy asks for at least 2"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_password_is_an_error_and_never_printed() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    let with = format!("sources:\n{}", lab.source(&a, "", "wrong.pass"));
+    let (o, check) = lab.check(&with);
+    assert_eq!(status(&check), "error", "{check}");
+    assert_eq!(o.status.code(), Some(1));
+    let summary = check["summary"].as_str().unwrap();
+    assert!(summary.contains("wrong password"), "{summary}");
+    for out in [stdout(&o), stderr(&o)] {
+        assert!(!out.contains(PASSWORD) && !out.contains(WRONG), "{out}");
+    }
+    // The table format too.
+    let table = Command::new(agent())
+        .args(["check", "--format", "table", "--policy"])
+        .arg(lab.path("policy.yaml"))
+        .env("RESTIC_CACHE_DIR", lab.path("cache"))
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&table), stderr(&table));
+    assert!(all.contains("wrong password"), "{all}");
+    assert!(!all.contains(PASSWORD) && !all.contains(WRONG), "{all}");
+}
+
+#[test]
+fn corrupted_repository_is_an_error() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    let b = lab.repo("repo-b", &[2]);
+    // Overwrite the repository's config with garbage of the same length.
+    let config = a.join("config");
+    let len = std::fs::metadata(&config).unwrap().len() as usize;
+    std::fs::write(&config, vec![0x5a_u8; len]).unwrap();
+    let with = format!(
+        "sources:\n{}{}",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass"),
+    );
+    let (_, check) = lab.check(&with);
+    assert_eq!(status(&check), "error", "{check}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(summary.contains(&a.display().to_string()), "{summary}");
+    assert!(summary.contains("`restic snapshots` failed"), "{summary}");
+}
+
+#[test]
+fn damaged_pack_fails_the_data_check() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    // Flip the content of every data pack: snapshots still list, data is gone.
+    for dir in std::fs::read_dir(a.join("data")).unwrap() {
+        for pack in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let p = pack.unwrap().path();
+            let len = std::fs::metadata(&p).unwrap().len() as usize;
+            std::fs::write(&p, vec![0xa5_u8; len]).unwrap();
+        }
+    }
+    let with = format!(
+        "sources:\n{}read_data_subset: \"100%\"",
+        lab.source(&a, "", "restic.pass")
+    );
+    let (_, check) = lab.check(&with);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(codes(&check), ["data_check_failed", "too_few_locations"]);
+}
+
+impl Lab {
+    /// A borg repository (`repokey` or `none`) with one archive per age.
+    fn borg_repo(&self, name: &str, encryption: &str, ages_hours: &[u64]) -> PathBuf {
+        let borg = require_tool("borg", "borgbackup");
+        let repo = self.path(name);
+        let run = |args: Vec<String>| {
+            let o = Command::new(&borg)
+                .current_dir(self.path("data"))
+                .env(
+                    "BORG_PASSCOMMAND",
+                    format!("cat {}", self.path("restic.pass").display()),
+                )
+                .env("BORG_BASE_DIR", self.path("borg-base"))
+                .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+                .env("TZ", "UTC")
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "borg {args:?}: {}", stderr(&o));
+        };
+        run(vec![
+            "init".into(),
+            "-e".into(),
+            encryption.into(),
+            repo.display().to_string(),
+        ]);
+        for (i, age) in ages_hours.iter().enumerate() {
+            let t = time_hours_ago(*age).replace(' ', "T");
+            run(vec![
+                "create".into(),
+                "--timestamp".into(),
+                t,
+                format!("{}::set-{i}", repo.display()),
+                "srv".into(),
+            ]);
+        }
+        repo
+    }
+}
+
+#[test]
+fn borg_times_zone_encryption_and_paths() {
+    let lab = Lab::new();
+    let enc = lab.borg_repo("borg-enc", "repokey", &[30, 20]);
+    let plain = lab.borg_repo("borg-plain", "none", &[2]);
+    let pass = lab.path("restic.pass");
+    let source = |repo: &Path, site: &str| {
+        format!(
+            "  - {{kind: borg, location: \"{}\", password_file: \"{}\", site: {site}}}\n",
+            repo.display(),
+            pass.display()
+        )
+    };
+    let run = |with: String| {
+        let policy = lab.path("borg-policy.yaml");
+        std::fs::write(
+            &policy,
+            format!(
+                "policy: {{id: b, version: \"1\", title: B}}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: borg\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
+                with.lines().map(|l| format!("          {l}\n")).collect::<String>()
+            ),
+        )
+        .unwrap();
+        let o = Command::new(agent())
+            .args(["check", "--format", "json", "--policy"])
+            .arg(&policy)
+            .env("BORG_BASE_DIR", lab.path("borg-base"))
+            .output()
+            .unwrap();
+        assert!(!stdout(&o).contains(PASSWORD) && !stderr(&o).contains(PASSWORD));
+        check_of(&report_json(&o), "BK-T", "borg").clone()
+    };
+    // Naive borg times read as UTC: the 20 h old archive is fresh.
+    let check = run(format!(
+        "sources:\n{}min_sets: 2\nrequired_paths: [/srv/www/site-1]",
+        source(&enc, "backup-1")
+    ));
+    assert_eq!(status(&check), "pass", "{check}");
+    // Read as UTC+10 they are ten hours older: 30 h, stale.
+    let check = run(format!(
+        "sources:\n{}time_zone: \"+10:00\"",
+        source(&enc, "backup-1")
+    ));
+    assert_eq!(codes(&check), ["stale", "too_few_locations"], "{check}");
+    // An unencrypted repository fails; a set missing a required path makes
+    // its location not count.
+    let check = run(format!(
+        "sources:\n{}{}min_locations: 2\nrequired_paths: [/srv/mail]",
+        source(&enc, "backup-1"),
+        source(&plain, "backup-2")
+    ));
+    assert_eq!(
+        codes(&check),
+        [
+            "missing_path",
+            "unencrypted_repository",
+            "missing_path",
+            "too_few_locations"
+        ],
+        "{check}"
+    );
+}
+
+#[test]
+fn directory_of_dated_sets_and_manifest() {
+    let host = FixtureHost::new();
+    host.copy_tree(&workspace().join("tests/data/backup/directory/root"));
+    // Tonight's set, named for the current time.
+    let now = stdout(
+        &Command::new("date")
+            .args(["-u", "-d", "-1 hour", "+%Y-%m-%dT%H-%M-%S"])
+            .output()
+            .unwrap(),
+    )
+    .trim()
+    .to_owned();
+    host.write(
+        &format!("/srv/backup/sets/{now}/srv/www/site-1/index.html"),
+        "<h1>papyrs</h1>\n",
+    );
+    let policy = host.write(
+        "/etc/vigil/policy.yaml",
+        "policy: {id: d, version: \"1\", title: D}\ncontrols:\n  - id: BK-T\n    title: t\n    checks:\n      - id: sets\n        type: backup_freshness\n        timeout: 5m\n        with:\n          sources: [{kind: directory, location: /srv/backup/sets, site: disk}]\n          min_sets: 3\n          required_paths: [/srv/www/site-1]\n      - id: manifest\n        type: backup_freshness\n        timeout: 5m\n        with:\n          sources: [{kind: directory, location: /srv/backup/archives, manifest: MANIFEST}]\n",
+    );
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--root",
+        host.root().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report = report_json(&o);
+    let sets = check_of(&report, "BK-T", "sets");
+    assert_eq!(status(sets), "pass", "{sets}");
+    let manifest = check_of(&report, "BK-T", "manifest");
+    assert_eq!(
+        codes(manifest),
+        ["stale", "checksum_mismatch", "too_few_locations"],
+        "{manifest}"
+    );
+    let msg = manifest["findings"][1]["message"].as_str().unwrap();
+    assert!(msg.contains("set `sites 2026-11-21.tar`"), "{msg}");
+}

@@ -1,0 +1,412 @@
+//! `mirror_lag` against real PostgreSQL 15 streaming replication: a primary
+//! and two standbys on loopback ports, started from the installed server
+//! binaries as the `postgres` user; then healthy, a standby with replay
+//! paused falling behind, and a standby stopped. Heartbeat mirrors on a
+//! fixture root.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use vigil_tests::*;
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn pg_bin(name: &str) -> PathBuf {
+    let p = Path::new(BIN).join(name);
+    assert!(
+        p.exists(),
+        "this test needs PostgreSQL 15's `{name}`: install it with `apt-get install postgresql-15` (.ci/run does)"
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The primary and standbys; every cluster started is stopped on drop.
+struct Clusters {
+    dir: tempfile::TempDir,
+    started: Vec<PathBuf>,
+}
+
+impl Drop for Clusters {
+    fn drop(&mut self) {
+        for data in &self.started {
+            let _ = Command::new("runuser")
+                .current_dir(self.dir.path())
+                .args(["-u", "postgres", "--"])
+                .arg(pg_bin("pg_ctl"))
+                .args(["stop", "-m", "immediate", "-D"])
+                .arg(data)
+                .output();
+        }
+    }
+}
+
+impl Clusters {
+    fn new() -> Self {
+        require_tool("runuser", "util-linux");
+        let dir = tempfile::Builder::new()
+            .prefix("vigil-mirror-")
+            .tempdir()
+            .unwrap();
+        as_root(
+            Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.path()),
+        );
+        Clusters {
+            dir,
+            started: vec![],
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) -> Output {
+        let o = Command::new("runuser")
+            .current_dir(self.dir.path())
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin(program))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{program} {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        o
+    }
+
+    fn conf(&self, data: &Path, port: u16, extra: &str) {
+        let text = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             wal_level = replica\nmax_wal_senders = 6\nmax_replication_slots = 6\nhot_standby = on\n\
+             wal_receiver_status_interval = 1s\nfsync = off\nsynchronous_commit = off\nshared_buffers = 16MB\n{extra}",
+            self.dir.path().display()
+        );
+        let file = data.join("postgresql.auto.conf");
+        let mut old = std::fs::read_to_string(&file).unwrap_or_default();
+        old.push_str(&text);
+        std::fs::write(&file, old).unwrap();
+    }
+
+    fn start(&mut self, data: &Path) {
+        let log = data.with_extension("log");
+        self.as_postgres(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-t",
+                "30",
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+            ],
+        );
+        if !self.started.contains(&data.to_path_buf()) {
+            self.started.push(data.to_path_buf());
+        }
+    }
+
+    fn stop(&self, data: &Path) {
+        self.as_postgres(
+            "pg_ctl",
+            &["stop", "-m", "fast", "-w", "-D", data.to_str().unwrap()],
+        );
+    }
+
+    fn primary(&mut self) -> u16 {
+        let data = self.path("primary");
+        let port = free_port();
+        self.as_postgres(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        self.conf(&data, port, "");
+        self.start(&data);
+        port
+    }
+
+    fn standby(&mut self, primary: u16, n: u32) -> u16 {
+        let data = self.path(&format!("standby{n}"));
+        let port = free_port();
+        self.as_postgres(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-C",
+                "-S",
+                &format!("vigil_slot{n}"),
+                "--no-sync",
+            ],
+        );
+        self.conf(
+            &data,
+            port,
+            &format!(
+                "primary_conninfo = 'host=127.0.0.1 port={primary} user=postgres application_name=vigil-standby-{n}'\n"
+            ),
+        );
+        self.start(&data);
+        port
+    }
+
+    fn sql(&self, port: u16, sql: &str) -> String {
+        let o = self.as_postgres(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-XAtq",
+                "-c",
+                sql,
+            ],
+        );
+        stdout(&o).trim().to_owned()
+    }
+
+    /// Waits until `sql` on `port` prints `want`.
+    fn wait_for(&self, port: u16, sql: &str, want: &str) {
+        let start = Instant::now();
+        loop {
+            let got = self.sql(port, sql);
+            if got == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "waited 30 s for `{sql}` to print `{want}`, last `{got}`"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Runs the agent on one `mirror_lag` check with `with` as given.
+    fn check(&self, with: &str) -> (Output, serde_json::Value) {
+        let policy = format!(
+            "policy: {{id: mirror-test, version: \"1\", title: Mirror test}}\n\
+             controls:\n  - id: BK-M\n    title: mirroring\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n{}",
+            with.lines()
+                .map(|l| format!("          {l}\n"))
+                .collect::<String>()
+        );
+        let file = self.path("policy.yaml");
+        std::fs::write(&file, policy).unwrap();
+        let o = run_agent(&[
+            "check",
+            "--policy",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let report = report_json(&o);
+        let check = check_of(&report, "BK-M", "pg").clone();
+        (o, check)
+    }
+}
+
+fn as_root(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+}
+
+fn status(check: &serde_json::Value) -> &str {
+    check["status"].as_str().unwrap_or("")
+}
+
+const CAUGHT_UP: &str = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn = pg_current_wal_lsn()";
+
+#[test]
+fn streaming_replicas_healthy_paused_and_stopped() {
+    let mut c = Clusters::new();
+    let primary = c.primary();
+    let s1 = c.standby(primary, 1);
+    let s2 = c.standby(primary, 2);
+    c.sql(
+        primary,
+        "CREATE TABLE pages (id serial PRIMARY KEY, body text); INSERT INTO pages (body) SELECT 'page ' || g FROM generate_series(1, 100) g",
+    );
+    c.wait_for(primary, CAUGHT_UP, "2");
+
+    let on_primary = format!(
+        "postgres: {{dsn: \"postgres://postgres@127.0.0.1:{primary}/postgres\", min_replicas: 2, max_lag_seconds: 2}}"
+    );
+    // Healthy: two streaming replicas, told apart on loopback by application_name.
+    let (o, check) = c.check(&on_primary);
+    assert_eq!(status(&check), "pass", "{check}");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 streaming replicas"),
+        "{check}"
+    );
+    // The standby's own view: caught up, even with an idle primary.
+    let on_standby = format!(
+        "postgres: {{dsn: \"postgres://postgres@127.0.0.1:{s1}/postgres\", max_lag_seconds: 2}}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, check) = c.check(&on_standby);
+    assert_eq!(status(&check), "pass", "{check}");
+    assert_eq!(check["summary"], "standby caught up");
+
+    // Paused: standby 2 stops replaying while the primary keeps writing.
+    c.sql(s2, "SELECT pg_wal_replay_pause()");
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        c.sql(primary, "INSERT INTO pages (body) VALUES ('more')");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (o, check) = c.check(&on_primary);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(codes(&check), ["lag_exceeded", "too_few_replicas"]);
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("vigil-standby-2 (127.0.0.1)"), "{msg}");
+    assert!(msg.contains("the policy allows 2.0 s"), "{msg}");
+    assert_eq!(
+        check["findings"][0]["subject"],
+        "vigil-standby-2 (127.0.0.1)"
+    );
+    let on_s2 = format!(
+        "postgres: {{dsn: \"postgres://postgres@127.0.0.1:{s2}/postgres\", max_lag_seconds: 2}}"
+    );
+    let (_, check) = c.check(&on_s2);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(codes(&check), ["replay_paused", "lag_exceeded"]);
+
+    // Resume and catch up, then stop standby 1: too few replicas.
+    c.sql(s2, "SELECT pg_wal_replay_resume()");
+    c.wait_for(primary, CAUGHT_UP, "2");
+    c.stop(&c.path("standby1"));
+    c.wait_for(primary, "SELECT count(*) FROM pg_stat_replication", "1");
+    let (_, check) = c.check(&on_primary);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(codes(&check), ["too_few_replicas"]);
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("has 1 healthy streaming replica on distinct hosts, the policy asks for at least 2 (connected: vigil-standby-2 (127.0.0.1))"),
+        "{msg}"
+    );
+
+    // A password in the connection string never reaches the report.
+    let secret = "mirror-Pw-Falcon-5521";
+    std::fs::write(
+        c.path("monitor.dsn"),
+        format!("postgres://no_such_role:{secret}@127.0.0.1:{primary}/postgres\n"),
+    )
+    .unwrap();
+    let (o, check) = c.check(&format!(
+        "postgres: {{dsn_file: \"{}\", min_replicas: 1}}",
+        c.path("monitor.dsn").display()
+    ));
+    assert_eq!(status(&check), "error", "{check}");
+    assert!(
+        check["summary"].as_str().unwrap().contains("no_such_role"),
+        "{check}"
+    );
+    for out in [stdout(&o), stderr(&o)] {
+        assert!(!out.contains(secret), "{out}");
+    }
+}
+
+#[test]
+fn nothing_listening_is_an_error_not_a_pass() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "policy: {{id: m, version: \"1\", title: M}}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          postgres: {{dsn: \"postgres://monitor:Sekr1t-x@127.0.0.1:{port}/postgres\", min_replicas: 2}}\n"
+    );
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, policy).unwrap();
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report = report_json(&o);
+    let check = check_of(&report, "BK-M", "pg");
+    assert_eq!(status(check), "error", "{check}");
+    assert!(!stdout(&o).contains("Sekr1t-x"));
+    assert!(
+        check["summary"].as_str().unwrap().contains("[REDACTED]"),
+        "{check}"
+    );
+}
+
+#[test]
+fn heartbeat_mirrors_fresh_stale_missing() {
+    let host = FixtureHost::new();
+    host.copy_tree(&workspace().join("tests/data/mirror/heartbeat/root"));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    host.write(
+        "/srv/mirror-1/papyrs/.vigil-heartbeat",
+        &format!("{}\n", now - 5),
+    );
+    let policy = host.write(
+        "/etc/vigil/policy.yaml",
+        "policy: {id: m, version: \"1\", title: M}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          heartbeat:\n            mirrors: [/srv/mirror-1/papyrs/.vigil-heartbeat, /srv/mirror-2/papyrs/.vigil-heartbeat, /srv/mirror-3/papyrs/.vigil-heartbeat]\n            max_lag_seconds: 300\n",
+    );
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--root",
+        host.root().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report = report_json(&o);
+    let check = check_of(&report, "BK-M", "pg");
+    assert_eq!(status(check), "fail", "{check}");
+    assert_eq!(codes(check), ["heartbeat_stale", "heartbeat_missing"]);
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("/srv/mirror-2/papyrs/.vigil-heartbeat` is from 2026-11-20 02:00:00 UTC"),
+        "{msg}"
+    );
+}

@@ -40,16 +40,21 @@ impl Webhook {
                             .lines()
                             .find_map(|l| {
                                 let l = l.to_ascii_lowercase();
-                                l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
                             })
                             .unwrap_or(0);
                         if buf.len() >= i + 4 + len {
-                            b.lock().unwrap().push(format!("{}\n\n{}", &text[..i], &text[i + 4..]));
+                            b.lock()
+                                .unwrap()
+                                .push(format!("{}\n\n{}", &text[..i], &text[i + 4..]));
                             break;
                         }
                     }
                 }
-                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = s.write_all(
+                    b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
             }
         });
         Webhook { port, bodies }
@@ -65,7 +70,12 @@ fn start(dir: &std::path::Path, db: Option<&str>, extra_config: &str) -> Reporte
         ),
     )
     .unwrap();
-    Reporter::start(&dir.join("data"), false, db, &["--config", cfg.to_str().unwrap()])
+    Reporter::start(
+        &dir.join("data"),
+        false,
+        db,
+        &["--config", cfg.to_str().unwrap()],
+    )
 }
 
 struct Client<'a> {
@@ -76,7 +86,12 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
-    fn post(&mut self, path: &str, ctype: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, String) {
+    fn post(
+        &mut self,
+        path: &str,
+        ctype: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, String) {
         self.sent += 1;
         let resp = self
             .c
@@ -107,11 +122,17 @@ const PER_HOUR: u32 = 14;
 
 fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
     let staff = r.add_user("triage", "admin");
-    let mut c = Client { r, c: r.client(), sent: 0 };
+    let mut c = Client {
+        r,
+        c: r.client(),
+        sent: 0,
+    };
 
     // A valid JSON submission.
-    let (s, v) = c.json(&json!({"contact": "alice@example.test", "summary": "XSS on the login page",
-        "description": "Steps:\n1. open /login\n2. …", "affected_area": "www"}));
+    let (s, v) = c.json(
+        &json!({"contact": "alice@example.test", "summary": "XSS on the login page",
+        "description": "Steps:\n1. open /login\n2. …", "affected_area": "www"}),
+    );
     assert_eq!(s, 201, "{v}");
     let first = v["tracking_id"].as_str().unwrap().to_owned();
     assert!(first.starts_with("INC-") && first.len() == 16, "{first}");
@@ -124,7 +145,10 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
         "summary=Open+port+9200&description=Elasticsearch+answers+on+%C3%A9s.example&affected_area=&contact=&website=",
     );
     assert_eq!(s, 200, "{page}");
-    assert!(page.contains("your report was received") && page.contains("INC-"), "{page}");
+    assert!(
+        page.contains("your report was received") && page.contains("INC-"),
+        "{page}"
+    );
 
     // Script injection, through the JSON route.
     let (s, v) = c.json(&json!({"summary": "<script>alert('x')</script>", "description": "<img src=x onerror=alert(1)> & \"quotes\""}));
@@ -132,15 +156,29 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
     let injected = v["tracking_id"].as_str().unwrap().to_owned();
 
     // The honeypot: an ordinary answer, nothing stored.
-    let (s, v) = c.json(&json!({"summary": "cheap pills", "description": "buy", "website": "http://spam.example"}));
+    let (s, v) = c.json(
+        &json!({"summary": "cheap pills", "description": "buy", "website": "http://spam.example"}),
+    );
     assert_eq!(s, 201, "{v}");
-    let (s, page) = c.post("/report-incident", "application/x-www-form-urlencoded", "summary=spam&description=spam&website=x");
+    let (s, page) = c.post(
+        "/report-incident",
+        "application/x-www-form-urlencoded",
+        "summary=spam&description=spam&website=x",
+    );
     assert_eq!(s, 200, "{page}");
 
     // 415: wrong content types.
-    let (s, _) = c.post("/api/v1/incidents", "text/plain", json!({"summary": "a", "description": "b"}).to_string());
+    let (s, _) = c.post(
+        "/api/v1/incidents",
+        "text/plain",
+        json!({"summary": "a", "description": "b"}).to_string(),
+    );
     assert_eq!(s, 415);
-    let (s, _) = c.post("/report-incident", "multipart/form-data; boundary=x", "--x--");
+    let (s, _) = c.post(
+        "/report-incident",
+        "multipart/form-data; boundary=x",
+        "--x--",
+    );
     assert_eq!(s, 415);
 
     // 413: a body over max_body_bytes (4096).
@@ -149,14 +187,25 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
 
     // 400: field lengths, missing fields, unknown fields, bad UTF-8 (JSON and form).
     let (s, t) = c.json(&json!({"summary": "s".repeat(201), "description": "d"}));
-    assert_eq!((s, t["error"].as_str().unwrap()), (400, "`summary` may be at most 200 characters"));
+    assert_eq!(
+        (s, t["error"].as_str().unwrap()),
+        (400, "`summary` may be at most 200 characters")
+    );
     let (s, _) = c.json(&json!({"summary": "", "description": "d"}));
     assert_eq!(s, 400);
     let (s, _) = c.json(&json!({"summary": "s", "description": "d", "severity": "high"}));
     assert_eq!(s, 400);
-    let (s, _) = c.post("/api/v1/incidents", "application/json", b"{\"summary\": \"\xff\xfe\", \"description\": \"d\"}".to_vec());
+    let (s, _) = c.post(
+        "/api/v1/incidents",
+        "application/json",
+        b"{\"summary\": \"\xff\xfe\", \"description\": \"d\"}".to_vec(),
+    );
     assert_eq!(s, 400);
-    let (s, page) = c.post("/report-incident", "application/x-www-form-urlencoded", "summary=%FF%FE&description=d");
+    let (s, page) = c.post(
+        "/report-incident",
+        "application/x-www-form-urlencoded",
+        "summary=%FF%FE&description=d",
+    );
     assert_eq!(s, 400);
     assert!(page.contains("not valid UTF-8"), "{page}");
 
@@ -169,24 +218,47 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
     }
     let (s, v) = c.json(&json!({"summary": "one too many", "description": "d"}));
     assert_eq!(s, 429, "{v}");
-    let (s, _) = c.post("/report-incident", "application/x-www-form-urlencoded", "summary=a&description=b");
+    let (s, _) = c.post(
+        "/report-incident",
+        "application/x-www-form-urlencoded",
+        "summary=a&description=b",
+    );
     assert_eq!(s, 429);
 
     // Staff see what was stored: not the honeypot hits, not the refused ones.
     let (s, t) = staff_get(r, &staff, "/api/v1/incidents?limit=1000");
     assert_eq!(s, 200, "{t}");
     let list: Value = serde_json::from_str(&t).unwrap();
-    let summaries: Vec<&str> = list["incidents"].as_array().unwrap().iter().map(|i| i["summary"].as_str().unwrap()).collect();
-    assert!(!summaries.iter().any(|s| s.contains("pills") || *s == "spam"), "{summaries:?}");
+    let summaries: Vec<&str> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        !summaries
+            .iter()
+            .any(|s| s.contains("pills") || *s == "spam"),
+        "{summaries:?}"
+    );
     assert!(summaries.contains(&"Open port 9200") && summaries.contains(&"XSS on the login page"));
     assert_eq!(summaries.len(), 3 + fillers, "{summaries:?}");
-    let (s, _) = r.client().get(format!("{}/api/v1/incidents", r.base)).send().map(|r| (r.status().as_u16(), ())).unwrap();
+    let (s, _) = r
+        .client()
+        .get(format!("{}/api/v1/incidents", r.base))
+        .send()
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
     assert_eq!(s, 401, "the list is for staff only");
 
     // Injected markup is shown escaped on the staff pages.
     let (s, page) = staff_get(r, &staff, &format!("/reports/incidents/{injected}"));
     assert_eq!(s, 200, "{page}");
-    assert!(page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;") || page.contains("&lt;script&gt;"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;")
+            || page.contains("&lt;script&gt;"),
+        "{page}"
+    );
     assert!(!page.contains("<script>alert"), "script rendered raw");
     assert!(!page.contains("<img src=x"), "img rendered raw");
     let (_, list_page) = staff_get(r, &staff, "/reports/incidents");
@@ -201,10 +273,17 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
             .json(&body)
             .send()
             .unwrap();
-        (resp.status().as_u16(), resp.json::<Value>().unwrap_or(Value::Null))
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().unwrap_or(Value::Null),
+        )
     };
     let (s, v) = tr(json!({"status": "acknowledged", "note": "reproduced on staging"}));
-    assert_eq!((s, v["status"].as_str()), (200, Some("acknowledged")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (200, Some("acknowledged")),
+        "{v}"
+    );
     let (s, v) = tr(json!({"status": "new"}));
     assert_eq!(s, 409, "{v}");
     let (s, _) = tr(json!({"status": "closed"}));
@@ -212,7 +291,11 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
     let (s, _) = tr(json!({}));
     assert_eq!(s, 400);
     let (s, v) = tr(json!({"note": "patch in review"}));
-    assert_eq!((s, v["status"].as_str()), (200, Some("acknowledged")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (200, Some("acknowledged")),
+        "{v}"
+    );
     // The HTML triage form (Bearer needs no CSRF token; a session does, see staff_pages).
     let resp = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -231,22 +314,40 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["from_status"].clone(), e["to_status"].clone(), e["actor"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["from_status"].clone(),
+                e["to_status"].clone(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
         vec![
             (Value::Null, json!("new"), "submitter".into()),
             (json!("new"), json!("acknowledged"), "triage".into()),
-            (json!("acknowledged"), json!("acknowledged"), "triage".into()),
-            (json!("acknowledged"), json!("investigating"), "triage".into()),
+            (
+                json!("acknowledged"),
+                json!("acknowledged"),
+                "triage".into()
+            ),
+            (
+                json!("acknowledged"),
+                json!("investigating"),
+                "triage".into()
+            ),
             (json!("investigating"), json!("resolved"), "triage".into()),
         ]
     );
     // Each step is in the tamper-evident audit log, which still verifies.
     let (s, t) = staff_get(r, &staff, "/api/v1/audit/verify");
     assert_eq!(s, 200, "{t}");
-    assert_eq!(serde_json::from_str::<Value>(&t).unwrap()["ok"], true, "{t}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&t).unwrap()["ok"],
+        true,
+        "{t}"
+    );
     let mut logged = Vec::new();
     for seq in 0.. {
         let (s, t) = staff_get(r, &staff, &format!("/api/v1/audit/proof?seq={seq}"));
@@ -256,18 +357,41 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
         assert_eq!(s, 200, "{t}");
         let e = serde_json::from_str::<Value>(&t).unwrap()["entry"].clone();
         if e["data"]["tracking_id"] == json!(first) {
-            logged.push((e["kind"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned(), e["data"]["to"].clone()));
+            logged.push((
+                e["kind"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+                e["data"]["to"].clone(),
+            ));
         }
-        assert!(!e.to_string().contains("XSS on the login page"), "submitter text in the audit log");
+        assert!(
+            !e.to_string().contains("XSS on the login page"),
+            "submitter text in the audit log"
+        );
     }
     assert_eq!(
         logged,
         vec![
             ("incident.reported".into(), "submitter".into(), Value::Null),
-            ("incident.transition".into(), "triage".into(), json!("acknowledged")),
-            ("incident.transition".into(), "triage".into(), json!("acknowledged")),
-            ("incident.transition".into(), "triage".into(), json!("investigating")),
-            ("incident.transition".into(), "triage".into(), json!("resolved")),
+            (
+                "incident.transition".into(),
+                "triage".into(),
+                json!("acknowledged")
+            ),
+            (
+                "incident.transition".into(),
+                "triage".into(),
+                json!("acknowledged")
+            ),
+            (
+                "incident.transition".into(),
+                "triage".into(),
+                json!("investigating")
+            ),
+            (
+                "incident.transition".into(),
+                "triage".into(),
+                json!("resolved")
+            ),
         ]
     );
     let (s, _) = staff_get(r, &staff, "/api/v1/incidents/INC-000000000000");
@@ -276,15 +400,32 @@ fn intake_scenario(r: &Reporter, hook: Option<&Webhook>) {
     // The webhook heard of each stored incident, without the submitter's text.
     if let Some(hook) = hook {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while hook.bodies.lock().unwrap().len() < summaries.len() && std::time::Instant::now() < deadline {
+        while hook.bodies.lock().unwrap().len() < summaries.len()
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let bodies = hook.bodies.lock().unwrap().clone();
         assert_eq!(bodies.len(), summaries.len(), "{bodies:?}");
-        let with_first = bodies.iter().find(|b| b.contains(&first)).expect("notice of the first incident");
-        assert!(with_first.to_ascii_lowercase().contains("authorization: bearer hook-token"), "{with_first}");
-        assert!(with_first.contains(&format!("https://security.example.test/reports/incidents/{first}")));
-        assert!(!bodies.iter().any(|b| b.contains("<script>") || b.contains("XSS on the login page")), "{bodies:?}");
+        let with_first = bodies
+            .iter()
+            .find(|b| b.contains(&first))
+            .expect("notice of the first incident");
+        assert!(
+            with_first
+                .to_ascii_lowercase()
+                .contains("authorization: bearer hook-token"),
+            "{with_first}"
+        );
+        assert!(with_first.contains(&format!(
+            "https://security.example.test/reports/incidents/{first}"
+        )));
+        assert!(
+            !bodies
+                .iter()
+                .any(|b| b.contains("<script>") || b.contains("XSS on the login page")),
+            "{bodies:?}"
+        );
     }
 }
 
@@ -295,7 +436,10 @@ fn intake_on_sqlite() {
     let r = start(
         dir.path(),
         None,
-        &format!("notify:\n  webhook: http://127.0.0.1:{}/hook\n  webhook_token: hook-token\n", hook.port),
+        &format!(
+            "notify:\n  webhook: http://127.0.0.1:{}/hook\n  webhook_token: hook-token\n",
+            hook.port
+        ),
     );
     intake_scenario(&r, Some(&hook));
 }
@@ -313,31 +457,68 @@ fn intake_on_postgres() {
 fn security_txt_follows_rfc_9116() {
     let dir = tempfile::tempdir().unwrap();
     let r = start(dir.path(), None, "");
-    let resp = r.client().get(format!("{}/.well-known/security.txt", r.base)).send().unwrap();
+    let resp = r
+        .client()
+        .get(format!("{}/.well-known/security.txt", r.base))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = resp.text().unwrap();
     let fields: Vec<(String, String)> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
-            let (k, v) = l.split_once(": ").unwrap_or_else(|| panic!("not a field: {l}"));
+            let (k, v) = l
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("not a field: {l}"));
             (k.to_owned(), v.to_owned())
         })
         .collect();
-    let get = |k: &str| fields.iter().filter(|f| f.0 == k).map(|f| f.1.as_str()).collect::<Vec<_>>();
-    assert_eq!(get("Contact"), ["https://security.example.test/report-incident", "mailto:security@example.test"]);
+    let get = |k: &str| {
+        fields
+            .iter()
+            .filter(|f| f.0 == k)
+            .map(|f| f.1.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        get("Contact"),
+        [
+            "https://security.example.test/report-incident",
+            "mailto:security@example.test"
+        ]
+    );
     assert_eq!(get("Policy"), ["https://security.example.test/policy.pdf"]);
     assert_eq!(get("Preferred-Languages"), ["en"]);
-    assert_eq!(get("Canonical"), ["https://security.example.test/.well-known/security.txt"]);
+    assert_eq!(
+        get("Canonical"),
+        ["https://security.example.test/.well-known/security.txt"]
+    );
     let expires = get("Expires");
     assert_eq!(expires.len(), 1, "exactly one Expires");
     let t = chrono::DateTime::parse_from_rfc3339(expires[0]).unwrap();
     let days = (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
-    assert!((300..=366).contains(&days), "Expires less than a year ahead: {days} days");
+    assert!(
+        (300..=366).contains(&days),
+        "Expires less than a year ahead: {days} days"
+    );
 
     // The form it points at is plain HTML with a hidden honeypot.
-    let page = r.client().get(format!("{}/report-incident", r.base)).send().unwrap().text().unwrap();
-    assert!(page.contains("name=\"summary\"") && page.contains("name=\"website\"") && page.contains("class=\"hp\""));
+    let page = r
+        .client()
+        .get(format!("{}/report-incident", r.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("name=\"summary\"")
+            && page.contains("name=\"website\"")
+            && page.contains("class=\"hp\"")
+    );
     assert!(!page.contains("<script"), "no JavaScript needed");
 }

@@ -78,7 +78,10 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(get_report))
         .routes(routes!(revoke_agent))
         .routes(routes!(openapi_json))
-        .routes(routes!(crate::intake::submit_json, crate::intake::list_json))
+        .routes(routes!(
+            crate::intake::submit_json,
+            crate::intake::list_json
+        ))
         .routes(routes!(crate::intake::get_json))
         .routes(routes!(crate::intake::transition_json))
         .routes(routes!(crate::web::session::create_login_link))

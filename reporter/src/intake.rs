@@ -110,7 +110,10 @@ fn optional(v: Option<String>) -> Option<String> {
 }
 
 /// Checks lengths and characters; Ok(None) for a honeypot hit.
-pub fn validate(s: IncidentSubmission, cfg: &IntakeConfig) -> Result<Option<ValidIncident>, String> {
+pub fn validate(
+    s: IncidentSubmission,
+    cfg: &IntakeConfig,
+) -> Result<Option<ValidIncident>, String> {
     if s.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
         return Ok(None);
     }
@@ -237,7 +240,12 @@ pub fn valid_tracking_id(id: &str) -> bool {
         .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-async fn insert(state: &Shared, id: &str, v: &ValidIncident, addr: &str) -> Result<i64, StoreError> {
+async fn insert(
+    state: &Shared,
+    id: &str,
+    v: &ValidIncident,
+    addr: &str,
+) -> Result<i64, StoreError> {
     let now = now_ms();
     // The audit log's writer lock first, then the transaction (as the log does).
     let _g = state.audit.write_lock().await;
@@ -293,27 +301,36 @@ fn incident_from(r: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
     })
 }
 
-pub async fn list(state: &Shared, status: Option<&str>, limit: i64) -> Result<Vec<Incident>, StoreError> {
+pub async fn list(
+    state: &Shared,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Incident>, StoreError> {
     let cols = "id, status, created_at, updated_at, contact, summary, description, affected";
     let rows = match status {
-        Some(s) => {
-            sqlx::query(&format!("SELECT {cols} FROM incidents WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"))
-                .bind(s)
-                .bind(limit)
-                .fetch_all(&state.store.pool)
-                .await?
-        }
+        Some(s) => sqlx::query(&format!(
+            "SELECT {cols} FROM incidents WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"
+        ))
+        .bind(s)
+        .bind(limit)
+        .fetch_all(&state.store.pool)
+        .await?,
         None => {
-            sqlx::query(&format!("SELECT {cols} FROM incidents ORDER BY created_at DESC, id LIMIT $1"))
-                .bind(limit)
-                .fetch_all(&state.store.pool)
-                .await?
+            sqlx::query(&format!(
+                "SELECT {cols} FROM incidents ORDER BY created_at DESC, id LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(&state.store.pool)
+            .await?
         }
     };
     rows.iter().map(incident_from).collect()
 }
 
-pub async fn get_one(state: &Shared, id: &str) -> Result<Option<(Incident, Vec<IncidentEvent>)>, StoreError> {
+pub async fn get_one(
+    state: &Shared,
+    id: &str,
+) -> Result<Option<(Incident, Vec<IncidentEvent>)>, StoreError> {
     let row = sqlx::query("SELECT id, status, created_at, updated_at, contact, summary, description, affected FROM incidents WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.store.pool)
@@ -380,13 +397,17 @@ pub async fn transition(
         )));
     }
     if to == cur && note.is_none_or(|n| n.trim().is_empty()) {
-        return Err(ApiError::BadRequest("give a new `status` or a `note`".into()));
+        return Err(ApiError::BadRequest(
+            "give a new `status` or a `note`".into(),
+        ));
     }
-    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+    let seq: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
     let now = now_ms();
     sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(id)
@@ -536,7 +557,8 @@ async fn submit(
             if std::str::from_utf8(&bytes).is_err() {
                 return Err(bad("the body is not valid UTF-8".into()));
             }
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid incident report: {e}")))?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| bad(format!("invalid incident report: {e}")))?
         }
         Kind::Form => submission_from_form(decode_form(&bytes).map_err(bad)?).map_err(bad)?,
     };
@@ -545,7 +567,9 @@ async fn submit(
         return Ok((new_tracking_id(), rfc3339(now_ms())));
     };
     let id = new_tracking_id();
-    let at = insert(state, &id, &valid, &addr).await.map_err(Refusal::Store)?;
+    let at = insert(state, &id, &valid, &addr)
+        .await
+        .map_err(Refusal::Store)?;
     tracing::info!(incident = %id, %addr, "incident reported");
     notify(state, &id, at);
     Ok((id, rfc3339(at)))
@@ -580,7 +604,9 @@ fn notify(state: &Shared, id: &str, at: i64) {
         }
         match req.send().await {
             Ok(r) if r.status().is_success() => tracing::info!(incident = %id, "webhook notified"),
-            Ok(r) => tracing::warn!(incident = %id, status = %r.status(), "webhook refused the notice"),
+            Ok(r) => {
+                tracing::warn!(incident = %id, status = %r.status(), "webhook refused the notice")
+            }
             Err(e) => tracing::warn!(incident = %id, error = %e, "webhook unreachable"),
         }
     });
@@ -641,11 +667,16 @@ pub async fn list_json(
 ) -> ApiResult<Json<IncidentsResponse>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("`limit` must be between 1 and 1000".into()));
+        return Err(ApiError::BadRequest(
+            "`limit` must be between 1 and 1000".into(),
+        ));
     }
     if let Some(s) = &q.status {
         if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::BadRequest(format!("`status` must be one of {}", STATUSES.join(", "))));
+            return Err(ApiError::BadRequest(format!(
+                "`status` must be one of {}",
+                STATUSES.join(", ")
+            )));
         }
     }
     Ok(Json(IncidentsResponse {
@@ -698,7 +729,14 @@ pub async fn transition_json(
 ) -> ApiResult<Json<IncidentDetail>> {
     let req: TransitionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid transition: {e}")))?;
-    let (incident, events) = transition(&state, &id, req.status.as_deref(), req.note.as_deref(), &user.name).await?;
+    let (incident, events) = transition(
+        &state,
+        &id,
+        req.status.as_deref(),
+        req.note.as_deref(),
+        &user.name,
+    )
+    .await?;
     Ok(Json(IncidentDetail { incident, events }))
 }
 
@@ -746,8 +784,8 @@ async fn form_submit(
 /// RFC 9116: Contact (the form, then any configured contact), Expires (a year
 /// ahead, recomputed on every request), Policy, Preferred-Languages, Canonical.
 pub fn security_txt(site: &crate::web::Site, now: chrono::DateTime<chrono::Utc>) -> String {
-    let expires = (now + chrono::Duration::days(365))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let expires =
+        (now + chrono::Duration::days(365)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut s = String::new();
     s.push_str(&format!("# Security contact of {}\n", site.organization));
     s.push_str(&format!("Contact: {}\n", site.url("/report-incident")));
@@ -758,7 +796,10 @@ pub fn security_txt(site: &crate::web::Site, now: chrono::DateTime<chrono::Utc>)
     s.push_str(&format!("Policy: {}\n", site.url("/policy.pdf")));
     s.push_str("Preferred-Languages: en\n");
     if site.public_url.is_some() {
-        s.push_str(&format!("Canonical: {}\n", site.url("/.well-known/security.txt")));
+        s.push_str(&format!(
+            "Canonical: {}\n",
+            site.url("/.well-known/security.txt")
+        ));
     }
     s
 }

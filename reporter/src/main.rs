@@ -304,7 +304,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let state = app::state(&cfg, &data_dir(data, &cfg)).await?;
             let pdf = vigil_reporter::brochure::brochure_pdf(&state).await?;
             write_out(Some(&output), &pdf)?;
-            eprintln!("wrote the brochure to `{}` ({} bytes)", output.display(), pdf.len());
+            eprintln!(
+                "wrote the brochure to `{}` ({} bytes)",
+                output.display(),
+                pdf.len()
+            );
             Ok(())
         }
         Cmd::Export {

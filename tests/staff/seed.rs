@@ -44,28 +44,85 @@ pub fn post(r: &Reporter, token: &str, body: &Value) {
         .json(body)
         .send()
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().unwrap_or_default());
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().unwrap_or_default()
+    );
 }
 
 fn checks(host: &str, day: i64) -> Vec<Check<'static>> {
     let firewall_fails = host == "web-2" && day >= 6;
     let mut v: Vec<Check> = vec![
-        ("SP-1", "public-https", "tls_endpoint", "pass", "TLS 1.3, chain trusted, 64 days left",
-            json!({"issuer": "Gandi RSA Domain Validation Secure Server CA", "not_after": "2027-01-28T23:59:59Z", "protocol": "TLSv1.3"}), json!([])),
-        ("SP-3", "system-password-hashes", "password_storage", "pass", "12 accounts, all yescrypt", json!({}), json!([])),
+        (
+            "SP-1",
+            "public-https",
+            "tls_endpoint",
+            "pass",
+            "TLS 1.3, chain trusted, 64 days left",
+            json!({"issuer": "Gandi RSA Domain Validation Secure Server CA", "not_after": "2027-01-28T23:59:59Z", "protocol": "TLSv1.3"}),
+            json!([]),
+        ),
+        (
+            "SP-3",
+            "system-password-hashes",
+            "password_storage",
+            "pass",
+            "12 accounts, all yescrypt",
+            json!({}),
+            json!([]),
+        ),
         if firewall_fails {
-            ("SP-5", "inbound", "firewall", "fail", "port 9200 open to the world", json!({}),
-                json!([{"code": "unexpected_open_port", "severity": "high", "subject": "0.0.0.0:9200", "message": "tcp/9200 (elasticsearch) accepts connections from anywhere"}]))
+            (
+                "SP-5",
+                "inbound",
+                "firewall",
+                "fail",
+                "port 9200 open to the world",
+                json!({}),
+                json!([{"code": "unexpected_open_port", "severity": "high", "subject": "0.0.0.0:9200", "message": "tcp/9200 (elasticsearch) accepts connections from anywhere"}]),
+            )
         } else {
-            ("SP-5", "inbound", "firewall", "pass", "default deny; 22, 443 open", json!({}), json!([]))
+            (
+                "SP-5",
+                "inbound",
+                "firewall",
+                "pass",
+                "default deny; 22, 443 open",
+                json!({}),
+                json!([]),
+            )
         },
-        ("SP-9", "datacentre-attestation", "attestation", "pass", "attested by ops on 2026-11-01", json!({}), json!([])),
+        (
+            "SP-9",
+            "datacentre-attestation",
+            "attestation",
+            "pass",
+            "attested by ops on 2026-11-01",
+            json!({}),
+            json!([]),
+        ),
     ];
     if host == "db-1" {
-        v.push(("BK-1", "nightly", "backup_freshness", "pass", "newest set 7 hours old in 2 locations",
-            json!({"newest_age_hours": 7, "locations": 2}), json!([])));
-        v.push(("BK-4", "replicas", "mirror_lag", "pass", "2 replicas on distinct hosts, lag 0.4 s",
-            json!({"replicas": 2, "max_lag_seconds": 0.4}), json!([])));
+        v.push((
+            "BK-1",
+            "nightly",
+            "backup_freshness",
+            "pass",
+            "newest set 7 hours old in 2 locations",
+            json!({"newest_age_hours": 7, "locations": 2}),
+            json!([]),
+        ));
+        v.push((
+            "BK-4",
+            "replicas",
+            "mirror_lag",
+            "pass",
+            "2 replicas on distinct hosts, lag 0.4 s",
+            json!({"replicas": 2, "max_lag_seconds": 0.4}),
+            json!([]),
+        ));
     }
     v
 }
@@ -76,10 +133,18 @@ pub fn seeded(dir: &std::path::Path, extra_config: &str) -> (Reporter, String) {
     let policy = workspace().join("policies/papyrs.yaml");
     std::fs::write(
         &cfg,
-        format!("policy: {}\norganization: Papyrs\n{extra_config}", policy.display()),
+        format!(
+            "policy: {}\norganization: Papyrs\n{extra_config}",
+            policy.display()
+        ),
     )
     .unwrap();
-    let r = Reporter::start(&dir.join("data"), false, None, &["--config", cfg.to_str().unwrap()]);
+    let r = Reporter::start(
+        &dir.join("data"),
+        false,
+        None,
+        &["--config", cfg.to_str().unwrap()],
+    );
     let staff = r.add_user("alice", "admin");
     let now = chrono::Utc::now();
     for host in ["db-1", "web-1", "web-2"] {

@@ -261,8 +261,20 @@ pub fn shape(i: &Inputs) -> Trust {
             p.meta.description.clone().unwrap_or_default(),
             b.sha256.clone(),
         ),
-        (Some(b), None) => (b.id.clone(), b.version.clone(), b.id.clone(), String::new(), b.sha256.clone()),
-        _ => (String::new(), String::new(), "Security policy".to_owned(), String::new(), String::new()),
+        (Some(b), None) => (
+            b.id.clone(),
+            b.version.clone(),
+            b.id.clone(),
+            String::new(),
+            b.sha256.clone(),
+        ),
+        _ => (
+            String::new(),
+            String::new(),
+            "Security policy".to_owned(),
+            String::new(),
+            String::new(),
+        ),
     };
     let date = chrono::DateTime::from_timestamp_millis(i.now)
         .map(|d| d.format("%-d %B %Y").to_string())
@@ -395,7 +407,8 @@ pub fn text_blocks(text: &str) -> Vec<Block> {
         .flat_map(|p| {
             // Numbered items one per line form one paragraph each.
             if p.lines().filter(|l| !l.trim().is_empty()).count() > 1
-                && p.lines().all(|l| l.trim().is_empty() || item_number(l.trim()).is_some())
+                && p.lines()
+                    .all(|l| l.trim().is_empty() || item_number(l.trim()).is_some())
             {
                 p.lines().collect::<Vec<_>>()
             } else {
@@ -432,7 +445,8 @@ pub fn text_blocks(text: &str) -> Vec<Block> {
 
 fn item_number(line: &str) -> Option<(&str, &str)> {
     let (n, rest) = line.split_once(". ")?;
-    (!n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())).then_some((n, rest.trim()))
+    (!n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+        .then_some((n, rest.trim()))
 }
 
 pub fn policy_doc(state: &AppState) -> PolicyDoc {
@@ -445,13 +459,21 @@ pub fn policy_doc(state: &AppState) -> PolicyDoc {
         (None, Some(p)) => {
             let mut b = Vec::new();
             if let Some(d) = &p.meta.description {
-                b.push(Block { kind: "para", text: d.trim().to_owned(), number: None });
+                b.push(Block {
+                    kind: "para",
+                    text: d.trim().to_owned(),
+                    number: None,
+                });
             }
             let mut current = String::new();
             for c in &p.controls {
                 let section = section_of(c.source.as_deref());
                 if section != current {
-                    b.push(Block { kind: "heading", text: section.clone(), number: None });
+                    b.push(Block {
+                        kind: "heading",
+                        text: section.clone(),
+                        number: None,
+                    });
                     current = section;
                 }
                 let number = c
@@ -460,7 +482,11 @@ pub fn policy_doc(state: &AppState) -> PolicyDoc {
                     .and_then(|s| s.rsplit("item ").next())
                     .filter(|n| n.bytes().all(|x| x.is_ascii_digit()))
                     .map(str::to_owned);
-                b.push(Block { kind: "item", text: format!("{}.", c.title.trim_end_matches('.')), number });
+                b.push(Block {
+                    kind: "item",
+                    text: format!("{}.", c.title.trim_end_matches('.')),
+                    number,
+                });
             }
             b
         }
@@ -475,8 +501,16 @@ pub fn policy_doc(state: &AppState) -> PolicyDoc {
         title: parsed
             .as_ref()
             .map_or_else(|| "Security Policy".to_owned(), |p| p.meta.title.clone()),
-        version: state.policy.as_ref().map(|p| p.version.clone()).unwrap_or_default(),
-        sha256: state.policy.as_ref().map(|p| p.sha256.clone()).unwrap_or_default(),
+        version: state
+            .policy
+            .as_ref()
+            .map(|p| p.version.clone())
+            .unwrap_or_default(),
+        sha256: state
+            .policy
+            .as_ref()
+            .map(|p| p.sha256.clone())
+            .unwrap_or_default(),
         generated_at: rfc3339(now_ms()),
         blocks,
     }
@@ -488,7 +522,10 @@ fn pdf_response(bytes: Vec<u8>, name: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}\""),
+            ),
             (header::CACHE_CONTROL, "no-cache".to_owned()),
         ],
         bytes,
@@ -555,14 +592,20 @@ mod tests {
     fn policy_text_becomes_headings_paragraphs_and_items() {
         let b = text_blocks("Security Policy\n\nWe believe security matters a great deal to all of us.\n\n  1. All traffic is protected.\n  2. Certificates by GANDI.\n\nBackups and redundancy\n\n  1. Nightly backups.\n");
         let kinds: Vec<_> = b.iter().map(|b| b.kind).collect();
-        assert_eq!(kinds, ["heading", "para", "item", "item", "heading", "item"]);
+        assert_eq!(
+            kinds,
+            ["heading", "para", "item", "item", "heading", "item"]
+        );
         assert_eq!(b[3].number.as_deref(), Some("2"));
         assert_eq!(b[3].text, "Certificates by GANDI.");
     }
 
     #[test]
     fn sections_from_sources() {
-        assert_eq!(section_of(Some("Security Policy, item 1")), "Security Policy");
+        assert_eq!(
+            section_of(Some("Security Policy, item 1")),
+            "Security Policy"
+        );
         assert_eq!(section_of(None), "Other controls");
     }
 
@@ -574,7 +617,11 @@ mod tests {
             version: "1".into(),
             sha256: "ab".into(),
             generated_at: "2026-01-01T00:00:00Z".into(),
-            blocks: vec![Block { kind: "item", text: "A ] ) #panic()".into(), number: Some("1".into()) }],
+            blocks: vec![Block {
+                kind: "item",
+                text: "A ] ) #panic()".into(),
+                number: Some("1".into()),
+            }],
         };
         let pdf = render_pdf("policy", &doc).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));

@@ -77,7 +77,10 @@ pub fn svg(days: &[Day], title: &str) -> String {
     s.push_str(&format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"chart-title\" class=\"chart\">"
     ));
-    s.push_str(&format!("<title id=\"chart-title\">{}</title>", escape(title)));
+    s.push_str(&format!(
+        "<title id=\"chart-title\">{}</title>",
+        escape(title)
+    ));
     // Axis and grid at 0, max/2, max.
     for frac in [0.0, 0.5, 1.0] {
         let y = top + plot_h * (1.0 - frac);

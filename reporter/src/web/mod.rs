@@ -47,17 +47,18 @@ impl Site {
             .policy_text
             .as_ref()
             .map(|p| {
-                std::fs::read_to_string(p).map_err(|e| {
-                    anyhow::anyhow!("cannot read policy text `{}`: {e}", p.display())
-                })
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("cannot read policy text `{}`: {e}", p.display()))
             })
             .transpose()?;
         let public_url = cfg
             .public_url
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_owned());
-        let secure_cookies =
-            !cfg.plain_http || public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
+        let secure_cookies = !cfg.plain_http
+            || public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https:"));
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -109,8 +110,14 @@ fn templates() -> anyhow::Result<Environment<'static>> {
         ("report.html", include_str!("templates/report.html")),
         ("incidents.html", include_str!("templates/incidents.html")),
         ("incident.html", include_str!("templates/incident.html")),
-        ("report_incident.html", include_str!("templates/report_incident.html")),
-        ("incident_ack.html", include_str!("templates/incident_ack.html")),
+        (
+            "report_incident.html",
+            include_str!("templates/report_incident.html"),
+        ),
+        (
+            "incident_ack.html",
+            include_str!("templates/incident_ack.html"),
+        ),
         ("error.html", include_str!("templates/error.html")),
     ] {
         env.add_template(name, text)
@@ -190,12 +197,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
             })
         })
         .unwrap_or_else(|_| "error".to_owned());
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(body),
-    )
-        .into_response()
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
 }
 
 static ERROR_ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
@@ -204,7 +206,11 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             PageError::Login(next) => {
-                let next = if session::safe_next(&next) { next } else { "/".into() };
+                let next = if session::safe_next(&next) {
+                    next
+                } else {
+                    "/".into()
+                };
                 let q = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
                 Redirect::to(&format!("/login?{q}")).into_response()
             }

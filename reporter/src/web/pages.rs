@@ -60,7 +60,10 @@ async fn overview(
     let control = q.control.filter(|s| !s.is_empty());
     if let Some(s) = &status {
         if !STATUS_WORDS.contains(&s.as_str()) {
-            return Err(bad(format!("`status` must be one of {}", STATUS_WORDS.join(", "))));
+            return Err(bad(format!(
+                "`status` must be one of {}",
+                STATUS_WORDS.join(", ")
+            )));
         }
     }
     let now = now_ms();
@@ -73,7 +76,11 @@ async fn overview(
         .iter()
         .inspect(|c| *counts.entry(c.status.clone()).or_default() += 1)
         .filter(|c| status.as_ref().is_none_or(|s| &c.status == s))
-        .filter(|c| control.as_ref().is_none_or(|f| c.id.eq_ignore_ascii_case(f)))
+        .filter(|c| {
+            control
+                .as_ref()
+                .is_none_or(|f| c.id.eq_ignore_ascii_case(f))
+        })
         .map(|c| MatrixRow {
             id: c.id.clone(),
             title: c.title.clone(),
@@ -82,7 +89,9 @@ async fn overview(
             cells: hosts
                 .iter()
                 .map(|h| {
-                    let r = latest.iter().find(|r| r.host == h.host && r.control_id == c.id);
+                    let r = latest
+                        .iter()
+                        .find(|r| r.host == h.host && r.control_id == c.id);
                     Cell {
                         host: h.host.clone(),
                         status: match r {
@@ -139,7 +148,10 @@ async fn control_page(
     let now = now_ms();
     let posture = compute_posture(&state, now).await?;
     let Some(c) = posture.controls.iter().find(|c| c.id == id) else {
-        return Err(PageError::Status(StatusCode::NOT_FOUND, format!("no control `{id}`")));
+        return Err(PageError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no control `{id}`"),
+        ));
     };
     let from = now - days * 86_400_000;
     // The status each host had when the window opened, then every change in it.
@@ -155,12 +167,17 @@ async fn control_page(
     for r in &rows {
         history.push((
             r.try_get("host").map_err(crate::store::StoreError::from)?,
-            r.try_get("status").map_err(crate::store::StoreError::from)?,
-            r.try_get("finished_at").map_err(crate::store::StoreError::from)?,
+            r.try_get("status")
+                .map_err(crate::store::StoreError::from)?,
+            r.try_get("finished_at")
+                .map_err(crate::store::StoreError::from)?,
         ));
     }
     let series = chart::days(&history, from, now);
-    let svg = chart::svg(&series, &format!("{id}: hosts per status per day, last {days} days"));
+    let svg = chart::svg(
+        &series,
+        &format!("{id}: hosts per status per day, last {days} days"),
+    );
     let latest = state.store.latest_controls(now).await?;
     let per_host: Vec<Cell> = posture
         .hosts
@@ -171,7 +188,11 @@ async fn control_page(
                 .find(|r| r.host == h.host && r.control_id == id)
                 .map(|r| Cell {
                     host: h.host.clone(),
-                    status: if h.stale { "unknown".into() } else { r.status.clone() },
+                    status: if h.stale {
+                        "unknown".into()
+                    } else {
+                        r.status.clone()
+                    },
                     at: Some(rfc3339(r.finished_at)),
                 })
         })
@@ -209,8 +230,8 @@ struct CheckView {
 }
 
 fn checks_of(body: &str) -> Result<(vigil_rules::report::Report, Vec<CheckView>), PageError> {
-    let r: vigil_rules::report::Report =
-        serde_json::from_str(body).map_err(|e| PageError::Internal(format!("stored report: {e}")))?;
+    let r: vigil_rules::report::Report = serde_json::from_str(body)
+        .map_err(|e| PageError::Internal(format!("stored report: {e}")))?;
     let checks = r
         .controls
         .iter()
@@ -239,16 +260,21 @@ async fn host_page(
     let now = now_ms();
     let posture = compute_posture(&state, now).await?;
     let Some(h) = posture.hosts.iter().find(|h| h.host == host) else {
-        return Err(PageError::Status(StatusCode::NOT_FOUND, format!("no host `{host}`")));
+        return Err(PageError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no host `{host}`"),
+        ));
     };
     let latest = state.store.latest_controls(now).await?;
     let controls: Vec<_> = latest
         .iter()
         .filter(|r| r.host == host)
-        .map(|r| minijinja::context! {
-            id => r.control_id, title => r.title,
-            status => if h.stale { "unknown" } else { r.status.as_str() },
-            at => rfc3339(r.finished_at),
+        .map(|r| {
+            minijinja::context! {
+                id => r.control_id, title => r.title,
+                status => if h.stale { "unknown" } else { r.status.as_str() },
+                at => rfc3339(r.finished_at),
+            }
         })
         .collect();
     let reports = state.store.reports(Some(&host), 10).await?;
@@ -289,7 +315,10 @@ async fn report_page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let Some(body) = state.store.report_body(&id).await? else {
-        return Err(PageError::Status(StatusCode::NOT_FOUND, format!("no report `{id}`")));
+        return Err(PageError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no report `{id}`"),
+        ));
     };
     let (r, checks) = checks_of(&body)?;
     state.site.render(
@@ -322,7 +351,10 @@ async fn incidents_page(
     let status = q.status.filter(|s| !s.is_empty());
     if let Some(s) = &status {
         if !intake::STATUSES.contains(&s.as_str()) {
-            return Err(bad(format!("`status` must be one of {}", intake::STATUSES.join(", "))));
+            return Err(bad(format!(
+                "`status` must be one of {}",
+                intake::STATUSES.join(", ")
+            )));
         }
     }
     let list = intake::list(&state, status.as_deref(), 1000).await?;
@@ -344,7 +376,10 @@ async fn incident_page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let Some((inc, events)) = intake::get_one(&state, &id).await? else {
-        return Err(PageError::Status(StatusCode::NOT_FOUND, format!("no incident `{id}`")));
+        return Err(PageError::Status(
+            StatusCode::NOT_FOUND,
+            format!("no incident `{id}`"),
+        ));
     };
     let next: Vec<&str> = intake::STATUSES
         .iter()
@@ -398,5 +433,8 @@ pub fn router() -> Router<Shared> {
         .route("/reports/hosts/{host}", get(host_page))
         .route("/reports/runs/{id}", get(report_page))
         .route("/reports/incidents", get(incidents_page))
-        .route("/reports/incidents/{id}", get(incident_page).post(incident_triage))
+        .route(
+            "/reports/incidents/{id}",
+            get(incident_page).post(incident_triage),
+        )
 }

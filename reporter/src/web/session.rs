@@ -13,10 +13,10 @@
 //! Forms that change state carry a per-session CSRF token (derived from the
 //! session secret) on top of SameSite=Strict.
 
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -73,7 +73,10 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-pub async fn user_by_name(state: &Shared, name: &str) -> Result<Option<(UserRow, Option<String>)>, crate::store::StoreError> {
+pub async fn user_by_name(
+    state: &Shared,
+    name: &str,
+) -> Result<Option<(UserRow, Option<String>)>, crate::store::StoreError> {
     let row = sqlx::query(
         "SELECT name, role, token_digest, disabled_at, password_hash FROM users WHERE name = $1",
     )
@@ -98,15 +101,22 @@ async fn session_user(state: &Shared, token: &str) -> Result<Option<WebStaff>, P
     let Some((lookup, secret)) = auth::parse_token(token, SESSION_PREFIX) else {
         return Ok(None);
     };
-    let row = sqlx::query("SELECT digest, user_name, expires_at FROM web_sessions WHERE lookup = $1")
-        .bind(lookup)
-        .fetch_optional(&state.store.pool)
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    let row =
+        sqlx::query("SELECT digest, user_name, expires_at FROM web_sessions WHERE lookup = $1")
+            .bind(lookup)
+            .fetch_optional(&state.store.pool)
+            .await
+            .map_err(crate::store::StoreError::from)?;
     let Some(row) = row else { return Ok(None) };
-    let digest: String = row.try_get("digest").map_err(crate::store::StoreError::from)?;
-    let user: String = row.try_get("user_name").map_err(crate::store::StoreError::from)?;
-    let expires: i64 = row.try_get("expires_at").map_err(crate::store::StoreError::from)?;
+    let digest: String = row
+        .try_get("digest")
+        .map_err(crate::store::StoreError::from)?;
+    let user: String = row
+        .try_get("user_name")
+        .map_err(crate::store::StoreError::from)?;
+    let expires: i64 = row
+        .try_get("expires_at")
+        .map_err(crate::store::StoreError::from)?;
     if !auth::verify(secret, &digest) || expires <= now_ms() {
         return Ok(None);
     }
@@ -172,7 +182,11 @@ async fn new_session(state: &Shared, user: &str) -> Result<String, PageError> {
 }
 
 fn session_cookie(state: &Shared, value: &str, max_age: i64) -> Result<HeaderValue, PageError> {
-    let secure = if state.site.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.site.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     ))
@@ -197,10 +211,16 @@ async fn login_form(
     State(state): State<Shared>,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
-    let next = q.next.filter(|n| safe_next(n)).unwrap_or_else(|| "/".into());
+    let next = q
+        .next
+        .filter(|n| safe_next(n))
+        .unwrap_or_else(|| "/".into());
     Ok(state
         .site
-        .render("login.html", minijinja::context! { title => "Sign in", next => next, error => None::<String> })?
+        .render(
+            "login.html",
+            minijinja::context! { title => "Sign in", next => next, error => None::<String> },
+        )?
         .into_response())
 }
 
@@ -212,10 +232,17 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<Shared>, body: axum::body::Bytes) -> Result<Response, PageError> {
-    let form: LoginForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| PageError::Status(StatusCode::BAD_REQUEST, format!("invalid login form: {e}")))?;
-    let next = form.next.filter(|n| safe_next(n)).unwrap_or_else(|| "/".into());
+async fn login(
+    State(state): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|e| {
+        PageError::Status(StatusCode::BAD_REQUEST, format!("invalid login form: {e}"))
+    })?;
+    let next = form
+        .next
+        .filter(|n| safe_next(n))
+        .unwrap_or_else(|| "/".into());
     let found = user_by_name(&state, &form.name).await?;
     let ok = match found {
         Some((u, Some(hash))) if u.disabled_at.is_none() => {
@@ -229,7 +256,8 @@ async fn login(State(state): State<Shared>, body: axum::body::Bytes) -> Result<R
             let pw = form.password.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-                let dummy = DUMMY.get_or_init(|| auth::hash_password("vigil-dummy").unwrap_or_default());
+                let dummy =
+                    DUMMY.get_or_init(|| auth::hash_password("vigil-dummy").unwrap_or_default());
                 auth::verify_password(&pw, dummy)
             })
             .await;
@@ -297,8 +325,12 @@ async fn follow_link(
         .rows_affected();
     let user = match row {
         Some(r) if used == 1 => {
-            let expires: i64 = r.try_get("expires_at").map_err(crate::store::StoreError::from)?;
-            let user: String = r.try_get("user_name").map_err(crate::store::StoreError::from)?;
+            let expires: i64 = r
+                .try_get("expires_at")
+                .map_err(crate::store::StoreError::from)?;
+            let user: String = r
+                .try_get("user_name")
+                .map_err(crate::store::StoreError::from)?;
             (expires > now_ms()).then_some(user)
         }
         _ => None,

@@ -308,13 +308,15 @@ pub async fn list(
 ) -> Result<Vec<Incident>, StoreError> {
     let cols = "id, status, created_at, updated_at, contact, summary, description, affected";
     let rows = match status {
-        Some(s) => sqlx::query(&format!(
+        Some(s) => {
+            sqlx::query(&format!(
             "SELECT {cols} FROM incidents WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"
         ))
-        .bind(s)
-        .bind(limit)
-        .fetch_all(&state.store.pool)
-        .await?,
+            .bind(s)
+            .bind(limit)
+            .fetch_all(&state.store.pool)
+            .await?
+        }
         None => {
             sqlx::query(&format!(
                 "SELECT {cols} FROM incidents ORDER BY created_at DESC, id LIMIT $1"

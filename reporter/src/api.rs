@@ -37,6 +37,8 @@ pub struct AppState {
     pub enroll_secrets: Vec<String>,
     pub policy: Option<PolicyBlob>,
     pub max_report_bytes: usize,
+    /// The HTML pages' and the intake's config and state.
+    pub site: crate::web::Site,
 }
 
 pub type Shared = Arc<AppState>;
@@ -45,7 +47,8 @@ pub type Shared = Arc<AppState>;
 #[openapi(
     info(title = "vigil reporter", description = "Agents report here; staff read the fleet's posture."),
     modifiers(&SecurityAddon),
-    tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"))
+    tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"),
+        (name = "incidents", description = "incident intake (anyone) and triage (staff)"))
 )]
 pub struct ApiDoc;
 
@@ -75,6 +78,13 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(get_report))
         .routes(routes!(revoke_agent))
         .routes(routes!(openapi_json))
+        .routes(routes!(
+            crate::intake::submit_json,
+            crate::intake::list_json
+        ))
+        .routes(routes!(crate::intake::get_json))
+        .routes(routes!(crate::intake::transition_json))
+        .routes(routes!(crate::web::session::create_login_link))
         .routes(routes!(closure_open, closure_get, closure_cancel))
         .routes(routes!(closure_offline))
         .routes(routes!(closure_certificate))

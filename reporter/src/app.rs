@@ -20,6 +20,9 @@ pub fn build(state: Shared) -> Router {
     let (api_router, _openapi) = api::router().split_for_parts();
     Router::new()
         .merge(api_router)
+        .merge(crate::web::router())
+        .merge(crate::intake::router())
+        .merge(crate::brochure::router())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -89,5 +92,6 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         enroll_secrets: secrets,
         policy,
         max_report_bytes: cfg.max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT),
+        site: crate::web::Site::new(cfg)?,
     }))
 }

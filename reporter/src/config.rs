@@ -45,6 +45,25 @@ pub struct ReporterConfig {
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,
+    /// The public base URL (`https://security.example`): security.txt, links in notices.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Who publishes the brochure and security.txt (default `Papyrs`).
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// An extra security.txt `Contact:` (`mailto:` or `https:`) besides the form.
+    #[serde(default)]
+    pub security_contact: Option<String>,
+    /// The policy's own wording as plain text, typeset as `/policy.pdf`
+    /// (the policy's control titles when absent).
+    #[serde(default)]
+    pub policy_text: Option<PathBuf>,
+    /// Limits of the incident intake.
+    #[serde(default)]
+    pub intake: crate::intake::IntakeConfig,
+    /// Notices of new incidents.
+    #[serde(default)]
+    pub notify: crate::intake::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -6,16 +6,23 @@
 //!   staff tokens) and the OpenAPI document generated from them; [`app`]
 //!   assembles the router with limits and timeouts.
 //! - [`posture`] computes the fleet's standing per control, pure over stored rows.
+//! - [`web`] renders the staff HTML pages; [`intake`] takes incident reports;
+//!   [`brochure`] typesets the security brochure and the policy PDF; [`export`]
+//!   writes JSON, CSV and SARIF.
 //! - [`auth`] makes and checks tokens (SHA-256 digests) and staff passwords (argon2id).
 
 pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod brochure;
 pub mod closures;
 pub mod config;
 pub mod error;
+pub mod export;
+pub mod intake;
 pub mod merkle;
 pub mod posture;
 pub mod store;
 pub mod tls;
+pub mod web;

@@ -47,6 +47,43 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Render a document from the store.
+    Render {
+        #[command(subcommand)]
+        what: RenderCmd,
+    },
+    /// Export the posture and every host's newest results (JSON, CSV or SARIF 2.1.0).
+    Export {
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// Default: standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RenderCmd {
+    /// The security brochure PDF (the same as `GET /brochure.pdf`).
+    Brochure {
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
+    Sarif,
 }
 
 #[derive(Subcommand)]
@@ -234,8 +271,73 @@ fn verify_export_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Resu
     )))
 }
 
+fn data_dir(data: Option<PathBuf>, cfg: &ReporterConfig) -> PathBuf {
+    data.or(cfg.data.clone())
+        .unwrap_or_else(|| PathBuf::from("vigil-data"))
+}
+
+fn write_out(output: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    match output {
+        Some(p) => {
+            // Written beside, then renamed: a reader never sees half a file.
+            let tmp = p.with_extension("partial");
+            std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, p))
+                .with_context(|| format!("cannot write `{}`", p.display()))
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), bytes)
+            .context("cannot write to standard output"),
+    }
+}
+
 async fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
+        Cmd::Render {
+            what:
+                RenderCmd::Brochure {
+                    output,
+                    data,
+                    config,
+                },
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let state = app::state(&cfg, &data_dir(data, &cfg)).await?;
+            let pdf = vigil_reporter::brochure::brochure_pdf(&state).await?;
+            write_out(Some(&output), &pdf)?;
+            eprintln!(
+                "wrote the brochure to `{}` ({} bytes)",
+                output.display(),
+                pdf.len()
+            );
+            Ok(())
+        }
+        Cmd::Export {
+            format,
+            output,
+            data,
+            config,
+        } => {
+            use vigil_reporter::export;
+            let cfg = config_of(config.as_ref())?;
+            let state = app::state(&cfg, &data_dir(data, &cfg)).await?;
+            let now = vigil_reporter::store::now_ms();
+            let posture = vigil_reporter::api::compute_posture(&state, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot compute the posture: {e}"))?;
+            let mut reports = Vec::new();
+            for (host, at, id) in state.store.last_report_times(now).await? {
+                if let Some(body) = state.store.report_body(&id).await? {
+                    reports.push((host, at, body));
+                }
+            }
+            let rows = export::rows_of(&reports);
+            let text = match format {
+                ExportFormat::Json => export::json(&posture, &rows),
+                ExportFormat::Csv => export::csv(&rows),
+                ExportFormat::Sarif => export::sarif(&rows, env!("CARGO_PKG_VERSION")),
+            };
+            write_out(output.as_ref(), text.as_bytes())
+        }
         Cmd::Audit {
             cmd:
                 AuditCmd::Verify {
@@ -344,7 +446,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             data,
             plain_http,
         } => {
-            let cfg = config_of(config.as_ref())?;
+            let mut cfg = config_of(config.as_ref())?;
+            cfg.plain_http |= plain_http;
             let data = data
                 .or(cfg.data.clone())
                 .unwrap_or_else(|| PathBuf::from("vigil-data"));
@@ -384,8 +487,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("shutting down: finishing requests in flight");
                 h.graceful_shutdown(Some(Duration::from_secs(10)));
             });
-            let service = router.into_make_service();
-            if plain_http || cfg.plain_http {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if cfg.plain_http {
                 tracing::info!(%listen, "serving plain HTTP");
                 axum_server::bind(listen)
                     .handle(handle)

@@ -49,6 +49,25 @@ enum Cmd {
         /// Where checks keep state between runs.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Accepted exceptions (YAML): failing checks they cover make their control `waived`.
+        #[arg(long, value_name = "FILE")]
+        waivers: Option<PathBuf>,
+    },
+    /// Run the policy's unit tests (FILE.yaml -> FILE.test.yaml): judge given facts, compare with expectations.
+    Test {
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+    },
+    /// Print the facts each check of a control collects here, as JSON (for policy unit tests).
+    Facts {
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        #[arg(long = "control", value_name = "ID")]
+        control: String,
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Validate a policy; prints every problem as FILE:LINE:COLUMN: message.
     Validate {
@@ -304,6 +323,46 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
             Ok(OK)
         }
+        Cmd::Test { policy } => Ok(run_policy_tests(&policy)),
+        Cmd::Facts {
+            policy,
+            control,
+            root,
+            state_dir,
+        } => {
+            let p = match load_policy(&policy) {
+                Ok(p) => p,
+                Err(code) => return Ok(code),
+            };
+            let Some(c) = p.control(&control) else {
+                eprintln!("vigil-agent: no control `{control}` in the policy");
+                return Ok(INVALID);
+            };
+            let ctx = HostCtx {
+                state_dir: state_dir.unwrap_or_else(|| HostCtx::live().state_dir),
+                root,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let mut out = serde_json::Map::new();
+            for check in &c.checks {
+                let value = match rt.block_on(vigil_agent::collect::collect(&check.spec, &ctx)) {
+                    Ok(f) => serde_json::to_value(&f)?
+                        .get("facts")
+                        .cloned()
+                        .unwrap_or_default(),
+                    Err(e) => serde_json::json!({"collect_error": e}),
+                };
+                out.insert(check.id.clone(), value);
+            }
+            let text = serde_json::to_string_pretty(&out)? + "\n";
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
+            Ok(OK)
+        }
         Cmd::Check {
             policy,
             config,
@@ -313,6 +372,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             root,
             host,
             state_dir,
+            waivers,
         } => {
             let cfg = match &config {
                 Some(path) => match AgentConfig::load(path) {
@@ -332,6 +392,25 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 eprintln!("vigil-agent: {e}");
                 return Ok(INVALID);
             }
+            let waivers = match &waivers {
+                None => Vec::new(),
+                Some(path) => {
+                    let text = match std::fs::read_to_string(path) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            eprintln!("vigil-agent: cannot read waivers `{}`: {e}", path.display());
+                            return Ok(INVALID);
+                        }
+                    };
+                    match vigil_rules::waivers::parse(&text, &path.display().to_string(), &p) {
+                        Ok(w) => w,
+                        Err(d) => {
+                            eprintln!("{d}");
+                            return Ok(INVALID);
+                        }
+                    }
+                }
+            };
             if !root.is_dir() {
                 eprintln!(
                     "vigil-agent: --root `{}` is not a directory",
@@ -356,13 +435,23 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let report = match rt.block_on(engine::run(&p, &opts)) {
+            let mut report = match rt.block_on(engine::run(&p, &opts)) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("vigil-agent: {e}");
                     return Ok(INVALID);
                 }
             };
+            if !waivers.is_empty() {
+                let today = report.finished_at.date_naive();
+                let applied = vigil_rules::waivers::apply(&mut report, &waivers, today);
+                for id in &applied.expired {
+                    eprintln!("vigil-agent: waiver `{id}` has expired; its control fails again");
+                }
+                for id in &applied.unused {
+                    eprintln!("vigil-agent: waiver `{id}` matched no failing check on this host");
+                }
+            }
             let tty = std::io::stdout().is_terminal() && output.is_none();
             let fmt = format.unwrap_or(if tty { Format::Table } else { Format::Json });
             let colour = tty && std::env::var_os("NO_COLOR").is_none();
@@ -441,4 +530,50 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// `test`: 0 when every case holds, 1 naming each that failed, 2 on an invalid file.
+fn run_policy_tests(policy_path: &std::path::Path) -> u8 {
+    use vigil_rules::policytest;
+    let p = match load_policy(policy_path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let file = policytest::test_file_for(policy_path);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "vigil-agent: cannot read the tests `{}`: {e}",
+                file.display()
+            );
+            return INVALID;
+        }
+    };
+    let cases = match policytest::parse(&text, &file, &p) {
+        Ok(c) => c,
+        Err(d) => {
+            eprintln!("{d}");
+            return INVALID;
+        }
+    };
+    let mut failed = 0;
+    for case in &cases {
+        let o = policytest::run(case, &p);
+        if o.passed {
+            println!("ok    {} ({}/{})", o.name, case.control, case.check);
+        } else {
+            failed += 1;
+            println!(
+                "FAIL  {} ({}/{}): {}",
+                o.name, case.control, case.check, o.detail
+            );
+        }
+    }
+    println!("{} passed, {} failed", cases.len() - failed, failed);
+    if failed == 0 {
+        OK
+    } else {
+        FAILED
+    }
 }

@@ -35,6 +35,7 @@ pub mod checks;
 pub mod duration;
 pub mod format;
 pub mod policy;
+pub mod policytest;
 pub mod report;
 pub mod verdict;
 pub mod waivers;

@@ -139,6 +139,18 @@ enum Role {
     Auditor,
 }
 
+/// Exit code of an offline verification: 0 verified, 1 failed, 2 could not run.
+fn offline_exit(result: anyhow::Result<bool>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("vigil-reporter: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Cmd::Audit {
@@ -150,14 +162,7 @@ fn main() -> ExitCode {
             },
     } = &cli.cmd
     {
-        return match verify_certificate_file(file, public_key.as_deref()) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("vigil-reporter: {e:#}");
-                ExitCode::from(2)
-            }
-        };
+        return offline_exit(verify_certificate_file(file, public_key.as_deref()));
     }
     if let Cmd::Audit {
         cmd:
@@ -169,14 +174,7 @@ fn main() -> ExitCode {
     } = &cli.cmd
     {
         // Offline: no runtime, no database.
-        return match verify_export_file(file, public_key.as_deref()) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("vigil-reporter: {e:#}");
-                ExitCode::from(2)
-            }
-        };
+        return offline_exit(verify_export_file(file, public_key.as_deref()));
     }
     init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -312,11 +312,7 @@ impl CheckKind for Erasure {
                 ));
             }
             if let Some(sql) = &s.sql {
-                let n = [&sql.dsn, &sql.dsn_file, &sql.dsn_env]
-                    .iter()
-                    .filter(|o| o.is_some())
-                    .count();
-                if n != 1 {
+                if !super::one_dsn_source(&sql.dsn, &sql.dsn_file, &sql.dsn_env) {
                     out.push((
                         Some("site"),
                         "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".into(),

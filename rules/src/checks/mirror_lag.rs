@@ -397,15 +397,7 @@ impl CheckKind for MirrorLag {
             out.push((None, "give `postgres`, `heartbeat` or both".to_owned()));
         }
         if let Some(pg) = &p.postgres {
-            let n = [
-                pg.dsn.is_some(),
-                pg.dsn_file.is_some(),
-                pg.dsn_env.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if n != 1 {
+            if !super::one_dsn_source(&pg.dsn, &pg.dsn_file, &pg.dsn_env) {
                 out.push((
                     Some("postgres"),
                     "`postgres` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned(),

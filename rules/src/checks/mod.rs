@@ -25,6 +25,20 @@ pub mod password_storage;
 pub mod patch_level;
 pub mod tls;
 
+/// Whether exactly one of a connection string's sources (`dsn`, `dsn_file`,
+/// `dsn_env`) is given: the rule every check with a database follows.
+pub(crate) fn one_dsn_source(
+    dsn: &Option<String>,
+    dsn_file: &Option<String>,
+    dsn_env: &Option<String>,
+) -> bool {
+    [dsn.is_some(), dsn_file.is_some(), dsn_env.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        == 1
+}
+
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
 pub struct JudgeCtx {

@@ -345,15 +345,7 @@ impl CheckKind for PasswordStorage {
             }
         }
         if let Some(sql) = &p.sql {
-            let n = [
-                sql.dsn.is_some(),
-                sql.dsn_file.is_some(),
-                sql.dsn_env.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if n != 1 {
+            if !super::one_dsn_source(&sql.dsn, &sql.dsn_file, &sql.dsn_env) {
                 out.push((
                     Some("sql"),
                     "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned(),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use vigil_rules::checks::JudgeCtx;
+use vigil_rules::checks::erasure::Task;
+use vigil_rules::checks::{CheckSpec, JudgeCtx};
 use vigil_rules::policy::{Check, Control, Policy};
 use vigil_rules::report::{self, AgentInfo, CheckReport, ControlReport, PolicyRef, Report};
 use vigil_rules::verdict::Verdict;
@@ -23,6 +24,41 @@ pub struct RunOptions {
     /// Control ids to run; all when empty.
     pub controls: Vec<String>,
     pub ctx: HostCtx,
+    /// Where `erasure` checks get their tasks.
+    pub erasures: ErasureTasks,
+}
+
+/// The erasure tasks a run carries out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ErasureTasks {
+    /// The `tasks` written in the policy (one-off runs and tests).
+    #[default]
+    FromPolicy,
+    /// What the reporter's closure workflow hands this host; replaces the policy's.
+    FromReporter(Vec<Task>),
+    /// The reporter could not be asked: every `erasure` check is `error`
+    /// (not knowing what is pending is not "nothing pending").
+    Unavailable(String),
+}
+
+/// The check as this run executes it: `erasure` checks get the run's tasks.
+fn with_tasks(check: &Check, erasures: &ErasureTasks) -> Result<Check, String> {
+    let CheckSpec::Erasure(params) = &check.spec else {
+        return Ok(check.clone());
+    };
+    match erasures {
+        ErasureTasks::FromPolicy => Ok(check.clone()),
+        ErasureTasks::FromReporter(tasks) => {
+            let mut params = params.clone();
+            params.tasks = tasks.clone();
+            let mut check = check.clone();
+            check.spec = CheckSpec::Erasure(params);
+            Ok(check)
+        }
+        ErasureTasks::Unavailable(why) => Err(format!(
+            "cannot learn the pending erasures from the reporter: {why}"
+        )),
+    }
 }
 
 /// Controls selected by id, in policy order; unknown ids are an error naming them.
@@ -91,11 +127,24 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     let mut handles = Vec::new();
     for control in &controls {
         for check in &control.checks {
-            let (check, ctx, judge, gate) =
-                (check.clone(), ctx.clone(), judge.clone(), gate.clone());
+            let (ctx, judge, gate) = (ctx.clone(), judge.clone(), gate.clone());
+            let check = with_tasks(check, &opts.erasures)
+                .map_err(|why| (check.id.clone(), check.type_name().to_owned(), why));
             handles.push(tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                run_check(&check, &ctx, &judge).await
+                match check {
+                    Ok(check) => run_check(&check, &ctx, &judge).await,
+                    Err((id, check_type, summary)) => CheckReport {
+                        id,
+                        check_type,
+                        status: vigil_rules::verdict::CheckStatus::Error,
+                        summary,
+                        findings: vec![],
+                        evidence: serde_json::Value::Null,
+                        duration_ms: 0,
+                        waived_by: None,
+                    },
+                }
             }));
         }
     }
@@ -156,4 +205,44 @@ pub fn hostname() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn erasure_check() -> Check {
+        let p = vigil_rules::policy::parse(
+            b"policy: {id: p, version: '1', title: P}\ncontrols:\n  - id: G\n    title: g\n    checks:\n      - {id: e, type: erasure, with: {tasks: [{account: static, phase: logs}], logs: {paths: [/x.log]}}}\n",
+            "t",
+        )
+        .unwrap();
+        p.controls[0].checks[0].clone()
+    }
+
+    fn tasks_of(c: &Check) -> Vec<String> {
+        match &c.spec {
+            CheckSpec::Erasure(p) => p.tasks.iter().map(|t| t.account.clone()).collect(),
+            _ => panic!("not an erasure check"),
+        }
+    }
+
+    #[test]
+    fn the_reporter_s_tasks_replace_the_policy_s() {
+        let c = erasure_check();
+        assert_eq!(
+            tasks_of(&with_tasks(&c, &ErasureTasks::FromPolicy).unwrap()),
+            ["static"]
+        );
+        let t = Task {
+            account: "acme".into(),
+            phase: "logs".into(),
+            identifiers: vec![],
+        };
+        let got = with_tasks(&c, &ErasureTasks::FromReporter(vec![t])).unwrap();
+        assert_eq!(tasks_of(&got), ["acme"]);
+        assert!(tasks_of(&with_tasks(&c, &ErasureTasks::FromReporter(vec![])).unwrap()).is_empty());
+        let e = with_tasks(&c, &ErasureTasks::Unavailable("down".into())).unwrap_err();
+        assert!(e.contains("down"), "{e}");
+    }
 }

@@ -429,6 +429,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 roles: cfg.roles.clone(),
                 controls,
                 ctx,
+                erasures: engine::ErasureTasks::FromPolicy,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

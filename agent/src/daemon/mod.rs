@@ -27,13 +27,15 @@ use vigil_rules::report::Report;
 
 use crate::collect::HostCtx;
 use crate::config::{self, AgentConfig};
-use crate::engine::{self, RunOptions};
+use crate::engine::{self, ErasureTasks, RunOptions};
 use http::Secret;
 use scheduler::Scheduler;
 use sd_notify::Notifier;
 use shipper::{Backoff, Conn, Outcome};
 use signals::{Sig, Signals};
 use spool::{Limits, Spool};
+use vigil_rules::checks::erasure::{self, Task};
+use vigil_rules::checks::{CheckKind, CheckSpec};
 
 /// The last flush on SIGTERM gives up after this long.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(10);
@@ -141,6 +143,82 @@ pub async fn fetch_policy(conn: &Conn) -> Fetched {
             http::error_message(&text)
         )),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct TaskList {
+    tasks: Vec<Task>,
+}
+
+/// Checks the tasks the reporter handed out: an account id that could escape
+/// a path template, an unknown phase or an empty identifier refuses them all.
+pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
+    let list: TaskList =
+        serde_json::from_str(body).map_err(|e| format!("the answer is not a task list: {e}"))?;
+    let params = erasure::Params {
+        tasks: list.tasks,
+        site: None,
+        local_backups: None,
+        offline_backups: None,
+        logs: None,
+        export: None,
+        hook_timeout: vigil_rules::duration::PolicyDuration(Duration::from_secs(1)),
+    };
+    let problems = <erasure::Erasure as CheckKind>::validate(&params);
+    if let Some((_, why)) = problems.first() {
+        return Err(format!("the reporter sent an invalid erasure task: {why}"));
+    }
+    Ok(params.tasks)
+}
+
+/// `GET /api/v1/erasures`: what this host must erase and prove.
+pub async fn fetch_erasures(conn: &Conn) -> ErasureTasks {
+    let Some(token) = &conn.token else {
+        return ErasureTasks::Unavailable("no token".into());
+    };
+    let resp = conn
+        .client
+        .get(http::endpoint(&conn.server, "/api/v1/erasures"))
+        .bearer_auth(token.expose())
+        .timeout(POLICY_TIMEOUT)
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => return ErasureTasks::Unavailable(http::describe(&e)),
+    };
+    let status = resp.status();
+    let text = match resp.text().await {
+        Ok(t) => t,
+        Err(e) => return ErasureTasks::Unavailable(http::describe(&e)),
+    };
+    match status.as_u16() {
+        200 => match accept_tasks(&text) {
+            Ok(tasks) => ErasureTasks::FromReporter(tasks),
+            Err(why) => ErasureTasks::Unavailable(why),
+        },
+        401 => ErasureTasks::Unavailable(
+            "the token was refused; run `vigil-agent enroll` again".into(),
+        ),
+        _ => ErasureTasks::Unavailable(format!(
+            "the reporter answered {status}: {}",
+            http::error_message(&text)
+        )),
+    }
+}
+
+/// Ids of the controls with an `erasure` check, in policy order.
+pub fn erasure_controls(policy: &Policy) -> Vec<String> {
+    policy
+        .controls
+        .iter()
+        .filter(|c| {
+            c.checks
+                .iter()
+                .any(|k| matches!(k.spec, CheckSpec::Erasure(_)))
+        })
+        .map(|c| c.id.clone())
+        .collect()
 }
 
 fn limits(cfg: &AgentConfig) -> Limits {
@@ -352,8 +430,9 @@ impl Daemon {
         self.wake_shipper.notify_one();
     }
 
-    fn run_options(&self, due: Vec<String>) -> RunOptions {
+    fn run_options(&self, due: Vec<String>, erasures: ErasureTasks) -> RunOptions {
         RunOptions {
+            erasures,
             host: self.cfg.host_name(),
             roles: self.cfg.roles.clone(),
             controls: due,
@@ -602,15 +681,47 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
             },
             _ = tokio::time::sleep_until(wake), if running.is_none() && !stopping => {
                 let now = Instant::now();
+                let mut poll_erasures = false;
                 if now >= d.next_policy_check {
                     d.refresh_policy().await;
                     d.next_policy_check = Instant::now() + d.cfg.interval();
+                    poll_erasures = true;
                 }
-                let due = d.scheduler.take_due(std::time::Instant::now(), &mut d.rng);
+                let mut due = d.scheduler.take_due(std::time::Instant::now(), &mut d.rng);
+                let erasure_ids = erasure_controls(&d.policy);
+                let mut erasures = ErasureTasks::FromReporter(vec![]);
+                if !erasure_ids.is_empty()
+                    && (poll_erasures || due.iter().any(|id| erasure_ids.contains(id)))
+                {
+                    erasures = fetch_erasures(&d.conn).await;
+                    match &erasures {
+                        ErasureTasks::FromReporter(tasks) if !tasks.is_empty() => {
+                            // pending erasures are run at every poll, not only on schedule
+                            for id in &erasure_ids {
+                                if !due.contains(id) {
+                                    due.push(id.clone());
+                                }
+                            }
+                            tracing::info!(
+                                "{} erasure task(s) pending: {}",
+                                tasks.len(),
+                                tasks
+                                    .iter()
+                                    .map(|t| format!("{} ({})", t.account, t.phase))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
+                        ErasureTasks::Unavailable(why) => {
+                            tracing::warn!("cannot fetch the pending erasures: {why}");
+                        }
+                        _ => {}
+                    }
+                }
                 if !due.is_empty() {
                     tracing::debug!("running {}", due.join(", "));
                     let policy = d.policy.clone();
-                    let opts = d.run_options(due);
+                    let opts = d.run_options(due, erasures);
                     running = Some(tokio::spawn(async move { engine::run(&policy, &opts).await }));
                 }
             }
@@ -656,6 +767,47 @@ mod tests {
         let bad = P.replace("attestation", "no_such_type");
         let e = accept_policy(&hex::encode(Sha256::digest(bad.as_bytes())), &bad).unwrap_err();
         assert!(e.starts_with("it is invalid: <reporter policy>:"), "{e}");
+    }
+
+    #[test]
+    fn erasure_tasks_from_the_reporter_are_checked() {
+        let ok = accept_tasks(
+            r#"{"tasks": [{"account": "acme", "phase": "site", "identifiers": ["u-1842"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].account, "acme");
+        assert!(accept_tasks(r#"{"tasks": []}"#).unwrap().is_empty());
+        for (bad, says) in [
+            (
+                r#"{"tasks": [{"account": "../etc", "phase": "site"}]}"#,
+                "account",
+            ),
+            (r#"{"tasks": [{"account": "a", "phase": "all"}]}"#, "phase"),
+            (
+                r#"{"tasks": [{"account": "a", "phase": "logs", "identifiers": [" "]}]}"#,
+                "identifier",
+            ),
+            (
+                r#"{"tasks": [{"account": "a", "phase": "logs", "extra": 1}]}"#,
+                "task list",
+            ),
+            ("<html>", "task list"),
+        ] {
+            let e = accept_tasks(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn erasure_controls_are_found() {
+        let with_erasure = format!(
+            "{P}  - id: G\n    title: g\n    checks:\n      - {{id: e, type: erasure, with: {{logs: {{paths: [/var/log/x.log]}}}}}}\n"
+        );
+        let p = policy::parse(with_erasure.as_bytes(), "t").unwrap();
+        assert_eq!(erasure_controls(&p), ["G"]);
+        let p = policy::parse(P.as_bytes(), "t").unwrap();
+        assert!(erasure_controls(&p).is_empty());
     }
 
     #[test]

@@ -1,0 +1,407 @@
+//! End to end with real daemons: a reporter and `vigil-agent run` on four
+//! hosts in the three erasure roles (an app server holding the sample site and
+//! its logs, two backup servers with real restic repositories, an offline
+//! backup host with its own). Staff open a closure; the agents learn their
+//! tasks from `GET /api/v1/erasures`, export, delete and prove absence; the
+//! closure walks every state to `closed`, waiting while one backup host is
+//! down (stale); the certificate verifies offline. Nothing of the account is
+//! left; nothing of the other account is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vigil_tests::*;
+
+const IDS: [&str; 2] = ["u-1842", "acme.papyrs.example"];
+
+struct Restic {
+    bin: PathBuf,
+    repo: PathBuf,
+    pass: PathBuf,
+}
+
+impl Restic {
+    fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new(&self.bin)
+            .arg("-r")
+            .arg(&self.repo)
+            .arg("--password-file")
+            .arg(&self.pass)
+            .arg("--no-cache")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "restic {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A read-only command; `None` while the agent holds the repository's lock.
+    fn read(&self, args: &[&str]) -> Option<String> {
+        let o = Command::new(&self.bin)
+            .arg("-r")
+            .arg(&self.repo)
+            .arg("--password-file")
+            .arg(&self.pass)
+            .arg("--no-cache")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !o.status.success() && err.contains("locked") {
+            return None;
+        }
+        assert!(o.status.success(), "restic {args:?}: {err}");
+        Some(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// Paths of every snapshot's tree, all snapshots together, once the
+    /// repository is not locked.
+    fn all_paths(&self) -> String {
+        for _ in 0..600 {
+            let Some(snaps) = self.read(&["snapshots", "--json"]) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let snaps: Value = serde_json::from_str(&snaps).unwrap();
+            let mut out = String::new();
+            let mut complete = true;
+            for s in snaps.as_array().unwrap() {
+                match self.read(&["ls", s["id"].as_str().unwrap()]) {
+                    Some(ls) => out.push_str(&ls),
+                    None => complete = false,
+                }
+            }
+            if complete {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("restic repository {} stayed locked", self.repo.display());
+    }
+}
+
+/// One host's files: its root directory and the policy it runs.
+struct HostFiles {
+    root: PathBuf,
+}
+
+impl HostFiles {
+    fn new(base: &Path, name: &str) -> HostFiles {
+        let root = base.join(name);
+        std::fs::create_dir_all(root.join("logs")).unwrap();
+        let log: String = (0..200)
+            .map(|i| match i % 4 {
+                0 => format!("{i} GET /sites/acme/pages/{i} user=u-1842\n"),
+                1 => format!("{i} GET /sites/bob/pages/{i} user=u-0007\n"),
+                2 => format!("{i} host=acme.papyrs.example status=200\n"),
+                _ => format!("{i} cron: nightly job done\n"),
+            })
+            .collect();
+        std::fs::write(root.join("logs/app.log"), log).unwrap();
+        HostFiles { root }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.root.join(rel).to_string_lossy().into_owned()
+    }
+
+    /// Writes the host's policy: the GDPR-4 erasure check with `with`, plus
+    /// the logs phase every host proves.
+    fn policy(&self, mut with: Value) -> PathBuf {
+        with["logs"] = json!({"paths": [self.path("logs/*.log")], "purge": true});
+        with["hook_timeout"] = json!("2m");
+        let text = format!(
+            "policy: {{id: fleet-erasure, version: '1', title: fleet erasure}}\ncontrols:\n  - id: GDPR-4\n    title: erasure\n    checks:\n      - id: erasure\n        type: erasure\n        timeout: 5m\n        with: {with}\n"
+        );
+        let p = self.root.join("policy.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("logs/app.log")).unwrap()
+    }
+}
+
+fn restic_repo(bin: &Path, host: &HostFiles, sites: &Path) -> Restic {
+    let pass = host.root.join("restic.pass");
+    std::fs::write(&pass, "fleet-erasure-pass\n").unwrap();
+    let r = Restic {
+        bin: bin.to_owned(),
+        repo: host.root.join("restic"),
+        pass,
+    };
+    r.cmd(&["init", "-q"]);
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
+    r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);
+    r
+}
+
+fn get(r: &Reporter, token: &str, path: &str) -> (u16, Value) {
+    let resp = r
+        .client()
+        .get(format!("{}{path}", r.base))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn closure(r: &Reporter, admin: &str) -> Value {
+    let (s, c) = get(r, admin, "/api/v1/accounts/acme/closure");
+    assert_eq!(s, 200, "{c}");
+    c
+}
+
+fn start(agent: &mut DaemonAgent) {
+    let o = agent.enroll(ENROLL_SECRET);
+    assert!(
+        o.status.success(),
+        "enroll {}: {}",
+        agent.host,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    agent.start(&[]);
+}
+
+fn logs_of(agents: &[&DaemonAgent]) -> String {
+    agents
+        .iter()
+        .map(|a| format!("--- {} ---\n{}", a.host, a.log()))
+        .collect()
+}
+
+#[test]
+fn agents_in_three_roles_carry_a_closure_to_closed() {
+    let restic = require_tool("restic", "restic");
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-fleet-erasure-")
+        .tempdir()
+        .unwrap();
+    let base = dir.path();
+
+    // The app server: the sample site as `acme`, a second account `bob`.
+    let app = HostFiles::new(base, "app-1");
+    let sites = app.root.join("sites");
+    copy_dir(
+        &workspace().join("examples/papyrs-site/site"),
+        &sites.join("acme"),
+    );
+    std::fs::create_dir_all(sites.join("bob")).unwrap();
+    std::fs::write(sites.join("bob/site.json"), "{\"account\": \"bob\"}\n").unwrap();
+    let exports = app.root.join("exports");
+    let site_tpl = format!("{}/{{account}}", sites.display());
+    let app_policy = app.policy(json!({
+        "export": {"site_root": site_tpl, "output_dir": exports},
+        "site": {"paths": [site_tpl], "remove_paths": true},
+    }));
+
+    // Backup hosts and the offline host: restic repositories of the sites.
+    let backup_with = |h: &HostFiles, phase: &str, r: &Restic| {
+        h.policy(json!({
+            phase: {"restic": [{"repository": r.repo, "password_file": r.pass, "delete": "forget"}],
+                    "paths_in_backup": [site_tpl]},
+        }))
+    };
+    let b1 = HostFiles::new(base, "backup-1");
+    let r1 = restic_repo(&restic, &b1, &sites);
+    let b1_policy = backup_with(&b1, "local_backups", &r1);
+    let b2 = HostFiles::new(base, "backup-2");
+    let r2 = restic_repo(&restic, &b2, &sites);
+    let b2_policy = backup_with(&b2, "local_backups", &r2);
+    let off = HostFiles::new(base, "offline-1");
+    let r3 = restic_repo(&restic, &off, &sites);
+    let off_policy = backup_with(&off, "offline_backups", &r3);
+    for r in [&r1, &r2, &r3] {
+        assert!(r.all_paths().contains("/acme/pages/"));
+    }
+
+    let cfg = base.join("reporter.yaml");
+    std::fs::write(
+        &cfg,
+        "erasure:\n  cooling_off: 4s\n  offline_retention: 365d\n",
+    )
+    .unwrap();
+    let rep = Reporter::start(
+        &base.join("reporter"),
+        false,
+        None,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let admin = rep.add_user("alice", "admin");
+
+    let extra = "";
+    let mut a_app = DaemonAgent::with_policy("app-1", &rep.base, &["app"], &app_policy, extra);
+    let mut a_b1 = DaemonAgent::with_policy("backup-1", &rep.base, &["backup"], &b1_policy, extra);
+    let mut a_b2 = DaemonAgent::with_policy("backup-2", &rep.base, &["backup"], &b2_policy, extra);
+    let mut a_off = DaemonAgent::with_policy(
+        "offline-1",
+        &rep.base,
+        &["offline_backup"],
+        &off_policy,
+        extra,
+    );
+    for a in [&mut a_app, &mut a_b1, &mut a_b2, &mut a_off] {
+        start(a);
+    }
+    wait_until(60, "every host to report", || {
+        let (_, hosts) = get(&rep, &admin, "/api/v1/hosts");
+        hosts["hosts"]
+            .as_array()
+            .is_some_and(|h| h.iter().filter(|h| !h["last_report_at"].is_null()).count() == 4)
+    });
+    // With nothing pending, the erasure check is skipped, never a pass.
+    let (_, reports) = get(&rep, &admin, "/api/v1/reports?host=app-1&limit=1");
+    let id = reports["reports"][0]["report_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, report) = get(&rep, &admin, &format!("/api/v1/reports/{id}"));
+    let c = &report["controls"][0]["checks"][0];
+    assert_eq!(c["status"], "skipped", "{report:#}");
+
+    // backup-2 goes down before the closure: the local backups will wait for it.
+    assert_eq!(a_b2.stop(), 0);
+
+    let resp = rep
+        .client()
+        .post(format!("{}/api/v1/accounts/acme/closure", rep.base))
+        .bearer_auth(&admin)
+        .json(&json!({"requested_by": "owner, ticket 8812", "reason": "account closed", "identifiers": IDS}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+
+    // Export: the app host writes the archive; the site stays during cooling-off.
+    wait_until(60, "export_ready", || {
+        closure(&rep, &admin)["state"] == "export_ready"
+    });
+    let archives: Vec<_> = std::fs::read_dir(&exports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    assert!(
+        sites.join("acme/site.json").exists(),
+        "site erased during cooling-off"
+    );
+
+    // Site, then local backups: waiting while backup-2 is stale.
+    wait_until(90, "site_erased", || {
+        let c = closure(&rep, &admin);
+        assert_ne!(c["state"], "blocked", "{c:#}\n{}", logs_of(&[&a_app]));
+        c["state"] == "site_erased"
+    });
+    assert!(!sites.join("acme").exists());
+    assert!(sites.join("bob/site.json").exists());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while r1.all_paths().contains("/acme") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backup-1 did not rewrite its snapshots:\n{:#}\n{}",
+            closure(&rep, &admin),
+            logs_of(&[&a_b1])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let c = closure(&rep, &admin);
+    assert_eq!(c["state"], "site_erased", "{c:#}");
+    let p = c["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "local_backups")
+        .unwrap()
+        .clone();
+    assert!(
+        p.to_string().contains("backup-2"),
+        "the waiting phase does not name backup-2: {p:#}"
+    );
+
+    // backup-2 comes back; the closure runs to the end.
+    a_b2.start(&[]);
+    wait_until(180, "closed", || {
+        let c = closure(&rep, &admin);
+        assert_ne!(
+            c["state"],
+            "blocked",
+            "{c:#}\n{}",
+            logs_of(&[&a_app, &a_b1, &a_b2, &a_off])
+        );
+        c["state"] == "closed"
+    });
+    let c = closure(&rep, &admin);
+    let seen: Vec<&str> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["to"].as_str())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "requested",
+            "export_ready",
+            "site_erased",
+            "local_backups_erased",
+            "offline_backups_erased",
+            "logs_purged",
+            "closed"
+        ],
+        "{c:#}"
+    );
+
+    // Nothing of acme anywhere; bob's data and every unrelated log line kept.
+    for r in [&r1, &r2, &r3] {
+        let paths = r.all_paths();
+        assert!(!paths.contains("/acme"), "{paths}");
+        assert!(paths.contains("/bob/site.json"), "{paths}");
+    }
+    for h in [&app, &b1, &b2, &off] {
+        let log = h.log();
+        assert!(
+            !IDS.iter().any(|id| log.contains(id)) && !log.contains("/sites/acme/"),
+            "{log}"
+        );
+        // The live file is purged in place: erased lines are blanked, not cut.
+        let kept = log.lines().filter(|l| !l.trim().is_empty()).count();
+        assert_eq!(kept, 100, "{log}");
+        assert!(log.contains("user=u-0007") && log.contains("cron: nightly job done"));
+    }
+
+    // The certificate verifies offline and fails once one byte changes.
+    let (s, cert) = get(&rep, &admin, "/api/v1/accounts/acme/closure/certificate");
+    assert_eq!(s, 200, "{cert}");
+    let hosts = cert.to_string();
+    for h in ["app-1", "backup-1", "backup-2", "offline-1"] {
+        assert!(hosts.contains(h), "certificate does not name {h}");
+    }
+    let file = base.join("certificate.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&cert).unwrap()).unwrap();
+    let verify = |f: &Path| {
+        Command::new(binary("vigil-reporter", "vigil-reporter"))
+            .args(["audit", "verify", "--certificate"])
+            .arg(f)
+            .output()
+            .unwrap()
+    };
+    let o = verify(&file);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let forged = text.replacen("backup-2", "backup-9", 1);
+    assert_ne!(forged, text);
+    std::fs::write(&file, forged).unwrap();
+    assert!(!verify(&file).status.success());
+
+    for a in [&mut a_app, &mut a_b1, &mut a_b2, &mut a_off] {
+        assert_eq!(a.stop(), 0, "{}", a.log());
+    }
+}

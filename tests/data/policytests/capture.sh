@@ -5,12 +5,14 @@
 #
 #   tests/data/policytests/capture.sh [OUT_DIR]     (as root; default policies/facts)
 #
-# Needs: openssl nftables iproute2 python3 clamav-daemon restic util-linux.
+# Needs: openssl nftables iproute2 python3 clamav-daemon restic util-linux
+# postgresql.
 # Certificate, snapshot and stamp dates are fixed, so the cases' pinned `now`
 # still holds; DER bytes, snapshot ids and pids change from run to run.
 # Facts not made here (written by hand): clamav-official-db-clean.json is made
-# from clamav-local-db-clean.json below; the BK-4 postgres-*.json, and the
-# SP-3/SP-4 shadow-*/ssh-*/logs-clean/logs-password-leak files are not touched.
+# from clamav-local-db-clean.json below; postgres-two-replicas.json (distinct
+# hosts, which loopback cannot show) and the SP-3/SP-4
+# shadow-*/ssh-*/logs-clean/logs-password-leak files are not touched.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +57,9 @@ open(sys.argv[2], "w").write(t)
 EOF
 R=$W/root
 mkdir -p "$R/etc/ssl/papyrs" "$R/etc/vigil" "$W/state"
+
+# ONLY_BK4=1 re-captures BK-4 alone (it takes a minute and a half).
+if [ "${ONLY_BK4:-}" != 1 ]; then
 
 # --- SP-1, SP-2: a test PKI ---------------------------------------------------
 mkdir -p "$W/pki/newcerts" && cd "$W/pki" && touch index.txt && echo 1000 > serial
@@ -388,5 +393,59 @@ bk restic-local restic-offsite-new BK-2 sets-and-locations backup-sets-offsite-t
 bk restic-local restic-offsite-stopped BK-2 sets-and-locations backup-sets-offsite-stopped.json
 bk restic-local restic-offsite BK-3 encrypted-transport backup-transport-sftp.json
 bk restic-local restic-offsite BK-3 encrypted-transport backup-transport-rest-http.json "rest:http://backup-1.papyrs.internal:8000/papyrs"
+
+fi # ONLY_BK4
+
+# --- BK-4: a PostgreSQL primary with two streaming standbys on loopback ---------
+# Told apart by application_name (db-2, db-3), as on loopback they share an address.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGD=$W/pg
+chmod 711 "$W"; mkdir -p "$PGD" && chown postgres:postgres "$PGD"
+pg() { runuser -u postgres -- "$PGBIN/$1" "${@:2}"; }
+pgconf() { # data port extra
+  printf "\nport = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nwal_level = replica\nmax_wal_senders = 6\nmax_replication_slots = 6\nhot_standby = on\nwal_receiver_status_interval = 1s\nfsync = off\nshared_buffers = 16MB\n%s" \
+    "$2" "$PGD" "$3" >> "$1/postgresql.auto.conf"
+}
+pgstart() { pg pg_ctl start -w -t 60 -D "$1" -l "$1.log" >/dev/null; PGDATA_STARTED+=("$1"); }
+PGDATA_STARTED=()
+pgstop_all() { for d in "${PGDATA_STARTED[@]}"; do pg pg_ctl stop -m immediate -w -D "$d" >/dev/null 2>&1 || true; done; }
+trap 'pgstop_all; cleanup' EXIT
+PPORT=$(free_port)
+pg initdb -D "$PGD/primary" -A trust -U postgres --no-sync >/dev/null
+pgconf "$PGD/primary" "$PPORT" ""
+pgstart "$PGD/primary"
+sql() { psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -qAtc "$2"; }
+sql "$PPORT" "CREATE ROLE monitor LOGIN IN ROLE pg_monitor"
+for n in 2 3; do
+  port=$(free_port)
+  pg pg_basebackup -h 127.0.0.1 -p "$PPORT" -U postgres -D "$PGD/db-$n" -R -X stream -C -S "db_$n" --no-sync
+  pgconf "$PGD/db-$n" "$port" "primary_conninfo = 'host=127.0.0.1 port=$PPORT user=postgres application_name=db-$n'
+"
+  pgstart "$PGD/db-$n"
+  eval "S$n=$port"
+done
+sql "$PPORT" "CREATE TABLE pages (id serial PRIMARY KEY, body text); INSERT INTO pages (body) SELECT 'page ' || g FROM generate_series(1, 100) g"
+caught_up() { # wanted count
+  for _ in $(seq 120); do
+    [ "$(sql "$PPORT" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn = pg_current_wal_lsn()")" = "$1" ] && return
+    sleep 0.5
+  done
+  echo "standbys did not catch up" >&2; exit 1
+}
+caught_up 2
+mkdir -p "$W/pgroot/etc/vigil"
+echo "postgres://monitor@127.0.0.1:$PPORT/postgres" > "$W/pgroot/etc/vigil/pg-monitor.dsn"
+PGR="s#127.0.0.1:$PPORT/#127.0.0.1:5432/#g"
+REWRITE=$PGR keep BK-4 postgres-replicas postgres-loopback-two-replicas.json --root "$W/pgroot"
+# db-3 stops replaying while the primary keeps writing for 70 s.
+sql "$S3" "SELECT pg_wal_replay_pause()" >/dev/null
+for _ in $(seq 140); do sql "$PPORT" "INSERT INTO pages (body) VALUES ('edit')"; sleep 0.5; done
+REWRITE=$PGR keep BK-4 postgres-replicas postgres-loopback-replay-stuck.json --root "$W/pgroot"
+sql "$S3" "SELECT pg_wal_replay_resume()" >/dev/null
+caught_up 2
+# db-2 goes down.
+pg pg_ctl stop -m fast -w -D "$PGD/db-2" >/dev/null
+for _ in $(seq 60); do [ "$(sql "$PPORT" "SELECT count(*) FROM pg_stat_replication")" = 1 ] && break; sleep 0.5; done
+REWRITE=$PGR keep BK-4 postgres-replicas postgres-loopback-one-replica.json --root "$W/pgroot"
 
 echo "done: $OUT"

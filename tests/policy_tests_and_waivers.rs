@@ -56,6 +56,110 @@ fn the_papyrs_policy_tests_pass_and_a_flipped_expectation_fails() {
     );
 }
 
+/// What `policies/papyrs.test.yaml` must hold for each check a machine
+/// verifies (every type but `attestation`): a case expecting `pass` and a case
+/// expecting `fail`, and every failing case naming its finding codes. Returns
+/// one line per gap, naming the check.
+fn coverage_gaps(
+    policy: &vigil_rules::policy::Policy,
+    cases: &[vigil_rules::policytest::Case],
+) -> Vec<String> {
+    use vigil_rules::verdict::CheckStatus;
+    let mut gaps = Vec::new();
+    for control in &policy.controls {
+        for check in &control.checks {
+            if check.type_name() == "attestation" {
+                continue;
+            }
+            let of_check: Vec<_> = cases
+                .iter()
+                .filter(|c| c.control == control.id && c.check == check.id)
+                .collect();
+            let name = format!("{}/{} ({})", control.id, check.id, check.type_name());
+            if !of_check.iter().any(|c| c.status == CheckStatus::Pass) {
+                gaps.push(format!("{name}: no case expecting pass"));
+            }
+            if !of_check.iter().any(|c| c.status == CheckStatus::Fail) {
+                gaps.push(format!("{name}: no case expecting fail"));
+            }
+            for c in of_check.iter().filter(|c| c.status == CheckStatus::Fail) {
+                if c.codes.as_ref().is_none_or(|codes| codes.is_empty()) {
+                    gaps.push(format!(
+                        "{name}: the failing case `{}` names no finding codes",
+                        c.name
+                    ));
+                }
+            }
+        }
+    }
+    gaps
+}
+
+fn load_cases(
+    policy_path: &std::path::Path,
+) -> (
+    vigil_rules::policy::Policy,
+    Vec<vigil_rules::policytest::Case>,
+) {
+    use vigil_rules::{policy, policytest};
+    let policy = policy::parse(
+        &std::fs::read(policy_path).unwrap(),
+        &policy_path.display().to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tests = policytest::test_file_for(policy_path);
+    let cases = policytest::parse(&std::fs::read_to_string(&tests).unwrap(), &tests, &policy)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (policy, cases)
+}
+
+#[test]
+fn every_machine_verified_check_of_papyrs_has_a_passing_and_a_failing_case() {
+    let (policy, cases) = load_cases(&workspace().join("policies/papyrs.yaml"));
+    let gaps = coverage_gaps(&policy, &cases);
+    assert!(
+        gaps.is_empty(),
+        "policies/papyrs.test.yaml must have a passing and a failing case (with codes) for every check that is not an attestation:\n{}",
+        gaps.join("\n")
+    );
+    // Every case names a check of the policy (`parse` refuses others), so the
+    // machine-verified checks are exactly those above; make sure some are.
+    assert!(
+        policy
+            .controls
+            .iter()
+            .flat_map(|c| &c.checks)
+            .filter(|k| k.type_name() != "attestation")
+            .count()
+            >= 15
+    );
+}
+
+#[test]
+fn the_coverage_rule_names_each_check_without_a_pass_or_fail_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        "policy: {id: p, version: '1', title: t}\ncontrols:\n  - id: SP-3\n    title: hashes\n    checks:\n      - {id: shadow, type: password_storage, with: {shadow: /etc/shadow}}\n      - {id: logs, type: log_secrets, with: {paths: [/var/log/*.log]}}\n  - id: SP-9\n    title: physical\n    checks:\n      - {id: dc, type: attestation, with: {by: ops, on: 2026-11-25, valid_for: 365d, evidence: e, statement: s}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("p.test.yaml"),
+        "tests:\n  - name: locked passes\n    control: SP-3\n    check: shadow\n    facts: {sources: [{name: /etc/shadow, entries: [{subject: a, place: x, stored: {kind: locked}}]}]}\n    expect: {status: pass}\n  - name: empty fails\n    control: SP-3\n    check: shadow\n    facts: {sources: [{name: /etc/shadow, entries: [{subject: a, place: x, stored: {kind: empty}}]}]}\n    expect: {status: fail}\n",
+    )
+    .unwrap();
+    let (policy, cases) = load_cases(&policy);
+    assert_eq!(
+        coverage_gaps(&policy, &cases),
+        [
+            "SP-3/shadow (password_storage): the failing case `empty fails` names no finding codes",
+            "SP-3/logs (log_secrets): no case expecting pass",
+            "SP-3/logs (log_secrets): no case expecting fail",
+        ]
+    );
+}
+
 fn waivers_file(dir: &std::path::Path, control: &str, expires: &str) -> String {
     let p = dir.join("waivers.yaml");
     std::fs::write(

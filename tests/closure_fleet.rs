@@ -143,6 +143,11 @@ fn restic_repo(bin: &Path, host: &HostFiles, sites: &Path) -> Restic {
     r
 }
 
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
 fn get(r: &Reporter, token: &str, path: &str) -> (u16, Value) {
     let resp = r
         .client()
@@ -292,6 +297,53 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         sites.join("acme/site.json").exists(),
         "site erased during cooling-off"
     );
+
+    // The app host hands the proved archive in; staff make an expiring link
+    // that anyone holding it can download with, until it expires.
+    let archive = std::fs::read(&archives[0]).unwrap();
+    let link = |who: &str, valid_for: &str| {
+        rep.client()
+            .post(format!("{}/api/v1/accounts/acme/export/link", rep.base))
+            .bearer_auth(who)
+            .json(&json!({"valid_for": valid_for}))
+            .send()
+            .unwrap()
+    };
+    let auditor = rep.add_user("bob", "auditor");
+    assert_eq!(link(&auditor, "1h").status().as_u16(), 403);
+    let mut made = None;
+    wait_until(60, "the export to be uploaded", || {
+        let r = link(&admin, "1h");
+        let s = r.status().as_u16();
+        assert!(s == 201 || s == 409, "{s}");
+        if s == 201 {
+            made = Some(r.json::<Value>().unwrap());
+        }
+        s == 201
+    });
+    let made = made.unwrap();
+    assert_eq!(made["sha256"], sha256_hex(&archive));
+    assert_eq!(made["host"], "app-1");
+    let anonymous = reqwest::blocking::Client::new();
+    let got = anonymous
+        .get(format!("{}{}", rep.base, made["path"].as_str().unwrap()))
+        .send()
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(
+        got.headers()["content-disposition"],
+        "attachment; filename=\"acme-export.tar.gz\""
+    );
+    assert_eq!(got.bytes().unwrap().as_ref(), archive.as_slice());
+    let short = link(&admin, "1s").json::<Value>().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let expired = anonymous
+        .get(format!("{}{}", rep.base, short["path"].as_str().unwrap()))
+        .send()
+        .unwrap();
+    assert_eq!(expired.status().as_u16(), 410);
+    let forged = format!("{}/exports/{}", rep.base, "A".repeat(43));
+    assert_eq!(anonymous.get(forged).send().unwrap().status().as_u16(), 404);
 
     // Site, then local backups: waiting while backup-2 is stale.
     wait_until(90, "site_erased", || {

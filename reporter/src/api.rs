@@ -37,6 +37,9 @@ pub struct AppState {
     pub enroll_secrets: Vec<String>,
     pub policy: Option<PolicyBlob>,
     pub max_report_bytes: usize,
+    /// Where uploaded export archives are kept (`DATA/exports`).
+    pub exports_dir: std::path::PathBuf,
+    pub max_export_bytes: u64,
     /// The HTML pages' and the intake's config and state.
     pub site: crate::web::Site,
 }
@@ -88,6 +91,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(closure_open, closure_get, closure_cancel))
         .routes(routes!(closure_offline))
         .routes(routes!(closure_certificate))
+        .routes(routes!(crate::exports::create_link))
         .routes(routes!(erasure_tasks))
         .routes(routes!(audit_verify))
         .routes(routes!(audit_checkpoint))

@@ -17,9 +17,23 @@ pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
 /// The router and its OpenAPI document.
 pub fn build(state: Shared) -> Router {
     let max = state.max_report_bytes;
+    let max_export = usize::try_from(state.max_export_bytes).unwrap_or(usize::MAX);
     let (api_router, _openapi) = api::router().split_for_parts();
+    // Archive uploads stream to disk: their own size limit and a longer timeout.
+    let uploads = Router::new()
+        .route(
+            "/api/v1/exports/{account}",
+            axum::routing::put(crate::exports::upload),
+        )
+        .layer(DefaultBodyLimit::max(max_export))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(3600),
+        ))
+        .with_state(state.clone());
     Router::new()
         .merge(api_router)
+        .merge(crate::exports::router())
         .merge(crate::web::router())
         .merge(crate::intake::router())
         .merge(crate::brochure::router())
@@ -34,6 +48,7 @@ pub fn build(state: Shared) -> Router {
             Duration::from_secs(30),
         ))
         .with_state(state)
+        .merge(uploads)
 }
 
 /// Reads the policy to hand out, refusing one that does not validate.
@@ -92,6 +107,10 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         enroll_secrets: secrets,
         policy,
         max_report_bytes: cfg.max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT),
+        exports_dir: data.join("exports"),
+        max_export_bytes: cfg
+            .max_export_bytes
+            .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
         site: crate::web::Site::new(cfg)?,
     }))
 }

@@ -199,6 +199,11 @@ fn roles_for<'a>(cfg: &'a ErasureConfig, phase: &str) -> &'a [String] {
 }
 
 /// The current agents that must prove `phase`.
+/// Whether `agent`'s roles prove `phase`.
+pub fn agent_proves(cfg: &ErasureConfig, phase: &str, agent: &AgentRow) -> bool {
+    !hosts_for(cfg, phase, std::slice::from_ref(agent)).is_empty()
+}
+
 fn hosts_for<'a>(cfg: &ErasureConfig, phase: &str, agents: &'a [AgentRow]) -> Vec<&'a AgentRow> {
     let roles = roles_for(cfg, phase);
     let everyone = roles.iter().any(|r| r == "*");

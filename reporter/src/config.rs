@@ -45,6 +45,9 @@ pub struct ReporterConfig {
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,
+    /// Largest export archive an agent may upload, in bytes (default 2 GiB).
+    #[serde(default)]
+    pub max_export_bytes: Option<u64>,
     /// The public base URL (`https://security.example`): security.txt, links in notices.
     #[serde(default)]
     pub public_url: Option<String>,

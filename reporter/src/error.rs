@@ -23,6 +23,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The thing existed and is no longer available (an expired link).
+    #[error("{0}")]
+    Gone(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -46,6 +49,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, None),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
+            ApiError::Gone(_) => (StatusCode::GONE, None),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, None)

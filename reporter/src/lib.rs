@@ -20,6 +20,7 @@ pub mod closures;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod exports;
 pub mod intake;
 pub mod merkle;
 pub mod posture;

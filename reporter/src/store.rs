@@ -36,12 +36,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_audit.sql")),
     (3, include_str!("../migrations/sqlite/0003_closures.sql")),
     (4, include_str!("../migrations/sqlite/0004_incidents.sql")),
+    (5, include_str!("../migrations/sqlite/0005_exports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_audit.sql")),
     (3, include_str!("../migrations/postgres/0003_closures.sql")),
     (4, include_str!("../migrations/postgres/0004_incidents.sql")),
+    (5, include_str!("../migrations/postgres/0005_exports.sql")),
 ];
 
 #[derive(Clone)]

@@ -92,6 +92,9 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(closure_offline))
         .routes(routes!(closure_certificate))
         .routes(routes!(crate::exports::create_link))
+        .routes(routes!(crate::waivers::create, crate::waivers::list))
+        .routes(routes!(crate::waivers::revoke))
+        .routes(routes!(crate::waivers::for_agent))
         .routes(routes!(erasure_tasks))
         .routes(routes!(audit_verify))
         .routes(routes!(audit_checkpoint))
@@ -524,7 +527,36 @@ pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
         .as_ref()
         .map(|p| p.controls.clone())
         .unwrap_or_default();
-    Ok(posture::compute(at, &rows, &last, &agents, &controls))
+    let mut p = posture::compute(at, &rows, &last, &agents, &controls);
+    p.waivers = crate::waivers::list_views(state)
+        .await?
+        .into_iter()
+        .filter(|v| v.state == "active")
+        .map(|v| {
+            let field = |k: &str| {
+                v.waiver
+                    .get(k)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            posture::WaiverSummary {
+                id: field("id"),
+                control: field("control"),
+                check: v
+                    .waiver
+                    .get("check")
+                    .and_then(|x| x.as_str())
+                    .map(str::to_owned),
+                expires: field("expires"),
+                days_left: v.days_left,
+                expiring_soon: v.expiring_soon,
+                approved_by: field("approved_by"),
+                justification: field("justification"),
+            }
+        })
+        .collect();
+    Ok(p)
 }
 
 /// Per control across the fleet: status, hosts failing, last verified.

@@ -237,7 +237,11 @@ async fn proved_archive(state: &Shared, account: &str) -> ApiResult<(String, Str
         let host: String = row.try_get("host").map_err(StoreError::from)?;
         let detail: String = row.try_get("detail").map_err(StoreError::from)?;
         let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
-        if let Some(sha) = detail.get("archive_sha256").and_then(|v| v.as_str()).filter(|s| valid_sha(s)) {
+        if let Some(sha) = detail
+            .get("archive_sha256")
+            .and_then(|v| v.as_str())
+            .filter(|s| valid_sha(s))
+        {
             return Ok((sha.to_owned(), host));
         }
     }

@@ -26,4 +26,5 @@ pub mod merkle;
 pub mod posture;
 pub mod store;
 pub mod tls;
+pub mod waivers;
 pub mod web;

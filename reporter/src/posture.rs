@@ -38,6 +38,21 @@ pub struct Posture {
     pub at: String,
     pub controls: Vec<ControlPosture>,
     pub hosts: Vec<HostState>,
+    /// Waivers in force now (apart from the statuses they produce), soonest
+    /// expiry first; `expiring_soon` within 14 days.
+    pub waivers: Vec<WaiverSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct WaiverSummary {
+    pub id: String,
+    pub control: String,
+    pub check: Option<String>,
+    pub expires: String,
+    pub days_left: i64,
+    pub expiring_soon: bool,
+    pub approved_by: String,
+    pub justification: String,
 }
 
 pub fn rfc3339(ms: i64) -> String {
@@ -167,6 +182,7 @@ pub fn compute(
         at: rfc3339(at),
         controls,
         hosts,
+        waivers: vec![],
     }
 }
 

@@ -37,6 +37,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_closures.sql")),
     (4, include_str!("../migrations/sqlite/0004_incidents.sql")),
     (5, include_str!("../migrations/sqlite/0005_exports.sql")),
+    (6, include_str!("../migrations/sqlite/0006_waivers.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -44,6 +45,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_closures.sql")),
     (4, include_str!("../migrations/postgres/0004_incidents.sql")),
     (5, include_str!("../migrations/postgres/0005_exports.sql")),
+    (6, include_str!("../migrations/postgres/0006_waivers.sql")),
 ];
 
 #[derive(Clone)]

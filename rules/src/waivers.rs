@@ -7,7 +7,7 @@
 //! gone: the control fails again, with a `waiver_expired` finding naming it.
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{Diagnostics, Policy};
 use crate::report::{self, ControlStatus, Report};
@@ -39,18 +39,22 @@ struct RawWaiver {
     expires: NaiveDate,
 }
 
-/// A validated waiver.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated waiver. Serialized, it has the shape of one entry of a
+/// waivers file (how the reporter hands waivers to agents).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Waiver {
     pub id: String,
     pub control: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
     /// Host name globs (`*` and `?`).
     pub hosts: Vec<String>,
     pub roles: Vec<String>,
     pub justification: String,
     pub approved_by: String,
+    #[serde(with = "crate::duration::date")]
     pub approved_on: NaiveDate,
+    #[serde(with = "crate::duration::date")]
     pub expires: NaiveDate,
 }
 
@@ -98,6 +102,17 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 /// Reads and validates a waivers file against the policy it waives.
 pub fn parse(text: &str, file: &str, policy: &Policy) -> Result<Vec<Waiver>, Diagnostics> {
+    parse_checked(text, file, Some(policy))
+}
+
+/// Like [`parse`]; without a policy the control and check names are not
+/// checked (waivers handed out for a fleet whose hosts run several policies:
+/// a waiver for a control a host does not run never matches there).
+pub fn parse_checked(
+    text: &str,
+    file: &str,
+    policy: Option<&Policy>,
+) -> Result<Vec<Waiver>, Diagnostics> {
     let fail = |diags| Diagnostics {
         file: file.to_owned(),
         diags,
@@ -120,15 +135,16 @@ pub fn parse(text: &str, file: &str, policy: &Policy) -> Result<Vec<Waiver>, Dia
                 format!("duplicate waiver id `{}`", w.id),
             ));
         }
-        match policy.control(&w.control) {
-            None => diags.push(Diag::new(
+        match policy.map(|p| (p, p.control(&w.control))) {
+            None => {}
+            Some((policy, None)) => diags.push(Diag::new(
                 at("control"),
                 format!(
                     "waiver `{}` names no control of policy `{}`: `{}`",
                     w.id, policy.meta.id, w.control
                 ),
             )),
-            Some(c) => {
+            Some((_, Some(c))) => {
                 if let Some(check) = &w.check {
                     if !c.checks.iter().any(|k| &k.id == check) {
                         diags.push(Diag::new(

@@ -36,6 +36,7 @@ use signals::{Sig, Signals};
 use spool::{Limits, Spool};
 use vigil_rules::checks::erasure::{self, Task};
 use vigil_rules::checks::{CheckKind, CheckSpec};
+use vigil_rules::waivers::Waiver;
 
 /// The last flush on SIGTERM gives up after this long.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(10);
@@ -205,6 +206,39 @@ pub async fn fetch_erasures(conn: &Conn) -> ErasureTasks {
             http::error_message(&text)
         )),
     }
+}
+
+/// `GET /api/v1/agent/waivers`: the waivers whose scope takes this host in.
+/// Control names are not checked against the running policy (a waiver for a
+/// control this host does not run never matches).
+pub async fn fetch_waivers(conn: &Conn) -> Result<Vec<Waiver>, String> {
+    let token = conn.token.as_ref().ok_or("no token")?;
+    let resp = conn
+        .client
+        .get(http::endpoint(&conn.server, "/api/v1/agent/waivers"))
+        .bearer_auth(token.expose())
+        .timeout(POLICY_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| http::describe(&e))?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| http::describe(&e))?;
+    match status.as_u16() {
+        200 => accept_waivers(&text),
+        404 => Ok(vec![]),
+        _ => Err(format!(
+            "the reporter answered {status}: {}",
+            http::error_message(&text)
+        )),
+    }
+}
+
+/// Checks the waivers the reporter handed out, like a waivers file.
+pub fn accept_waivers(body: &str) -> Result<Vec<Waiver>, String> {
+    vigil_rules::waivers::parse_checked(body, "<reporter waivers>", None).map_err(|d| {
+        let lines: Vec<String> = d.to_string().lines().take(5).map(str::to_owned).collect();
+        format!("the reporter's waivers are invalid: {}", lines.join("; "))
+    })
 }
 
 /// An export archive a run proved, to hand to the reporter.
@@ -393,6 +427,8 @@ struct Daemon {
     /// Export archives already handed to the reporter (or being handed), by digest.
     /// A failed upload leaves the set, so the next proof tries again.
     uploaded: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The reporter's waivers for this host, as last fetched.
+    waivers: Vec<Waiver>,
 }
 
 impl Daemon {
@@ -459,6 +495,27 @@ impl Daemon {
             Fetched::Unavailable(why) => tracing::warn!(
                 "cannot fetch the policy from the reporter: {why}; keeping {}",
                 self.source
+            ),
+        }
+    }
+
+    /// Asks the reporter for this host's waivers; keeps the last list when it cannot.
+    async fn refresh_waivers(&mut self) {
+        match fetch_waivers(&self.conn).await {
+            Ok(w) => {
+                let ids = |l: &[Waiver]| l.iter().map(|w| w.id.clone()).collect::<Vec<_>>();
+                if ids(&w) != ids(&self.waivers) {
+                    tracing::info!(
+                        "{} waiver(s) from the reporter: {}",
+                        w.len(),
+                        ids(&w).join(", ")
+                    );
+                }
+                self.waivers = w;
+            }
+            Err(why) => tracing::warn!(
+                "cannot fetch the waivers: {why}; keeping the {} known",
+                self.waivers.len()
             ),
         }
     }
@@ -729,7 +786,9 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         wake_shipper: wake_shipper.clone(),
         rng: fastrand::Rng::new(),
         uploaded: Default::default(),
+        waivers: vec![],
     };
+    d.refresh_waivers().await;
     d.set_policy(policy, source);
     let shipper = tokio::spawn(ship_loop(conn_rx, spool_rx, wake_shipper));
 
@@ -781,6 +840,15 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                                 });
                             }
                         }
+                        let mut report = report;
+                        let applied = vigil_rules::waivers::apply(
+                            &mut report,
+                            &d.waivers,
+                            chrono::Utc::now().date_naive(),
+                        );
+                        for id in &applied.expired {
+                            tracing::warn!("waiver `{id}` has expired: the failure it covered counts again");
+                        }
                         d.spool_report(report);
                     }
                     Ok(Err(e)) => tracing::error!("the run could not start: {e}"),
@@ -816,6 +884,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 let mut poll_erasures = false;
                 if now >= d.next_policy_check {
                     d.refresh_policy().await;
+                    d.refresh_waivers().await;
                     d.next_policy_check = Instant::now() + d.cfg.interval();
                     poll_erasures = true;
                 }

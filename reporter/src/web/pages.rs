@@ -124,6 +124,8 @@ async fn overview(
             filter_control => control,
             controls => posture.controls.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
             open_incidents => open_incidents,
+            waivers => posture.waivers,
+            expiring => posture.waivers.iter().filter(|w| w.expiring_soon).count(),
             policy => state.policy.as_ref().map(|p| minijinja::context! { id => p.id, version => p.version }),
         },
     )

@@ -184,6 +184,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
             version: env!("CARGO_PKG_VERSION").into(),
             roles: opts.roles.clone(),
             spool_dropped: None,
+            policy_refused: None,
         },
         policy: PolicyRef {
             id: policy.meta.id.clone(),

@@ -23,6 +23,44 @@ struct EnrollResponse {
     token: String,
     #[serde(default)]
     host: Option<String>,
+    /// The key that signs the reporter's policies (base64 ed25519).
+    #[serde(default)]
+    policy_key: Option<String>,
+}
+
+/// Where the reporter's policy key is pinned, in the state directory.
+pub const POLICY_KEY_FILE: &str = "reporter-policy-key.pub";
+
+/// The pinned policy key, if enrollment gave one. A file that is there but
+/// unreadable or malformed is an error: it must not silently turn checking off.
+pub fn pinned_policy_key(
+    state_dir: &std::path::Path,
+) -> Result<Option<ed25519_dalek::VerifyingKey>, String> {
+    use base64::Engine as _;
+    let path = state_dir.join(POLICY_KEY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the policy key `{}`: {e}",
+                path.display()
+            ))
+        }
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            format!(
+                "the policy key `{}` is not a base64 ed25519 key",
+                path.display()
+            )
+        })?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the policy key `{}` is invalid: {e}", path.display()))
 }
 
 /// Enrolls with `server` (the config's when `None`).
@@ -80,6 +118,20 @@ pub async fn enroll(
     }
     write_durable(&token_file, format!("{token}\n").as_bytes(), 0o600)
         .map_err(|e| format!("cannot write the token to `{}`: {e}", token_file.display()))?;
+    if let Some(key) = answer
+        .policy_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        let dir = cfg.state_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        let path = dir.join(POLICY_KEY_FILE);
+        write_durable(&path, format!("{key}\n").as_bytes(), 0o644)
+            .map_err(|e| format!("cannot write the policy key to `{}`: {e}", path.display()))?;
+        pinned_policy_key(&dir)?;
+    }
     Ok(Enrolled {
         agent_id: answer.agent_id,
         host: answer.host.unwrap_or(host),

@@ -26,6 +26,8 @@ pub struct PolicyBlob {
     pub version: String,
     pub sha256: String,
     pub yaml: String,
+    /// Base64 ed25519 signature of `yaml`'s exact bytes by the policy key.
+    pub signature: Option<String>,
     #[serde(skip)]
     pub controls: Vec<(String, String)>,
 }
@@ -35,7 +37,10 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     pub erasure: crate::closures::ErasureConfig,
     pub enroll_secrets: Vec<String>,
-    pub policy: Option<PolicyBlob>,
+    /// The policy handed out (the newest published), cached.
+    pub policy: std::sync::RwLock<Option<PolicyBlob>>,
+    /// Signs published policies; agents pin its public key at enrollment.
+    pub policy_key: ed25519_dalek::SigningKey,
     pub max_report_bytes: usize,
     /// Where uploaded export archives are kept (`DATA/exports`).
     pub exports_dir: std::path::PathBuf,
@@ -45,6 +50,19 @@ pub struct AppState {
 }
 
 pub type Shared = Arc<AppState>;
+
+impl AppState {
+    /// The policy handed out now.
+    pub fn policy(&self) -> Option<PolicyBlob> {
+        self.policy.read().ok().and_then(|p| p.clone())
+    }
+
+    pub fn set_policy(&self, p: Option<PolicyBlob>) {
+        if let Ok(mut g) = self.policy.write() {
+            *g = p;
+        }
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -293,6 +311,9 @@ pub struct EnrollResponse {
     /// Shown once; the reporter keeps only its digest.
     pub token: String,
     pub host: String,
+    /// Base64 ed25519 key that signs the policies this reporter hands out;
+    /// the agent refuses a policy it does not verify.
+    pub policy_key: String,
 }
 
 pub fn valid_host(h: &str) -> bool {
@@ -355,6 +376,7 @@ async fn enroll(
             agent_id: id,
             token: token.token,
             host: req.host,
+            policy_key: crate::policies::public_key_b64(&state.policy_key),
         }),
     ))
 }
@@ -493,9 +515,12 @@ async fn agent_policy(
     State(state): State<Shared>,
     AgentAuth(_agent): AgentAuth,
 ) -> ApiResult<Json<PolicyBlob>> {
-    state
-        .policy
-        .clone()
+    // Read the store: `policy publish` may have run in another process.
+    let latest = crate::policies::latest(&state).await?;
+    if latest.as_ref().map(|b| &b.sha256) != state.policy().as_ref().map(|b| &b.sha256) {
+        state.set_policy(latest.clone());
+    }
+    latest
         .map(Json)
         .ok_or_else(|| ApiError::NotFound("this reporter hands out no policy".into()))
 }
@@ -522,11 +547,7 @@ pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
     let rows = state.store.latest_controls(at).await?;
     let last = state.store.last_report_times(at).await?;
     let agents = state.store.agents().await?;
-    let controls = state
-        .policy
-        .as_ref()
-        .map(|p| p.controls.clone())
-        .unwrap_or_default();
+    let controls = state.policy().map(|p| p.controls).unwrap_or_default();
     let mut p = posture::compute(at, &rows, &last, &agents, &controls);
     p.waivers = crate::waivers::list_views(state)
         .await?

@@ -55,19 +55,7 @@ pub fn build(state: Shared) -> Router {
 pub fn load_policy(path: &std::path::Path) -> anyhow::Result<PolicyBlob> {
     let bytes = std::fs::read(path)
         .map_err(|e| anyhow::anyhow!("cannot read policy `{}`: {e}", path.display()))?;
-    let p = vigil_rules::policy::parse(&bytes, &path.display().to_string())
-        .map_err(|d| anyhow::anyhow!("{d}"))?;
-    Ok(PolicyBlob {
-        id: p.meta.id.clone(),
-        version: p.meta.version.clone(),
-        sha256: p.sha256.clone(),
-        yaml: String::from_utf8_lossy(&bytes).into_owned(),
-        controls: p
-            .controls
-            .iter()
-            .map(|c| (c.id.clone(), c.title.clone()))
-            .collect(),
-    })
+    crate::policies::blob_of(&bytes, &path.display().to_string())
 }
 
 pub fn database_url(cfg: &ReporterConfig, data: &std::path::Path) -> String {
@@ -100,17 +88,36 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         &key_path,
         cfg.audit_origin.as_deref().unwrap_or("vigil-reporter"),
     )?;
-    Ok(Arc::new(AppState {
+    let policy_key = crate::audit::load_or_create_key(
+        &cfg.policy_key
+            .clone()
+            .unwrap_or_else(|| data.join("policy/ed25519.key")),
+        "policy",
+    )?;
+    let state = Arc::new(AppState {
         store,
         audit,
         erasure: cfg.erasure.clone().unwrap_or_default(),
         enroll_secrets: secrets,
-        policy,
+        policy: std::sync::RwLock::new(None),
+        policy_key,
         max_report_bytes: cfg.max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT),
         exports_dir: data.join("exports"),
         max_export_bytes: cfg
             .max_export_bytes
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
         site: crate::web::Site::new(cfg)?,
-    }))
+    });
+    // The config's policy is published (signed, audited) when it is not the
+    // newest published one already.
+    let latest = crate::policies::latest(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the published policies: {e}"))?;
+    match policy {
+        Some(p) if latest.as_ref().map(|l| &l.sha256) != Some(&p.sha256) => {
+            crate::policies::publish(&state, p, "config").await?;
+        }
+        _ => state.set_policy(latest),
+    }
+    Ok(state)
 }

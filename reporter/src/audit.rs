@@ -175,44 +175,51 @@ pub fn open_checkpoint(
 impl AuditLog {
     /// Loads the signing key from `path` (hex seed, mode 0600), creating it on first start.
     pub fn load_or_create(path: &Path, origin: &str) -> anyhow::Result<Self> {
-        let seed: [u8; 32] = match std::fs::read_to_string(path) {
-            Ok(text) => hex::decode(text.trim())
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| {
-                    anyhow::anyhow!("audit key `{}` is not 64 hex digits", path.display())
-                })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                f.write_all(hex::encode(seed).as_bytes())?;
-                f.sync_all()?;
-                seed
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "cannot read audit key `{}`: {e}",
-                    path.display()
-                ))
-            }
-        };
         Ok(AuditLog {
-            key: SigningKey::from_bytes(&seed),
+            key: load_or_create_key(path, "audit")?,
             origin: origin.to_owned(),
             lock: tokio::sync::Mutex::new(()),
         })
     }
+}
 
+/// An ed25519 signing key from `path` (hex seed, mode 0600), created on first use.
+pub fn load_or_create_key(path: &Path, what: &str) -> anyhow::Result<SigningKey> {
+    let seed: [u8; 32] = match std::fs::read_to_string(path) {
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("{what} key `{}` is not 64 hex digits", path.display())
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            f.write_all(hex::encode(seed).as_bytes())?;
+            f.sync_all()?;
+            seed
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "cannot read {what} key `{}`: {e}",
+                path.display()
+            ))
+        }
+    };
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+impl AuditLog {
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }

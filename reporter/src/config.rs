@@ -45,6 +45,9 @@ pub struct ReporterConfig {
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,
+    /// The key that signs published policies (default DATA/policy/ed25519.key).
+    #[serde(default)]
+    pub policy_key: Option<PathBuf>,
     /// Largest export archive an agent may upload, in bytes (default 2 GiB).
     #[serde(default)]
     pub max_export_bytes: Option<u64>,

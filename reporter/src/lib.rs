@@ -23,6 +23,7 @@ pub mod export;
 pub mod exports;
 pub mod intake;
 pub mod merkle;
+pub mod policies;
 pub mod posture;
 pub mod store;
 pub mod tls;

@@ -42,6 +42,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// Signed policies handed out to agents.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -113,6 +118,22 @@ enum AuditCmd {
         data: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validates FILE, signs it with the policy key and makes it the policy
+    /// agents receive (a running reporter hands it out at the agents' next poll).
+    Publish {
+        file: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Who publishes it, for the audit log (default: the Unix user).
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
@@ -381,6 +402,35 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 export.entries.len(),
                 export.checkpoints.len(),
                 output.display()
+            );
+            Ok(())
+        }
+        Cmd::Policy {
+            cmd:
+                PolicyCmd::Publish {
+                    file,
+                    data,
+                    config,
+                    by,
+                },
+        } => {
+            let cfg = config_of(config.as_ref())?;
+            let data = data
+                .or(cfg.data.clone())
+                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let blob = app::load_policy(&file)?;
+            let state = app::state(&cfg, &data).await?;
+            let by = by
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into());
+            let published = vigil_reporter::policies::publish(&state, blob, &by).await?;
+            println!(
+                "published policy `{}` version {} (sha256 {}), signed by key {}",
+                published.id,
+                published.version,
+                published.sha256,
+                vigil_reporter::policies::public_key_b64(&state.policy_key)
             );
             Ok(())
         }

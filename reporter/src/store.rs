@@ -38,6 +38,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_incidents.sql")),
     (5, include_str!("../migrations/sqlite/0005_exports.sql")),
     (6, include_str!("../migrations/sqlite/0006_waivers.sql")),
+    (7, include_str!("../migrations/sqlite/0007_policies.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -46,6 +47,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_incidents.sql")),
     (5, include_str!("../migrations/postgres/0005_exports.sql")),
     (6, include_str!("../migrations/postgres/0006_waivers.sql")),
+    (7, include_str!("../migrations/postgres/0007_policies.sql")),
 ];
 
 #[derive(Clone)]

@@ -167,8 +167,9 @@ pub async fn create(
     Admin(user): Admin,
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<WaiverView>)> {
-    let policy = state.policy.as_ref().map(|p| p.yaml.as_str());
-    let w = validate(&body, policy).map_err(ApiError::BadRequest)?;
+    let policy = state.policy();
+    let w =
+        validate(&body, policy.as_ref().map(|p| p.yaml.as_str())).map_err(ApiError::BadRequest)?;
     if w.expires < today() {
         return Err(ApiError::BadRequest(format!(
             "waiver `{}` expired on {}",

@@ -381,6 +381,7 @@ mod tests {
                 version: "0.1.0".into(),
                 roles: vec![],
                 spool_dropped: None,
+                policy_refused: None,
             },
             policy: PolicyRef {
                 id: "papyrs-security".into(),

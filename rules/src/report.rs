@@ -64,6 +64,10 @@ pub struct AgentInfo {
     /// bounds, over the spool's life; absent when none were (and from `check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool_dropped: Option<u64>,
+    /// Why the agent refused the policy the reporter handed out (a signature
+    /// that does not verify, an invalid policy); it ran its last good one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_refused: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

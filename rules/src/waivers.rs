@@ -332,6 +332,7 @@ mod tests {
                 version: "0".into(),
                 roles: vec![],
                 spool_dropped: None,
+                policy_refused: None,
             },
             policy: PolicyRef {
                 id: "p".into(),

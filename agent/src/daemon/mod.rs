@@ -89,10 +89,31 @@ struct PolicyBlob {
     version: Option<String>,
     sha256: String,
     yaml: String,
+    #[serde(default)]
+    signature: Option<String>,
 }
 
-/// Checks a policy the reporter handed out: its digest, then its validity.
-pub fn accept_policy(sha256: &str, yaml: &str) -> Result<Policy, String> {
+/// Checks a policy the reporter handed out: its signature by the key pinned
+/// at enrollment (when there is one), its digest, then its validity.
+pub fn accept_policy(
+    sha256: &str,
+    yaml: &str,
+    signature: Option<&str>,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<Policy, String> {
+    if let Some(key) = key {
+        use base64::Engine as _;
+        let sig =
+            signature.ok_or("it is not signed, and this agent pinned the reporter's policy key")?;
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(sig.trim())
+            .ok()
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+            .ok_or("its signature is not a base64 ed25519 signature")?;
+        key.verify_strict(yaml.as_bytes(), &sig).map_err(|_| {
+            "its signature does not verify with the reporter's policy key pinned at enrollment"
+        })?;
+    }
     let digest = hex::encode(Sha256::digest(yaml.as_bytes()));
     if !digest.eq_ignore_ascii_case(sha256.trim()) {
         return Err(format!(
@@ -106,7 +127,7 @@ pub fn accept_policy(sha256: &str, yaml: &str) -> Result<Policy, String> {
     })
 }
 
-pub async fn fetch_policy(conn: &Conn) -> Fetched {
+pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>) -> Fetched {
     let Some(token) = &conn.token else {
         return Fetched::Unavailable("no token".into());
     };
@@ -128,7 +149,7 @@ pub async fn fetch_policy(conn: &Conn) -> Fetched {
     };
     match status.as_u16() {
         200 => match serde_json::from_str::<PolicyBlob>(&text) {
-            Ok(b) => match accept_policy(&b.sha256, &b.yaml) {
+            Ok(b) => match accept_policy(&b.sha256, &b.yaml, b.signature.as_deref(), key) {
                 Ok(p) => {
                     let _ = (&b.id, &b.version);
                     Fetched::Policy(Box::new(p), b.yaml)
@@ -429,6 +450,10 @@ struct Daemon {
     uploaded: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// The reporter's waivers for this host, as last fetched.
     waivers: Vec<Waiver>,
+    /// The reporter's policy key, pinned at enrollment.
+    policy_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Why the reporter's newest policy was refused, told in every report until one is accepted.
+    policy_refused: Option<String>,
 }
 
 impl Daemon {
@@ -437,31 +462,35 @@ impl Daemon {
     async fn initial_policy(
         cfg: &AgentConfig,
         conn: &Conn,
-    ) -> Result<(Policy, PolicySource), String> {
+        key: Option<&ed25519_dalek::VerifyingKey>,
+    ) -> Result<(Policy, PolicySource, Option<String>), String> {
         let state = cfg.state_dir();
-        match fetch_policy(conn).await {
+        let mut refused = None;
+        match fetch_policy(conn, key).await {
             Fetched::Policy(p, yaml) => {
                 save_last_good(&state, &yaml);
-                return Ok((*p, PolicySource::Reporter));
+                return Ok((*p, PolicySource::Reporter, None));
             }
-            Fetched::NoPolicy => return load_local_policy(cfg),
+            Fetched::NoPolicy => return load_local_policy(cfg).map(|(p, s)| (p, s, None)),
             Fetched::Refused(why) => {
                 tracing::error!("refusing the reporter's policy: {why}");
+                refused = Some(why);
             }
             Fetched::Unavailable(why) => {
                 tracing::warn!("cannot fetch the policy from the reporter: {why}");
             }
         }
         match load_last_good(&state) {
-            Some(found) => Ok(found),
-            None => load_local_policy(cfg),
+            Some((p, s)) => Ok((p, s, refused)),
+            None => load_local_policy(cfg).map(|(p, s)| (p, s, refused)),
         }
     }
 
     /// Asks the reporter for its policy and switches to it when it changed.
     async fn refresh_policy(&mut self) {
-        match fetch_policy(&self.conn).await {
+        match fetch_policy(&self.conn, self.policy_key.as_ref()).await {
             Fetched::Policy(p, yaml) => {
+                self.policy_refused = None;
                 if p.sha256 != self.policy.sha256 || self.source != PolicySource::Reporter {
                     save_last_good(&self.cfg.state_dir(), &yaml);
                     self.set_policy(*p, PolicySource::Reporter);
@@ -486,12 +515,15 @@ impl Daemon {
                     }
                 }
             }
-            Fetched::Refused(why) => tracing::error!(
-                "refusing the reporter's policy: {why}; keeping {} (`{}` version {})",
-                self.source,
-                self.policy.meta.id,
-                self.policy.meta.version
-            ),
+            Fetched::Refused(why) => {
+                tracing::error!(
+                    "refusing the reporter's policy: {why}; keeping {} (`{}` version {})",
+                    self.source,
+                    self.policy.meta.id,
+                    self.policy.meta.version
+                );
+                self.policy_refused = Some(why);
+            }
             Fetched::Unavailable(why) => tracing::warn!(
                 "cannot fetch the policy from the reporter: {why}; keeping {}",
                 self.source
@@ -580,6 +612,10 @@ impl Daemon {
                 cfg.spool_dir().display()
             );
         }
+        match crate::enroll::pinned_policy_key(&cfg.state_dir()) {
+            Ok(k) => self.policy_key = k,
+            Err(e) => tracing::error!("{e}; keeping the policy key known"),
+        }
         let interval_changed = cfg.interval() != self.cfg.interval();
         self.cfg = cfg;
         self.conn = conn.clone();
@@ -622,6 +658,7 @@ impl Daemon {
         if dropped > 0 {
             report.agent.spool_dropped = Some(dropped);
         }
+        report.agent.policy_refused = self.policy_refused.clone();
         let bytes = match serde_json::to_vec(&report) {
             Ok(b) => b,
             Err(e) => {
@@ -763,7 +800,15 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     })?;
     let mut signals =
         Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let (policy, source) = Daemon::initial_policy(&cfg, &conn).await?;
+    let policy_key = crate::enroll::pinned_policy_key(&cfg.state_dir())?;
+    if policy_key.is_none() {
+        tracing::warn!(
+            "no policy key pinned in `{}`: policies from the reporter are accepted unsigned (run `vigil-agent enroll` again to pin it)",
+            cfg.state_dir().join(crate::enroll::POLICY_KEY_FILE).display()
+        );
+    }
+    let (policy, source, policy_refused) =
+        Daemon::initial_policy(&cfg, &conn, policy_key.as_ref()).await?;
     let spool = Arc::new(spool);
     let (conn_tx, conn_rx) = watch::channel(conn.clone());
     let (spool_tx, spool_rx) = watch::channel(spool.clone());
@@ -787,6 +832,8 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         rng: fastrand::Rng::new(),
         uploaded: Default::default(),
         waivers: vec![],
+        policy_key,
+        policy_refused,
     };
     d.refresh_waivers().await;
     d.set_policy(policy, source);
@@ -960,13 +1007,19 @@ mod tests {
     #[test]
     fn policies_from_the_reporter_are_checked() {
         let sha = hex::encode(Sha256::digest(P.as_bytes()));
-        let p = accept_policy(&sha, P).unwrap();
+        let p = accept_policy(&sha, P, None, None).unwrap();
         assert_eq!(p.meta.id, "p");
         assert_eq!(p.sha256, sha);
-        let e = accept_policy(&"0".repeat(64), P).unwrap_err();
+        let e = accept_policy(&"0".repeat(64), P, None, None).unwrap_err();
         assert!(e.contains("sha256"), "{e}");
         let bad = P.replace("attestation", "no_such_type");
-        let e = accept_policy(&hex::encode(Sha256::digest(bad.as_bytes())), &bad).unwrap_err();
+        let e = accept_policy(
+            &hex::encode(Sha256::digest(bad.as_bytes())),
+            &bad,
+            None,
+            None,
+        )
+        .unwrap_err();
         assert!(e.starts_with("it is invalid: <reporter policy>:"), "{e}");
     }
 
@@ -1038,6 +1091,33 @@ mod tests {
         assert_eq!(erasure_controls(&p), ["G"]);
         let p = policy::parse(P.as_bytes(), "t").unwrap();
         assert!(erasure_controls(&p).is_empty());
+    }
+
+    #[test]
+    fn a_pinned_key_requires_a_valid_signature() {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let pinned = key.verifying_key();
+        let sha = hex::encode(Sha256::digest(P.as_bytes()));
+        let b64 = |s: ed25519_dalek::Signature| {
+            base64::engine::general_purpose::STANDARD.encode(s.to_bytes())
+        };
+        let good = b64(key.sign(P.as_bytes()));
+        assert!(accept_policy(&sha, P, Some(&good), Some(&pinned)).is_ok());
+        // unsigned, signed by another key, signature of other bytes, garbage
+        let e = accept_policy(&sha, P, None, Some(&pinned)).unwrap_err();
+        assert!(e.contains("not signed"), "{e}");
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
+        let e = accept_policy(&sha, P, Some(&b64(other.sign(P.as_bytes()))), Some(&pinned))
+            .unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+        let forged = P.replace("title: a", "title: b");
+        let fsha = hex::encode(Sha256::digest(forged.as_bytes()));
+        assert!(accept_policy(&fsha, &forged, Some(&good), Some(&pinned)).is_err());
+        assert!(accept_policy(&sha, P, Some("!!"), Some(&pinned)).is_err());
+        // without a pinned key the signature is not required
+        assert!(accept_policy(&sha, P, None, None).is_ok());
     }
 
     #[test]

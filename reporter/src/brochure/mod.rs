@@ -323,7 +323,7 @@ pub async fn gather(state: &AppState) -> anyhow::Result<Trust> {
     }
     let mut trust = shape(&Inputs {
         organization: state.site.organization.clone(),
-        policy: state.policy.clone(),
+        policy: state.policy(),
         posture,
         reports,
         now,
@@ -455,7 +455,7 @@ fn item_number(line: &str) -> Option<(&str, &str)> {
 
 pub fn policy_doc(state: &AppState) -> PolicyDoc {
     let parsed = state
-        .policy
+        .policy()
         .as_ref()
         .and_then(|p| vigil_rules::policy::parse(p.yaml.as_bytes(), "policy").ok());
     let blocks = match (&state.site.policy_text, &parsed) {
@@ -506,12 +506,12 @@ pub fn policy_doc(state: &AppState) -> PolicyDoc {
             .as_ref()
             .map_or_else(|| "Security Policy".to_owned(), |p| p.meta.title.clone()),
         version: state
-            .policy
+            .policy()
             .as_ref()
             .map(|p| p.version.clone())
             .unwrap_or_default(),
         sha256: state
-            .policy
+            .policy()
             .as_ref()
             .map(|p| p.sha256.clone())
             .unwrap_or_default(),

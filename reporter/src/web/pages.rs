@@ -126,7 +126,7 @@ async fn overview(
             open_incidents => open_incidents,
             waivers => posture.waivers,
             expiring => posture.waivers.iter().filter(|w| w.expiring_soon).count(),
-            policy => state.policy.as_ref().map(|p| minijinja::context! { id => p.id, version => p.version }),
+            policy => state.policy().map(|p| minijinja::context! { id => p.id, version => p.version }),
         },
     )
 }

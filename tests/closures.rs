@@ -298,6 +298,52 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("signature does not verify"));
 
+    // The same certificate for people: a PDF naming the account, every phase's
+    // hosts and the JSON's digest, with a PNG of its first page for review.
+    let resp =
+        f.r.client()
+            .get(format!(
+                "{}/api/v1/accounts/acme/closure/certificate.pdf",
+                f.r.base
+            ))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let pdf = workspace().join("target/brochure/erasure-certificate.pdf");
+    std::fs::create_dir_all(pdf.parent().unwrap()).unwrap();
+    std::fs::write(&pdf, resp.bytes().unwrap()).unwrap();
+    let o = Command::new(require_tool("pdftotext", "poppler-utils"))
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let words = String::from_utf8_lossy(&o.stdout).into_owned();
+    for needle in [
+        "Certificate of erasure",
+        "acme",
+        "customer via support ticket 8812",
+        "local_backups_erased",
+        "backup-2",
+        "crypto_shred",
+        "Signed checkpoint",
+        "Verify it offline",
+    ] {
+        assert!(
+            words.contains(needle),
+            "`{needle}` not in the PDF:\n{words}"
+        );
+    }
+    let png = Command::new(require_tool("pdftoppm", "poppler-utils"))
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf)
+        .arg(workspace().join("target/brochure/erasure-certificate"))
+        .status()
+        .unwrap();
+    assert!(png.success());
+
     // And the whole audit log, closure transitions included, still verifies.
     let v: Value =
         f.r.client()

@@ -109,6 +109,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(closure_open, closure_get, closure_cancel))
         .routes(routes!(closure_offline))
         .routes(routes!(closure_certificate))
+        .routes(routes!(closure_certificate_pdf))
         .routes(routes!(crate::exports::create_link))
         .routes(routes!(crate::waivers::create, crate::waivers::list))
         .routes(routes!(crate::waivers::revoke))
@@ -925,6 +926,29 @@ async fn closure_certificate(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no closed closure for `{account}`")))
+}
+
+/// The same certificate typeset as a PDF for people (its JSON is what verifies).
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/closure/certificate.pdf", tag = "staff", security(("bearer" = [])), params(("account" = String, Path, description = "account id")),
+    responses((status = 200, content_type = "application/pdf", description = "the certificate as PDF"), (status = 401, description = "not staff"), (status = 404, description = "no closed closure")))]
+async fn closure_certificate_pdf(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(account): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let cert = crate::closures::certificate(&state, &account)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no closed closure for `{account}`")))?;
+    let data = crate::brochure::certificate_data(&cert, &state.site.organization);
+    let bytes =
+        tokio::task::spawn_blocking(move || crate::brochure::render_pdf("certificate", &data))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+    Ok(crate::brochure::pdf_response(
+        bytes,
+        &format!("erasure-certificate-{account}.pdf"),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

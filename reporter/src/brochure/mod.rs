@@ -345,14 +345,16 @@ pub async fn gather(state: &AppState) -> anyhow::Result<Trust> {
 
 const BROCHURE_TYP: &str = include_str!("brochure.typ");
 const POLICY_TYP: &str = include_str!("policy.typ");
+const CERTIFICATE_TYP: &str = include_str!("certificate.typ");
 
 fn engine(which: &'static str) -> &'static TypstEngine<TypstTemplateMainFile> {
     static BROCHURE: OnceLock<TypstEngine<TypstTemplateMainFile>> = OnceLock::new();
     static POLICY: OnceLock<TypstEngine<TypstTemplateMainFile>> = OnceLock::new();
-    let (cell, src) = if which == "policy" {
-        (&POLICY, POLICY_TYP)
-    } else {
-        (&BROCHURE, BROCHURE_TYP)
+    static CERTIFICATE: OnceLock<TypstEngine<TypstTemplateMainFile>> = OnceLock::new();
+    let (cell, src) = match which {
+        "policy" => (&POLICY, POLICY_TYP),
+        "certificate" => (&CERTIFICATE, CERTIFICATE_TYP),
+        _ => (&BROCHURE, BROCHURE_TYP),
     };
     cell.get_or_init(|| {
         TypstEngine::builder()
@@ -522,7 +524,63 @@ pub fn policy_doc(state: &AppState) -> PolicyDoc {
 
 // --- routes -----------------------------------------------------------------------
 
-fn pdf_response(bytes: Vec<u8>, name: &str) -> Response {
+/// The human-readable page of an erasure certificate (its JSON is what verifies).
+pub fn certificate_data(cert: &serde_json::Value, organization: &str) -> serde_json::Value {
+    let s = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let transitions: Vec<serde_json::Value> = cert
+        .get("transitions")
+        .and_then(|t| t.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            let ev = t.get("evidence").cloned().unwrap_or_default();
+            let lines: Vec<String> = match ev.get("hosts").and_then(|h| h.as_array()) {
+                Some(hosts) => hosts
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{}: report {}, evidence sha256 {}",
+                            s(h, "host"),
+                            s(h, "report_id"),
+                            s(h, "digest")
+                        )
+                    })
+                    .collect(),
+                None if ev.is_null() => vec![],
+                None => vec![ev.to_string()],
+            };
+            serde_json::json!({"to": s(t, "to"), "at": s(t, "at"), "by": s(t, "by"), "evidence": lines})
+        })
+        .collect();
+    let audit = cert.get("audit").cloned().unwrap_or_default();
+    let digest = hex::encode(sha2::Sha256::digest(
+        crate::audit::canonical_json(cert).as_bytes(),
+    ));
+    serde_json::json!({
+        "organization": organization,
+        "account": s(cert, "account"),
+        "requested_by": s(cert, "requested_by"),
+        "reason": s(cert, "reason"),
+        "requested_at": s(cert, "requested_at"),
+        "closed_at": s(cert, "closed_at"),
+        "generated_at": crate::posture::rfc3339(crate::store::now_ms()),
+        "transitions": transitions,
+        "json_sha256": digest,
+        "signature": s(cert, "signature"),
+        "public_key": s(&audit, "public_key"),
+        "checkpoint": s(&audit, "checkpoint"),
+        "tree_size": audit.get("tree_size").cloned().unwrap_or_default(),
+        "entries": audit.get("entries").and_then(|e| e.as_array()).map_or(0, Vec::len),
+    })
+}
+
+pub fn pdf_response(bytes: Vec<u8>, name: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),

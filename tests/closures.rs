@@ -298,6 +298,39 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("signature does not verify"));
 
+    // Staff pages: the list and the closure with its phases and evidence.
+    let page = |path: &str| {
+        let r =
+            f.r.client()
+                .get(format!("{}{path}", f.r.base))
+                .bearer_auth(&auditor)
+                .send()
+                .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (s, list) = page("/reports/closures");
+    assert_eq!(s, 200);
+    assert!(
+        list.contains(">acme</a>") && list.contains("st-closed") && list.contains(">beta</a>"),
+        "{list}"
+    );
+    assert!(list.contains("st-cancelled"), "{list}");
+    let (s, one) = page("/reports/closures/acme");
+    assert_eq!(s, 200);
+    for needle in [
+        "local_backups",
+        "backup-2",
+        "certificate.pdf",
+        "customer via support ticket 8812",
+        "logs_purged",
+    ] {
+        assert!(
+            one.contains(needle),
+            "`{needle}` not on the closure page:\n{one}"
+        );
+    }
+    assert_eq!(page("/reports/closures/nobody").0, 404);
+
     // The same certificate for people: a PDF naming the account, every phase's
     // hosts and the JSON's digest, with a PNG of its first page for review.
     let resp =

@@ -604,6 +604,20 @@ pub async fn declare_offline(
     Ok(Some(view(state, c).await?))
 }
 
+/// Every closure, open ones advanced first, by account.
+pub async fn all(state: &AppState) -> Result<Vec<ClosureView>, StoreError> {
+    let accounts: Vec<String> = sqlx::query_scalar("SELECT account FROM closures ORDER BY account")
+        .fetch_all(&state.store.pool)
+        .await?;
+    let mut out = Vec::new();
+    for a in accounts {
+        if let Some(v) = get(state, &a).await? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn get(state: &AppState, account: &str) -> Result<Option<ClosureView>, StoreError> {
     let Some(c) = load(state, account).await? else {
         return Ok(None);

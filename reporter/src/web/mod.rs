@@ -105,6 +105,8 @@ fn templates() -> anyhow::Result<Environment<'static>> {
         ("base.html", include_str!("templates/base.html")),
         ("login.html", include_str!("templates/login.html")),
         ("overview.html", include_str!("templates/overview.html")),
+        ("closures.html", include_str!("templates/closures.html")),
+        ("closure.html", include_str!("templates/closure.html")),
         ("control.html", include_str!("templates/control.html")),
         ("host.html", include_str!("templates/host.html")),
         ("report.html", include_str!("templates/report.html")),

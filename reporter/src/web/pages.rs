@@ -427,8 +427,46 @@ async fn incident_triage(
     Ok(Redirect::to(&format!("/reports/incidents/{id}")).into_response())
 }
 
+async fn closures_page(
+    State(state): State<Shared>,
+    staff: WebStaff,
+) -> Result<Html<String>, PageError> {
+    let list = crate::closures::all(&state).await?;
+    state.site.render(
+        "closures.html",
+        minijinja::context! {
+            title => "Account closures",
+            user => user_ctx(&staff),
+            closures => list,
+        },
+    )
+}
+
+async fn closure_page(
+    State(state): State<Shared>,
+    staff: WebStaff,
+    Path(account): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let Some(c) = crate::closures::get(&state, &account).await? else {
+        return Err(PageError::Status(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("no closure for `{account}`"),
+        ));
+    };
+    state.site.render(
+        "closure.html",
+        minijinja::context! {
+            title => format!("Closure of {account}"),
+            user => user_ctx(&staff),
+            c => c,
+        },
+    )
+}
+
 pub fn router() -> Router<Shared> {
     Router::new()
+        .route("/reports/closures", get(closures_page))
+        .route("/reports/closures/{account}", get(closure_page))
         .route("/", get(overview))
         .route("/reports", get(|| async { Redirect::to("/") }))
         .route("/reports/controls/{id}", get(control_page))

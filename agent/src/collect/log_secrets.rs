@@ -9,6 +9,11 @@
 //! recognised by its inode; a shorter file or a changed first block means
 //! truncation, and the file is read again from the start.
 //!
+//! Reading goes through the check's [`Pace`]: the worker threads run at the
+//! configured priority, every buffer is taken from the run's read budget,
+//! and a stopped (timed-out) check ends at the next buffer without saving
+//! its state.
+//!
 //! INVARIANT: only redacted [`HitFact`]s leave `scan_stream`; the buffers
 //! holding raw log bytes are never formatted into a message.
 
@@ -27,6 +32,7 @@ use vigil_rules::checks::log_secrets::detect::Scanner;
 use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Params, ReadMode};
 
 use super::{io_reason, HostCtx};
+use crate::pace::{self, Pace};
 
 /// Bytes read per chunk.
 const CHUNK: usize = 4 << 20;
@@ -140,16 +146,27 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         .max(1);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = files.get(i) else { break };
-                let (ff, st) = scan_file(path, &ctx.display(path), &scanner, p, &old);
-                if let Ok(mut r) = results.lock() {
-                    r.push((i, ff, st));
+            s.spawn(|| {
+                ctx.pace.enter_thread();
+                loop {
+                    if ctx.pace.is_stopped() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let (ff, st) =
+                        scan_file(path, &ctx.display(path), &scanner, p, &old, &ctx.pace);
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, ff, st));
+                    }
                 }
             });
         }
     });
+    if ctx.pace.is_stopped() {
+        // Half-read files must not be remembered as read.
+        return Err(pace::Stopped.to_string());
+    }
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|r| r.0);
     let mut new_state = State {
@@ -230,7 +247,8 @@ fn save_state(path: &Path, state: &State) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(fail)
 }
 
-fn head_hash(file: &File, len: u64) -> std::io::Result<String> {
+fn head_hash(file: &File, len: u64, pace: &Pace) -> std::io::Result<String> {
+    pace.take(len)?;
     let mut buf = vec![0u8; usize::try_from(len).unwrap_or(HEAD)];
     file.read_exact_at(&mut buf, 0)?;
     Ok(hex::encode(Sha256::digest(&buf)))
@@ -243,6 +261,7 @@ fn scan_file(
     scanner: &Scanner,
     p: &Params,
     old: &BTreeMap<(u64, u64), FileState>,
+    pace: &Pace,
 ) -> (FileFacts, Option<FileState>) {
     let mut ff = FileFacts {
         path: shown.to_owned(),
@@ -263,7 +282,7 @@ fn scan_file(
     };
     let size = meta.len();
     let head_len = size.min(HEAD as u64);
-    let head = match head_hash(&file, head_len) {
+    let head = match head_hash(&file, head_len, pace) {
         Ok(h) => h,
         Err(e) => return fail(ff, &e),
     };
@@ -275,7 +294,7 @@ fn scan_file(
             && (if prev.head_len == head_len {
                 prev.head_sha256 == head
             } else {
-                head_hash(&file, prev.head_len).is_ok_and(|h| h == prev.head_sha256)
+                head_hash(&file, prev.head_len, pace).is_ok_and(|h| h == prev.head_sha256)
             });
         if prev.path != shown {
             ff.rotated_from = Some(prev.path.clone());
@@ -303,14 +322,14 @@ fn scan_file(
     ff.hits_total = hits_total;
 
     let outcome = if ff.gzip {
-        let limited = BufReader::with_capacity(1 << 20, (&file).take(size));
+        let limited = BufReader::with_capacity(1 << 20, pace.reader((&file).take(size)));
         let mut gz = flate2::read::MultiGzDecoder::new(limited);
         scan_stream(&mut gz, scanner, p, 0, &mut ff)
     } else {
         let mut f = &file;
         match f.seek(SeekFrom::Start(offset)) {
             Ok(_) => {
-                let mut limited = f.take(size - offset);
+                let mut limited = pace.reader(f.take(size - offset));
                 scan_stream(&mut limited, scanner, p, lines, &mut ff)
             }
             Err(e) => Err((e, 0, 0)),

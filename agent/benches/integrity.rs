@@ -50,6 +50,7 @@ fn main() {
     let ctx = HostCtx {
         root: PathBuf::from("/"),
         state_dir: state.clone(),
+        pace: Default::default(),
     };
     let baseline = std::env::temp_dir().join("vigil-bench-baseline.json");
     let p = Params {

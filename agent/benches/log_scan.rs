@@ -77,6 +77,7 @@ fn main() {
     let ctx = HostCtx {
         root: dir.join("root"),
         state_dir: dir.join("state"),
+        pace: Default::default(),
     };
     let params = |paths: &str, extra: &str| -> Params {
         serde_yaml::from_str(&format!(

@@ -7,6 +7,9 @@ use vigil_rules::duration::PolicyDuration;
 use vigil_rules::policy::Diagnostics;
 use vigil_rules::yaml;
 
+use crate::collect::HostCtx;
+use crate::pace::{Pace, ScanPriority, DAEMON_READ_BUDGET_MB_PER_S};
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
@@ -41,6 +44,14 @@ pub struct AgentConfig {
     /// Reports older than this are dropped from the spool (default 30d).
     #[serde(default)]
     pub spool_max_age: Option<PolicyDuration>,
+    /// CPU and I/O priority of the file-heavy checks' reading threads
+    /// (`idle` or `normal`); the daemon's default is `idle`.
+    #[serde(default)]
+    pub scan_priority: Option<ScanPriority>,
+    /// Read budget of the file-heavy checks of one run, shared, in MB/s
+    /// (10^6 bytes); 0 = unlimited; the daemon's default is 50.
+    #[serde(default)]
+    pub read_budget_mb_per_s: Option<u64>,
 }
 
 /// Defaults of the daemon's paths and limits.
@@ -88,6 +99,25 @@ impl AgentConfig {
     /// The schedule of checks that have no `every`.
     pub fn interval(&self) -> std::time::Duration {
         self.interval.map_or(DEFAULT_INTERVAL, |d| d.as_std())
+    }
+
+    /// The daemon's pacing of file-heavy checks: `idle` and 50 MB/s unless set.
+    pub fn daemon_pace(&self) -> Pace {
+        Pace::new(
+            self.scan_priority.unwrap_or(ScanPriority::Idle),
+            self.read_budget_mb_per_s
+                .unwrap_or(DAEMON_READ_BUDGET_MB_PER_S),
+        )
+    }
+
+    /// Where and how the daemon's runs gather facts: the live root, the state
+    /// directory, and a fresh read budget for each run.
+    pub fn daemon_host_ctx(&self) -> HostCtx {
+        HostCtx {
+            root: PathBuf::from("/"),
+            state_dir: self.state_dir(),
+            pace: self.daemon_pace(),
+        }
     }
 
     /// The host name reported: `host`, else this machine's hostname.
@@ -165,6 +195,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn scan_priority_and_read_budget() {
+        let c = AgentConfig::parse("scan_priority: normal\nread_budget_mb_per_s: 0\n", "a.yaml")
+            .unwrap();
+        assert_eq!(c.scan_priority, Some(ScanPriority::Normal));
+        let pace = c.daemon_host_ctx().pace;
+        assert_eq!(pace.priority(), ScanPriority::Normal);
+        assert_eq!(pace.budget(), None);
+        let c =
+            AgentConfig::parse("scan_priority: idle\nread_budget_mb_per_s: 8\n", "a.yaml").unwrap();
+        assert_eq!(c.daemon_pace().budget(), Some(8_000_000));
+        let e = AgentConfig::parse("scan_priority: low\n", "a.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("a.yaml:1:"), "{e}");
+        assert!(AgentConfig::parse("read_budget_mb_per_s: -1\n", "a.yaml").is_err());
+    }
+
+    #[test]
     fn reads_the_contract_example() {
         let c = AgentConfig::parse(
             "server: https://reporter.internal:8443\nhost: web-1\nroles: [app]\ninterval: 15m\n",
@@ -202,6 +248,8 @@ mod tests {
         assert_eq!(c.spool_max_age.unwrap().as_std().as_secs(), 7200);
         assert_eq!(c.interval().as_secs(), 900);
         assert_eq!(c.token_file(), PathBuf::from(DEFAULT_TOKEN_FILE));
+        assert_eq!(c.daemon_pace().priority(), ScanPriority::Idle);
+        assert_eq!(c.daemon_pace().budget(), Some(50_000_000));
         let e = AgentConfig::parse("host: a\nspool_max_reports: 0\n", "a.yaml").unwrap_err();
         assert!(
             e.to_string()

@@ -7,6 +7,8 @@
 //! - [`engine`] runs the selected checks concurrently, each under its timeout,
 //!   and builds the `vigil.report/v1` report.
 //! - [`config`] reads the agent's YAML config with located errors.
+//! - [`pace`] keeps file-heavy checks gentle: a stop switch for timed-out
+//!   checks, a shared read budget, idle CPU and I/O priority.
 //! - [`daemon`] is `vigil-agent run`: the schedule, the durable spool, the
 //!   shipper; [`enroll`] trades the enrollment secret for a token.
 
@@ -15,3 +17,4 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod enroll;
+pub mod pace;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use vigil_agent::collect::HostCtx;
 use vigil_agent::config::AgentConfig;
 use vigil_agent::engine::{self, RunOptions};
+use vigil_agent::pace::{Pace, ScanPriority};
 use vigil_rules::format::{self, Format};
 use vigil_rules::policy::{self, LoadError};
 
@@ -52,6 +53,15 @@ enum Cmd {
         /// Accepted exceptions (YAML): failing checks they cover make their control `waived`.
         #[arg(long, value_name = "FILE")]
         waivers: Option<PathBuf>,
+        /// Read files for log_secrets, file_integrity and clamav at idle CPU and I/O
+        /// priority (the daemon's default; `check` runs at normal priority unless the
+        /// config's `scan_priority` says otherwise).
+        #[arg(long)]
+        idle: bool,
+        /// Shared read budget of those checks in MB/s (10^6 bytes), 0 = unlimited
+        /// (`check`'s default unless the config's `read_budget_mb_per_s` says otherwise).
+        #[arg(long, value_name = "MBPS")]
+        read_budget: Option<u64>,
     },
     /// Run the policy's unit tests (FILE.yaml -> FILE.test.yaml): judge given facts, compare with expectations.
     Test {
@@ -298,6 +308,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             let ctx = HostCtx {
                 state_dir: state_dir.unwrap_or_else(|| HostCtx::live().state_dir),
                 root,
+                pace: Pace::default(),
             };
             Ok(write_baselines(&p, &control, &ctx))
         }
@@ -341,6 +352,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             let ctx = HostCtx {
                 state_dir: state_dir.unwrap_or_else(|| HostCtx::live().state_dir),
                 root,
+                pace: Pace::default(),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -373,7 +385,12 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             host,
             state_dir,
             waivers,
+            idle,
+            read_budget,
         } => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                init_logs();
+            }
             let cfg = match &config {
                 Some(path) => match AgentConfig::load(path) {
                     Ok(c) => c,
@@ -423,6 +440,14 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                     .or(cfg.state_dir.clone())
                     .unwrap_or_else(|| HostCtx::live().state_dir),
                 root,
+                pace: Pace::new(
+                    if idle {
+                        ScanPriority::Idle
+                    } else {
+                        cfg.scan_priority.unwrap_or_default()
+                    },
+                    read_budget.or(cfg.read_budget_mb_per_s).unwrap_or(0),
+                ),
             };
             let opts = RunOptions {
                 host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),

@@ -319,6 +319,7 @@ mod tests {
         let ctx = HostCtx {
             root: dir.path().to_owned(),
             state_dir: dir.path().join("state"),
+            pace: Default::default(),
         };
         let mut c = ConfigFiles::default();
         c.read(&ctx.path("/etc/ssh/sshd_config"), &ctx, None, 0)
@@ -340,6 +341,7 @@ mod tests {
         let ctx = HostCtx {
             root: dir.path().to_owned(),
             state_dir: dir.path().join("state"),
+            pace: Default::default(),
         };
         let err = ConfigFiles::default()
             .read(&ctx.path("/etc/ssh/sshd_config"), &ctx, None, 0)

@@ -2,6 +2,12 @@
 //! times, an EICAR self-test through INSTREAM, and a scan of the configured
 //! paths with a content-hash cache kept in the state directory.
 //!
+//! The scan paths are listed and read on a thread of their own, at the
+//! configured priority and through the run's read budget, one file ahead of
+//! the stream to clamd (so at most two files are in memory). A stopped
+//! (timed-out) check ends that thread at its next file or buffer; clamd's own
+//! work is clamd's (its priority is its unit's).
+//!
 //! Nothing read from a scanned file (nor the test string) reaches the facts:
 //! only paths, signature names and counts.
 
@@ -18,6 +24,7 @@ use vigil_rules::checks::clamav::{
 };
 
 use super::{io_reason, HostCtx};
+use crate::pace::Pace;
 
 /// How long one clamd command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -302,6 +309,9 @@ fn list_files(p: &Params, ctx: &HostCtx, scan: &mut Scan) -> Vec<(String, PathBu
             .follow_links(false)
             .sort_by_file_name()
         {
+            if ctx.pace.is_stopped() {
+                return files;
+            }
             match entry {
                 Ok(e) if e.file_type().is_file() => {
                     files.push((ctx.display(e.path()), e.path().to_path_buf()));
@@ -318,14 +328,48 @@ fn list_files(p: &Params, ctx: &HostCtx, scan: &mut Scan) -> Vec<(String, PathBu
 }
 
 /// Reads a file up to `limit` bytes; `Ok(None)` when it is larger.
-fn read_limited(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+fn read_limited(path: &Path, limit: u64, pace: &Pace) -> std::io::Result<Option<Vec<u8>>> {
+    pace.check()?;
     let f = std::fs::File::open(path)?;
     let mut buf = Vec::new();
-    f.take(limit + 1).read_to_end(&mut buf)?;
+    pace.reader(f).take(limit + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {
         return Ok(None);
     }
     Ok(Some(buf))
+}
+
+/// What the reading thread hands the scanner, in order: the listing's
+/// outcome first, then each file's bytes.
+enum Item {
+    Listed(Scan),
+    File(String, std::io::Result<Option<Vec<u8>>>),
+}
+
+/// The reading thread: lists the scan paths, then reads one file per credit.
+fn read_files(
+    p: &Params,
+    ctx: &HostCtx,
+    credits: &std::sync::mpsc::Receiver<()>,
+    items: &tokio::sync::mpsc::Sender<Item>,
+) {
+    ctx.pace.enter_thread();
+    let mut listed = Scan::default();
+    let files = list_files(p, ctx, &mut listed);
+    if items.blocking_send(Item::Listed(listed)).is_err() {
+        return;
+    }
+    let limit = p.max_file_size_mb.saturating_mul(1024 * 1024);
+    for (host, real) in files {
+        // no credit: the scan is over (or was dropped)
+        if credits.recv().is_err() || ctx.pace.is_stopped() {
+            return;
+        }
+        let data = read_limited(&real, limit, &ctx.pace);
+        if items.blocking_send(Item::File(host, data)).is_err() {
+            return;
+        }
+    }
 }
 
 async fn scan_paths(p: &Params, ctx: &HostCtx, conn: &Conn, signatures: &str) -> Scan {
@@ -345,31 +389,42 @@ async fn scan_paths(p: &Params, ctx: &HostCtx, conn: &Conn, signatures: &str) ->
         signatures: signatures.to_owned(),
         clean: BTreeMap::new(),
     };
-    let files = list_files(p, ctx, &mut scan);
-    let limit = p.max_file_size_mb.saturating_mul(1024 * 1024);
-    for (host, real) in files {
-        scan.files_seen += 1;
-        let data = {
-            let real = real.clone();
-            tokio::task::spawn_blocking(move || read_limited(&real, limit)).await
-        };
-        let data = match data {
-            Ok(Ok(Some(d))) => d,
-            Ok(Ok(None)) => {
-                scan.too_large.push(host);
+    let (credit_tx, credit_rx) = std::sync::mpsc::channel::<()>();
+    let (item_tx, mut item_rx) = tokio::sync::mpsc::channel::<Item>(1);
+    let (p2, ctx2) = (p.clone(), ctx.clone());
+    let started = std::thread::Builder::new()
+        .name("vigil-clamav-read".into())
+        .spawn(move || read_files(&p2, &ctx2, &credit_rx, &item_tx));
+    if let Err(e) = started {
+        scan.errors.push(ScanError {
+            path: p.scan_paths.join(", "),
+            reason: format!("cannot start the reading thread: {}", io_reason(&e)),
+        });
+        return scan;
+    }
+    // One file read ahead of the one being streamed to clamd.
+    let _ = credit_tx.send(());
+    while let Some(item) = item_rx.recv().await {
+        let (host, data) = match item {
+            Item::Listed(listed) => {
+                scan.missing_paths = listed.missing_paths;
+                scan.errors.extend(listed.errors);
                 continue;
             }
-            Ok(Err(e)) => {
-                scan.errors.push(ScanError {
-                    path: host,
-                    reason: format!("cannot read: {}", io_reason(&e)),
-                });
+            Item::File(host, data) => (host, data),
+        };
+        let _ = credit_tx.send(());
+        scan.files_seen += 1;
+        let data = match data {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                scan.too_large.push(host);
                 continue;
             }
             Err(e) => {
                 scan.errors.push(ScanError {
                     path: host,
-                    reason: format!("reader stopped: {e}"),
+                    reason: format!("cannot read: {}", io_reason(&e)),
                 });
                 continue;
             }

@@ -1,6 +1,10 @@
 //! Facts for `file_integrity`: dpkg's md5sums checked in parallel, and a
 //! SHA-256 baseline of chosen paths (written by `vigil-agent baseline`)
 //! compared with what is there now.
+//!
+//! A check hashes on a thread pool of its own, its threads at the configured
+//! priority; every buffer comes out of the run's read budget, and a stopped
+//! (timed-out) check ends at the next file or buffer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -16,11 +20,21 @@ use vigil_rules::checks::file_integrity::{
 };
 
 use super::{io_reason, HostCtx};
+use crate::pace::{self, Pace};
 
 /// Read buffer per hashing thread.
 const BUF: usize = 1 << 20;
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+    let pool = ctx.pace.thread_pool("vigil-integrity")?;
+    let facts = pool.install(|| collect_here(p, ctx));
+    if ctx.pace.is_stopped() {
+        return Err(pace::Stopped.to_string());
+    }
+    Ok(facts)
+}
+
+fn collect_here(p: &Params, ctx: &HostCtx) -> Facts {
     let mut facts = Facts::default();
     if p.dpkg_verify {
         match dpkg_verify(&ctx.path(&p.dpkg_admin_dir), ctx) {
@@ -34,7 +48,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             Err(e) => facts.errors.push(e),
         }
     }
-    Ok(facts)
+    facts
 }
 
 // ---------------------------------------------------------------- dpkg
@@ -116,7 +130,7 @@ fn parse_diversions(text: &str) -> HashMap<String, (String, String)> {
 
 pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     let status_path = admin.join("status");
-    let status = std::fs::read(&status_path).map_err(|e| {
+    let status = ctx.pace.read_file(&status_path).map_err(|e| {
         format!(
             "cannot read dpkg status `{}`: {}",
             ctx.display(&status_path),
@@ -124,7 +138,9 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
         )
     })?;
     let status = parse_status(&String::from_utf8_lossy(&status));
-    let diversions = std::fs::read(admin.join("diversions"))
+    let diversions = ctx
+        .pace
+        .read_file(&admin.join("diversions"))
         .map(|b| parse_diversions(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
     let conffile_paths: HashSet<&str> = status
@@ -152,7 +168,7 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     let mut errors = Vec::new();
     for (pkg, file) in &md5sums {
         packages.insert(pkg);
-        let text = match std::fs::read(file) {
+        let text = match ctx.pace.read_file(file) {
             Ok(t) => t,
             Err(e) => {
                 errors.push(format!(
@@ -210,7 +226,7 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
                     conffile: it.conffile,
                     reason,
                 };
-                match md5_file(&ctx.path(actual), buf) {
+                match md5_file(&ctx.path(actual), buf, &ctx.pace) {
                     Ok((sum, n)) if sum == it.md5 => (n, None),
                     Ok((_, n)) => (n, Some(problem(ProblemKind::Changed, None))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -235,8 +251,9 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     })
 }
 
-fn md5_file(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
+fn md5_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<(String, u64)> {
+    pace.check()?;
+    let mut f = pace.reader(std::fs::File::open(path)?);
     let mut h = Md5::new();
     let mut n = 0u64;
     loop {
@@ -250,8 +267,9 @@ fn md5_file(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
-fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+fn sha256_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<String> {
+    pace.check()?;
+    let mut f = pace.reader(std::fs::File::open(path)?);
     let mut h = Sha256::new();
     loop {
         let k = f.read(buf)?;
@@ -315,6 +333,9 @@ fn snapshot(
                 .iter()
                 .any(|x| host == *x || host.starts_with(&format!("{}/", x.trim_end_matches('/'))))
         }) {
+            if ctx.pace.is_stopped() {
+                return Err(pace::Stopped.to_string());
+            }
             let e = e.map_err(|e| {
                 format!(
                     "cannot walk `{}`: {}",
@@ -347,7 +368,7 @@ fn snapshot(
                         .map_err(|e| format!("cannot read link `{host}`: {}", io_reason(&e)))?;
                     (None, Some(t.to_string_lossy().into_owned()))
                 } else {
-                    let h = sha256_file(real, buf)
+                    let h = sha256_file(real, buf, &ctx.pace)
                         .map_err(|e| format!("cannot read `{host}`: {}", io_reason(&e)))?;
                     (Some(h), None)
                 };

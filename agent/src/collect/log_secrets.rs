@@ -9,6 +9,11 @@
 //! recognised by its inode; a shorter file or a changed first block means
 //! truncation, and the file is read again from the start.
 //!
+//! Reading goes through the check's [`Pace`]: the worker threads run at the
+//! configured priority, every buffer is taken from the run's read budget,
+//! and a stopped (timed-out) check ends at the next buffer without saving
+//! its state.
+//!
 //! INVARIANT: only redacted [`HitFact`]s leave `scan_stream`; the buffers
 //! holding raw log bytes are never formatted into a message.
 
@@ -27,9 +32,13 @@ use vigil_rules::checks::log_secrets::detect::Scanner;
 use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Params, ReadMode};
 
 use super::{io_reason, HostCtx};
+use crate::pace::{self, Pace};
 
 /// Bytes read per chunk.
 const CHUNK: usize = 4 << 20;
+/// Bytes scanned between two looks at the stop switch: a timed-out scan
+/// stops within one of these, not one whole chunk.
+const STEP: usize = 1 << 20;
 /// The first block, hashed to recognise a file again.
 const HEAD: usize = 4096;
 const STATE_VERSION: u32 = 1;
@@ -140,16 +149,27 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         .max(1);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = files.get(i) else { break };
-                let (ff, st) = scan_file(path, &ctx.display(path), &scanner, p, &old);
-                if let Ok(mut r) = results.lock() {
-                    r.push((i, ff, st));
+            s.spawn(|| {
+                ctx.pace.enter_thread();
+                loop {
+                    if ctx.pace.is_stopped() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let (ff, st) =
+                        scan_file(path, &ctx.display(path), &scanner, p, &old, &ctx.pace);
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, ff, st));
+                    }
                 }
             });
         }
     });
+    if ctx.pace.is_stopped() {
+        // Half-read files must not be remembered as read.
+        return Err(pace::Stopped.to_string());
+    }
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|r| r.0);
     let mut new_state = State {
@@ -230,7 +250,8 @@ fn save_state(path: &Path, state: &State) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(fail)
 }
 
-fn head_hash(file: &File, len: u64) -> std::io::Result<String> {
+fn head_hash(file: &File, len: u64, pace: &Pace) -> std::io::Result<String> {
+    pace.take(len)?;
     let mut buf = vec![0u8; usize::try_from(len).unwrap_or(HEAD)];
     file.read_exact_at(&mut buf, 0)?;
     Ok(hex::encode(Sha256::digest(&buf)))
@@ -243,6 +264,7 @@ fn scan_file(
     scanner: &Scanner,
     p: &Params,
     old: &BTreeMap<(u64, u64), FileState>,
+    pace: &Pace,
 ) -> (FileFacts, Option<FileState>) {
     let mut ff = FileFacts {
         path: shown.to_owned(),
@@ -263,7 +285,7 @@ fn scan_file(
     };
     let size = meta.len();
     let head_len = size.min(HEAD as u64);
-    let head = match head_hash(&file, head_len) {
+    let head = match head_hash(&file, head_len, pace) {
         Ok(h) => h,
         Err(e) => return fail(ff, &e),
     };
@@ -275,7 +297,7 @@ fn scan_file(
             && (if prev.head_len == head_len {
                 prev.head_sha256 == head
             } else {
-                head_hash(&file, prev.head_len).is_ok_and(|h| h == prev.head_sha256)
+                head_hash(&file, prev.head_len, pace).is_ok_and(|h| h == prev.head_sha256)
             });
         if prev.path != shown {
             ff.rotated_from = Some(prev.path.clone());
@@ -303,15 +325,15 @@ fn scan_file(
     ff.hits_total = hits_total;
 
     let outcome = if ff.gzip {
-        let limited = BufReader::with_capacity(1 << 20, (&file).take(size));
+        let limited = BufReader::with_capacity(1 << 20, pace.reader((&file).take(size)));
         let mut gz = flate2::read::MultiGzDecoder::new(limited);
-        scan_stream(&mut gz, scanner, p, 0, &mut ff)
+        scan_stream(&mut gz, scanner, p, 0, &mut ff, pace)
     } else {
         let mut f = &file;
         match f.seek(SeekFrom::Start(offset)) {
             Ok(_) => {
-                let mut limited = f.take(size - offset);
-                scan_stream(&mut limited, scanner, p, lines, &mut ff)
+                let mut limited = pace.reader(f.take(size - offset));
+                scan_stream(&mut limited, scanner, p, lines, &mut ff, pace)
             }
             Err(e) => Err((e, 0, 0)),
         }
@@ -358,6 +380,7 @@ fn scan_stream(
     p: &Params,
     first_lines: u64,
     ff: &mut FileFacts,
+    pace: &Pace,
 ) -> Result<(u64, u64), (std::io::Error, u64, u64)> {
     let max_line = p.max_line_bytes.max(256);
     let mut buf = vec![0u8; CHUNK + max_line];
@@ -392,7 +415,8 @@ fn scan_stream(
         if eof {
             // The rest: whole lines, then possibly a partial last line.
             let complete = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
-            let n = scanner.scan(data, lines + 1, &mut hits);
+            let n = scan_pieces(scanner, data, lines + 1, &mut hits, pace)
+                .map_err(|e| (e, consumed, lines))?;
             push(ff, &mut hits);
             return Ok((consumed + complete as u64, lines + n));
         }
@@ -401,13 +425,50 @@ fn scan_stream(
             // A line longer than the window: scan it in pieces.
             _ => len,
         };
-        let n = scanner.scan(data.get(..cut).unwrap_or(&[]), lines + 1, &mut hits);
+        let n = scan_pieces(
+            scanner,
+            data.get(..cut).unwrap_or(&[]),
+            lines + 1,
+            &mut hits,
+            pace,
+        )
+        .map_err(|e| (e, consumed, lines))?;
         push(ff, &mut hits);
         lines += n;
         consumed += cut as u64;
         buf.copy_within(cut..len, 0);
         carry = len - cut;
     }
+}
+
+/// Scans `data` in pieces of about [`STEP`] bytes, each cut after a newline
+/// (a line is never split), looking at the stop switch before each piece.
+/// Returns the newlines seen, as one `scan` of the whole would.
+fn scan_pieces(
+    scanner: &Scanner,
+    data: &[u8],
+    first_line: u64,
+    hits: &mut Vec<vigil_rules::checks::log_secrets::detect::Hit>,
+    pace: &Pace,
+) -> std::io::Result<u64> {
+    let mut n = 0u64;
+    let mut rest = data;
+    while !rest.is_empty() {
+        pace.check()?;
+        let cut = if rest.len() <= STEP {
+            rest.len()
+        } else {
+            match memchr::memrchr(b'\n', rest.get(..STEP).unwrap_or(rest)) {
+                Some(i) => i + 1,
+                None => memchr::memchr(b'\n', rest.get(STEP..).unwrap_or(&[]))
+                    .map_or(rest.len(), |i| STEP + i + 1),
+            }
+        };
+        let (piece, tail) = rest.split_at_checked(cut).unwrap_or((rest, &[]));
+        n += scanner.scan(piece, first_line + n, hits);
+        rest = tail;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -422,9 +483,16 @@ mod tests {
         let p = params("");
         let sc = p.scanner().unwrap();
         let mut ff = FileFacts::default();
-        let r = scan_stream(&mut &text[..], &sc, &p, chunk_lines, &mut ff)
-            .map_err(|e| e.0)
-            .unwrap();
+        let r = scan_stream(
+            &mut &text[..],
+            &sc,
+            &p,
+            chunk_lines,
+            &mut ff,
+            &Pace::default(),
+        )
+        .map_err(|e| e.0)
+        .unwrap();
         (ff, r)
     }
 
@@ -437,6 +505,19 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_scan_ends_with_the_stop_error() {
+        let p = params("");
+        let sc = p.scanner().unwrap();
+        let pace = Pace::default().for_check("");
+        pace.stop();
+        let mut ff = FileFacts::default();
+        let e =
+            scan_stream(&mut &b"password=hunter2\n"[..], &sc, &p, 0, &mut ff, &pace).unwrap_err();
+        assert!(crate::pace::is_stopped(&e.0));
+        assert!(ff.hits.is_empty());
+    }
+
+    #[test]
     fn lines_across_chunks_are_numbered() {
         let mut text = Vec::new();
         for i in 0..400_000 {
@@ -446,6 +527,8 @@ mod tests {
         let (ff, (off, lines)) = run(&text, 10);
         assert!(text.len() > CHUNK);
         assert_eq!(ff.hits[0].line, 400_011);
+        // more than one chunk and more than one piece per chunk
+        assert!(text.len() > CHUNK + STEP);
         assert_eq!(lines, 400_011);
         assert_eq!(off, text.len() as u64);
     }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use vigil_rules::checks::{CheckSpec, Facts};
 
+use crate::pace::Pace;
+
 pub mod admin_access;
 pub mod backup_freshness;
 pub mod clamav;
@@ -26,6 +28,9 @@ pub struct HostCtx {
     pub root: PathBuf,
     /// Where checks keep state between runs.
     pub state_dir: PathBuf,
+    /// Priority and read budget of the file-heavy checks (`log_secrets`,
+    /// `file_integrity`, `clamav`), and, within one check, its stop switch.
+    pub pace: Pace,
 }
 
 impl HostCtx {
@@ -33,6 +38,7 @@ impl HostCtx {
         HostCtx {
             root: PathBuf::from("/"),
             state_dir: PathBuf::from("/var/lib/vigil/state"),
+            pace: Pace::default(),
         }
     }
 
@@ -64,7 +70,22 @@ impl HostCtx {
 pub type CollectError = String;
 
 /// Gathers the facts one check needs.
+///
+/// The check gets its own stop switch: when this future is dropped before it
+/// finishes (the engine's `timeout`), the switch is thrown and the blocking
+/// readers it started stop at their next file or buffer.
 pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectError> {
+    let ctx = &HostCtx {
+        pace: ctx.pace.for_check(spec.type_name()),
+        ..ctx.clone()
+    };
+    let stop = ctx.pace.stop_on_drop();
+    let facts = collect_one(spec, ctx).await;
+    stop.disarm();
+    facts
+}
+
+async fn collect_one(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectError> {
     match spec {
         CheckSpec::Attestation(_) => Ok(Facts::Attestation(Default::default())),
         CheckSpec::AdminAccess(p) => {

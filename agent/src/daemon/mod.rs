@@ -25,7 +25,6 @@ use tokio::time::Instant;
 use vigil_rules::policy::{self, Policy};
 use vigil_rules::report::Report;
 
-use crate::collect::HostCtx;
 use crate::config::{self, AgentConfig};
 use crate::engine::{self, ErasureTasks, RunOptions};
 use http::Secret;
@@ -644,10 +643,7 @@ impl Daemon {
             host: self.cfg.host_name(),
             roles: self.cfg.roles.clone(),
             controls: due,
-            ctx: HostCtx {
-                root: PathBuf::from("/"),
-                state_dir: self.cfg.state_dir(),
-            },
+            ctx: self.cfg.daemon_host_ctx(),
         }
     }
 

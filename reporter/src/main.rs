@@ -488,8 +488,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
             if cfg.plain_http {
                 tracing::info!(%listen, "serving plain HTTP");
-                axum_server::bind(listen)
+                let mut server = axum_server::bind(listen)
                     .handle(handle)
+                    .first_request_timeout(app::HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(app::HEADER_READ_TIMEOUT);
+                server
                     .serve(service)
                     .await
                     .context("server failed")?;
@@ -518,8 +524,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                             )
                         })?;
                 tracing::info!(%listen, "serving HTTPS");
-                axum_server::bind_rustls(listen, rustls_config)
+                let mut server = axum_server::bind_rustls(listen, rustls_config)
                     .handle(handle)
+                    .first_request_timeout(app::HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(app::HEADER_READ_TIMEOUT);
+                server
                     .serve(service)
                     .await
                     .context("server failed")?;

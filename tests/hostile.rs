@@ -16,7 +16,7 @@ use vigil_tests::*;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const PIP_HINT: &str = "pip install 'schemathesis>=4,<5'";
+const PIP_HINT: &str = "pip install 'schemathesis==4.32.5'";
 
 /// schemathesis from $SCHEMATHESIS, target/hostile-venv, or PATH.
 fn schemathesis() -> PathBuf {
@@ -25,7 +25,6 @@ fn schemathesis() -> PathBuf {
         candidates.push(p.into());
     }
     candidates.push(workspace().join("target/hostile-venv/bin/schemathesis"));
-    candidates.push(workspace().join(".venv/bin/schemathesis"));
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join("schemathesis")));
     }

@@ -495,10 +495,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     .http_builder()
                     .http1()
                     .header_read_timeout(app::HEADER_READ_TIMEOUT);
-                server
-                    .serve(service)
-                    .await
-                    .context("server failed")?;
+                server.serve(service).await.context("server failed")?;
             } else {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let id = match &cfg.tls {
@@ -531,10 +528,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     .http_builder()
                     .http1()
                     .header_read_timeout(app::HEADER_READ_TIMEOUT);
-                server
-                    .serve(service)
-                    .await
-                    .context("server failed")?;
+                server.serve(service).await.context("server failed")?;
             }
             Ok(())
         }

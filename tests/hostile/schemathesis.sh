@@ -16,7 +16,7 @@
 #   gets an ordinary-looking 201 with a tracking id but is not stored, by
 #   design (bots must not learn they were caught).
 #
-# Needs schemathesis (`pip install 'schemathesis>=4,<5'`): found on PATH, in
+# Needs schemathesis (`pip install 'schemathesis==4.32.5'`): found on PATH, in
 # $SCHEMATHESIS, or in target/hostile-venv/bin.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -24,10 +24,10 @@ set -euo pipefail
 find_schemathesis() {
   local c
   for c in "${SCHEMATHESIS:-}" "$HOSTILE_ROOT/target/hostile-venv/bin/schemathesis" \
-           "$HOSTILE_ROOT/.venv/bin/schemathesis" "$(command -v schemathesis || true)"; do
+           "$(command -v schemathesis || true)"; do
     if [ -n "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi
   done
-  echo "hostile: schemathesis is not installed: pip install 'schemathesis>=4,<5' (or set SCHEMATHESIS=/path/to/schemathesis)" >&2
+  echo "hostile: schemathesis is not installed: pip install 'schemathesis==4.32.5' (or set SCHEMATHESIS=/path/to/schemathesis)" >&2
   exit 3
 }
 ST="$(find_schemathesis)"
@@ -49,6 +49,8 @@ VIGIL_STAFF_TOKEN="$(staff_token "$work/data" hostile-admin)"
 VIGIL_AGENT_TOKEN="$(agent_token hostile-agent)"
 
 status=0
+# schemathesis keeps a cache (.schemathesis/) in its working directory: the throwaway one.
+cd "$work"
 "$ST" --config-file "$HOSTILE_ROOT/tests/hostile/schemathesis.toml" --no-color run \
   "$REPORTER_BASE/api/v1/openapi.json" \
   --checks "${HOSTILE_CHECKS:-all}" \

@@ -173,7 +173,7 @@ pub struct InclusionProof {
 
 /// An entry with its inclusion proof against a fresh signed checkpoint.
 #[utoipa::path(get, path = "/api/v1/audit/proof", tag = "staff", security(("bearer" = [])), params(ProofQuery),
-    responses((status = 200, body = InclusionProof), (status = 401, description = "not staff"), (status = 404, description = "no such entry")))]
+    responses((status = 200, body = InclusionProof), (status = 400, description = "missing or bad `seq`"), (status = 401, description = "not staff"), (status = 404, description = "no such entry")))]
 async fn audit_proof(
     State(state): State<Shared>,
     _staff: Staff,

@@ -14,6 +14,12 @@ use crate::store::Store;
 
 pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
 
+/// A client must send a request's headers (the first one from the moment it
+/// connects, later ones on a kept-alive connection) within this time, or the
+/// connection is closed: slow clients cannot hold connections open for ever.
+/// Bodies are bounded by the 30 s request timeout below.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The router and its OpenAPI document.
 pub fn build(state: Shared) -> Router {
     let max = state.max_report_bytes;

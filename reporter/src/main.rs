@@ -538,11 +538,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
             if cfg.plain_http {
                 tracing::info!(%listen, "serving plain HTTP");
-                axum_server::bind(listen)
+                let mut server = axum_server::bind(listen)
                     .handle(handle)
-                    .serve(service)
-                    .await
-                    .context("server failed")?;
+                    .first_request_timeout(app::HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(app::HEADER_READ_TIMEOUT);
+                server.serve(service).await.context("server failed")?;
             } else {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let id = match &cfg.tls {
@@ -568,11 +571,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                             )
                         })?;
                 tracing::info!(%listen, "serving HTTPS");
-                axum_server::bind_rustls(listen, rustls_config)
+                let mut server = axum_server::bind_rustls(listen, rustls_config)
                     .handle(handle)
-                    .serve(service)
-                    .await
-                    .context("server failed")?;
+                    .first_request_timeout(app::HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(app::HEADER_READ_TIMEOUT);
+                server.serve(service).await.context("server failed")?;
             }
             Ok(())
         }

@@ -68,6 +68,8 @@ impl AppState {
 #[openapi(
     info(title = "vigil reporter", description = "Agents report here; staff read the fleet's posture."),
     modifiers(&SecurityAddon),
+    // Routed apart (its own body limit and timeout, see app.rs), documented here.
+    paths(crate::exports::upload),
     tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"),
         (name = "incidents", description = "incident intake (anyone) and triage (staff)"))
 )]
@@ -324,7 +326,7 @@ pub fn valid_host(h: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid {what}: {e}")))
 }
 

@@ -110,7 +110,7 @@ async fn receive(
 #[utoipa::path(put, path = "/api/v1/exports/{account}", tag = "agents", security(("bearer" = [])),
     params(("account" = String, Path, description = "account id"),
            ("x-archive-sha256" = String, Header, description = "SHA-256 (lower-case hex) of the body")),
-    request_body(content = Vec<u8>, content_type = "application/gzip", description = "the tar.gz archive"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the tar.gz archive (sent as application/gzip or application/octet-stream; the type is not checked, the digest is)"),
     responses((status = 201, body = Uploaded, description = "stored"), (status = 200, body = Uploaded, description = "already stored"),
         (status = 400, description = "bad account, digest header missing or not matching the body"),
         (status = 401, description = "unknown or revoked token"), (status = 403, description = "this agent's roles do not export"),
@@ -261,14 +261,18 @@ pub async fn create_link(
     State(state): State<Shared>,
     Admin(user): Admin,
     Path(account): Path<String>,
-    req: Option<Json<LinkRequest>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ExportLink>)> {
     if !valid_account(&account) {
         return Err(ApiError::BadRequest(format!(
             "`{account}` is not an account id"
         )));
     }
-    let req = req.map(|Json(r)| r).unwrap_or_default();
+    let req: LinkRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LinkRequest::default()
+    } else {
+        crate::api::parse_json(&body, "link request")?
+    };
     let valid_for = match req.valid_for.as_deref() {
         None => DEFAULT_LINK,
         Some(s) => vigil_rules::duration::PolicyDuration::parse(s)

@@ -165,8 +165,9 @@ pub async fn list_views(state: &crate::api::AppState) -> ApiResult<Vec<WaiverVie
 pub async fn create(
     State(state): State<Shared>,
     Admin(user): Admin,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<WaiverView>)> {
+    let body: Value = crate::api::parse_json(&body, "waiver")?;
     let policy = state.policy();
     let w =
         validate(&body, policy.as_ref().map(|p| p.yaml.as_str())).map_err(ApiError::BadRequest)?;

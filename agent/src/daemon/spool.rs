@@ -107,7 +107,7 @@ pub fn write_durable(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    {
+    let written = (|| {
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
@@ -118,8 +118,13 @@ pub fn write_durable(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // a full disk must not also leave half-written temp files behind
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     sync_dir(dir)
 }
 
@@ -310,6 +315,21 @@ mod tests {
         let seqs: Vec<u64> = s.entries().unwrap().iter().map(|e| e.seq).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
         assert!(names.iter().all(|n| n.len() == 20 + 1 + n[21..].len()));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        // renaming over a non-empty directory fails after the temp file is written
+        let target = d.path().join("busy");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("x"), b"x").unwrap();
+        assert!(write_durable(&target, b"report", 0o600).is_err());
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("busy")]);
     }
 
     #[test]

@@ -328,6 +328,14 @@ fn pages_in_headless_chromium() {
     );
     let shots = workspace().join("target/screenshots/staff-pages");
     std::fs::create_dir_all(&shots).unwrap();
+    let opened = r
+        .client()
+        .post(format!("{}/api/v1/accounts/acme/closure", r.base))
+        .bearer_auth(&staff)
+        .json(&serde_json::json!({"requested_by": "owner <b>via</b> ticket", "reason": "account closed"}))
+        .send()
+        .unwrap();
+    assert_eq!(opened.status().as_u16(), 201);
 
     // A login link works once.
     let link = login_link(&r, &staff);
@@ -370,6 +378,20 @@ fn pages_in_headless_chromium() {
             "incidents",
             "/reports/incidents",
             &["Incidents", "Login page leaks the user list"],
+        ),
+        (
+            "closures",
+            "/reports/closures",
+            &["Account closures", "acme", "requested"],
+        ),
+        (
+            "closure-acme",
+            "/reports/closures/acme",
+            &[
+                "Closure of acme",
+                "local_backups",
+                "owner &lt;b&gt;via&lt;/b&gt; ticket",
+            ],
         ),
         (
             "incident",

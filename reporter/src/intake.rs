@@ -507,12 +507,12 @@ async fn submit(
     let cfg = &state.site.intake;
     let addr = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let limiter_key = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    if !state
-        .site
-        .limiter
-        .allow(limiter_key, now_ms(), 3_600_000, cfg.per_address_per_hour)
-    {
-        tracing::warn!(%addr, "incident intake: rate limited");
+    let n = state.site.limiter.count(limiter_key, now_ms(), 3_600_000);
+    if n > cfg.per_address_per_hour {
+        // once per window and address, not once per request of a flood
+        if n == cfg.per_address_per_hour.saturating_add(1) {
+            tracing::warn!(%addr, "incident intake: rate limited for the rest of the hour");
+        }
         return Err(Refusal::Status(
             StatusCode::TOO_MANY_REQUESTS,
             "too many reports from your address; try again in an hour".into(),

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod intake;
+pub mod intake_input;
 pub mod merkle;
 pub mod posture;
 pub mod store;

@@ -1,15 +1,16 @@
 //! Firewall rulesets: `nft -j list ruleset` JSON and `iptables-save` /
 //! `ip6tables-save` text, parsed into one model and evaluated for every
-//! port (jumps, gotos, sets, verdict maps), then judged.
+//! port (jumps, gotos, sets, verdict maps). The judgement after it (a loop
+//! over all 65,535 ports building evidence) is left out: it reads no input
+//! and would cut the rate to a few runs a second.
 //! Input: the first byte picks nft JSON, iptables-save or ip6tables-save.
 //! Properties: no panic, no hang (jump loops must be caught); a ruleset
 //! that parses evaluates to a decision for every port of both families.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vigil_fuzz::{ctx, select};
+use vigil_fuzz::select;
 use vigil_rules::checks::firewall::eval::{Family, Proto};
-use vigil_rules::checks::firewall::{layers, reachable, Backend, Facts, Firewall, Output, Params};
-use vigil_rules::checks::CheckKind;
+use vigil_rules::checks::firewall::{layers, reachable, Backend, Facts, Output};
 
 fuzz_target!(|data: &[u8]| {
     let Some((which, rest)) = select(data, 3) else { return };
@@ -50,12 +51,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let params = Params {
-        backend,
-        allowed_tcp: vec![22, 80, 443],
-        allowed_udp: Vec::new(),
-        require_default_deny: true,
-        check_listening: true,
-    };
-    let _ = Firewall::judge(&params, &facts, &ctx());
 });

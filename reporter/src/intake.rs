@@ -65,7 +65,8 @@ pub struct NotifyConfig {
 // --- the submission, validated -----------------------------------------------
 
 pub use crate::intake_input::{
-    decode_form, from_form, from_json, submission_from_form, IncidentSubmission, ValidIncident,
+    check_text, decode_form, from_form, from_json, submission_from_form, IncidentSubmission,
+    ValidIncident, MAX_SHORT_CHARS,
 };
 
 /// Checks lengths and characters against `cfg`; Ok(None) for a honeypot hit.

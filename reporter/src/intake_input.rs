@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-const MAX_SHORT_CHARS: usize = 200;
+/// The longest `contact` and `affected_area`, in characters.
+pub const MAX_SHORT_CHARS: usize = 200;
 
 /// What a submitter sends (JSON field names; the form uses the same names).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -33,7 +34,7 @@ pub struct ValidIncident {
     pub affected_area: Option<String>,
 }
 
-fn check_text(name: &str, v: &str, max: usize, multiline: bool) -> Result<(), String> {
+pub fn check_text(name: &str, v: &str, max: usize, multiline: bool) -> Result<(), String> {
     if v.chars().count() > max {
         return Err(format!("`{name}` may be at most {max} characters"));
     }

@@ -273,4 +273,31 @@ pub(crate) mod tests {
             assert!(!s.is_ok());
         }
     }
+    #[test]
+    fn validation_of_received_reports() {
+        let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+        let text = include_str!("../../tests/data/report/valid.json");
+        let good: Report = serde_json::from_str(text).unwrap();
+        assert_eq!(validate(&good, now), Ok(()));
+        let mut r = good.clone();
+        r.report_id = "not-a-uuid".into();
+        assert!(validate(&r, now).unwrap_err().contains("UUID"));
+        let mut r = good.clone();
+        r.policy.sha256.pop();
+        assert!(validate(&r, now).unwrap_err().contains("64 hex"));
+        let mut r = good.clone();
+        r.finished_at = now + chrono::Duration::hours(2);
+        assert!(validate(&r, now).unwrap_err().contains("future"));
+        let mut r = good.clone();
+        r.started_at = r.finished_at + chrono::Duration::seconds(1);
+        assert!(validate(&r, now).unwrap_err().contains("before"));
+        let mut r = good.clone();
+        r.controls[1].status = ControlStatus::Pass;
+        assert!(validate(&r, now)
+            .unwrap_err()
+            .contains("its checks make it"));
+        let mut r = good;
+        r.summary.fail = 0;
+        assert!(validate(&r, now).unwrap_err().contains("summary"));
+    }
 }

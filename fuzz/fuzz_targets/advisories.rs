@@ -6,11 +6,16 @@ use libfuzzer_sys::fuzz_target;
 use vigil_rules::checks::patch_level::feeds;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = feeds::format_of(text);
     if let Ok(advs) = feeds::parse(text, "bookworm", &|p: &str| !p.starts_with('z')) {
         for a in &advs {
-            assert!(!a.package.starts_with('z'), "the package filter was ignored");
+            assert!(
+                !a.package.starts_with('z'),
+                "the package filter was ignored"
+            );
         }
     }
     let _ = feeds::debsecan(text, &|_| true);

@@ -16,8 +16,12 @@ fn zone() -> Zone {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((which, rest)) = select(data, 8) else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Some((which, rest)) = select(data, 8) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
     match which {
         0 => {
             let _ = parse_restic_snapshots(text);
@@ -56,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
                 let authority = after.split('/').next().unwrap_or("");
                 if let Some((userinfo, _)) = authority.rsplit_once('@') {
                     if let Some((_, pw)) = userinfo.split_once(':') {
-                        if pw.len() >= 4 && pw.bytes().all(|b| b.is_ascii_lowercase()) && text.matches(pw).count() == 1 {
+                        if pw.len() >= 4
+                            && pw.bytes().all(|b| b.is_ascii_lowercase())
+                            && text.matches(pw).count() == 1
+                        {
                             assert!(!r.contains(pw), "password kept in {r:?}");
                         }
                     }

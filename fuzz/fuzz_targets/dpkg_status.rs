@@ -8,13 +8,21 @@ use vigil_rules::checks::patch_level::dpkg_version;
 use vigil_rules::checks::patch_level::status::{installed, packages_index, paragraphs, Release};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((which, rest)) = select(data, 4) else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Some((which, rest)) = select(data, 4) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
     match which {
         0 => {
             if let Ok(pkgs) = installed(text) {
                 for p in &pkgs {
-                    assert!(dpkg_version::parse(&p.version).is_ok(), "accepted a bad version {:?}", p.version);
+                    assert!(
+                        dpkg_version::parse(&p.version).is_ok(),
+                        "accepted a bad version {:?}",
+                        p.version
+                    );
                 }
             }
         }

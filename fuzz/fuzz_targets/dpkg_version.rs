@@ -12,10 +12,16 @@ use vigil_fuzz::split_lines;
 use vigil_rules::checks::patch_level::dpkg_version::{compare, compare_lenient, parse};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let v = split_lines(text, 3);
     for a in &v {
-        assert_eq!(compare_lenient(a, a), Ordering::Equal, "lenient not reflexive: {a:?}");
+        assert_eq!(
+            compare_lenient(a, a),
+            Ordering::Equal,
+            "lenient not reflexive: {a:?}"
+        );
         for b in &v {
             assert_eq!(
                 compare_lenient(a, b),
@@ -36,10 +42,18 @@ fuzz_target!(|data: &[u8]| {
                 let bc = cmp(b, c);
                 let ac = cmp(a, c);
                 if ab != Ordering::Greater && bc != Ordering::Greater {
-                    assert_ne!(ac, Ordering::Greater, "not transitive: {a:?} <= {b:?} <= {c:?} but {a:?} > {c:?}");
+                    assert_ne!(
+                        ac,
+                        Ordering::Greater,
+                        "not transitive: {a:?} <= {b:?} <= {c:?} but {a:?} > {c:?}"
+                    );
                 }
                 if ab == Ordering::Equal && bc == Ordering::Equal {
-                    assert_eq!(ac, Ordering::Equal, "equality not transitive: {a:?} {b:?} {c:?}");
+                    assert_eq!(
+                        ac,
+                        Ordering::Equal,
+                        "equality not transitive: {a:?} {b:?} {c:?}"
+                    );
                 }
             }
         }

@@ -13,8 +13,12 @@ use vigil_rules::checks::firewall::eval::{Family, Proto};
 use vigil_rules::checks::firewall::{layers, reachable, Backend, Facts, Output};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((which, rest)) = select(data, 3) else { return };
-    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let Some((which, rest)) = select(data, 3) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
     let empty = || Output::Text(String::new());
     let (backend, facts) = match which {
         0 => (
@@ -34,8 +38,16 @@ fuzz_target!(|data: &[u8]| {
             Facts {
                 nft: Output::Absent,
                 iptables_variant: Some("legacy".into()),
-                iptables: if n == 1 { Output::Text(text.to_owned()) } else { empty() },
-                ip6tables: if n == 2 { Output::Text(text.to_owned()) } else { empty() },
+                iptables: if n == 1 {
+                    Output::Text(text.to_owned())
+                } else {
+                    empty()
+                },
+                ip6tables: if n == 2 {
+                    Output::Text(text.to_owned())
+                } else {
+                    empty()
+                },
                 iptables_legacy: Output::Absent,
                 ip6tables_legacy: Output::Absent,
                 sockets: Ok(Vec::new()),

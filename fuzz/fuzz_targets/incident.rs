@@ -16,13 +16,17 @@ const MAX_SUMMARY: usize = 200;
 const MAX_DESCRIPTION: usize = 10_000;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((which, body)) = select(data, 2) else { return };
+    let Some((which, body)) = select(data, 2) else {
+        return;
+    };
     let sub = match which {
         0 => intake_input::from_json(body),
         _ => intake_input::from_form(body),
     };
     let Ok(sub) = sub else { return };
-    let Ok(Some(v)) = intake_input::validate(sub, MAX_SUMMARY, MAX_DESCRIPTION) else { return };
+    let Ok(Some(v)) = intake_input::validate(sub, MAX_SUMMARY, MAX_DESCRIPTION) else {
+        return;
+    };
     assert!(!v.summary.is_empty() && v.summary.trim() == v.summary);
     assert!(!v.description.is_empty() && v.description.trim() == v.description);
     assert!(v.summary.chars().count() <= MAX_SUMMARY);

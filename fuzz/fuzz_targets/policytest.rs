@@ -9,9 +9,15 @@ use vigil_fuzz::papyrs;
 use vigil_rules::policytest;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let policy = papyrs();
-    if let Ok(cases) = policytest::parse(text, Path::new("/nonexistent/vigil-fuzz/p.test.yaml"), policy) {
+    if let Ok(cases) = policytest::parse(
+        text,
+        Path::new("/nonexistent/vigil-fuzz/p.test.yaml"),
+        policy,
+    ) {
         for c in &cases {
             let _ = policytest::run(c, policy);
         }

@@ -8,13 +8,17 @@ use vigil_fuzz::ctx;
 use vigil_rules::report::{self, Report};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(r) = serde_json::from_slice::<Report>(data) else { return };
+    let Ok(r) = serde_json::from_slice::<Report>(data) else {
+        return;
+    };
     let now = ctx().now;
     if report::validate(&r, now).is_err() {
         return;
     }
-    let text = serde_json::to_string(&r).unwrap_or_else(|e| panic!("an accepted report does not serialize: {e}"));
-    let back: Report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("an accepted report does not read back: {e}\n{text}"));
+    let text = serde_json::to_string(&r)
+        .unwrap_or_else(|e| panic!("an accepted report does not serialize: {e}"));
+    let back: Report = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("an accepted report does not read back: {e}\n{text}"));
     assert_eq!(r, back, "round trip changed the report");
     assert!(report::validate(&back, now).is_ok());
     let _ = r.all_ok();

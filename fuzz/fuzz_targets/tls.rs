@@ -14,7 +14,9 @@ use vigil_rules::checks::tls::file::{Facts, Params, TlsCertificateFile};
 use vigil_rules::checks::CheckKind;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((which, rest)) = select(data, 4) else { return };
+    let Some((which, rest)) = select(data, 4) else {
+        return;
+    };
     let chain: Vec<Vec<u8>> = if which & 1 == 0 {
         let mut out = Vec::new();
         for der in CertificateDer::pem_slice_iter(rest) {
@@ -40,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
             chain: chain.iter().map(|d| encode(d)).collect(),
             trust: Trust {
                 anchors: "fuzz".into(),
-                outcome: if which & 2 == 0 { TrustOutcome::Trusted } else { TrustOutcome::UnknownIssuer },
+                outcome: if which & 2 == 0 {
+                    TrustOutcome::Trusted
+                } else {
+                    TrustOutcome::UnknownIssuer
+                },
                 detail: None,
             },
         })),

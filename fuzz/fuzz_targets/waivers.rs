@@ -7,14 +7,19 @@ use vigil_fuzz::papyrs;
 use vigil_rules::waivers;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let policy = papyrs();
     let first = waivers::parse(text, "fuzz.waivers.yaml", policy);
     let again = waivers::parse(text, "fuzz.waivers.yaml", policy);
     assert_eq!(first, again, "waivers parsing is not deterministic");
     if let Ok(ws) = first {
         for w in &ws {
-            assert!(policy.control(&w.control).is_some(), "a waiver of an unknown control");
+            assert!(
+                policy.control(&w.control).is_some(),
+                "a waiver of an unknown control"
+            );
             let _ = w.applies_to("web-1.example.org", &["web".to_owned()]);
         }
     }

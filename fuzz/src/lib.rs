@@ -50,7 +50,11 @@ pub fn policy_text(p: &Policy) -> String {
     meta.insert("id".into(), json!(p.meta.id));
     meta.insert("version".into(), json!(p.meta.version));
     meta.insert("title".into(), json!(p.meta.title));
-    put(&mut meta, "description", p.meta.description.as_ref().map(|d| json!(d)));
+    put(
+        &mut meta,
+        "description",
+        p.meta.description.as_ref().map(|d| json!(d)),
+    );
     let controls: Vec<Value> = p
         .controls
         .iter()
@@ -59,7 +63,11 @@ pub fn policy_text(p: &Policy) -> String {
             m.insert("id".into(), json!(c.id));
             m.insert("title".into(), json!(c.title));
             put(&mut m, "source", c.source.as_ref().map(|s| json!(s)));
-            put(&mut m, "description", c.description.as_ref().map(|s| json!(s)));
+            put(
+                &mut m,
+                "description",
+                c.description.as_ref().map(|s| json!(s)),
+            );
             let checks: Vec<Value> = c
                 .checks
                 .iter()

@@ -62,140 +62,19 @@ pub struct NotifyConfig {
     pub webhook_token: Option<String>,
 }
 
-const MAX_SHORT_CHARS: usize = 200;
-
 // --- the submission, validated -----------------------------------------------
 
-/// What a submitter sends (JSON field names; the form uses the same names).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentSubmission {
-    /// How to reach the reporter (optional): an e-mail address or anything else.
-    #[serde(default)]
-    pub contact: Option<String>,
-    /// One line.
-    pub summary: String,
-    pub description: String,
-    /// Which service, host or page is affected (optional).
-    #[serde(default)]
-    pub affected_area: Option<String>,
-    /// Leave empty. (A honeypot: forms hide it from people; bots fill it.)
-    #[serde(default)]
-    pub website: Option<String>,
-}
+pub use crate::intake_input::{
+    check_text, decode_form, from_form, from_json, submission_from_form, IncidentSubmission,
+    ValidIncident, MAX_SHORT_CHARS,
+};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidIncident {
-    pub contact: Option<String>,
-    pub summary: String,
-    pub description: String,
-    pub affected_area: Option<String>,
-}
-
-fn check_text(name: &str, v: &str, max: usize, multiline: bool) -> Result<(), String> {
-    if v.chars().count() > max {
-        return Err(format!("`{name}` may be at most {max} characters"));
-    }
-    let bad = v
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        return Err(format!("`{name}` holds control characters"));
-    }
-    Ok(())
-}
-
-fn optional(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
-/// Checks lengths and characters; Ok(None) for a honeypot hit.
+/// Checks lengths and characters against `cfg`; Ok(None) for a honeypot hit.
 pub fn validate(
     s: IncidentSubmission,
     cfg: &IntakeConfig,
 ) -> Result<Option<ValidIncident>, String> {
-    if s.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
-        return Ok(None);
-    }
-    let summary = s.summary.trim().to_owned();
-    let description = s.description.trim().to_owned();
-    if summary.is_empty() {
-        return Err("`summary` is required".into());
-    }
-    if description.is_empty() {
-        return Err("`description` is required".into());
-    }
-    check_text("summary", &summary, cfg.max_summary_chars, false)?;
-    check_text("description", &description, cfg.max_description_chars, true)?;
-    let contact = optional(s.contact);
-    let affected_area = optional(s.affected_area);
-    if let Some(c) = &contact {
-        check_text("contact", c, MAX_SHORT_CHARS, false)?;
-    }
-    if let Some(a) = &affected_area {
-        check_text("affected_area", a, MAX_SHORT_CHARS, false)?;
-    }
-    Ok(Some(ValidIncident {
-        contact,
-        summary,
-        description,
-        affected_area,
-    }))
-}
-
-/// Decodes `application/x-www-form-urlencoded` strictly: bad percent-escapes
-/// and invalid UTF-8 are errors, not replacement characters.
-pub fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, String> {
-    fn unescape(part: &[u8]) -> Result<String, String> {
-        let mut out = Vec::with_capacity(part.len());
-        let mut i = 0;
-        while let Some(&b) = part.get(i) {
-            match b {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = part
-                        .get(i + 1..i + 3)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        .ok_or("the form has a bad percent-escape")?;
-                    out.push(hex);
-                    i += 2;
-                }
-                _ => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).map_err(|_| "the form is not valid UTF-8".to_owned())
-    }
-    body.split(|b| *b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let mut it = pair.splitn(2, |b| *b == b'=');
-            let k = unescape(it.next().unwrap_or_default())?;
-            let v = unescape(it.next().unwrap_or_default())?;
-            Ok((k, v))
-        })
-        .collect()
-}
-
-fn submission_from_form(pairs: Vec<(String, String)>) -> Result<IncidentSubmission, String> {
-    let mut s = IncidentSubmission::default();
-    let mut seen: Vec<String> = Vec::new();
-    for (k, v) in pairs {
-        if seen.contains(&k) {
-            return Err(format!("field `{k}` given twice"));
-        }
-        match k.as_str() {
-            "contact" => s.contact = Some(v),
-            "summary" => s.summary = v,
-            "description" => s.description = v,
-            "affected_area" => s.affected_area = Some(v),
-            "website" => s.website = Some(v),
-            other => return Err(format!("unknown field `{other}`")),
-        }
-        seen.push(k);
-    }
-    Ok(s)
+    crate::intake_input::validate(s, cfg.max_summary_chars, cfg.max_description_chars)
 }
 
 // --- the store ----------------------------------------------------------------
@@ -555,15 +434,10 @@ async fn submit(
         .map_err(|_| too_large())?;
     let bad = |m: String| Refusal::Status(StatusCode::BAD_REQUEST, m);
     let sub: IncidentSubmission = match kind {
-        Kind::Json => {
-            if std::str::from_utf8(&bytes).is_err() {
-                return Err(bad("the body is not valid UTF-8".into()));
-            }
-            serde_json::from_slice(&bytes)
-                .map_err(|e| bad(format!("invalid incident report: {e}")))?
-        }
-        Kind::Form => submission_from_form(decode_form(&bytes).map_err(bad)?).map_err(bad)?,
-    };
+        Kind::Json => from_json(&bytes),
+        Kind::Form => from_form(&bytes),
+    }
+    .map_err(bad)?;
     let Some(valid) = validate(sub, cfg).map_err(bad)? else {
         tracing::warn!(%addr, "incident intake: honeypot filled; not stored");
         return Ok((new_tracking_id(), rfc3339(now_ms())));

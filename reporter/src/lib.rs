@@ -22,6 +22,7 @@ pub mod error;
 pub mod export;
 pub mod exports;
 pub mod intake;
+pub mod intake_input;
 pub mod merkle;
 pub mod policies;
 pub mod posture;

@@ -177,6 +177,48 @@ impl Report {
     }
 }
 
+/// Checks a received report beyond its shape: ids, times, and that statuses
+/// and the summary agree with the checks. `now` bounds `finished_at` (an
+/// hour of clock skew is allowed). The reporter refuses a report this rejects.
+pub fn validate(r: &Report, now: DateTime<Utc>) -> Result<(), String> {
+    if r.schema != SCHEMA {
+        return Err(format!("`schema` must be `{SCHEMA}`"));
+    }
+    if uuid::Uuid::parse_str(&r.report_id).is_err() {
+        return Err("`report_id` must be a UUID".into());
+    }
+    if r.policy.sha256.len() != 64 || !r.policy.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("`policy.sha256` must be 64 hex digits".into());
+    }
+    if r.finished_at < r.started_at {
+        return Err("`finished_at` is before `started_at`".into());
+    }
+    if r.finished_at > now + chrono::Duration::hours(1) {
+        return Err("`finished_at` is in the future".into());
+    }
+    if r.controls.len() > 2000 {
+        return Err("too many controls".into());
+    }
+    for c in &r.controls {
+        if c.checks.len() > 1000 {
+            return Err(format!("control `{}` has too many checks", c.id));
+        }
+        let computed = control_status(&c.checks);
+        if c.status != computed && c.status != ControlStatus::Waived {
+            return Err(format!(
+                "control `{}` says `{}` but its checks make it `{}`",
+                c.id,
+                c.status.as_str(),
+                computed.as_str()
+            ));
+        }
+    }
+    if summarize(&r.controls) != r.summary {
+        return Err("`summary` does not match the controls".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -234,5 +276,32 @@ pub(crate) mod tests {
         ] {
             assert!(!s.is_ok());
         }
+    }
+    #[test]
+    fn validation_of_received_reports() {
+        let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+        let text = include_str!("../../tests/data/report/valid.json");
+        let good: Report = serde_json::from_str(text).unwrap();
+        assert_eq!(validate(&good, now), Ok(()));
+        let mut r = good.clone();
+        r.report_id = "not-a-uuid".into();
+        assert!(validate(&r, now).unwrap_err().contains("UUID"));
+        let mut r = good.clone();
+        r.policy.sha256.pop();
+        assert!(validate(&r, now).unwrap_err().contains("64 hex"));
+        let mut r = good.clone();
+        r.finished_at = now + chrono::Duration::hours(2);
+        assert!(validate(&r, now).unwrap_err().contains("future"));
+        let mut r = good.clone();
+        r.started_at = r.finished_at + chrono::Duration::seconds(1);
+        assert!(validate(&r, now).unwrap_err().contains("before"));
+        let mut r = good.clone();
+        r.controls[1].status = ControlStatus::Pass;
+        assert!(validate(&r, now)
+            .unwrap_err()
+            .contains("its checks make it"));
+        let mut r = good;
+        r.summary.fail = 0;
+        assert!(validate(&r, now).unwrap_err().contains("summary"));
     }
 }

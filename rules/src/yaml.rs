@@ -125,11 +125,19 @@ fn shorten(s: &str) -> String {
 pub fn parse(text: &str) -> Result<Node, Vec<Diag>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        return Err(vec![Diag::new(
-            Loc::from_marker(e.marker()),
-            format!("invalid YAML: {}", e.info()),
-        )]);
+    // The events one by one, not `Parser::load`: that recurses once per
+    // nesting level and overflows the stack on deep input.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => builder.on_event(ev, mark),
+            Err(e) => {
+                return Err(vec![Diag::new(
+                    Loc::from_marker(e.marker()),
+                    format!("invalid YAML: {}", e.info()),
+                )])
+            }
+        }
     }
     let mut diags = builder.diags;
     if builder.docs.len() > 1 {
@@ -149,28 +157,80 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diag>> {
     }))
 }
 
+/// Nesting deeper than this is refused: the tree is walked recursively
+/// (validation, deserialization, clone, drop), and a policy needs a handful.
+pub const MAX_DEPTH: usize = 64;
+
+/// Nodes that aliases may add to a document in all: a few aliases are
+/// convenient, nested ones grow exponentially ("billion laughs").
+pub const MAX_ALIAS_NODES: usize = 10_000;
+
 enum Frame {
     Seq(Loc, Vec<Node>, usize),
-    Map(Loc, Vec<(Node, Node)>, Option<Node>, usize),
+    Map(Loc, MapFrame, usize),
+}
+
+/// A mapping being built: its entries, the key waiting for its value, and
+/// the keys seen (so duplicate detection stays linear in the entries).
+#[derive(Default)]
+struct MapFrame {
+    entries: Vec<(Node, Node)>,
+    pending: Option<Node>,
+    scalar_keys: HashMap<(String, bool), u32>,
+    null_key: Option<u32>,
+}
+
+/// An anchored node with its size and height, to bound what aliases add.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    height: usize,
+}
+
+/// (nodes, height) of a tree; recursion is bounded by [`MAX_DEPTH`].
+fn measure(node: &Node) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Node>> = match &node.kind {
+        NodeKind::Seq(items) => Box::new(items.iter()),
+        NodeKind::Map(entries) => Box::new(entries.iter().flat_map(|(k, v)| [k, v])),
+        _ => Box::new(std::iter::empty()),
+    };
+    children.fold((1, 1), |(n, h), c| {
+        let (cn, ch) = measure(c);
+        (n.saturating_add(cn), h.max(ch.saturating_add(1)))
+    })
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     diags: Vec<Diag>,
+    /// Collections opened beyond [`MAX_DEPTH`], still to be closed; their
+    /// contents are dropped.
+    skipping: usize,
+    /// Nodes added by aliases so far.
+    alias_nodes: usize,
+    alias_refused: bool,
 }
 
 impl Builder {
     fn push_value(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let (nodes, height) = measure(&node);
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes,
+                    height,
+                },
+            );
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some(Frame::Seq(_, items, _)) => items.push(node),
-            Some(Frame::Map(_, entries, pending, _)) => match pending.take() {
+            Some(Frame::Map(_, m, _)) => match m.pending.take() {
                 None => {
                     if node.as_scalar().is_none() && node.kind != NodeKind::Null {
                         self.diags.push(Diag::new(
@@ -178,30 +238,124 @@ impl Builder {
                             "mapping keys must be plain words, not lists or mappings",
                         ));
                     }
-                    *pending = Some(node);
+                    m.pending = Some(node);
                 }
                 Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.kind == key.kind) {
+                    // Lists and mappings as keys are refused above; only
+                    // words and null can repeat.
+                    let first = match &key.kind {
+                        NodeKind::Scalar { value, plain } => {
+                            match m.scalar_keys.entry((value.clone(), *plain)) {
+                                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                                std::collections::hash_map::Entry::Vacant(e) => {
+                                    e.insert(key.loc.line);
+                                    None
+                                }
+                            }
+                        }
+                        NodeKind::Null => {
+                            let first = m.null_key;
+                            m.null_key.get_or_insert(key.loc.line);
+                            first
+                        }
+                        _ => None,
+                    };
+                    if let Some(line) = first {
                         self.diags.push(Diag::new(
                             key.loc,
-                            format!(
-                                "duplicate key {} (first at line {})",
-                                key.describe(),
-                                first.loc.line
-                            ),
+                            format!("duplicate key {} (first at line {line})", key.describe()),
                         ));
                     } else {
-                        entries.push((key, node));
+                        m.entries.push((key, node));
                     }
                 }
             },
         }
+    }
+
+    fn too_deep(&mut self, loc: Loc) {
+        if self.skipping == 0 {
+            self.diags.push(Diag::new(
+                loc,
+                format!("the document nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+    }
+
+    fn open(&mut self, frame: Frame, loc: Loc) {
+        if self.skipping > 0 || self.stack.len() >= MAX_DEPTH {
+            self.too_deep(loc);
+            self.skipping += 1;
+        } else {
+            self.stack.push(frame);
+        }
+    }
+
+    fn alias(&mut self, id: usize, loc: Loc) {
+        let Some(a) = self.anchors.get(&id) else {
+            self.diags
+                .push(Diag::new(loc, "alias to an unknown anchor"));
+            return;
+        };
+        if self.stack.len().saturating_add(a.height) > MAX_DEPTH {
+            self.too_deep(loc);
+            self.push_value(
+                Node {
+                    kind: NodeKind::Null,
+                    loc,
+                },
+                0,
+            );
+            return;
+        }
+        let total = self.alias_nodes.saturating_add(a.nodes);
+        if total > MAX_ALIAS_NODES {
+            if !self.alias_refused {
+                self.alias_refused = true;
+                self.diags.push(Diag::new(
+                    loc,
+                    format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"),
+                ));
+            }
+            self.push_value(
+                Node {
+                    kind: NodeKind::Null,
+                    loc,
+                },
+                0,
+            );
+            return;
+        }
+        self.alias_nodes = total;
+        let mut node = a.node.clone();
+        node.loc = loc;
+        self.push_value(node, 0);
     }
 }
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let loc = Loc::from_marker(&mark);
+        if self.skipping > 0 {
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => self.skipping += 1,
+                Event::SequenceEnd | Event::MappingEnd => {
+                    self.skipping -= 1;
+                    if self.skipping == 0 {
+                        // The refused collection stands as null.
+                        self.push_value(
+                            Node {
+                                kind: NodeKind::Null,
+                                loc,
+                            },
+                            0,
+                        );
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
         match ev {
             Event::Scalar(value, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
@@ -213,9 +367,9 @@ impl MarkedEventReceiver for Builder {
                 };
                 self.push_value(Node { kind, loc }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(loc, Vec::new(), anchor)),
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq(loc, Vec::new(), anchor), loc),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(loc, Vec::new(), None, anchor))
+                self.open(Frame::Map(loc, MapFrame::default(), anchor), loc)
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq(l, items, anchor)) => self.push_value(
@@ -225,24 +379,16 @@ impl MarkedEventReceiver for Builder {
                     },
                     anchor,
                 ),
-                Some(Frame::Map(l, entries, _, anchor)) => self.push_value(
+                Some(Frame::Map(l, m, anchor)) => self.push_value(
                     Node {
-                        kind: NodeKind::Map(entries),
+                        kind: NodeKind::Map(m.entries),
                         loc: l,
                     },
                     anchor,
                 ),
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    node.loc = loc;
-                    self.push_value(node, 0);
-                }
-                None => self
-                    .diags
-                    .push(Diag::new(loc, "alias to an unknown anchor")),
-            },
+            Event::Alias(id) => self.alias(id, loc),
             Event::Nothing
             | Event::StreamStart
             | Event::StreamEnd
@@ -822,5 +968,84 @@ mod tests {
         let n = parse("a: &x {name: n, port: 1}\nb: *x\n").unwrap();
         let p: P = from_node(n.get("b").unwrap()).unwrap();
         assert_eq!(p.port, 1);
+    }
+}
+
+/// Inputs that once hung or crashed the loader (found by reading and by
+/// `fuzz/`): they must come back as located diagnostics, quickly.
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    fn first_message(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => String::from("(parsed)"),
+            Err(d) => d.first().map(|d| d.message.clone()).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_not_a_stack_overflow() {
+        let text = format!("a: {}{}\n", "[".repeat(100), "]".repeat(100));
+        let msg = first_message(&text);
+        assert!(msg.contains("deeper than 64"), "{msg}");
+        // Past yaml-rust2's own flow limit (255) it is the scanner that refuses.
+        let n = 200_000;
+        let text = format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+        let msg = first_message(&text);
+        assert!(msg.contains("recursion limit"), "{msg}");
+    }
+
+    #[test]
+    fn deep_block_nesting_is_refused() {
+        let mut text = String::new();
+        for i in 0..2_000 {
+            text.push_str(&" ".repeat(i));
+            text.push_str("k:\n");
+        }
+        let msg = first_message(&text);
+        assert!(msg.contains("deeper than"), "{msg}");
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // "Billion laughs": nine levels of ten aliases each.
+        let mut text = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=9 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        let msg = first_message(&text);
+        assert!(msg.contains("aliases"), "{msg}");
+    }
+
+    #[test]
+    fn a_few_aliases_still_work() {
+        let n = parse("a: &x {k: v}\nb: *x\nc: [*x, *x]\n").unwrap();
+        assert_eq!(
+            n.get("b")
+                .and_then(|b| b.get("k"))
+                .and_then(Node::as_scalar),
+            Some("v")
+        );
+    }
+
+    #[test]
+    fn many_keys_are_not_quadratic() {
+        let mut text = String::new();
+        for i in 0..200_000 {
+            text.push_str(&format!("k{i}: {i}\n"));
+        }
+        text.push_str("k7: again\n");
+        let t = std::time::Instant::now();
+        let msg = first_message(&text);
+        assert!(msg.contains("duplicate key"), "{msg}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! may happen, a drop behind them may not. The outcome is therefore an
 //! over-approximation of what is reachable, never an under-approximation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
@@ -350,8 +350,34 @@ struct Outcomes {
 
 const MAX_DEPTH: usize = 32;
 
+/// Outcomes of chains already run for one probe, by (chain, depth): chains
+/// that jump several times into the same chain would otherwise be evaluated
+/// exponentially often.
+type Memo = HashMap<(String, usize), Outcomes>;
+
 impl Table {
-    fn run_chain(&self, chain: &str, p: &Probe, depth: usize) -> Result<Outcomes, String> {
+    fn run_chain(
+        &self,
+        chain: &str,
+        p: &Probe,
+        depth: usize,
+        memo: &mut Memo,
+    ) -> Result<Outcomes, String> {
+        if let Some(o) = memo.get(&(chain.to_owned(), depth)) {
+            return Ok(*o);
+        }
+        let out = self.run_chain_uncached(chain, p, depth, memo)?;
+        memo.insert((chain.to_owned(), depth), out);
+        Ok(out)
+    }
+
+    fn run_chain_uncached(
+        &self,
+        chain: &str,
+        p: &Probe,
+        depth: usize,
+        memo: &mut Memo,
+    ) -> Result<Outcomes, String> {
         if depth > MAX_DEPTH {
             return Err(format!(
                 "jumps nest deeper than {MAX_DEPTH} in `{}`",
@@ -377,7 +403,7 @@ impl Table {
             if let Some(what) = &rule.unsupported {
                 return Err(format!("unsupported expression {what} at {}", rule.place));
             }
-            let (res, cont) = self.apply(&rule.action, p, depth)?;
+            let (res, cont) = self.apply(&rule.action, p, depth, memo)?;
             out.accept |= res.accept;
             out.drop |= res.drop;
             // A return ends this chain; a continue goes on.
@@ -391,7 +417,13 @@ impl Table {
     }
 
     /// The outcomes of an action and whether evaluation may go on after it.
-    fn apply(&self, a: &Action, p: &Probe, depth: usize) -> Result<(Outcomes, bool), String> {
+    fn apply(
+        &self,
+        a: &Action,
+        p: &Probe,
+        depth: usize,
+        memo: &mut Memo,
+    ) -> Result<(Outcomes, bool), String> {
         let none = Outcomes::default();
         Ok(match a {
             Action::Accept => (
@@ -405,7 +437,7 @@ impl Table {
             Action::Return => (Outcomes { fall: true, ..none }, false),
             Action::Continue => (none, true),
             Action::Jump(t) => {
-                let r = self.run_chain(t, p, depth + 1)?;
+                let r = self.run_chain(t, p, depth + 1, memo)?;
                 // Falling off a jumped-to chain continues here.
                 (
                     Outcomes {
@@ -416,7 +448,7 @@ impl Table {
                     r.fall,
                 )
             }
-            Action::Goto(t) => (self.run_chain(t, p, depth + 1)?, false),
+            Action::Goto(t) => (self.run_chain(t, p, depth + 1, memo)?, false),
             Action::Map(entries) => {
                 let mut out = none;
                 let mut cont = true;
@@ -425,7 +457,7 @@ impl Table {
                     if m == Tri::False {
                         continue;
                     }
-                    let (r, c) = self.apply(act, p, depth)?;
+                    let (r, c) = self.apply(act, p, depth, memo)?;
                     out.accept |= r.accept;
                     out.drop |= r.drop;
                     out.fall |= r.fall;
@@ -456,7 +488,7 @@ impl Layer {
     /// Whether the packet may be accepted by this layer.
     pub fn may_accept(&self, p: &Probe) -> Result<bool, String> {
         for (t, c) in self.input_chains(p.family) {
-            let o = t.run_chain(&c.name, p, 0)?;
+            let o = t.run_chain(&c.name, p, 0, &mut Memo::new())?;
             let accepted = o.accept || (o.fall && !c.policy_drop);
             if !accepted {
                 return Ok(false);

@@ -309,3 +309,34 @@ fn loopback_and_source_conditions() {
         serde_json::json!([])
     );
 }
+
+/// Chains that each jump twice into the next: evaluated naively, 2^32 runs
+/// of the last chain (a hang). Each chain is evaluated once per probe.
+#[test]
+fn fan_out_of_jumps_is_not_exponential() {
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..30 {
+        text.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    text.push_str("-A INPUT -j C0\n");
+    for i in 0..29 {
+        let next = i + 1;
+        text.push_str(&format!("-A C{i} -j C{next}\n-A C{i} -j C{next}\n"));
+    }
+    text.push_str("-A C29 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+    let facts = Facts {
+        iptables: Output::Text(text),
+        ip6tables: Output::Text(String::new()),
+        ..Facts::default()
+    };
+    let mut p = params();
+    p.backend = Backend::Iptables;
+    let t = std::time::Instant::now();
+    let v = Firewall::judge(&p, &facts, &ctx());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_ne!(v.status, crate::verdict::CheckStatus::Error, "{v:?}");
+}

@@ -314,6 +314,24 @@ fn os_codename(ctx: &HostCtx) -> Result<String, String> {
         .ok_or_else(|| "no `release` given and /etc/os-release has no VERSION_CODENAME".into())
 }
 
+/// The largest advisories feed read (inflated, or fetched): debsecan's full
+/// feed inflates to tens of MB; a feed past this is refused, not inflated
+/// without bound.
+pub const MAX_FEED: u64 = 256 * 1024 * 1024;
+
+/// Inflates a zlib stream, refusing one that inflates past `max` bytes.
+pub fn inflate_bounded(bytes: &[u8], max: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(bytes)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("not valid zlib data: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!("it inflates past {max} bytes"));
+    }
+    Ok(out)
+}
+
 /// Reads a feed from a path or `file://` URL; zlib-compressed feeds (as
 /// debsecan downloads them) are inflated.
 fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
@@ -326,11 +344,8 @@ fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
             .map_err(|e| format!("cannot read the advisories feed `{src}`: {}", io_reason(&e)))?
     };
     let bytes = if bytes.first() == Some(&0x78) {
-        let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| format!("the advisories feed `{src}` is not valid zlib data: {e}"))?;
-        out
+        inflate_bounded(&bytes, MAX_FEED)
+            .map_err(|e| format!("the advisories feed `{src}` is refused: {e}"))?
     } else {
         bytes
     };
@@ -357,7 +372,13 @@ fn http_get(addr: &str, path: &str) -> Result<Vec<u8>, String> {
     )
     .map_err(|e| io_reason(&e))?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| io_reason(&e))?;
+    (&mut s)
+        .take(MAX_FEED.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|e| io_reason(&e))?;
+    if raw.len() as u64 > MAX_FEED {
+        return Err(format!("the answer is larger than {MAX_FEED} bytes"));
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -378,6 +399,20 @@ fn http_get(addr: &str, path: &str) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn feeds_that_inflate_past_the_cap_are_refused() {
+        use std::io::Write as _;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        let small = z.finish().unwrap();
+        assert!(small.len() < 10_000, "a zip bomb in miniature");
+        assert_eq!(inflate_bounded(&small, 1 << 20).unwrap().len(), 1 << 20);
+        let e = inflate_bounded(&small, 1000).unwrap_err();
+        assert!(e.contains("inflates past 1000"), "{e}");
+        assert!(inflate_bounded(b"\x78not zlib", 1000).is_err());
+    }
+
     use super::*;
 
     #[test]

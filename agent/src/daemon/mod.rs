@@ -126,25 +126,41 @@ pub fn accept_policy(
     })
 }
 
-pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>) -> Fetched {
-    let Some(token) = &conn.token else {
-        return Fetched::Unavailable("no token".into());
-    };
+/// `GET path` with the agent's token: the status and body, or why there was
+/// no answer. The policy, erasure and waiver polls all go through here.
+async fn get_from_reporter(
+    conn: &Conn,
+    path: &str,
+) -> Result<(reqwest::StatusCode, String), String> {
+    let token = conn.token.as_ref().ok_or("no token")?;
     let resp = conn
         .client
-        .get(http::endpoint(&conn.server, "/api/v1/policy"))
+        .get(http::endpoint(&conn.server, path))
         .bearer_auth(token.expose())
         .timeout(POLICY_TIMEOUT)
         .send()
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => return Fetched::Unavailable(http::describe(&e)),
-    };
+        .await
+        .map_err(|e| http::describe(&e))?;
     let status = resp.status();
-    let text = match resp.text().await {
-        Ok(t) => t,
-        Err(e) => return Fetched::Unavailable(http::describe(&e)),
+    let text = resp.text().await.map_err(|e| http::describe(&e))?;
+    Ok((status, text))
+}
+
+/// Why an answer other than the expected ones is no answer.
+fn unexpected(status: reqwest::StatusCode, text: &str) -> String {
+    match status.as_u16() {
+        401 => "the token was refused; run `vigil-agent enroll` again".into(),
+        _ => format!(
+            "the reporter answered {status}: {}",
+            http::error_message(text)
+        ),
+    }
+}
+
+pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>) -> Fetched {
+    let (status, text) = match get_from_reporter(conn, "/api/v1/policy").await {
+        Ok(answer) => answer,
+        Err(why) => return Fetched::Unavailable(why),
     };
     match status.as_u16() {
         200 => match serde_json::from_str::<PolicyBlob>(&text) {
@@ -158,11 +174,7 @@ pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>
             Err(e) => Fetched::Refused(format!("the answer is not a policy: {e}")),
         },
         404 => Fetched::NoPolicy,
-        401 => Fetched::Unavailable("the token was refused; run `vigil-agent enroll` again".into()),
-        _ => Fetched::Unavailable(format!(
-            "the reporter answered {status}: {}",
-            http::error_message(&text)
-        )),
+        _ => Fetched::Unavailable(unexpected(status, &text)),
     }
 }
 
@@ -194,37 +206,16 @@ pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
 
 /// `GET /api/v1/erasures`: what this host must erase and prove.
 pub async fn fetch_erasures(conn: &Conn) -> ErasureTasks {
-    let Some(token) = &conn.token else {
-        return ErasureTasks::Unavailable("no token".into());
-    };
-    let resp = conn
-        .client
-        .get(http::endpoint(&conn.server, "/api/v1/erasures"))
-        .bearer_auth(token.expose())
-        .timeout(POLICY_TIMEOUT)
-        .send()
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => return ErasureTasks::Unavailable(http::describe(&e)),
-    };
-    let status = resp.status();
-    let text = match resp.text().await {
-        Ok(t) => t,
-        Err(e) => return ErasureTasks::Unavailable(http::describe(&e)),
+    let (status, text) = match get_from_reporter(conn, "/api/v1/erasures").await {
+        Ok(answer) => answer,
+        Err(why) => return ErasureTasks::Unavailable(why),
     };
     match status.as_u16() {
         200 => match accept_tasks(&text) {
             Ok(tasks) => ErasureTasks::FromReporter(tasks),
             Err(why) => ErasureTasks::Unavailable(why),
         },
-        401 => ErasureTasks::Unavailable(
-            "the token was refused; run `vigil-agent enroll` again".into(),
-        ),
-        _ => ErasureTasks::Unavailable(format!(
-            "the reporter answered {status}: {}",
-            http::error_message(&text)
-        )),
+        _ => ErasureTasks::Unavailable(unexpected(status, &text)),
     }
 }
 
@@ -232,24 +223,11 @@ pub async fn fetch_erasures(conn: &Conn) -> ErasureTasks {
 /// Control names are not checked against the running policy (a waiver for a
 /// control this host does not run never matches).
 pub async fn fetch_waivers(conn: &Conn) -> Result<Vec<Waiver>, String> {
-    let token = conn.token.as_ref().ok_or("no token")?;
-    let resp = conn
-        .client
-        .get(http::endpoint(&conn.server, "/api/v1/agent/waivers"))
-        .bearer_auth(token.expose())
-        .timeout(POLICY_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| http::describe(&e))?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| http::describe(&e))?;
+    let (status, text) = get_from_reporter(conn, "/api/v1/agent/waivers").await?;
     match status.as_u16() {
         200 => accept_waivers(&text),
         404 => Ok(vec![]),
-        _ => Err(format!(
-            "the reporter answered {status}: {}",
-            http::error_message(&text)
-        )),
+        _ => Err(unexpected(status, &text)),
     }
 }
 

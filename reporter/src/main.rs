@@ -367,9 +367,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let cfg = config_of(config.as_ref())?;
-            let data = data
-                .or(cfg.data.clone())
-                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let data = data_dir(data, &cfg);
             let state = app::state(&cfg, &data).await?;
             let export = state.audit.export(&state.store).await?;
             if !print_verification(&vigil_reporter::audit::verify(
@@ -389,9 +387,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let cfg = config_of(config.as_ref())?;
-            let data = data
-                .or(cfg.data.clone())
-                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let data = data_dir(data, &cfg);
             let state = app::state(&cfg, &data).await?;
             state.audit.checkpoint(&state.store).await?;
             let export = state.audit.export(&state.store).await?;
@@ -415,9 +411,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let cfg = config_of(config.as_ref())?;
-            let data = data
-                .or(cfg.data.clone())
-                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let data = data_dir(data, &cfg);
             let blob = app::load_policy(&file)?;
             let state = app::state(&cfg, &data).await?;
             let by = by
@@ -445,9 +439,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let cfg = config_of(config.as_ref())?;
-            let data = data
-                .or(cfg.data.clone())
-                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let data = data_dir(data, &cfg);
             if !vigil_reporter::api::valid_host(&name) {
                 anyhow::bail!("user name `{name}` must be letters, digits, `-`, `.` or `_`");
             }
@@ -496,9 +488,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let mut cfg = config_of(config.as_ref())?;
             cfg.plain_http |= plain_http;
-            let data = data
-                .or(cfg.data.clone())
-                .unwrap_or_else(|| PathBuf::from("vigil-data"));
+            let data = data_dir(data, &cfg);
             let listen: SocketAddr = match listen {
                 Some(l) => l,
                 None => cfg

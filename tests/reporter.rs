@@ -474,6 +474,131 @@ fn kill_9_mid_stream_loses_and_doubles_nothing_on_postgres() {
     crash_mid_stream(Some(&url));
 }
 
+/// Many agents at once: reports are group-committed (several per
+/// transaction), yet each is acknowledged only once stored, stored exactly
+/// once even when sent twice at the same moment, a report id taken by another
+/// host is refused, every control row is there, and the audit log has one
+/// entry per stored report with unbroken sequence numbers that verify.
+fn concurrent_burst(database: Option<&str>) {
+    const AGENTS: usize = 12;
+    const PER_AGENT: usize = 25;
+    let data = tempfile::tempdir().unwrap();
+    let r = Reporter::start(data.path(), false, database, &[]);
+    let staff = r.add_user("alice", "auditor");
+    let tokens: Vec<(String, String)> = (0..AGENTS)
+        .map(|i| {
+            let host = format!("burst-{i}");
+            let t = r.enroll(&host, 3600);
+            (host, t)
+        })
+        .collect();
+    let controls = [
+        ("SP-1", "tls_endpoint", "pass"),
+        ("SP-2", "firewall", "fail"),
+        ("SP-3", "patch_level", "pass"),
+    ];
+    let audit_entries = || {
+        let (s, v) = get(&r, &staff, "/api/v1/audit/verify");
+        assert_eq!(s, 200);
+        assert_eq!(v["ok"], true, "{v}");
+        v["entries"].as_u64().unwrap() as usize
+    };
+    let entries_before = audit_entries();
+    let url = format!("{}/api/v1/reports", r.base);
+    // Each report is posted by two threads at once (an agent's retry racing
+    // its original), so both copies often land in the same batch.
+    let results: Vec<(String, u16, Option<bool>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .flat_map(|(host, token)| {
+                let reports: Vec<Value> = (0..PER_AGENT)
+                    .map(|_| make_report(host, &controls, now()))
+                    .collect();
+                let reports = std::sync::Arc::new(reports);
+                (0..2).map({
+                    let url = url.clone();
+                    let client = r.client();
+                    move |_| {
+                        let reports = reports.clone();
+                        let (url, client, token) = (url.clone(), client.clone(), token.clone());
+                        s.spawn(move || {
+                            reports
+                                .iter()
+                                .map(|rep| {
+                                    let resp = client
+                                        .post(&url)
+                                        .bearer_auth(&token)
+                                        .json(rep)
+                                        .send()
+                                        .unwrap();
+                                    let status = resp.status().as_u16();
+                                    let v: Value = resp.json().unwrap_or(Value::Null);
+                                    (
+                                        rep["report_id"].as_str().unwrap().to_owned(),
+                                        status,
+                                        v["stored"].as_bool(),
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    }
+                })
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(results.len(), AGENTS * PER_AGENT * 2);
+    let mut per_id: std::collections::HashMap<&str, Vec<(u16, Option<bool>)>> =
+        std::collections::HashMap::new();
+    for (id, status, stored) in &results {
+        per_id.entry(id).or_default().push((*status, *stored));
+    }
+    assert_eq!(per_id.len(), AGENTS * PER_AGENT);
+    for (id, mut answers) in per_id {
+        answers.sort();
+        assert_eq!(
+            answers,
+            vec![(200, Some(false)), (201, Some(true))],
+            "report {id}: stored once, acknowledged twice"
+        );
+    }
+    // Another host reusing burst-0's stored id: refused, nothing stored.
+    let mut stolen = make_report("burst-1", &controls, now());
+    stolen["report_id"] = json!(results[0].0);
+    let (s, v) = post_report(&r, &tokens[1].1, &stolen);
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(stored_count(&r, &staff), AGENTS * PER_AGENT);
+    // Every host's newest report is in the posture with all three controls.
+    let (_, p) = get(&r, &staff, "/api/v1/posture");
+    for c in p["controls"].as_array().unwrap() {
+        let failing = c["hosts_failing"].as_array().map_or(0, Vec::len);
+        if c["id"] == "SP-2" {
+            assert_eq!(failing, AGENTS, "{c}");
+        } else {
+            assert_eq!(failing, 0, "{c}");
+        }
+    }
+    // Exactly one audit entry per stored report, none for duplicates or the
+    // refused id, and the whole log still verifies.
+    assert_eq!(audit_entries(), entries_before + AGENTS * PER_AGENT);
+}
+
+#[test]
+fn concurrent_burst_is_stored_exactly_once_on_sqlite() {
+    concurrent_burst(None);
+}
+
+#[test]
+fn concurrent_burst_is_stored_exactly_once_on_postgres() {
+    let pg = PgCluster::start();
+    let url = pg.database("vigil_burst");
+    concurrent_burst(Some(&url));
+}
+
 #[test]
 fn tls_by_default_with_a_self_signed_certificate() {
     let data = tempfile::tempdir().unwrap();

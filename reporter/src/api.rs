@@ -47,6 +47,8 @@ pub struct AppState {
     pub max_export_bytes: u64,
     /// The HTML pages' and the intake's config and state.
     pub site: crate::web::Site,
+    /// Reports waiting for the next group commit.
+    pub ingest: crate::ingest::Ingest,
 }
 
 pub type Shared = Arc<AppState>;
@@ -427,23 +429,23 @@ async fn ingest(
     let body_text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
     let new = NewReport {
-        report_id: &r.report_id,
-        agent_id: &agent.id,
-        host: &agent.host,
-        policy_id: &r.policy.id,
-        policy_version: &r.policy.version,
-        policy_sha256: &r.policy.sha256,
+        report_id: r.report_id.clone(),
+        agent_id: agent.id.clone(),
+        host: agent.host.clone(),
+        policy_id: r.policy.id.clone(),
+        policy_version: r.policy.version.clone(),
+        policy_sha256: r.policy.sha256.clone(),
         started_at: r.started_at.timestamp_millis(),
         finished_at: r.finished_at.timestamp_millis(),
-        summary: &summary,
-        body: body_text,
+        summary,
+        body: body_text.to_owned(),
         controls: r
             .controls
             .iter()
-            .map(|c| (c.id.as_str(), c.title.as_str(), c.status.as_str()))
+            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
             .collect(),
     };
-    match state.store.insert_report(&state.audit, &new).await? {
+    match crate::ingest::store(&state, new).await? {
         Stored::New => {
             // Erasure proofs move closures; a failure here does not un-store the report.
             match crate::closures::record_results(&state, &agent.host, &r).await {

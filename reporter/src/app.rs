@@ -113,6 +113,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
             .max_export_bytes
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
         site: crate::web::Site::new(cfg)?,
+        ingest: crate::ingest::Ingest::default(),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

@@ -249,14 +249,41 @@ impl AuditLog {
         actor: &str,
         data: Value,
     ) -> Result<i64, StoreError> {
+        let next = self.next_seq(conn, backend).await?;
+        self.append_at(conn, next, kind, actor, data).await
+    }
+
+    /// The sequence number the next entry gets, inside the caller's
+    /// transaction. The caller holds [`AuditLog::write_lock`]; on PostgreSQL
+    /// this also takes the advisory transaction lock that serializes
+    /// reporters sharing the database until the transaction ends.
+    pub async fn next_seq(
+        &self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<i64, StoreError> {
         if backend == Backend::Postgres {
             conn.execute("SELECT pg_advisory_xact_lock(727273)").await?;
         }
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), -1) + 1 FROM audit_log")
-            .fetch_one(&mut *conn)
-            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), -1) + 1 FROM audit_log")
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// Appends the entry numbered `seq`, which [`AuditLog::next_seq`] (plus
+    /// the entries appended since in the same transaction) gave.
+    pub async fn append_at(
+        &self,
+        conn: &mut AnyConnection,
+        seq: i64,
+        kind: &str,
+        actor: &str,
+        data: Value,
+    ) -> Result<i64, StoreError> {
         let mut e = Entry {
-            seq: next,
+            seq,
             ts: now_ms(),
             kind: kind.into(),
             actor: actor.into(),

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod exports;
+pub mod ingest;
 pub mod intake;
 pub mod intake_input;
 pub mod merkle;

@@ -107,20 +107,27 @@ pub enum Stored {
     Conflict,
 }
 
-pub struct NewReport<'a> {
-    pub report_id: &'a str,
-    pub agent_id: &'a str,
-    pub host: &'a str,
-    pub policy_id: &'a str,
-    pub policy_version: &'a str,
-    pub policy_sha256: &'a str,
+/// A report to store, owned so it can wait in the group-commit queue
+/// ([`crate::ingest`]).
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub report_id: String,
+    pub agent_id: String,
+    pub host: String,
+    pub policy_id: String,
+    pub policy_version: String,
+    pub policy_sha256: String,
     pub started_at: i64,
     pub finished_at: i64,
-    pub summary: &'a str,
-    pub body: &'a str,
+    pub summary: String,
+    pub body: String,
     /// (control id, title, status)
-    pub controls: Vec<(&'a str, &'a str, &'a str)>,
+    pub controls: Vec<(String, String, String)>,
 }
+
+/// Control rows per multi-row INSERT (six parameters each; far below
+/// SQLite's and PostgreSQL's parameter limits).
+const CONTROL_ROWS_PER_INSERT: usize = 100;
 
 impl Store {
     /// Opens (creating if needed) and migrates the store.
@@ -312,71 +319,111 @@ impl Store {
 
     /// Stores a report and its control results in one transaction; the same
     /// report id twice is stored once.
-    pub async fn insert_report(&self, audit: &AuditLog, r: &NewReport<'_>) -> Result<Stored> {
-        let now = now_ms();
+    pub async fn insert_report(&self, audit: &AuditLog, r: &NewReport) -> Result<Stored> {
         let _g = audit.write_lock().await;
+        let mut out = self.insert_reports_locked(audit, std::slice::from_ref(r)).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("a batch of one stored nothing".into()))
+    }
+
+    /// Stores several reports in ONE transaction (one commit, one fsync: the
+    /// group commit of [`crate::ingest`]), each with its control rows, the
+    /// agent's `last_seen` and its audit entry. The caller holds
+    /// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the
+    /// batch is stored and the caller retries the reports one by one.
+    pub async fn insert_reports_locked(
+        &self,
+        audit: &AuditLog,
+        reports: &[NewReport],
+    ) -> Result<Vec<Stored>> {
+        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (report_id) DO NOTHING",
-        )
-        .bind(r.report_id)
-        .bind(r.agent_id)
-        .bind(r.host)
-        .bind(r.policy_id)
-        .bind(r.policy_version)
-        .bind(r.policy_sha256)
-        .bind(r.started_at)
-        .bind(r.finished_at)
-        .bind(now)
-        .bind(r.summary)
-        .bind(r.body)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let owner: Option<String> =
-                sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
-                    .bind(r.report_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            tx.rollback().await?;
-            return Ok(if owner.as_deref() == Some(r.host) {
-                Stored::Duplicate
-            } else {
-                Stored::Conflict
-            });
-        }
-        for (id, title, status) in &r.controls {
-            sqlx::query(
-                "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        let mut next_seq = audit.next_seq(&mut tx, self.backend).await?;
+        let mut out = Vec::with_capacity(reports.len());
+        for r in reports {
+            let inserted = sqlx::query(
+                "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (report_id) DO NOTHING",
             )
-            .bind(r.report_id)
-            .bind(r.host)
-            .bind(*id)
-            .bind(*title)
-            .bind(*status)
+            .bind(&r.report_id)
+            .bind(&r.agent_id)
+            .bind(&r.host)
+            .bind(&r.policy_id)
+            .bind(&r.policy_version)
+            .bind(&r.policy_sha256)
+            .bind(r.started_at)
             .bind(r.finished_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
             .bind(now)
-            .bind(r.agent_id)
+            .bind(&r.summary)
+            .bind(&r.body)
             .execute(&mut *tx)
-            .await?;
-        let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
-        audit
-            .append_in(
-                &mut tx,
-                self.backend,
-                "report.ingested",
-                r.host,
-                serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(r.summary).unwrap_or_default()}),
-            )
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                // Stored before, or earlier in this very batch (a retry racing its original).
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
+                        .bind(&r.report_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                out.push(if owner.as_deref() == Some(r.host.as_str()) {
+                    Stored::Duplicate
+                } else {
+                    Stored::Conflict
+                });
+                continue;
+            }
+            for rows in r.controls.chunks(CONTROL_ROWS_PER_INSERT) {
+                let values: Vec<String> = (0..rows.len())
+                    .map(|i| {
+                        let b = i * 6;
+                        format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6
+                        )
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for (id, title, status) in rows {
+                    q = q
+                        .bind(&r.report_id)
+                        .bind(&r.host)
+                        .bind(id)
+                        .bind(title)
+                        .bind(status)
+                        .bind(r.finished_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&r.agent_id)
+                .execute(&mut *tx)
+                .await?;
+            let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
+            audit
+                .append_at(
+                    &mut tx,
+                    next_seq,
+                    "report.ingested",
+                    &r.host,
+                    serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
+                )
+                .await?;
+            next_seq += 1;
+            out.push(Stored::New);
+        }
         tx.commit().await?;
-        Ok(Stored::New)
+        Ok(out)
     }
 
     /// Reports, newest first, optionally of one host.

@@ -18,6 +18,13 @@ pub struct AgentConfig {
     pub server: Option<String>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// PEM certificate (chain) of this agent, for a reporter with mutual TLS
+    /// (`agent_tls`): the agent's token is then bound to this certificate's key.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert` (readable by the agent only).
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
     #[serde(default)]
     pub token_file: Option<PathBuf>,
     /// Defaults to the hostname.

@@ -49,6 +49,8 @@ pub struct AppState {
     pub site: crate::web::Site,
     /// Reports waiting for the next group commit.
     pub ingest: crate::ingest::Ingest,
+    /// Optional mutual TLS with agent certificates.
+    pub agent_tls: Option<crate::mtls::AgentTls>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -248,6 +250,17 @@ impl FromRequestParts<Shared> for AgentAuth {
                         "this agent's token was revoked; enroll again".into(),
                     ))
                 } else {
+                    let cert = crate::mtls::presented(parts.extensions.get())
+                        .map_err(ApiError::ReEnroll)?;
+                    crate::mtls::check_binding(
+                        state.agent_tls.as_ref(),
+                        a.cert_spki_sha256.as_deref(),
+                        cert.as_ref(),
+                    )
+                    .map_err(|r| {
+                        tracing::warn!(host = %a.host, "agent request refused: certificate binding");
+                        refusal(r)
+                    })?;
                     Ok(AgentAuth(a))
                 }
             }
@@ -332,11 +345,20 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Ap
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid {what}: {e}")))
 }
 
+fn refusal(r: crate::mtls::Refusal) -> ApiError {
+    match r {
+        crate::mtls::Refusal::Unauthenticated(m) => ApiError::Unauthorized(m),
+        crate::mtls::Refusal::Forbidden(m) => ApiError::Forbidden(m),
+    }
+}
+
 /// Enrolls an agent with the enrollment secret and returns its own token.
 #[utoipa::path(post, path = "/api/v1/enroll", tag = "agents", request_body = EnrollRequest,
-    responses((status = 201, body = EnrollResponse), (status = 400, description = "malformed request"), (status = 401, description = "wrong enrollment secret")))]
+    responses((status = 201, body = EnrollResponse), (status = 400, description = "malformed request"), (status = 401, description = "wrong enrollment secret, or (mutual TLS) no agent certificate"),
+        (status = 403, description = "(mutual TLS) the agent certificate names another host")))]
 async fn enroll(
     State(state): State<Shared>,
+    tls: Option<axum::Extension<Arc<axum_server::tls::TlsInfo>>>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
     let req: EnrollRequest = parse_json(&body, "enrollment request")?;
@@ -358,6 +380,13 @@ async fn enroll(
         tracing::warn!(host = %req.host, "enrollment refused: wrong secret");
         return Err(ApiError::Unauthorized("wrong enrollment secret".into()));
     }
+    let cert = crate::mtls::presented(tls.as_ref().map(|t| &t.0))
+        .map_err(ApiError::Unauthorized)?;
+    let spki = crate::mtls::check_enrollment(state.agent_tls.as_ref(), &req.host, cert.as_ref())
+        .map_err(|r| {
+            tracing::warn!(host = %req.host, "enrollment refused: agent certificate");
+            refusal(r)
+        })?;
     let token = auth::new_token(auth::AGENT_PREFIX);
     let id = uuid::Uuid::new_v4().to_string();
     let interval =
@@ -366,12 +395,15 @@ async fn enroll(
         .store
         .enroll(
             &state.audit,
-            &id,
-            &req.host,
-            &req.roles,
-            interval,
-            &token.lookup,
-            &token.digest,
+            &crate::store::NewAgent {
+                id: &id,
+                host: &req.host,
+                roles: &req.roles,
+                interval_secs: interval,
+                token_lookup: &token.lookup,
+                token_digest: &token.digest,
+                cert_spki_sha256: spki.as_deref(),
+            },
         )
         .await?;
     tracing::info!(host = %req.host, agent_id = %id, "agent enrolled");

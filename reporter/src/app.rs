@@ -114,6 +114,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
         site: crate::web::Site::new(cfg)?,
         ingest: crate::ingest::Ingest::default(),
+        agent_tls: cfg.agent_tls.clone(),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

@@ -25,6 +25,10 @@ pub struct ReporterConfig {
     pub plain_http: bool,
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// Optional mutual TLS: agents present certificates from this CA and
+    /// their tokens are bound to them ([`crate::mtls`]).
+    #[serde(default)]
+    pub agent_tls: Option<crate::mtls::AgentTls>,
     /// Enrollment secrets; several at once so they can be rotated.
     /// `VIGIL_ENROLL_SECRET` adds one.
     #[serde(default)]
@@ -102,6 +106,17 @@ impl ReporterConfig {
                 )]));
             }
         }
+        if cfg.plain_http && cfg.agent_tls.is_some() {
+            // The key itself, not its value.
+            let loc = node
+                .as_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_scalar() == Some("agent_tls")))
+                .map_or(node.loc, |(k, _)| k.loc);
+            return Err(fail(vec![yaml::Diag::new(
+                loc,
+                "`agent_tls` needs TLS: it cannot be used with `plain_http`".to_owned(),
+            )]));
+        }
         Ok(cfg)
     }
 }
@@ -122,5 +137,19 @@ mod tests {
         let c =
             ReporterConfig::parse("enroll_secrets: [a, b]\nplain_http: true\n", "r.yaml").unwrap();
         assert_eq!(c.enroll_secrets.len(), 2);
+        let e = ReporterConfig::parse(
+            "plain_http: true\nagent_tls:\n  ca: /etc/vigil/agent-ca.pem\n",
+            "r.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "r.yaml:2:1: `agent_tls` needs TLS: it cannot be used with `plain_http`"
+        );
+        let e = ReporterConfig::parse("agent_tls:\n  ca: a.pem\n  crl: b.pem\n", "r.yaml")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("r.yaml:3:3: unknown key `crl`"), "{e}");
+        let c = ReporterConfig::parse("agent_tls:\n  ca: a.pem\n", "r.yaml").unwrap();
+        assert!(c.agent_tls.unwrap().require);
     }
 }

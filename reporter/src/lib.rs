@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod intake;
 pub mod intake_input;
 pub mod merkle;
+pub mod mtls;
 pub mod policies;
 pub mod posture;
 pub mod store;

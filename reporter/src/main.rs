@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -550,16 +551,44 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     tracing::warn!(cert = %id.cert.display(), fingerprint = %tls::fingerprint(&id.cert)?,
                         "generated a self-signed certificate; give agents this file as `ca_file`, or configure `tls` with a real one");
                 }
+                let agent_tls = cfg.agent_tls.clone();
+                let server_config =
+                    vigil_reporter::mtls::server_config(&id.cert, &id.key, agent_tls.as_ref())?;
                 let rustls_config =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&id.cert, &id.key)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "cannot load TLS certificate `{}` and key `{}`",
-                                id.cert.display(),
-                                id.key.display()
-                            )
-                        })?;
+                    axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server_config));
+                // A renewed certificate, a new CA bundle or CRL is picked up
+                // within seconds, without a restart; a broken one is refused
+                // and the running config kept.
+                let watched = vigil_reporter::mtls::watched_files(&id.cert, &id.key, agent_tls.as_ref());
+                let reload = rustls_config.clone();
+                tokio::spawn(async move {
+                    let stamp = |files: &[PathBuf]| -> Vec<Option<std::time::SystemTime>> {
+                        files
+                            .iter()
+                            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+                            .collect()
+                    };
+                    let mut seen = stamp(&watched);
+                    let mut tick = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        tick.tick().await;
+                        let now = stamp(&watched);
+                        if now == seen {
+                            continue;
+                        }
+                        seen = now;
+                        match vigil_reporter::mtls::server_config(&id.cert, &id.key, agent_tls.as_ref()) {
+                            Ok(c) => {
+                                reload.reload_from_config(Arc::new(c));
+                                tracing::info!("TLS files changed: certificate, agent CA and CRLs reloaded");
+                            }
+                            Err(e) => tracing::error!(error = %e, "TLS files changed but do not load; keeping the running config"),
+                        }
+                    }
+                });
+                if let Some(a) = &cfg.agent_tls {
+                    tracing::info!(ca = %a.ca.display(), crls = a.crls.len(), require = a.require, "agent certificates (mutual TLS) on");
+                }
                 tracing::info!(%listen, "serving HTTPS");
                 let mut server = axum_server::bind_rustls(listen, rustls_config)
                     .handle(handle)

@@ -209,6 +209,7 @@ mod tests {
             revoked_at: None,
             last_seen: None,
             token_digest: String::new(),
+            cert_spki_sha256: None,
         }
     }
 

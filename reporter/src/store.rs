@@ -39,6 +39,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_exports.sql")),
     (6, include_str!("../migrations/sqlite/0006_waivers.sql")),
     (7, include_str!("../migrations/sqlite/0007_policies.sql")),
+    (9, include_str!("../migrations/sqlite/0009_agent_certs.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -48,6 +49,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_exports.sql")),
     (6, include_str!("../migrations/postgres/0006_waivers.sql")),
     (7, include_str!("../migrations/postgres/0007_policies.sql")),
+    (9, include_str!("../migrations/postgres/0009_agent_certs.sql")),
 ];
 
 #[derive(Clone)]
@@ -70,6 +72,20 @@ pub struct AgentRow {
     pub revoked_at: Option<i64>,
     pub last_seen: Option<i64>,
     pub token_digest: String,
+    /// Hex SHA-256 of the public key of the certificate the agent enrolled
+    /// with (optional mutual TLS, [`crate::mtls`]).
+    pub cert_spki_sha256: Option<String>,
+}
+
+/// An agent being enrolled.
+pub struct NewAgent<'a> {
+    pub id: &'a str,
+    pub host: &'a str,
+    pub roles: &'a [String],
+    pub interval_secs: i64,
+    pub token_lookup: &'a str,
+    pub token_digest: &'a str,
+    pub cert_spki_sha256: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,16 +224,16 @@ impl Store {
 
     /// Enrolls `host`: a new agent row; earlier agents of the host are revoked.
     #[allow(clippy::too_many_arguments)]
-    pub async fn enroll(
-        &self,
-        audit: &AuditLog,
-        id: &str,
-        host: &str,
-        roles: &[String],
-        interval_secs: i64,
-        lookup: &str,
-        digest: &str,
-    ) -> Result<()> {
+    pub async fn enroll(&self, audit: &AuditLog, a: &NewAgent<'_>) -> Result<()> {
+        let NewAgent {
+            id,
+            host,
+            roles,
+            interval_secs,
+            token_lookup: lookup,
+            token_digest: digest,
+            cert_spki_sha256,
+        } = *a;
         let now = now_ms();
         let _g = audit.write_lock().await;
         let mut tx = self.pool.begin().await?;
@@ -226,7 +242,7 @@ impl Store {
             .bind(host)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at, cert_spki_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(id)
             .bind(host)
             .bind(serde_json::to_string(roles).unwrap_or_else(|_| "[]".into()))
@@ -234,6 +250,7 @@ impl Store {
             .bind(lookup)
             .bind(digest)
             .bind(now)
+            .bind(cert_spki_sha256)
             .execute(&mut *tx)
             .await?;
         audit
@@ -242,7 +259,7 @@ impl Store {
                 self.backend,
                 "agent.enrolled",
                 host,
-                serde_json::json!({"agent_id": id, "host": host, "roles": roles}),
+                serde_json::json!({"agent_id": id, "host": host, "roles": roles, "cert_spki_sha256": cert_spki_sha256}),
             )
             .await?;
         tx.commit().await?;
@@ -260,12 +277,13 @@ impl Store {
             revoked_at: row.try_get("revoked_at")?,
             last_seen: row.try_get("last_seen")?,
             token_digest: row.try_get("token_digest")?,
+            cert_spki_sha256: row.try_get("cert_spki_sha256")?,
         })
     }
 
     pub async fn agent_by_lookup(&self, lookup: &str) -> Result<Option<AgentRow>> {
         let row =
-            sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents WHERE token_lookup = $1")
+            sqlx::query("SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest, cert_spki_sha256 FROM agents WHERE token_lookup = $1")
                 .bind(lookup)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -275,7 +293,7 @@ impl Store {
     /// The current (unrevoked) agent of every host, and revoked ones with no successor.
     pub async fn agents(&self) -> Result<Vec<AgentRow>> {
         let rows = sqlx::query(
-            "SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest FROM agents ORDER BY host, created_at DESC",
+            "SELECT id, host, roles, interval_secs, revoked_at, last_seen, token_digest, cert_spki_sha256 FROM agents ORDER BY host, created_at DESC",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -51,6 +51,27 @@ pub fn client(server: &str, cfg: &AgentConfig) -> Result<reqwest::Client, String
             b = b.add_root_certificate(c);
         }
     }
+    match (&cfg.client_cert, &cfg.client_key) {
+        (Some(cert), Some(key)) => {
+            let mut pem = std::fs::read(cert)
+                .map_err(|e| format!("cannot read `client_cert` `{}`: {e}", cert.display()))?;
+            pem.push(b'\n');
+            // The key's bytes are never put in a message.
+            let key_pem = std::fs::read(key)
+                .map_err(|e| format!("cannot read `client_key` `{}`: {e}", key.display()))?;
+            pem.extend_from_slice(&key_pem);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                format!(
+                    "`client_cert` `{}` and `client_key` `{}` are not a PEM certificate and its private key",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => return Err("`client_cert` and `client_key` go together: set both or neither".into()),
+    }
     b.build()
         .map_err(|e| format!("cannot set up the HTTP client: {e}"))
 }
@@ -149,5 +170,23 @@ mod tests {
             ..AgentConfig::default()
         };
         assert!(client("https://r", &cfg).unwrap_err().contains("ca_file"));
+        let cfg = AgentConfig {
+            client_cert: Some("/nonexistent/agent.pem".into()),
+            ..Default::default()
+        };
+        assert!(client("https://r", &cfg)
+            .unwrap_err()
+            .contains("set both or neither"));
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "not pem").unwrap();
+        std::fs::write(&key, "SECRET-KEY-BYTES").unwrap();
+        let cfg = AgentConfig {
+            client_cert: Some(cert),
+            client_key: Some(key),
+            ..Default::default()
+        };
+        let e = client("https://r", &cfg).unwrap_err();
+        assert!(e.contains("are not a PEM certificate") && !e.contains("SECRET"), "{e}");
     }
 }

@@ -41,15 +41,13 @@ impl Lab {
     }
 
     fn restic(&self, repo: &Path, args: &[&str]) -> Output {
-        let o = Command::new(&self.restic)
-            .current_dir(self.path("data"))
-            .env("RESTIC_REPOSITORY", repo)
-            .env("RESTIC_PASSWORD_FILE", self.path("restic.pass"))
-            .env("RESTIC_CACHE_DIR", self.path("cache"))
-            .env("TZ", "UTC")
-            .args(args)
-            .output()
-            .unwrap();
+        let o = Restic {
+            bin: self.restic.clone(),
+            repo: repo.to_owned(),
+            pass: self.path("restic.pass"),
+            cwd: Some(self.path("data")),
+        }
+        .output(args);
         assert!(
             o.status.success(),
             "restic {args:?}: {}{}",

@@ -16,76 +16,6 @@ use vigil_tests::*;
 
 const IDS: [&str; 2] = ["u-1842", "acme.papyrs.example"];
 
-struct Restic {
-    bin: PathBuf,
-    repo: PathBuf,
-    pass: PathBuf,
-}
-
-impl Restic {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new(&self.bin)
-            .arg("-r")
-            .arg(&self.repo)
-            .arg("--password-file")
-            .arg(&self.pass)
-            .arg("--no-cache")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "restic {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// A read-only command; `None` while the agent holds the repository's lock.
-    fn read(&self, args: &[&str]) -> Option<String> {
-        let o = Command::new(&self.bin)
-            .arg("-r")
-            .arg(&self.repo)
-            .arg("--password-file")
-            .arg(&self.pass)
-            .arg("--no-cache")
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        if !o.status.success() && err.contains("locked") {
-            return None;
-        }
-        assert!(o.status.success(), "restic {args:?}: {err}");
-        Some(String::from_utf8_lossy(&o.stdout).into_owned())
-    }
-
-    /// Paths of every snapshot's tree, all snapshots together, once the
-    /// repository is not locked.
-    fn all_paths(&self) -> String {
-        for _ in 0..600 {
-            let Some(snaps) = self.read(&["snapshots", "--json"]) else {
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            };
-            let snaps: Value = serde_json::from_str(&snaps).unwrap();
-            let mut out = String::new();
-            let mut complete = true;
-            for s in snaps.as_array().unwrap() {
-                match self.read(&["ls", s["id"].as_str().unwrap()]) {
-                    Some(ls) => out.push_str(&ls),
-                    None => complete = false,
-                }
-            }
-            if complete {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("restic repository {} stayed locked", self.repo.display());
-    }
-}
-
 /// One host's files: its root directory and the policy it runs.
 struct HostFiles {
     root: PathBuf,
@@ -132,11 +62,8 @@ impl HostFiles {
 fn restic_repo(bin: &Path, host: &HostFiles, sites: &Path) -> Restic {
     let pass = host.root.join("restic.pass");
     std::fs::write(&pass, "fleet-erasure-pass\n").unwrap();
-    let r = Restic {
-        bin: bin.to_owned(),
-        repo: host.root.join("restic"),
-        pass,
-    };
+    let mut r = Restic::new(&host.root.join("restic"), &pass);
+    r.bin = bin.to_owned();
     r.cmd(&["init", "-q"]);
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);

@@ -220,40 +220,13 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     assert!(started.elapsed().as_secs() < 30);
 }
 
-struct Restic {
-    bin: PathBuf,
-    repo: PathBuf,
-    pass: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Restic {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new(&self.bin)
-            .args(args)
-            .env("RESTIC_REPOSITORY", &self.repo)
-            .env("RESTIC_PASSWORD_FILE", &self.pass)
-            .env("RESTIC_CACHE_DIR", self.cache.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "restic {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-}
-
 #[test]
 fn backups_fail_until_no_snapshot_contains_the_account() {
-    let bin = require_tool("restic", "restic");
     let host = host_with_sites();
     let sites = host.root().join("srv/papyrs/sites");
     let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
     let repo = host.root().join("srv/backup/restic");
-    let r = Restic {
-        bin,
-        repo,
-        pass,
-        cache: tempfile::tempdir().unwrap(),
-    };
+    let r = Restic::new(&repo, &pass);
     r.cmd(&["init", "-q"]);
     // Two snapshots with both accounts, one with bob only.
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
@@ -659,12 +632,7 @@ fn restic_rewrite_keeps_the_other_accounts_or_says_why_not() {
     let host = host_with_sites();
     let sites = host.root().join("srv/papyrs/sites");
     let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
-    let r = Restic {
-        bin: bin.clone(),
-        repo: host.root().join("srv/backup/restic"),
-        pass,
-        cache: tempfile::tempdir().unwrap(),
-    };
+    let r = Restic::new(&host.root().join("srv/backup/restic"), &pass);
     r.cmd(&["init", "-q"]);
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     let version = stdout(&Command::new(&bin).arg("version").output().unwrap());

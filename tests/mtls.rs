@@ -42,7 +42,10 @@ fn agent_cert(dir: &Path, name: &str, host: &str, serial: u64, ca: &Ca) -> (Path
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let key = KeyPair::generate().unwrap();
     let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    let (c, k) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
     std::fs::write(&c, cert.pem()).unwrap();
     std::fs::write(&k, key.serialize_pem()).unwrap();
     (c, k)
@@ -99,7 +102,11 @@ fn enroll(c: &reqwest::blocking::Client, r: &Reporter, host: &str) -> Result<(u1
         .map_err(|e| format!("{e:?}"))
 }
 
-fn get_policy(c: &reqwest::blocking::Client, r: &Reporter, token: &str) -> Result<(u16, String), String> {
+fn get_policy(
+    c: &reqwest::blocking::Client,
+    r: &Reporter,
+    token: &str,
+) -> Result<(u16, String), String> {
     c.get(format!("{}/api/v1/policy", r.base))
         .bearer_auth(token)
         .send()
@@ -137,7 +144,13 @@ fn agent_certificates_bind_tokens_and_revocation_is_enforced() {
 
     // Without a client certificate: public and staff routes work, agent ones do not.
     let anon = client(&r, None);
-    assert_eq!(anon.get(format!("{}/healthz", r.base)).send().unwrap().status(), 200);
+    assert_eq!(
+        anon.get(format!("{}/healthz", r.base))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     let hosts = anon
         .get(format!("{}/api/v1/hosts", r.base))
         .bearer_auth(&staff)
@@ -155,7 +168,10 @@ fn agent_certificates_bind_tokens_and_revocation_is_enforced() {
 
     // A revoked certificate and one from a foreign CA fail the handshake.
     let e = enroll(&client(&r, Some(&revoked)), &r, "web-3").unwrap_err();
-    assert!(e.to_lowercase().contains("revoked") || e.contains("Certificate"), "{e}");
+    assert!(
+        e.to_lowercase().contains("revoked") || e.contains("Certificate"),
+        "{e}"
+    );
     assert!(enroll(&client(&r, Some(&rogue)), &r, "web-1").is_err());
 
     // The real agent daemon enrolls and reports with its certificate.
@@ -201,13 +217,19 @@ fn agent_certificates_bind_tokens_and_revocation_is_enforced() {
     let (s, v) = enroll(&client(&r, Some(&web2)), &r, "web-2").unwrap();
     assert_eq!(s, 201, "{v}");
     let token2 = v["token"].as_str().unwrap().to_owned();
-    assert_ne!(get_policy(&client(&r, Some(&web2)), &r, &token2).unwrap().0, 401);
+    assert_ne!(
+        get_policy(&client(&r, Some(&web2)), &r, &token2).unwrap().0,
+        401
+    );
     write_crl(&crl, &agents_ca, 2, &[12, 13]);
     wait_until(30, "the new CRL to be enforced", || {
         get_policy(&client(&r, Some(&web2)), &r, &token2).is_err()
     });
     // web-1 is untouched by it.
-    assert_ne!(get_policy(&client(&r, Some(&web1)), &r, token).unwrap().0, 401);
+    assert_ne!(
+        get_policy(&client(&r, Some(&web1)), &r, token).unwrap().0,
+        401
+    );
 
     // Every enrollment bound its key, in the audit log too.
     let (s, v) = {
@@ -227,11 +249,19 @@ fn agent_tls_config_errors_name_the_file() {
     let cfg = d.path().join("reporter.yaml");
     std::fs::write(
         &cfg,
-        format!("agent_tls:\n  ca: {}\n", d.path().join("missing-ca.pem").display()),
+        format!(
+            "agent_tls:\n  ca: {}\n",
+            d.path().join("missing-ca.pem").display()
+        ),
     )
     .unwrap();
     let out = std::process::Command::new(binary("vigil-reporter", "vigil-reporter"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--data"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
         .arg(d.path().join("data"))
         .arg("--config")
         .arg(&cfg)
@@ -240,5 +270,8 @@ fn agent_tls_config_errors_name_the_file() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("agent_tls.ca") && err.contains("missing-ca.pem"), "{err}");
+    assert!(
+        err.contains("agent_tls.ca") && err.contains("missing-ca.pem"),
+        "{err}"
+    );
 }

@@ -515,35 +515,36 @@ fn concurrent_burst(database: Option<&str>) {
                     .map(|_| make_report(host, &controls, now()))
                     .collect();
                 let reports = std::sync::Arc::new(reports);
-                (0..2).map({
-                    let url = url.clone();
-                    let client = r.client();
-                    move |_| {
-                        let reports = reports.clone();
-                        let (url, client, token) = (url.clone(), client.clone(), token.clone());
-                        s.spawn(move || {
-                            reports
-                                .iter()
-                                .map(|rep| {
-                                    let resp = client
-                                        .post(&url)
-                                        .bearer_auth(&token)
-                                        .json(rep)
-                                        .send()
-                                        .unwrap();
-                                    let status = resp.status().as_u16();
-                                    let v: Value = resp.json().unwrap_or(Value::Null);
-                                    (
-                                        rep["report_id"].as_str().unwrap().to_owned(),
-                                        status,
-                                        v["stored"].as_bool(),
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    }
-                })
-                .collect::<Vec<_>>()
+                (0..2)
+                    .map({
+                        let url = url.clone();
+                        let client = r.client();
+                        move |_| {
+                            let reports = reports.clone();
+                            let (url, client, token) = (url.clone(), client.clone(), token.clone());
+                            s.spawn(move || {
+                                reports
+                                    .iter()
+                                    .map(|rep| {
+                                        let resp = client
+                                            .post(&url)
+                                            .bearer_auth(&token)
+                                            .json(rep)
+                                            .send()
+                                            .unwrap();
+                                        let status = resp.status().as_u16();
+                                        let v: Value = resp.json().unwrap_or(Value::Null);
+                                        (
+                                            rep["report_id"].as_str().unwrap().to_owned(),
+                                            status,
+                                            v["stored"].as_bool(),
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                        }
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         handles

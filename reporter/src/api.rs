@@ -380,8 +380,8 @@ async fn enroll(
         tracing::warn!(host = %req.host, "enrollment refused: wrong secret");
         return Err(ApiError::Unauthorized("wrong enrollment secret".into()));
     }
-    let cert = crate::mtls::presented(tls.as_ref().map(|t| &t.0))
-        .map_err(ApiError::Unauthorized)?;
+    let cert =
+        crate::mtls::presented(tls.as_ref().map(|t| &t.0)).map_err(ApiError::Unauthorized)?;
     let spki = crate::mtls::check_enrollment(state.agent_tls.as_ref(), &req.host, cert.as_ref())
         .map_err(|r| {
             tracing::warn!(host = %req.host, "enrollment refused: agent certificate");

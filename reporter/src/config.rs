@@ -146,9 +146,12 @@ mod tests {
             e.to_string(),
             "r.yaml:2:1: `agent_tls` needs TLS: it cannot be used with `plain_http`"
         );
-        let e = ReporterConfig::parse("agent_tls:\n  ca: a.pem\n  crl: b.pem\n", "r.yaml")
-            .unwrap_err();
-        assert!(e.to_string().starts_with("r.yaml:3:3: unknown key `crl`"), "{e}");
+        let e =
+            ReporterConfig::parse("agent_tls:\n  ca: a.pem\n  crl: b.pem\n", "r.yaml").unwrap_err();
+        assert!(
+            e.to_string().starts_with("r.yaml:3:3: unknown key `crl`"),
+            "{e}"
+        );
         let c = ReporterConfig::parse("agent_tls:\n  ca: a.pem\n", "r.yaml").unwrap();
         assert!(c.agent_tls.unwrap().require);
     }

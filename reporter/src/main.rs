@@ -559,7 +559,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 // A renewed certificate, a new CA bundle or CRL is picked up
                 // within seconds, without a restart; a broken one is refused
                 // and the running config kept.
-                let watched = vigil_reporter::mtls::watched_files(&id.cert, &id.key, agent_tls.as_ref());
+                let watched =
+                    vigil_reporter::mtls::watched_files(&id.cert, &id.key, agent_tls.as_ref());
                 let reload = rustls_config.clone();
                 tokio::spawn(async move {
                     let stamp = |files: &[PathBuf]| -> Vec<Option<std::time::SystemTime>> {
@@ -577,12 +578,20 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                             continue;
                         }
                         seen = now;
-                        match vigil_reporter::mtls::server_config(&id.cert, &id.key, agent_tls.as_ref()) {
+                        match vigil_reporter::mtls::server_config(
+                            &id.cert,
+                            &id.key,
+                            agent_tls.as_ref(),
+                        ) {
                             Ok(c) => {
                                 reload.reload_from_config(Arc::new(c));
-                                tracing::info!("TLS files changed: certificate, agent CA and CRLs reloaded");
+                                tracing::info!(
+                                    "TLS files changed: certificate, agent CA and CRLs reloaded"
+                                );
                             }
-                            Err(e) => tracing::error!(error = %e, "TLS files changed but do not load; keeping the running config"),
+                            Err(e) => {
+                                tracing::error!(error = %e, "TLS files changed but do not load; keeping the running config")
+                            }
                         }
                     }
                 });

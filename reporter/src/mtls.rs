@@ -251,7 +251,10 @@ mod tests {
         else {
             panic!("another host's certificate must be refused")
         };
-        assert!(m.contains("web-1, web-1.example") && m.contains("web-2"), "{m}");
+        assert!(
+            m.contains("web-1, web-1.example") && m.contains("web-2"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_exports.sql")),
     (6, include_str!("../migrations/postgres/0006_waivers.sql")),
     (7, include_str!("../migrations/postgres/0007_policies.sql")),
-    (9, include_str!("../migrations/postgres/0009_agent_certs.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_agent_certs.sql"),
+    ),
 ];
 
 #[derive(Clone)]
@@ -339,7 +342,9 @@ impl Store {
     /// report id twice is stored once.
     pub async fn insert_report(&self, audit: &AuditLog, r: &NewReport) -> Result<Stored> {
         let _g = audit.write_lock().await;
-        let mut out = self.insert_reports_locked(audit, std::slice::from_ref(r)).await?;
+        let mut out = self
+            .insert_reports_locked(audit, std::slice::from_ref(r))
+            .await?;
         out.pop()
             .ok_or_else(|| StoreError::Corrupt("a batch of one stored nothing".into()))
     }

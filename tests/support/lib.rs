@@ -659,3 +659,94 @@ impl Drop for DaemonAgent {
         }
     }
 }
+
+/// A restic repository the test drives with the real `restic` (Debian's
+/// `restic`): no cache, times in UTC, every command checked.
+pub struct Restic {
+    pub bin: PathBuf,
+    pub repo: PathBuf,
+    pub pass: PathBuf,
+    /// Where relative paths given to `backup` are read from (default: the
+    /// test's working directory).
+    pub cwd: Option<PathBuf>,
+}
+
+impl Restic {
+    /// `repo` with the password in the file `pass`; fails with an install
+    /// hint when restic is missing.
+    pub fn new(repo: &Path, pass: &Path) -> Restic {
+        Restic {
+            bin: require_tool("restic", "restic"),
+            repo: repo.to_owned(),
+            pass: pass.to_owned(),
+            cwd: None,
+        }
+    }
+
+    /// Runs `restic ARGS` on the repository, whatever its outcome.
+    pub fn output(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("-r")
+            .arg(&self.repo)
+            .arg("--password-file")
+            .arg(&self.pass)
+            .arg("--no-cache")
+            .args(args)
+            .env_remove("RESTIC_REPOSITORY")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .env("TZ", "UTC");
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run restic: {e}"))
+    }
+
+    /// Runs `restic ARGS`, which must succeed, and returns its stdout.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let o = self.output(args);
+        assert!(
+            o.status.success(),
+            "restic {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// A read-only command; `None` while another process (the agent) holds
+    /// the repository's lock.
+    pub fn read(&self, args: &[&str]) -> Option<String> {
+        let o = self.output(args);
+        if !o.status.success() && stderr(&o).contains("locked") {
+            return None;
+        }
+        assert!(o.status.success(), "restic {args:?}: {}", stderr(&o));
+        Some(stdout(&o))
+    }
+
+    /// Paths of every snapshot's tree, all snapshots together, once the
+    /// repository is not locked.
+    pub fn all_paths(&self) -> String {
+        for _ in 0..600 {
+            let Some(snaps) = self.read(&["snapshots", "--json"]) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            let snaps: serde_json::Value = serde_json::from_str(&snaps).unwrap();
+            let mut out = String::new();
+            let mut complete = true;
+            for s in snaps.as_array().unwrap() {
+                match self.read(&["ls", s["id"].as_str().unwrap()]) {
+                    Some(ls) => out.push_str(&ls),
+                    None => complete = false,
+                }
+            }
+            if complete {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("restic repository {} stayed locked", self.repo.display());
+    }
+}

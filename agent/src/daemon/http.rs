@@ -187,6 +187,9 @@ mod tests {
             ..Default::default()
         };
         let e = client("https://r", &cfg).unwrap_err();
-        assert!(e.contains("are not a PEM certificate") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.contains("are not a PEM certificate") && !e.contains("SECRET"),
+            "{e}"
+        );
     }
 }

@@ -34,25 +34,6 @@ fn version(text: &str, v: &str) -> String {
     text.replace("version: \"1\"", &format!("version: \"{v}\""))
 }
 
-fn newest_report(r: &Reporter, staff: &str) -> Option<Value> {
-    let list: Value = r
-        .client()
-        .get(format!("{}/api/v1/reports?host=signed-1&limit=1", r.base))
-        .bearer_auth(staff)
-        .send()
-        .ok()?
-        .json()
-        .ok()?;
-    let id = list["reports"][0]["report_id"].as_str()?;
-    r.client()
-        .get(format!("{}/api/v1/reports/{id}", r.base))
-        .bearer_auth(staff)
-        .send()
-        .ok()?
-        .json()
-        .ok()
-}
-
 #[test]
 fn a_forged_policy_is_refused_and_the_last_good_one_keeps_running() {
     let python = require_tool("python3", "python3");
@@ -81,7 +62,7 @@ fn a_forged_policy_is_refused_and_the_last_good_one_keeps_running() {
     let ran = |v: &'static str| move |rep: &Value| rep["policy"]["version"] == v;
     let mut last = Value::Null;
     wait_until(60, "a report under policy version 1", || {
-        last = newest_report(&r, &staff).unwrap_or_default();
+        last = r.newest_report(&staff, "signed-1").unwrap_or_default();
         ran("1")(&last)
     });
     assert!(last["agent"]["policy_refused"].is_null(), "{last:#}");
@@ -113,7 +94,7 @@ fn a_forged_policy_is_refused_and_the_last_good_one_keeps_running() {
         .unwrap();
     assert_eq!(handed["version"], "666");
     wait_until(60, "a report telling the refusal", || {
-        last = newest_report(&r, &staff).unwrap_or_default();
+        last = r.newest_report(&staff, "signed-1").unwrap_or_default();
         last["agent"]["policy_refused"].is_string()
     });
     assert_eq!(last["policy"]["version"], "1", "{last:#}");
@@ -121,7 +102,7 @@ fn a_forged_policy_is_refused_and_the_last_good_one_keeps_running() {
     assert!(why.contains("signature does not verify"), "{why}");
     assert!(agent.log().contains("refusing the reporter's policy"));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    last = newest_report(&r, &staff).unwrap();
+    last = r.newest_report(&staff, "signed-1").unwrap();
     assert_eq!(
         last["policy"]["version"], "1",
         "the forged policy ran: {last:#}"
@@ -137,7 +118,7 @@ fn a_forged_policy_is_refused_and_the_last_good_one_keeps_running() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     publish(&data, &v2);
     wait_until(60, "a report under policy version 2", || {
-        last = newest_report(&r, &staff).unwrap_or_default();
+        last = r.newest_report(&staff, "signed-1").unwrap_or_default();
         ran("2")(&last)
     });
     assert!(last["agent"]["policy_refused"].is_null(), "{last:#}");

@@ -41,25 +41,9 @@ fn wait_for_report(
 ) -> Value {
     let mut found = None;
     wait_until(60, what, || {
-        let list: Value = r
-            .client()
-            .get(format!("{}/api/v1/reports?host={host}&limit=1", r.base))
-            .bearer_auth(staff)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let Some(id) = list["reports"][0]["report_id"].as_str() else {
+        let Some(report) = r.newest_report(staff, host) else {
             return false;
         };
-        let report: Value = r
-            .client()
-            .get(format!("{}/api/v1/reports/{id}", r.base))
-            .bearer_auth(staff)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
         if cond(&report) {
             found = Some(report);
             true

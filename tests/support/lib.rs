@@ -326,6 +326,23 @@ impl Reporter {
     }
 
     /// Adds a staff user and returns their token.
+    /// The newest stored report of `host`, whole (`None` while there is none
+    /// or the reporter does not answer).
+    pub fn newest_report(&self, staff: &str, host: &str) -> Option<serde_json::Value> {
+        let get = |path: String| -> Option<serde_json::Value> {
+            self.client()
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(staff)
+                .send()
+                .ok()?
+                .json()
+                .ok()
+        };
+        let list = get(format!("/api/v1/reports?host={host}&limit=1"))?;
+        let id = list["reports"][0]["report_id"].as_str()?;
+        get(format!("/api/v1/reports/{id}"))
+    }
+
     pub fn add_user(&self, name: &str, role: &str) -> String {
         let mut cmd = Command::new(binary("vigil-reporter", "vigil-reporter"));
         cmd.args(["user", "add", name, "--role", role, "--data"])

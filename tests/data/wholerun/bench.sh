@@ -45,6 +45,7 @@ need() { command -v "$1" >/dev/null || { echo "bench needs \`$1\`: apt-get insta
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespace, clamd, postgres)" >&2; exit 2; }
 need ip iproute2; need nft nftables; need openssl openssl; need clamd clamav-daemon
 need restic restic; need runuser util-linux; need python3 python3
+python3 -c 'import yaml' 2>/dev/null || { echo "bench needs PyYAML: apt-get install -y --no-install-recommends python3-yaml" >&2; exit 2; }
 [ -x $PGBIN/postgres ] || { echo "bench needs PostgreSQL 15: apt-get install -y --no-install-recommends postgresql-15" >&2; exit 2; }
 if [ "$LYNIS_RUNS" != 0 ]; then need lynis lynis; fi
 

@@ -11,6 +11,10 @@ use vigil_rules::checks::firewall::{Facts, Output, Params, Socket};
 
 use super::{io_reason, HostCtx};
 
+// The pure parser of the socket tables (its own file: the fuzz crate includes it).
+#[path = "proc_net.rs"]
+pub mod proc_net;
+
 pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     if !ctx.is_live() {
         return Err("the firewall is read from the running kernel: run with --root /".into());
@@ -98,40 +102,10 @@ pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
                 ))
             }
         };
-        for (i, line) in text.lines().enumerate().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(remote), Some(state), Some(inode)) =
-                (f.get(1), f.get(2), f.get(3), f.get(9))
-            else {
-                return Err(format!(
-                    "`{}` line {}: too few fields",
-                    path.display(),
-                    i + 1
-                ));
-            };
-            let listening = match proto {
-                "tcp" => *state == "0A",
-                _ => *state == "07" && remote.ends_with(":0000"),
-            };
-            if !listening {
-                continue;
-            }
-            let (address, port) = parse_addr(local, v6).ok_or_else(|| {
-                format!("`{}` line {}: bad address `{local}`", path.display(), i + 1)
-            })?;
-            let inode = inode.parse::<u64>().unwrap_or(0);
-            out.push((
-                Socket {
-                    proto: proto.into(),
-                    v6,
-                    address,
-                    port,
-                    process: None,
-                    pid: None,
-                },
-                inode,
-            ));
-        }
+        out.extend(
+            proc_net::parse_proc_net(&text, proto, v6)
+                .map_err(|e| format!("`{}` {e}", path.display()))?,
+        );
     }
     let owners = socket_owners(proc_root);
     Ok(out
@@ -144,30 +118,6 @@ pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
             s
         })
         .collect())
-}
-
-/// `0100007F:1F90` → (`127.0.0.1`, 8080); IPv6 as four host-order words.
-fn parse_addr(s: &str, v6: bool) -> Option<(String, u16)> {
-    let (addr, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    if !v6 {
-        let n = u32::from_str_radix(addr, 16).ok()?;
-        return Some((std::net::Ipv4Addr::from(n.swap_bytes()).to_string(), port));
-    }
-    if addr.len() != 32 {
-        return None;
-    }
-    let mut bytes = [0u8; 16];
-    for (w, chunk) in bytes.chunks_mut(4).enumerate() {
-        let word = u32::from_str_radix(addr.get(w * 8..w * 8 + 8)?, 16).ok()?;
-        chunk.copy_from_slice(&word.swap_bytes().to_be_bytes());
-    }
-    let ip = std::net::Ipv6Addr::from(bytes);
-    let text = match ip.to_ipv4_mapped() {
-        Some(v4) => format!("::ffff:{v4}"),
-        None => ip.to_string(),
-    };
-    Some((text, port))
 }
 
 /// Socket inode → (pid, process name), from every process's open files.
@@ -205,33 +155,4 @@ fn socket_owners(proc_root: &Path) -> HashMap<u64, (u32, String)> {
         }
     }
     map
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            parse_addr("0100007F:1F90", false),
-            Some(("127.0.0.1".into(), 8080))
-        );
-        assert_eq!(
-            parse_addr("00000000:0016", false),
-            Some(("0.0.0.0".into(), 22))
-        );
-        assert_eq!(
-            parse_addr("00000000000000000000000000000000:0050", true),
-            Some(("::".into(), 80))
-        );
-        assert_eq!(
-            parse_addr("00000000000000000000000001000000:0050", true),
-            Some(("::1".into(), 80))
-        );
-        assert_eq!(
-            parse_addr("0000000000000000FFFF00000100007F:0050", true),
-            Some(("::ffff:127.0.0.1".into(), 80))
-        );
-    }
 }

@@ -282,6 +282,13 @@ impl AuditLog {
         actor: &str,
         data: Value,
     ) -> Result<i64, StoreError> {
+        let e = self.entry(seq, kind, actor, data);
+        insert_entries(conn, std::slice::from_ref(&e)).await?;
+        Ok(e.seq)
+    }
+
+    /// The signed entry numbered `seq`, not yet stored.
+    pub fn entry(&self, seq: i64, kind: &str, actor: &str, data: Value) -> Entry {
         let mut e = Entry {
             seq,
             ts: now_ms(),
@@ -294,17 +301,7 @@ impl AuditLog {
         let leaf = merkle::leaf_hash(&e.encode());
         e.leaf_hash = hex::encode(leaf);
         e.sig = B64.encode(self.key.sign(&signed_message(e.seq, &leaf)).to_bytes());
-        sqlx::query("INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(e.seq)
-            .bind(e.ts)
-            .bind(&e.kind)
-            .bind(&e.actor)
-            .bind(canonical_json(&e.data))
-            .bind(&e.leaf_hash)
-            .bind(&e.sig)
-            .execute(&mut *conn)
-            .await?;
-        Ok(e.seq)
+        e
     }
 
     /// Appends one entry in its own transaction.
@@ -359,6 +356,33 @@ impl AuditLog {
             checkpoints: checkpoints(store).await?,
         })
     }
+}
+
+/// Entries per multi-row INSERT (seven parameters each).
+const ENTRIES_PER_INSERT: usize = 100;
+
+/// Stores signed entries (from [`AuditLog::entry`], numbered on from
+/// [`AuditLog::next_seq`]) in the caller's transaction, several per statement.
+pub async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry]) -> Result<(), StoreError> {
+    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {}",
+            crate::store::placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(e.ts)
+                .bind(e.kind.as_str())
+                .bind(e.actor.as_str())
+                .bind(canonical_json(&e.data))
+                .bind(e.leaf_hash.as_str())
+                .bind(e.sig.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn leaf_hashes(store: &Store) -> Result<Vec<Hash>, StoreError> {

@@ -145,8 +145,30 @@ pub struct NewReport {
 }
 
 /// Control rows per multi-row INSERT (six parameters each; far below
-/// SQLite's and PostgreSQL's parameter limits).
-const CONTROL_ROWS_PER_INSERT: usize = 100;
+/// SQLite's 32,766 and PostgreSQL's 65,535 parameters).
+const CONTROL_ROWS_PER_INSERT: usize = 500;
+/// Reports per multi-row INSERT (eleven parameters each).
+const REPORTS_PER_INSERT: usize = 100;
+
+/// `($1, …, $k), ($k+1, …), …`: `rows` tuples of `per_row` placeholders.
+pub fn placeholders(rows: usize, per_row: usize) -> String {
+    let mut s = String::with_capacity(rows * per_row * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..per_row {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * per_row + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
 
 impl Store {
     /// Opens (creating if needed) and migrates the store.
@@ -351,7 +373,8 @@ impl Store {
 
     /// Stores several reports in ONE transaction (one commit, one fsync: the
     /// group commit of [`crate::ingest`]), each with its control rows, the
-    /// agent's `last_seen` and its audit entry. The caller holds
+    /// agent's `last_seen` and its audit entry, in a few multi-row statements
+    /// per batch rather than a few per report. The caller holds
     /// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the
     /// batch is stored and the caller retries the reports one by one.
     pub async fn insert_reports_locked(
@@ -362,89 +385,110 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let mut next_seq = audit.next_seq(&mut tx, self.backend).await?;
-        let mut out = Vec::with_capacity(reports.len());
-        for r in reports {
-            let inserted = sqlx::query(
+        // 1. The reports; RETURNING names the ones that were new.
+        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for chunk in reports.chunks(REPORTS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (report_id) DO NOTHING",
-            )
-            .bind(&r.report_id)
-            .bind(&r.agent_id)
-            .bind(&r.host)
-            .bind(&r.policy_id)
-            .bind(&r.policy_version)
-            .bind(&r.policy_sha256)
-            .bind(r.started_at)
-            .bind(r.finished_at)
-            .bind(now)
-            .bind(&r.summary)
-            .bind(&r.body)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                // Stored before, or earlier in this very batch (a retry racing its original).
-                let owner: Option<String> =
-                    sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
-                        .bind(&r.report_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                out.push(if owner.as_deref() == Some(r.host.as_str()) {
-                    Stored::Duplicate
-                } else {
-                    Stored::Conflict
-                });
+                 VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+                placeholders(chunk.len(), 11)
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.report_id.as_str())
+                    .bind(r.agent_id.as_str())
+                    .bind(r.host.as_str())
+                    .bind(r.policy_id.as_str())
+                    .bind(r.policy_version.as_str())
+                    .bind(r.policy_sha256.as_str())
+                    .bind(r.started_at)
+                    .bind(r.finished_at)
+                    .bind(now)
+                    .bind(r.summary.as_str())
+                    .bind(r.body.as_str());
+            }
+            inserted.extend(q.fetch_all(&mut *tx).await?);
+        }
+        // 2. Who stored what: the first copy of a new id is New; any other
+        // copy (stored earlier, or a retry in this very batch) is a
+        // duplicate of its own host's report or a conflict with another's.
+        let mut out = Vec::with_capacity(reports.len());
+        let mut new: Vec<&NewReport> = Vec::new();
+        for r in reports {
+            if inserted.remove(&r.report_id) {
+                new.push(r);
+                out.push(Stored::New);
                 continue;
             }
-            for rows in r.controls.chunks(CONTROL_ROWS_PER_INSERT) {
-                let values: Vec<String> = (0..rows.len())
-                    .map(|i| {
-                        let b = i * 6;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for (id, title, status) in rows {
-                    q = q
-                        .bind(&r.report_id)
-                        .bind(&r.host)
-                        .bind(id)
-                        .bind(title)
-                        .bind(status)
-                        .bind(r.finished_at);
-                }
-                q.execute(&mut *tx).await?;
+            let owner: Option<String> =
+                match new.iter().find(|n| n.report_id == r.report_id) {
+                    Some(n) => Some(n.host.clone()),
+                    None => sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
+                        .bind(r.report_id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                };
+            out.push(if owner.as_deref() == Some(r.host.as_str()) {
+                Stored::Duplicate
+            } else {
+                Stored::Conflict
+            });
+        }
+        // 3. Control rows of the new reports.
+        let rows: Vec<(&NewReport, &(String, String, String))> = new
+            .iter()
+            .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
+            .collect();
+        for chunk in rows.chunks(CONTROL_ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
+                placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, (id, title, status)) in chunk {
+                q = q
+                    .bind(r.report_id.as_str())
+                    .bind(r.host.as_str())
+                    .bind(id.as_str())
+                    .bind(title.as_str())
+                    .bind(status.as_str())
+                    .bind(r.finished_at);
             }
-            sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&r.agent_id)
-                .execute(&mut *tx)
-                .await?;
-            let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
-            audit
-                .append_at(
-                    &mut tx,
+            q.execute(&mut *tx).await?;
+        }
+        // 4. The agents heard from.
+        let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        for chunk in agents.chunks(REPORTS_PER_INSERT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE agents SET last_seen = $1 WHERE id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(now);
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // 5. One audit entry per new report, numbered in order.
+        let entries: Vec<crate::audit::Entry> = new
+            .iter()
+            .map(|r| {
+                let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
+                let e = audit.entry(
                     next_seq,
                     "report.ingested",
                     &r.host,
                     serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
-                )
-                .await?;
-            next_seq += 1;
-            out.push(Stored::New);
-        }
+                );
+                next_seq += 1;
+                e
+            })
+            .collect();
+        crate::audit::insert_entries(&mut tx, &entries).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -603,5 +647,15 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(super::placeholders(1, 2), "($1, $2)");
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(0, 3), "");
     }
 }

@@ -1,5 +1,5 @@
-//! Payment card numbers: a cheap byte-stride candidate search, then Luhn and
-//! issuer prefixes on each candidate.
+//! Payment card numbers: a cheap byte-stride candidate search (a probe every
+//! 13th byte), then Luhn and issuer prefixes on each candidate.
 //!
 //! A card is 13 to 19 digits, written plain or in groups separated by one
 //! space or dash, with no letter, digit or `_` right before or after.
@@ -15,51 +15,6 @@ fn at(buf: &[u8], i: usize) -> u8 {
     buf.get(i).copied().unwrap_or(0)
 }
 
-/// The maximal run of digits and single separators between digits around `p`.
-fn run_around(buf: &[u8], p: usize) -> Option<Span> {
-    let b = at(buf, p);
-    let mut start = p;
-    if is_sep(b) {
-        if !(p > 0 && at(buf, p - 1).is_ascii_digit()) {
-            return None;
-        }
-        start = p - 1;
-    } else if !b.is_ascii_digit() {
-        return None;
-    }
-    // Walk left.
-    while start > 0 {
-        let prev = at(buf, start - 1);
-        if prev.is_ascii_digit() {
-            start -= 1;
-        } else if is_sep(prev) && start >= 2 && at(buf, start - 2).is_ascii_digit() {
-            start -= 2;
-        } else {
-            break;
-        }
-    }
-    // Walk right.
-    let mut end = p + 1;
-    loop {
-        let next = at(buf, end);
-        if next.is_ascii_digit() {
-            end += 1;
-        } else if is_sep(next) && at(buf, end + 1).is_ascii_digit() {
-            end += 2;
-        } else {
-            break;
-        }
-    }
-    if end > buf.len() {
-        end = buf.len();
-    }
-    Some(start..end)
-}
-
-fn is_digit_or_sep(b: u8) -> bool {
-    b.is_ascii_digit() || is_sep(b)
-}
-
 /// Whether a group of the run starts with an issuer's first digit (2-6):
 /// millisecond timestamps (`1764…`) and the like are dropped here.
 fn may_hold_card(run: &[u8]) -> bool {
@@ -73,37 +28,92 @@ fn may_hold_card(run: &[u8]) -> bool {
     false
 }
 
-/// Positions in `buf` around which a card number may be: cheap, checks every
-/// 8th byte (a card spans at least 13 bytes). Returns the runs of digits and
-/// separators holding at least 13 digits, in order, without overlaps.
+/// Byte classes: digits and separators (a card's bytes).
+const DIGIT: u8 = 1;
+const SEP: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = DIGIT;
+        d += 1;
+    }
+    t[b' ' as usize] = SEP;
+    t[b'-' as usize] = SEP;
+    t
+};
+
+fn class(buf: &[u8], i: usize) -> u8 {
+    CLASS
+        .get(usize::from(at(buf, i)))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The fewest digits of a card, hence the fewest bytes of its run.
+const MIN_DIGITS: usize = 13;
+
+/// The runs of digits and single separators between digits in `buf` that
+/// hold at least 13 digits with a group starting with an issuer digit, in
+/// order, without overlaps.
+///
+/// Such a run spans at least 13 consecutive digit-or-separator bytes, so
+/// probing every 13th byte lands in each one; a probe on any other byte
+/// (most of a log) costs one table lookup. Around a probe that lands on a
+/// digit or separator, the whole stretch of such bytes is walked once and
+/// split into runs.
 pub fn candidates(buf: &[u8], mut push: impl FnMut(Span)) {
-    const STRIDE: usize = 8;
     let mut p = 0;
     while p < buf.len() {
-        let b = at(buf, p);
-        let interesting = b.is_ascii_digit()
-            || (is_sep(b)
-                && p > 0
-                && at(buf, p - 1).is_ascii_digit()
-                && at(buf, p + 1).is_ascii_digit());
-        // A run of 13+ bytes through `p` reaches 6 bytes to one side of it.
-        let ds = |i: Option<usize>| i.is_some_and(|i| is_digit_or_sep(at(buf, i)));
-        let long_enough = (ds(p.checked_add(3)) && ds(p.checked_add(6)))
-            || (ds(p.checked_sub(3)) && ds(p.checked_sub(6)));
-        if interesting && long_enough {
-            if let Some(run) = run_around(buf, p) {
-                let digits = buf
-                    .get(run.clone())
-                    .map_or(0, |r| r.iter().filter(|c| c.is_ascii_digit()).count());
-                let next = run.end + 1;
-                if digits >= 13 && may_hold_card(buf.get(run.clone()).unwrap_or(&[])) {
-                    push(run);
-                }
-                p = next.max(p + 1);
-                continue;
+        if class(buf, p) == 0 {
+            p += MIN_DIGITS;
+            continue;
+        }
+        // The stretch of digit-or-separator bytes around `p`.
+        let mut s = p;
+        while s > 0 && class(buf, s - 1) != 0 {
+            s -= 1;
+        }
+        let mut e = p + 1;
+        while e < buf.len() && class(buf, e) != 0 {
+            e += 1;
+        }
+        if e - s >= MIN_DIGITS {
+            runs_in(buf, s, e, &mut push);
+        }
+        // Any later run of 13+ bytes starts after `e` and holds one of the
+        // next probes.
+        p = e + 1;
+    }
+}
+
+/// Splits the stretch `buf[s..e]` of digits and separators into maximal runs
+/// (digits, with single separators between digits) and pushes the card-sized
+/// ones.
+fn runs_in(buf: &[u8], s: usize, e: usize, push: &mut impl FnMut(Span)) {
+    let mut i = s;
+    while i < e {
+        if class(buf, i) != DIGIT {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0usize;
+        let mut end = i;
+        while end < e {
+            if class(buf, end) == DIGIT {
+                digits += 1;
+                end += 1;
+            } else if end + 1 < e && class(buf, end + 1) == DIGIT {
+                end += 1;
+            } else {
+                break;
             }
         }
-        p += STRIDE;
+        if digits >= MIN_DIGITS && may_hold_card(buf.get(start..end).unwrap_or(&[])) {
+            push(start..end);
+        }
+        i = end + 1;
     }
 }
 

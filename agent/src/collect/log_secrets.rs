@@ -174,7 +174,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     let parts = par_map(jobs.len(), threads, &ctx.pace, |i| {
         let job = jobs.get(i)?;
         match prepared.get(job.file)? {
-            Prepared::Read(r) => Some(scan_part(r.as_ref(), job, &scanner, p, &ctx.pace)),
+            Prepared::Read(r) => Some(scan_part(r, job, &scanner, p, &ctx.pace)),
             Prepared::Done(..) => None,
         }
     });
@@ -283,7 +283,7 @@ enum Prepared {
     /// Nothing to read: an error, or a compressed file unchanged since the
     /// last run.
     Done(FileFacts, Option<FileState>),
-    Read(Box<Pending>),
+    Read(Pending),
 }
 
 /// A file to read from `offset` (plain) or whole (gzip) up to `size`.
@@ -392,7 +392,9 @@ fn line_start(file: &File, x: u64, size: u64, pace: &Pace) -> std::io::Result<u6
     let mut buf = vec![0u8; 64 << 10];
     let mut pos = x - 1;
     while pos < size {
-        let want = usize::try_from(size - pos).unwrap_or(usize::MAX).min(buf.len());
+        let want = usize::try_from(size - pos)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let piece = buf.get_mut(..want).unwrap_or(&mut []);
         pace.take(want as u64)?;
         let n = file.read_at(piece, pos)?;
@@ -493,7 +495,7 @@ fn prepare(
     ff.hits = hits;
     ff.hits_total = hits_total;
     let gzip = ff.gzip;
-    Prepared::Read(Box::new(Pending {
+    Prepared::Read(Pending {
         file,
         ff,
         dev: meta.dev(),
@@ -503,7 +505,7 @@ fn prepare(
         head,
         offset: if gzip { 0 } else { offset },
         lines: if gzip { 0 } else { lines },
-    }))
+    })
 }
 
 /// Reads one job's segment (or a whole gzip stream).
@@ -576,7 +578,7 @@ fn scan_part(r: &Pending, job: &Job, scanner: &Scanner, p: &Params, pace: &Pace)
 /// Puts a file's parts back in order: absolute line numbers, the first
 /// `max_findings_per_file` hits, where the next run starts; returns its facts
 /// and, when it was read to the end, its new state.
-fn finish(r: Box<Pending>, parts: Vec<Part>, p: &Params) -> (FileFacts, Option<FileState>) {
+fn finish(r: Pending, parts: Vec<Part>, p: &Params) -> (FileFacts, Option<FileState>) {
     let Pending {
         mut ff,
         dev,
@@ -587,7 +589,7 @@ fn finish(r: Box<Pending>, parts: Vec<Part>, p: &Params) -> (FileFacts, Option<F
         offset,
         lines,
         ..
-    } = *r;
+    } = r;
     let mut resume = offset;
     let mut resume_lines = lines;
     for part in parts {
@@ -803,13 +805,27 @@ mod tests {
             panic!("not read")
         };
         let found: Vec<Part> = (0..parts)
-            .map(|part| scan_part(&r, &Job { file: 0, part, parts }, &sc, p, &pace))
+            .map(|part| {
+                scan_part(
+                    &r,
+                    &Job {
+                        file: 0,
+                        part,
+                        parts,
+                    },
+                    &sc,
+                    p,
+                    &pace,
+                )
+            })
             .collect();
         let (ff, st) = finish(r, found, p);
         (ff, st.unwrap())
     }
 
-    fn summary(ff: &FileFacts, st: &FileState) -> (Vec<(u64, String, String)>, u64, u64, u64, u64) {
+    type Summary = (Vec<(u64, String, String)>, u64, u64, u64, u64);
+
+    fn summary(ff: &FileFacts, st: &FileState) -> Summary {
         (
             ff.hits
                 .iter()
@@ -863,9 +879,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         let mut text = Vec::new();
-        for i in 0..30_000 {
+        for i in 0..30_000u32 {
             text.extend_from_slice(format!("line {i} nothing here 1764112345678\n").as_bytes());
-            if i % 7_001 == 0 {
+            if i.is_multiple_of(7_001) {
                 text.extend_from_slice(b"user=bob password=hunter2 card=4111111111111111\n");
             }
         }
@@ -895,10 +911,7 @@ mod tests {
             assert_eq!(st.hits, st1.hits);
         }
         // A secret straddling a nominal bound is seen whole by one segment.
-        let at = text
-            .windows(8)
-            .position(|w| w == b"hunter2 ")
-            .unwrap() as u64;
+        let at = text.windows(8).position(|w| w == b"hunter2 ").unwrap() as u64;
         let whole = text.len() as u64;
         let parts = usize::try_from(whole / (at + 3)).unwrap();
         assert!(parts >= 2);
@@ -923,7 +936,7 @@ mod tests {
         let mut i = 0u64;
         while text.len() < (MIN_SEGMENT as usize) * 2 + 1000 {
             text.extend_from_slice(format!("line {i} GET /x HTTP/1.1 200\n").as_bytes());
-            if i % 100_003 == 0 {
+            if i.is_multiple_of(100_003) {
                 text.extend_from_slice(b"password=hunter2\n");
             }
             i += 1;

@@ -31,23 +31,12 @@ fn may_hold_card(run: &[u8]) -> bool {
 /// Byte classes: digits and separators (a card's bytes).
 const DIGIT: u8 = 1;
 const SEP: u8 = 2;
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = DIGIT;
-        d += 1;
-    }
-    t[b' ' as usize] = SEP;
-    t[b'-' as usize] = SEP;
-    t
-};
-
 fn class(buf: &[u8], i: usize) -> u8 {
-    CLASS
-        .get(usize::from(at(buf, i)))
-        .copied()
-        .unwrap_or(0)
+    match at(buf, i) {
+        b'0'..=b'9' => DIGIT,
+        b' ' | b'-' => SEP,
+        _ => 0,
+    }
 }
 
 /// The fewest digits of a card, hence the fewest bytes of its run.
@@ -344,15 +333,18 @@ mod tests {
             let start = i;
             let mut end = i;
             while end < buf.len() {
-                if buf[end].is_ascii_digit() {
-                    end += 1;
-                } else if is_sep(buf[end]) && buf.get(end + 1).is_some_and(u8::is_ascii_digit) {
+                if buf[end].is_ascii_digit()
+                    || (is_sep(buf[end]) && buf.get(end + 1).is_some_and(u8::is_ascii_digit))
+                {
                     end += 1;
                 } else {
                     break;
                 }
             }
-            let digits = buf[start..end].iter().filter(|c| c.is_ascii_digit()).count();
+            let digits = buf[start..end]
+                .iter()
+                .filter(|c| c.is_ascii_digit())
+                .count();
             if digits >= 13 && may_hold_card(&buf[start..end]) {
                 out.push(start..end);
             }
@@ -384,7 +376,6 @@ mod tests {
                 let mut got = Vec::new();
                 candidates(&buf, |r| got.push(r));
                 assert_eq!(got, naive(&buf), "{:?}", String::from_utf8_lossy(&buf));
-
             }
         }
         // Runs in one stretch, split by a double separator.

@@ -1,6 +1,9 @@
 //! Facts for `log_secrets`: walks the globs, reads each file (gzip as a
 //! stream) in large chunks, and hands the bytes to the pure scanner in
-//! `vigil_rules`. Several files are read in parallel, one per core.
+//! `vigil_rules`. Work is shared by one thread per core: several files in
+//! parallel, and a large plain file split into segments at line boundaries,
+//! each scanned on its own thread (each counts its newlines; line numbers are
+//! made absolute when the segments are put back in order).
 //!
 //! Incremental state (one JSON file per check in the state directory) keys
 //! each file by (device, inode) and remembers its size, a SHA-256 of its
@@ -19,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +70,12 @@ struct State {
 }
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    collect_with_threads(p, ctx, cores)
+}
+
+/// [`collect`] on at most `threads` threads (the benchmark's one-core runs).
+pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result<Facts, String> {
     let started = Instant::now();
     let scanner = p.scanner()?;
     let mut facts = Facts::default();
@@ -140,43 +149,55 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         BTreeMap::new()
     };
 
-    // Files in parallel: each worker takes the next file.
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, FileFacts, Option<FileState>)>> = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len())
-        .max(1);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                ctx.pace.enter_thread();
-                loop {
-                    if ctx.pace.is_stopped() {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let (ff, st) =
-                        scan_file(path, &ctx.display(path), &scanner, p, &old, &ctx.pace);
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, ff, st));
-                    }
-                }
-            });
+    let threads = threads.max(1);
+    // The state of each file first (one small read each), then the reading
+    // itself: a job per file, or per segment of a large plain file.
+    let prepared = par_map(files.len(), threads, &ctx.pace, |i| {
+        let path = files.get(i)?;
+        Some(prepare(path, &ctx.display(path), &old, &ctx.pace))
+    });
+    if ctx.pace.is_stopped() {
+        return Err(pace::Stopped.to_string());
+    }
+    let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
+    let mut jobs: Vec<Job> = Vec::new();
+    for (file, pr) in prepared.iter().enumerate() {
+        if let Prepared::Read(r) = pr {
+            let parts = if r.ff.gzip {
+                1
+            } else {
+                segments(r.size - r.offset, threads, MIN_SEGMENT)
+            };
+            jobs.extend((0..parts).map(|part| Job { file, part, parts }));
+        }
+    }
+    let parts = par_map(jobs.len(), threads, &ctx.pace, |i| {
+        let job = jobs.get(i)?;
+        match prepared.get(job.file)? {
+            Prepared::Read(r) => Some(scan_part(r, job, &scanner, p, &ctx.pace)),
+            Prepared::Done(..) => None,
         }
     });
     if ctx.pace.is_stopped() {
         // Half-read files must not be remembered as read.
         return Err(pace::Stopped.to_string());
     }
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|r| r.0);
+    // Each file's parts, in order.
+    let mut by_file: Vec<Vec<Part>> = prepared.iter().map(|_| Vec::new()).collect();
+    for (job, part) in jobs.iter().zip(parts) {
+        if let (Some(v), Some(part)) = (by_file.get_mut(job.file), part) {
+            v.push(part);
+        }
+    }
     let mut new_state = State {
         version: STATE_VERSION,
         files: Vec::new(),
     };
-    for (_, ff, st) in results {
+    for (pr, parts) in prepared.into_iter().zip(by_file) {
+        let (ff, st) = match pr {
+            Prepared::Done(ff, st) => (ff, st),
+            Prepared::Read(r) => finish(r, parts, p),
+        };
         facts.files.push(ff);
         new_state.files.extend(st);
     }
@@ -257,15 +278,165 @@ fn head_hash(file: &File, len: u64, pace: &Pace) -> std::io::Result<String> {
     Ok(hex::encode(Sha256::digest(&buf)))
 }
 
-/// Scans one file; returns its facts and, when it was read, its new state.
-fn scan_file(
+/// A file whose state was looked at.
+enum Prepared {
+    /// Nothing to read: an error, or a compressed file unchanged since the
+    /// last run.
+    Done(FileFacts, Option<FileState>),
+    Read(Pending),
+}
+
+/// A file to read from `offset` (plain) or whole (gzip) up to `size`.
+struct Pending {
+    file: File,
+    ff: FileFacts,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    head_len: u64,
+    head: String,
+    offset: u64,
+    /// Lines before `offset`.
+    lines: u64,
+}
+
+/// One piece of reading: segment `part` of `parts` of a file.
+struct Job {
+    file: usize,
+    part: usize,
+    parts: usize,
+}
+
+/// What a job found. Line numbers of `hits` count from the segment's start.
+struct Part {
+    /// The segment read, `[start, end)` in the file (plain files).
+    start: u64,
+    end: u64,
+    /// Just past its last complete line, relative to `start`.
+    complete: u64,
+    /// Newlines in the segment (complete lines).
+    newlines: u64,
+    hits: Vec<HitFact>,
+    hits_total: u64,
+    bytes_scanned: u64,
+    error: Option<String>,
+}
+
+/// Runs `f(i)` for `i` in `0..n` on up to `threads` threads at the check's
+/// priority; results in order (`None` where a stopped check skipped one).
+fn par_map<T: Send>(
+    n: usize,
+    threads: usize,
+    pace: &Pace,
+    f: impl Fn(usize) -> Option<T> + Sync,
+) -> Vec<Option<T>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, T)>> = Mutex::new(Vec::new());
+    let workers = threads.min(n).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                pace.enter_thread();
+                loop {
+                    if pace.is_stopped() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    if let Some(r) = f(i) {
+                        if let Ok(mut v) = results.lock() {
+                            v.push((i, r));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    out
+}
+
+/// The smallest segment a file is split into.
+const MIN_SEGMENT: u64 = 16 << 20;
+
+/// How many segments `len` bytes are read in: one per thread, none smaller
+/// than `min`.
+fn segments(len: u64, threads: usize, min: u64) -> usize {
+    usize::try_from(len / min.max(1))
+        .unwrap_or(usize::MAX)
+        .clamp(1, threads.max(1))
+}
+
+/// The nominal bounds of segment `part` of `parts` over `[lo, hi)`.
+fn nominal(lo: u64, hi: u64, part: usize, parts: usize) -> u64 {
+    let len = u128::from(hi - lo);
+    let at = len * part as u128 / parts.max(1) as u128;
+    lo + u64::try_from(at).unwrap_or(0)
+}
+
+/// The start of the first line at or after `x` (just past the first `\n`
+/// at or after `x - 1`), or `size`: where a segment starts or ends, so that
+/// two neighbours agree on it. Reads forward in small pieces, whatever the
+/// length of the line.
+fn line_start(file: &File, x: u64, size: u64, pace: &Pace) -> std::io::Result<u64> {
+    if x == 0 || x >= size {
+        return Ok(x.min(size));
+    }
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = x - 1;
+    while pos < size {
+        let want = usize::try_from(size - pos)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let piece = buf.get_mut(..want).unwrap_or(&mut []);
+        pace.take(want as u64)?;
+        let n = file.read_at(piece, pos)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = memchr::memchr(b'\n', piece.get(..n).unwrap_or(&[])) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(size)
+}
+
+/// Reads `[pos, end)` of a file with positional reads (segments of one file
+/// are read by several threads at once).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = usize::try_from(self.end.saturating_sub(self.pos))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self
+            .file
+            .read_at(buf.get_mut(..want).unwrap_or(&mut []), self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Looks at one file and at what the last run knew of it.
+fn prepare(
     path: &Path,
     shown: &str,
-    scanner: &Scanner,
-    p: &Params,
     old: &BTreeMap<(u64, u64), FileState>,
     pace: &Pace,
-) -> (FileFacts, Option<FileState>) {
+) -> Prepared {
     let mut ff = FileFacts {
         path: shown.to_owned(),
         gzip: path.extension().is_some_and(|e| e == "gz"),
@@ -273,7 +444,7 @@ fn scan_file(
     };
     let fail = |mut ff: FileFacts, e: &std::io::Error| {
         ff.error = Some(io_reason(e));
-        (ff, None)
+        Prepared::Done(ff, None)
     };
     let file = match File::open(path) {
         Ok(f) => f,
@@ -311,7 +482,7 @@ fn scan_file(
                 ff.hits_total = prev.hits_total;
                 let mut st = prev.clone();
                 st.path = shown.to_owned();
-                return (ff, Some(st));
+                return Prepared::Done(ff, Some(st));
             }
             ff.mode = ReadMode::Truncated;
         } else {
@@ -323,41 +494,133 @@ fn scan_file(
     ff.from_offset = offset;
     ff.hits = hits;
     ff.hits_total = hits_total;
+    let gzip = ff.gzip;
+    Prepared::Read(Pending {
+        file,
+        ff,
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size,
+        head_len,
+        head,
+        offset: if gzip { 0 } else { offset },
+        lines: if gzip { 0 } else { lines },
+    })
+}
 
-    let outcome = if ff.gzip {
-        let limited = BufReader::with_capacity(1 << 20, pace.reader((&file).take(size)));
+/// Reads one job's segment (or a whole gzip stream).
+fn scan_part(r: &Pending, job: &Job, scanner: &Scanner, p: &Params, pace: &Pace) -> Part {
+    let mut part = Part {
+        start: 0,
+        end: 0,
+        complete: 0,
+        newlines: 0,
+        hits: Vec::new(),
+        hits_total: 0,
+        bytes_scanned: 0,
+        error: None,
+    };
+    let mut ff = FileFacts::default();
+    let outcome = if r.ff.gzip {
+        let limited = BufReader::with_capacity(1 << 20, pace.reader((&r.file).take(r.size)));
         let mut gz = flate2::read::MultiGzDecoder::new(limited);
         scan_stream(&mut gz, scanner, p, 0, &mut ff, pace)
+            .map_err(|(e, _, _)| format!("cannot decompress: {}", io_reason(&e)))
     } else {
-        let mut f = &file;
-        match f.seek(SeekFrom::Start(offset)) {
-            Ok(_) => {
-                let mut limited = pace.reader(f.take(size - offset));
-                scan_stream(&mut limited, scanner, p, lines, &mut ff, pace)
+        let bounds = (|| -> std::io::Result<(u64, u64)> {
+            let lo = nominal(r.offset, r.size, job.part, job.parts);
+            let hi = nominal(r.offset, r.size, job.part + 1, job.parts);
+            // The first segment starts where the last run stopped (maybe
+            // inside a line longer than a chunk); the last ends at `size`.
+            let start = if job.part == 0 {
+                lo
+            } else {
+                line_start(&r.file, lo, r.size, pace)?
+            };
+            let end = if job.part + 1 == job.parts {
+                r.size
+            } else {
+                line_start(&r.file, hi, r.size, pace)?
+            };
+            Ok((start, end.max(start)))
+        })();
+        match bounds {
+            Err(e) => Err(io_reason(&e)),
+            Ok((start, end)) => {
+                part.start = start;
+                part.end = end;
+                if start == end {
+                    return part;
+                }
+                let mut at = pace.reader(At {
+                    file: &r.file,
+                    pos: start,
+                    end,
+                });
+                scan_stream(&mut at, scanner, p, 0, &mut ff, pace)
+                    .map_err(|(e, _, _)| io_reason(&e))
             }
-            Err(e) => Err((e, 0, 0)),
         }
     };
-    let (resume_rel, resume_lines) = match outcome {
-        Ok(r) => r,
-        Err((e, _, _)) => {
-            ff.error = Some(if ff.gzip {
-                format!("cannot decompress: {}", io_reason(&e))
-            } else {
-                io_reason(&e)
-            });
+    match outcome {
+        Ok((complete, newlines)) => {
+            part.complete = complete;
+            part.newlines = newlines;
+        }
+        Err(e) => part.error = Some(e),
+    }
+    part.hits = ff.hits;
+    part.hits_total = ff.hits_total;
+    part.bytes_scanned = ff.bytes_scanned;
+    part
+}
+
+/// Puts a file's parts back in order: absolute line numbers, the first
+/// `max_findings_per_file` hits, where the next run starts; returns its facts
+/// and, when it was read to the end, its new state.
+fn finish(r: Pending, parts: Vec<Part>, p: &Params) -> (FileFacts, Option<FileState>) {
+    let Pending {
+        mut ff,
+        dev,
+        ino,
+        size,
+        head_len,
+        head,
+        offset,
+        lines,
+        ..
+    } = r;
+    let mut resume = offset;
+    let mut resume_lines = lines;
+    for part in parts {
+        if let Some(e) = part.error {
+            ff.error = Some(e);
             return (ff, None);
         }
-    };
-    ff.to_offset = if ff.gzip { size } else { offset + resume_rel };
+        if part.start == part.end && !ff.gzip {
+            continue;
+        }
+        for mut h in part.hits {
+            if ff.hits.len() >= p.max_findings_per_file {
+                break;
+            }
+            h.line += resume_lines;
+            ff.hits.push(h);
+        }
+        ff.hits_total += part.hits_total;
+        ff.bytes_scanned += part.bytes_scanned;
+        resume = part.start + part.complete;
+        resume_lines += part.newlines;
+    }
+    ff.to_offset = if ff.gzip { size } else { resume };
     // Hits on the partial last line are found again next run.
     let transient = |h: &&HitFact| !ff.gzip && h.line > resume_lines;
     let stored_hits = ff.hits.iter().filter(|h| !transient(h)).cloned().collect();
     let stored_total = ff.hits_total - ff.hits.iter().filter(transient).count() as u64;
     let st = FileState {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        path: shown.to_owned(),
+        dev,
+        ino,
+        path: ff.path.clone(),
         size,
         head_len,
         head_sha256: head,
@@ -531,5 +794,167 @@ mod tests {
         assert!(text.len() > CHUNK + STEP);
         assert_eq!(lines, 400_011);
         assert_eq!(off, text.len() as u64);
+    }
+
+    /// Scans a file as `collect` does, in `parts` segments read one after
+    /// another: facts and the state saved.
+    fn in_parts(path: &Path, parts: usize, p: &Params) -> (FileFacts, FileState) {
+        let pace = Pace::default();
+        let sc = p.scanner().unwrap();
+        let Prepared::Read(r) = prepare(path, "f", &BTreeMap::new(), &pace) else {
+            panic!("not read")
+        };
+        let found: Vec<Part> = (0..parts)
+            .map(|part| {
+                scan_part(
+                    &r,
+                    &Job {
+                        file: 0,
+                        part,
+                        parts,
+                    },
+                    &sc,
+                    p,
+                    &pace,
+                )
+            })
+            .collect();
+        let (ff, st) = finish(r, found, p);
+        (ff, st.unwrap())
+    }
+
+    type Summary = (Vec<(u64, String, String)>, u64, u64, u64, u64);
+
+    fn summary(ff: &FileFacts, st: &FileState) -> Summary {
+        (
+            ff.hits
+                .iter()
+                .map(|h| (h.line, h.code.clone(), h.excerpt.clone()))
+                .collect(),
+            ff.hits_total,
+            ff.to_offset,
+            st.lines,
+            ff.bytes_scanned,
+        )
+    }
+
+    #[test]
+    fn segments_and_their_bounds() {
+        assert_eq!(segments(0, 4, 100), 1);
+        assert_eq!(segments(99, 4, 100), 1);
+        assert_eq!(segments(250, 4, 100), 2);
+        assert_eq!(segments(10_000, 4, 100), 4);
+        assert_eq!(segments(10_000, 0, 0), 1);
+        assert_eq!(nominal(10, 110, 0, 4), 10);
+        assert_eq!(nominal(10, 110, 2, 4), 60);
+        assert_eq!(nominal(10, 110, 4, 4), 110);
+    }
+
+    #[test]
+    fn line_starts_are_found_past_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut text = b"ab\ncd\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 200_000));
+        text.extend_from_slice(b"\nlast");
+        std::fs::write(&path, &text).unwrap();
+        let f = File::open(&path).unwrap();
+        let size = text.len() as u64;
+        let pace = Pace::default();
+        let ls = |x| line_start(&f, x, size, &pace).unwrap();
+        assert_eq!(ls(0), 0);
+        assert_eq!(ls(1), 3);
+        assert_eq!(ls(3), 3); // just after a newline: already a line start
+        assert_eq!(ls(4), 6);
+        // inside a line of 200,000 bytes: read on in pieces to its end
+        assert_eq!(ls(10), 200_007);
+        assert_eq!(ls(200_007), 200_007);
+        // inside the unterminated last line: the end
+        assert_eq!(ls(200_009), size);
+        assert_eq!(ls(size + 5), size);
+    }
+
+    #[test]
+    fn a_file_in_segments_reads_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut text = Vec::new();
+        for i in 0..30_000u32 {
+            text.extend_from_slice(format!("line {i} nothing here 1764112345678\n").as_bytes());
+            if i.is_multiple_of(7_001) {
+                text.extend_from_slice(b"user=bob password=hunter2 card=4111111111111111\n");
+            }
+        }
+        // A line longer than a whole read buffer, with secrets at both ends
+        // and in the middle.
+        text.extend_from_slice(b"password=early ");
+        text.extend(std::iter::repeat_n(b'y', CHUNK + 200_000));
+        text.extend_from_slice(b" postgres://app:s3cret@db/app ");
+        text.extend(std::iter::repeat_n(b'z', 300_000));
+        text.extend_from_slice(b" password=late\n");
+        for i in 0..1000 {
+            text.extend_from_slice(format!("tail {i}\n").as_bytes());
+        }
+        // The partial last line: scanned, not passed.
+        text.extend_from_slice(b"pass=unfinished");
+        std::fs::write(&path, &text).unwrap();
+        let p = params("max_findings_per_file: 100000");
+        let (ff1, st1) = in_parts(&path, 1, &p);
+        assert_eq!(ff1.hits_total, 5 * 2 + 3 + 1, "{:?}", ff1.hits);
+        assert_eq!(st1.offset, (text.len() - "pass=unfinished".len()) as u64);
+        assert_eq!(st1.lines, 30_000 + 5 + 1 + 1000);
+        assert_eq!(ff1.hits.last().unwrap().line, 30_000 + 5 + 1 + 1000 + 1);
+        assert_eq!(st1.hits_total, ff1.hits_total - 1);
+        for parts in [2, 3, 7, 64] {
+            let (ff, st) = in_parts(&path, parts, &p);
+            assert_eq!(summary(&ff, &st), summary(&ff1, &st1), "{parts} parts");
+            assert_eq!(st.hits, st1.hits);
+        }
+        // A secret straddling a nominal bound is seen whole by one segment.
+        let at = text.windows(8).position(|w| w == b"hunter2 ").unwrap() as u64;
+        let whole = text.len() as u64;
+        let parts = usize::try_from(whole / (at + 3)).unwrap();
+        assert!(parts >= 2);
+        let bound = nominal(0, whole, 1, parts);
+        assert!(bound > at - 10 && bound < at + 10, "{bound} {at}");
+        let (ff, st) = in_parts(&path, parts, &p);
+        assert_eq!(summary(&ff, &st), summary(&ff1, &st1));
+        // The cap applies to the file, not to each segment.
+        let capped = params("max_findings_per_file: 3");
+        let (ffc, _) = in_parts(&path, 7, &capped);
+        assert_eq!(ffc.hits.len(), 3);
+        assert_eq!(ffc.hits_total, ff1.hits_total);
+        assert_eq!(ffc.hits[..], ff1.hits[..3]);
+    }
+
+    #[test]
+    fn collect_splits_a_large_file_across_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("root/var/log");
+        std::fs::create_dir_all(&logs).unwrap();
+        let mut text = Vec::new();
+        let mut i = 0u64;
+        while text.len() < (MIN_SEGMENT as usize) * 2 + 1000 {
+            text.extend_from_slice(format!("line {i} GET /x HTTP/1.1 200\n").as_bytes());
+            if i.is_multiple_of(100_003) {
+                text.extend_from_slice(b"password=hunter2\n");
+            }
+            i += 1;
+        }
+        std::fs::write(logs.join("big.log"), &text).unwrap();
+        let ctx = HostCtx {
+            root: dir.path().join("root"),
+            state_dir: dir.path().join("state"),
+            pace: Pace::default(),
+        };
+        let p = params("incremental: false");
+        let p = Params {
+            paths: vec!["/var/log/*.log".into()],
+            ..p
+        };
+        let one = collect_with_threads(&p, &ctx, 1).unwrap();
+        let two = collect_with_threads(&p, &ctx, 3).unwrap();
+        assert!(one.files[0].hits_total > 5);
+        assert_eq!(one.files, two.files);
     }
 }

@@ -53,21 +53,23 @@ const SLACK: u16 = 1 << 8;
 const STRIPE: u16 = 1 << 9;
 const CARD: u16 = 1 << 10;
 const EXTRA: u16 = 1 << 11;
+/// Marks the literals of a password key: a candidate only when
+/// [`may_assign`] says so.
+const KEY: u16 = 1 << 12;
 
 /// Literals and the detectors they wake. Case variants are listed so that the
 /// automaton can stay case-sensitive (and so use its SIMD searcher).
 const LITERALS: &[(&str, u16)] = &[
-    ("pass", PASSWORD),
-    ("Pass", PASSWORD),
-    ("PASS", PASSWORD),
-    ("pwd", PASSWORD),
-    ("Pwd", PASSWORD),
-    ("PWD", PASSWORD),
+    ("pass", PASSWORD | KEY),
+    ("Pass", PASSWORD | KEY),
+    ("PASS", PASSWORD | KEY),
+    ("pwd", PASSWORD | KEY),
+    ("Pwd", PASSWORD | KEY),
+    ("PWD", PASSWORD | KEY),
     ("IDENTIFIED", PASSWORD),
     ("identified", PASSWORD),
     ("asic ", BASIC),
     ("ASIC ", BASIC),
-    ("://", URL),
     ("earer", BEARER),
     ("EARER", BEARER),
     ("PRIVATE KEY", PRIVKEY),
@@ -201,6 +203,8 @@ fn trim_quotes(v: &[u8]) -> &[u8] {
 pub struct Scanner {
     /// `None` when no enabled detector has literals (`card_number` alone).
     ac: Option<AhoCorasick>,
+    /// Whether `url_credentials` is on: its candidates come from `@`.
+    urls: bool,
     bits: Vec<u16>,
     extras: Vec<Extra>,
     max_line: usize,
@@ -242,6 +246,7 @@ impl Scanner {
         let subset = super::DETECTORS.iter().any(|d| !enabled.contains(d));
         Ok(Scanner {
             ac: (!literals.is_empty()).then_some(ac),
+            urls: mask & URL != 0,
             bits: literals.iter().map(|(_, b)| *b).collect(),
             extras,
             max_line: max_line.max(256),
@@ -304,15 +309,31 @@ impl Scanner {
         };
         for m in self.ac.iter().flat_map(|ac| ac.find_iter(buf)) {
             let bits = self.bits.get(m.pattern().as_usize()).copied().unwrap_or(0);
-            // `://` is in most web log lines; only one followed by
-            // `user:pass@` before the end of the authority is a candidate.
-            if bits == URL && !authority_has_password(buf, m.end()) {
+            // `password` is in many lines that assign nothing (`Failed
+            // password for`, `/users/password/new`): only a key followed by
+            // `=`, `:` or a quoted SQL value is a candidate.
+            if bits & KEY != 0 && !may_assign(buf, m.end()) {
                 continue;
             }
             add(m.start(), bits, &mut cands, &mut last);
         }
         if let Some(l) = last.take() {
             cands.push(l);
+        }
+        if self.urls {
+            // `scheme://user:pass@host`: `@` is rarer than `://` (in every
+            // referrer), and the authority before it is checked backwards.
+            let mut more = Vec::new();
+            let mut l = None;
+            for at in memchr::memchr_iter(b'@', buf) {
+                if authority_has_password(buf, at) {
+                    add(at, URL, &mut more, &mut l);
+                }
+            }
+            if let Some(x) = l.take() {
+                more.push(x);
+            }
+            cands.extend(more);
         }
         if self.cards {
             let mut more = Vec::new();
@@ -579,39 +600,60 @@ impl Scanner {
     }
 }
 
-/// Whether the URL authority starting at `at` has `user:password@`.
+/// Whether the `@` at `at` ends a URL authority with `user:password`: the
+/// bytes before it, back to the first delimiter, hold a `:` and follow `://`.
+/// A superset of what the `url` regex matches there.
 fn authority_has_password(buf: &[u8], at: usize) -> bool {
+    let lo = at.saturating_sub(512);
     let mut colon = false;
-    for &b in buf.iter().skip(at).take(512) {
-        match b {
-            b'@' => return colon,
+    let mut i = at;
+    while i > lo {
+        match buf.get(i - 1).copied().unwrap_or(b' ') {
             b':' => colon = true,
-            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'<' | b'>' => return false,
+            b'/' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>' => break,
+            b if b.is_ascii_whitespace() || b == 0x0b => break,
             _ => {}
         }
+        i -= 1;
     }
-    false
+    colon && i >= 3 && buf.get(i - 3..i) == Some(b"://")
 }
 
-/// Counts `\n` bytes; written so that the compiler vectorizes it (fixed
-/// 32-byte lanes, byte accumulators flushed before they can overflow).
-pub fn count_newlines(buf: &[u8]) -> u64 {
-    let mut total = 0u64;
-    let mut blocks = buf.chunks_exact(32 * 255);
-    for block in &mut blocks {
-        let mut acc = [0u8; 32];
-        for lane in block.chunks_exact(32) {
-            if let Ok(lane) = <&[u8; 32]>::try_from(lane) {
-                for i in 0..32 {
-                    if let (Some(a), Some(b)) = (acc.get_mut(i), lane.get(i)) {
-                        *a = a.wrapping_add(u8::from(*b == b'\n'));
-                    }
-                }
-            }
-        }
-        total += acc.iter().map(|a| u64::from(*a)).sum::<u64>();
+/// Whether the password-ish literal ending at `end` may be a key the `key`
+/// or `sql` regexes match: the rest of the word, then `=`/`:` (after an
+/// optional `\`, quote and blanks) or blanks and a quoted SQL string.
+/// A superset of those regexes at this position.
+fn may_assign(buf: &[u8], end: usize) -> bool {
+    let at = |i: usize| buf.get(i).copied().unwrap_or(b'\n');
+    let mut i = end;
+    let lim = end + 64;
+    while i < lim && (at(i).is_ascii_alphanumeric() || at(i) == b'_') {
+        i += 1;
     }
-    total + blocks.remainder().iter().filter(|b| **b == b'\n').count() as u64
+    let word_end = i;
+    if at(i) == b'\\' {
+        i += 1;
+    }
+    if matches!(at(i), b'"' | b'\'') {
+        i += 1;
+    }
+    while matches!(at(i), b' ' | b'\t') {
+        i += 1;
+    }
+    if matches!(at(i), b'=' | b':') {
+        return true;
+    }
+    // SQL: `PASSWORD 'x'`, `IDENTIFIED BY 'x'` (`\s` may be any blank).
+    let mut j = word_end;
+    while j < word_end + 64 && (at(j).is_ascii_whitespace() || at(j) == 0x0b || at(j) >= 0x80) {
+        j += 1;
+    }
+    j > word_end && (at(j) == b'\'' || (matches!(at(j), b'E' | b'e') && at(j + 1) == b'\''))
+}
+
+/// Counts `\n` bytes (memchr's vectorized count).
+pub fn count_newlines(buf: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', buf).count() as u64
 }
 
 /// The value after `key=`/`key: ` starting at `at`: a quoted string (up to

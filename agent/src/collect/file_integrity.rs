@@ -29,7 +29,7 @@ const BUF: usize = 1 << 20;
 
 /// Hashing threads at least: reading files whose pages are not cached waits
 /// on the disk, and more requests in flight read faster (cold cache on the
-/// 2-core benchmark machine: 21 s with 2 threads, 12 s with 8; see
+/// 2-core benchmark machine: 22 s with 2 threads, 12 s with 8; see
 /// docs/benchmarks/clamav-integrity.md). With the page cache hot, the extra
 /// threads only wait for a core.
 const MIN_THREADS: usize = 8;

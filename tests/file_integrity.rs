@@ -110,6 +110,42 @@ fn no_dpkg_database_is_an_error() {
         .contains("cannot read dpkg status `/var/lib/dpkg/status`"));
 }
 
+#[test]
+fn a_package_file_whose_name_is_not_utf8_is_checked_byte_for_byte() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let info = root.join("var/lib/dpkg/info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/status"),
+        "Package: latin\nStatus: install ok installed\nVersion: 1\n",
+    )
+    .unwrap();
+    // `caf\xe9` is Latin-1, not UTF-8: the md5sums line and the file name are those bytes
+    let mut line = b"deed62a3a3573b278fba35609eec2509  usr/share/latin/caf\xe9\n".to_vec();
+    line.extend_from_slice(b"deed62a3a3573b278fba35609eec2509  usr/share/latin/with space\n");
+    std::fs::write(info.join("latin.md5sums"), line).unwrap();
+    let dir = root.join("usr/share/latin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::write(&name, "latin-1 name\n").unwrap();
+    std::fs::write(dir.join("with space"), "latin-1 name\n").unwrap();
+    let p = policy(tmp.path(), "          dpkg_verify: true\n");
+    let c = check(&p, &root, &tmp.path().join("state"));
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["dpkg"]["files_checked"], 2);
+
+    std::fs::write(&name, "changed\n").unwrap();
+    let c = check(&p, &root, &tmp.path().join("state"));
+    assert_eq!(c["status"], "fail", "{c}");
+    assert_eq!(codes(&c), ["package_file_changed"]);
+    assert_eq!(
+        messages(&c),
+        ["`/usr/share/latin/caf\u{fffd}` of package latin differs from its md5sum"]
+    );
+}
+
 fn write(root: &Path, path: &str, text: &str, mode: u32) {
     let full = root.join(path.trim_start_matches('/'));
     std::fs::create_dir_all(full.parent().unwrap()).unwrap();

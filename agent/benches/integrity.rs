@@ -3,12 +3,14 @@
 //!
 //! `cargo bench -p vigil-agent --bench integrity -- [TREE]`; TREE defaults to
 //! `$VIGIL_BENCH_TREE`, and the baseline half is skipped without either.
-//! Prints files/s and MB/s per run. See docs/benchmarks/clamav-integrity.md.
+//! Prints files/s, MB/s and CPU seconds per run. dpkg_verify runs on the
+//! check's own pool (`thread_pool`), or on `VIGIL_BENCH_THREADS` threads.
+//! See docs/benchmarks/clamav-integrity.md.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use vigil_agent::collect::file_integrity::{dpkg_verify, write_baseline};
+use vigil_agent::collect::file_integrity::{dpkg_verify, thread_pool, write_baseline};
 use vigil_agent::collect::{self, HostCtx};
 use vigil_rules::checks::file_integrity::Params;
 
@@ -18,19 +20,39 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    println!("threads: {}", rayon::current_num_threads());
+    // the check's own pool, or `VIGIL_BENCH_THREADS` threads to compare
+    let pool = match std::env::var("VIGIL_BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build().ok(),
+        None => thread_pool(&ctx.pace).ok(),
+    };
+    let Some(pool) = pool else {
+        println!("cannot start the hashing threads");
+        return;
+    };
+    println!("threads: {}", pool.current_num_threads());
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average: {}", l.trim());
+    }
     for run in 1..=runs {
         let t = Instant::now();
-        match dpkg_verify(&PathBuf::from("/var/lib/dpkg"), &ctx) {
+        let cpu0 = cpu_seconds();
+        match pool.install(|| dpkg_verify(&PathBuf::from("/var/lib/dpkg"), &ctx)) {
             Ok(d) => {
                 let s = t.elapsed().as_secs_f64();
+                let cpu = cpu_seconds()
+                    .zip(cpu0)
+                    .map(|((u1, s1), (u0, s0))| (u1 - u0, s1 - s0));
                 let files = d.files_checked + d.conffiles_checked;
                 println!(
-                    "dpkg_verify run {run}: {} packages, {files} files, {:.0} MB in {s:.2}s = {:.0} files/s, {:.0} MB/s, {} problems",
+                    "dpkg_verify run {run}: {} packages, {files} files, {:.0} MB in {s:.2}s = {:.0} files/s, {:.0} MB/s, CPU {}, {} problems",
                     d.packages,
                     d.bytes_read as f64 / 1e6,
                     files as f64 / s,
                     d.bytes_read as f64 / 1e6 / s,
+                    cpu.map_or("?".into(), |(u, s)| format!("{u:.2} user + {s:.2} sys s")),
                     d.problems.len()
                 );
             }
@@ -97,6 +119,17 @@ fn main() {
     }
     let _ = std::fs::remove_file(&baseline);
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// User and system CPU seconds of this process so far (all its threads),
+/// from `/proc/self/stat` (fields 14 and 15, in USER_HZ = 100 ticks).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // the command name (field 2) may hold spaces: count from its closing paren
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split(' ').collect();
+    let tick = |i: usize| f.get(i)?.parse::<f64>().ok().map(|t| t / 100.0);
+    Some((tick(11)?, tick(12)?))
 }
 
 fn walk_bytes(tree: &str) -> u64 {

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -22,11 +23,32 @@ use vigil_rules::checks::file_integrity::{
 use super::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
-/// Read buffer per hashing thread.
+/// Read buffer per hashing thread (well inside a core's L2 cache, where the
+/// hash reads what the kernel just copied).
 const BUF: usize = 1 << 20;
 
+/// Hashing threads at least: reading files whose pages are not cached waits
+/// on the disk, and more requests in flight read faster (cold cache on the
+/// 2-core benchmark machine: 22 s with 2 threads, 12 s with 8; see
+/// docs/benchmarks/clamav-integrity.md). With the page cache hot, the extra
+/// threads only wait for a core.
+const MIN_THREADS: usize = 8;
+
+/// The check's own pool: [`MIN_THREADS`] or one per core if more, each
+/// thread at the configured priority ([`Pace::enter_thread`]).
+pub fn thread_pool(pace: &Pace) -> Result<rayon::ThreadPool, String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let pace = pace.clone();
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores.max(MIN_THREADS))
+        .thread_name(|i| format!("vigil-integrity-{i}"))
+        .start_handler(move |_| pace.enter_thread())
+        .build()
+        .map_err(|e| format!("cannot start the vigil-integrity threads: {e}"))
+}
+
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
-    let pool = ctx.pace.thread_pool("vigil-integrity")?;
+    let pool = thread_pool(&ctx.pace)?;
     let facts = pool.install(|| collect_here(p, ctx));
     if ctx.pace.is_stopped() {
         return Err(pace::Stopped.to_string());
@@ -53,11 +75,15 @@ fn collect_here(p: &Params, ctx: &HostCtx) -> Facts {
 
 // ---------------------------------------------------------------- dpkg
 
-/// One file to verify.
+/// One file to verify. Paths stay bytes, as dpkg stores them (a path need
+/// not be UTF-8): they become text only in a problem's report.
 struct Item {
-    package: String,
-    path: String,
-    md5: String,
+    /// Index into the package names.
+    pkg: u32,
+    /// Absolute path as dpkg lists it.
+    path: Box<[u8]>,
+    /// The expected MD5; `None` when dpkg's entry is not hex (never matches).
+    md5: Option<[u8; 16]>,
     conffile: bool,
 }
 
@@ -117,15 +143,57 @@ fn parse_status(text: &str) -> Status {
 }
 
 /// `dpkg-divert` entries: diverted path to (new path, diverting package).
-fn parse_diversions(text: &str) -> HashMap<String, (String, String)> {
-    let lines: Vec<&str> = text.lines().collect();
+fn parse_diversions(text: &[u8]) -> HashMap<Vec<u8>, (Vec<u8>, String)> {
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
     lines
         .chunks(3)
         .filter_map(|c| match c {
-            [from, to, pkg] => Some(((*from).to_owned(), ((*to).to_owned(), (*pkg).to_owned()))),
+            [from, to, pkg] if !from.is_empty() => Some((
+                from.to_vec(),
+                (to.to_vec(), String::from_utf8_lossy(pkg).into_owned()),
+            )),
             _ => None,
         })
         .collect()
+}
+
+/// The 16 bytes of a 32-digit hex MD5.
+fn parse_md5(hex: &[u8]) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(hex, &mut out).ok().map(|()| out)
+}
+
+/// The entries of one `*.md5sums` file (`<md5>  <path without leading />`
+/// per line), read straight from its bytes, leaving out the package's
+/// conffiles (judged from the status file instead).
+fn parse_md5sums(text: &[u8], pkg: u32, conffiles: &HashSet<&[u8]>, out: &mut Vec<Item>) {
+    for line in text.split(|b| *b == b'\n') {
+        let (Some(md5), Some(rest)) = (line.get(..32), line.get(32..)) else {
+            continue;
+        };
+        let rel = rest.trim_ascii_start();
+        // the separator is whitespace; a longer first word is not an md5
+        if rel.len() == rest.len() || rel.is_empty() {
+            continue;
+        }
+        let rel = rel.strip_suffix(b"\r").unwrap_or(rel);
+        if conffiles.contains(rel) {
+            continue;
+        }
+        let mut path = Vec::with_capacity(rel.len() + 1);
+        path.push(b'/');
+        path.extend_from_slice(rel);
+        out.push(Item {
+            pkg,
+            path: path.into_boxed_slice(),
+            md5: parse_md5(md5),
+            conffile: false,
+        });
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
@@ -141,12 +209,13 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     let diversions = ctx
         .pace
         .read_file(&admin.join("diversions"))
-        .map(|b| parse_diversions(&String::from_utf8_lossy(&b)))
+        .map(|b| parse_diversions(&b))
         .unwrap_or_default();
-    let conffile_paths: HashSet<&str> = status
+    // conffile paths without their leading `/`, as md5sums lists them
+    let conffile_paths: HashSet<&[u8]> = status
         .conffiles
         .iter()
-        .map(|(_, p, _)| p.as_str())
+        .map(|(_, p, _)| p.trim_start_matches('/').as_bytes())
         .collect();
 
     let info = admin.join("info");
@@ -163,71 +232,69 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
         .collect();
     md5sums.sort();
 
-    let mut packages: HashSet<&str> = HashSet::new();
+    // package names, indexed by `Item::pkg`
+    let mut names: Vec<&str> = Vec::new();
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut intern = |name| {
+        *index.entry(name).or_insert_with(|| {
+            names.push(name);
+            u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+        })
+    };
     let mut items: Vec<Item> = Vec::new();
     let mut errors = Vec::new();
+    let mut text_buf = Vec::new();
     for (pkg, file) in &md5sums {
-        packages.insert(pkg);
-        let text = match ctx.pace.read_file(file) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(format!(
-                    "cannot read `{}`: {}",
-                    ctx.display(file),
-                    io_reason(&e)
-                ));
-                continue;
-            }
-        };
-        for line in String::from_utf8_lossy(&text).lines() {
-            let Some((md5, rel)) = line.split_once(char::is_whitespace) else {
-                continue;
-            };
-            let path = format!("/{}", rel.trim_start());
-            if md5.len() != 32 || conffile_paths.contains(path.as_str()) {
-                continue;
-            }
-            items.push(Item {
-                package: pkg.clone(),
-                path,
-                md5: md5.to_owned(),
-                conffile: false,
-            });
+        let pkg = intern(pkg.as_str());
+        text_buf.clear();
+        let read = ctx.pace.check().and_then(|()| {
+            std::fs::File::open(file).and_then(|f| ctx.pace.reader(f).read_to_end(&mut text_buf))
+        });
+        if let Err(e) = read {
+            errors.push(format!(
+                "cannot read `{}`: {}",
+                ctx.display(file),
+                io_reason(&e)
+            ));
+            continue;
         }
+        parse_md5sums(&text_buf, pkg, &conffile_paths, &mut items);
     }
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
     let conffiles_checked = status.conffiles.len() as u64;
     for (pkg, path, md5) in &status.conffiles {
-        packages.insert(pkg);
+        let pkg = intern(pkg.as_str());
         items.push(Item {
-            package: pkg.clone(),
-            path: path.clone(),
-            md5: md5.clone(),
+            pkg,
+            path: path.as_bytes().into(),
+            md5: parse_md5(md5.as_bytes()),
             conffile: true,
         });
     }
-    let package_count = packages.len() as u64;
+    let package_count = names.len() as u64;
 
     let results: Vec<(u64, Option<DpkgProblem>)> = items
         .par_iter()
         .map_init(
             || vec![0u8; BUF],
             |buf, it| {
-                let actual = match diversions.get(&it.path) {
-                    Some((to, by)) if by != &it.package => to.as_str(),
-                    _ => it.path.as_str(),
+                let package = names.get(it.pkg as usize).copied().unwrap_or_default();
+                let actual: &[u8] = match diversions.get(&*it.path) {
+                    Some((to, by)) if by != package => to,
+                    _ => &it.path,
                 };
                 let problem = |kind, reason| DpkgProblem {
-                    package: it.package.clone(),
-                    path: it.path.clone(),
+                    package: package.to_owned(),
+                    path: text(&it.path),
                     kind,
                     conffile: it.conffile,
                     reason,
                 };
-                match md5_file(&ctx.path(actual), buf, &ctx.pace) {
-                    Ok((sum, n)) if sum == it.md5 => (n, None),
+                let real = ctx.path(std::ffi::OsStr::from_bytes(actual));
+                match md5_file(&real, buf, &ctx.pace) {
+                    Ok((sum, n)) if Some(sum) == it.md5 => (n, None),
                     Ok((_, n)) => (n, Some(problem(ProblemKind::Changed, None))),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         (0, Some(problem(ProblemKind::Missing, None)))
@@ -251,7 +318,7 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     })
 }
 
-fn md5_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<(String, u64)> {
+fn md5_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<([u8; 16], u64)> {
     pace.check()?;
     let mut f = pace.reader(std::fs::File::open(path)?);
     let mut h = Md5::new();
@@ -264,7 +331,7 @@ fn md5_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<(String
         h.update(buf.get(..k).unwrap_or_default());
         n += k as u64;
     }
-    Ok((hex::encode(h.finalize()), n))
+    Ok((h.finalize().into(), n))
 }
 
 fn sha256_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<String> {
@@ -567,9 +634,47 @@ mod tests {
     }
 
     #[test]
+    fn md5sums_lines_become_items_without_the_conffiles() {
+        let conffiles: HashSet<&[u8]> = [&b"etc/a.conf"[..]].into_iter().collect();
+        let mut items = Vec::new();
+        parse_md5sums(
+            b"22c3683b094136c3398391ae71b20f04  usr/bin/hello\n\
+              00000000000000000000000000000000  etc/a.conf\n\
+              zz000000000000000000000000000000  usr/bin/odd\n\
+              22c3683b094136c3398391ae71b20f04x usr/bin/long-md5\n\
+              22c3683b094136c3398391ae71b20f04  usr/share/caf\xe9 file\n\
+              short  usr/x\n\n",
+            7,
+            &conffiles,
+            &mut items,
+        );
+        let got: Vec<(&[u8], bool)> = items.iter().map(|i| (&*i.path, i.md5.is_some())).collect();
+        assert_eq!(
+            got,
+            [
+                (&b"/usr/bin/hello"[..], true),
+                (&b"/usr/bin/odd"[..], false),
+                // not UTF-8, and a space inside: kept byte for byte
+                (&b"/usr/share/caf\xe9 file"[..], true),
+            ]
+        );
+        assert!(items.iter().all(|i| i.pkg == 7 && !i.conffile));
+        assert_eq!(
+            items[0].md5,
+            Some([
+                0x22, 0xc3, 0x68, 0x3b, 0x09, 0x41, 0x36, 0xc3, 0x39, 0x83, 0x91, 0xae, 0x71, 0xb2,
+                0x0f, 0x04
+            ])
+        );
+    }
+
+    #[test]
     fn diversions_come_in_threes() {
-        let d = parse_diversions("/bin/sh\n/bin/sh.distrib\ndash\n/x\n");
+        let d = parse_diversions(b"/bin/sh\n/bin/sh.distrib\ndash\n/x\n");
         assert_eq!(d.len(), 1);
-        assert_eq!(d["/bin/sh"].0, "/bin/sh.distrib");
+        assert_eq!(
+            d[&b"/bin/sh"[..]],
+            (b"/bin/sh.distrib".to_vec(), "dash".to_owned())
+        );
     }
 }

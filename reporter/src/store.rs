@@ -421,14 +421,15 @@ impl Store {
                 out.push(Stored::New);
                 continue;
             }
-            let owner: Option<String> =
-                match new.iter().find(|n| n.report_id == r.report_id) {
-                    Some(n) => Some(n.host.clone()),
-                    None => sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
+            let owner: Option<String> = match new.iter().find(|n| n.report_id == r.report_id) {
+                Some(n) => Some(n.host.clone()),
+                None => {
+                    sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
                         .bind(r.report_id.as_str())
                         .fetch_optional(&mut *tx)
-                        .await?,
-                };
+                        .await?
+                }
+            };
             out.push(if owner.as_deref() == Some(r.host.as_str()) {
                 Stored::Duplicate
             } else {

@@ -283,7 +283,7 @@ impl AuditLog {
         data: Value,
     ) -> Result<i64, StoreError> {
         let e = self.entry(seq, kind, actor, data);
-        insert_entries(conn, std::slice::from_ref(&e)).await?;
+        insert_entries(conn, std::slice::from_ref(&e), 1).await?;
         Ok(e.seq)
     }
 
@@ -358,13 +358,15 @@ impl AuditLog {
     }
 }
 
-/// Entries per multi-row INSERT (seven parameters each).
-const ENTRIES_PER_INSERT: usize = 100;
-
 /// Stores signed entries (from [`AuditLog::entry`], numbered on from
-/// [`AuditLog::next_seq`]) in the caller's transaction, several per statement.
-pub async fn insert_entries(conn: &mut AnyConnection, entries: &[Entry]) -> Result<(), StoreError> {
-    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+/// [`AuditLog::next_seq`]) in the caller's transaction, `per_statement` rows
+/// per INSERT (see [`Backend::rows_per_statement`]).
+pub async fn insert_entries(
+    conn: &mut AnyConnection,
+    entries: &[Entry],
+    per_statement: usize,
+) -> Result<(), StoreError> {
+    for chunk in entries.chunks(per_statement.max(1)) {
         let sql = format!(
             "INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {}",
             crate::store::placeholders(chunk.len(), 7)

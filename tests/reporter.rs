@@ -600,6 +600,50 @@ fn concurrent_burst_is_stored_exactly_once_on_postgres() {
     concurrent_burst(Some(&url));
 }
 
+/// The reporter remembers each file_integrity baseline's hash: the same hash
+/// again changes nothing; a new one is counted, keeps the previous one, and
+/// adds a `baseline.changed` entry to the audit log.
+#[test]
+fn baseline_hash_changes_are_remembered_and_audited() {
+    let data = tempfile::tempdir().unwrap();
+    let r = Reporter::start(data.path(), false, None, &[]);
+    let staff = r.add_user("alice", "auditor");
+    let token = r.enroll("files-1", 3600);
+    let audit_entries = || {
+        let (_, v) = get(&r, &staff, "/api/v1/audit/verify");
+        assert_eq!(v["ok"], true, "{v}");
+        v["entries"].as_u64().unwrap()
+    };
+    let with_baseline = |sha: &str| {
+        let mut rep = make_report("files-1", &[("SP-7", "file_integrity", "pass")], now());
+        rep["controls"][0]["checks"][0]["evidence"] = json!({"baseline": {
+            "path": "/var/lib/vigil/baseline.json", "sha256": sha, "recorded_sha256": sha,
+            "entries": 3, "files_now": 3, "diffs": 0}});
+        rep
+    };
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    assert_eq!(post_report(&r, &token, &with_baseline(&a)).0, 201);
+    let before = audit_entries();
+    assert_eq!(post_report(&r, &token, &with_baseline(&a)).0, 201);
+    assert_eq!(audit_entries(), before + 1, "the same hash: only the report");
+    let (s, v) = get(&r, &staff, "/api/v1/baselines");
+    assert_eq!(s, 200);
+    assert_eq!(v["baselines"][0]["changes"], 0, "{v}");
+    assert_eq!(v["baselines"][0]["sha256"], json!(a));
+    assert_eq!(post_report(&r, &token, &with_baseline(&b)).0, 201);
+    assert_eq!(audit_entries(), before + 3, "the report and baseline.changed");
+    let (_, v) = get(&r, &staff, "/api/v1/baselines");
+    let row = &v["baselines"][0];
+    assert_eq!(
+        (&row["host"], &row["control"], &row["check"], &row["changes"]),
+        (&json!("files-1"), &json!("SP-7"), &json!("c"), &json!(1)),
+        "{v}"
+    );
+    assert_eq!((&row["sha256"], &row["previous_sha256"]), (&json!(b), &json!(a)));
+    // Staff only.
+    assert_eq!(get(&r, "vgs_bogus", "/api/v1/baselines").0, 401);
+}
+
 #[test]
 fn tls_by_default_with_a_self_signed_certificate() {
     let data = tempfile::tempdir().unwrap();

@@ -120,6 +120,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(crate::waivers::create, crate::waivers::list))
         .routes(routes!(crate::waivers::revoke))
         .routes(routes!(crate::waivers::for_agent))
+        .routes(routes!(crate::baselines::list))
         .routes(routes!(erasure_tasks))
         .routes(routes!(audit_verify))
         .routes(routes!(audit_checkpoint))
@@ -479,6 +480,10 @@ async fn ingest(
     };
     match crate::ingest::store(&state, new).await? {
         Stored::New => {
+            // Baseline hashes are remembered; a failure here does not un-store the report.
+            if let Err(e) = crate::baselines::record(&state, &agent.host, &r).await {
+                tracing::error!(error = %e, "cannot record file_integrity baselines");
+            }
             // Erasure proofs move closures; a failure here does not un-store the report.
             match crate::closures::record_results(&state, &agent.host, &r).await {
                 Ok(true) => {

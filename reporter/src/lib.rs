@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod baselines;
 pub mod brochure;
 pub mod closures;
 pub mod config;

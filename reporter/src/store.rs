@@ -39,6 +39,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_exports.sql")),
     (6, include_str!("../migrations/sqlite/0006_waivers.sql")),
     (7, include_str!("../migrations/sqlite/0007_policies.sql")),
+    (8, include_str!("../migrations/sqlite/0008_baselines.sql")),
     (9, include_str!("../migrations/sqlite/0009_agent_certs.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -49,6 +50,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_exports.sql")),
     (6, include_str!("../migrations/postgres/0006_waivers.sql")),
     (7, include_str!("../migrations/postgres/0007_policies.sql")),
+    (8, include_str!("../migrations/postgres/0008_baselines.sql")),
     (
         9,
         include_str!("../migrations/postgres/0009_agent_certs.sql"),

@@ -439,3 +439,110 @@ fn directory_of_dated_sets_and_manifest() {
     let msg = manifest["findings"][1]["message"].as_str().unwrap();
     assert!(msg.contains("set `sites 2026-11-21.tar`"), "{msg}");
 }
+
+/// Checks of one run share each repository's `restic snapshots` (and `restic
+/// ls` of one snapshot): the agent runs in a private mount namespace where
+/// `/usr/bin/restic` is a wrapper logging each invocation, then running the
+/// real restic.
+#[test]
+fn one_run_lists_each_repository_once() {
+    let lab = Lab::new();
+    let unshare = require_tool("unshare", "util-linux");
+    let a = lab.repo("repo-a", &[50, 26, 2]);
+    let b = lab.repo("repo-b", &[51, 27, 3]);
+    let real = lab.path("restic.real");
+    std::fs::copy(&lab.restic, &real).unwrap();
+    let log = lab.path("restic-calls.log");
+    let wrapper = lab.path("restic-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE $*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let both = format!(
+        "{}{}",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass")
+    );
+    let indent = |s: &str| {
+        s.lines()
+            .map(|l| format!("          {l}\n"))
+            .collect::<String>()
+    };
+    let check = |id: &str, with: &str| {
+        format!(
+            "      - id: {id}\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
+            indent(with)
+        )
+    };
+    let paths = "min_locations: 2\nrequired_paths: [/srv/www]";
+    let policy = format!(
+        "policy: {{id: bk-share, version: \"1\", title: Shared listings}}\ncontrols:\n  - id: BK-S\n    title: backups\n    checks:\n{}{}{}{}{}",
+        check("first", &format!("sources:\n{both}{paths}")),
+        check("second", &format!("sources:\n{both}{paths}")),
+        check("third", &format!("sources:\n{both}min_locations: 2")),
+        check("wrong-1", &format!("sources:\n{}", lab.source(&a, "", "wrong.pass"))),
+        check("wrong-2", &format!("sources:\n{}", lab.source(&a, "", "wrong.pass"))),
+    );
+    let file = lab.path("policy.yaml");
+    std::fs::write(&file, policy).unwrap();
+    let o = Command::new(unshare)
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" /usr/bin/restic && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&wrapper)
+        .arg(agent())
+        .args(["check", "--policy"])
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("RESTIC_CACHE_DIR", lab.path("cache"))
+        .env_remove("RESTIC_PASSWORD")
+        .env_remove("RESTIC_PASSWORD_FILE")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report = report_json(&o);
+    for id in ["first", "second", "third"] {
+        let c = check_of(&report, "BK-S", id);
+        assert_eq!(status(c), "pass", "{c}");
+    }
+    // A failed listing is shared too, and each check reports it itself.
+    for id in ["wrong-1", "wrong-2"] {
+        let c = check_of(&report, "BK-S", id);
+        assert_eq!(status(c), "error", "{c}");
+        assert!(
+            c["summary"].as_str().unwrap().contains("wrong password"),
+            "{c}"
+        );
+    }
+    for out in [stdout(&o), stderr(&o)] {
+        assert!(!out.contains(PASSWORD) && !out.contains(WRONG), "{out}");
+    }
+
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let count = |repo: &Path, pass: &str, cmd: &str| {
+        let prefix = format!("{} {} ", repo.display(), lab.path(pass).display());
+        calls
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.split_whitespace().any(|w| w == cmd))
+            })
+            .count()
+    };
+    // Five checks, eight sources: one `snapshots` per repository and password
+    // file, one `ls` per repository (first and second ask the same paths).
+    assert_eq!(count(&a, "restic.pass", "snapshots"), 1, "{calls}");
+    assert_eq!(count(&b, "restic.pass", "snapshots"), 1, "{calls}");
+    assert_eq!(count(&a, "wrong.pass", "snapshots"), 1, "{calls}");
+    assert_eq!(count(&a, "restic.pass", "ls"), 1, "{calls}");
+    assert_eq!(count(&b, "restic.pass", "ls"), 1, "{calls}");
+    assert_eq!(calls.lines().count(), 5, "{calls}");
+}

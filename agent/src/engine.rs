@@ -11,7 +11,7 @@ use vigil_rules::policy::{Check, Control, Policy};
 use vigil_rules::report::{self, AgentInfo, CheckReport, ControlReport, PolicyRef, Report};
 use vigil_rules::verdict::Verdict;
 
-use crate::collect::{self, HostCtx};
+use crate::collect::{self, HostCtx, RunMemo};
 
 /// A check with no `timeout` gets this much time.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -124,16 +124,19 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     });
     let ctx = Arc::new(opts.ctx.clone());
     let gate = Arc::new(Semaphore::new(PARALLEL));
+    // This run's shared reads (e.g. one `restic snapshots` per repository):
+    // new for every run, gone with it.
+    let memo = RunMemo::default();
     let mut handles = Vec::new();
     for control in &controls {
         for check in &control.checks {
-            let (ctx, judge, gate) = (ctx.clone(), judge.clone(), gate.clone());
+            let (ctx, judge, gate, memo) = (ctx.clone(), judge.clone(), gate.clone(), memo.clone());
             let check = with_tasks(check, &opts.erasures)
                 .map_err(|why| (check.id.clone(), check.type_name().to_owned(), why));
             handles.push(tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 match check {
-                    Ok(check) => run_check(&check, &ctx, &judge).await,
+                    Ok(check) => memo.scope(run_check(&check, &ctx, &judge)).await,
                     Err((id, check_type, summary)) => CheckReport {
                         id,
                         check_type,

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -17,7 +18,7 @@ use vigil_rules::checks::backup_freshness::{
     DataCheck, Facts, Kind, Mount, Params, PathPresence, SourceFacts, SourceSpec, Zone,
 };
 
-use super::{blocking, io_reason, HostCtx};
+use super::{blocking, io_reason, HostCtx, RunMemo};
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let zone = parse_zone(&p.time_zone)?;
@@ -29,11 +30,13 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         Vec::new()
     };
     // Sources are read at once: each is a program talking to its own repository.
+    // Listings are shared with the run's other checks reading the same one.
+    let memo = RunMemo::current();
     let mut set = tokio::task::JoinSet::new();
     for (i, spec) in p.sources.iter().enumerate() {
-        let (p, spec, ctx) = (p.clone(), spec.clone(), ctx.clone());
+        let (p, spec, ctx, memo) = (p.clone(), spec.clone(), ctx.clone(), memo.clone());
         let mount = local_path(&spec).and_then(|path| mount_of(&mounts, &path));
-        set.spawn(async move { (i, one(&p, &spec, &ctx, zone, mount).await) });
+        set.spawn(async move { (i, one(&p, &spec, &ctx, zone, mount, &memo).await) });
     }
     let mut slots: Vec<Option<SourceFacts>> = vec![None; p.sources.len()];
     while let Some(done) = set.join_next().await {
@@ -53,6 +56,7 @@ async fn one(
     ctx: &HostCtx,
     zone: Zone,
     mount: Option<Mount>,
+    memo: &RunMemo,
 ) -> SourceFacts {
     let mut sf = SourceFacts {
         kind: spec.kind,
@@ -68,7 +72,7 @@ async fn one(
         error: None,
     };
     let result = match spec.kind {
-        Kind::Restic => restic(p, spec, ctx, &mut sf).await,
+        Kind::Restic => restic(p, spec, ctx, &mut sf, memo).await,
         Kind::Borg => borg(p, spec, ctx, zone, &mut sf).await,
         Kind::Directory => {
             let (p2, spec2, ctx2) = (p.clone(), spec.clone(), ctx.clone());
@@ -232,6 +236,41 @@ async fn run(
     })
 }
 
+/// [`run`] once per run for every check asking for the same command (the
+/// same program, repository, password file and arguments): the others wait
+/// for and share its output. A timeout or a program that could not start is
+/// not kept, so each asker tries under its own timeout and reports its own
+/// error; a program that ran and failed is kept (each check still reports it).
+/// The output is scrubbed before it is kept: the key holds the repository
+/// string and password file, which are all `Scrub` cuts.
+async fn run_shared(
+    memo: &RunMemo,
+    key: &str,
+    cmd: Command,
+    what: &str,
+    timeout: Duration,
+    scrub: &Scrub,
+) -> Result<Arc<Ran>, String> {
+    memo.cell::<Arc<Ran>>(key)
+        .get_or_try_init(|| async { run(cmd, what, timeout, scrub).await.map(Arc::new) })
+        .await
+        .cloned()
+}
+
+/// The memo key of a restic command: everything its output depends on.
+fn restic_key(
+    bin: &Path,
+    spec: &SourceSpec,
+    ctx: &HostCtx,
+    pass: Option<&Path>,
+    args: &[&str],
+) -> String {
+    format!(
+        "backup_freshness restic {:?}",
+        (bin, repo_arg(spec, ctx), &spec.location, pass, args)
+    )
+}
+
 /// The last few meaningful lines of a program's complaint, on one line.
 fn tail(ran: &Ran) -> String {
     let text = if ran.stderr.trim().is_empty() {
@@ -298,6 +337,7 @@ async fn restic(
     spec: &SourceSpec,
     ctx: &HostCtx,
     sf: &mut SourceFacts,
+    memo: &RunMemo,
 ) -> Result<(), String> {
     let bin = find_program("restic")?;
     let timeout = Duration::from_secs(p.command_timeout_seconds);
@@ -313,12 +353,14 @@ async fn restic(
     let scrub = Scrub::new(spec, pass.as_deref());
     sf.encryption_mode = Some("restic (always encrypted)".into());
 
-    let mut c = restic_cmd(&bin, spec, ctx, pass.as_deref());
-    c.args(["snapshots", "--json"]);
+    let mut args = vec!["snapshots", "--json"];
     if let Some(h) = &spec.host {
-        c.args(["--host", h]);
+        args.extend(["--host", h]);
     }
-    let ran = run(c, "restic snapshots", timeout, &scrub).await?;
+    let mut c = restic_cmd(&bin, spec, ctx, pass.as_deref());
+    c.args(&args);
+    let key = restic_key(&bin, spec, ctx, pass.as_deref(), &args);
+    let ran = run_shared(memo, &key, c, "restic snapshots", timeout, &scrub).await?;
     if !ran.ok {
         return Err(format!("`restic snapshots` failed: {}", tail(&ran)));
     }
@@ -329,10 +371,12 @@ async fn restic(
         match &newest {
             None => {}
             Some(n) => {
+                let mut args = vec!["ls", "--json", &n.id];
+                args.extend(p.required_paths.iter().map(String::as_str));
                 let mut c = restic_cmd(&bin, spec, ctx, pass.as_deref());
-                c.args(["ls", "--json", &n.id]);
-                c.args(&p.required_paths);
-                let ran = run(c, "restic ls", timeout, &scrub).await?;
+                c.args(&args);
+                let key = restic_key(&bin, spec, ctx, pass.as_deref(), &args);
+                let ran = run_shared(memo, &key, c, "restic ls", timeout, &scrub).await?;
                 if !ran.ok {
                     return Err(format!("`restic ls {}` failed: {}", n.id, tail(&ran)));
                 }

@@ -3,7 +3,10 @@
 //! This `match` is the agent's half of the registry in
 //! `vigil_rules::checks`; a check type without a collector does not compile.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use vigil_rules::checks::{CheckSpec, Facts};
 
@@ -63,6 +66,51 @@ impl HostCtx {
             Ok(rel) if !self.is_live() => format!("/{}", rel.display()),
             _ => p.display().to_string(),
         }
+    }
+}
+
+/// Reads that several checks of one run would otherwise repeat (e.g. `restic
+/// snapshots` of one repository, asked by three `backup_freshness` checks):
+/// the first check to ask does the read, the others wait for and share its
+/// result. [`crate::engine::run`] makes a new, empty memo for every run and
+/// drops it with the run, so nothing read in one run is seen by the next.
+/// Outside a run (no memo in scope) nothing is shared.
+#[derive(Debug, Clone, Default)]
+pub struct RunMemo {
+    cells: Arc<Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>>,
+}
+
+tokio::task_local! {
+    static RUN_MEMO: RunMemo;
+}
+
+impl RunMemo {
+    /// The memo of the run this task belongs to; a fresh one (shared by
+    /// nobody else) outside a run.
+    pub fn current() -> RunMemo {
+        RUN_MEMO.try_with(RunMemo::clone).unwrap_or_default()
+    }
+
+    /// Runs `f` (one check of the run) with this memo as its [`RunMemo::current`].
+    pub async fn scope<F: std::future::Future>(self, f: F) -> F::Output {
+        RUN_MEMO.scope(self, f).await
+    }
+
+    /// The cell for `key`: a collector fills it with `get_or_try_init`; a
+    /// failed or abandoned fill leaves it empty for the next asker. Keys must
+    /// say everything the read depends on, and start with the collector's name.
+    pub fn cell<T: Send + Sync + 'static>(&self, key: &str) -> Arc<tokio::sync::OnceCell<T>> {
+        let fresh = || Arc::new(tokio::sync::OnceCell::<T>::new());
+        let Ok(mut cells) = self.cells.lock() else {
+            return fresh();
+        };
+        let cell = cells
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh() as Arc<dyn Any + Send + Sync>)
+            .clone();
+        // Another type under the same key is a bug in the keys: do not share.
+        cell.downcast::<tokio::sync::OnceCell<T>>()
+            .unwrap_or_else(|_| fresh())
     }
 }
 
@@ -167,5 +215,38 @@ pub fn io_reason(e: &std::io::Error) -> String {
     match chars.next() {
         Some(c) => c.to_lowercase().collect::<String>() + chars.as_str(),
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_memo_is_shared_within_its_scope_only() {
+        let run = RunMemo::default();
+        let a = run
+            .clone()
+            .scope(async { RunMemo::current().cell::<u32>("k") })
+            .await;
+        let b = run
+            .clone()
+            .scope(async { RunMemo::current().cell::<u32>("k") })
+            .await;
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(*a.get_or_init(|| async { 1 }).await, 1);
+        assert_eq!(b.get(), Some(&1));
+        // The next run's memo starts empty.
+        let next = RunMemo::default()
+            .scope(async { RunMemo::current().cell::<u32>("k") })
+            .await;
+        assert_eq!(next.get(), None);
+        // Outside any run nothing is shared.
+        assert!(!Arc::ptr_eq(
+            &RunMemo::current().cell::<u32>("k"),
+            &RunMemo::current().cell::<u32>("k")
+        ));
+        // A type mismatch under one key is not shared either.
+        assert_eq!(run.cell::<String>("k").get(), None);
     }
 }

@@ -5,9 +5,9 @@
 //! `vigil_rules::checks::patch_level`; this module only reads.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read as _;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use vigil_rules::checks::patch_level::status::{self, Release};
@@ -161,49 +161,116 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         if !matches!(ext, "" | ".lz4" | ".gz" | ".xz" | ".bz2" | ".zst") {
             continue;
         }
-        let text = if ext.is_empty() {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?
-        } else {
-            apt_cat(path)?
-        };
         let release = releases
             .iter()
             .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, r)| r.clone())
             .unwrap_or_default();
-        let mut got = status::packages_index(&text, &|p| names.contains(p), &release)
-            .map_err(|e| format!("`{}` {e}", path.display()))?;
+        let wanted = |p: &str| names.contains(p);
+        let mut index = status::PackagesIndex::new(&wanted, &release);
+        let parsed = |e: String| format!("`{}` {e}", path.display());
+        let read = if ext.is_empty() {
+            std::fs::File::open(path)
+                .map_err(|e| StreamError::Read(io_reason(&e)))
+                .and_then(|mut f| stream(&mut f, &mut index))
+                .map_err(|e| match e {
+                    StreamError::Read(why) => {
+                        StreamError::Read(format!("cannot read `{}`: {why}", path.display()))
+                    }
+                    parse => parse,
+                })
+        } else {
+            apt_cat(path, &mut index)
+        };
+        read.map_err(|e| match e {
+            StreamError::Read(why) => why,
+            StreamError::Parse(why) => parsed(why),
+        })?;
+        let mut got = index.finish().map_err(parsed)?;
         out.append(&mut got);
         n += 1;
     }
     Ok((out, n, newest))
 }
 
+/// Why an index could not be read.
+enum StreamError {
+    /// Reading failed (the reason).
+    Read(String),
+    /// The parser's complaint (the caller names the file).
+    Parse(String),
+}
+
+/// Feeds what `r` gives to the index parser, 64 KiB at a time.
+fn stream(r: &mut dyn Read, index: &mut status::PackagesIndex<'_>) -> Result<(), StreamError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamError::Read(io_reason(&e))),
+        };
+        index
+            .push(buf.get(..n).unwrap_or_default())
+            .map_err(StreamError::Parse)?;
+    }
+}
+
 /// Decompresses an apt list with apt's own helper, which knows every
-/// compressor apt uses.
-fn apt_cat(path: &Path) -> Result<String, String> {
+/// compressor apt uses, parsing its output as it comes: an uncompressed
+/// index (~90 MB for Debian's main) is never held whole.
+fn apt_cat(path: &Path, index: &mut status::PackagesIndex<'_>) -> Result<(), StreamError> {
     let helper = Path::new("/usr/lib/apt/apt-helper");
     if !helper.exists() {
-        return Err(format!(
+        return Err(StreamError::Read(format!(
             "cannot read the compressed index `{}`: /usr/lib/apt/apt-helper is missing",
             path.display()
-        ));
+        )));
     }
-    let out = Command::new(helper)
+    let mut child = Command::new(helper)
         .arg("cat-file")
         .arg(path)
-        .output()
-        .map_err(|e| format!("cannot run apt-helper: {}", io_reason(&e)))?;
-    if !out.status.success() {
-        return Err(format!(
-            "apt-helper cat-file `{}` failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| StreamError::Read(format!("cannot run apt-helper: {}", io_reason(&e))))?;
+    // stderr is drained beside stdout, so a chatty helper cannot block.
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = (&mut e).take(64 * 1024).read_to_end(&mut text);
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+            String::from_utf8_lossy(&text).trim().to_owned()
+        })
+    });
+    let streamed = match child.stdout.take() {
+        Some(mut out) => stream(&mut out, index),
+        None => Err(StreamError::Read("apt-helper has no output pipe".into())),
+    };
+    if streamed.is_err() {
+        let _ = child.kill();
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let status = child.wait();
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let failed = |why: String| {
+        StreamError::Read(format!(
+            "apt-helper cat-file `{}` failed: {why}",
+            path.display()
+        ))
+    };
+    match status {
+        Ok(s) if s.success() => streamed.map_err(|e| match e {
+            StreamError::Read(io) => failed(io),
+            parse => parse,
+        }),
+        // A parse error killed it: the parser's complaint is the news.
+        Ok(_) | Err(_) if matches!(streamed, Err(StreamError::Parse(_))) => streamed,
+        Ok(_) => Err(failed(stderr)),
+        Err(e) => Err(failed(io_reason(&e))),
+    }
 }
 
 /// `APT::Periodic::*` from apt.conf and apt.conf.d, in apt's reading order.

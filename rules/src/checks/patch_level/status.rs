@@ -24,31 +24,63 @@ impl Paragraph {
 /// indices cheap.
 pub fn paragraphs(text: &str, keep: Option<&[&str]>) -> Result<Vec<Paragraph>, String> {
     let mut out = Vec::new();
-    let mut cur = Paragraph::default();
-    let mut last_kept = false;
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
+    let mut lines = Deb822Lines::new(keep);
+    for line in text.lines() {
+        if let Some(p) = lines.line(line)? {
+            out.push(p);
+        }
+    }
+    out.extend(lines.finish());
+    Ok(out)
+}
+
+/// The deb822 reader behind [`paragraphs`], one line at a time, so that a
+/// big index can be parsed as it is read and never held whole.
+#[derive(Debug)]
+pub struct Deb822Lines<'k> {
+    keep: Option<&'k [&'k str]>,
+    cur: Paragraph,
+    last_kept: bool,
+    /// Lines seen so far.
+    n: usize,
+}
+
+impl<'k> Deb822Lines<'k> {
+    pub fn new(keep: Option<&'k [&'k str]>) -> Self {
+        Deb822Lines {
+            keep,
+            cur: Paragraph::default(),
+            last_kept: false,
+            n: 0,
+        }
+    }
+
+    /// Takes the next line (without its line end); a paragraph is returned
+    /// when a blank line ends it.
+    pub fn line(&mut self, line: &str) -> Result<Option<Paragraph>, String> {
+        self.n += 1;
+        let n = self.n;
         if line.trim().is_empty() {
-            if !cur.fields.is_empty() || cur.line != 0 {
-                out.push(std::mem::take(&mut cur));
+            self.last_kept = false;
+            if !self.cur.fields.is_empty() || self.cur.line != 0 {
+                return Ok(Some(std::mem::take(&mut self.cur)));
             }
-            last_kept = false;
-            continue;
+            return Ok(None);
         }
         if line.starts_with(' ') || line.starts_with('\t') {
-            if cur.line == 0 {
+            if self.cur.line == 0 {
                 return Err(format!("line {n}: a continuation line outside any field"));
             }
-            if last_kept {
-                if let Some((_, v)) = cur.fields.last_mut() {
+            if self.last_kept {
+                if let Some((_, v)) = self.cur.fields.last_mut() {
                     v.push('\n');
                     v.push_str(line.trim());
                 }
             }
-            continue;
+            return Ok(None);
         }
         if line.starts_with('#') {
-            continue;
+            return Ok(None);
         }
         let Some((k, v)) = line.split_once(':') else {
             return Err(format!(
@@ -59,18 +91,66 @@ pub fn paragraphs(text: &str, keep: Option<&[&str]>) -> Result<Vec<Paragraph>, S
         if k.is_empty() || k.contains(char::is_whitespace) {
             return Err(format!("line {n}: `{}` is not a field name", excerpt(k)));
         }
-        if cur.line == 0 {
-            cur.line = n;
+        if self.cur.line == 0 {
+            self.cur.line = n;
         }
-        last_kept = keep.is_none_or(|ks| ks.iter().any(|x| x.eq_ignore_ascii_case(k)));
-        if last_kept {
-            cur.fields.push((k.to_owned(), v.trim().to_owned()));
+        self.last_kept = self
+            .keep
+            .is_none_or(|ks| ks.iter().any(|x| x.eq_ignore_ascii_case(k)));
+        if self.last_kept {
+            self.cur.fields.push((k.to_owned(), v.trim().to_owned()));
         }
+        Ok(None)
     }
-    if cur.line != 0 {
-        out.push(cur);
+
+    /// The last paragraph, when the text does not end with a blank line.
+    pub fn finish(self) -> Option<Paragraph> {
+        (self.cur.line != 0).then_some(self.cur)
     }
-    Ok(out)
+}
+
+/// Bytes cut into lines as they arrive in chunks of any size: a line split
+/// across two chunks is put together again. Lines end at `\n` (a `\r` before
+/// it is dropped, as `str::lines` does); invalid UTF-8 is replaced.
+#[derive(Debug, Default)]
+pub struct ChunkLines {
+    partial: Vec<u8>,
+}
+
+impl ChunkLines {
+    /// Calls `each` with every line `chunk` completes.
+    pub fn push(
+        &mut self,
+        chunk: &[u8],
+        each: &mut dyn FnMut(&str) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
+            let (head, tail) = rest.split_at(i);
+            rest = tail.get(1..).unwrap_or_default();
+            if self.partial.is_empty() {
+                each(&line_text(head))?;
+            } else {
+                self.partial.extend_from_slice(head);
+                let line = std::mem::take(&mut self.partial);
+                each(&line_text(&line))?;
+            }
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// The last line, when the bytes do not end with a line end.
+    pub fn finish(self, each: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        each(&line_text(&self.partial))
+    }
+}
+
+fn line_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes.strip_suffix(b"\r").unwrap_or(bytes))
 }
 
 fn excerpt(s: &str) -> String {
@@ -152,27 +232,95 @@ pub fn packages_index(
     wanted: &dyn Fn(&str) -> bool,
     release: &Release,
 ) -> Result<Vec<Available>, String> {
-    const KEEP: &[&str] = &["Package", "Version", "Architecture"];
-    let mut out = Vec::new();
-    for p in paragraphs(text, Some(KEEP))? {
+    let mut index = PackagesIndex::new(wanted, release);
+    index.push(text.as_bytes())?;
+    index.finish()
+}
+
+/// [`packages_index`] fed in chunks of bytes as they are read (e.g. from a
+/// decompressor's pipe): only the wanted entries are kept, never the index.
+pub struct PackagesIndex<'a> {
+    bytes: ChunkLines,
+    lines: Deb822Lines<'static>,
+    wanted: &'a dyn Fn(&str) -> bool,
+    release: &'a Release,
+    out: Vec<Available>,
+}
+
+impl<'a> PackagesIndex<'a> {
+    const KEEP: &'static [&'static str] = &["Package", "Version", "Architecture"];
+
+    pub fn new(wanted: &'a dyn Fn(&str) -> bool, release: &'a Release) -> Self {
+        PackagesIndex {
+            bytes: ChunkLines::default(),
+            lines: Deb822Lines::new(Some(Self::KEEP)),
+            wanted,
+            release,
+            out: Vec::new(),
+        }
+    }
+
+    /// The next bytes of the index, cut anywhere.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let PackagesIndex {
+            bytes,
+            lines,
+            wanted,
+            release,
+            out,
+        } = self;
+        bytes.push(chunk, &mut |line| {
+            if let Some(p) = lines.line(line)? {
+                Self::entry(&p, *wanted, release, out)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The wanted entries, once every byte was pushed.
+    pub fn finish(self) -> Result<Vec<Available>, String> {
+        let PackagesIndex {
+            bytes,
+            mut lines,
+            wanted,
+            release,
+            mut out,
+        } = self;
+        bytes.finish(&mut |line| {
+            if let Some(p) = lines.line(line)? {
+                Self::entry(&p, wanted, release, &mut out)?;
+            }
+            Ok(())
+        })?;
+        if let Some(p) = lines.finish() {
+            Self::entry(&p, wanted, release, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn entry(
+        p: &Paragraph,
+        wanted: &dyn Fn(&str) -> bool,
+        release: &Release,
+        out: &mut Vec<Available>,
+    ) -> Result<(), String> {
         let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
             return Err(format!(
                 "line {}: an entry without `Package` or `Version`",
                 p.line
             ));
         };
-        if !wanted(name) {
-            continue;
+        if wanted(name) {
+            out.push(Available {
+                name: name.to_owned(),
+                arch: p.get("Architecture").unwrap_or("all").to_owned(),
+                version: version.to_owned(),
+                security: release.is_security(),
+                origin: release.describe(),
+            });
         }
-        out.push(Available {
-            name: name.to_owned(),
-            arch: p.get("Architecture").unwrap_or("all").to_owned(),
-            version: version.to_owned(),
-            security: release.is_security(),
-            origin: release.describe(),
-        });
+        Ok(())
     }
-    Ok(out)
 }
 
 /// The fields of a `Release`/`InRelease` file that say what an archive is.
@@ -263,5 +411,66 @@ mod tests {
                 .unwrap()
                 .is_security()
         );
+    }
+
+    fn sec() -> Release {
+        Release::parse("Origin: Debian\nLabel: Debian-Security\nCodename: bookworm-security\n")
+            .unwrap()
+    }
+
+    const INDEX: &str = "Package: a\nVersion: 1.0-1\nArchitecture: amd64\nDescription: x\n more \u{e9}t\u{e9}\n\nPackage: b\nVersion: 2\n\n\nPackage: c\r\nVersion: 3\r\nArchitecture: all\r\n\r\nPackage: d\nVersion: 4";
+
+    #[test]
+    fn streamed_index_matches_the_whole_text_for_any_chunk_size() {
+        let wanted = |n: &str| n != "b";
+        let whole = packages_index(INDEX, &wanted, &sec()).unwrap();
+        assert_eq!(
+            whole.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["a", "c", "d"]
+        );
+        assert_eq!(whole[1].arch, "all");
+        assert_eq!(whole[2].version, "4");
+        assert!(whole.iter().all(|a| a.security));
+        let bytes = INDEX.as_bytes();
+        let sec = sec();
+        // Chunks of every size: paragraphs, lines, `\r\n` and the two bytes
+        // of `é` all get split somewhere.
+        for size in 1..=bytes.len() {
+            let mut index = PackagesIndex::new(&wanted, &sec);
+            for chunk in bytes.chunks(size) {
+                index.push(chunk).unwrap();
+            }
+            assert_eq!(index.finish().unwrap(), whole, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn streamed_index_errors_name_the_line() {
+        let none = |_: &str| false;
+        let r = Release::default();
+        let text = "Package: a\nVersion: 1\n\nPackage: b\nno colon here\n";
+        let whole = packages_index(text, &none, &r).unwrap_err();
+        assert!(whole.starts_with("line 5:"), "{whole}");
+        let mut index = PackagesIndex::new(&none, &r);
+        let e = text
+            .as_bytes()
+            .chunks(3)
+            .try_for_each(|c| index.push(c))
+            .unwrap_err();
+        assert_eq!(e, whole);
+        // The last entry without a line end, missing its version.
+        let mut index = PackagesIndex::new(&none, &r);
+        index.push(b"Package: a\nVersion: 1\n\nPackage: b").unwrap();
+        assert!(index.finish().unwrap_err().starts_with("line 4:"));
+    }
+
+    #[test]
+    fn paragraphs_unchanged_by_the_line_reader() {
+        let got = paragraphs("# c\nA: 1\n b\nC: 2\n\n\nD: 3\n", None).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].line, 2);
+        assert_eq!(got[0].get("a"), Some("1\nb"));
+        assert_eq!(got[1].line, 7);
+        assert!(paragraphs(" x\n", None).unwrap_err().starts_with("line 1:"));
     }
 }

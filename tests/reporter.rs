@@ -625,21 +625,37 @@ fn baseline_hash_changes_are_remembered_and_audited() {
     assert_eq!(post_report(&r, &token, &with_baseline(&a)).0, 201);
     let before = audit_entries();
     assert_eq!(post_report(&r, &token, &with_baseline(&a)).0, 201);
-    assert_eq!(audit_entries(), before + 1, "the same hash: only the report");
+    assert_eq!(
+        audit_entries(),
+        before + 1,
+        "the same hash: only the report"
+    );
     let (s, v) = get(&r, &staff, "/api/v1/baselines");
     assert_eq!(s, 200);
     assert_eq!(v["baselines"][0]["changes"], 0, "{v}");
     assert_eq!(v["baselines"][0]["sha256"], json!(a));
     assert_eq!(post_report(&r, &token, &with_baseline(&b)).0, 201);
-    assert_eq!(audit_entries(), before + 3, "the report and baseline.changed");
+    assert_eq!(
+        audit_entries(),
+        before + 3,
+        "the report and baseline.changed"
+    );
     let (_, v) = get(&r, &staff, "/api/v1/baselines");
     let row = &v["baselines"][0];
     assert_eq!(
-        (&row["host"], &row["control"], &row["check"], &row["changes"]),
+        (
+            &row["host"],
+            &row["control"],
+            &row["check"],
+            &row["changes"]
+        ),
         (&json!("files-1"), &json!("SP-7"), &json!("c"), &json!(1)),
         "{v}"
     );
-    assert_eq!((&row["sha256"], &row["previous_sha256"]), (&json!(b), &json!(a)));
+    assert_eq!(
+        (&row["sha256"], &row["previous_sha256"]),
+        (&json!(b), &json!(a))
+    );
     // Staff only.
     assert_eq!(get(&r, "vgs_bogus", "/api/v1/baselines").0, 401);
 }

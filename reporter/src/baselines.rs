@@ -212,7 +212,11 @@ mod tests {
         );
         assert!(seen_in(&report(ev, "clamav")).is_empty());
         // dpkg_verify alone, or a hash that is not one: nothing to remember.
-        assert!(seen_in(&report(serde_json::json!({"baseline": null}), "file_integrity")).is_empty());
+        assert!(seen_in(&report(
+            serde_json::json!({"baseline": null}),
+            "file_integrity"
+        ))
+        .is_empty());
         let bad = serde_json::json!({"baseline": {"path": "/b", "sha256": "zz"}});
         assert!(seen_in(&report(bad, "file_integrity")).is_empty());
     }

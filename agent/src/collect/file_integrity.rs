@@ -23,9 +23,28 @@ use vigil_rules::checks::file_integrity::{
 use super::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
-/// Read buffer per hashing thread (well inside a core's L2 cache, where the
-/// hash reads what the kernel just copied).
-const BUF: usize = 1 << 20;
+/// Read buffer per hashing thread (inside a core's L2 cache, where the
+/// hash reads what the kernel just copied). 256 KiB reads hash as fast as
+/// 1 MiB ones here (5.1–5.4 s against 5.1 s for the host's 5 GB) and take
+/// 6 MB less at the peak with 8 threads.
+const BUF: usize = 256 << 10;
+
+thread_local! {
+    /// One read buffer per hashing thread, for the thread's life (rayon may
+    /// run a `map_init` initializer per job, and a fresh megabyte per job
+    /// left glibc's per-thread arenas holding several).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    READ_BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < BUF {
+            b.resize(BUF, 0);
+        }
+        f(&mut b)
+    })
+}
 
 /// Hashing threads at least: reading files whose pages are not cached waits
 /// on the disk, and more requests in flight read faster (cold cache on the
@@ -275,11 +294,11 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
     }
     let package_count = names.len() as u64;
 
-    let results: Vec<(u64, Option<DpkgProblem>)> = items
+    // Folded as they come: only problems are kept, not a result per file.
+    let (bytes_read, problems) = items
         .par_iter()
-        .map_init(
-            || vec![0u8; BUF],
-            |buf, it| {
+        .map(|it| {
+            with_buf(|buf| {
                 let package = names.get(it.pkg as usize).copied().unwrap_or_default();
                 let actual: &[u8] = match diversions.get(&*it.path) {
                     Some((to, by)) if by != package => to,
@@ -304,11 +323,22 @@ pub fn dpkg_verify(admin: &Path, ctx: &HostCtx) -> Result<Dpkg, String> {
                         Some(problem(ProblemKind::Unreadable, Some(io_reason(&e)))),
                     ),
                 }
+            })
+        })
+        .fold(
+            || (0u64, Vec::new()),
+            |(n, mut found), (k, p)| {
+                found.extend(p);
+                (n + k, found)
             },
         )
-        .collect();
-    let bytes_read = results.iter().map(|(n, _)| n).sum();
-    let problems = results.into_iter().filter_map(|(_, p)| p).collect();
+        .reduce(
+            || (0u64, Vec::new()),
+            |(a, mut left), (b, right)| {
+                left.extend(right);
+                (a + b, left)
+            },
+        );
     Ok(Dpkg {
         packages: package_count,
         files_checked: items.len() as u64 - conffiles_checked,
@@ -426,9 +456,8 @@ fn snapshot(
     }
     found
         .par_iter()
-        .map_init(
-            || vec![0u8; BUF],
-            |buf, (host, real, md)| {
+        .map(|(host, real, md)| {
+            with_buf(|buf| {
                 let symlink = md.file_type().is_symlink();
                 let (sha256, target) = if symlink {
                     let t = std::fs::read_link(real)
@@ -451,8 +480,8 @@ fn snapshot(
                         size: md.len(),
                     },
                 ))
-            },
-        )
+            })
+        })
         .collect()
 }
 

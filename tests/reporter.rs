@@ -72,6 +72,14 @@ fn get(r: &Reporter, token: &str, path: &str) -> (u16, Value) {
     (status, resp.json().unwrap_or(Value::Null))
 }
 
+/// Entries of the audit log, which must verify.
+fn audit_entries(r: &Reporter, staff: &str) -> usize {
+    let (s, v) = get(r, staff, "/api/v1/audit/verify");
+    assert_eq!(s, 200);
+    assert_eq!(v["ok"], true, "{v}");
+    v["entries"].as_u64().unwrap() as usize
+}
+
 fn stored_count(r: &Reporter, staff: &str) -> usize {
     let (s, v) = get(r, staff, "/api/v1/reports?limit=1000");
     assert_eq!(s, 200, "{v}");
@@ -497,12 +505,7 @@ fn concurrent_burst(database: Option<&str>) {
         ("SP-2", "firewall", "fail"),
         ("SP-3", "patch_level", "pass"),
     ];
-    let audit_entries = || {
-        let (s, v) = get(&r, &staff, "/api/v1/audit/verify");
-        assert_eq!(s, 200);
-        assert_eq!(v["ok"], true, "{v}");
-        v["entries"].as_u64().unwrap() as usize
-    };
+    let audit_entries = || audit_entries(&r, &staff);
     let entries_before = audit_entries();
     let url = format!("{}/api/v1/reports", r.base);
     // Each report is posted by two threads at once (an agent's retry racing
@@ -609,11 +612,7 @@ fn baseline_hash_changes_are_remembered_and_audited() {
     let r = Reporter::start(data.path(), false, None, &[]);
     let staff = r.add_user("alice", "auditor");
     let token = r.enroll("files-1", 3600);
-    let audit_entries = || {
-        let (_, v) = get(&r, &staff, "/api/v1/audit/verify");
-        assert_eq!(v["ok"], true, "{v}");
-        v["entries"].as_u64().unwrap()
-    };
+    let audit_entries = || audit_entries(&r, &staff);
     let with_baseline = |sha: &str| {
         let mut rep = make_report("files-1", &[("SP-7", "file_integrity", "pass")], now());
         rep["controls"][0]["checks"][0]["evidence"] = json!({"baseline": {

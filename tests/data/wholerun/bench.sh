@@ -6,7 +6,8 @@
 #
 # Environment: RUNS (default 3), LYNIS_RUNS (default 2, 0 skips Lynis),
 # AGENT (default target/release/vigil-agent, built here if missing),
-# BENCH_DIR (default /tmp/vigil-wholerun), KEEP=1 leaves the prepared host up.
+# BENCH_DIR (default /tmp/vigil-wholerun), BENCH_NETNS (default vigil-wholerun: set
+# another to run two benches side by side), KEEP=1 leaves the prepared host up.
 #
 # What it prepares (and stops/removes on exit, also on failure or Ctrl-C):
 # - network namespace `vigil-wholerun` with the nftables ruleset of
@@ -35,7 +36,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WS=$(cd "$HERE/../../.." && pwd)
 B=${BENCH_DIR:-/tmp/vigil-wholerun}
-NS=vigil-wholerun
+NS=${BENCH_NETNS:-vigil-wholerun}
 RUNS=${RUNS:-3}
 LYNIS_RUNS=${LYNIS_RUNS:-2}
 AGENT=${AGENT:-$WS/target/release/vigil-agent}

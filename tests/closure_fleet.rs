@@ -75,19 +75,8 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
-fn get(r: &Reporter, token: &str, path: &str) -> (u16, Value) {
-    let resp = r
-        .client()
-        .get(format!("{}{path}", r.base))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
-}
-
 fn closure(r: &Reporter, admin: &str) -> Value {
-    let (s, c) = get(r, admin, "/api/v1/accounts/acme/closure");
+    let (s, c) = r.get_json(admin, "/api/v1/accounts/acme/closure");
     assert_eq!(s, 200, "{c}");
     c
 }
@@ -184,18 +173,18 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         start(a);
     }
     wait_until(60, "every host to report", || {
-        let (_, hosts) = get(&rep, &admin, "/api/v1/hosts");
+        let (_, hosts) = rep.get_json(&admin, "/api/v1/hosts");
         hosts["hosts"]
             .as_array()
             .is_some_and(|h| h.iter().filter(|h| !h["last_report_at"].is_null()).count() == 4)
     });
     // With nothing pending, the erasure check is skipped, never a pass.
-    let (_, reports) = get(&rep, &admin, "/api/v1/reports?host=app-1&limit=1");
+    let (_, reports) = rep.get_json(&admin, "/api/v1/reports?host=app-1&limit=1");
     let id = reports["reports"][0]["report_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, report) = get(&rep, &admin, &format!("/api/v1/reports/{id}"));
+    let (_, report) = rep.get_json(&admin, &format!("/api/v1/reports/{id}"));
     let c = &report["controls"][0]["checks"][0];
     assert_eq!(c["status"], "skipped", "{report:#}");
 
@@ -357,7 +346,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     }
 
     // The certificate verifies offline and fails once one byte changes.
-    let (s, cert) = get(&rep, &admin, "/api/v1/accounts/acme/closure/certificate");
+    let (s, cert) = rep.get_json(&admin, "/api/v1/accounts/acme/closure/certificate");
     assert_eq!(s, 200, "{cert}");
     let hosts = cert.to_string();
     for h in ["app-1", "backup-1", "backup-2", "offline-1"] {

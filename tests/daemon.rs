@@ -24,14 +24,9 @@ fn policy_file() -> PathBuf {
 type Agent = DaemonAgent;
 
 fn staff_get(r: &Reporter, staff: &str, path: &str) -> Value {
-    let resp = r
-        .client()
-        .get(format!("{}{path}", r.base))
-        .bearer_auth(staff)
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "{path}");
-    resp.json().unwrap()
+    let (s, v) = r.get_json(staff, path);
+    assert_eq!(s, 200, "{path}: {v}");
+    v
 }
 
 /// Report ids the reporter stored for `host` (each once, or the test fails).

@@ -61,27 +61,16 @@ fn post_report(r: &Reporter, token: &str, body: &Value) -> (u16, Value) {
     (status, resp.json().unwrap_or(Value::Null))
 }
 
-fn get(r: &Reporter, token: &str, path: &str) -> (u16, Value) {
-    let resp = r
-        .client()
-        .get(format!("{}{path}", r.base))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
-}
-
 /// Entries of the audit log, which must verify.
 fn audit_entries(r: &Reporter, staff: &str) -> usize {
-    let (s, v) = get(r, staff, "/api/v1/audit/verify");
+    let (s, v) = r.get_json(staff, "/api/v1/audit/verify");
     assert_eq!(s, 200);
     assert_eq!(v["ok"], true, "{v}");
     v["entries"].as_u64().unwrap() as usize
 }
 
 fn stored_count(r: &Reporter, staff: &str) -> usize {
-    let (s, v) = get(r, staff, "/api/v1/reports?limit=1000");
+    let (s, v) = r.get_json(staff, "/api/v1/reports?limit=1000");
     assert_eq!(s, 200, "{v}");
     v["reports"].as_array().unwrap().len()
 }
@@ -197,7 +186,7 @@ fn api_contract(r: &Reporter) {
     assert_eq!(stored_count(r, &admin), 3, "a refused report was stored");
 
     // Posture across the fleet.
-    let (s, p) = get(r, &auditor, "/api/v1/posture");
+    let (s, p) = r.get_json(&auditor, "/api/v1/posture");
     assert_eq!(s, 200);
     let sp1 = p["controls"]
         .as_array()
@@ -234,7 +223,7 @@ fn api_contract(r: &Reporter) {
         ),
     );
     assert_eq!(s, 201);
-    let (_, p) = get(r, &auditor, "/api/v1/posture");
+    let (_, p) = r.get_json(&auditor, "/api/v1/posture");
     let sp1 = p["controls"]
         .as_array()
         .unwrap()
@@ -245,7 +234,7 @@ fn api_contract(r: &Reporter) {
     let at = before
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .replace('+', "%2B");
-    let (s, p) = get(r, &auditor, &format!("/api/v1/posture?at={at}"));
+    let (s, p) = r.get_json(&auditor, &format!("/api/v1/posture?at={at}"));
     assert_eq!(s, 200, "{p}");
     let sp1 = p["controls"]
         .as_array()
@@ -254,11 +243,11 @@ fn api_contract(r: &Reporter) {
         .find(|c| c["id"] == "SP-1")
         .unwrap();
     assert_eq!(sp1["status"], "fail", "posture in the past");
-    let (s, _) = get(r, &auditor, "/api/v1/posture?at=yesterday");
+    let (s, _) = r.get_json(&auditor, "/api/v1/posture?at=yesterday");
     assert_eq!(s, 400);
 
     // Hosts and reports.
-    let (s, h) = get(r, &auditor, "/api/v1/hosts");
+    let (s, h) = r.get_json(&auditor, "/api/v1/hosts");
     assert_eq!(s, 200);
     let names: Vec<&str> = h["hosts"]
         .as_array()
@@ -267,16 +256,15 @@ fn api_contract(r: &Reporter) {
         .map(|h| h["host"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["db-1", "web-1", "web-2"]);
-    let (s, one) = get(r, &auditor, "/api/v1/hosts/web-2");
+    let (s, one) = r.get_json(&auditor, "/api/v1/hosts/web-2");
     assert_eq!(s, 200);
     assert_eq!(one["recent_reports"].as_array().unwrap().len(), 2);
-    assert_eq!(get(r, &auditor, "/api/v1/hosts/nope").0, 404);
-    let (_, list) = get(r, &auditor, "/api/v1/reports?host=web-2&limit=1");
+    assert_eq!(r.get_json(&auditor, "/api/v1/hosts/nope").0, 404);
+    let (_, list) = r.get_json(&auditor, "/api/v1/reports?host=web-2&limit=1");
     let reports = list["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["summary"]["pass"], 1);
-    let (s, full) = get(
-        r,
+    let (s, full) = r.get_json(
         &auditor,
         &format!("/api/v1/reports/{}", rep["report_id"].as_str().unwrap()),
     );
@@ -285,7 +273,7 @@ fn api_contract(r: &Reporter) {
 
     // Staff routes need staff; revoking needs an admin; a revoked agent is told to re-enroll.
     assert_eq!(
-        get(r, &web1, "/api/v1/posture").0,
+        r.get_json(&web1, "/api/v1/posture").0,
         401,
         "an agent token is not a staff token"
     );
@@ -354,7 +342,7 @@ fn api_contract_on_postgres_with_two_reporters_sharing_it() {
     let data2 = tempfile::tempdir().unwrap();
     let r2 = Reporter::start(data2.path(), false, Some(&url), &[]);
     let staff = r2.add_user("carol", "auditor");
-    let (s, h) = get(&r2, &staff, "/api/v1/hosts");
+    let (s, h) = r2.get_json(&staff, "/api/v1/hosts");
     assert_eq!(s, 200);
     assert_eq!(h["hosts"].as_array().unwrap().len(), 3);
     let token = r2.enroll("web-9", 60);
@@ -394,11 +382,11 @@ fn silent_hosts_become_stale_and_their_controls_unknown() {
         .0,
         201
     );
-    let (_, p) = get(&r, &staff, "/api/v1/posture");
+    let (_, p) = r.get_json(&staff, "/api/v1/posture");
     assert_eq!(p["controls"][0]["status"], "pass");
     // Twice the 1 s schedule passes with no report from quick-1.
     std::thread::sleep(std::time::Duration::from_millis(2300));
-    let (_, p) = get(&r, &staff, "/api/v1/posture");
+    let (_, p) = r.get_json(&staff, "/api/v1/posture");
     assert_eq!(p["controls"][0]["status"], "unknown");
     assert_eq!(p["controls"][0]["hosts_unknown"], json!(["quick-1"]));
     let hosts = p["hosts"].as_array().unwrap();
@@ -445,7 +433,7 @@ fn crash_mid_stream(database: Option<&str>) {
         }
     }
     let stored: HashSet<String> = {
-        let (_, v) = get(&r, &staff, "/api/v1/reports?limit=1000");
+        let (_, v) = r.get_json(&staff, "/api/v1/reports?limit=1000");
         v["reports"]
             .as_array()
             .unwrap()
@@ -577,7 +565,7 @@ fn concurrent_burst(database: Option<&str>) {
     assert_eq!(s, 409, "{v}");
     assert_eq!(stored_count(&r, &staff), AGENTS * PER_AGENT);
     // Every host's newest report is in the posture with all three controls.
-    let (_, p) = get(&r, &staff, "/api/v1/posture");
+    let (_, p) = r.get_json(&staff, "/api/v1/posture");
     for c in p["controls"].as_array().unwrap() {
         let failing = c["hosts_failing"].as_array().map_or(0, Vec::len);
         if c["id"] == "SP-2" {
@@ -629,7 +617,7 @@ fn baseline_hash_changes_are_remembered_and_audited() {
         before + 1,
         "the same hash: only the report"
     );
-    let (s, v) = get(&r, &staff, "/api/v1/baselines");
+    let (s, v) = r.get_json(&staff, "/api/v1/baselines");
     assert_eq!(s, 200);
     assert_eq!(v["baselines"][0]["changes"], 0, "{v}");
     assert_eq!(v["baselines"][0]["sha256"], json!(a));
@@ -639,7 +627,7 @@ fn baseline_hash_changes_are_remembered_and_audited() {
         before + 3,
         "the report and baseline.changed"
     );
-    let (_, v) = get(&r, &staff, "/api/v1/baselines");
+    let (_, v) = r.get_json(&staff, "/api/v1/baselines");
     let row = &v["baselines"][0];
     assert_eq!(
         (
@@ -656,7 +644,7 @@ fn baseline_hash_changes_are_remembered_and_audited() {
         (&json!(b), &json!(a))
     );
     // Staff only.
-    assert_eq!(get(&r, "vgs_bogus", "/api/v1/baselines").0, 401);
+    assert_eq!(r.get_json("vgs_bogus", "/api/v1/baselines").0, 401);
 }
 
 #[test]
@@ -688,7 +676,7 @@ fn tls_by_default_with_a_self_signed_certificate() {
 fn openapi_covers_every_api_route() {
     let data = tempfile::tempdir().unwrap();
     let r = Reporter::start(data.path(), false, None, &[]);
-    let (s, doc) = get(&r, "", "/api/v1/openapi.json");
+    let (s, doc) = r.get_json("", "/api/v1/openapi.json");
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();

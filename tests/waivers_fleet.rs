@@ -134,14 +134,7 @@ fn reporter_waivers_reach_running_agents_and_never_hide_errors() {
     assert_eq!(control(&report, "W-PASS")["status"], "attested");
 
     // Posture keeps waived controls apart and lists the waivers in force.
-    let posture: Value = r
-        .client()
-        .get(format!("{}/api/v1/posture", r.base))
-        .bearer_auth(&auditor)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let (_, posture) = r.get_json(&auditor, "/api/v1/posture");
     let c = posture["controls"]
         .as_array()
         .unwrap()
@@ -185,14 +178,7 @@ fn reporter_waivers_reach_running_agents_and_never_hide_errors() {
     assert_eq!(del(&auditor), 403);
     assert_eq!(del(&admin), 200);
     assert_eq!(del(&admin), 409);
-    let list: Value = r
-        .client()
-        .get(format!("{}/api/v1/waivers", r.base))
-        .bearer_auth(&auditor)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let (_, list) = r.get_json(&auditor, "/api/v1/waivers");
     assert_eq!(list["waivers"][0]["state"], "revoked", "{list:#}");
     let report = wait_for_report(
         &r,

@@ -326,21 +326,25 @@ impl Reporter {
     }
 
     /// Adds a staff user and returns their token.
-    /// The newest stored report of `host`, whole (`None` while there is none
-    /// or the reporter does not answer).
+    /// `GET path` with a bearer token: the status and the JSON body (null
+    /// when the body is not JSON).
+    pub fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The newest stored report of `host`, whole (`None` while there is none).
     pub fn newest_report(&self, staff: &str, host: &str) -> Option<serde_json::Value> {
-        let get = |path: String| -> Option<serde_json::Value> {
-            self.client()
-                .get(format!("{}{path}", self.base))
-                .bearer_auth(staff)
-                .send()
-                .ok()?
-                .json()
-                .ok()
-        };
-        let list = get(format!("/api/v1/reports?host={host}&limit=1"))?;
+        let (_, list) = self.get_json(staff, &format!("/api/v1/reports?host={host}&limit=1"));
         let id = list["reports"][0]["report_id"].as_str()?;
-        get(format!("/api/v1/reports/{id}"))
+        let (s, report) = self.get_json(staff, &format!("/api/v1/reports/{id}"));
+        (s == 200).then_some(report)
     }
 
     pub fn add_user(&self, name: &str, role: &str) -> String {

@@ -477,13 +477,10 @@ async fn ingest(
             .iter()
             .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
             .collect(),
+        baselines: crate::baselines::seen_in(&r),
     };
     match crate::ingest::store(&state, new).await? {
         Stored::New => {
-            // Baseline hashes are remembered; a failure here does not un-store the report.
-            if let Err(e) = crate::baselines::record(&state, &agent.host, &r).await {
-                tracing::error!(error = %e, "cannot record file_integrity baselines");
-            }
             // Erasure proofs move closures; a failure here does not un-store the report.
             match crate::closures::record_results(&state, &agent.host, &r).await {
                 Ok(true) => {

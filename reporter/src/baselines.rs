@@ -8,6 +8,9 @@
 //! two reports is counted, kept with the previous hash, and written to the
 //! audit log (`baseline.changed`), so a re-baseline (planned after an update,
 //! or an intruder covering tracks) is always visible to security staff.
+//! The handler reads the hashes from the report ([`seen_in`], pure); they
+//! are recorded in the same group-commit transaction as the report itself
+//! ([`record_in`], called from `Store::insert_reports_locked`).
 
 use axum::extract::State;
 use axum::Json;
@@ -17,10 +20,12 @@ use sqlx::Row;
 use utoipa::ToSchema;
 use vigil_rules::report::Report;
 
-use crate::api::{AppState, Shared, Staff};
+use sqlx::AnyConnection;
+
+use crate::api::{Shared, Staff};
 use crate::error::ApiResult;
 use crate::posture::rfc3339;
-use crate::store::{now_ms, StoreError};
+use crate::store::StoreError;
 
 /// One baseline hash seen in a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,25 +64,26 @@ pub fn seen_in(report: &Report) -> Vec<Seen> {
     out
 }
 
-/// Records the baselines of a newly stored report of `host`; a changed hash
-/// is counted and audited. Returns how many changed.
-pub async fn record(state: &AppState, host: &str, report: &Report) -> Result<usize, StoreError> {
-    let seen = seen_in(report);
-    if seen.is_empty() {
-        return Ok(0);
-    }
-    let now = now_ms();
-    let mut changed = 0;
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
-    for s in &seen {
+/// Records the baselines `seen` in a newly stored report of `host`, inside
+/// the caller's transaction (the ingest's group commit, which holds the
+/// audit log's writer lock). Returns the `baseline.changed` audit data of
+/// each baseline whose hash changed; the caller appends them.
+pub async fn record_in(
+    conn: &mut AnyConnection,
+    host: &str,
+    report_id: &str,
+    seen: &[Seen],
+    now: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let mut changed = Vec::new();
+    for s in seen {
         let prev: Option<String> = sqlx::query_scalar(
             "SELECT sha256 FROM baselines WHERE host = $1 AND control_id = $2 AND check_id = $3",
         )
         .bind(host)
         .bind(&s.control_id)
         .bind(&s.check_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         match prev {
             None => {
@@ -89,7 +95,7 @@ pub async fn record(state: &AppState, host: &str, report: &Report) -> Result<usi
                     .bind(&s.sha256)
                     .bind(now)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             Some(p) if p == s.sha256 => {
@@ -98,11 +104,10 @@ pub async fn record(state: &AppState, host: &str, report: &Report) -> Result<usi
                     .bind(host)
                     .bind(&s.control_id)
                     .bind(&s.check_id)
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
             }
             Some(p) => {
-                changed += 1;
                 sqlx::query("UPDATE baselines SET path = $1, sha256 = $2, previous_sha256 = $3, first_seen = $4, last_seen = $5, changes = changes + 1 WHERE host = $6 AND control_id = $7 AND check_id = $8")
                     .bind(&s.path)
                     .bind(&s.sha256)
@@ -112,24 +117,16 @@ pub async fn record(state: &AppState, host: &str, report: &Report) -> Result<usi
                     .bind(host)
                     .bind(&s.control_id)
                     .bind(&s.check_id)
-                    .execute(&mut *tx)
-                    .await?;
-                state
-                    .audit
-                    .append_in(
-                        &mut tx,
-                        state.store.backend,
-                        "baseline.changed",
-                        host,
-                        serde_json::json!({"host": host, "control": s.control_id, "check": s.check_id,
-                            "path": s.path, "from": p, "to": s.sha256, "report_id": report.report_id}),
-                    )
+                    .execute(&mut *conn)
                     .await?;
                 tracing::warn!(host, control = %s.control_id, check = %s.check_id, "a file_integrity baseline changed since the last report");
+                changed.push(
+                    serde_json::json!({"host": host, "control": s.control_id, "check": s.check_id,
+                    "path": s.path, "from": p, "to": s.sha256, "report_id": report_id}),
+                );
             }
         }
     }
-    tx.commit().await?;
     Ok(changed)
 }
 

@@ -144,6 +144,9 @@ pub struct NewReport {
     pub body: String,
     /// (control id, title, status)
     pub controls: Vec<(String, String, String)>,
+    /// The file_integrity baselines the report carries, remembered in the
+    /// same transaction ([`crate::baselines`]).
+    pub baselines: Vec<crate::baselines::Seen>,
 }
 
 impl Backend {
@@ -486,21 +489,26 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        // 5. One audit entry per new report, numbered in order.
-        let entries: Vec<crate::audit::Entry> = new
-            .iter()
-            .map(|r| {
-                let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
-                let e = audit.entry(
-                    next_seq,
-                    "report.ingested",
-                    &r.host,
-                    serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
-                );
+        // 5. One audit entry per new report, numbered in order, each followed
+        // by an entry per baseline whose hash changed since the last report.
+        let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
+        for r in &new {
+            let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
+            entries.push(audit.entry(
+                next_seq,
+                "report.ingested",
+                &r.host,
+                serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
+            ));
+            next_seq += 1;
+            for data in
+                crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now)
+                    .await?
+            {
+                entries.push(audit.entry(next_seq, "baseline.changed", &r.host, data));
                 next_seq += 1;
-                e
-            })
-            .collect();
+            }
+        }
         crate::audit::insert_entries(&mut tx, &entries, self.backend.rows_per_statement(7)).await?;
         tx.commit().await?;
         Ok(out)

@@ -217,6 +217,69 @@ fn clean_tree_is_scanned_once_then_skipped_and_stale_signatures_fail() {
 }
 
 #[test]
+fn a_rewrite_that_restores_the_mtime_is_scanned_again_and_files_stream_in_chunks() {
+    let clamd = Clamd::start(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    // 900 KB: four INSTREAM chunks, under the test clamd's 1M stream limit
+    let mut big = vec![b'a'; 900 * 1024];
+    write(&tree.join("big.bin"), &big);
+    write(&tree.join("page.html"), b"<p>fine</p>\n");
+    let state = tmp.path().join("state");
+    let p = policy(
+        tmp.path(),
+        &format!(
+            "          address: unix:{}\n          database_directory: {}\n          scan_paths: [{}]\n",
+            clamd.socket().display(),
+            clamd.db().display(),
+            tree.display()
+        ),
+    );
+    let (c, _) = check(&p, &state);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(c["evidence"]["scan"]["files_scanned"], 2);
+    assert_eq!(c["evidence"]["scan"]["bytes_scanned"], 900 * 1024 + 12);
+
+    // The same size and the old mtime, new content: the pattern at the very
+    // end of the big file (its last chunk) and in the page. ctime moved, so
+    // both are read and scanned again, not taken from the cache.
+    let old_mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (big_t, page_t) = (
+        old_mtime(&tree.join("big.bin")),
+        old_mtime(&tree.join("page.html")),
+    );
+    let pat = test_pattern();
+    let at = big.len() - pat.len() - 1;
+    big[at..at + pat.len()].copy_from_slice(pat.as_bytes());
+    std::thread::sleep(Duration::from_millis(20));
+    write(&tree.join("big.bin"), &big);
+    write(&tree.join("page.html"), format!("{pat}\n").as_bytes());
+    for (f, t) in [("big.bin", big_t), ("page.html", page_t)] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(tree.join(f))
+            .unwrap();
+        file.set_modified(t).unwrap();
+        assert_eq!(old_mtime(&tree.join(f)), t);
+    }
+    let (c, _) = check(&p, &state);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert_eq!(c["evidence"]["scan"]["files_scanned"], 2, "{c}");
+    assert_eq!(c["evidence"]["scan"]["files_skipped_unchanged"], 0);
+    assert_eq!(c["evidence"]["scan"]["infected"], 2, "{c}");
+    let infected: Vec<&str> = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "infected_file")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(infected.len(), 2, "{c}");
+    assert!(infected.iter().any(|m| m.contains("/big.bin`")), "{c}");
+    assert!(infected.iter().any(|m| m.contains("/page.html`")), "{c}");
+}
+
+#[test]
 fn infections_deep_in_a_tree_and_inside_a_zip_over_tcp() {
     let clamd = Clamd::start(true);
     let tmp = tempfile::tempdir().unwrap();

@@ -3,8 +3,11 @@
 //! paths with a content-hash cache kept in the state directory.
 //!
 //! The scan paths are listed and read on a thread of their own, at the
-//! configured priority and through the run's read budget, one file ahead of
-//! the stream to clamd (so at most two files are in memory). A stopped
+//! configured priority and through the run's read budget, and each file is
+//! streamed to clamd in chunks as it is read (a few chunks in memory, whatever
+//! the file's size). A file whose identity (device, inode, size, mtime,
+//! ctime) is the one it had when last scanned clean with the same signature
+//! set is not read again. A stopped
 //! (timed-out) check ends that thread at its next file or buffer; clamd's own
 //! work is clamd's (its priority is its unit's).
 //!
@@ -24,7 +27,6 @@ use vigil_rules::checks::clamav::{
 };
 
 use super::{io_reason, HostCtx};
-use crate::pace::Pace;
 
 /// How long one clamd command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,6 +72,31 @@ impl Conn {
                 clam::get_version(clam::Tcp {
                     host_address: a.as_str(),
                 })
+                .await
+            }
+        }
+    }
+
+    /// INSTREAM of chunks as they arrive (a file being read).
+    async fn scan_stream(
+        &self,
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> std::io::Result<Vec<u8>> {
+        let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
+            rx.recv().await.map(|c| (c, rx))
+        });
+        match self {
+            Conn::Unix(p) => {
+                clam::scan_stream(stream, clam::Socket { socket_path: p }, Some(CHUNK)).await
+            }
+            Conn::Tcp(a) => {
+                clam::scan_stream(
+                    stream,
+                    clam::Tcp {
+                        host_address: a.as_str(),
+                    },
+                    Some(CHUNK),
+                )
                 .await
             }
         }
@@ -279,12 +306,39 @@ fn database_files(dir: &Path) -> (Vec<String>, Option<chrono::DateTime<chrono::U
     )
 }
 
-/// The scan cache: content hashes judged clean with one signature set.
+/// The scan cache: what was judged clean with one signature set.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cache {
     signatures: String,
     /// Host path to the SHA-256 of the content that was scanned clean.
     clean: BTreeMap<String, String>,
+    /// Host path to the identity the file had when it was read for that scan
+    /// (absent from caches written before identities were kept: those files
+    /// are read and scanned once more).
+    #[serde(default)]
+    identity: BTreeMap<String, Identity>,
+}
+
+/// What changes whenever a file's content can have changed through the
+/// filesystem: device, inode, size, mtime and ctime (seconds, nanoseconds).
+/// ctime cannot be set from user space (`touch -d` and `utimensat` set it to
+/// now), so a rewrite that restores the mtime still changes the identity.
+/// Writes to the raw block device or a clock turned back are not seen; a new
+/// signature set (freshclam, daily) rescans everything.
+type Identity = [i64; 7];
+
+fn identity(md: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    [
+        wide(md.dev()),
+        wide(md.ino()),
+        wide(md.size()),
+        md.mtime(),
+        md.mtime_nsec(),
+        md.ctime(),
+        md.ctime_nsec(),
+    ]
 }
 
 fn cache_path(ctx: &HostCtx, p: &Params) -> PathBuf {
@@ -327,30 +381,40 @@ fn list_files(p: &Params, ctx: &HostCtx, scan: &mut Scan) -> Vec<(String, PathBu
     files
 }
 
-/// Reads a file up to `limit` bytes; `Ok(None)` when it is larger.
-fn read_limited(path: &Path, limit: u64, pace: &Pace) -> std::io::Result<Option<Vec<u8>>> {
-    pace.check()?;
-    let f = std::fs::File::open(path)?;
-    let mut buf = Vec::new();
-    pace.reader(f).take(limit + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > limit {
-        return Ok(None);
-    }
-    Ok(Some(buf))
+/// How reading a streamed file ended.
+enum ReadEnd {
+    /// Read to the end: the SHA-256 of what was streamed, and its length.
+    Read(String, u64),
+    Failed(std::io::Error),
+    /// The scanner stopped taking chunks (clamd closed the stream).
+    Abandoned,
 }
 
 /// What the reading thread hands the scanner, in order: the listing's
-/// outcome first, then each file's bytes.
+/// outcome first, then one item per file.
 enum Item {
     Listed(Scan),
-    File(String, std::io::Result<Option<Vec<u8>>>),
+    /// Same identity as when it was last scanned clean with this signature
+    /// set: not read.
+    Unchanged(String, Identity),
+    TooLarge(String),
+    Unreadable(String, std::io::Error),
+    /// Being read: its chunks as they are read, then how the read ended.
+    Stream {
+        host: String,
+        identity: Identity,
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+        end: tokio::sync::oneshot::Receiver<ReadEnd>,
+    },
 }
 
-/// The reading thread: lists the scan paths, then reads one file per credit.
+/// The reading thread: lists the scan paths, then hands each file over as
+/// unchanged, too large, unreadable, or a stream of chunks. At most a few
+/// chunks of one file are in memory, whatever the files' sizes.
 fn read_files(
     p: &Params,
     ctx: &HostCtx,
-    credits: &std::sync::mpsc::Receiver<()>,
+    known: &BTreeMap<String, Identity>,
     items: &tokio::sync::mpsc::Sender<Item>,
 ) {
     ctx.pace.enter_thread();
@@ -360,14 +424,85 @@ fn read_files(
         return;
     }
     let limit = p.max_file_size_mb.saturating_mul(1024 * 1024);
+    let mut buf = vec![0u8; CHUNK];
     for (host, real) in files {
-        // no credit: the scan is over (or was dropped)
-        if credits.recv().is_err() || ctx.pace.is_stopped() {
+        if ctx.pace.is_stopped() {
             return;
         }
-        let data = read_limited(&real, limit, &ctx.pace);
-        if items.blocking_send(Item::File(host, data)).is_err() {
+        let opened = ctx
+            .pace
+            .check()
+            .and_then(|()| std::fs::File::open(&real))
+            .and_then(|f| f.metadata().map(|md| (f, md)));
+        let (file, md) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                if items.blocking_send(Item::Unreadable(host, e)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let id = identity(&md);
+        let item = if known.get(&host) == Some(&id) {
+            Item::Unchanged(host, id)
+        } else if md.len() > limit {
+            Item::TooLarge(host)
+        } else {
+            let (chunk_tx, chunks) = tokio::sync::mpsc::channel(2);
+            let (end_tx, end) = tokio::sync::oneshot::channel();
+            let item = Item::Stream {
+                host,
+                identity: id,
+                chunks,
+                end,
+            };
+            if items.blocking_send(item).is_err() {
+                return;
+            }
+            let _ = end_tx.send(stream_file(file, limit, ctx, &mut buf, &chunk_tx));
+            continue;
+        };
+        if items.blocking_send(item).is_err() {
             return;
+        }
+    }
+}
+
+/// Reads `file` (up to `limit` bytes) in chunks into `chunks`, hashing what
+/// it sends.
+fn stream_file(
+    file: std::fs::File,
+    limit: u64,
+    ctx: &HostCtx,
+    buf: &mut [u8],
+    chunks: &tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+) -> ReadEnd {
+    let mut reader = ctx.pace.reader(file).take(limit);
+    let mut hash = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return ReadEnd::Read(hex::encode(hash.finalize()), total),
+            Ok(n) => {
+                let Some(chunk) = buf.get(..n) else {
+                    return ReadEnd::Abandoned;
+                };
+                hash.update(chunk);
+                total += n as u64;
+                if chunks
+                    .blocking_send(Ok(bytes::Bytes::copy_from_slice(chunk)))
+                    .is_err()
+                {
+                    return ReadEnd::Abandoned;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // ends the stream to clamd; the reason goes through `end`
+                let _ = chunks.blocking_send(Err(std::io::Error::new(e.kind(), "read failed")));
+                return ReadEnd::Failed(e);
+            }
         }
     }
 }
@@ -384,17 +519,23 @@ async fn scan_paths(p: &Params, ctx: &HostCtx, conn: &Conn, signatures: &str) ->
     };
     if old.signatures != signatures {
         old.clean.clear();
+        old.identity.clear();
     }
+    // Identities count only for files whose clean hash is still known.
+    let clean = std::mem::take(&mut old.clean);
+    let known: BTreeMap<String, Identity> = std::mem::take(&mut old.identity)
+        .into_iter()
+        .filter(|(path, _)| clean.contains_key(path))
+        .collect();
     let mut new = Cache {
         signatures: signatures.to_owned(),
-        clean: BTreeMap::new(),
+        ..Cache::default()
     };
-    let (credit_tx, credit_rx) = std::sync::mpsc::channel::<()>();
     let (item_tx, mut item_rx) = tokio::sync::mpsc::channel::<Item>(1);
     let (p2, ctx2) = (p.clone(), ctx.clone());
     let started = std::thread::Builder::new()
         .name("vigil-clamav-read".into())
-        .spawn(move || read_files(&p2, &ctx2, &credit_rx, &item_tx));
+        .spawn(move || read_files(&p2, &ctx2, &known, &item_tx));
     if let Err(e) = started {
         scan.errors.push(ScanError {
             path: p.scan_paths.join(", "),
@@ -402,45 +543,74 @@ async fn scan_paths(p: &Params, ctx: &HostCtx, conn: &Conn, signatures: &str) ->
         });
         return scan;
     }
-    // One file read ahead of the one being streamed to clamd.
-    let _ = credit_tx.send(());
     while let Some(item) = item_rx.recv().await {
-        let (host, data) = match item {
+        let (host, identity, chunks, end) = match item {
             Item::Listed(listed) => {
                 scan.missing_paths = listed.missing_paths;
                 scan.errors.extend(listed.errors);
                 continue;
             }
-            Item::File(host, data) => (host, data),
-        };
-        let _ = credit_tx.send(());
-        scan.files_seen += 1;
-        let data = match data {
-            Ok(Some(d)) => d,
-            Ok(None) => {
+            Item::Unchanged(host, identity) => {
+                scan.files_seen += 1;
+                scan.files_skipped_unchanged += 1;
+                if let Some(hash) = clean.get(&host) {
+                    new.clean.insert(host.clone(), hash.clone());
+                    new.identity.insert(host, identity);
+                }
+                continue;
+            }
+            Item::TooLarge(host) => {
+                scan.files_seen += 1;
                 scan.too_large.push(host);
                 continue;
             }
-            Err(e) => {
+            Item::Unreadable(host, e) => {
+                scan.files_seen += 1;
                 scan.errors.push(ScanError {
                     path: host,
                     reason: format!("cannot read: {}", io_reason(&e)),
                 });
                 continue;
             }
+            Item::Stream {
+                host,
+                identity,
+                chunks,
+                end,
+            } => (host, identity, chunks, end),
         };
-        let hash = hex::encode(Sha256::digest(&data));
-        if old.clean.get(&host) == Some(&hash) {
-            scan.files_skipped_unchanged += 1;
-            new.clean.insert(host, hash);
-            continue;
-        }
+        scan.files_seen += 1;
+        let answer = timed("INSTREAM", conn.scan_stream(chunks)).await;
+        let (hash, len) = match end.await {
+            Ok(ReadEnd::Read(hash, len)) => (hash, len),
+            Ok(ReadEnd::Failed(e)) => {
+                scan.errors.push(ScanError {
+                    path: host,
+                    reason: format!("cannot read: {}", io_reason(&e)),
+                });
+                continue;
+            }
+            Ok(ReadEnd::Abandoned) | Err(_) => {
+                scan.errors.push(ScanError {
+                    path: host,
+                    reason: match answer {
+                        Err(reason) => stream_failure(reason),
+                        Ok(raw) => format!(
+                            "clamd answered before the whole file was sent: {}",
+                            String::from_utf8_lossy(&raw).trim_end_matches('\0')
+                        ),
+                    },
+                });
+                continue;
+            }
+        };
         scan.files_scanned += 1;
-        scan.bytes_scanned += data.len() as u64;
-        match timed("INSTREAM", conn.scan(&data)).await {
+        scan.bytes_scanned += len;
+        match answer {
             Ok(raw) => match parse_answer(&raw) {
                 Answer::Clean => {
-                    new.clean.insert(host, hash);
+                    new.clean.insert(host.clone(), hash);
+                    new.identity.insert(host, identity);
                 }
                 Answer::Found(signature) => scan.infected.push(Infected {
                     path: host,

@@ -17,6 +17,23 @@ use crate::collect::{self, HostCtx, RunMemo};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Checks that run at the same time.
 pub const PARALLEL: usize = 8;
+/// File-heavy checks (see [`file_heavy`]) that run at the same time. They
+/// take turns: each already spreads its reading and hashing over the cores,
+/// so running two at once gains little time and adds their buffers up — the
+/// run's peak memory is the largest one's, not the sum.
+pub const PARALLEL_FILE_HEAVY: usize = 1;
+
+/// Checks that read many files or large ones, each holding read buffers,
+/// hash tables or caches while it runs.
+pub fn file_heavy(spec: &CheckSpec) -> bool {
+    matches!(
+        spec,
+        CheckSpec::LogSecrets(_)
+            | CheckSpec::Clamav(_)
+            | CheckSpec::FileIntegrity(_)
+            | CheckSpec::PatchLevel(_)
+    )
+}
 
 pub struct RunOptions {
     pub host: String,
@@ -124,6 +141,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     });
     let ctx = Arc::new(opts.ctx.clone());
     let gate = Arc::new(Semaphore::new(PARALLEL));
+    let heavy_gate = Arc::new(Semaphore::new(PARALLEL_FILE_HEAVY));
     // This run's shared reads (e.g. one `restic snapshots` per repository):
     // new for every run, gone with it.
     let memo = RunMemo::default();
@@ -131,9 +149,16 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     for control in &controls {
         for check in &control.checks {
             let (ctx, judge, gate, memo) = (ctx.clone(), judge.clone(), gate.clone(), memo.clone());
+            let heavy = file_heavy(&check.spec).then(|| heavy_gate.clone());
             let check = with_tasks(check, &opts.erasures)
                 .map_err(|why| (check.id.clone(), check.type_name().to_owned(), why));
             handles.push(tokio::spawn(async move {
+                // A file-heavy check waits for its turn before it takes one
+                // of the general slots, so waiting does not hold one.
+                let _heavy = match heavy {
+                    Some(h) => Some(h.acquire_owned().await),
+                    None => None,
+                };
                 let _permit = gate.acquire_owned().await;
                 match check {
                     Ok(check) => memo.scope(run_check(&check, &ctx, &judge)).await,

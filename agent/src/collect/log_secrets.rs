@@ -38,10 +38,10 @@ use super::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
 /// Bytes read per chunk.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
 /// Bytes scanned between two looks at the stop switch: a timed-out scan
 /// stops within one of these, not one whole chunk.
-const STEP: usize = 1 << 20;
+const STEP: usize = 256 << 10;
 /// The first block, hashed to recognise a file again.
 const HEAD: usize = 4096;
 const STATE_VERSION: u32 = 1;

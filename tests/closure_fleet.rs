@@ -75,6 +75,21 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
+/// Every audit entry's kind and data, read one by one through the proof
+/// route; the log must verify.
+fn audit_kinds(r: &Reporter, staff: &str) -> Vec<(String, Value)> {
+    let (s, v) = r.get_json(staff, "/api/v1/audit/verify");
+    assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+    (0..v["entries"].as_u64().unwrap())
+        .map(|seq| {
+            let (s, p) = r.get_json(staff, &format!("/api/v1/audit/proof?seq={seq}"));
+            assert_eq!(s, 200, "{p}");
+            let e = &p["entry"];
+            (e["kind"].as_str().unwrap().to_owned(), e["data"].clone())
+        })
+        .collect()
+}
+
 fn closure(r: &Reporter, admin: &str) -> Value {
     let (s, c) = r.get_json(admin, "/api/v1/accounts/acme/closure");
     assert_eq!(s, 200, "{c}");
@@ -260,6 +275,15 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     assert_eq!(expired.status().as_u16(), 410);
     let forged = format!("{}/exports/{}", rep.base, "A".repeat(43));
     assert_eq!(anonymous.get(forged).send().unwrap().status().as_u16(), 404);
+    // The one download that was served is in the audit log once; the
+    // expired and the forged link are not.
+    let downloads = audit_kinds(&rep, &admin)
+        .into_iter()
+        .filter(|(kind, _)| kind == "export.downloaded")
+        .collect::<Vec<_>>();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert_eq!(downloads[0].1["account"], "acme");
+    assert_eq!(downloads[0].1["sha256"], sha256_hex(&archive));
 
     // Site, then local backups: waiting while backup-2 is stale.
     wait_until(90, "site_erased", || {

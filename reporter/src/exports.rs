@@ -382,20 +382,28 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
         ApiError::Internal(format!("cannot open the archive `{}`: {e}", path.display()))
     })?;
     let len = file.metadata().await.map(|m| m.len()).ok();
-    sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
-        .bind(&digest)
-        .execute(&state.store.pool)
-        .await
-        .map_err(StoreError::from)?;
-    state
-        .audit
-        .append(
-            &state.store,
-            "export.downloaded",
-            "link",
-            json!({"account": account, "sha256": sha, "link": digest.get(..16).unwrap_or_default()}),
-        )
-        .await?;
+    // The count and its audit entry are one transaction: a download is
+    // counted exactly when it is in the log.
+    {
+        let _g = state.audit.write_lock().await;
+        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        state
+            .audit
+            .append_in(
+                &mut tx,
+                state.store.backend,
+                "export.downloaded",
+                "link",
+                json!({"account": account, "sha256": sha, "link": digest.get(..16).unwrap_or_default()}),
+            )
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+    }
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut resp = (
         [

@@ -77,20 +77,18 @@ struct Measured {
 /// Runs `vigil-agent check` under bash and reads the agent's CPU time from
 /// `times` (getrusage of bash's children), printed last on stderr.
 fn check_measured(host: &FixtureHost, policy: &str, extra: &[&str]) -> Measured {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("\"$@\"; rc=$?; times >&2; exit $rc")
-        .arg("bash")
-        .arg(agent())
-        .args(["check", "--policy", policy, "--format", "json", "--root"])
-        .arg(host.root())
-        .arg("--state-dir")
-        .arg(host.root().join("state"))
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "vigil_agent::pace=debug")
-        .output()
-        .unwrap();
+    let out = check_args(
+        Command::new("bash")
+            .arg("-c")
+            .arg("\"$@\"; rc=$?; times >&2; exit $rc")
+            .arg("bash")
+            .arg(agent()),
+        host,
+        policy,
+        extra,
+    )
+    .output()
+    .unwrap();
     let err = stderr(&out);
     let children = err.trim_end().lines().last().unwrap_or_default().to_owned();
     let mut parts = children.split_whitespace();
@@ -216,15 +214,24 @@ fn watch_threads(child: &mut std::process::Child) -> (usize, Vec<(i64, String)>)
     (samples, seen)
 }
 
-fn spawn_check(host: &FixtureHost, policy: &str, extra: &[&str]) -> std::process::Child {
-    Command::new(agent())
-        .args(["check", "--policy", policy, "--format", "json", "--root"])
+/// `check` of `policy` on the fixture host, with the pace's debug lines.
+fn check_args<'c>(
+    cmd: &'c mut Command,
+    host: &FixtureHost,
+    policy: &str,
+    extra: &[&str],
+) -> &'c mut Command {
+    cmd.args(["check", "--policy", policy, "--format", "json", "--root"])
         .arg(host.root())
         .arg("--state-dir")
         .arg(host.root().join("state"))
         .args(extra)
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "vigil_agent::pace=debug")
+}
+
+fn spawn_check(host: &FixtureHost, policy: &str, extra: &[&str]) -> std::process::Child {
+    check_args(&mut Command::new(agent()), host, policy, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

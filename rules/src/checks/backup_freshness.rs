@@ -200,9 +200,26 @@ pub struct SourceFacts {
     pub data_check: Option<DataCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// restic, local repositories: the sets (and required paths) were taken
+    /// from the agent's listing cache, restic was not started to list them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_listing: Option<CachedListing>,
     /// Why this source could not be read; the check is then `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Where a listing taken from the agent's cache came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedListing {
+    /// When restic last listed the repository (and the cache was written).
+    pub listed_at: DateTime<Utc>,
+    /// The last change to the repository's snapshots, keys, index or config
+    /// (their newest ctime): it has not changed since.
+    pub unchanged_since: DateTime<Utc>,
+    /// `required_paths` came from the cache too (else `restic ls` ran).
+    #[serde(default)]
+    pub required_paths_cached: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -799,6 +816,14 @@ impl CheckKind for BackupFreshness {
                 "encryption_mode": s.encryption_mode,
                 "error": s.error,
             }));
+            if let (Some(c), Some(e)) = (&s.cached_listing, evidence_sources.last_mut()) {
+                e["listing"] = serde_json::json!({
+                    "from_cache": true,
+                    "listed_at": c.listed_at,
+                    "unchanged_since": c.unchanged_since,
+                    "required_paths_cached": c.required_paths_cached,
+                });
+            }
             if p.require_encrypted_transport {
                 if let Transport::Plain { why } = &transport {
                     if !s.local {
@@ -998,6 +1023,7 @@ mod tests {
             required_paths: vec![],
             data_check: None,
             checksum: None,
+            cached_listing: None,
             error: None,
         }
     }

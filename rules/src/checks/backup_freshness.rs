@@ -1301,4 +1301,26 @@ mod tests {
         let problems = BackupFreshness::validate(&p);
         assert_eq!(problems.len(), 4, "{problems:?}");
     }
+
+    /// A listing from the agent's cache is judged against now like any other
+    /// (a set that was fresh when cached goes stale) and says so in evidence.
+    #[test]
+    fn cached_listing_is_judged_against_now_and_shown() {
+        let p = params("sources: [{kind: restic, location: /a}]");
+        let mut s = source("/a", "local", &["2026-11-24T02:00:00Z"]);
+        s.cached_listing = Some(CachedListing {
+            listed_at: "2026-11-24T03:00:00Z".parse().unwrap(),
+            unchanged_since: "2026-11-24T02:05:00Z".parse().unwrap(),
+            required_paths_cached: false,
+        });
+        let v = BackupFreshness::judge(&p, &Facts { sources: vec![s] }, &ctx());
+        assert_eq!(codes(&v), ["stale", "too_few_locations"]);
+        let l = &v.evidence["sources"][0]["listing"];
+        assert_eq!(l["from_cache"], true);
+        assert_eq!(l["unchanged_since"], "2026-11-24T02:05:00Z");
+        let plain = source("/a", "local", &["2026-11-25T02:00:00Z"]);
+        let v = BackupFreshness::judge(&p, &Facts { sources: vec![plain] }, &ctx());
+        assert_eq!(v.status, CheckStatus::Pass);
+        assert!(v.evidence["sources"][0].get("listing").is_none());
+    }
 }

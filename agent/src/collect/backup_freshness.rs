@@ -605,15 +605,17 @@ async fn list_cached(
     };
     let mut dirty = !from_cache;
     sf.sets = entry.sets.clone();
-    let mut paths_cached = true;
+    let mut paths_cached = false;
     if let (false, Some(n)) = (
         p.required_paths.is_empty(),
         sf.sets.iter().max_by_key(|s| s.time).cloned(),
     ) {
         match entry.ls(&n.id, &p.required_paths) {
-            Some(found) => sf.required_paths = found,
+            Some(found) => {
+                sf.required_paths = found;
+                paths_cached = true;
+            }
             None => {
-                paths_cached = false;
                 let found =
                     list_paths(p, spec, ctx, memo, &cached.bin, pass, scrub, timeout, &n.id)
                         .await?;
@@ -627,7 +629,7 @@ async fn list_cached(
         sf.cached_listing = Some(CachedListing {
             listed_at: entry.listed_at,
             unchanged_since: fp.unchanged_since,
-            required_paths_cached: paths_cached && !p.required_paths.is_empty(),
+            required_paths_cached: paths_cached,
         });
     }
     if dirty {

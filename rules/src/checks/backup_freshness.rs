@@ -1319,7 +1319,13 @@ mod tests {
         assert_eq!(l["from_cache"], true);
         assert_eq!(l["unchanged_since"], "2026-11-24T02:05:00Z");
         let plain = source("/a", "local", &["2026-11-25T02:00:00Z"]);
-        let v = BackupFreshness::judge(&p, &Facts { sources: vec![plain] }, &ctx());
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                sources: vec![plain],
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, CheckStatus::Pass);
         assert!(v.evidence["sources"][0].get("listing").is_none());
     }

@@ -458,7 +458,10 @@ async fn list_snapshots(
 
 /// `restic ls` of one snapshot, reduced to which `required_paths` it holds
 /// (shared within the run); none asked, nothing run.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one restic invocation, shared by its two callers"
+)]
 async fn list_paths(
     p: &Params,
     spec: &SourceSpec,
@@ -573,7 +576,10 @@ impl Cached {
 /// The listing of a local repository: from the cache when its fingerprint is
 /// unchanged, else from restic (and then cached). Nothing is cached from a
 /// restic that failed, so the cache never answers where restic would not.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one restic invocation, shared by its two callers"
+)]
 async fn list_cached(
     p: &Params,
     spec: &SourceSpec,

@@ -4,6 +4,10 @@
 //!
 //! Whatever restic or borg print goes through [`Scrub`] first: the password
 //! file's content and any password in the repository string are cut out.
+//!
+//! A local restic repository that has not changed since the last run is not
+//! listed again: its `snapshots` and `ls` answers come from the state
+//! directory ([`cache`]); `restic check --read-data-subset` always runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -73,19 +73,12 @@ impl Lab {
 
     /// Runs the agent on a policy whose one check has `with` as given.
     fn check(&self, with: &str) -> (Output, serde_json::Value) {
-        let policy = format!(
-            "policy: {{id: bk-test, version: \"1\", title: Backup test}}\n\
-             controls:\n  - id: BK-T\n    title: backups\n    checks:\n      - id: restic\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
-            with.lines()
-                .map(|l| format!("          {l}\n"))
-                .collect::<String>()
-        );
-        let file = self.path("policy.yaml");
-        std::fs::write(&file, policy).unwrap();
+        let file = self.write_policy(with);
         let o = Command::new(agent())
             .args(["check", "--policy"])
             .arg(&file)
-            .args(["--format", "json"])
+            .args(["--format", "json", "--state-dir"])
+            .arg(self.path("state"))
             .env("RESTIC_CACHE_DIR", self.path("cache"))
             .env_remove("RESTIC_PASSWORD")
             .env_remove("RESTIC_PASSWORD_FILE")
@@ -95,6 +88,20 @@ impl Lab {
         let report = report_json(&o);
         let check = check_of(&report, "BK-T", "restic").clone();
         (o, check)
+    }
+
+    /// `policy.yaml`: one control `BK-T` whose one check `restic` has `with`.
+    fn write_policy(&self, with: &str) -> PathBuf {
+        let policy = format!(
+            "policy: {{id: bk-test, version: \"1\", title: Backup test}}\n\
+             controls:\n  - id: BK-T\n    title: backups\n    checks:\n      - id: restic\n        type: backup_freshness\n        timeout: 5m\n        with:\n{}",
+            with.lines()
+                .map(|l| format!("          {l}\n"))
+                .collect::<String>()
+        );
+        let file = self.path("policy.yaml");
+        std::fs::write(&file, policy).unwrap();
+        file
     }
 
     fn source(&self, repo: &Path, site: &str, pass: &str) -> String {
@@ -244,6 +251,8 @@ fn wrong_password_is_an_error_and_never_printed() {
     let table = Command::new(agent())
         .args(["check", "--format", "table", "--policy"])
         .arg(lab.path("policy.yaml"))
+        .arg("--state-dir")
+        .arg(lab.path("state"))
         .env("RESTIC_CACHE_DIR", lab.path("cache"))
         .output()
         .unwrap();
@@ -501,7 +510,8 @@ fn one_run_lists_each_repository_once() {
         .arg(agent())
         .args(["check", "--policy"])
         .arg(&file)
-        .args(["--format", "json"])
+        .args(["--format", "json", "--state-dir"])
+        .arg(lab.path("state"))
         .env("RESTIC_CACHE_DIR", lab.path("cache"))
         .env_remove("RESTIC_PASSWORD")
         .env_remove("RESTIC_PASSWORD_FILE")
@@ -545,4 +555,283 @@ fn one_run_lists_each_repository_once() {
     assert_eq!(count(&a, "restic.pass", "ls"), 1, "{calls}");
     assert_eq!(count(&b, "restic.pass", "ls"), 1, "{calls}");
     assert_eq!(calls.lines().count(), 5, "{calls}");
+}
+
+/// One agent run under the logging restic wrapper: its check and the restic
+/// commands it started.
+struct Logged {
+    out: Output,
+    check: serde_json::Value,
+    calls: String,
+}
+
+impl Logged {
+    /// How many `restic CMD` (`snapshots`, `ls`, `check`) ran on `repo`.
+    fn count(&self, repo: &Path, cmd: &str) -> usize {
+        let prefix = format!("{} ", repo.display());
+        self.calls
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.split_whitespace().any(|w| w == cmd))
+            })
+            .count()
+    }
+
+    /// The evidence's `listing` of the source at `i` (null: listed by restic).
+    fn listing(&self, i: usize) -> &serde_json::Value {
+        &self.check["evidence"]["sources"][i]["listing"]
+    }
+}
+
+impl Lab {
+    /// Runs the agent (with `RUST_LOG=warn`) in a private mount namespace
+    /// where `/usr/bin/restic` is a wrapper logging each invocation, then
+    /// running the real restic.
+    fn check_logged(&self, with: &str) -> Logged {
+        let unshare = require_tool("unshare", "util-linux");
+        let wrapper = self.path("restic-wrapper");
+        let log = self.path("restic-calls.log");
+        if !wrapper.exists() {
+            let real = self.path("restic.real");
+            std::fs::copy(&self.restic, &real).unwrap();
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho \"$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE $*\" >> '{}'\nexec '{}' \"$@\"\n",
+                    log.display(),
+                    real.display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(&log, "").unwrap();
+        let file = self.write_policy(with);
+        let out = Command::new(unshare)
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" /usr/bin/restic && shift && exec \"$@\"")
+            .arg("sh")
+            .arg(&wrapper)
+            .arg(agent())
+            .args(["check", "--policy"])
+            .arg(&file)
+            .args(["--format", "json", "--state-dir"])
+            .arg(self.path("state"))
+            .env("RESTIC_CACHE_DIR", self.path("cache"))
+            .env_remove("RESTIC_PASSWORD")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let check = check_of(&report_json(&out), "BK-T", "restic").clone();
+        for text in [stdout(&out), stderr(&out)] {
+            assert!(!text.contains(PASSWORD) && !text.contains(WRONG), "{text}");
+        }
+        Logged {
+            out,
+            check,
+            calls: std::fs::read_to_string(&log).unwrap(),
+        }
+    }
+
+    /// The listing cache files in the state directory.
+    fn cache_files(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.path("state/backup_freshness")) {
+            Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    /// The id of the newest snapshot of `repo`.
+    fn newest_snapshot(&self, repo: &Path) -> String {
+        let o = self.restic(repo, &["snapshots", "--json", "--latest", "1"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let snaps = v.as_array().unwrap();
+        snaps
+            .iter()
+            .max_by_key(|s| s["time"].as_str().unwrap().to_owned())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// An unchanged local repository is listed from the state directory's cache:
+/// the second run starts no `restic snapshots` or `restic ls` and gives the
+/// same verdict, while `restic check --read-data-subset` still runs every time.
+/// A new snapshot, then a forgotten one, makes restic list that repository
+/// (and only that one) again.
+#[test]
+fn unchanged_repository_is_listed_from_the_cache() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[74, 50, 2]);
+    let b = lab.repo("repo-b", &[51, 27, 3]);
+    let with = format!(
+        "sources:\n{}{}min_sets: 3\nmin_locations: 2\nrequired_paths: [/srv/www]\nread_data_subset: \"1/10\"",
+        lab.source(&a, "disk-a", "restic.pass"),
+        lab.source(&b, "disk-b", "restic.pass"),
+    );
+    let first = lab.check_logged(&with);
+    assert_eq!(status(&first.check), "pass", "{}", first.check);
+    for repo in [&a, &b] {
+        for cmd in ["snapshots", "ls", "check"] {
+            assert_eq!(first.count(repo, cmd), 1, "{cmd}: {}", first.calls);
+        }
+    }
+    assert!(first.listing(0).is_null() && first.listing(1).is_null());
+    assert_eq!(lab.cache_files().len(), 2, "{:?}", lab.cache_files());
+
+    let second = lab.check_logged(&with);
+    assert_eq!(status(&second.check), "pass", "{}", second.check);
+    assert_eq!(second.check["summary"], first.check["summary"]);
+    assert_eq!(second.check["findings"], first.check["findings"]);
+    // Only the read-back ran.
+    assert_eq!(second.count(&a, "check"), 1, "{}", second.calls);
+    assert_eq!(second.count(&b, "check"), 1, "{}", second.calls);
+    assert_eq!(second.calls.lines().count(), 2, "{}", second.calls);
+    for i in [0, 1] {
+        let l = second.listing(i);
+        assert_eq!(l["from_cache"], true, "{}", second.check);
+        assert_eq!(l["required_paths_cached"], true, "{}", second.check);
+        assert!(l["unchanged_since"].is_string() && l["listed_at"].is_string());
+    }
+    assert!(stderr(&second.out).is_empty(), "{}", stderr(&second.out));
+
+    // Tonight's backup at repo-a: restic lists it (and ls its new snapshot).
+    lab.restic(
+        &a,
+        &[
+            "backup",
+            "--quiet",
+            "--host",
+            "papyrs",
+            "--time",
+            &time_hours_ago(1),
+            "srv",
+        ],
+    );
+    let third = lab.check_logged(&with);
+    assert_eq!(status(&third.check), "pass", "{}", third.check);
+    let summary = third.check["summary"].as_str().unwrap();
+    assert!(summary.contains("newest 1.0 h old"), "{summary}");
+    assert_eq!(third.count(&a, "snapshots"), 1, "{}", third.calls);
+    assert_eq!(third.count(&a, "ls"), 1, "{}", third.calls);
+    assert_eq!(third.count(&b, "snapshots"), 0, "{}", third.calls);
+    assert_eq!(third.count(&b, "ls"), 0, "{}", third.calls);
+    assert!(third.listing(0).is_null(), "{}", third.check);
+    assert_eq!(third.listing(1)["from_cache"], true, "{}", third.check);
+
+    // That snapshot forgotten again: back to the 2 h old one.
+    let newest = lab.newest_snapshot(&a);
+    lab.restic(&a, &["forget", "--quiet", &newest]);
+    let fourth = lab.check_logged(&with);
+    let summary = fourth.check["summary"].as_str().unwrap();
+    assert!(summary.contains("newest 2.0 h old"), "{summary}");
+    assert_eq!(fourth.count(&a, "snapshots"), 1, "{}", fourth.calls);
+    assert_eq!(fourth.count(&b, "snapshots"), 0, "{}", fourth.calls);
+}
+
+/// A cache file that is not one is discarded with a log line; restic lists
+/// the repository and the cache is written anew.
+#[test]
+fn corrupt_cache_is_discarded_and_logged() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    let with = format!(
+        "sources:\n{}required_paths: [/srv/www]",
+        lab.source(&a, "", "restic.pass")
+    );
+    let first = lab.check_logged(&with);
+    assert_eq!(status(&first.check), "pass", "{}", first.check);
+    let files = lab.cache_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    // Small: ids, times and which required paths were found, no listing.
+    assert!(text.len() < 1024, "{text}");
+    assert!(!text.contains("index.html"), "{text}");
+    std::fs::write(&files[0], &text[..text.len() / 2]).unwrap();
+
+    let second = lab.check_logged(&with);
+    assert_eq!(status(&second.check), "pass", "{}", second.check);
+    assert_eq!(second.count(&a, "snapshots"), 1, "{}", second.calls);
+    assert_eq!(second.count(&a, "ls"), 1, "{}", second.calls);
+    let log = stderr(&second.out);
+    assert!(log.contains("discarding the restic listing cache"), "{log}");
+    assert!(second.listing(0).is_null(), "{}", second.check);
+
+    let third = lab.check_logged(&with);
+    assert_eq!(third.calls, "", "{}", third.calls);
+    assert_eq!(third.listing(0)["from_cache"], true, "{}", third.check);
+
+    // An unwritable cache changes nothing but the next run's work.
+    std::fs::remove_dir_all(lab.path("state")).unwrap();
+    std::fs::write(lab.path("state"), "not a directory").unwrap();
+    let fourth = lab.check_logged(&with);
+    assert_eq!(status(&fourth.check), "pass", "{}", fourth.check);
+    assert_eq!(fourth.count(&a, "snapshots"), 1, "{}", fourth.calls);
+    let log = stderr(&fourth.out);
+    assert!(
+        log.contains("cannot write the restic listing cache"),
+        "{log}"
+    );
+}
+
+/// The password file and the repository's keys are part of the cache's key:
+/// a rewritten password file or a changed repository password makes restic
+/// run, and a wrong password is an `error`, never a cached pass. A failed
+/// listing is not cached.
+#[test]
+fn changed_password_lists_again_and_errors_are_not_cached() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[2]);
+    std::fs::copy(lab.path("restic.pass"), lab.path("agent.pass")).unwrap();
+    let with = format!("sources:\n{}", lab.source(&a, "", "agent.pass"));
+    let first = lab.check_logged(&with);
+    assert_eq!(status(&first.check), "pass", "{}", first.check);
+    assert_eq!(lab.check_logged(&with).calls, "");
+
+    // The same password written again: restic checks it.
+    std::fs::write(lab.path("agent.pass"), format!("{PASSWORD}\n")).unwrap();
+    let again = lab.check_logged(&with);
+    assert_eq!(status(&again.check), "pass", "{}", again.check);
+    assert_eq!(again.count(&a, "snapshots"), 1, "{}", again.calls);
+
+    // A wrong password in the file: an error, each time (nothing cached).
+    std::fs::write(lab.path("agent.pass"), format!("{WRONG}\n")).unwrap();
+    for _ in 0..2 {
+        let wrong = lab.check_logged(&with);
+        assert_eq!(status(&wrong.check), "error", "{}", wrong.check);
+        assert!(wrong.check["summary"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"));
+        assert_eq!(wrong.count(&a, "snapshots"), 1, "{}", wrong.calls);
+    }
+    std::fs::write(lab.path("agent.pass"), format!("{PASSWORD}\n")).unwrap();
+    assert_eq!(status(&lab.check_logged(&with).check), "pass");
+    assert_eq!(lab.check_logged(&with).calls, "");
+
+    // The repository's password changed (restic key passwd): the file the
+    // agent holds is now wrong.
+    let o = Command::new(&lab.restic)
+        .arg("-r")
+        .arg(&a)
+        .args(["--no-cache", "--password-file"])
+        .arg(lab.path("restic.pass"))
+        .args(["key", "passwd", "--new-password-file"])
+        .arg(lab.path("wrong.pass"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let changed = lab.check_logged(&with);
+    assert_eq!(status(&changed.check), "error", "{}", changed.check);
+    assert!(changed.check["summary"]
+        .as_str()
+        .unwrap()
+        .contains("wrong password"));
+    assert_eq!(changed.count(&a, "snapshots"), 1, "{}", changed.calls);
 }

@@ -92,6 +92,7 @@ fn main() -> Result<(), String> {
         required_paths: vec![],
         data_check: None,
         checksum: None,
+        cached_listing: None,
         error: None,
     };
     let facts = backup_freshness::Facts {

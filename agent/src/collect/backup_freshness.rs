@@ -4,6 +4,10 @@
 //!
 //! Whatever restic or borg print goes through [`Scrub`] first: the password
 //! file's content and any password in the repository string are cut out.
+//!
+//! A local restic repository that has not changed since the last run is not
+//! listed again: its `snapshots` and `ls` answers come from the state
+//! directory ([`cache`]); `restic check --read-data-subset` always runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,11 +18,14 @@ use sha2::{Digest, Sha256};
 use tokio::process::Command;
 use vigil_rules::checks::backup_freshness::{
     parse_borg_encryption, parse_borg_list, parse_manifest, parse_restic_snapshots, parse_zone,
-    path_covers, redact_location, restic_ls_path, set_time_from_name, site_of, BackupSet, Checksum,
-    DataCheck, Facts, Kind, Mount, Params, PathPresence, SourceFacts, SourceSpec, Zone,
+    path_covers, redact_location, restic_ls_path, set_time_from_name, site_of, BackupSet,
+    CachedListing, Checksum, DataCheck, Facts, Kind, Mount, Params, PathPresence, SourceFacts,
+    SourceSpec, Zone,
 };
 
 use super::{blocking, io_reason, HostCtx, RunMemo};
+
+mod cache;
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let zone = parse_zone(&p.time_zone)?;
@@ -69,6 +76,7 @@ async fn one(
         required_paths: vec![],
         data_check: None,
         checksum: None,
+        cached_listing: None,
         error: None,
     };
     let result = match spec.kind {
@@ -353,42 +361,50 @@ async fn restic(
     let scrub = Scrub::new(spec, pass.as_deref());
     sf.encryption_mode = Some("restic (always encrypted)".into());
 
-    let mut args = vec!["snapshots", "--json"];
-    if let Some(h) = &spec.host {
-        args.extend(["--host", h]);
-    }
-    let mut c = restic_cmd(&bin, spec, ctx, pass.as_deref());
-    c.args(&args);
-    let key = restic_key(&bin, spec, ctx, pass.as_deref(), &args);
-    let ran = run_shared(memo, &key, c, "restic snapshots", timeout, &scrub).await?;
-    if !ran.ok {
-        return Err(format!("`restic snapshots` failed: {}", tail(&ran)));
-    }
-    sf.sets = parse_restic_snapshots(&ran.stdout)?;
-    let newest = sf.sets.iter().max_by_key(|s| s.time).cloned();
-
-    if !p.required_paths.is_empty() {
-        match &newest {
-            None => {}
-            Some(n) => {
-                let mut args = vec!["ls", "--json", &n.id];
-                args.extend(p.required_paths.iter().map(String::as_str));
-                let mut c = restic_cmd(&bin, spec, ctx, pass.as_deref());
-                c.args(&args);
-                let key = restic_key(&bin, spec, ctx, pass.as_deref(), &args);
-                let ran = run_shared(memo, &key, c, "restic ls", timeout, &scrub).await?;
-                if !ran.ok {
-                    return Err(format!("`restic ls {}` failed: {}", n.id, tail(&ran)));
-                }
-                let listed: Vec<String> = ran.stdout.lines().filter_map(restic_ls_path).collect();
-                sf.required_paths = p
-                    .required_paths
-                    .iter()
-                    .map(|r| PathPresence {
-                        path: r.clone(),
-                        present: listed.iter().any(|l| path_covers(l, r)),
-                    })
-                    .collect();
+    // The listing: from the cache when the local repository has not changed.
+    match (local_path(spec), &pass) {
+        (Some(local), Some(pass_file)) => {
+            let file = cache::file(
+                &ctx.state_dir,
+                &repo_arg(spec, ctx),
+                pass_file,
+                spec.host.as_deref(),
+            );
+            // One check of a run at a time reads and writes one cache file.
+            let cell = memo.cell::<tokio::sync::Mutex<()>>(&format!(
+                "backup_freshness cache {}",
+                file.display()
+            ));
+            let lock = cell
+                .get_or_init(|| async { tokio::sync::Mutex::new(()) })
+                .await;
+            let _held = lock.lock().await;
+            let cached = Cached {
+                file,
+                repo: ctx.path(&local),
+                pass: pass_file.clone(),
+                bin: bin.clone(),
+                host: spec.host.clone(),
+            };
+            list_cached(p, spec, ctx, sf, memo, &cached, &scrub, timeout).await?;
+        }
+        _ => {
+            let sets =
+                list_snapshots(spec, ctx, memo, &bin, pass.as_deref(), &scrub, timeout).await?;
+            sf.sets = sets;
+            if let Some(n) = sf.sets.iter().max_by_key(|s| s.time).cloned() {
+                sf.required_paths = list_paths(
+                    p,
+                    spec,
+                    ctx,
+                    memo,
+                    &bin,
+                    pass.as_deref(),
+                    &scrub,
+                    timeout,
+                    &n.id,
+                )
+                .await?;
             }
         }
     }
@@ -416,6 +432,218 @@ async fn restic(
             ok: ran.ok,
             detail,
         });
+    }
+    Ok(())
+}
+
+/// `restic snapshots --json` (shared within the run).
+async fn list_snapshots(
+    spec: &SourceSpec,
+    ctx: &HostCtx,
+    memo: &RunMemo,
+    bin: &Path,
+    pass: Option<&Path>,
+    scrub: &Scrub,
+    timeout: Duration,
+) -> Result<Vec<BackupSet>, String> {
+    let mut args = vec!["snapshots", "--json"];
+    if let Some(h) = &spec.host {
+        args.extend(["--host", h]);
+    }
+    let mut c = restic_cmd(bin, spec, ctx, pass);
+    c.args(&args);
+    let key = restic_key(bin, spec, ctx, pass, &args);
+    let ran = run_shared(memo, &key, c, "restic snapshots", timeout, scrub).await?;
+    if !ran.ok {
+        return Err(format!("`restic snapshots` failed: {}", tail(&ran)));
+    }
+    parse_restic_snapshots(&ran.stdout)
+}
+
+/// `restic ls` of one snapshot, reduced to which `required_paths` it holds
+/// (shared within the run); none asked, nothing run.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one restic invocation, shared by its two callers"
+)]
+async fn list_paths(
+    p: &Params,
+    spec: &SourceSpec,
+    ctx: &HostCtx,
+    memo: &RunMemo,
+    bin: &Path,
+    pass: Option<&Path>,
+    scrub: &Scrub,
+    timeout: Duration,
+    snapshot: &str,
+) -> Result<Vec<PathPresence>, String> {
+    if p.required_paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["ls", "--json", snapshot];
+    args.extend(p.required_paths.iter().map(String::as_str));
+    let mut c = restic_cmd(bin, spec, ctx, pass);
+    c.args(&args);
+    let key = restic_key(bin, spec, ctx, pass, &args);
+    let ran = run_shared(memo, &key, c, "restic ls", timeout, scrub).await?;
+    if !ran.ok {
+        return Err(format!("`restic ls {snapshot}` failed: {}", tail(&ran)));
+    }
+    let listed: Vec<String> = ran.stdout.lines().filter_map(restic_ls_path).collect();
+    Ok(p.required_paths
+        .iter()
+        .map(|r| PathPresence {
+            path: r.clone(),
+            present: listed.iter().any(|l| path_covers(l, r)),
+        })
+        .collect())
+}
+
+/// A local repository's listing cache and what its fingerprint reads.
+struct Cached {
+    file: PathBuf,
+    /// The repository's directory under the check's root.
+    repo: PathBuf,
+    pass: PathBuf,
+    bin: PathBuf,
+    host: Option<String>,
+}
+
+impl Cached {
+    /// The fingerprint now; `None` (logged) when it cannot be read.
+    async fn fingerprint(&self) -> Option<cache::Fingerprint> {
+        let (repo, pass, bin, host) = (
+            self.repo.clone(),
+            self.pass.clone(),
+            self.bin.clone(),
+            self.host.clone(),
+        );
+        let got = blocking(move || {
+            cache::fingerprint(&cache::Inputs {
+                repo: &repo,
+                password_file: &pass,
+                restic: &bin,
+                host: host.as_deref(),
+            })
+            .map_err(|e| io_reason(&e))
+        })
+        .await;
+        match got {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(
+                    "backup_freshness: cannot fingerprint restic repository `{}` ({e}); listing it with restic, nothing cached",
+                    self.repo.display()
+                );
+                None
+            }
+        }
+    }
+
+    async fn load(&self) -> Option<cache::Entry> {
+        let file = self.file.clone();
+        match blocking(move || Ok(cache::load(&file))).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) | Err(e) => {
+                tracing::warn!(
+                    "backup_freshness: discarding the restic listing cache `{}` ({e}); listing with restic",
+                    self.file.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Saves `entry` if the repository still has the fingerprint it was
+    /// listed under; a failure is logged and changes nothing else.
+    async fn save(&self, entry: cache::Entry) {
+        match self.fingerprint().await {
+            Some(now) if now.hash == entry.fingerprint => {}
+            _ => {
+                tracing::info!(
+                    "backup_freshness: restic repository `{}` changed while it was listed; not cached",
+                    self.repo.display()
+                );
+                return;
+            }
+        }
+        let file = self.file.clone();
+        if let Err(e) = blocking(move || cache::save(&file, &entry)).await {
+            tracing::warn!(
+                "backup_freshness: cannot write the restic listing cache `{}`: {e}",
+                self.file.display()
+            );
+        }
+    }
+}
+
+/// The listing of a local repository: from the cache when its fingerprint is
+/// unchanged, else from restic (and then cached). Nothing is cached from a
+/// restic that failed, so the cache never answers where restic would not.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pieces of one restic invocation, shared by its two callers"
+)]
+async fn list_cached(
+    p: &Params,
+    spec: &SourceSpec,
+    ctx: &HostCtx,
+    sf: &mut SourceFacts,
+    memo: &RunMemo,
+    cached: &Cached,
+    scrub: &Scrub,
+    timeout: Duration,
+) -> Result<(), String> {
+    let pass = Some(cached.pass.as_path());
+    // Taken before restic runs: a snapshot written meanwhile changes it, so
+    // the listing is saved only if the fingerprint is the same afterwards.
+    let Some(fp) = cached.fingerprint().await else {
+        sf.sets = list_snapshots(spec, ctx, memo, &cached.bin, pass, scrub, timeout).await?;
+        if let Some(n) = sf.sets.iter().max_by_key(|s| s.time).cloned() {
+            sf.required_paths =
+                list_paths(p, spec, ctx, memo, &cached.bin, pass, scrub, timeout, &n.id).await?;
+        }
+        return Ok(());
+    };
+    let (mut entry, from_cache) = match cached.load().await {
+        Some(e) if e.fingerprint == fp.hash => (e, true),
+        _ => {
+            let listed_at = chrono::Utc::now();
+            let sets = list_snapshots(spec, ctx, memo, &cached.bin, pass, scrub, timeout).await?;
+            (cache::Entry::new(fp.hash.clone(), listed_at, sets), false)
+        }
+    };
+    let mut dirty = !from_cache;
+    sf.sets = entry.sets.clone();
+    let mut paths_cached = false;
+    if let (false, Some(n)) = (
+        p.required_paths.is_empty(),
+        sf.sets.iter().max_by_key(|s| s.time).cloned(),
+    ) {
+        match entry.ls(&n.id, &p.required_paths) {
+            Some(found) => {
+                sf.required_paths = found;
+                paths_cached = true;
+            }
+            None => {
+                let found =
+                    list_paths(p, spec, ctx, memo, &cached.bin, pass, scrub, timeout, &n.id)
+                        .await?;
+                entry.add_ls(&n.id, found.clone());
+                sf.required_paths = found;
+                dirty = true;
+            }
+        }
+    }
+    if from_cache {
+        sf.cached_listing = Some(CachedListing {
+            listed_at: entry.listed_at,
+            unchanged_since: fp.unchanged_since,
+            required_paths_cached: paths_cached,
+        });
+    }
+    if dirty {
+        cached.save(entry).await;
     }
     Ok(())
 }

@@ -200,9 +200,26 @@ pub struct SourceFacts {
     pub data_check: Option<DataCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// restic, local repositories: the sets (and required paths) were taken
+    /// from the agent's listing cache, restic was not started to list them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_listing: Option<CachedListing>,
     /// Why this source could not be read; the check is then `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Where a listing taken from the agent's cache came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedListing {
+    /// When restic last listed the repository (and the cache was written).
+    pub listed_at: DateTime<Utc>,
+    /// The last change to the repository's snapshots, keys, index or config
+    /// (their newest ctime): it has not changed since.
+    pub unchanged_since: DateTime<Utc>,
+    /// `required_paths` came from the cache too (else `restic ls` ran).
+    #[serde(default)]
+    pub required_paths_cached: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -799,6 +816,14 @@ impl CheckKind for BackupFreshness {
                 "encryption_mode": s.encryption_mode,
                 "error": s.error,
             }));
+            if let (Some(c), Some(e)) = (&s.cached_listing, evidence_sources.last_mut()) {
+                e["listing"] = serde_json::json!({
+                    "from_cache": true,
+                    "listed_at": c.listed_at,
+                    "unchanged_since": c.unchanged_since,
+                    "required_paths_cached": c.required_paths_cached,
+                });
+            }
             if p.require_encrypted_transport {
                 if let Transport::Plain { why } = &transport {
                     if !s.local {
@@ -998,6 +1023,7 @@ mod tests {
             required_paths: vec![],
             data_check: None,
             checksum: None,
+            cached_listing: None,
             error: None,
         }
     }
@@ -1274,5 +1300,33 @@ mod tests {
         let p = params("sources: [{kind: directory, location: rel, password_file: /x}]\nmin_locations: 3\ntime_zone: Nowhere/Land");
         let problems = BackupFreshness::validate(&p);
         assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    /// A listing from the agent's cache is judged against now like any other
+    /// (a set that was fresh when cached goes stale) and says so in evidence.
+    #[test]
+    fn cached_listing_is_judged_against_now_and_shown() {
+        let p = params("sources: [{kind: restic, location: /a}]");
+        let mut s = source("/a", "local", &["2026-11-24T02:00:00Z"]);
+        s.cached_listing = Some(CachedListing {
+            listed_at: "2026-11-24T03:00:00Z".parse().unwrap(),
+            unchanged_since: "2026-11-24T02:05:00Z".parse().unwrap(),
+            required_paths_cached: false,
+        });
+        let v = BackupFreshness::judge(&p, &Facts { sources: vec![s] }, &ctx());
+        assert_eq!(codes(&v), ["stale", "too_few_locations"]);
+        let l = &v.evidence["sources"][0]["listing"];
+        assert_eq!(l["from_cache"], true);
+        assert_eq!(l["unchanged_since"], "2026-11-24T02:05:00Z");
+        let plain = source("/a", "local", &["2026-11-25T02:00:00Z"]);
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                sources: vec![plain],
+            },
+            &ctx(),
+        );
+        assert_eq!(v.status, CheckStatus::Pass);
+        assert!(v.evidence["sources"][0].get("listing").is_none());
     }
 }

@@ -354,7 +354,7 @@ pub fn dpkg_verify(
     let done = items
         .list
         .par_iter()
-        .map(|it| {
+        .fold(Acc::default, |mut acc, it| {
             with_buf(|buf| {
                 let package = names.get(it.pkg as usize).copied().unwrap_or_default();
                 let listed = items.path(it);
@@ -371,11 +371,10 @@ pub fn dpkg_verify(
                 };
                 let real = ctx.path(std::ffi::OsStr::from_bytes(actual));
                 let seen = verify_one(it, actual, &real, old.as_ref(), fresh_from, buf, &ctx.pace);
-                let mut acc = Acc::default();
                 match seen.result {
                     Ok(Outcome::Matched) => {}
                     Ok(Outcome::Mismatched) => {
-                        acc.problems.push(problem(ProblemKind::Changed, None))
+                        acc.problems.push(problem(ProblemKind::Changed, None));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         acc.problems.push(problem(ProblemKind::Missing, None));
@@ -384,9 +383,9 @@ pub fn dpkg_verify(
                         .problems
                         .push(problem(ProblemKind::Unreadable, Some(io_reason(&e)))),
                 }
-                acc.bytes = seen.bytes;
-                acc.hashed = u64::from(seen.hashed);
-                acc.cached = u64::from(seen.cached);
+                acc.bytes += seen.bytes;
+                acc.hashed += u64::from(seen.hashed);
+                acc.cached += u64::from(seen.cached);
                 acc.recs.extend(seen.rec);
                 acc
             })

@@ -252,6 +252,29 @@ fn parse_md5sums(text: &[u8], pkg: u32, conffiles: &HashSet<&[u8]>, out: &mut It
     }
 }
 
+/// Reads one `*.md5sums` file line by line (one is 5 MB on the benchmark
+/// host: never held whole).
+fn read_md5sums(
+    file: &Path,
+    pkg: u32,
+    conffiles: &HashSet<&[u8]>,
+    out: &mut Items,
+    pace: &Pace,
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    pace.check()?;
+    let f = std::fs::File::open(file)?;
+    let mut r = std::io::BufReader::with_capacity(64 << 10, pace.reader(f));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        parse_md5sums(&line, pkg, conffiles, out);
+    }
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -310,33 +333,16 @@ pub fn dpkg_verify(
             u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
         })
     };
-    let mut items = Items::default();
-    let mut errors = Vec::new();
-    let mut text_buf = Vec::new();
-    for (pkg, file) in &md5sums {
-        let pkg = intern(pkg.as_str());
-        text_buf.clear();
-        let read = ctx.pace.check().and_then(|()| {
-            std::fs::File::open(file).and_then(|f| ctx.pace.reader(f).read_to_end(&mut text_buf))
-        });
-        if let Err(e) = read {
-            errors.push(format!(
-                "cannot read `{}`: {}",
-                ctx.display(file),
-                io_reason(&e)
-            ));
-            continue;
-        }
-        parse_md5sums(&text_buf, pkg, &conffile_paths, &mut items);
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("; "));
-    }
-    let conffiles_checked = status.conffiles.len() as u64;
+    let jobs: Vec<(u32, &Path)> = md5sums
+        .iter()
+        .map(|(pkg, file)| (intern(pkg.as_str()), file.as_path()))
+        .collect();
+    let mut conffiles = Items::default();
     for (pkg, path, md5) in &status.conffiles {
         let pkg = intern(pkg.as_str());
-        items.push(pkg, &[path.as_bytes()], parse_md5(md5.as_bytes()), true);
+        conffiles.push(pkg, &[path.as_bytes()], parse_md5(md5.as_bytes()), true);
     }
+    let conffiles_checked = conffiles.list.len() as u64;
     let package_count = names.len() as u64;
 
     let cache_file = cache_path(ctx, admin);
@@ -348,14 +354,18 @@ pub fn dpkg_verify(
         started.timestamp(),
         i64::from(started.timestamp_subsec_nanos()),
     ) - i128::from(FRESH_SECS) * 1_000_000_000;
+    // the next run's cache, filled as packages finish (sorted at the end)
+    let recs = std::sync::Mutex::new(Vec::with_capacity(old.as_ref().map_or(0, Cache::len)));
 
-    // Folded as they come: only problems and cache records are kept, not a
-    // result per file.
-    let done = items
-        .list
-        .par_iter()
-        .fold(Acc::default, |mut acc, it| {
-            with_buf(|buf| {
+    // One package's files at a time per thread, its own files in parallel
+    // too (one package can hold a third of a host's files): only packages
+    // being verified have their file lists in memory, and only problems and
+    // cache records are kept.
+    let verify = |items: &Items| -> Acc {
+        let mut acc = items
+            .list
+            .par_iter()
+            .fold(Acc::default, |mut acc, it| {
                 let package = names.get(it.pkg as usize).copied().unwrap_or_default();
                 let listed = items.path(it);
                 let actual: &[u8] = match diversions.get(listed) {
@@ -370,7 +380,7 @@ pub fn dpkg_verify(
                     reason,
                 };
                 let real = ctx.path(std::ffi::OsStr::from_bytes(actual));
-                let seen = verify_one(it, actual, &real, old.as_ref(), fresh_from, buf, &ctx.pace);
+                let seen = verify_one(it, actual, &real, old.as_ref(), fresh_from, &ctx.pace);
                 match seen.result {
                     Ok(Outcome::Matched) => {}
                     Ok(Outcome::Mismatched) => {
@@ -383,20 +393,51 @@ pub fn dpkg_verify(
                         .problems
                         .push(problem(ProblemKind::Unreadable, Some(io_reason(&e)))),
                 }
+                acc.files += 1;
                 acc.bytes += seen.bytes;
                 acc.hashed += u64::from(seen.hashed);
                 acc.cached += u64::from(seen.cached);
                 acc.recs.extend(seen.rec);
                 acc
             })
+            .reduce(Acc::default, Acc::merge);
+        if let Ok(mut all) = recs.lock() {
+            all.append(&mut acc.recs);
+        }
+        acc.recs = Vec::new();
+        acc
+    };
+    let per_package: Vec<Result<Acc, String>> = jobs
+        .par_iter()
+        .map(|(pkg, file)| {
+            let mut items = Items::default();
+            read_md5sums(file, *pkg, &conffile_paths, &mut items, &ctx.pace).map_err(|e| {
+                format!("cannot read `{}`: {}", ctx.display(file), io_reason(&e))
+            })?;
+            Ok(verify(&items))
         })
-        .reduce(Acc::default, Acc::merge);
+        .collect();
+    let mut done = Acc::default();
+    let mut errors = Vec::new();
+    for r in per_package {
+        match r {
+            Ok(acc) => done = done.merge(acc),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    let files_checked = done.files;
+    done = done.merge(verify(&conffiles));
+    drop(conffiles);
+    let mut recs = recs.into_inner().unwrap_or_else(|e| e.into_inner());
     let Acc {
         bytes: bytes_read,
         hashed: files_hashed,
         cached: files_from_cache,
         problems,
-        mut recs,
+        ..
     } = done;
     let full_pass = old.is_none();
     // whole seconds, as the cache keeps it
@@ -424,7 +465,7 @@ pub fn dpkg_verify(
     }
     Ok(Dpkg {
         packages: package_count,
-        files_checked: items.list.len() as u64 - conffiles_checked,
+        files_checked,
         conffiles_checked,
         bytes_read,
         problems,
@@ -449,6 +490,7 @@ fn ns(secs: i64, nsec: i64) -> i128 {
 /// What the parallel pass keeps, folded as it goes.
 #[derive(Default)]
 struct Acc {
+    files: u64,
     bytes: u64,
     hashed: u64,
     cached: u64,
@@ -458,6 +500,7 @@ struct Acc {
 
 impl Acc {
     fn merge(mut self, mut other: Acc) -> Acc {
+        self.files += other.files;
         self.bytes += other.bytes;
         self.hashed += other.hashed;
         self.cached += other.cached;
@@ -488,7 +531,6 @@ fn verify_one(
     real: &Path,
     old: Option<&Cache>,
     fresh_from: i128,
-    buf: &mut [u8],
     pace: &Pace,
 ) -> Seen {
     let key = it.md5.map(|m| cache::key(actual, &m));
@@ -522,7 +564,9 @@ fn verify_one(
         Err(e) => return seen(Err(e), None),
     };
     let before = file.metadata();
-    let (sum, n) = match md5_reader(&file, buf, pace) {
+    // the read buffer only now: a run that takes every file from the cache
+    // never allocates one
+    let (sum, n) = match with_buf(|buf| md5_reader(&file, buf, pace)) {
         Ok(x) => x,
         Err(e) => return seen(Err(e), None),
     };

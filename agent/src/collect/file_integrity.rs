@@ -105,7 +105,7 @@ fn collect_here(p: &Params, ctx: &HostCtx) -> Facts {
 /// One file to verify. Paths stay bytes, as dpkg stores them (a path need
 /// not be UTF-8): they become text only in a problem's report. They are
 /// kept end to end in one buffer ([`Items::paths`]), not one allocation per
-/// file (93 000 files: 3 MB of items and 5 MB of paths).
+/// file, and only for the files being verified (see [`CHUNK`]).
 struct Item {
     /// Index into the package names.
     pkg: u32,
@@ -145,6 +145,11 @@ impl Items {
             md5,
             conffile,
         });
+    }
+
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.list.clear();
     }
 
     fn path(&self, it: &Item) -> &[u8] {
@@ -252,27 +257,28 @@ fn parse_md5sums(text: &[u8], pkg: u32, conffiles: &HashSet<&[u8]>, out: &mut It
     }
 }
 
-/// Reads one `*.md5sums` file line by line (one is 5 MB on the benchmark
-/// host: never held whole).
+/// Files verified together, at most, from one `*.md5sums` (one is 5 MB /
+/// 40 000 files on the benchmark host): the list held per package being
+/// verified stays under half a megabyte.
+const CHUNK: usize = 4096;
+
+/// Reads the next [`CHUNK`] entries of a `*.md5sums` file, line by line;
+/// `false` at its end.
 fn read_md5sums(
-    file: &Path,
+    r: &mut impl std::io::BufRead,
+    line: &mut Vec<u8>,
     pkg: u32,
     conffiles: &HashSet<&[u8]>,
     out: &mut Items,
-    pace: &Pace,
-) -> std::io::Result<()> {
-    use std::io::BufRead;
-    pace.check()?;
-    let f = std::fs::File::open(file)?;
-    let mut r = std::io::BufReader::with_capacity(64 << 10, pace.reader(f));
-    let mut line = Vec::new();
-    loop {
+) -> std::io::Result<bool> {
+    while out.list.len() < CHUNK {
         line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
+        if r.read_until(b'\n', line)? == 0 {
+            return Ok(false);
         }
-        parse_md5sums(&line, pkg, conffiles, out);
+        parse_md5sums(line, pkg, conffiles, out);
     }
+    Ok(true)
 }
 
 fn text(b: &[u8]) -> String {
@@ -358,9 +364,9 @@ pub fn dpkg_verify(
     let recs = std::sync::Mutex::new(Vec::with_capacity(old.as_ref().map_or(0, Cache::len)));
 
     // One package's files at a time per thread, its own files in parallel
-    // too (one package can hold a third of a host's files): only packages
-    // being verified have their file lists in memory, and only problems and
-    // cache records are kept.
+    // too (one package can hold half a host's files), [`CHUNK`] at a time:
+    // only the files being verified are listed in memory, and only problems
+    // and cache records are kept.
     let verify = |items: &Items| -> Acc {
         let mut acc = items
             .list
@@ -410,11 +416,25 @@ pub fn dpkg_verify(
     let per_package: Vec<Result<Acc, String>> = jobs
         .par_iter()
         .map(|(pkg, file)| {
-            let mut items = Items::default();
-            read_md5sums(file, *pkg, &conffile_paths, &mut items, &ctx.pace).map_err(|e| {
+            let failed = |e: std::io::Error| {
                 format!("cannot read `{}`: {}", ctx.display(file), io_reason(&e))
-            })?;
-            Ok(verify(&items))
+            };
+            let f = ctx
+                .pace
+                .check()
+                .and_then(|()| std::fs::File::open(file))
+                .map_err(failed)?;
+            let mut r = std::io::BufReader::with_capacity(64 << 10, ctx.pace.reader(f));
+            let (mut items, mut line, mut acc) = (Items::default(), Vec::new(), Acc::default());
+            loop {
+                items.clear();
+                let more = read_md5sums(&mut r, &mut line, *pkg, &conffile_paths, &mut items)
+                    .map_err(failed)?;
+                acc = acc.merge(verify(&items));
+                if !more {
+                    return Ok(acc);
+                }
+            }
         })
         .collect();
     let mut done = Acc::default();

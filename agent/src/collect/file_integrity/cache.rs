@@ -116,6 +116,10 @@ impl Cache {
     pub fn len(&self) -> usize {
         self.recs.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
 }
 
 /// Why a cache file was not used.
@@ -228,7 +232,7 @@ pub fn encode(w: impl Write, last_full_pass: i64, recs: &[Rec]) -> std::io::Resu
 /// Sorts records by key and keeps one per key (a path listed twice, by two
 /// packages with the same MD5, is one file).
 pub fn sort(recs: &mut Vec<Rec>) {
-    recs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    recs.sort_unstable_by_key(|r| r.key);
     recs.dedup_by(|a, b| a.key == b.key);
 }
 

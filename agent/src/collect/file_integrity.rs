@@ -999,6 +999,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cache_is_used_only_within_full_pass_every_of_its_last_full_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = HostCtx {
+            root: dir.path().to_path_buf(),
+            state_dir: dir.path().join("state"),
+            pace: Pace::default(),
+        };
+        let file = dir.path().join("c.cache");
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let at = |last: i64| {
+            cache::save(&file, last, &[]).unwrap();
+            load_cache(&file, day, now, &ctx)
+        };
+        let (c, why) = at(1_800_000_000 - 3600);
+        assert!(c.is_some() && why.is_none());
+        let (c, why) = at(1_800_000_000 - 86_400);
+        assert!(c.is_none());
+        assert_eq!(
+            why.unwrap(),
+            "the last full pass was 1day ago; `full_pass_every` is 1day"
+        );
+        // a clock set back: not trusted
+        let (c, why) = at(1_800_000_000 + 3600);
+        assert!(c.is_none());
+        assert!(why.unwrap().contains("in the future"));
+        // missing, then not a cache
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(
+            load_cache(&file, day, now, &ctx).1.unwrap(),
+            "no verification cache yet"
+        );
+        std::fs::write(&file, "{}").unwrap();
+        let (c, why) = load_cache(&file, day, now, &ctx);
+        assert!(c.is_none());
+        assert!(why.unwrap().contains("was corrupt"));
+    }
+
+    #[test]
     fn status_gives_installed_packages_and_live_conffiles() {
         let st = parse_status(
             "Package: nginx\nStatus: install ok installed\nConffiles:\n /etc/nginx/nginx.conf 0123456789abcdef0123456789abcdef\n /etc/old 0123456789abcdef0123456789abcdef obsolete\nVersion: 1\n\nPackage: gone\nStatus: deinstall ok config-files\nConffiles:\n /etc/gone 0123456789abcdef0123456789abcdef\n",

@@ -292,3 +292,287 @@ fn baseline_then_edits_then_the_exact_diff() {
         .iter()
         .any(|m| m.starts_with("`/usr/local/bin/backup`")));
 }
+
+// ---------------------------------------------------------------- the verification cache
+
+/// The tampered fixture (hello's README missing, tools' binary changed,
+/// hello's conffile edited), its files older than the 2 s within which a
+/// changed file's outcome is not cached.
+fn aged_fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    copy_dir(
+        &workspace().join("tests/data/file_integrity/dpkg_tampered/root"),
+        &root,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let state = tmp.path().join("state");
+    (tmp, root, state)
+}
+
+const TAMPERED: [&str; 3] = [
+    "package_file_missing",
+    "package_file_changed",
+    "conffile_changed",
+];
+
+fn dpkg_ev(c: &serde_json::Value) -> &serde_json::Value {
+    &c["evidence"]["dpkg"]
+}
+
+fn cache_file(state: &Path) -> std::path::PathBuf {
+    let dir = state.join("file_integrity");
+    let found: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cache"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn second_run_takes_unchanged_files_from_the_cache_and_a_restored_mtime_does_not_hide_a_change() {
+    let (tmp, root, state) = aged_fixture();
+    let p = policy(tmp.path(), "          dpkg_verify: true\n");
+
+    let first = check(&p, &root, &state);
+    assert_eq!(first["status"], "fail", "{first}");
+    assert_eq!(codes(&first), TAMPERED);
+    let d = dpkg_ev(&first);
+    assert_eq!(d["full_pass"], true, "{d}");
+    assert_eq!(d["full_pass_reason"], "no verification cache yet");
+    // hello, tool and both conffiles; the missing README is not read
+    assert_eq!(d["files_hashed"], 4);
+    assert_eq!(d["files_from_cache"], 0);
+    assert_eq!(d["full_pass_every"], "1day");
+    assert!(d["cache_warning"].is_null(), "{d}");
+
+    let second = check(&p, &root, &state);
+    assert_eq!(second["status"], "fail", "{second}");
+    assert_eq!(codes(&second), TAMPERED);
+    assert_eq!(messages(&second), messages(&first));
+    let d = dpkg_ev(&second);
+    assert_eq!(d["full_pass"], false, "{d}");
+    assert!(d["full_pass_reason"].is_null(), "{d}");
+    assert_eq!(d["files_hashed"], 0);
+    assert_eq!(d["files_from_cache"], 4);
+    assert_eq!(d["bytes_read"], 0);
+    assert_eq!(d["last_full_pass"], dpkg_ev(&first)["last_full_pass"]);
+
+    // Same size, other content, mtime put back: the ctime still moves.
+    let hello = root.join("usr/bin/hello");
+    let before = std::fs::metadata(&hello).unwrap();
+    let old = std::fs::read(&hello).unwrap();
+    let mut new = old.clone();
+    new[0] ^= 0x20;
+    std::fs::write(&hello, &new).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&hello)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let after = std::fs::metadata(&hello).unwrap();
+    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+    assert_eq!(after.len(), before.len());
+
+    let third = check(&p, &root, &state);
+    assert_eq!(third["status"], "fail", "{third}");
+    assert_eq!(
+        codes(&third),
+        [
+            "package_file_changed",
+            "package_file_missing",
+            "package_file_changed",
+            "conffile_changed"
+        ]
+    );
+    assert_eq!(
+        messages(&third)[0],
+        "`/usr/bin/hello` of package hello differs from its md5sum"
+    );
+    let d = dpkg_ev(&third);
+    assert_eq!(
+        (d["files_hashed"].as_u64(), d["files_from_cache"].as_u64()),
+        (Some(1), Some(3))
+    );
+
+    // Put back (content only): hashed again, and it matches.
+    std::fs::write(&hello, &old).unwrap();
+    let fourth = check(&p, &root, &state);
+    assert_eq!(codes(&fourth), TAMPERED);
+    assert_eq!(dpkg_ev(&fourth)["files_hashed"], 1);
+}
+
+#[test]
+fn a_package_upgrade_hashes_the_files_whose_md5_changed() {
+    let (tmp, root, state) = aged_fixture();
+    let p = policy(tmp.path(), "          dpkg_verify: true\n");
+    let first = check(&p, &root, &state);
+    assert_eq!(codes(&first), TAMPERED);
+
+    // The md5sums now expect other content for /usr/bin/hello; the file
+    // itself (and its stat identity) is unchanged.
+    let sums = root.join("var/lib/dpkg/info/hello.md5sums");
+    let text = std::fs::read_to_string(&sums).unwrap();
+    std::fs::write(
+        &sums,
+        text.replace(
+            "22c3683b094136c3398391ae71b20f04  usr/bin/hello",
+            "0123456789abcdef0123456789abcdef  usr/bin/hello",
+        ),
+    )
+    .unwrap();
+    let c = check(&p, &root, &state);
+    assert_eq!(
+        messages(&c)[0],
+        "`/usr/bin/hello` of package hello differs from its md5sum",
+        "{c}"
+    );
+    let d = dpkg_ev(&c);
+    assert_eq!(d["full_pass"], false, "{d}");
+    assert_eq!(
+        (d["files_hashed"].as_u64(), d["files_from_cache"].as_u64()),
+        (Some(1), Some(3))
+    );
+
+    // And back: the old sum's entry is gone from the cache (only this run's
+    // files are kept), so it is hashed again, and matches.
+    std::fs::write(&sums, text).unwrap();
+    let c = check(&p, &root, &state);
+    assert_eq!(codes(&c), TAMPERED);
+    assert_eq!(dpkg_ev(&c)["files_hashed"], 1);
+}
+
+#[test]
+fn a_corrupt_cache_is_discarded_with_a_log_line_and_a_full_pass() {
+    let (tmp, root, state) = aged_fixture();
+    let p = policy(tmp.path(), "          dpkg_verify: true\n");
+    let first = check(&p, &root, &state);
+    let file = cache_file(&state);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // the last byte is the checksum's
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let o = std::process::Command::new(vigil_tests::agent())
+        .args([
+            "check",
+            "--policy",
+            &p,
+            "--format",
+            "json",
+            "--root",
+            root.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let log = stderr(&o);
+    assert!(
+        log.contains("discarding the corrupt verification cache")
+            && log.contains("checksum mismatch"),
+        "{log}"
+    );
+    let c = check_of(&report_json(&o), "SP-7", "integrity").clone();
+    assert_eq!(c["status"], "fail", "{c}");
+    assert_eq!(messages(&c), messages(&first));
+    let d = dpkg_ev(&c);
+    assert_eq!(d["full_pass"], true, "{d}");
+    assert_eq!(d["files_hashed"], 4);
+    assert!(
+        d["full_pass_reason"]
+            .as_str()
+            .unwrap()
+            .contains("was corrupt (checksum mismatch) and was discarded"),
+        "{d}"
+    );
+    // rebuilt: the next run uses it
+    let c = check(&p, &root, &state);
+    assert_eq!(dpkg_ev(&c)["files_from_cache"], 4);
+
+    // Not a cache at all (truncated to nothing): the same.
+    std::fs::write(&file, b"").unwrap();
+    let c = check(&p, &root, &state);
+    assert_eq!(messages(&c), messages(&first));
+    assert_eq!(dpkg_ev(&c)["full_pass"], true);
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_is_a_warning_and_verification_still_happens() {
+    let (tmp, root, _) = aged_fixture();
+    // the state directory is a file: nothing can be created under it
+    let state = tmp.path().join("state-is-a-file");
+    std::fs::write(&state, "").unwrap();
+    let p = policy(tmp.path(), "          dpkg_verify: true\n");
+    for _ in 0..2 {
+        let c = check(&p, &root, &state);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert_eq!(codes(&c), TAMPERED);
+        let d = dpkg_ev(&c);
+        assert_eq!(d["full_pass"], true, "{d}");
+        assert_eq!(d["files_hashed"], 4);
+        assert!(
+            d["cache_warning"]
+                .as_str()
+                .unwrap()
+                .contains("cannot write the verification cache"),
+            "{d}"
+        );
+        assert!(
+            d["cache_warning"]
+                .as_str()
+                .unwrap()
+                .contains("the next run hashes every file again"),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn full_pass_every_elapsed_means_a_full_pass() {
+    let (tmp, root, state) = aged_fixture();
+    let p = policy(
+        tmp.path(),
+        "          dpkg_verify: true\n          full_pass_every: 1s\n",
+    );
+    let first = check(&p, &root, &state);
+    assert_eq!(dpkg_ev(&first)["full_pass"], true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let c = check(&p, &root, &state);
+    assert_eq!(messages(&c), messages(&first));
+    let d = dpkg_ev(&c);
+    assert_eq!(d["full_pass"], true, "{d}");
+    assert_eq!(d["files_hashed"], 4);
+    assert!(
+        d["full_pass_reason"]
+            .as_str()
+            .unwrap()
+            .contains("`full_pass_every` is 1s"),
+        "{d}"
+    );
+    assert_eq!(d["full_pass_every"], "1s");
+    assert_ne!(d["last_full_pass"], dpkg_ev(&first)["last_full_pass"]);
+
+    // A bad value is refused before anything runs.
+    for bad in ["0s", "soon", "90d"] {
+        let p = policy(
+            tmp.path(),
+            &format!("          dpkg_verify: true\n          full_pass_every: {bad}\n"),
+        );
+        let o = run_agent(&["validate", "--policy", &p]);
+        assert!(!o.status.success(), "{bad}: {}", stdout(&o));
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            (out.contains(&format!("`{bad}`")) || out.contains("`full_pass_every` is 90 days"))
+                && out.contains("nothing was run"),
+            "{bad}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}

@@ -7,9 +7,11 @@
 //! file added, removed or changed against the baseline, and the baseline
 //! itself is the one the agent wrote.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{CheckKind, JudgeCtx};
+use crate::duration::PolicyDuration;
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Severity, Verdict};
 
@@ -27,6 +29,12 @@ pub struct Params {
     /// Changed or missing conffiles fail the check (they are `info` otherwise).
     #[serde(default)]
     pub conffiles_fail: bool,
+    /// How often every package file is hashed again, whatever the
+    /// verification cache says (default 24h). Between full passes a file
+    /// whose stat identity (device, inode, size, mtime, ctime) and expected
+    /// MD5 are unchanged since it was last hashed keeps that outcome unread.
+    #[serde(default)]
+    pub full_pass_every: Option<PolicyDuration>,
     /// Files and directories (recursively) covered by the baseline.
     #[serde(default)]
     pub paths: Vec<String>,
@@ -40,6 +48,19 @@ pub struct Params {
 
 fn yes() -> bool {
     true
+}
+
+/// `full_pass_every` when the policy does not say.
+pub const DEFAULT_FULL_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The longest `full_pass_every` accepted: what the cache cannot see (raw
+/// writes to the block device, a clock set back) stays unseen at most this long.
+pub const MAX_FULL_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(31 * 24 * 3600);
+
+impl Params {
+    pub fn full_pass_every(&self) -> std::time::Duration {
+        self.full_pass_every
+            .map_or(DEFAULT_FULL_PASS_EVERY, PolicyDuration::as_std)
+    }
 }
 fn default_admin_dir() -> String {
     "/var/lib/dpkg".into()
@@ -72,6 +93,27 @@ pub struct Dpkg {
     pub conffiles_checked: u64,
     pub bytes_read: u64,
     pub problems: Vec<DpkgProblem>,
+    /// Files (and conffiles) read and hashed this run.
+    #[serde(default)]
+    pub files_hashed: u64,
+    /// Files (and conffiles) whose stat identity and expected MD5 were the
+    /// same as when they were last hashed: their outcome then, not read now.
+    #[serde(default)]
+    pub files_from_cache: u64,
+    /// Whether every file was hashed this run (no cached outcome used).
+    #[serde(default)]
+    pub full_pass: bool,
+    /// Why this run was a full pass (no cache yet, the last one too old, a
+    /// cache that could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_pass_reason: Option<String>,
+    /// When every file was last hashed (this run, on a full pass).
+    #[serde(default)]
+    pub last_full_pass: Option<DateTime<Utc>>,
+    /// The verification cache could not be written: this run verified
+    /// everything it says, and the next run is a full pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +194,24 @@ impl CheckKind for FileIntegrity {
                 "nothing to verify: set `dpkg_verify` or `paths`".to_owned(),
             ));
         }
+        if let Some(d) = p.full_pass_every {
+            if !p.dpkg_verify {
+                out.push((
+                    Some("full_pass_every"),
+                    "`full_pass_every` without `dpkg_verify`".to_owned(),
+                ));
+            }
+            if d.as_std() > MAX_FULL_PASS_EVERY {
+                out.push((
+                    Some("full_pass_every"),
+                    format!(
+                        "`full_pass_every` is {} days; at most {} days: what the verification cache cannot see (raw writes to the disk) must not stay unseen longer",
+                        d.as_std().as_secs() / 86_400,
+                        MAX_FULL_PASS_EVERY.as_secs() / 86_400
+                    ),
+                ));
+            }
+        }
         for s in p.paths.iter().chain(p.baseline.iter()) {
             if !s.starts_with('/') {
                 out.push((None, format!("`{s}` is not an absolute path")));
@@ -220,6 +280,13 @@ impl CheckKind for FileIntegrity {
                 "conffiles_checked": d.conffiles_checked,
                 "bytes_read": d.bytes_read,
                 "problems": d.problems.len(),
+                "files_hashed": d.files_hashed,
+                "files_from_cache": d.files_from_cache,
+                "full_pass": d.full_pass,
+                "full_pass_reason": d.full_pass_reason,
+                "last_full_pass": d.last_full_pass,
+                "full_pass_every": PolicyDuration(p.full_pass_every()).to_string(),
+                "cache_warning": d.cache_warning,
             })),
             "baseline": facts.baseline.as_ref().map(|b| serde_json::json!({
                 "path": b.path,
@@ -239,10 +306,26 @@ impl CheckKind for FileIntegrity {
         }
         let mut parts = Vec::new();
         if let Some(d) = &facts.dpkg {
+            let how = if d.full_pass {
+                format!("full pass, {} files hashed", d.files_hashed)
+            } else {
+                format!(
+                    "{} files hashed, {} unchanged since last hashed and taken from the cache; last full pass {}",
+                    d.files_hashed,
+                    d.files_from_cache,
+                    d.last_full_pass.map_or_else(
+                        || "unknown".to_owned(),
+                        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                )
+            };
             parts.push(format!(
-                "{} files of {} packages match their md5sums",
+                "{} files of {} packages match their md5sums ({how})",
                 d.files_checked, d.packages
             ));
+            if let Some(w) = &d.cache_warning {
+                parts.push(w.clone());
+            }
         }
         if let Some(b) = &facts.baseline {
             parts.push(format!("{} files match baseline {}", b.files_now, b.path));
@@ -356,6 +439,79 @@ mod tests {
         };
         let v = FileIntegrity::judge(&params("{}"), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn full_pass_every_is_a_bounded_duration_for_dpkg_verify() {
+        assert_eq!(
+            params("{}").full_pass_every(),
+            std::time::Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            params("full_pass_every: 6h").full_pass_every(),
+            std::time::Duration::from_secs(6 * 3600)
+        );
+        assert!(FileIntegrity::validate(&params("full_pass_every: 31d")).is_empty());
+        let e = FileIntegrity::validate(&params("full_pass_every: 60d"));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, Some("full_pass_every"));
+        let e = FileIntegrity::validate(&params(
+            "dpkg_verify: false\nfull_pass_every: 1h\npaths: [/x]\nbaseline: /b",
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        for bad in ["0s", "soon", "-1h"] {
+            let node = crate::yaml::parse(&format!("full_pass_every: {bad}")).unwrap();
+            assert!(crate::yaml::from_node::<Params>(&node).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_was_hashed_and_what_came_from_the_cache() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-26T06:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut d = Dpkg {
+            packages: 2,
+            files_checked: 10,
+            conffiles_checked: 2,
+            files_hashed: 12,
+            full_pass: true,
+            full_pass_reason: Some("no verification cache yet".into()),
+            last_full_pass: Some(t),
+            ..Default::default()
+        };
+        let f = |d: &Dpkg| Facts {
+            dpkg: Some(d.clone()),
+            ..Default::default()
+        };
+        let v = FileIntegrity::judge(&params("{}"), &f(&d), &ctx());
+        assert_eq!(v.status, CheckStatus::Pass);
+        assert_eq!(
+            v.summary,
+            "10 files of 2 packages match their md5sums (full pass, 12 files hashed)"
+        );
+        assert_eq!(
+            v.evidence["dpkg"]["full_pass_reason"],
+            "no verification cache yet"
+        );
+        assert_eq!(v.evidence["dpkg"]["last_full_pass"], "2026-11-26T06:00:00Z");
+        d.full_pass = false;
+        d.full_pass_reason = None;
+        d.files_hashed = 1;
+        d.files_from_cache = 11;
+        d.cache_warning = Some("cannot write the verification cache `/s`".into());
+        let v = FileIntegrity::judge(&params("full_pass_every: 12h"), &f(&d), &ctx());
+        assert_eq!(v.status, CheckStatus::Pass);
+        assert_eq!(
+            v.summary,
+            "10 files of 2 packages match their md5sums (1 files hashed, 11 unchanged since last hashed and taken from the cache; last full pass 2026-11-26T06:00:00Z); cannot write the verification cache `/s`"
+        );
+        assert_eq!(v.evidence["dpkg"]["files_from_cache"], 11);
+        assert_eq!(v.evidence["dpkg"]["full_pass_every"], "12h");
+        assert_eq!(
+            v.evidence["dpkg"]["cache_warning"],
+            "cannot write the verification cache `/s`"
+        );
     }
 
     #[test]

@@ -225,6 +225,7 @@ done
 echo "== policy changes (prepare_policy.py):"
 python3 "$HERE/prepare_policy.py" "$WS/policies/papyrs.yaml" "$B" "$B/papyrs-full.yaml" "$B/papyrs-nodpkg.yaml"
 "$AGENT" validate --policy "$B/papyrs-full.yaml" >/dev/null
+"$AGENT" validate --policy "$B/papyrs-nodpkg.yaml" >/dev/null
 mkdir -p "$B/var/lib/vigil" "$B/reports"
 "$AGENT" baseline --policy "$B/papyrs-full.yaml" --control SP-7 --state-dir "$B/state-baseline" >/dev/null
 

@@ -76,6 +76,11 @@ open(out_full, "w", encoding="utf-8").write(text)
 old = "          dpkg_verify: true\n"
 if text.count(old) != 1:
     sys.exit("prepare_policy: no single `dpkg_verify: true` in SP-7")
-open(out_nodpkg, "w", encoding="utf-8").write(text.replace(old, "          dpkg_verify: false\n"))
+# `full_pass_every` belongs to dpkg_verify: without it, validation refuses it.
+full_pass = "          full_pass_every: 24h\n"
+if text.count(full_pass) != 1:
+    sys.exit("prepare_policy: no single `full_pass_every: 24h` in SP-7")
+nodpkg = text.replace(old, "          dpkg_verify: false\n").replace(full_pass, "")
+open(out_nodpkg, "w", encoding="utf-8").write(nodpkg)
 for _, _, _, why in CHANGES:
     print(f"  - {why}")

@@ -133,6 +133,24 @@ pub enum Unusable {
 
 /// Reads a cache from `r` (the whole file), checking its layout, order and
 /// checksum as it goes; records are never held twice.
+/// The time of the last full pass, from the header alone (nothing else of
+/// the file is read or checked).
+pub fn last_full_pass(mut r: impl Read) -> Result<i64, Unusable> {
+    let mut head = [0u8; HEADER];
+    r.read_exact(&mut head)
+        .map_err(|_| Unusable::Corrupt("shorter than its header".into()))?;
+    if head.get(..8) != Some(&MAGIC[..]) {
+        return Err(Unusable::Corrupt(
+            "not a vigil dpkg cache (bad magic)".into(),
+        ));
+    }
+    let version = u32::from_le_bytes(array(&head, 8));
+    if version != VERSION {
+        return Err(Unusable::Version(version));
+    }
+    Ok(i64::from_le_bytes(array(&head, 16)))
+}
+
 pub fn decode(r: impl Read) -> Result<Cache, Unusable> {
     let corrupt = |why: &str| Unusable::Corrupt(why.to_owned());
     let mut r = BufReader::with_capacity(64 << 10, r);
@@ -283,6 +301,29 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, last, r).unwrap();
         out
+    }
+
+    #[test]
+    fn the_header_alone_gives_the_last_full_pass() {
+        let b = bytes(1_790_000_000, &recs(3));
+        assert_eq!(last_full_pass(&b[..]).unwrap(), 1_790_000_000);
+        assert_eq!(last_full_pass(&b[..HEADER]).unwrap(), 1_790_000_000);
+        assert!(matches!(
+            last_full_pass(&b[..HEADER - 1]),
+            Err(Unusable::Corrupt(_))
+        ));
+        let mut bad = b.clone();
+        bad[0] ^= 1;
+        assert!(matches!(
+            last_full_pass(&bad[..]),
+            Err(Unusable::Corrupt(_))
+        ));
+        let mut newer = b;
+        newer[8] = 9;
+        assert!(matches!(
+            last_full_pass(&newer[..]),
+            Err(Unusable::Version(9))
+        ));
     }
 
     #[test]

@@ -74,20 +74,60 @@ impl Lab {
     /// Runs the agent on a policy whose one check has `with` as given.
     fn check(&self, with: &str) -> (Output, serde_json::Value) {
         let file = self.write_policy(with);
-        let o = Command::new(agent())
-            .args(["check", "--policy"])
-            .arg(&file)
+        let o = self.agent_check(&file, false).output().unwrap();
+        let report = report_json(&o);
+        let check = check_of(&report, "BK-T", "restic").clone();
+        (o, check)
+    }
+
+    /// `vigil-agent check --format json` of `policy` with this lab's state
+    /// and restic cache, no restic password from the environment. `logged`:
+    /// in a private mount namespace where `/usr/bin/restic` is
+    /// [`Lab::restic_wrapper`], which logs each invocation.
+    fn agent_check(&self, policy: &Path, logged: bool) -> Command {
+        let mut c = if logged {
+            let mut c = Command::new(require_tool("unshare", "util-linux"));
+            c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg("mount --bind \"$1\" /usr/bin/restic && shift && exec \"$@\"")
+                .arg("sh")
+                .arg(self.restic_wrapper().0)
+                .arg(agent());
+            c
+        } else {
+            Command::new(agent())
+        };
+        c.args(["check", "--policy"])
+            .arg(policy)
             .args(["--format", "json", "--state-dir"])
             .arg(self.path("state"))
             .env("RESTIC_CACHE_DIR", self.path("cache"))
             .env_remove("RESTIC_PASSWORD")
             .env_remove("RESTIC_PASSWORD_FILE")
-            .env("NO_COLOR", "1")
-            .output()
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// A `restic` that appends "$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE
+    /// ARGS" to its log, then runs the real one: (wrapper, log).
+    fn restic_wrapper(&self) -> (PathBuf, PathBuf) {
+        let wrapper = self.path("restic-wrapper");
+        let log = self.path("restic-calls.log");
+        if !wrapper.exists() {
+            let real = self.path("restic.real");
+            std::fs::copy(&self.restic, &real).unwrap();
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho \"$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE $*\" >> '{}'\nexec '{}' \"$@\"\n",
+                    log.display(),
+                    real.display()
+                ),
+            )
             .unwrap();
-        let report = report_json(&o);
-        let check = check_of(&report, "BK-T", "restic").clone();
-        (o, check)
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        (wrapper, log)
     }
 
     /// `policy.yaml`: one control `BK-T` whose one check `restic` has `with`.
@@ -366,9 +406,8 @@ fn borg_times_zone_encryption_and_paths() {
             ),
         )
         .unwrap();
-        let o = Command::new(agent())
-            .args(["check", "--format", "json", "--policy"])
-            .arg(&policy)
+        let o = lab
+            .agent_check(&policy, false)
             .env("BORG_BASE_DIR", lab.path("borg-base"))
             .output()
             .unwrap();
@@ -456,24 +495,9 @@ fn directory_of_dated_sets_and_manifest() {
 #[test]
 fn one_run_lists_each_repository_once() {
     let lab = Lab::new();
-    let unshare = require_tool("unshare", "util-linux");
     let a = lab.repo("repo-a", &[50, 26, 2]);
     let b = lab.repo("repo-b", &[51, 27, 3]);
-    let real = lab.path("restic.real");
-    std::fs::copy(&lab.restic, &real).unwrap();
-    let log = lab.path("restic-calls.log");
-    let wrapper = lab.path("restic-wrapper");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho \"$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE $*\" >> '{}'\nexec '{}' \"$@\"\n",
-            log.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, log) = lab.restic_wrapper();
 
     let both = format!(
         "{}{}",
@@ -502,22 +526,7 @@ fn one_run_lists_each_repository_once() {
     );
     let file = lab.path("policy.yaml");
     std::fs::write(&file, policy).unwrap();
-    let o = Command::new(unshare)
-        .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg("mount --bind \"$1\" /usr/bin/restic && shift && exec \"$@\"")
-        .arg("sh")
-        .arg(&wrapper)
-        .arg(agent())
-        .args(["check", "--policy"])
-        .arg(&file)
-        .args(["--format", "json", "--state-dir"])
-        .arg(lab.path("state"))
-        .env("RESTIC_CACHE_DIR", lab.path("cache"))
-        .env_remove("RESTIC_PASSWORD")
-        .env_remove("RESTIC_PASSWORD_FILE")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let o = lab.agent_check(&file, true).output().unwrap();
     let report = report_json(&o);
     for id in ["first", "second", "third"] {
         let c = check_of(&report, "BK-S", id);
@@ -589,41 +598,12 @@ impl Lab {
     /// where `/usr/bin/restic` is a wrapper logging each invocation, then
     /// running the real restic.
     fn check_logged(&self, with: &str) -> Logged {
-        let unshare = require_tool("unshare", "util-linux");
-        let wrapper = self.path("restic-wrapper");
-        let log = self.path("restic-calls.log");
-        if !wrapper.exists() {
-            let real = self.path("restic.real");
-            std::fs::copy(&self.restic, &real).unwrap();
-            std::fs::write(
-                &wrapper,
-                format!(
-                    "#!/bin/sh\necho \"$RESTIC_REPOSITORY $RESTIC_PASSWORD_FILE $*\" >> '{}'\nexec '{}' \"$@\"\n",
-                    log.display(),
-                    real.display()
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        let (_, log) = self.restic_wrapper();
         std::fs::write(&log, "").unwrap();
         let file = self.write_policy(with);
-        let out = Command::new(unshare)
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /usr/bin/restic && shift && exec \"$@\"")
-            .arg("sh")
-            .arg(&wrapper)
-            .arg(agent())
-            .args(["check", "--policy"])
-            .arg(&file)
-            .args(["--format", "json", "--state-dir"])
-            .arg(self.path("state"))
-            .env("RESTIC_CACHE_DIR", self.path("cache"))
-            .env_remove("RESTIC_PASSWORD")
-            .env_remove("RESTIC_PASSWORD_FILE")
+        let out = self
+            .agent_check(&file, true)
             .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         let check = check_of(&report_json(&out), "BK-T", "restic").clone();

@@ -210,12 +210,17 @@ fn papyrs_policy_is_valid_and_checks_this_machine() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("19 controls"), "{}", stdout(&o));
 
+    // Its own state dir: the checks' state (log offsets, dpkg_verify's
+    // cache) stays out of this machine's /var/lib/vigil.
+    let state = tempfile::tempdir().unwrap();
     let o = run_agent(&[
         "check",
         "--policy",
         policy.to_str().unwrap(),
         "--format",
         "json",
+        "--state-dir",
+        state.path().to_str().unwrap(),
     ]);
     let code = o.status.code();
     assert!(

@@ -24,12 +24,15 @@ fn every_example_runs_as_documented() {
             .trim()
             .parse()
             .unwrap();
+        let state = tempfile::tempdir().unwrap();
         let mut args = vec![
             "check",
             "--policy",
             policy.to_str().unwrap(),
             "--format",
             "json",
+            "--state-dir",
+            state.path().to_str().unwrap(),
         ];
         let root = ex.join("root");
         let root_s = root.to_string_lossy().into_owned();

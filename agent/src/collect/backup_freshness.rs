@@ -361,8 +361,9 @@ async fn restic(
     let scrub = Scrub::new(spec, pass.as_deref());
     sf.encryption_mode = Some("restic (always encrypted)".into());
 
-    // The listing: from the cache when the local repository has not changed.
-    match (local_path(spec), &pass) {
+    // The listing: from the cache when the local repository has not changed;
+    // from restic otherwise, and wherever the cache cannot be used.
+    let listed = match (local_path(spec), &pass) {
         (Some(local), Some(pass_file)) => {
             let file = cache::file(
                 &ctx.state_dir,
@@ -386,26 +387,25 @@ async fn restic(
                 bin: bin.clone(),
                 host: spec.host.clone(),
             };
-            list_cached(p, spec, ctx, sf, memo, &cached, &scrub, timeout).await?;
+            list_cached(p, spec, ctx, sf, memo, &cached, &scrub, timeout).await?
         }
-        _ => {
-            let sets =
-                list_snapshots(spec, ctx, memo, &bin, pass.as_deref(), &scrub, timeout).await?;
-            sf.sets = sets;
-            if let Some(n) = sf.sets.iter().max_by_key(|s| s.time).cloned() {
-                sf.required_paths = list_paths(
-                    p,
-                    spec,
-                    ctx,
-                    memo,
-                    &bin,
-                    pass.as_deref(),
-                    &scrub,
-                    timeout,
-                    &n.id,
-                )
-                .await?;
-            }
+        _ => false,
+    };
+    if !listed {
+        sf.sets = list_snapshots(spec, ctx, memo, &bin, pass.as_deref(), &scrub, timeout).await?;
+        if let Some(n) = sf.sets.iter().max_by_key(|s| s.time).cloned() {
+            sf.required_paths = list_paths(
+                p,
+                spec,
+                ctx,
+                memo,
+                &bin,
+                pass.as_deref(),
+                &scrub,
+                timeout,
+                &n.id,
+            )
+            .await?;
         }
     }
 
@@ -580,6 +580,8 @@ impl Cached {
 /// The listing of a local repository: from the cache when its fingerprint is
 /// unchanged, else from restic (and then cached). Nothing is cached from a
 /// restic that failed, so the cache never answers where restic would not.
+/// `Ok(false)`: the fingerprint cannot be read, nothing was listed (the
+/// caller lists with restic, uncached).
 #[expect(
     clippy::too_many_arguments,
     reason = "the pieces of one restic invocation, shared by its two callers"
@@ -593,17 +595,12 @@ async fn list_cached(
     cached: &Cached,
     scrub: &Scrub,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let pass = Some(cached.pass.as_path());
     // Taken before restic runs: a snapshot written meanwhile changes it, so
     // the listing is saved only if the fingerprint is the same afterwards.
     let Some(fp) = cached.fingerprint().await else {
-        sf.sets = list_snapshots(spec, ctx, memo, &cached.bin, pass, scrub, timeout).await?;
-        if let Some(n) = sf.sets.iter().max_by_key(|s| s.time).cloned() {
-            sf.required_paths =
-                list_paths(p, spec, ctx, memo, &cached.bin, pass, scrub, timeout, &n.id).await?;
-        }
-        return Ok(());
+        return Ok(false);
     };
     let (mut entry, from_cache) = match cached.load().await {
         Some(e) if e.fingerprint == fp.hash => (e, true),
@@ -645,7 +642,7 @@ async fn list_cached(
     if dirty {
         cached.save(entry).await;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Quotes a path for borg's shlex-split `BORG_PASSCOMMAND`.

@@ -26,7 +26,7 @@ use vigil_rules::checks::clamav::{
     parse_version, DateSource, Facts, Infected, Params, Scan, ScanError, SelfTest,
 };
 
-use super::{io_reason, HostCtx};
+use super::{io_reason, stat_identity, HostCtx};
 
 /// How long one clamd command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -319,26 +319,13 @@ struct Cache {
     identity: BTreeMap<String, Identity>,
 }
 
-/// What changes whenever a file's content can have changed through the
-/// filesystem: device, inode, size, mtime and ctime (seconds, nanoseconds).
-/// ctime cannot be set from user space (`touch -d` and `utimensat` set it to
-/// now), so a rewrite that restores the mtime still changes the identity.
-/// Writes to the raw block device or a clock turned back are not seen; a new
-/// signature set (freshclam, daily) rescans everything.
-type Identity = [i64; 7];
+/// A file's [`stat_identity`], in hex. What it does not see (raw block
+/// device writes, a clock set back) a new signature set (freshclam, daily)
+/// covers: it rescans everything.
+type Identity = String;
 
 fn identity(md: &std::fs::Metadata) -> Identity {
-    use std::os::unix::fs::MetadataExt;
-    let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    [
-        wide(md.dev()),
-        wide(md.ino()),
-        wide(md.size()),
-        md.mtime(),
-        md.mtime_nsec(),
-        md.ctime(),
-        md.ctime_nsec(),
-    ]
+    hex::encode(stat_identity(md))
 }
 
 fn cache_path(ctx: &HostCtx, p: &Params) -> PathBuf {

@@ -25,7 +25,7 @@ use vigil_rules::checks::file_integrity::{
     Baseline, Diff, DiffKind, Dpkg, DpkgProblem, Facts, Params, ProblemKind,
 };
 
-use super::{io_reason, HostCtx};
+use super::{io_reason, stat_identity, HostCtx};
 use crate::pace::{self, Pace};
 
 pub mod cache;
@@ -580,7 +580,7 @@ fn verify_one(
                 return seen(Err(e), None);
             }
             match std::fs::metadata(real) {
-                Ok(md) if cache::ident(&md) == r.ident => {
+                Ok(md) if stat_identity(&md) == r.ident => {
                     return Seen {
                         cached: true,
                         ..seen(Ok(r.outcome), Some(*r))
@@ -612,12 +612,12 @@ fn verify_one(
     // change just before the run.
     let rec = match (key, before, file.metadata()) {
         (Some(key), Ok(b), Ok(a))
-            if cache::ident(&b) == cache::ident(&a)
+            if stat_identity(&b) == stat_identity(&a)
                 && ns(b.ctime(), b.ctime_nsec()) < fresh_from =>
         {
             Some(Rec {
                 key,
-                ident: cache::ident(&b),
+                ident: stat_identity(&b),
                 outcome,
             })
         }
@@ -645,9 +645,7 @@ fn cached_run_likely(p: &Params, ctx: &HostCtx) -> bool {
     else {
         return false;
     };
-    let every = i64::try_from(p.full_pass_every().as_secs()).unwrap_or(i64::MAX);
-    let age = chrono::Utc::now().timestamp().saturating_sub(last);
-    (0..every).contains(&age)
+    full_pass_due(last, p.full_pass_every(), chrono::Utc::now()).is_none()
 }
 
 fn cache_path(ctx: &HostCtx, admin: &Path) -> PathBuf {
@@ -703,26 +701,33 @@ fn load_cache(
         }
         Ok(Ok(c)) => c,
     };
-    let age = now.timestamp().saturating_sub(c.last_full_pass);
+    match full_pass_due(c.last_full_pass, every, now) {
+        Some(why) => (None, Some(why)),
+        None => (Some(c), None),
+    }
+}
+
+/// Why a cache whose last full pass was at `last` (Unix seconds) calls for
+/// a full pass `now`; `None` while it can be used.
+fn full_pass_due(
+    last: i64,
+    every: std::time::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let age = now.timestamp().saturating_sub(last);
     let every_s = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
     if age < -60 {
-        return (
-            None,
-            Some("the last full pass is dated in the future (was the clock set back?)".into()),
-        );
+        return Some("the last full pass is dated in the future (was the clock set back?)".into());
     }
     if age >= every_s {
         let age = std::time::Duration::from_secs(age.unsigned_abs());
-        return (
-            None,
-            Some(format!(
-                "the last full pass was {} ago; `full_pass_every` is {}",
-                humantime::format_duration(age),
-                humantime::format_duration(every)
-            )),
-        );
+        return Some(format!(
+            "the last full pass was {} ago; `full_pass_every` is {}",
+            humantime::format_duration(age),
+            humantime::format_duration(every)
+        ));
     }
-    (Some(c), None)
+    None
 }
 
 fn md5_reader(f: &std::fs::File, buf: &mut [u8], pace: &Pace) -> std::io::Result<([u8; 16], u64)> {

@@ -207,6 +207,33 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, String> {
     }
 }
 
+/// A file's stat identity: 64 bits of SHA-256 over device, inode, size,
+/// mtime and ctime (seconds and nanoseconds) — what changes whenever its
+/// content can have changed through the filesystem. ctime cannot be set
+/// from user space (`touch -d` and `utimensat` set it to now), so a rewrite
+/// that restores the old mtime still changes it; writes to the raw block
+/// device under the filesystem, or a clock set back, do not. The checks that
+/// skip unchanged files by it (`dpkg_verify`, `clamav`) say what covers that.
+pub fn stat_identity(md: &std::fs::Metadata) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    for v in [
+        md.dev(),
+        md.ino(),
+        md.size(),
+        md.mtime() as u64,
+        md.mtime_nsec() as u64,
+        md.ctime() as u64,
+        md.ctime_nsec() as u64,
+    ] {
+        h.update(v.to_le_bytes());
+    }
+    let mut out = [0u8; 8];
+    out.copy_from_slice(h.finalize().get(..8).unwrap_or(&[0; 8]));
+    out
+}
+
 /// An io error in lower case, without the `(os error N)` tail.
 pub fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -221,6 +248,18 @@ pub fn io_reason(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_identity_follows_content_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "one\n").unwrap();
+        let a = stat_identity(&std::fs::metadata(&f).unwrap());
+        assert_eq!(a, stat_identity(&std::fs::metadata(&f).unwrap()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&f, "two\n").unwrap();
+        assert_ne!(a, stat_identity(&std::fs::metadata(&f).unwrap()));
+    }
 
     #[tokio::test]
     async fn a_memo_is_shared_within_its_scope_only() {

@@ -1,6 +1,7 @@
 //! The verification cache of `dpkg_verify`: for every package file hashed,
 //! a key of (path read, expected MD5), a digest of the file's stat identity
-//! when it was hashed (device, inode, size, mtime and ctime in ns) and the
+//! when it was hashed (`collect::stat_identity`: device, inode, size, mtime
+//! and ctime in ns) and the
 //! outcome (matched / did not match).
 //!
 //! A later run that finds the same key with the same identity takes the
@@ -25,7 +26,6 @@
 //! hashes everything.
 
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -80,24 +80,6 @@ pub fn key(path: &[u8], md5: &[u8; 16]) -> [u8; 16] {
     array(&h.finalize(), 0)
 }
 
-/// The stat identity of a file, as 64 bits of SHA-256 over device, inode,
-/// size, mtime and ctime (seconds and nanoseconds).
-pub fn ident(md: &std::fs::Metadata) -> [u8; 8] {
-    let mut h = Sha256::new();
-    for v in [
-        md.dev(),
-        md.ino(),
-        md.size(),
-        md.mtime() as u64,
-        md.mtime_nsec() as u64,
-        md.ctime() as u64,
-        md.ctime_nsec() as u64,
-    ] {
-        h.update(v.to_le_bytes());
-    }
-    array(&h.finalize(), 0)
-}
-
 /// A cache as read: when every file was last hashed, and the records.
 #[derive(Debug, Default)]
 pub struct Cache {
@@ -139,16 +121,27 @@ pub fn last_full_pass(mut r: impl Read) -> Result<i64, Unusable> {
     let mut head = [0u8; HEADER];
     r.read_exact(&mut head)
         .map_err(|_| Unusable::Corrupt("shorter than its header".into()))?;
+    parse_header(&head).map(|(last, _)| last)
+}
+
+/// The header's last full pass and record count, once its magic, version
+/// and record size check out.
+fn parse_header(head: &[u8; HEADER]) -> Result<(i64, u64), Unusable> {
+    let corrupt = |why: &str| Unusable::Corrupt(why.to_owned());
     if head.get(..8) != Some(&MAGIC[..]) {
-        return Err(Unusable::Corrupt(
-            "not a vigil dpkg cache (bad magic)".into(),
-        ));
+        return Err(corrupt("not a vigil dpkg cache (bad magic)"));
     }
-    let version = u32::from_le_bytes(array(&head, 8));
+    let version = u32::from_le_bytes(array(head, 8));
     if version != VERSION {
         return Err(Unusable::Version(version));
     }
-    Ok(i64::from_le_bytes(array(&head, 16)))
+    if u32::from_le_bytes(array(head, 12)) as usize != RECORD {
+        return Err(corrupt("record size does not match its version"));
+    }
+    Ok((
+        i64::from_le_bytes(array(head, 16)),
+        u64::from_le_bytes(array(head, 24)),
+    ))
 }
 
 pub fn decode(r: impl Read) -> Result<Cache, Unusable> {
@@ -159,18 +152,7 @@ pub fn decode(r: impl Read) -> Result<Cache, Unusable> {
     r.read_exact(&mut head)
         .map_err(|_| corrupt("shorter than its header"))?;
     sum.update(head);
-    if head.get(..8) != Some(&MAGIC[..]) {
-        return Err(corrupt("not a vigil dpkg cache (bad magic)"));
-    }
-    let version = u32::from_le_bytes(array(&head, 8));
-    if version != VERSION {
-        return Err(Unusable::Version(version));
-    }
-    if u32::from_le_bytes(array(&head, 12)) as usize != RECORD {
-        return Err(corrupt("record size does not match its version"));
-    }
-    let last_full_pass = i64::from_le_bytes(array(&head, 16));
-    let count = u64::from_le_bytes(array(&head, 24));
+    let (last_full_pass, count) = parse_header(&head)?;
     // a count from a damaged header must not size an allocation by itself
     let count = usize::try_from(count).map_err(|_| corrupt("impossible record count"))?;
     if count > 64 << 20 {
@@ -413,18 +395,6 @@ mod tests {
         r.extend(recs(4));
         sort(&mut r);
         assert_eq!(r, recs(4));
-    }
-
-    #[test]
-    fn identity_follows_content_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("f");
-        std::fs::write(&f, "one\n").unwrap();
-        let a = ident(&std::fs::metadata(&f).unwrap());
-        assert_eq!(a, ident(&std::fs::metadata(&f).unwrap()));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::write(&f, "two\n").unwrap();
-        assert_ne!(a, ident(&std::fs::metadata(&f).unwrap()));
     }
 
     #[test]

@@ -119,6 +119,16 @@ fn policy(dir: &Path, with: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `with` of a check scanning `tree` through clamd's unix socket.
+fn scan_over_socket(clamd: &Clamd, tree: &Path) -> String {
+    format!(
+        "          address: unix:{}\n          database_directory: {}\n          scan_paths: [{}]\n",
+        clamd.socket().display(),
+        clamd.db().display(),
+        tree.display()
+    )
+}
+
 fn check(policy: &str, state: &Path) -> (serde_json::Value, String) {
     let o = run_agent(&[
         "check",
@@ -159,15 +169,7 @@ fn clean_tree_is_scanned_once_then_skipped_and_stale_signatures_fail() {
     write(&tree.join("a/b/app.js"), b"console.log('ok');\n");
     write(&tree.join("a/readme.txt"), b"nothing to see\n");
     let state = tmp.path().join("state");
-    let p = policy(
-        tmp.path(),
-        &format!(
-            "          address: unix:{}\n          database_directory: {}\n          scan_paths: [{}]\n",
-            clamd.socket().display(),
-            clamd.db().display(),
-            tree.display()
-        ),
-    );
+    let p = policy(tmp.path(), &scan_over_socket(&clamd, &tree));
 
     let (c, _) = check(&p, &state);
     assert_eq!(c["status"], "pass", "{c}");
@@ -226,15 +228,7 @@ fn a_rewrite_that_restores_the_mtime_is_scanned_again_and_files_stream_in_chunks
     write(&tree.join("big.bin"), &big);
     write(&tree.join("page.html"), b"<p>fine</p>\n");
     let state = tmp.path().join("state");
-    let p = policy(
-        tmp.path(),
-        &format!(
-            "          address: unix:{}\n          database_directory: {}\n          scan_paths: [{}]\n",
-            clamd.socket().display(),
-            clamd.db().display(),
-            tree.display()
-        ),
-    );
+    let p = policy(tmp.path(), &scan_over_socket(&clamd, &tree));
     let (c, _) = check(&p, &state);
     assert_eq!(c["status"], "pass", "{c}");
     assert_eq!(c["evidence"]["scan"]["files_scanned"], 2);

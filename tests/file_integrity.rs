@@ -16,18 +16,19 @@ fn policy(dir: &Path, with: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `check --format json` of `policy` on the fixture `root`, state in `state`.
+fn check_cmd(policy: &str, root: &Path, state: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(vigil_tests::agent());
+    c.args(["check", "--policy", policy, "--format", "json", "--root"])
+        .arg(root)
+        .arg("--state-dir")
+        .arg(state)
+        .env("NO_COLOR", "1");
+    c
+}
+
 fn check(policy: &str, root: &Path, state: &Path) -> serde_json::Value {
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy,
-        "--format",
-        "json",
-        "--root",
-        root.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let o = check_cmd(policy, root, state).output().unwrap();
     let r = report_json(&o);
     check_of(&r, "SP-7", "integrity").clone()
 }
@@ -456,20 +457,8 @@ fn a_corrupt_cache_is_discarded_with_a_log_line_and_a_full_pass() {
     *bytes.last_mut().unwrap() ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();
 
-    let o = std::process::Command::new(vigil_tests::agent())
-        .args([
-            "check",
-            "--policy",
-            &p,
-            "--format",
-            "json",
-            "--root",
-            root.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
+    let o = check_cmd(&p, &root, &state)
         .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let log = stderr(&o);

@@ -494,3 +494,75 @@ fn missing_policy_file_is_exit_2_with_its_name() {
     );
     assert!(!Path::new("/nonexistent").exists());
 }
+
+/// Issue 26: every finding code carries a remediation, in JSON and in the
+/// table; `--json` stays an alias of `--format json`.
+#[test]
+fn types_lists_a_remediation_for_every_code() {
+    let o = run_agent(&["types", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let types: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let types = types.as_array().unwrap();
+    assert!(types.len() >= 13);
+    let mut codes = 0;
+    for t in types {
+        for c in t["codes"].as_array().unwrap() {
+            codes += 1;
+            for key in ["code", "severity", "meaning", "remediation"] {
+                let v = c[key].as_str().unwrap_or("");
+                assert!(
+                    !v.trim().is_empty(),
+                    "{}/{}: no `{key}`",
+                    t["name"],
+                    c["code"]
+                );
+            }
+        }
+    }
+    assert!(codes > 100, "only {codes} codes");
+    let alias = run_agent(&["types", "--json"]);
+    assert_eq!(alias.stdout, o.stdout);
+    let table = run_agent(&["types"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("fix: Set `PermitEmptyPasswords no`"),
+        "{text}"
+    );
+    let bad = run_agent(&["types", "--format", "yaml"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Issue 26: a finding in a report names its remediation (`TYPE/CODE`).
+#[test]
+fn findings_carry_their_remediation_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("self-signed.pem");
+    let key = rcgen::generate_simple_self_signed(vec!["papyrs.example".into()]).unwrap();
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: k\n        type: tls_certificate_file\n        with: {{path: {}}}\n",
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let check = &report["controls"][0]["checks"][0];
+    let findings = check["findings"].as_array().unwrap();
+    assert!(!findings.is_empty(), "{check}");
+    for f in findings {
+        assert_eq!(
+            f["remediation"].as_str().unwrap(),
+            format!("tls/{}", f["code"].as_str().unwrap())
+        );
+    }
+}

@@ -124,8 +124,13 @@ enum Cmd {
         #[arg(long, value_name = "FILE", default_value = vigil_agent::config::DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// List the check types this build has, with their finding codes.
+    /// List the check types this build has, with their finding codes and
+    /// what to do about each.
     Types {
+        /// `table` (the default) or `json`.
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// The same as `--format json` (kept for earlier scripts).
         #[arg(long)]
         json: bool,
     },
@@ -312,10 +317,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             };
             Ok(write_baselines(&p, &control, &ctx))
         }
-        Cmd::Types { json } => {
+        Cmd::Types { format, json } => {
             let types = vigil_rules::checks::check_types();
             let mut text = String::new();
-            if json {
+            if json || format == "json" {
                 text = serde_json::to_string_pretty(&types)? + "\n";
             } else {
                 for t in types {
@@ -327,6 +332,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                             c.severity.as_str(),
                             c.description
                         );
+                        text += &format!("  {:36} {:8} fix: {}\n", "", "", c.remediation);
+                        if let Some(r) = c.reference {
+                            text += &format!("  {:36} {:8} see: {r}\n", "", "");
+                        }
                     }
                 }
             }

@@ -566,3 +566,65 @@ fn findings_carry_their_remediation_id() {
         );
     }
 }
+
+/// Issue 26: on a terminal `check` shows the running controls and how far
+/// they are, then erases the line; piped, or with `--format json`, it shows
+/// nothing of it, and the report never carries it.
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for i in 0..50 {
+        std::fs::write(
+            logs.join(format!("app-{i}.log")),
+            "GET / 200\n".repeat(20_000),
+        )
+        .unwrap();
+    }
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: scan\n        type: log_secrets\n        with: {{paths: [\"{}/*.log\"]}}\n",
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let agent = agent();
+    let cmd = |format: &str| {
+        format!(
+            "{} check --policy {} --state-dir {} {format}",
+            agent.display(),
+            policy.display(),
+            dir.path().join("state").display()
+        )
+    };
+    // `script` (util-linux) runs the agent on a pseudo-terminal.
+    let on_tty = |format: &str| {
+        let o = Command::new("script")
+            .args(["-qfec", &cmd(format), "/dev/null"])
+            .env("COLUMNS", "120")
+            .output()
+            .expect("`script` is missing: apt-get install bsdutils");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = on_tty("");
+    assert!(shown.contains("\r\x1b[K[0/1] C-1/scan"), "{shown:?}");
+    // The line is erased before the table is printed.
+    let erased = shown.rfind("\r\x1b[K").unwrap();
+    assert!(shown[erased..].contains("C-1"), "{shown:?}");
+    let json_on_tty = on_tty("--format json");
+    assert!(!json_on_tty.contains("\x1b[K"), "{json_on_tty:?}");
+    let piped = Command::new(&agent)
+        .args(["check", "--policy", policy.to_str().unwrap(), "--state-dir"])
+        .arg(dir.path().join("state2"))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("\x1b[K"));
+    let report = String::from_utf8_lossy(&piped.stdout);
+    assert!(
+        !report.contains("[0/1]") && !report.contains("\x1b"),
+        "{report}"
+    );
+}

@@ -494,3 +494,137 @@ fn missing_policy_file_is_exit_2_with_its_name() {
     );
     assert!(!Path::new("/nonexistent").exists());
 }
+
+/// Issue 26: every finding code carries a remediation, in JSON and in the
+/// table; `--json` stays an alias of `--format json`.
+#[test]
+fn types_lists_a_remediation_for_every_code() {
+    let o = run_agent(&["types", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let types: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let types = types.as_array().unwrap();
+    assert!(types.len() >= 13);
+    let mut codes = 0;
+    for t in types {
+        for c in t["codes"].as_array().unwrap() {
+            codes += 1;
+            for key in ["code", "severity", "meaning", "remediation"] {
+                let v = c[key].as_str().unwrap_or("");
+                assert!(
+                    !v.trim().is_empty(),
+                    "{}/{}: no `{key}`",
+                    t["name"],
+                    c["code"]
+                );
+            }
+        }
+    }
+    assert!(codes > 100, "only {codes} codes");
+    let alias = run_agent(&["types", "--json"]);
+    assert_eq!(alias.stdout, o.stdout);
+    let table = run_agent(&["types"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("fix: Set `PermitEmptyPasswords no`"),
+        "{text}"
+    );
+    let bad = run_agent(&["types", "--format", "yaml"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Issue 26: a finding in a report names its remediation (`TYPE/CODE`).
+#[test]
+fn findings_carry_their_remediation_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("self-signed.pem");
+    let key = rcgen::generate_simple_self_signed(vec!["papyrs.example".into()]).unwrap();
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: k\n        type: tls_certificate_file\n        with: {{path: {}}}\n",
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let check = &report["controls"][0]["checks"][0];
+    let findings = check["findings"].as_array().unwrap();
+    assert!(!findings.is_empty(), "{check}");
+    for f in findings {
+        assert_eq!(
+            f["remediation"].as_str().unwrap(),
+            format!("tls/{}", f["code"].as_str().unwrap())
+        );
+    }
+}
+
+/// Issue 26: on a terminal `check` shows the running controls and how far
+/// they are, then erases the line; piped, or with `--format json`, it shows
+/// nothing of it, and the report never carries it.
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for i in 0..50 {
+        std::fs::write(
+            logs.join(format!("app-{i}.log")),
+            "GET / 200\n".repeat(20_000),
+        )
+        .unwrap();
+    }
+    let policy = dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: scan\n        type: log_secrets\n        with: {{paths: [\"{}/*.log\"]}}\n",
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let agent = agent();
+    let cmd = |format: &str| {
+        format!(
+            "{} check --policy {} --state-dir {} {format}",
+            agent.display(),
+            policy.display(),
+            dir.path().join("state").display()
+        )
+    };
+    // `script` (util-linux) runs the agent on a pseudo-terminal.
+    let on_tty = |format: &str| {
+        let o = Command::new("script")
+            .args(["-qfec", &cmd(format), "/dev/null"])
+            .env("COLUMNS", "120")
+            .output()
+            .expect("`script` is missing: apt-get install bsdutils");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = on_tty("");
+    assert!(shown.contains("\r\x1b[K[0/1] C-1/scan"), "{shown:?}");
+    // The line is erased before the table is printed.
+    let erased = shown.rfind("\r\x1b[K").unwrap();
+    assert!(shown[erased..].contains("C-1"), "{shown:?}");
+    let json_on_tty = on_tty("--format json");
+    assert!(!json_on_tty.contains("\x1b[K"), "{json_on_tty:?}");
+    let piped = Command::new(&agent)
+        .args(["check", "--policy", policy.to_str().unwrap(), "--state-dir"])
+        .arg(dir.path().join("state2"))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("\x1b[K"));
+    let report = String::from_utf8_lossy(&piped.stdout);
+    assert!(
+        !report.contains("[0/1]") && !report.contains("\x1b"),
+        "{report}"
+    );
+}

@@ -110,9 +110,23 @@ pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>
 
 /// Collects and judges one check.
 pub async fn run_check(check: &Check, ctx: &HostCtx, judge: &JudgeCtx) -> CheckReport {
+    run_check_as(check, &check.id, ctx, judge).await
+}
+
+/// [`run_check`], shown as `label` on the run's progress board if it has one.
+async fn run_check_as(check: &Check, label: &str, ctx: &HostCtx, judge: &JudgeCtx) -> CheckReport {
     let started = Instant::now();
     let limit = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
-    let verdict = match tokio::time::timeout(limit, collect::collect(&check.spec, ctx)).await {
+    let pace = ctx.pace.for_check(check.type_name());
+    let _shown = pace
+        .board()
+        .map(|b| b.start(label.to_owned(), pace.clone()));
+    let ctx = &HostCtx {
+        pace,
+        ..ctx.clone()
+    };
+    let verdict = match tokio::time::timeout(limit, collect::collect_paced(&check.spec, ctx)).await
+    {
         Err(_) => Verdict::error(format!(
             "timed out after {}",
             humantime::format_duration(limit)
@@ -146,9 +160,13 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     // new for every run, gone with it.
     let memo = RunMemo::default();
     let mut handles = Vec::new();
+    if let Some(board) = ctx.pace.board() {
+        board.set_total(controls.iter().map(|c| c.checks.len() as u64).sum());
+    }
     for control in &controls {
         for check in &control.checks {
             let (ctx, judge, gate, memo) = (ctx.clone(), judge.clone(), gate.clone(), memo.clone());
+            let label = format!("{}/{}", control.id, check.id);
             let heavy = file_heavy(&check.spec).then(|| heavy_gate.clone());
             let check = with_tasks(check, &opts.erasures)
                 .map_err(|why| (check.id.clone(), check.type_name().to_owned(), why));
@@ -161,7 +179,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
                 };
                 let _permit = gate.acquire_owned().await;
                 match check {
-                    Ok(check) => memo.scope(run_check(&check, &ctx, &judge)).await,
+                    Ok(check) => memo.scope(run_check_as(&check, &label, &ctx, &judge)).await,
                     Err((id, check_type, summary)) => CheckReport {
                         id,
                         check_type,

@@ -9,6 +9,8 @@
 //! - [`config`] reads the agent's YAML config with located errors.
 //! - [`pace`] keeps file-heavy checks gentle: a stop switch for timed-out
 //!   checks, a shared read budget, idle CPU and I/O priority.
+//! - [`progress`] shows a `check`'s running controls and how far the long
+//!   ones are, on a terminal only.
 //! - [`daemon`] is `vigil-agent run`: the schedule, the durable spool, the
 //!   shipper; [`enroll`] trades the enrollment secret for a token.
 
@@ -18,3 +20,4 @@ pub mod daemon;
 pub mod engine;
 pub mod enroll;
 pub mod pace;
+pub mod progress;

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -124,8 +125,13 @@ enum Cmd {
         #[arg(long, value_name = "FILE", default_value = vigil_agent::config::DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// List the check types this build has, with their finding codes.
+    /// List the check types this build has, with their finding codes and
+    /// what to do about each.
     Types {
+        /// `table` (the default) or `json`.
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// The same as `--format json` (kept for earlier scripts).
         #[arg(long)]
         json: bool,
     },
@@ -312,10 +318,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             };
             Ok(write_baselines(&p, &control, &ctx))
         }
-        Cmd::Types { json } => {
+        Cmd::Types { format, json } => {
             let types = vigil_rules::checks::check_types();
             let mut text = String::new();
-            if json {
+            if json || format == "json" {
                 text = serde_json::to_string_pretty(&types)? + "\n";
             } else {
                 for t in types {
@@ -327,6 +333,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                             c.severity.as_str(),
                             c.description
                         );
+                        text += &format!("  {:36} {:8} fix: {}\n", "", "", c.remediation);
+                        if let Some(r) = c.reference {
+                            text += &format!("  {:36} {:8} see: {r}\n", "", "");
+                        }
                     }
                 }
             }
@@ -449,6 +459,18 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                     read_budget.or(cfg.read_budget_mb_per_s).unwrap_or(0),
                 ),
             };
+            let tty = std::io::stdout().is_terminal() && output.is_none();
+            let fmt = format.unwrap_or(if tty { Format::Table } else { Format::Json });
+            // Progress on a terminal only, and never beside JSON on stdout.
+            let board = (std::io::stderr().is_terminal() && fmt != Format::Json)
+                .then(|| Arc::new(vigil_agent::progress::Board::default()));
+            let ctx = match &board {
+                Some(b) => HostCtx {
+                    pace: ctx.pace.clone().with_board(b.clone()),
+                    ..ctx
+                },
+                None => ctx,
+            };
             let opts = RunOptions {
                 host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),
                 roles: cfg.roles.clone(),
@@ -461,7 +483,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let mut report = match rt.block_on(engine::run(&p, &opts)) {
+            let ticker = board.map(vigil_agent::progress::Ticker::start);
+            let run = rt.block_on(engine::run(&p, &opts));
+            drop(ticker);
+            let mut report = match run {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("vigil-agent: {e}");
@@ -478,8 +503,6 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                     eprintln!("vigil-agent: waiver `{id}` matched no failing check on this host");
                 }
             }
-            let tty = std::io::stdout().is_terminal() && output.is_none();
-            let fmt = format.unwrap_or(if tty { Format::Table } else { Format::Json });
             let colour = tty && std::env::var_os("NO_COLOR").is_none();
             let text = format::render(&report, fmt, colour);
             match &output {

@@ -150,6 +150,24 @@ struct CheckToken {
     bytes: AtomicU64,
     waited_ns: AtomicU64,
     started: OnceLock<Instant>,
+    /// Progress for a terminal: the work the check expects (bytes and/or
+    /// files, 0 when unknown) and the files it finished.
+    total_bytes: AtomicU64,
+    total_items: AtomicU64,
+    items_done: AtomicU64,
+    /// What an item is (`files`, `packages`).
+    unit: OnceLock<&'static str>,
+}
+
+/// How far one check has come, as [`Pace::progress`] reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckProgress {
+    pub bytes: u64,
+    pub total_bytes: u64,
+    pub items: u64,
+    pub total_items: u64,
+    /// What an item is: `files`, `packages`.
+    pub unit: &'static str,
 }
 
 impl Drop for CheckToken {
@@ -183,6 +201,8 @@ pub struct Pace {
     priority: ScanPriority,
     budget: Option<Arc<Bucket>>,
     token: Arc<CheckToken>,
+    /// Where a run shows its progress on a terminal (`check` only).
+    board: Option<Arc<crate::progress::Board>>,
 }
 
 /// Throws its check's stop switch when dropped, unless disarmed.
@@ -219,6 +239,47 @@ impl Pace {
                 ))
             }),
             token: Arc::default(),
+            board: None,
+        }
+    }
+
+    /// The same pacing, showing the run's progress on `board`.
+    pub fn with_board(mut self, board: Arc<crate::progress::Board>) -> Pace {
+        self.board = Some(board);
+        self
+    }
+
+    /// The run's progress board, if it has one.
+    pub fn board(&self) -> Option<&Arc<crate::progress::Board>> {
+        self.board.as_ref()
+    }
+
+    /// The check expects to read `bytes` bytes (for progress only).
+    pub fn expect_bytes(&self, bytes: u64) {
+        self.token.total_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The check expects to go through `n` items, `unit` (`files`,
+    /// `packages`) saying what they are (for progress only).
+    pub fn expect_items(&self, n: u64, unit: &'static str) {
+        let _ = self.token.unit.set(unit);
+        self.token.total_items.store(n, Ordering::Relaxed);
+    }
+
+    /// `n` more items are done (for progress only).
+    pub fn items_done(&self, n: u64) {
+        self.token.items_done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// How far this check has come.
+    pub fn progress(&self) -> CheckProgress {
+        let t = &self.token;
+        CheckProgress {
+            bytes: t.bytes.load(Ordering::Relaxed),
+            total_bytes: t.total_bytes.load(Ordering::Relaxed),
+            items: t.items_done.load(Ordering::Relaxed),
+            total_items: t.total_items.load(Ordering::Relaxed),
+            unit: t.unit.get().copied().unwrap_or("files"),
         }
     }
 
@@ -241,11 +302,16 @@ impl Pace {
             bytes: AtomicU64::new(0),
             waited_ns: AtomicU64::new(0),
             started: OnceLock::from(Instant::now()),
+            total_bytes: AtomicU64::new(0),
+            total_items: AtomicU64::new(0),
+            items_done: AtomicU64::new(0),
+            unit: OnceLock::new(),
         };
         Pace {
             priority: self.priority,
             budget: self.budget.clone(),
             token: Arc::new(token),
+            board: self.board.clone(),
         }
     }
 

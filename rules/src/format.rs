@@ -268,11 +268,17 @@ pub fn sarif(report: &Report) -> String {
     })];
     for t in check_types() {
         for c in t.codes {
-            rules.push(json!({
+            let mut rule = json!({
                 "id": format!("{}/{}", t.name, c.code),
                 "shortDescription": {"text": c.description},
                 "defaultConfiguration": {"level": sarif_level(c.severity)},
-            }));
+                "help": {"text": c.remediation},
+            });
+            // helpUri must be a URI: only references that are links.
+            if let Some(uri) = c.reference.filter(|r| r.starts_with("https://")) {
+                rule["helpUri"] = json!(uri);
+            }
+            rules.push(rule);
         }
     }
     let mut results = Vec::new();
@@ -353,6 +359,7 @@ mod tests {
                 line: Some(3),
             }),
             excerpt: None,
+            remediation: None,
         });
         let mut err = check("password_storage", CheckStatus::Error);
         err.summary = "cannot read `/etc/shadow`: permission denied".into();
@@ -425,6 +432,33 @@ mod tests {
         assert!(x.contains("&lt;not rostered&gt; &amp; more"));
         assert!(x.contains("<error message=\"cannot read `/etc/shadow`: permission denied\""));
         assert_eq!(x.matches("<testcase").count(), 3);
+    }
+
+    #[test]
+    fn sarif_rules_carry_remediation_help() {
+        let v: serde_json::Value = serde_json::from_str(&sarif(&sample())).unwrap();
+        let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+        let rule = rules
+            .iter()
+            .find(|r| r["id"] == "admin_access/unknown_key")
+            .unwrap();
+        let help = rule["help"]["text"].as_str().unwrap();
+        assert!(help.contains("authorized_keys"), "{help}");
+        let with_uri = rules
+            .iter()
+            .find(|r| r["id"] == "patch_level/unattended_upgrades_off")
+            .unwrap();
+        assert_eq!(
+            with_uri["helpUri"],
+            "https://wiki.debian.org/UnattendedUpgrades"
+        );
+        for r in rules.iter().skip(1) {
+            assert!(
+                !r["help"]["text"].as_str().unwrap_or("").is_empty(),
+                "{} has no help",
+                r["id"]
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! [`Policy`], the only type the engine accepts. Validation collects every
 //! problem with its line and column instead of stopping at the first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +40,14 @@ pub struct Control {
     pub source: Option<String>,
     pub description: Option<String>,
     pub checks: Vec<Check>,
+    /// Requirements of control frameworks this control satisfies, by
+    /// framework (one of [`FRAMEWORKS`]): `iso27001: [A.8.24]`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub frameworks: BTreeMap<String, Vec<String>>,
 }
+
+/// The framework names a control's `frameworks` may use.
+pub const FRAMEWORKS: &[&str] = &["iso27001", "soc2", "cis_debian", "nist_800_53", "pci_dss"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
@@ -325,7 +332,14 @@ impl Validator {
         let f = self.mapping(
             node,
             "a control",
-            &["id", "title", "source", "description", "checks"],
+            &[
+                "id",
+                "title",
+                "source",
+                "description",
+                "checks",
+                "frameworks",
+            ],
         )?;
         let id = self.ident(&f, "id", "a control");
         if let Some((id, loc)) = &id {
@@ -344,6 +358,10 @@ impl Validator {
         let title = self.text(&f, "title", &what, true);
         let source = self.text(&f, "source", &what, false);
         let description = self.text(&f, "description", &what, false);
+        let frameworks = match Self::get(&f, "frameworks") {
+            Some(n) => self.frameworks(n, &what),
+            None => Some(BTreeMap::new()),
+        };
         let checks = match Self::get(&f, "checks") {
             Some(n) => self.checks(n, &what),
             None => {
@@ -360,7 +378,68 @@ impl Validator {
             source,
             description,
             checks: checks?,
+            frameworks: frameworks?,
         })
+    }
+
+    /// `frameworks: {NAME: [ID, …]}`: known names, non-empty lists of text ids.
+    fn frameworks(&mut self, node: &Node, what: &str) -> Option<BTreeMap<String, Vec<String>>> {
+        let Some(map) = node.as_map() else {
+            self.err(
+                node.loc,
+                format!(
+                    "`frameworks` of {what} must be a mapping of framework to requirement ids, found {}",
+                    node.describe()
+                ),
+            );
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (k, v) in map {
+            let name = k.as_scalar().unwrap_or("");
+            if !FRAMEWORKS.contains(&name) {
+                self.err(
+                    k.loc,
+                    format!(
+                        "unknown framework `{name}` in {what} (known: {})",
+                        FRAMEWORKS.join(", ")
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(items) = v.as_seq() else {
+                self.err(
+                    v.loc,
+                    format!(
+                        "`{name}` of {what} must be a list of requirement ids, found {}",
+                        v.describe()
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            if items.is_empty() {
+                self.err(v.loc, format!("`{name}` of {what} lists no requirement"));
+                ok = false;
+            }
+            let mut ids = Vec::new();
+            for item in items {
+                match item.as_scalar().map(str::trim) {
+                    Some(id) if !id.is_empty() && id.len() <= 64 => ids.push(id.to_owned()),
+                    _ => {
+                        self.err(
+                            item.loc,
+                            format!("a requirement id in `{name}` of {what} must be short text, found {}", item.describe()),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            out.insert(name.to_owned(), ids);
+        }
+        ok.then_some(out)
     }
 
     fn checks(&mut self, node: &Node, control: &str) -> Option<Vec<Check>> {
@@ -512,7 +591,7 @@ controls:
         let errs = errors(&text);
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert_eq!(errs[0], "p.yaml:7:7: control `C-1` is missing `title`");
-        assert_eq!(errs[1], "p.yaml:8:5: unknown key `titel` in a control (expected one of: id, title, source, description, checks)");
+        assert_eq!(errs[1], "p.yaml:8:5: unknown key `titel` in a control (expected one of: id, title, source, description, checks, frameworks)");
         assert!(
             errs[2].starts_with("p.yaml:13:16: `every`: `daily` is not a duration"),
             "{}",
@@ -522,6 +601,41 @@ controls:
             errs[3].starts_with("p.yaml:19:11: `attestation` check: unknown key `colour`"),
             "{}",
             errs[3]
+        );
+    }
+
+    /// Issue 26: `frameworks` maps known framework names to requirement ids;
+    /// an unknown name, a non-list and an empty list are located errors.
+    #[test]
+    fn frameworks_are_validated_and_located() {
+        let with = |fw: &str| {
+            GOOD.replace(
+                "    title: Physical security\n",
+                &format!("    title: Physical security\n    frameworks: {fw}\n"),
+            )
+        };
+        let p = parse(
+            with("{iso27001: [A.7.1, A.7.4], soc2: [CC6.4], cis_debian: [\"5.2.10\"]}").as_bytes(),
+            "p.yaml",
+        )
+        .unwrap();
+        let fw = &p.controls[0].frameworks;
+        assert_eq!(fw["iso27001"], vec!["A.7.1", "A.7.4"]);
+        assert_eq!(fw["cis_debian"], vec!["5.2.10"]);
+        let errs = errors(&with(
+            "{iso27001: [A.7.1], iso9001: [x], soc2: CC6.4, pci_dss: []}",
+        ));
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with("p.yaml:9:37: unknown framework `iso9001` in control `C-1` (known: iso27001, soc2, cis_debian, nist_800_53, pci_dss)"), "{}", errs[0]);
+        assert!(
+            errs[1].contains("`soc2` of control `C-1` must be a list"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].contains("`pci_dss` of control `C-1` lists no requirement"),
+            "{}",
+            errs[2]
         );
     }
 

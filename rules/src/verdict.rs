@@ -69,6 +69,10 @@ pub struct Finding {
     /// A redacted excerpt; never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub excerpt: Option<String>,
+    /// `TYPE/CODE`: the id of what to do about it (`vigil-agent types` and
+    /// [`crate::checks::remediation`] give the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
 }
 
 /// A finding code of one check type: a fieldless enum made by [`crate::finding_codes!`].
@@ -87,6 +91,7 @@ pub trait FindingCode: Copy + 'static {
             message: message.into(),
             location: None,
             excerpt: None,
+            remediation: None,
         }
     }
 }

@@ -259,6 +259,7 @@ pub fn apply(report: &mut Report, waivers: &[Waiver], today: NaiveDate) -> Appli
                             ),
                             location: None,
                             excerpt: None,
+                            remediation: None,
                         });
                         if !applied.expired.contains(&w.id) {
                             applied.expired.push(w.id.clone());

@@ -407,6 +407,7 @@ fn read_files(
     ctx.pace.enter_thread();
     let mut listed = Scan::default();
     let files = list_files(p, ctx, &mut listed);
+    ctx.pace.expect_items(files.len() as u64, "files");
     if items.blocking_send(Item::Listed(listed)).is_err() {
         return;
     }
@@ -416,6 +417,8 @@ fn read_files(
         if ctx.pace.is_stopped() {
             return;
         }
+        // Counted when handed over; clamd answers a file or two later.
+        ctx.pace.items_done(1);
         let opened = ctx
             .pace
             .check()

@@ -356,6 +356,7 @@ pub fn dpkg_verify(
         .iter()
         .map(|(pkg, file)| (intern(pkg.as_str()), file.as_path()))
         .collect();
+    ctx.pace.expect_items(jobs.len() as u64, "packages");
     let mut conffiles = Items::default();
     for (pkg, path, md5) in &status.conffiles {
         let pkg = intern(pkg.as_str());
@@ -445,6 +446,7 @@ pub fn dpkg_verify(
                     .map_err(failed)?;
                 acc = acc.merge(verify(&items));
                 if !more {
+                    ctx.pace.items_done(1);
                     return Ok(acc);
                 }
             }

@@ -127,6 +127,12 @@ pub async fn collect(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectEr
         pace: ctx.pace.for_check(spec.type_name()),
         ..ctx.clone()
     };
+    collect_paced(spec, ctx).await
+}
+
+/// [`collect`] with a pace the caller already made for this check (with
+/// [`crate::pace::Pace::for_check`]), so the caller can watch its progress.
+pub async fn collect_paced(spec: &CheckSpec, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let stop = ctx.pace.stop_on_drop();
     let facts = collect_one(spec, ctx).await;
     stop.disarm();

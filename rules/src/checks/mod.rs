@@ -23,6 +23,7 @@ pub mod log_secrets;
 pub mod mirror_lag;
 pub mod password_storage;
 pub mod patch_level;
+pub mod remediation;
 pub mod tls;
 
 /// Whether exactly one of a connection string's sources (`dsn`, `dsn_file`,
@@ -80,18 +81,42 @@ pub struct CheckTypeInfo {
 pub struct CodeInfo {
     pub code: &'static str,
     pub severity: Severity,
+    /// What the finding means (the contract's name for it).
+    pub meaning: &'static str,
+    /// The same text under its earlier name, kept for scripts that read it.
     pub description: &'static str,
+    /// What to do about it; empty only if the table lacks the code, which a
+    /// unit test forbids.
+    pub remediation: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'static str>,
 }
 
-fn codes_of<C: FindingCode>() -> Vec<CodeInfo> {
+fn codes_of<C: FindingCode>(type_name: &str) -> Vec<CodeInfo> {
     C::ALL
         .iter()
-        .map(|c| CodeInfo {
-            code: c.as_str(),
-            severity: c.severity(),
-            description: c.description(),
+        .map(|c| {
+            let fix = remediation::for_code(type_name, c.as_str());
+            CodeInfo {
+                code: c.as_str(),
+                severity: c.severity(),
+                meaning: c.description(),
+                description: c.description(),
+                remediation: fix.map_or("", |r| r.text),
+                reference: fix.and_then(|r| r.reference),
+            }
         })
         .collect()
+}
+
+/// Names each finding's remediation (`TYPE/CODE`) where the table has one.
+fn with_remediation_ids(type_name: &str, mut verdict: Verdict) -> Verdict {
+    for f in &mut verdict.findings {
+        if f.remediation.is_none() {
+            f.remediation = remediation::for_code(type_name, &f.code).map(|r| r.id.to_owned());
+        }
+    }
+    verdict
 }
 
 fn parse_params<K: CheckKind>(with: &Node) -> Result<K::Params, Vec<Diag>> {
@@ -144,7 +169,7 @@ macro_rules! registry {
             /// Judges facts; facts of another type are an error, never a pass.
             pub fn judge(&self, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
                 match (self, facts) {
-                    $((CheckSpec::$variant(p), Facts::$variant(f)) => <$kind as CheckKind>::judge(p, f, ctx),)*
+                    $((CheckSpec::$variant(p), Facts::$variant(f)) => with_remediation_ids($name, <$kind as CheckKind>::judge(p, f, ctx)),)*
                     #[allow(unreachable_patterns)]
                     _ => Verdict::error(format!("facts of type `{}` given to a `{}` check", facts.type_name(), self.type_name())),
                 }
@@ -168,7 +193,7 @@ macro_rules! registry {
 
         /// Every check type with its finding codes.
         pub fn check_types() -> Vec<CheckTypeInfo> {
-            vec![$(CheckTypeInfo { name: $name, summary: <$kind as CheckKind>::SUMMARY, codes: codes_of::<<$kind as CheckKind>::Code>() }),*]
+            vec![$(CheckTypeInfo { name: $name, summary: <$kind as CheckKind>::SUMMARY, codes: codes_of::<<$kind as CheckKind>::Code>($name) }),*]
         }
     };
 }

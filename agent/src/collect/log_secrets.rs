@@ -111,12 +111,25 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
                 for entry in paths {
                     match entry {
                         Ok(path) => {
-                            if path.is_dir() {
+                            // `symlink_metadata`: a symlink is reported, not
+                            // followed (to a directory or to a file).
+                            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                                 continue;
                             }
                             gf.matched += 1;
-                            if seen.insert(path.clone()) {
-                                files.push(path);
+                            if !seen.insert(path.clone()) {
+                                continue;
+                            }
+                            match symlinked_ancestor(&path, &literal_prefix(&full)) {
+                                Some(link) => facts.files.push(FileFacts {
+                                    path: ctx.display(&path),
+                                    skipped: Some(format!(
+                                        "reached through the symlinked directory `{}`, not followed",
+                                        ctx.display(&link)
+                                    )),
+                                    ..Default::default()
+                                }),
+                                None => files.push(path),
                             }
                         }
                         Err(e) => {
@@ -210,6 +223,72 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     Ok(facts)
 }
 
+/// The directory part of a glob before its first wildcard: what the policy
+/// names literally (symlinks there are the operator's choice).
+fn literal_prefix(glob: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in Path::new(glob).components() {
+        let s = c.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        out.push(c);
+    }
+    // the last literal component may be the file itself
+    if out.as_os_str().len() == glob.len() {
+        out.pop();
+    }
+    out
+}
+
+/// The first directory between `prefix` and `path` that is a symlink: a
+/// `**` walk that went through it reached files outside what was named.
+fn symlinked_ancestor(path: &Path, prefix: &Path) -> Option<PathBuf> {
+    let rel = path.parent()?.strip_prefix(prefix).ok()?;
+    let mut at = prefix.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Opens a matched path for reading without following a symlink and
+/// without blocking on a FIFO (`O_NOFOLLOW | O_NONBLOCK`). `Ok(Err(why))`
+/// when it is not a regular file: such paths are reported, not read.
+fn open_regular(path: &Path) -> std::io::Result<Result<File, String>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(i32::try_from(flags.bits()).unwrap_or(0))
+        .open(path)
+    {
+        Ok(f) => f,
+        // ELOOP: the last component is a symlink
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(Err("a symbolic link, not followed".to_owned()));
+        }
+        Err(e) => return Err(e),
+    };
+    let t = file.metadata()?.file_type();
+    if t.is_file() {
+        return Ok(Ok(file));
+    }
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Ok(Err(format!("{what}, not read")))
+}
+
 /// One state file per check: the hash of what decides its results.
 fn state_file(p: &Params, ctx: &HostCtx) -> PathBuf {
     let key = serde_json::json!({
@@ -259,13 +338,24 @@ fn save_state(path: &Path, state: &State) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(state).map_err(|e| format!("state: {e}"))?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
+    // Exclusive, no-follow creation: a symlink planted at the temp name is
+    // never written through (a leftover is unlinked first).
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0))
+            .open(&tmp)
+    };
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp).map_err(fail)?;
+            create()
+        }
+        r => r,
+    }
+    .map_err(fail)?;
     f.write_all(&bytes).map_err(fail)?;
     f.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
@@ -446,8 +536,12 @@ fn prepare(
         ff.error = Some(io_reason(e));
         Prepared::Done(ff, None)
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let file = match open_regular(path) {
+        Ok(Ok(f)) => f,
+        Ok(Err(why)) => {
+            ff.skipped = Some(why);
+            return Prepared::Done(ff, None);
+        }
         Err(e) => return fail(ff, &e),
     };
     let meta = match file.metadata() {

@@ -153,6 +153,10 @@ pub struct FileFacts {
     /// Why the file could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the path was not read at all: not a regular file (a symlink, a
+    /// FIFO, a socket, a device) or reached through a symlinked directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -195,6 +199,7 @@ finding_codes! {
         SlackToken = ("slack_token", High, "a Slack token (`xoxb-`, `xoxp-`, …) or incoming-webhook URL"),
         StripeSecretKey = ("stripe_secret_key", Critical, "a Stripe live secret or restricted key (`sk_live_`, `rk_live_`)"),
         ExtraPattern = ("extra_pattern", High, "a match of one of the policy's `extra_patterns`"),
+        SkippedFile = ("skipped_file", Info, "a path matched by `paths` is not a regular file (a symlink, a FIFO, a socket, a device, or under a symlinked directory): it is not followed or read"),
         UnreadableFile = ("unreadable_file", High, "a file matched by `paths` could not be read: the check is an error"),
         NoFilesMatched = ("no_files_matched", Medium, "a glob of `paths` matched no file: nothing found is not proof"),
         FindingsTruncated = ("findings_truncated", Info, "more hits in a file than `max_findings_per_file`; the rest are counted"),
@@ -370,7 +375,19 @@ impl CheckKind for LogSecrets {
         let mut scanned = 0u64;
         let mut hits_total = 0u64;
         let mut bytes = 0u64;
+        let mut skipped = 0u64;
         for f in &facts.files {
+            if let Some(why) = &f.skipped {
+                skipped += 1;
+                let mut fd = Code::SkippedFile
+                    .finding(&f.path, format!("`{}` was not read: {why}", f.path));
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: None,
+                });
+                findings.push(fd);
+                continue;
+            }
             if let Some(e) = &f.error {
                 errors.push(format!("`{}`: {e}", f.path));
                 let mut fd = Code::UnreadableFile
@@ -463,15 +480,18 @@ impl CheckKind for LogSecrets {
         let evidence = serde_json::json!({
             "files": files,
             "files_scanned": scanned,
+            "files_skipped": skipped,
             "bytes_scanned": bytes,
             "hits": hits_total,
             "elapsed_ms": facts.elapsed_ms,
             "state_warnings": facts.state_warnings,
         });
         if scanned == 0 && errors.is_empty() {
-            let mut v = Verdict::error(
-                "no file matched `paths`: nothing was scanned, which proves nothing",
-            );
+            let mut v = Verdict::error(if skipped > 0 {
+                "no regular file matched `paths` (only symlinks or special files, not read): nothing was scanned, which proves nothing"
+            } else {
+                "no file matched `paths`: nothing was scanned, which proves nothing"
+            });
             v.findings = findings;
             v.evidence = evidence;
             return v;

@@ -37,6 +37,9 @@ use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Par
 use super::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
+mod journal;
+mod sql;
+
 /// Bytes read per chunk.
 const CHUNK: usize = 1 << 20;
 /// Bytes scanned between two looks at the stop switch: a timed-out scan
@@ -67,6 +70,22 @@ struct FileState {
 struct State {
     version: u32,
     files: Vec<FileState>,
+    /// Where the journal was read up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct JournalState {
+    /// The cursor of the last entry read (`journalctl --after-cursor`).
+    cursor: String,
+    /// Entries read since the state began: the "line" numbers of hits.
+    lines: u64,
+    hits: Vec<HitFact>,
+    /// Each hit's entry time (µs since the epoch), to drop hits of entries
+    /// the journal no longer holds.
+    hit_times: Vec<u64>,
+    hits_total: u64,
 }
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
@@ -150,9 +169,13 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     }
 
     let state_path = state_file(p, ctx);
+    let mut old_journal: Option<JournalState> = None;
     let old: BTreeMap<(u64, u64), FileState> = if p.incremental {
         match load_state(&state_path) {
-            Ok(s) => s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect(),
+            Ok(s) => {
+                old_journal = s.journal;
+                s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect()
+            }
             Err(e) => {
                 facts.state_warnings.push(e);
                 BTreeMap::new()
@@ -205,6 +228,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     let mut new_state = State {
         version: STATE_VERSION,
         files: Vec::new(),
+        journal: None,
     };
     for (pr, parts) in prepared.into_iter().zip(by_file) {
         let (ff, st) = match pr {
@@ -213,6 +237,17 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
         };
         facts.files.push(ff);
         new_state.files.extend(st);
+    }
+    if p.journal {
+        let (ff, st) = journal::scan(&scanner, p, ctx, old_journal);
+        if ctx.pace.is_stopped() {
+            return Err(pace::Stopped.to_string());
+        }
+        facts.files.push(ff);
+        new_state.journal = st;
+    }
+    if let Some(q) = &p.sql {
+        facts.files.push(sql::scan(q, &scanner, p));
     }
     if p.incremental {
         if let Err(e) = save_state(&state_path, &new_state) {
@@ -298,6 +333,8 @@ fn state_file(p: &Params, ctx: &HostCtx) -> PathBuf {
         "extra": p.extra_patterns,
         "max_line": p.max_line_bytes,
     });
+    // (the journal's state rides along; `journal`/`sql` do not change the
+    // key, so turning the journal on keeps the files' offsets)
     let digest = Sha256::digest(key.to_string().as_bytes());
     ctx.state_dir.join("log_secrets").join(format!(
         "{}.json",
@@ -1019,6 +1056,72 @@ mod tests {
         assert_eq!(ffc.hits.len(), 3);
         assert_eq!(ffc.hits_total, ff1.hits_total);
         assert_eq!(ffc.hits[..], ff1.hits[..3]);
+    }
+
+    /// Regression (issue 19, item 11): matched paths were opened with
+    /// `File::open`, so a symlink in a log directory made the root agent
+    /// read (and report from) a file outside the scanned paths, a `**` walk
+    /// went through a symlinked directory, and a FIFO blocked the open until
+    /// the check timed out (an error every run).
+    #[test]
+    fn symlinks_and_fifos_are_reported_not_followed_or_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let logs = root.join("var/log");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("app.log"), "GET / 200\n").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.log"), "password=hunter2\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.log"), logs.join("link.log")).unwrap();
+        std::os::unix::fs::symlink(&outside, logs.join("linked-dir")).unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(logs.join("pipe.log"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let ctx = HostCtx {
+            root: root.clone(),
+            state_dir: dir.path().join("state"),
+            pace: Pace::default(),
+        };
+        let p = Params {
+            paths: vec!["/var/log/**/*.log".into()],
+            ..params("")
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(collect_with_threads(&p, &ctx, 2));
+        });
+        let facts = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the scan blocked (a FIFO opened without O_NONBLOCK)")
+            .unwrap();
+        let by: BTreeMap<&str, &FileFacts> =
+            facts.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        assert!(facts.files.iter().all(|f| f.hits.is_empty()), "{facts:?}");
+        assert!(facts.files.iter().all(|f| f.error.is_none()), "{facts:?}");
+        assert_eq!(by["/var/log/app.log"].skipped, None);
+        assert!(by["/var/log/link.log"].skipped.as_deref().unwrap().contains("symbolic link"));
+        assert!(by["/var/log/pipe.log"].skipped.as_deref().unwrap().contains("FIFO"));
+        let via = by["/var/log/linked-dir/secret.log"].skipped.as_deref().unwrap();
+        assert!(via.contains("symlinked directory `/var/log/linked-dir`"), "{via}");
+        assert_eq!(facts.files.len(), 4, "{facts:?}");
+    }
+
+    /// Regression (issue 19, item 14, for the scan state): a symlink planted
+    /// at the state's temp name was written through.
+    #[test]
+    fn the_state_file_is_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("log_secrets/abc.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.tmp")).unwrap();
+        save_state(&path, &State::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(load_state(&path).is_ok());
     }
 
     #[test]

@@ -1102,10 +1102,24 @@ mod tests {
         assert!(facts.files.iter().all(|f| f.hits.is_empty()), "{facts:?}");
         assert!(facts.files.iter().all(|f| f.error.is_none()), "{facts:?}");
         assert_eq!(by["/var/log/app.log"].skipped, None);
-        assert!(by["/var/log/link.log"].skipped.as_deref().unwrap().contains("symbolic link"));
-        assert!(by["/var/log/pipe.log"].skipped.as_deref().unwrap().contains("FIFO"));
-        let via = by["/var/log/linked-dir/secret.log"].skipped.as_deref().unwrap();
-        assert!(via.contains("symlinked directory `/var/log/linked-dir`"), "{via}");
+        assert!(by["/var/log/link.log"]
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("symbolic link"));
+        assert!(by["/var/log/pipe.log"]
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("FIFO"));
+        let via = by["/var/log/linked-dir/secret.log"]
+            .skipped
+            .as_deref()
+            .unwrap();
+        assert!(
+            via.contains("symlinked directory `/var/log/linked-dir`"),
+            "{via}"
+        );
         assert_eq!(facts.files.len(), 4, "{facts:?}");
     }
 

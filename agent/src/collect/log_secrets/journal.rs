@@ -173,22 +173,23 @@ fn run(
         let mut buf: Vec<u8> = Vec::with_capacity(BATCH + 4096);
         let mut times: Vec<u64> = Vec::new();
         let mut hits: Vec<Hit> = Vec::new();
-        let flush = |buf: &mut Vec<u8>, times: &mut Vec<u64>, out: &mut Scanned, hits: &mut Vec<Hit>| {
-            let first = out.lines + 1 - times.len() as u64;
-            scanner.scan(buf, first, hits);
-            for h in hits.drain(..) {
-                let t = usize::try_from(h.line - first)
-                    .ok()
-                    .and_then(|i| times.get(i))
-                    .copied()
-                    .unwrap_or(0);
-                let mut f = HitFact::from(h);
-                f.excerpt = format!("{} {}", stamp(t), f.excerpt);
-                out.hits.push((f, t));
-            }
-            buf.clear();
-            times.clear();
-        };
+        let flush =
+            |buf: &mut Vec<u8>, times: &mut Vec<u64>, out: &mut Scanned, hits: &mut Vec<Hit>| {
+                let first = out.lines + 1 - times.len() as u64;
+                scanner.scan(buf, first, hits);
+                for h in hits.drain(..) {
+                    let t = usize::try_from(h.line - first)
+                        .ok()
+                        .and_then(|i| times.get(i))
+                        .copied()
+                        .unwrap_or(0);
+                    let mut f = HitFact::from(h);
+                    f.excerpt = format!("{} {}", stamp(t), f.excerpt);
+                    out.hits.push((f, t));
+                }
+                buf.clear();
+                times.clear();
+            };
         loop {
             let entry: Option<Entry> = next_entry(&mut r, p.max_line_bytes)?;
             let Some(e) = entry else { break };
@@ -233,5 +234,8 @@ fn stamp(us: u64) -> String {
     i64::try_from(us / 1_000_000)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
 }

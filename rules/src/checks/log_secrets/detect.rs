@@ -66,6 +66,8 @@ const LITERALS: &[(&str, u16)] = &[
     ("pwd", PASSWORD | KEY),
     ("Pwd", PASSWORD | KEY),
     ("PWD", PASSWORD | KEY),
+    ("--user", PASSWORD),
+    ("-u ", PASSWORD),
     ("IDENTIFIED", PASSWORD),
     ("identified", PASSWORD),
     ("asic ", BASIC),
@@ -99,6 +101,7 @@ const LITERALS: &[(&str, u16)] = &[
     ("ghr_", GITHUB),
     ("github_pat_", GITHUB),
     ("xox", SLACK),
+    ("xapp-", SLACK),
     ("hooks.slack", SLACK),
     ("_live_", STRIPE),
 ];
@@ -226,6 +229,7 @@ pub struct Scanner {
     cards: bool,
     key: Regex,
     sql: Regex,
+    user_opt: Regex,
     basic: Regex,
     url: Regex,
     bearer: Regex,
@@ -270,6 +274,9 @@ impl Scanner {
                 r#"(?i)\b(?:password|passwd|passphrase|identified\s+by)\s+"#,
                 r#"(E?'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)"#
             ))?,
+            // `curl -u user:password`, `--user 'user:password'` (a command
+            // line in sudo's or auditd's log)
+            user_opt: re(r#"(?:^|\s)(?:-u|--user)(?:\s+|=)["']?[^\s:"']*["']?:["']?([^\s"']+)"#)?,
             basic: re(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})")?,
             url: re(
                 r#"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s/:@?#"'<>]*:([^\s/@?#"'<>]+)@[a-z0-9\[]"#,
@@ -286,18 +293,27 @@ impl Scanner {
                 r"|\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{16,}",
                 r"|\$?pbkdf2[-_]sha\d+\$\d+\$[A-Za-z0-9+/.]+\$[A-Za-z0-9+/.=]{16,})"
             ))?,
-            // Key ids are base32 after the prefix. Not `\b`: a key after
+            // Not `\b`: a key after
             // `%3D` (URL-encoded `=`) or `_` (`AWS_KEY_AKIA…`) counts too.
             aws: re(
-                r"(?:^|[^A-Z0-9]|%3[Dd])((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?:[^A-Za-z0-9]|$)",
+                r"(?:^|[^A-Z0-9]|%3[Dd])((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?:[^A-Za-z0-9]|$)",
             )?,
             aws_secret: re(
                 r#"(?i)aws_secret_access_key["']?\s*[=:]\s*["']?([A-Za-z0-9/+]{40})\b"#,
             )?,
             github: re(r"\b(gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b")?,
-            slack: re(
-                r"\b(xox[abposr]-[A-Za-z0-9\-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]{16,})",
-            )?,
+            // Slack's token shapes (as gitleaks' rules spell them): bot,
+            // user/refresh, app-level, configuration, legacy; webhooks.
+            slack: re(concat!(
+                r"\b(xoxb-[0-9]{10,13}-[0-9]{10,13}[a-zA-Z0-9-]*|xoxb-[0-9]{8,14}-[a-zA-Z0-9]{18,26}",
+                r"|xox[pe](?:-[0-9]{10,13}){3}-[a-zA-Z0-9-]{28,34}",
+                r"|(?i:xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+)",
+                r"|(?i:xoxe\.xox[bp]-\d-[A-Z0-9]{163,166})|(?i:xoxe-\d-[A-Z0-9]{146})",
+                r"|xox[ar]-(?:\d-)?[0-9a-zA-Z]{8,48}|xox[os]-\d+-\d+-\d+-[a-fA-F\d]+",
+                r"|xox[abposr]-[0-9]{8,}-[A-Za-z0-9-]{8,}[A-Za-z0-9]",
+                r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}",
+                r"|hooks\.slack\.com/(?:services|workflows|triggers)/T[A-Za-z0-9_]+/[AB][A-Za-z0-9_]+/[A-Za-z0-9_/]{16,})",
+            ))?,
             stripe: re(r"\b((?:sk|rk)_live_[A-Za-z0-9]{20,})\b")?,
         })
     }
@@ -465,10 +481,15 @@ impl Scanner {
         if on(PRIVKEY) {
             if let Some(m) = self.privkey.find(line) {
                 // Whatever follows the header on this line (a flattened key)
-                // is key material.
+                // is key material; a header and its footer with nothing
+                // between is an empty template.
                 let end = memchr::memmem::find(line.get(m.end()..).unwrap_or(&[]), b"-----END")
                     .map_or(line.len(), |i| m.end() + i);
-                found.push((Code::PrivateKeyBlock, None, m.end()..end));
+                let between = line.get(m.end()..end).unwrap_or(&[]);
+                let empty = end < line.len() && between.iter().all(u8::is_ascii_whitespace);
+                if !empty {
+                    found.push((Code::PrivateKeyBlock, None, m.end()..end));
+                }
             }
         }
         if on(HASH) {
@@ -494,15 +515,26 @@ impl Scanner {
         }
         if on(GITHUB) {
             for m in self.github.find_iter(line) {
-                found.push((Code::GithubToken, None, m.range()));
+                // `ghp_xxxx…`: a placeholder
+                let body = m.as_bytes().iter().position(|c| *c == b'_').map(|i| i + 1);
+                if distinct(body.and_then(|i| m.as_bytes().get(i..))) >= 3 {
+                    found.push((Code::GithubToken, None, m.range()));
+                }
             }
         }
         if on(SLACK)
             && (memchr::memmem::find(line, b"xox").is_some()
+                || memchr::memmem::find(line, b"xapp-").is_some()
                 || memchr::memmem::find(line, b"hooks.slack.com").is_some())
         {
             for m in self.slack.find_iter(line) {
-                found.push((Code::SlackToken, None, m.range()));
+                // `xoxb-xxxxxxxxxxx-xxxx…`, `xoxp-5723…-####`: placeholders
+                let next = line.get(m.end()).copied();
+                if distinct(m.as_bytes().get(5..)) >= 4
+                    && !matches!(next, Some(b'#' | b'*' | b'<' | b'{' | b'$'))
+                {
+                    found.push((Code::SlackToken, None, m.range()));
+                }
             }
         }
         if on(STRIPE) {
@@ -638,8 +670,10 @@ impl Scanner {
                     .iter()
                     .position(|c| !c.is_ascii_alphabetic())
                     .map_or(rest, |i| rest.get(..i).unwrap_or(&[]));
-                if matches!(word, b"auth" | b"account" | b"session" | b"chauthtok" | b"password")
-                    && rest.get(word.len()) == Some(&b')')
+                if matches!(
+                    word,
+                    b"auth" | b"account" | b"session" | b"chauthtok" | b"password"
+                ) && rest.get(word.len()) == Some(&b')')
                 {
                     continue;
                 }
@@ -669,6 +703,13 @@ impl Scanner {
                 }
                 if !is_placeholder(bytes) {
                     found.push((Code::PasswordAssignment, None, v));
+                }
+            }
+        }
+        for c in self.user_opt.captures_iter(line) {
+            if let Some(m) = c.get(1) {
+                if !is_placeholder(m.as_bytes()) {
+                    found.push((Code::PasswordAssignment, None, m.range()));
                 }
             }
         }
@@ -747,17 +788,25 @@ fn may_assign(buf: &[u8], end: usize) -> bool {
 /// id's 16 base32 characters have about 13): `AKIAXXXXXXXXXXXXXXXX` is a
 /// placeholder.
 fn varied(tail: Option<&[u8]>) -> bool {
+    distinct(tail) >= 8
+}
+
+/// The number of distinct bytes (letters and digits) in `b`.
+fn distinct(b: Option<&[u8]>) -> usize {
     let mut seen = [false; 256];
     let mut n = 0;
-    for &b in tail.unwrap_or(&[]) {
-        if let Some(s) = seen.get_mut(usize::from(b)) {
+    for &c in b.unwrap_or(&[]) {
+        if !c.is_ascii_alphanumeric() {
+            continue;
+        }
+        if let Some(s) = seen.get_mut(usize::from(c)) {
             if !*s {
                 *s = true;
                 n += 1;
             }
         }
     }
-    n >= 8
+    n
 }
 
 /// Counts `\n` bytes (memchr's vectorized count).
@@ -1009,7 +1058,10 @@ mod tests {
             codes("token ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             ["github_token"]
         );
-        assert_eq!(codes("xoxb-1234567890-abcdefghij"), ["slack_token"]);
+        assert_eq!(
+            codes("xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+            ["slack_token"]
+        );
         assert_eq!(codes("card=4111111111111111"), ["card_number"]);
     }
 
@@ -1138,6 +1190,17 @@ mod tests {
                 "aws_access_key_id",
                 "ABIAZ7Q3XK2M4N5P6R7S",
             ),
+            // a password on a logged command line
+            (
+                "sudo: bob : COMMAND=/usr/bin/curl -u elastic:P@ssw0rd1 https://localhost:9200",
+                "password_assignment",
+                "P@ssw0rd1",
+            ),
+            (
+                "curl -s --user \"j.smith:dB2yF6qL9vZm1P\" https://api.example/",
+                "password_assignment",
+                "dB2yF6qL9vZm1P",
+            ),
         ] {
             let hits = scan(l);
             assert_eq!(
@@ -1154,6 +1217,11 @@ mod tests {
             "key = AKIAXXXXXXXXXXXXXXXX",
             "TODAYINASIAASACKOFRICEFELLOVER",
             "aws_access_key: AKIAIOSFODNN7EXAMPLE",
+            "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "xoxb-xxxxxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx",
+            "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
+            "sudo -u www-data php artisan queue:work",
+            "curl -u admin:$ADMIN_PASSWORD https://x/",
         ] {
             assert!(codes(l).is_empty(), "{l}: {:?}", scan(l));
         }

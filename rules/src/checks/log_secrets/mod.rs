@@ -341,7 +341,10 @@ impl CheckKind for LogSecrets {
                 out.push((Some("sql"), "`sql.query` is empty".to_owned()));
             }
             if sql.sample_rows == 0 {
-                out.push((Some("sql"), "`sql.sample_rows` must be at least 1".to_owned()));
+                out.push((
+                    Some("sql"),
+                    "`sql.sample_rows` must be at least 1".to_owned(),
+                ));
             }
         }
         for g in p.paths.iter().chain(&p.optional_paths) {
@@ -432,8 +435,8 @@ impl CheckKind for LogSecrets {
         for f in &facts.files {
             if let Some(why) = &f.skipped {
                 skipped += 1;
-                let mut fd = Code::SkippedFile
-                    .finding(&f.path, format!("`{}` was not read: {why}", f.path));
+                let mut fd =
+                    Code::SkippedFile.finding(&f.path, format!("`{}` was not read: {why}", f.path));
                 fd.location = Some(FileLocation {
                     file: f.path.clone(),
                     line: None,

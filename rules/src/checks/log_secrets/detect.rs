@@ -516,8 +516,9 @@ impl Scanner {
         if on(GITHUB) {
             for m in self.github.find_iter(line) {
                 // `ghp_xxxx…`: a placeholder
-                let body = m.as_bytes().iter().position(|c| *c == b'_').map(|i| i + 1);
-                if distinct(body.and_then(|i| m.as_bytes().get(i..))) >= 3 {
+                let t = m.as_bytes();
+                let body = t.strip_prefix(b"github_pat_").or_else(|| t.get(4..));
+                if distinct(body) >= 3 {
                     found.push((Code::GithubToken, None, m.range()));
                 }
             }
@@ -530,7 +531,7 @@ impl Scanner {
             for m in self.slack.find_iter(line) {
                 // `xoxb-xxxxxxxxxxx-xxxx…`, `xoxp-5723…-####`: placeholders
                 let next = line.get(m.end()).copied();
-                if distinct(m.as_bytes().get(5..)) >= 4
+                if distinct(m.as_bytes().get(5..)) >= 3
                     && !matches!(next, Some(b'#' | b'*' | b'<' | b'{' | b'$'))
                 {
                     found.push((Code::SlackToken, None, m.range()));
@@ -708,7 +709,15 @@ impl Scanner {
         }
         for c in self.user_opt.captures_iter(line) {
             if let Some(m) = c.get(1) {
-                if !is_placeholder(m.as_bytes()) {
+                // `-u user:pass`, `--user "xxx:yyy"`, `-u <user:password>`:
+                // documentation, not a credential
+                let v = m.as_bytes().to_ascii_lowercase();
+                let doc = matches!(
+                    v.as_slice(),
+                    b"pass" | b"password" | b"passwd" | b"token" | b"secret" | b"test"
+                ) || v.ends_with(b">")
+                    || distinct(Some(&v)) <= 1;
+                if !doc && !is_placeholder(m.as_bytes()) {
                     found.push((Code::PasswordAssignment, None, m.range()));
                 }
             }
@@ -895,6 +904,8 @@ fn decodes_to_credentials(b64: &[u8]) -> bool {
         return false;
     };
     match s.split_once(':') {
+        // a JSON object (a JWT header sent as `Basic`) is not user:password
+        Some((user, _)) if user.starts_with('{') => false,
         Some((user, pass)) => {
             !user.chars().any(char::is_control)
                 && !pass.is_empty()
@@ -1222,6 +1233,10 @@ mod tests {
             "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
             "sudo -u www-data php artisan queue:work",
             "curl -u admin:$ADMIN_PASSWORD https://x/",
+            "curl -i -u 'test:test'",
+            "curl --user \"xxx:yyy\"",
+            "curl -u <user:password> https://test.com/endpoint",
+            "github_pat_xxxxxxxxxxxxxxxxxxxxxx_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         ] {
             assert!(codes(l).is_empty(), "{l}: {:?}", scan(l));
         }

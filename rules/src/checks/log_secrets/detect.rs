@@ -434,11 +434,11 @@ impl Scanner {
     /// Runs every detector woken by `bits` on one line; all secret spans of
     /// the line are redacted in every excerpt of it.
     pub fn scan_line(&self, line: &[u8], bits: u16, n: u64, out: &mut Vec<Hit>) {
-        let mut found = self.detect(line, bits);
+        let found = self.detect(line, bits);
         if found.is_empty() {
             return;
         }
-        self.report(line, n, &mut found, out);
+        self.report(line, n, found, out);
     }
 
     /// Every detector woken by `bits` (all with `u16::MAX`) over one line:
@@ -565,7 +565,7 @@ impl Scanner {
 
     /// Turns what [`Self::detect`] found on line `n` into hits, each with an
     /// excerpt that shows none of the line's secrets.
-    fn report(&self, line: &[u8], n: u64, found: &mut Vec<Found>, out: &mut Vec<Hit>) {
+    fn report(&self, line: &[u8], n: u64, mut found: Vec<Found>, out: &mut Vec<Hit>) {
         // Every span is redacted in every excerpt of the line, and so is
         // every other occurrence of a secret's bytes on the line (the same
         // password logged again under another key: `password=x … pw_raw=x`).
@@ -583,8 +583,6 @@ impl Scanner {
             }
         }
         spans.extend(again);
-        let found = std::mem::take(found);
-        let mut found = found;
         // One secret is one finding: a password value that another detector
         // recognises (`password=$6$…`, `password=ghp_…`) is reported by that
         // detector; a span inside another span of another detector (a token

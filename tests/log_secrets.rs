@@ -346,11 +346,22 @@ fn unreadable_files_and_empty_globs_are_never_a_pass() {
         host.root().join("var/log/broken.log"),
     )
     .unwrap();
+    // A symlink (here a dangling one) is never followed (issue 19, item
+    // 11): reported as skipped, not read, not an error.
     let pol = policy(&host, "paths: [/var/log/*.log]");
+    let r = run(&host, &pol, state.path());
+    let c = scan(&r);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(codes(c), ["skipped_file"]);
+    // A file that cannot be read (a corrupt gzip) is an error.
+    host.write("/var/log/old.log.1.gz", "not gzip at all\n");
+    let pol = policy(&host, "paths: [/var/log/ok.log, /var/log/*.gz]");
     let r = run(&host, &pol, state.path());
     let c = scan(&r);
     assert_eq!(c["status"], "error", "{c}");
     assert_eq!(codes(c), ["unreadable_file"]);
+    std::fs::remove_file(host.root().join("var/log/old.log.1.gz")).unwrap();
+    std::fs::remove_file(host.root().join("var/log/broken.log")).unwrap();
 
     // No file at all: an error, and the glob is named.
     let pol = policy(&host, "paths: [/var/log/nginx/*.log]");
@@ -402,4 +413,196 @@ fn papyrs_policy_validates() {
             .to_string(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Writes journal entries (export format) into `ROOT/var/log/journal/` with
+/// systemd-journal-remote: real journal files, read by the real journalctl.
+fn write_journal(root: &Path, name: &str, entries: &[(&str, &str)], t0: u64) {
+    let remote = Path::new("/usr/lib/systemd/systemd-journal-remote");
+    assert!(
+        remote.exists(),
+        "install systemd-journal-remote (Debian package `systemd-journal-remote`)"
+    );
+    require_tool("journalctl", "systemd");
+    let dir = root.join("var/log/journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut export = String::new();
+    for (i, (ident, msg)) in entries.iter().enumerate() {
+        export.push_str(&format!(
+            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\nSYSLOG_IDENTIFIER={ident}\nMESSAGE={msg}\n_HOSTNAME=web-1\n\n",
+            t0 + i as u64 * 1_000_000,
+            t0 / 1000 + i as u64 + 1,
+        ));
+    }
+    use std::io::Write;
+    let mut child = Command::new(remote)
+        .arg(format!("--output={}", dir.join(name).display()))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(export.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Issue 24, item 3: the journal was never scanned ("never logged" held for
+/// /var/log only). Now `journal: true` reads it with journalctl from a
+/// cursor saved in the state dir: a second run reads nothing again but
+/// still reports the earlier hit, and new entries are read.
+#[test]
+fn the_journal_is_scanned_incrementally() {
+    let host = FixtureHost::new();
+    let root = host.root().to_path_buf();
+    write_journal(
+        &root,
+        "one.journal",
+        &[
+            (
+                "sshd",
+                "Accepted publickey for alice from 10.0.0.2 port 50022 ssh2",
+            ),
+            (
+                "papyrs",
+                "login failed (user: bob, password: Hunter2Secret)",
+            ),
+            ("nginx", "GET /login 200"),
+        ],
+        1_764_700_000_000_000,
+    );
+    let state = tempfile::tempdir().unwrap();
+    let pol = policy(&host, "journal: true\ndetectors: [password_assignment]");
+    let r = run(&host, &pol, state.path());
+    let check = scan(&r);
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(!r.raw.contains("Hunter2Secret"), "{}", r.raw);
+    let found = located(check);
+    assert_eq!(
+        found,
+        [(
+            "journal:/var/log/journal".to_owned(),
+            2,
+            "password_assignment".to_owned()
+        )]
+        .into()
+    );
+    let ex = check["findings"][0]["excerpt"].as_str().unwrap();
+    assert!(
+        ex.starts_with("2025-12-02T18:26:41Z papyrs: login failed"),
+        "{ex}"
+    );
+    assert_eq!(
+        file_evidence(check, "journal:/var/log/journal")["mode"],
+        "full"
+    );
+
+    // Again: resumed after the cursor, nothing read, the hit still there.
+    let r = run(&host, &pol, state.path());
+    let check = scan(&r);
+    let ev = file_evidence(check, "journal:/var/log/journal");
+    assert_eq!(ev["mode"], "resumed", "{ev}");
+    assert_eq!(ev["bytes_scanned"], 0, "{ev}");
+    assert_eq!(located(check).len(), 1);
+
+    // New entries (another journal file): only they are read.
+    write_journal(
+        &root,
+        "two.journal",
+        &[("papyrs", "retry with password \"Winter2026!\"")],
+        1_764_800_000_000_000,
+    );
+    let r = run(&host, &pol, state.path());
+    let check = scan(&r);
+    assert!(!r.raw.contains("Winter2026"), "{}", r.raw);
+    let lines: Vec<u64> = located(check).into_iter().map(|f| f.1).collect();
+    assert_eq!(lines, [2, 4], "{check}");
+}
+
+/// Issue 24, item 7: SP-8 checked /var/log only. A `sql` source scans a
+/// sampled query's rows (here a real SQLite database) and `paths` an
+/// uploads directory, for card numbers, redacted.
+#[test]
+fn card_numbers_in_uploads_and_a_sampled_query_are_found_redacted() {
+    let host = FixtureHost::new();
+    let root = host.root().to_path_buf();
+    let uploads = root.join("srv/papyrs/uploads/acme");
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::write(
+        uploads.join("minutes.txt"),
+        "order 1042 shipped, ref 2026-11-25\n",
+    )
+    .unwrap();
+    std::fs::write(
+        uploads.join("expenses.csv"),
+        "date,what,amount,card\n2026-10-02,Hotel,212.40,5555 5555 5555 4444\n",
+    )
+    .unwrap();
+    let db = root.join("papyrs.db");
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c=sqlite3.connect({:?}); c.execute('create table pages(id integer, title text, body text)'); \
+             c.executemany('insert into pages values (?,?,?)', [(i, 'page %d' % i, 'nothing here %d' % (i * 7919)) for i in range(1, 500)]); \
+             c.execute(\"insert into pages values (500, 'Billing', 'please charge 4111-1111-1111-1111 exp 04/28')\"); c.commit()",
+            db.display().to_string()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let state = tempfile::tempdir().unwrap();
+    let pol = policy(
+        &host,
+        &format!(
+            "optional_paths: [\"/srv/papyrs/uploads/**/*\"]\nsql:\n  dsn: \"sqlite://{}\"\n  query: \"SELECT title, body FROM pages ORDER BY id\"\n  sample_rows: 1000\ndetectors: [card_number]",
+            db.display()
+        ),
+    );
+    let r = run(&host, &pol, state.path());
+    let check = scan(&r);
+    assert_eq!(check["status"], "fail", "{check}");
+    let found = located(check);
+    let q = "sql `SELECT title, body FROM pages ORDER BY id`".to_owned();
+    assert_eq!(
+        found,
+        [
+            (
+                "/srv/papyrs/uploads/acme/expenses.csv".to_owned(),
+                2,
+                "card_number".to_owned()
+            ),
+            (q.clone(), 500, "card_number".to_owned()),
+        ]
+        .into(),
+        "{check}"
+    );
+    assert!(
+        !r.raw.contains("4111-1111") && !r.raw.contains("5555 5555"),
+        "{}",
+        r.raw
+    );
+
+    // Sampling: only the first rows are read.
+    let pol = policy(
+        &host,
+        &format!(
+            "optional_paths: [\"/srv/papyrs/uploads/acme/minutes.txt\"]\nsql:\n  dsn: \"sqlite://{}\"\n  query: \"SELECT title, body FROM pages ORDER BY id\"\n  sample_rows: 100\ndetectors: [card_number]",
+            db.display()
+        ),
+    );
+    let check = scan(&run(&host, &pol, state.path())).clone();
+    assert_eq!(check["status"], "pass", "{check}");
+
+    // A database that cannot be opened is an error, never a pass.
+    let pol = policy(
+        &host,
+        "sql:\n  dsn: \"sqlite:///nonexistent/dir/x.db\"\n  query: \"SELECT 1\"\ndetectors: [card_number]",
+    );
+    let check = scan(&run(&host, &pol, state.path())).clone();
+    assert_eq!(check["status"], "error", "{check}");
+    assert_eq!(check["findings"][0]["code"], "unreadable_file");
 }

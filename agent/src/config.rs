@@ -171,30 +171,45 @@ impl AgentConfig {
     }
 }
 
-/// `https://` anywhere; `http://` only to a loopback address.
+/// `https://` anywhere; `http://` only to a loopback address. The URL is
+/// parsed and its parsed host judged: `http://localhost:1@evil.example/`
+/// names the host `evil.example` (the rest is user-info), so a prefix test
+/// on the text is fooled. User-info is refused outright: the agent
+/// authenticates with its token, never with credentials in the URL.
 pub fn check_server_url(url: &str) -> Result<(), String> {
-    if url.starts_with("https://") {
-        return Ok(());
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("`server`: `{url}` is not a valid URL: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // The URL is not echoed: its user-info may be a password.
+        return Err(
+            "`server` carries user-info (`user@` or `user:password@` before the host); remove it"
+                .to_owned(),
+        );
     }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let hostport = rest.split('/').next().unwrap_or("");
-        let host = if let Some(h) = hostport.strip_prefix('[') {
-            h.split(']').next().unwrap_or("")
-        } else {
-            hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            return Ok(());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            // `host_str` is the parsed host: IPv4 forms normalized
+            // (`2130706433` is `127.0.0.1`), IPv6 in brackets.
+            let host = parsed.host_str().unwrap_or("");
+            let bare = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`server`: `{url}` is plain http to a non-loopback address; use https://"
+                ))
+            }
         }
-        return Err(format!(
-            "`server`: `{url}` is plain http to a non-loopback address; use https://"
-        ));
+        _ => Err(format!("`server`: `{url}` must start with https://")),
     }
-    Err(format!("`server`: `{url}` must start with https://"))
 }
 
 #[cfg(test)]
@@ -242,6 +257,33 @@ mod tests {
         );
         assert!(AgentConfig::parse("server: http://127.0.0.1:8080\n", "a.yaml").is_ok());
         assert!(AgentConfig::parse("server: http://[::1]:8080\n", "a.yaml").is_ok());
+    }
+
+    /// Regression (issue 19, item 13): the loopback test looked at the text
+    /// before the first `:`/`/`, so `http://localhost:1@evil.example/`
+    /// (host `evil.example`, user `localhost`, password `1`) passed as
+    /// loopback and the token went out in clear.
+    #[test]
+    fn user_info_cannot_disguise_a_remote_host() {
+        for url in [
+            "http://localhost:1@evil.example/",
+            "http://127.0.0.1:8443@evil.example:80/",
+            "http://[::1]@evil.example/",
+            "http://localhost@evil.example/",
+        ] {
+            let e = check_server_url(url).unwrap_err();
+            assert!(e.contains("user-info"), "{url}: {e}");
+        }
+        // user-info is refused on https too
+        assert!(check_server_url("https://u:p@reporter.internal/").is_err());
+        assert!(check_server_url("http://localhost.evil.example/").is_err());
+        assert!(check_server_url("http://127.0.0.1.nip.io/").is_err());
+        assert!(check_server_url("http:/\\evil.example/").is_err());
+        assert!(check_server_url("ftp://127.0.0.1/").is_err());
+        assert!(check_server_url("http://localhost:8443/").is_ok());
+        assert!(check_server_url("http://LOCALHOST/").is_ok());
+        assert!(check_server_url("http://127.0.0.2:80/").is_ok());
+        assert!(check_server_url("https://reporter.internal:8443").is_ok());
     }
 
     #[test]

@@ -37,6 +37,9 @@ use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Par
 use super::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
+mod journal;
+mod sql;
+
 /// Bytes read per chunk.
 const CHUNK: usize = 1 << 20;
 /// Bytes scanned between two looks at the stop switch: a timed-out scan
@@ -67,6 +70,22 @@ struct FileState {
 struct State {
     version: u32,
     files: Vec<FileState>,
+    /// Where the journal was read up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct JournalState {
+    /// The cursor of the last entry read (`journalctl --after-cursor`).
+    cursor: String,
+    /// Entries read since the state began: the "line" numbers of hits.
+    lines: u64,
+    hits: Vec<HitFact>,
+    /// Each hit's entry time (µs since the epoch), to drop hits of entries
+    /// the journal no longer holds.
+    hit_times: Vec<u64>,
+    hits_total: u64,
 }
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
@@ -111,12 +130,25 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
                 for entry in paths {
                     match entry {
                         Ok(path) => {
-                            if path.is_dir() {
+                            // `symlink_metadata`: a symlink is reported, not
+                            // followed (to a directory or to a file).
+                            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                                 continue;
                             }
                             gf.matched += 1;
-                            if seen.insert(path.clone()) {
-                                files.push(path);
+                            if !seen.insert(path.clone()) {
+                                continue;
+                            }
+                            match symlinked_ancestor(&path, &literal_prefix(&full)) {
+                                Some(link) => facts.files.push(FileFacts {
+                                    path: ctx.display(&path),
+                                    skipped: Some(format!(
+                                        "reached through the symlinked directory `{}`, not followed",
+                                        ctx.display(&link)
+                                    )),
+                                    ..Default::default()
+                                }),
+                                None => files.push(path),
                             }
                         }
                         Err(e) => {
@@ -137,9 +169,13 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     }
 
     let state_path = state_file(p, ctx);
+    let mut old_journal: Option<JournalState> = None;
     let old: BTreeMap<(u64, u64), FileState> = if p.incremental {
         match load_state(&state_path) {
-            Ok(s) => s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect(),
+            Ok(s) => {
+                old_journal = s.journal;
+                s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect()
+            }
             Err(e) => {
                 facts.state_warnings.push(e);
                 BTreeMap::new()
@@ -192,6 +228,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     let mut new_state = State {
         version: STATE_VERSION,
         files: Vec::new(),
+        journal: None,
     };
     for (pr, parts) in prepared.into_iter().zip(by_file) {
         let (ff, st) = match pr {
@@ -201,6 +238,17 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
         facts.files.push(ff);
         new_state.files.extend(st);
     }
+    if p.journal {
+        let (ff, st) = journal::scan(&scanner, p, ctx, old_journal);
+        if ctx.pace.is_stopped() {
+            return Err(pace::Stopped.to_string());
+        }
+        facts.files.push(ff);
+        new_state.journal = st;
+    }
+    if let Some(q) = &p.sql {
+        facts.files.push(sql::scan(q, &scanner, p));
+    }
     if p.incremental {
         if let Err(e) = save_state(&state_path, &new_state) {
             facts.state_warnings.push(e);
@@ -208,6 +256,72 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     }
     facts.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(facts)
+}
+
+/// The directory part of a glob before its first wildcard: what the policy
+/// names literally (symlinks there are the operator's choice).
+fn literal_prefix(glob: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in Path::new(glob).components() {
+        let s = c.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        out.push(c);
+    }
+    // the last literal component may be the file itself
+    if out.as_os_str().len() == glob.len() {
+        out.pop();
+    }
+    out
+}
+
+/// The first directory between `prefix` and `path` that is a symlink: a
+/// `**` walk that went through it reached files outside what was named.
+fn symlinked_ancestor(path: &Path, prefix: &Path) -> Option<PathBuf> {
+    let rel = path.parent()?.strip_prefix(prefix).ok()?;
+    let mut at = prefix.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Opens a matched path for reading without following a symlink and
+/// without blocking on a FIFO (`O_NOFOLLOW | O_NONBLOCK`). `Ok(Err(why))`
+/// when it is not a regular file: such paths are reported, not read.
+fn open_regular(path: &Path) -> std::io::Result<Result<File, String>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(i32::try_from(flags.bits()).unwrap_or(0))
+        .open(path)
+    {
+        Ok(f) => f,
+        // ELOOP: the last component is a symlink
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Ok(Err("a symbolic link, not followed".to_owned()));
+        }
+        Err(e) => return Err(e),
+    };
+    let t = file.metadata()?.file_type();
+    if t.is_file() {
+        return Ok(Ok(file));
+    }
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Ok(Err(format!("{what}, not read")))
 }
 
 /// One state file per check: the hash of what decides its results.
@@ -219,6 +333,8 @@ fn state_file(p: &Params, ctx: &HostCtx) -> PathBuf {
         "extra": p.extra_patterns,
         "max_line": p.max_line_bytes,
     });
+    // (the journal's state rides along; `journal`/`sql` do not change the
+    // key, so turning the journal on keeps the files' offsets)
     let digest = Sha256::digest(key.to_string().as_bytes());
     ctx.state_dir.join("log_secrets").join(format!(
         "{}.json",
@@ -259,13 +375,24 @@ fn save_state(path: &Path, state: &State) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(state).map_err(|e| format!("state: {e}"))?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(fail)?;
+    // Exclusive, no-follow creation: a symlink planted at the temp name is
+    // never written through (a leftover is unlinked first).
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0))
+            .open(&tmp)
+    };
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp).map_err(fail)?;
+            create()
+        }
+        r => r,
+    }
+    .map_err(fail)?;
     f.write_all(&bytes).map_err(fail)?;
     f.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
@@ -446,8 +573,12 @@ fn prepare(
         ff.error = Some(io_reason(e));
         Prepared::Done(ff, None)
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let file = match open_regular(path) {
+        Ok(Ok(f)) => f,
+        Ok(Err(why)) => {
+            ff.skipped = Some(why);
+            return Prepared::Done(ff, None);
+        }
         Err(e) => return fail(ff, &e),
     };
     let meta = match file.metadata() {
@@ -925,6 +1056,86 @@ mod tests {
         assert_eq!(ffc.hits.len(), 3);
         assert_eq!(ffc.hits_total, ff1.hits_total);
         assert_eq!(ffc.hits[..], ff1.hits[..3]);
+    }
+
+    /// Regression (issue 19, item 11): matched paths were opened with
+    /// `File::open`, so a symlink in a log directory made the root agent
+    /// read (and report from) a file outside the scanned paths, a `**` walk
+    /// went through a symlinked directory, and a FIFO blocked the open until
+    /// the check timed out (an error every run).
+    #[test]
+    fn symlinks_and_fifos_are_reported_not_followed_or_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let logs = root.join("var/log");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("app.log"), "GET / 200\n").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.log"), "password=hunter2\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.log"), logs.join("link.log")).unwrap();
+        std::os::unix::fs::symlink(&outside, logs.join("linked-dir")).unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(logs.join("pipe.log"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let ctx = HostCtx {
+            root: root.clone(),
+            state_dir: dir.path().join("state"),
+            pace: Pace::default(),
+        };
+        let p = Params {
+            paths: vec!["/var/log/**/*.log".into()],
+            ..params("")
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(collect_with_threads(&p, &ctx, 2));
+        });
+        let facts = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the scan blocked (a FIFO opened without O_NONBLOCK)")
+            .unwrap();
+        let by: BTreeMap<&str, &FileFacts> =
+            facts.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        assert!(facts.files.iter().all(|f| f.hits.is_empty()), "{facts:?}");
+        assert!(facts.files.iter().all(|f| f.error.is_none()), "{facts:?}");
+        assert_eq!(by["/var/log/app.log"].skipped, None);
+        assert!(by["/var/log/link.log"]
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("symbolic link"));
+        assert!(by["/var/log/pipe.log"]
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("FIFO"));
+        let via = by["/var/log/linked-dir/secret.log"]
+            .skipped
+            .as_deref()
+            .unwrap();
+        assert!(
+            via.contains("symlinked directory `/var/log/linked-dir`"),
+            "{via}"
+        );
+        assert_eq!(facts.files.len(), 4, "{facts:?}");
+    }
+
+    /// Regression (issue 19, item 14, for the scan state): a symlink planted
+    /// at the state's temp name was written through.
+    #[test]
+    fn the_state_file_is_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("log_secrets/abc.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.tmp")).unwrap();
+        save_state(&path, &State::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(load_state(&path).is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod card;
 pub mod detect;
+pub mod journal;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,16 @@ pub struct LogSecrets;
 pub struct Params {
     /// Globs of files to scan (`/var/log/**/*.log`, `/var/log/syslog*`);
     /// files ending in `.gz` are read as gzip streams.
+    #[serde(default)]
     pub paths: Vec<String>,
+    /// Also scan the systemd journal (`journalctl -o export`), from the
+    /// cursor where the last run stopped.
+    #[serde(default)]
+    pub journal: bool,
+    /// Also scan the rows of a database query (a sample: at most
+    /// `sample_rows`), each row one line of its cells.
+    #[serde(default)]
+    pub sql: Option<SqlScan>,
     /// Globs that may match no file (every other glob must match one).
     #[serde(default)]
     pub optional_paths: Vec<String>,
@@ -52,6 +62,32 @@ pub struct Params {
     /// The widest window of a line examined around a candidate, in bytes.
     #[serde(default = "default_max_line")]
     pub max_line_bytes: usize,
+}
+
+/// A query whose rows are scanned like log lines (uploads metadata, order
+/// notes, free-text columns where a card number must never be stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlScan {
+    /// `sqlite:///path/app.db` or `postgres://user@host/db`; prefer
+    /// `dsn_file` or `dsn_env` when it holds a password.
+    #[serde(default)]
+    pub dsn: Option<String>,
+    #[serde(default)]
+    pub dsn_file: Option<String>,
+    #[serde(default)]
+    pub dsn_env: Option<String>,
+    /// Any `SELECT`; every column of every row is scanned (text, or
+    /// numbers written out). Sample in the query itself for big tables
+    /// (`TABLESAMPLE SYSTEM (5)`).
+    pub query: String,
+    /// At most this many rows are read.
+    #[serde(default = "default_sample_rows")]
+    pub sample_rows: u64,
+}
+
+fn default_sample_rows() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +189,10 @@ pub struct FileFacts {
     /// Why the file could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the path was not read at all: not a regular file (a symlink, a
+    /// FIFO, a socket, a device) or reached through a symlinked directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -195,6 +235,7 @@ finding_codes! {
         SlackToken = ("slack_token", High, "a Slack token (`xoxb-`, `xoxp-`, …) or incoming-webhook URL"),
         StripeSecretKey = ("stripe_secret_key", Critical, "a Stripe live secret or restricted key (`sk_live_`, `rk_live_`)"),
         ExtraPattern = ("extra_pattern", High, "a match of one of the policy's `extra_patterns`"),
+        SkippedFile = ("skipped_file", Info, "a path matched by `paths` is not a regular file (a symlink, a FIFO, a socket, a device, or under a symlinked directory): it is not followed or read"),
         UnreadableFile = ("unreadable_file", High, "a file matched by `paths` could not be read: the check is an error"),
         NoFilesMatched = ("no_files_matched", Medium, "a glob of `paths` matched no file: nothing found is not proof"),
         FindingsTruncated = ("findings_truncated", Info, "more hits in a file than `max_findings_per_file`; the rest are counted"),
@@ -283,8 +324,28 @@ impl CheckKind for LogSecrets {
 
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
-        if p.paths.is_empty() {
-            out.push((Some("paths"), "`paths` needs at least one glob".to_owned()));
+        if p.paths.is_empty() && p.optional_paths.is_empty() && !p.journal && p.sql.is_none() {
+            out.push((
+                Some("paths"),
+                "`paths` needs at least one glob (or set `journal` or `sql`)".to_owned(),
+            ));
+        }
+        if let Some(sql) = &p.sql {
+            if !super::one_dsn_source(&sql.dsn, &sql.dsn_file, &sql.dsn_env) {
+                out.push((
+                    Some("sql"),
+                    "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".to_owned(),
+                ));
+            }
+            if sql.query.trim().is_empty() {
+                out.push((Some("sql"), "`sql.query` is empty".to_owned()));
+            }
+            if sql.sample_rows == 0 {
+                out.push((
+                    Some("sql"),
+                    "`sql.sample_rows` must be at least 1".to_owned(),
+                ));
+            }
         }
         for g in p.paths.iter().chain(&p.optional_paths) {
             if let Err(e) = glob_ok(g) {
@@ -370,7 +431,19 @@ impl CheckKind for LogSecrets {
         let mut scanned = 0u64;
         let mut hits_total = 0u64;
         let mut bytes = 0u64;
+        let mut skipped = 0u64;
         for f in &facts.files {
+            if let Some(why) = &f.skipped {
+                skipped += 1;
+                let mut fd =
+                    Code::SkippedFile.finding(&f.path, format!("`{}` was not read: {why}", f.path));
+                fd.location = Some(FileLocation {
+                    file: f.path.clone(),
+                    line: None,
+                });
+                findings.push(fd);
+                continue;
+            }
             if let Some(e) = &f.error {
                 errors.push(format!("`{}`: {e}", f.path));
                 let mut fd = Code::UnreadableFile
@@ -463,15 +536,18 @@ impl CheckKind for LogSecrets {
         let evidence = serde_json::json!({
             "files": files,
             "files_scanned": scanned,
+            "files_skipped": skipped,
             "bytes_scanned": bytes,
             "hits": hits_total,
             "elapsed_ms": facts.elapsed_ms,
             "state_warnings": facts.state_warnings,
         });
         if scanned == 0 && errors.is_empty() {
-            let mut v = Verdict::error(
-                "no file matched `paths`: nothing was scanned, which proves nothing",
-            );
+            let mut v = Verdict::error(if skipped > 0 {
+                "no regular file matched `paths` (only symlinks or special files, not read): nothing was scanned, which proves nothing"
+            } else {
+                "no file matched `paths`: nothing was scanned, which proves nothing"
+            });
             v.findings = findings;
             v.evidence = evidence;
             return v;

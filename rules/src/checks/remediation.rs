@@ -110,6 +110,7 @@ static TABLE: &[Entry] = &[
     ("log_secrets/password_assignment", "Change the password, make the application mask it before logging (log the user, never the credential), and purge the log file and its rotations.", Some("OWASP Logging Cheat Sheet; Papyrs Security Policy item 3")),
     ("log_secrets/password_hash", "Stop logging password hashes (they can be cracked offline), purge the log file, and ask the affected users to change their passwords.", OWASP_PASSWORDS),
     ("log_secrets/private_key_block", "Treat the key as compromised: replace it (new key and certificate), stop the program that logged it, and purge the log file.", None),
+    ("log_secrets/skipped_file", "The path is a symlink, FIFO, device or directory where a log file was expected: point `paths` at the real file (the agent never follows links out of the scanned paths) or remove the entry.", None),
     ("log_secrets/slack_token", "Revoke the token or webhook in Slack's app settings, stop logging it, and purge the log file.", None),
     ("log_secrets/stripe_secret_key", "Roll the key in the Stripe dashboard now, stop logging it, and purge the log file.", Some("https://docs.stripe.com/keys")),
     ("log_secrets/unreadable_file", "Give the agent read access to the file (it runs as root with CAP_DAC_READ_SEARCH under the shipped unit) or remove it from `paths`.", None),

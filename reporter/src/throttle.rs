@@ -169,6 +169,7 @@ impl Throttle {
             let Some(e) = map.get_mut(k) else { continue };
             if ok {
                 e.failures = 0;
+                e.first_failure = 0;
                 continue;
             }
             if now.saturating_sub(e.first_failure) >= lockout_ms() {
@@ -229,28 +230,32 @@ mod tests {
     fn lockout_after_failures_and_success_clears() {
         let t = Throttle::default();
         let keys = vec!["ip:1".to_owned(), "user:a".to_owned()];
-        let mut now = 0;
-        for _ in 0..MAX_FAILURES - 1 {
-            now += MINUTE_MS;
-            t.check(&keys, now).unwrap();
-            t.record(&keys, false, now);
-        }
-        now += MINUTE_MS;
+        let mut now = 1_000_000_000;
         t.check(&keys, now).unwrap();
+        for _ in 0..MAX_FAILURES - 1 {
+            t.record(&keys, false, now);
+            now += 1000;
+        }
         t.record(&keys, true, now);
         // cleared: nine more failures do not lock
         for _ in 0..MAX_FAILURES - 1 {
-            now += 1000;
-            t.check(&keys, now + MINUTE_MS).unwrap();
-            now += MINUTE_MS;
             t.record(&keys, false, now);
+            now += 1000;
         }
-        now += MINUTE_MS;
         t.check(&keys, now).unwrap();
         t.record(&keys, false, now);
-        let e = t.check(&k("user:a"), now + MINUTE_MS).unwrap_err();
+        let e = t.check(&k("user:a"), now + 1).unwrap_err();
         assert!(e.message.contains("failed attempts"), "{e:?}");
+        assert!(e.retry_after_secs > 800, "{e:?}");
         assert!(t.check(&k("user:a"), now + lockout_ms() + 1).is_ok());
+        // failures spread beyond the window do not add up
+        let t = Throttle::default();
+        let mut now = 0;
+        for _ in 0..MAX_FAILURES * 2 {
+            now += lockout_ms() / 5;
+            t.check(&k("ip:9"), now).unwrap();
+            t.record(&k("ip:9"), false, now);
+        }
     }
 
     #[tokio::test]

@@ -101,9 +101,16 @@ fn enrolling_an_active_host_is_refused_and_roles_need_approval() {
     let (s, v) = enroll(&r, ENROLL_SECRET, "backup-2", &["backup"]);
     assert_eq!(s, 201, "{v}");
     let real = v["token"].as_str().unwrap().to_owned();
-    assert_eq!((&v["roles"], &v["pending_roles"]), (&json!([]), &json!(["backup"])));
+    assert_eq!(
+        (&v["roles"], &v["pending_roles"]),
+        (&json!([]), &json!(["backup"]))
+    );
     let a = agent_of(&r, &admin, "backup-2");
-    assert_eq!((&a["roles"], &a["pending_roles"]), (&json!([]), &json!(["backup"])), "{a}");
+    assert_eq!(
+        (&a["roles"], &a["pending_roles"]),
+        (&json!([]), &json!(["backup"])),
+        "{a}"
+    );
     let (s, v) = post(&r, "/api/v1/hosts/backup-2/roles", Some(&admin), &json!({}));
     assert_eq!(s, 200, "{v}");
     assert_eq!(agent_of(&r, &admin, "backup-2")["roles"], json!(["backup"]));
@@ -113,26 +120,46 @@ fn enrolling_an_active_host_is_refused_and_roles_need_approval() {
     assert_eq!(s, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains("active agent"), "{v}");
     // ...and the real agent's token keeps working.
-    let (s, v) = post(&r, "/api/v1/reports", Some(&real), &report("backup-2", "pass", None));
+    let (s, v) = post(
+        &r,
+        "/api/v1/reports",
+        Some(&real),
+        &report("backup-2", "pass", None),
+    );
     assert_eq!(s, 201, "{v}");
     assert_eq!(agent_of(&r, &admin, "backup-2")["roles"], json!(["backup"]));
 
     // An admin allows one re-enrollment: the new agent keeps the trusted
     // roles even when it asks for none; the allowance is used up.
-    let (s, v) = post(&r, "/api/v1/hosts/backup-2/allow-reenroll", Some(&admin), &json!({}));
+    let (s, v) = post(
+        &r,
+        "/api/v1/hosts/backup-2/allow-reenroll",
+        Some(&admin),
+        &json!({}),
+    );
     assert_eq!(s, 200, "{v}");
     let (s, v) = enroll(&r, ENROLL_SECRET, "backup-2", &[]);
     assert_eq!(s, 201, "{v}");
     let second = v["token"].as_str().unwrap().to_owned();
     assert_eq!(v["roles"], json!(["backup"]), "{v}");
-    let (s, _) = post(&r, "/api/v1/reports", Some(&real), &report("backup-2", "pass", None));
+    let (s, _) = post(
+        &r,
+        "/api/v1/reports",
+        Some(&real),
+        &report("backup-2", "pass", None),
+    );
     assert_eq!(s, 401, "the replaced agent's token must stop working");
     assert_eq!(enroll(&r, ENROLL_SECRET, "backup-2", &[]).0, 409);
 
     // The CLI revokes; the host may then enroll, and starts with no trusted roles.
     let o = cli(&r, &["agent", "revoke", "backup-2", "--by", "ops"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (s, _) = post(&r, "/api/v1/reports", Some(&second), &report("backup-2", "pass", None));
+    let (s, _) = post(
+        &r,
+        "/api/v1/reports",
+        Some(&second),
+        &report("backup-2", "pass", None),
+    );
     assert_eq!(s, 401);
     let (s, v) = enroll(&r, ENROLL_SECRET, "backup-2", &["backup"]);
     assert_eq!(s, 201, "{v}");
@@ -141,7 +168,11 @@ fn enrolling_an_active_host_is_refused_and_roles_need_approval() {
     assert!(stdout(&o).contains("pending [backup]"), "{}", stdout(&o));
 
     let kinds = audit_kinds(&r, &admin);
-    for k in ["agent.roles_approved", "agent.reenroll_allowed", "agent.revoked"] {
+    for k in [
+        "agent.roles_approved",
+        "agent.reenroll_allowed",
+        "agent.revoked",
+    ] {
         assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
     }
 }
@@ -162,9 +193,17 @@ fn role_scoped_secret_grants_its_roles() {
         None,
         &["--config", cfg.to_str().unwrap()],
     );
-    let (s, v) = enroll(&r, "backup-enrollment-secret-0123", "backup-1", &["backup", "app"]);
+    let (s, v) = enroll(
+        &r,
+        "backup-enrollment-secret-0123",
+        "backup-1",
+        &["backup", "app"],
+    );
     assert_eq!(s, 201, "{v}");
-    assert_eq!((&v["roles"], &v["pending_roles"]), (&json!(["backup"]), &json!(["app"])));
+    assert_eq!(
+        (&v["roles"], &v["pending_roles"]),
+        (&json!(["backup"]), &json!(["app"]))
+    );
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -183,7 +222,15 @@ fn login_flood_stays_small_and_is_throttled() {
     let data = tempfile::tempdir().unwrap();
     let r = Reporter::start(data.path(), false, None, &[]);
     let mut add = Command::new(binary("vigil-reporter", "vigil-reporter"))
-        .args(["user", "add", "carol", "--role", "admin", "--password-stdin", "--data"])
+        .args([
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data",
+        ])
         .arg(&r.data)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -239,14 +286,27 @@ fn login_flood_stays_small_and_is_throttled() {
 fn short_enrollment_secret_refuses_to_start() {
     let data = tempfile::tempdir().unwrap();
     let o = Command::new(binary("vigil-reporter", "vigil-reporter"))
-        .args(["serve", "--plain-http", "--listen", &format!("127.0.0.1:{}", free_port()), "--data"])
+        .args([
+            "serve",
+            "--plain-http",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data",
+        ])
         .arg(data.path())
         .env("VIGIL_ENROLL_SECRET", "short")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("shorter than 16 characters"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("short\n"), "the secret must not be printed");
+    assert!(
+        stderr(&o).contains("shorter than 16 characters"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("short\n"),
+        "the secret must not be printed"
+    );
 }
 
 // Regression (issue 19, item 9): a staff token could not be revoked.
@@ -266,16 +326,28 @@ fn staff_tokens_can_be_disabled_rotated_and_expire() {
     assert_eq!(r.get_json(&bob2, "/api/v1/hosts").0, 200);
 
     // disable (API, admin only)
-    assert_eq!(post(&r, "/api/v1/users/alice/disable", Some(&bob2), &json!({})).0, 403);
+    assert_eq!(
+        post(&r, "/api/v1/users/alice/disable", Some(&bob2), &json!({})).0,
+        403
+    );
     let (s, v) = post(&r, "/api/v1/users/bob/disable", Some(&admin), &json!({}));
     assert_eq!(s, 200, "{v}");
     assert_eq!(r.get_json(&bob2, "/api/v1/hosts").0, 401);
     let (s, v) = r.get_json(&admin, "/api/v1/users");
     assert_eq!(s, 200);
-    let b = v["users"].as_array().unwrap().iter().find(|u| u["name"] == "bob").unwrap();
+    let b = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .unwrap();
     assert!(b["disabled_at"].is_string(), "{v}");
     let o = cli(&r, &["user", "list"]);
-    assert!(stdout(&o).contains("bob\tauditor\tdisabled"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("bob\tauditor\tdisabled"),
+        "{}",
+        stdout(&o)
+    );
     // rotate via the API gives a token that is still refused while disabled
     let (s, v) = post(&r, "/api/v1/users/bob/rotate", Some(&admin), &json!({}));
     assert_eq!(s, 200, "{v}");
@@ -322,12 +394,20 @@ fn agents_cannot_claim_waivers() {
     let r = Reporter::start(data.path(), false, None, &[]);
     let admin = r.add_user("alice", "admin");
     let token = r.enroll("web-1", 3600);
-    let (s, v) = post(&r, "/api/v1/reports", Some(&token), &report("web-1", "fail", Some("W-MADE-UP")));
+    let (s, v) = post(
+        &r,
+        "/api/v1/reports",
+        Some(&token),
+        &report("web-1", "fail", Some("W-MADE-UP")),
+    );
     assert_eq!(s, 201, "{v}");
     assert_eq!(control_status(&r, &admin, "web-1"), "fail");
     let stored = r.newest_report(&admin, "web-1").unwrap();
     assert_eq!(stored["controls"][0]["status"], "fail", "{stored}");
-    assert!(stored["controls"][0]["checks"][0]["waived_by"].is_null(), "{stored}");
+    assert!(
+        stored["controls"][0]["checks"][0]["waived_by"].is_null(),
+        "{stored}"
+    );
 
     // A reporter waiver covering the host, control and check: waived.
     let today = chrono::Utc::now().date_naive();
@@ -338,7 +418,12 @@ fn agents_cannot_claim_waivers() {
     let (s, v) = post(&r, "/api/v1/waivers", Some(&admin), &w);
     assert_eq!(s, 201, "{v}");
     std::thread::sleep(Duration::from_millis(5));
-    let (s, v) = post(&r, "/api/v1/reports", Some(&token), &report("web-1", "fail", Some("W-1")));
+    let (s, v) = post(
+        &r,
+        "/api/v1/reports",
+        Some(&token),
+        &report("web-1", "fail", Some("W-1")),
+    );
     assert_eq!(s, 201, "{v}");
     assert_eq!(control_status(&r, &admin, "web-1"), "waived");
 }
@@ -370,7 +455,12 @@ fn data_dir_and_database_are_private_whatever_the_umask() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let result = std::panic::catch_unwind(|| {
         assert_eq!(mode(&data), 0o700, "data dir");
-        for f in ["vigil.db", "vigil.db-wal", "audit/ed25519.key", "policy/ed25519.key"] {
+        for f in [
+            "vigil.db",
+            "vigil.db-wal",
+            "audit/ed25519.key",
+            "policy/ed25519.key",
+        ] {
             let p = data.join(f);
             if p.exists() {
                 assert_eq!(mode(&p) & 0o077, 0, "{f} is {:o}", mode(&p));
@@ -395,11 +485,18 @@ fn pages_carry_security_headers() {
     assert_eq!(resp.status().as_u16(), 200);
     let h = resp.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
-    let resp = r.client().get(format!("{}/healthz", r.base)).send().unwrap();
+    let resp = r
+        .client()
+        .get(format!("{}/healthz", r.base))
+        .send()
+        .unwrap();
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert!(resp.headers().get("content-security-policy").is_none());
 }

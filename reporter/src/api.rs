@@ -299,7 +299,11 @@ impl FromRequestParts<Shared> for Staff {
             .ok_or_else(|| ApiError::Unauthorized("malformed staff token".into()))?;
         match state.store.user_by_lookup(lookup).await? {
             Some(u) if auth::verify(secret, &u.token_digest) && u.disabled_at.is_none() => {
-                if crate::users::token_expired(&u, state.staff_token_lifetime_ms, crate::store::now_ms()) {
+                if crate::users::token_expired(
+                    &u,
+                    state.staff_token_lifetime_ms,
+                    crate::store::now_ms(),
+                ) {
                     return Err(ApiError::Unauthorized(
                         "this staff token expired; an admin can issue a new one (`vigil-reporter user rotate`)".into(),
                     ));
@@ -535,7 +539,8 @@ async fn ingest(
         );
         if !refused.is_empty() {
             tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
-            vetted = Some(serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?);
+            vetted =
+                Some(serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?);
         }
     }
     let body_text = vetted.as_deref().unwrap_or(body_text);

@@ -65,9 +65,7 @@ pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
 
 /// `nosniff` on every response; on HTML pages also a CSP, no framing and no
 /// referrer (issue 19, item 18). Headers a route set itself are kept.
-pub async fn security_headers(
-    mut resp: axum::response::Response,
-) -> axum::response::Response {
+pub async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
     let h = resp.headers_mut();
     h.entry(header::X_CONTENT_TYPE_OPTIONS)
@@ -121,7 +119,10 @@ pub fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
     let fail = |e: std::io::Error| anyhow::anyhow!("cannot secure `{}`: {e}", path.display());
     // A planted symlink must not make us chmod another file.
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        anyhow::bail!("`{}` is a symbolic link; refusing to use it", path.display());
+        anyhow::bail!(
+            "`{}` is a symbolic link; refusing to use it",
+            path.display()
+        );
     }
     let f = std::fs::OpenOptions::new()
         .read(true)

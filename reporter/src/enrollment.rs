@@ -358,10 +358,11 @@ pub async fn list(store: &Store) -> Result<Vec<AgentView>, StoreError> {
     ))
     .fetch_all(&store.pool)
     .await?;
-    let allowances = sqlx::query("SELECT host, expires_at FROM enroll_allowances WHERE expires_at > $1")
-        .bind(now)
-        .fetch_all(&store.pool)
-        .await?;
+    let allowances =
+        sqlx::query("SELECT host, expires_at FROM enroll_allowances WHERE expires_at > $1")
+            .bind(now)
+            .fetch_all(&store.pool)
+            .await?;
     let mut out: Vec<AgentView> = Vec::new();
     for r in &rows {
         let a = Store::agent_from(r)?;
@@ -550,9 +551,15 @@ mod tests {
     fn roles_come_from_approval() {
         let req = vec!["app".to_owned(), "backup".to_owned()];
         assert!(trusted_roles(None, &req, &[]).is_empty());
-        assert_eq!(trusted_roles(None, &req, &["backup".into()]), vec!["backup"]);
+        assert_eq!(
+            trusted_roles(None, &req, &["backup".into()]),
+            vec!["backup"]
+        );
         // a re-enrollment an admin allowed keeps the trusted roles, even
         // when the new agent asks for none
-        assert_eq!(trusted_roles(Some(&active(false)), &[], &[]), vec!["backup"]);
+        assert_eq!(
+            trusted_roles(Some(&active(false)), &[], &[]),
+            vec!["backup"]
+        );
     }
 }

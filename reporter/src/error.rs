@@ -73,7 +73,8 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests(_, secs) = &self {
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
             }
         }
         resp

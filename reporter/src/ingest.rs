@@ -169,7 +169,10 @@ pub fn vet_waivers(
             }
         }
         let computed = control_status(&control.checks);
-        let errors = control.checks.iter().any(|c| c.status == CheckStatus::Error);
+        let errors = control
+            .checks
+            .iter()
+            .any(|c| c.status == CheckStatus::Error);
         let waived_ok = computed == ControlStatus::Fail && any_failure && all_covered && !errors;
         let status = if control.status == ControlStatus::Waived && waived_ok {
             ControlStatus::Waived
@@ -257,7 +260,14 @@ mod tests {
         vigil_rules::report::validate(&r, chrono::Utc::now()).unwrap();
 
         let mut r = report("W-1");
-        assert!(vet_waivers(&mut r, "web-1", &[], &[waiver("web-*", "2027-01-31")], today).is_empty());
+        assert!(vet_waivers(
+            &mut r,
+            "web-1",
+            &[],
+            &[waiver("web-*", "2027-01-31")],
+            today
+        )
+        .is_empty());
         assert_eq!(r.controls[0].status, ControlStatus::Waived);
         // another host's waiver, or an expired one, does not count
         for w in [waiver("db-*", "2027-01-31"), waiver("web-*", "2026-11-30")] {

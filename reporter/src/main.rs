@@ -273,7 +273,8 @@ async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Enable { name, at } => {
             let state = state_at(&at).await?;
-            if !users::set_disabled(&state.store, &state.audit, &name, false, &actor(at.by)).await? {
+            if !users::set_disabled(&state.store, &state.audit, &name, false, &actor(at.by)).await?
+            {
                 anyhow::bail!("no disabled user `{name}`");
             }
             eprintln!("enabled `{name}`");
@@ -307,7 +308,11 @@ async fn agent_cmd(cmd: AgentCmd) -> anyhow::Result<()> {
                         Some(r) => format!("revoked {r}"),
                         None => "active".into(),
                     },
-                    if a.cert_bound { "\tcertificate-bound" } else { "" },
+                    if a.cert_bound {
+                        "\tcertificate-bound"
+                    } else {
+                        ""
+                    },
                     a.reenroll_allowed_until
                         .map(|u| format!("\tre-enrollment allowed until {u}"))
                         .unwrap_or_default()
@@ -325,8 +330,11 @@ async fn agent_cmd(cmd: AgentCmd) -> anyhow::Result<()> {
         }
         AgentCmd::AllowReenroll { host, at } => {
             let state = state_at(&at).await?;
-            if !enrollment::allow_reenroll(&state.store, &state.audit, &host, &actor(at.by)).await? {
-                anyhow::bail!("host `{host}` has no active agent; it may enroll without permission");
+            if !enrollment::allow_reenroll(&state.store, &state.audit, &host, &actor(at.by)).await?
+            {
+                anyhow::bail!(
+                    "host `{host}` has no active agent; it may enroll without permission"
+                );
             }
             eprintln!("`{host}` may enroll again within 24 hours; its agent works until then");
             Ok(())
@@ -338,9 +346,10 @@ async fn agent_cmd(cmd: AgentCmd) -> anyhow::Result<()> {
                 }
             }
             let state = state_at(&at).await?;
-            let set = enrollment::approve_roles(&state.store, &state.audit, &host, roles, &actor(at.by))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("host `{host}` has no active agent"))?;
+            let set =
+                enrollment::approve_roles(&state.store, &state.audit, &host, roles, &actor(at.by))
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("host `{host}` has no active agent"))?;
             eprintln!("`{host}` is trusted with roles [{}]", set.join(", "));
             Ok(())
         }
@@ -623,7 +632,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Agent { cmd } => agent_cmd(cmd).await,
         Cmd::User {
-            cmd: cmd @ (UserCmd::List { .. } | UserCmd::Disable { .. } | UserCmd::Enable { .. } | UserCmd::Rotate { .. }),
+            cmd:
+                cmd @ (UserCmd::List { .. }
+                | UserCmd::Disable { .. }
+                | UserCmd::Enable { .. }
+                | UserCmd::Rotate { .. }),
         } => user_cmd(cmd).await,
         Cmd::User {
             cmd:
@@ -813,8 +826,13 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
 /// Refuses to serve with a short enrollment secret (issue 19, item 3): the
 /// secret is all that stands between anyone and an enrolled agent.
 fn check_secrets(cfg: &ReporterConfig) -> anyhow::Result<()> {
-    let env = std::env::var("VIGIL_ENROLL_SECRET").ok().filter(|s| !s.is_empty());
-    if env.as_ref().is_some_and(|s| s.chars().count() < MIN_SECRET_LEN) {
+    let env = std::env::var("VIGIL_ENROLL_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if env
+        .as_ref()
+        .is_some_and(|s| s.chars().count() < MIN_SECRET_LEN)
+    {
         anyhow::bail!("VIGIL_ENROLL_SECRET is shorter than {MIN_SECRET_LEN} characters; use a long random secret (`openssl rand -base64 24`)");
     }
     for (i, s) in cfg.enroll_secrets.iter().enumerate() {

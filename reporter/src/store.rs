@@ -45,7 +45,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_enrollment_approval.sql"),
     ),
-    (11, include_str!("../migrations/sqlite/0011_staff_tokens.sql")),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_staff_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

@@ -97,8 +97,7 @@ impl Throttle {
                     retry_after_secs: secs(e.locked_until - now),
                 });
             }
-            if now.saturating_sub(e.window_start) < MINUTE_MS && e.attempts >= ATTEMPTS_PER_MINUTE
-            {
+            if now.saturating_sub(e.window_start) < MINUTE_MS && e.attempts >= ATTEMPTS_PER_MINUTE {
                 return Err(Throttled {
                     message: "too many attempts; slow down".into(),
                     retry_after_secs: secs(e.window_start + MINUTE_MS - now),

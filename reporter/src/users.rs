@@ -106,10 +106,12 @@ pub async fn set_disabled(
             .execute(&mut *tx)
             .await?
     } else {
-        sqlx::query("UPDATE users SET disabled_at = NULL WHERE name = $1 AND disabled_at IS NOT NULL")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
+        sqlx::query(
+            "UPDATE users SET disabled_at = NULL WHERE name = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
     };
     if r.rows_affected() != 1 {
         tx.rollback().await?;

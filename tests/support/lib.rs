@@ -398,7 +398,9 @@ impl Reporter {
         if let Some(url) = &self.database {
             cmd.env("VIGIL_DATABASE_URL", url);
         }
-        let o = cmd.output().unwrap_or_else(|e| panic!("agent approve: {e}"));
+        let o = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("agent approve: {e}"));
         assert!(
             o.status.success(),
             "agent approve {host} failed: {}",

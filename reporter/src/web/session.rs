@@ -234,7 +234,11 @@ struct LoginForm {
 }
 
 /// A refused login: 429 with `Retry-After`, as a page.
-fn throttled(state: &Shared, next: &str, t: crate::throttle::Throttled) -> Result<Response, PageError> {
+fn throttled(
+    state: &Shared,
+    next: &str,
+    t: crate::throttle::Throttled,
+) -> Result<Response, PageError> {
     let page = state.site.render(
         "login.html",
         minijinja::context! { title => "Sign in", next => next, error => t.message },
@@ -263,10 +267,13 @@ async fn login(
         .next
         .filter(|n| safe_next(n))
         .unwrap_or_else(|| "/".into());
-    let client = crate::throttle::client_of(&ext)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let client =
+        crate::throttle::client_of(&ext).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let name_key: String = form.name.chars().take(256).collect();
-    let keys = [format!("login-ip:{client}"), format!("login-user:{name_key}")];
+    let keys = [
+        format!("login-ip:{client}"),
+        format!("login-user:{name_key}"),
+    ];
     if let Err(t) = state.throttle.check(&keys, now_ms()) {
         tracing::warn!(user = %form.name, %client, "web login throttled");
         return throttled(&state, &next, t);

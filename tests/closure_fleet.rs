@@ -96,7 +96,7 @@ fn closure(r: &Reporter, admin: &str) -> Value {
     c
 }
 
-fn start(agent: &mut DaemonAgent) {
+fn start(rep: &Reporter, agent: &mut DaemonAgent) {
     let o = agent.enroll(ENROLL_SECRET);
     assert!(
         o.status.success(),
@@ -104,6 +104,8 @@ fn start(agent: &mut DaemonAgent) {
         agent.host,
         String::from_utf8_lossy(&o.stderr)
     );
+    // Requested roles are trusted once an admin approves them (issue 19).
+    rep.approve_roles(&agent.host);
     agent.start(&[]);
 }
 
@@ -185,7 +187,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         extra,
     );
     for a in [&mut a_app, &mut a_b1, &mut a_b2, &mut a_off] {
-        start(a);
+        start(&rep, a);
     }
     wait_until(60, "every host to report", || {
         let (_, hosts) = rep.get_json(&admin, "/api/v1/hosts");

@@ -51,6 +51,12 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     /// Optional mutual TLS with agent certificates.
     pub agent_tls: Option<crate::mtls::AgentTls>,
+    /// Enrollment secrets that approve the roles they list ([`crate::enrollment`]).
+    pub enroll_role_secrets: Vec<crate::config::RoleSecret>,
+    /// Login and enrollment attempts ([`crate::throttle`]).
+    pub throttle: crate::throttle::Throttle,
+    /// Staff tokens expire this long after issue (config `staff_token_lifetime`).
+    pub staff_token_lifetime_ms: Option<i64>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -104,6 +110,14 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(list_reports))
         .routes(routes!(get_report))
         .routes(routes!(revoke_agent))
+        .routes(routes!(crate::enrollment::list_agents))
+        .routes(routes!(crate::enrollment::revoke))
+        .routes(routes!(crate::enrollment::allow))
+        .routes(routes!(crate::enrollment::approve))
+        .routes(routes!(crate::users::list))
+        .routes(routes!(crate::users::disable))
+        .routes(routes!(crate::users::enable))
+        .routes(routes!(crate::users::rotate))
         .routes(routes!(openapi_json))
         .routes(routes!(
             crate::intake::submit_json,
@@ -285,6 +299,15 @@ impl FromRequestParts<Shared> for Staff {
             .ok_or_else(|| ApiError::Unauthorized("malformed staff token".into()))?;
         match state.store.user_by_lookup(lookup).await? {
             Some(u) if auth::verify(secret, &u.token_digest) && u.disabled_at.is_none() => {
+                if crate::users::token_expired(
+                    &u,
+                    state.staff_token_lifetime_ms,
+                    crate::store::now_ms(),
+                ) {
+                    return Err(ApiError::Unauthorized(
+                        "this staff token expired; an admin can issue a new one (`vigil-reporter user rotate`)".into(),
+                    ));
+                }
                 Ok(Staff(u))
             }
             _ => Err(ApiError::Unauthorized("unknown staff token".into())),
@@ -333,6 +356,12 @@ pub struct EnrollResponse {
     /// Base64 ed25519 key that signs the policies this reporter hands out;
     /// the agent refuses a policy it does not verify.
     pub policy_key: String,
+    /// The roles the reporter trusts this agent with.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Requested roles waiting for an admin's approval.
+    #[serde(default)]
+    pub pending_roles: Vec<String>,
 }
 
 pub fn valid_host(h: &str) -> bool {
@@ -354,12 +383,18 @@ fn refusal(r: crate::mtls::Refusal) -> ApiError {
 }
 
 /// Enrolls an agent with the enrollment secret and returns its own token.
+/// A host whose agent is active is refused until an admin revokes that agent
+/// or allows the re-enrollment ([`crate::enrollment`]); requested roles are
+/// trusted only once approved.
 #[utoipa::path(post, path = "/api/v1/enroll", tag = "agents", request_body = EnrollRequest,
     responses((status = 201, body = EnrollResponse), (status = 400, description = "malformed request"), (status = 401, description = "wrong enrollment secret, or (mutual TLS) no agent certificate"),
-        (status = 403, description = "(mutual TLS) the agent certificate names another host")))]
+        (status = 403, description = "(mutual TLS) the agent certificate names another host, or the active agent is bound to a certificate and none was presented"),
+        (status = 409, description = "the host has an active agent: an admin must revoke it or allow the re-enrollment"),
+        (status = 429, description = "too many wrong secrets from this client")))]
 async fn enroll(
     State(state): State<Shared>,
     tls: Option<axum::Extension<Arc<axum_server::tls::TlsInfo>>>,
+    parts: axum::http::Extensions,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
     let req: EnrollRequest = parse_json(&body, "enrollment request")?;
@@ -368,19 +403,35 @@ async fn enroll(
             "`host` must be a host name (letters, digits, `-`, `.`, `_`)".into(),
         ));
     }
-    if req.roles.len() > 32 || req.roles.iter().any(|r| !valid_host(r)) {
+    if !crate::enrollment::valid_roles(&req.roles) {
         return Err(ApiError::BadRequest(
             "`roles` must be at most 32 short words".into(),
         ));
     }
-    let ok = state
+    // Wrong secrets are throttled per client network (issue 19, item 3).
+    let client = crate::throttle::client_of(&parts)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let keys = [format!("enroll:{client}")];
+    let now = crate::store::now_ms();
+    state.throttle.check_failures(&keys, now)?;
+    let plain = state
         .enroll_secrets
         .iter()
         .any(|s| auth::secrets_equal(s, &req.secret));
-    if !ok {
-        tracing::warn!(host = %req.host, "enrollment refused: wrong secret");
+    let mut granted: Vec<String> = Vec::new();
+    let mut scoped = false;
+    for rs in &state.enroll_role_secrets {
+        if auth::secrets_equal(&rs.secret, &req.secret) {
+            scoped = true;
+            granted.extend(rs.roles.iter().cloned());
+        }
+    }
+    if !plain && !scoped {
+        state.throttle.record(&keys, false, now);
+        tracing::warn!(host = %req.host, %client, "enrollment refused: wrong secret");
         return Err(ApiError::Unauthorized("wrong enrollment secret".into()));
     }
+    state.throttle.record(&keys, true, now);
     let cert =
         crate::mtls::presented(tls.as_ref().map(|t| &t.0)).map_err(ApiError::Unauthorized)?;
     let spki = crate::mtls::check_enrollment(state.agent_tls.as_ref(), &req.host, cert.as_ref())
@@ -392,22 +443,33 @@ async fn enroll(
     let id = uuid::Uuid::new_v4().to_string();
     let interval =
         i64::try_from(req.interval_secs.unwrap_or(900).clamp(1, 7 * 86400)).unwrap_or(900);
-    state
-        .store
-        .enroll(
-            &state.audit,
-            &crate::store::NewAgent {
-                id: &id,
-                host: &req.host,
-                roles: &req.roles,
-                interval_secs: interval,
-                token_lookup: &token.lookup,
-                token_digest: &token.digest,
-                cert_spki_sha256: spki.as_deref(),
-            },
-        )
-        .await?;
-    tracing::info!(host = %req.host, agent_id = %id, "agent enrolled");
+    let roles = crate::enrollment::enroll(
+        &state.store,
+        &state.audit,
+        &crate::store::NewAgent {
+            id: &id,
+            host: &req.host,
+            roles: &req.roles,
+            interval_secs: interval,
+            token_lookup: &token.lookup,
+            token_digest: &token.digest,
+            cert_spki_sha256: spki.as_deref(),
+        },
+        &granted,
+    )
+    .await
+    .inspect_err(|e| {
+        if !matches!(e, ApiError::Internal(_)) {
+            tracing::warn!(host = %req.host, %client, error = %e, "enrollment refused");
+        }
+    })?;
+    let pending: Vec<String> = req
+        .roles
+        .iter()
+        .filter(|r| !roles.contains(r))
+        .cloned()
+        .collect();
+    tracing::info!(host = %req.host, agent_id = %id, ?roles, ?pending, "agent enrolled");
     Ok((
         StatusCode::CREATED,
         Json(EnrollResponse {
@@ -415,6 +477,8 @@ async fn enroll(
             token: token.token,
             host: req.host,
             policy_key: crate::policies::public_key_b64(&state.policy_key),
+            roles,
+            pending_roles: pending,
         }),
     ))
 }
@@ -449,7 +513,7 @@ async fn ingest(
             state.max_report_bytes
         )));
     }
-    let r: Report = parse_json(&body, "report")?;
+    let mut r: Report = parse_json(&body, "report")?;
     validate_report(&r).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
     if r.agent.host != agent.host {
         return Err(ApiError::Forbidden(format!(
@@ -457,10 +521,31 @@ async fn ingest(
             agent.host, r.agent.host
         )));
     }
-    let summary =
-        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
     let body_text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
+    // Waivers the agent claims hold only where the reporter's own cover them.
+    let mut vetted: Option<String> = None;
+    let claims_waiver = r.controls.iter().any(|c| {
+        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
+    });
+    if claims_waiver {
+        let waivers = crate::ingest::reporter_waivers(&state.store).await?;
+        let refused = crate::ingest::vet_waivers(
+            &mut r,
+            &agent.host,
+            &agent.roles,
+            &waivers,
+            chrono::Utc::now().date_naive(),
+        );
+        if !refused.is_empty() {
+            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
+            vetted =
+                Some(serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?);
+        }
+    }
+    let body_text = vetted.as_deref().unwrap_or(body_text);
+    let summary =
+        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
     let new = NewReport {
         report_id: r.report_id.clone(),
         agent_id: agent.id.clone(),

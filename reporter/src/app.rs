@@ -55,6 +55,89 @@ pub fn build(state: Shared) -> Router {
         ))
         .with_state(state)
         .merge(uploads)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The Content-Security-Policy of HTML pages: no script at all, styles only
+/// inline (the pages' one `<style>` block), images from here or inline SVG,
+/// forms post back here, and no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `nosniff` on every response; on HTML pages also a CSP, no framing and no
+/// referrer (issue 19, item 18). Headers a route set itself are kept.
+pub async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let h = resp.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(PAGE_CSP));
+        h.entry(header::X_FRAME_OPTIONS)
+            .or_insert(HeaderValue::from_static("DENY"));
+        h.entry(header::REFERRER_POLICY)
+            .or_insert(HeaderValue::from_static("no-referrer"));
+    }
+    resp
+}
+
+/// Creates the data directory 0700 whatever the umask (issue 19, item 16:
+/// outside systemd it was 0755); an existing one readable by others is
+/// tightened to 0700, with a warning.
+pub fn private_data_dir(data: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let fail = |e: std::io::Error| {
+        anyhow::anyhow!("cannot create data directory `{}`: {e}", data.display())
+    };
+    if !data.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data)
+            .map_err(fail)?;
+        // The umask may have taken bits away, never added: set it exactly.
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        return Ok(());
+    }
+    let mode = std::fs::metadata(data).map_err(fail)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %data.display(), mode = format!("{:o}", mode & 0o777), "the data directory was open to other users: setting it to 0700");
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Creates `path` 0600 if it is missing, and takes group and other bits off
+/// an existing one (the SQLite database holds token digests and password
+/// hashes; SQLite gives its `-wal` and `-shm` files the database's mode).
+pub fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| anyhow::anyhow!("cannot secure `{}`: {e}", path.display());
+    // A planted symlink must not make us chmod another file.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!(
+            "`{}` is a symbolic link; refusing to use it",
+            path.display()
+        );
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    let mode = f.metadata().map_err(fail)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Reads the policy to hand out, refusing one that does not validate.
@@ -73,9 +156,11 @@ pub fn database_url(cfg: &ReporterConfig, data: &std::path::Path) -> String {
 }
 
 pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Result<Shared> {
-    std::fs::create_dir_all(data)
-        .map_err(|e| anyhow::anyhow!("cannot create data directory `{}`: {e}", data.display()))?;
+    private_data_dir(data)?;
     let url = database_url(cfg, data);
+    if url.starts_with("sqlite://") {
+        private_file(&data.join("vigil.db"))?;
+    }
     let store = Store::open(&url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the store: {e}"))?;
@@ -115,6 +200,11 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         site: crate::web::Site::new(cfg)?,
         ingest: crate::ingest::Ingest::default(),
         agent_tls: cfg.agent_tls.clone(),
+        enroll_role_secrets: cfg.enroll_role_secrets.clone(),
+        throttle: crate::throttle::Throttle::default(),
+        staff_token_lifetime_ms: cfg
+            .staff_token_lifetime
+            .map(|d| i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

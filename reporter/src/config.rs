@@ -33,6 +33,15 @@ pub struct ReporterConfig {
     /// `VIGIL_ENROLL_SECRET` adds one.
     #[serde(default)]
     pub enroll_secrets: Vec<String>,
+    /// Role-scoped enrollment secrets: an agent enrolling with one is trusted
+    /// with the roles it requests that the secret lists (`crate::enrollment`).
+    /// Roles requested with a plain secret wait for an admin's approval.
+    #[serde(default)]
+    pub enroll_role_secrets: Vec<RoleSecret>,
+    /// Staff API tokens expire this long after they were issued (`90d`);
+    /// never when absent. `vigil-reporter user rotate` issues a new one.
+    #[serde(default)]
+    pub staff_token_lifetime: Option<vigil_rules::duration::PolicyDuration>,
     /// The policy handed out to agents.
     #[serde(default)]
     pub policy: Option<PathBuf>,
@@ -74,6 +83,14 @@ pub struct ReporterConfig {
     /// Notices of new incidents.
     #[serde(default)]
     pub notify: crate::intake::NotifyConfig,
+}
+
+/// An enrollment secret that also approves the roles it lists.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSecret {
+    pub secret: String,
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -26,8 +26,18 @@ pub enum ApiError {
     /// The thing existed and is no longer available (an expired link).
     #[error("{0}")]
     Gone(String),
+    /// Throttled (issue 19): too many attempts, or too many at once; the
+    /// seconds to wait go into `Retry-After`.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("internal error")]
     Internal(String),
+}
+
+impl From<crate::throttle::Throttled> for ApiError {
+    fn from(t: crate::throttle::Throttled) -> Self {
+        ApiError::TooManyRequests(t.message, t.retry_after_secs)
+    }
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -50,6 +60,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, None),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             ApiError::Gone(_) => (StatusCode::GONE, None),
+            ApiError::TooManyRequests(_, _) => (StatusCode::TOO_MANY_REQUESTS, None),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, None)
@@ -59,7 +70,14 @@ impl IntoResponse for ApiError {
         if let (Some((k, v)), Some(obj)) = (extra, body.as_object_mut()) {
             obj.insert(k.into(), v);
         }
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests(_, secs) = &self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        resp
     }
 }
 

@@ -117,3 +117,163 @@ async fn flush(state: Arc<AppState>) {
         }
     }
 }
+
+/// Issue 19, item 12: an agent could send `waived` for any failing control
+/// with a made-up `waived_by`. A report's waivers are vetted against the
+/// reporter's own: a failing check stays waived only where an in-date,
+/// unrevoked reporter waiver covers that host (by name, or by a role the
+/// reporter trusts), control and check. Anything else is stored as its
+/// underlying status (the report is not refused: its other results are
+/// good evidence), `waived_by` is cleared, and the summary recomputed.
+/// Returns the ids of the controls whose claimed waiver was refused.
+pub fn vet_waivers(
+    report: &mut vigil_rules::report::Report,
+    host: &str,
+    trusted_roles: &[String],
+    waivers: &[vigil_rules::waivers::Waiver],
+    today: chrono::NaiveDate,
+) -> Vec<String> {
+    use vigil_rules::report::{control_status, summarize, ControlStatus};
+    use vigil_rules::verdict::CheckStatus;
+    let mut refused = Vec::new();
+    for control in &mut report.controls {
+        let claimed = control.status == ControlStatus::Waived
+            || control.checks.iter().any(|c| c.waived_by.is_some());
+        if !claimed {
+            continue;
+        }
+        let mut all_covered = true;
+        let mut any_failure = false;
+        let mut bogus = false;
+        for check in &mut control.checks {
+            let covering = waivers.iter().find(|w| {
+                w.in_date(today)
+                    && w.applies_to(host, trusted_roles)
+                    && w.control == control.id
+                    && w.check.as_ref().is_none_or(|c| *c == check.id)
+            });
+            if check.status == CheckStatus::Fail {
+                any_failure = true;
+                match (covering, &check.waived_by) {
+                    (Some(w), Some(by)) if *by == w.id => {}
+                    (Some(w), Some(_)) => check.waived_by = Some(w.id.clone()),
+                    (_, None) => all_covered = false,
+                    (None, Some(_)) => {
+                        check.waived_by = None;
+                        all_covered = false;
+                        bogus = true;
+                    }
+                }
+            } else if check.waived_by.take().is_some() {
+                bogus = true;
+            }
+        }
+        let computed = control_status(&control.checks);
+        let errors = control
+            .checks
+            .iter()
+            .any(|c| c.status == CheckStatus::Error);
+        let waived_ok = computed == ControlStatus::Fail && any_failure && all_covered && !errors;
+        let status = if control.status == ControlStatus::Waived && waived_ok {
+            ControlStatus::Waived
+        } else if control.status == ControlStatus::Waived {
+            bogus = true;
+            computed
+        } else {
+            control.status
+        };
+        if bogus {
+            refused.push(control.id.clone());
+        }
+        control.status = status;
+    }
+    if !refused.is_empty() {
+        report.summary = summarize(&report.controls);
+    }
+    refused
+}
+
+/// The reporter's unrevoked waivers (expired ones too: [`vet_waivers`]
+/// checks dates), read only when a report claims a waiver.
+pub async fn reporter_waivers(
+    store: &crate::store::Store,
+) -> Result<Vec<vigil_rules::waivers::Waiver>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT body FROM waivers WHERE revoked_at IS NULL")
+        .fetch_all(&store.pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let body: String = r.try_get("body")?;
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("stored waiver: {e}")))?;
+        out.push(
+            crate::waivers::validate(&v, None)
+                .map_err(|e| StoreError::Corrupt(format!("stored waiver: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_rules::report::{ControlStatus, Report};
+
+    fn report(waived_by: &str) -> Report {
+        serde_json::from_value(serde_json::json!({
+            "schema": "vigil.report/v1", "report_id": "7d3c9a52-5b6f-4d8e-9b1a-2c3d4e5f6a7b",
+            "agent": {"host": "web-1", "version": "0"},
+            "policy": {"id": "p", "version": "1", "sha256": "0".repeat(64)},
+            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:01Z",
+            "controls": [{"id": "SP-6", "title": "t", "status": "waived", "checks": [
+                {"id": "advisories", "type": "patch_level", "status": "fail", "summary": "", "findings": [],
+                 "evidence": null, "duration_ms": 0, "waived_by": waived_by}]}],
+            "summary": {"pass": 0, "fail": 0, "error": 0, "attested": 0, "skipped": 0, "waived": 1, "unknown": 0}
+        }))
+        .unwrap()
+    }
+
+    fn waiver(hosts: &str, expires: &str) -> vigil_rules::waivers::Waiver {
+        crate::waivers::validate(
+            &serde_json::json!({"id": "W-1", "control": "SP-6", "check": "advisories", "hosts": [hosts],
+                "justification": "j", "approved_by": "ciso", "approved_on": "2026-11-01", "expires": expires}),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn day(s: &str) -> chrono::NaiveDate {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    // Regression (issue 19, item 12): a made-up `waived_by` made a failing
+    // control `waived` in the fleet's posture.
+    #[test]
+    fn only_reporter_waivers_waive() {
+        let today = day("2026-12-01");
+        let mut r = report("W-MADE-UP");
+        assert_eq!(vet_waivers(&mut r, "web-1", &[], &[], today), vec!["SP-6"]);
+        assert_eq!(r.controls[0].status, ControlStatus::Fail);
+        assert_eq!(r.controls[0].checks[0].waived_by, None);
+        assert_eq!((r.summary.fail, r.summary.waived), (1, 0));
+        vigil_rules::report::validate(&r, chrono::Utc::now()).unwrap();
+
+        let mut r = report("W-1");
+        assert!(vet_waivers(
+            &mut r,
+            "web-1",
+            &[],
+            &[waiver("web-*", "2027-01-31")],
+            today
+        )
+        .is_empty());
+        assert_eq!(r.controls[0].status, ControlStatus::Waived);
+        // another host's waiver, or an expired one, does not count
+        for w in [waiver("db-*", "2027-01-31"), waiver("web-*", "2026-11-30")] {
+            let mut r = report("W-1");
+            assert_eq!(vet_waivers(&mut r, "web-1", &[], &[w], today), vec!["SP-6"]);
+            assert_eq!(r.controls[0].status, ControlStatus::Fail);
+        }
+    }
+}

@@ -9,7 +9,10 @@
 //! - [`web`] renders the staff HTML pages; [`intake`] takes incident reports;
 //!   [`brochure`] typesets the security brochure and the policy PDF; [`export`]
 //!   writes JSON, CSV and SARIF.
-//! - [`auth`] makes and checks tokens (SHA-256 digests) and staff passwords (argon2id).
+//! - [`auth`] makes and checks tokens (SHA-256 digests) and staff passwords (argon2id);
+//!   [`throttle`] bounds and rate-limits login and enrollment attempts;
+//!   [`enrollment`] decides who may enroll as a host and which roles the
+//!   reporter trusts; [`users`] lists, disables and rotates staff tokens.
 
 pub mod api;
 pub mod app;
@@ -19,6 +22,7 @@ pub mod baselines;
 pub mod brochure;
 pub mod closures;
 pub mod config;
+pub mod enrollment;
 pub mod error;
 pub mod export;
 pub mod exports;
@@ -30,6 +34,8 @@ pub mod mtls;
 pub mod policies;
 pub mod posture;
 pub mod store;
+pub mod throttle;
 pub mod tls;
+pub mod users;
 pub mod waivers;
 pub mod web;

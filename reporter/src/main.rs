@@ -43,6 +43,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// Enrolled agents: list them, revoke one, allow a re-enrollment, approve roles.
+    Agent {
+        #[command(subcommand)]
+        cmd: AgentCmd,
+    },
     /// Signed policies handed out to agents.
     Policy {
         #[command(subcommand)]
@@ -153,6 +158,202 @@ enum UserCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lists users: role, whether disabled, when their token was issued.
+    List {
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Disables a user: their API token, web sessions and login links stop working.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Enables a disabled user again.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Issues a new API token for a user (printed once); the old one stops working.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Who does this, for the audit log (default: the Unix user).
+    #[arg(long)]
+    by: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Every host's newest agent: trusted, requested and pending roles.
+    List {
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Revokes the active agent of HOST; HOST may then enroll again.
+    Revoke {
+        host: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Allows one re-enrollment of HOST within 24 hours; its active agent
+    /// keeps working until then, and the new agent keeps its trusted roles.
+    AllowReenroll {
+        host: String,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+    /// Trusts HOST's agent with ROLES (comma-separated), or with the roles it
+    /// requested when --roles is absent.
+    Approve {
+        host: String,
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        #[command(flatten)]
+        at: StoreArgs,
+    },
+}
+
+/// Shortest enrollment secret `serve` accepts (issue 19, item 3).
+const MIN_SECRET_LEN: usize = 16;
+
+fn actor(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into())
+}
+
+async fn state_at(at: &StoreArgs) -> anyhow::Result<vigil_reporter::api::Shared> {
+    let cfg = config_of(at.config.as_ref())?;
+    let data = data_dir(at.data.clone(), &cfg);
+    app::state(&cfg, &data).await
+}
+
+async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
+    use vigil_reporter::users;
+    match cmd {
+        UserCmd::Add { .. } => anyhow::bail!("internal: `user add` is handled apart"),
+        UserCmd::List { at } => {
+            let state = state_at(&at).await?;
+            for u in users::list_users(&state.store, state.staff_token_lifetime_ms).await? {
+                println!(
+                    "{}\t{}\t{}\ttoken issued {}{}",
+                    u.name,
+                    u.role,
+                    match &u.disabled_at {
+                        Some(d) => format!("disabled {d}"),
+                        None => "enabled".into(),
+                    },
+                    u.token_issued_at.as_deref().unwrap_or("?"),
+                    u.token_expires_at
+                        .map(|e| format!(", expires {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        UserCmd::Disable { name, at } => {
+            let state = state_at(&at).await?;
+            if !users::set_disabled(&state.store, &state.audit, &name, true, &actor(at.by)).await? {
+                anyhow::bail!("no enabled user `{name}`");
+            }
+            eprintln!("disabled `{name}`: their token, sessions and login links no longer work");
+            Ok(())
+        }
+        UserCmd::Enable { name, at } => {
+            let state = state_at(&at).await?;
+            if !users::set_disabled(&state.store, &state.audit, &name, false, &actor(at.by)).await?
+            {
+                anyhow::bail!("no disabled user `{name}`");
+            }
+            eprintln!("enabled `{name}`");
+            Ok(())
+        }
+        UserCmd::Rotate { name, at } => {
+            let state = state_at(&at).await?;
+            let token = users::rotate_token(&state.store, &state.audit, &name, &actor(at.by))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user `{name}`"))?;
+            eprintln!("new API token of `{name}` (shown once; the old one no longer works):");
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn agent_cmd(cmd: AgentCmd) -> anyhow::Result<()> {
+    use vigil_reporter::enrollment;
+    match cmd {
+        AgentCmd::List { at } => {
+            let state = state_at(&at).await?;
+            for a in enrollment::list(&state.store).await? {
+                println!(
+                    "{}\t{}\troles [{}]\tpending [{}]\t{}{}{}",
+                    a.host,
+                    a.agent_id,
+                    a.roles.join(", "),
+                    a.pending_roles.join(", "),
+                    match &a.revoked_at {
+                        Some(r) => format!("revoked {r}"),
+                        None => "active".into(),
+                    },
+                    if a.cert_bound {
+                        "\tcertificate-bound"
+                    } else {
+                        ""
+                    },
+                    a.reenroll_allowed_until
+                        .map(|u| format!("\tre-enrollment allowed until {u}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        AgentCmd::Revoke { host, at } => {
+            let state = state_at(&at).await?;
+            let id = enrollment::revoke_host(&state.store, &state.audit, &host, &actor(at.by))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("host `{host}` has no active agent"))?;
+            eprintln!("revoked agent {id} of `{host}`; the host may enroll again");
+            Ok(())
+        }
+        AgentCmd::AllowReenroll { host, at } => {
+            let state = state_at(&at).await?;
+            if !enrollment::allow_reenroll(&state.store, &state.audit, &host, &actor(at.by)).await?
+            {
+                anyhow::bail!(
+                    "host `{host}` has no active agent; it may enroll without permission"
+                );
+            }
+            eprintln!("`{host}` may enroll again within 24 hours; its agent works until then");
+            Ok(())
+        }
+        AgentCmd::Approve { host, roles, at } => {
+            if let Some(r) = &roles {
+                if !enrollment::valid_roles(r) {
+                    anyhow::bail!("`--roles` must be at most 32 short words");
+                }
+            }
+            let state = state_at(&at).await?;
+            let set =
+                enrollment::approve_roles(&state.store, &state.audit, &host, roles, &actor(at.by))
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("host `{host}` has no active agent"))?;
+            eprintln!("`{host}` is trusted with roles [{}]", set.join(", "));
+            Ok(())
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -429,6 +630,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Agent { cmd } => agent_cmd(cmd).await,
+        Cmd::User {
+            cmd:
+                cmd @ (UserCmd::List { .. }
+                | UserCmd::Disable { .. }
+                | UserCmd::Enable { .. }
+                | UserCmd::Rotate { .. }),
+        } => user_cmd(cmd).await,
         Cmd::User {
             cmd:
                 UserCmd::Add {
@@ -499,8 +708,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     .parse()
                     .context("`listen`")?,
             };
+            check_secrets(&cfg)?;
             let state = app::state(&cfg, &data).await?;
-            if state.enroll_secrets.is_empty() {
+            if state.enroll_secrets.is_empty() && state.enroll_role_secrets.is_empty() {
                 tracing::warn!("no enrollment secret (config `enroll_secrets` or VIGIL_ENROLL_SECRET): agents cannot enroll");
             }
             // Signed checkpoints at intervals, whenever the log has grown.
@@ -611,6 +821,31 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses to serve with a short enrollment secret (issue 19, item 3): the
+/// secret is all that stands between anyone and an enrolled agent.
+fn check_secrets(cfg: &ReporterConfig) -> anyhow::Result<()> {
+    let env = std::env::var("VIGIL_ENROLL_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if env
+        .as_ref()
+        .is_some_and(|s| s.chars().count() < MIN_SECRET_LEN)
+    {
+        anyhow::bail!("VIGIL_ENROLL_SECRET is shorter than {MIN_SECRET_LEN} characters; use a long random secret (`openssl rand -base64 24`)");
+    }
+    for (i, s) in cfg.enroll_secrets.iter().enumerate() {
+        if s.chars().count() < MIN_SECRET_LEN {
+            anyhow::bail!("config `enroll_secrets[{i}]` is shorter than {MIN_SECRET_LEN} characters; use a long random secret (`openssl rand -base64 24`)");
+        }
+    }
+    for (i, s) in cfg.enroll_role_secrets.iter().enumerate() {
+        if s.secret.chars().count() < MIN_SECRET_LEN {
+            anyhow::bail!("config `enroll_role_secrets[{i}].secret` is shorter than {MIN_SECRET_LEN} characters; use a long random secret (`openssl rand -base64 24`)");
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

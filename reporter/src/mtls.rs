@@ -13,7 +13,10 @@
 //! - every agent request must present the key its token is bound to: a
 //!   stolen token is useless without the agent's private key;
 //! - with `require: true` (the default) an agent enrolled without a
-//!   certificate (before mTLS was turned on) is told to enroll again.
+//!   certificate (before mTLS was turned on) is told to enroll again;
+//! - with `require: false`, an enrollment without a certificate never
+//!   replaces an active agent bound to a key, even when an admin allowed the
+//!   host's re-enrollment ([`crate::enrollment::decide`]).
 //!
 //! The judgement ([`check_binding`], [`check_enrollment`]) is pure; the
 //! certificate reading ([`presented`]) only parses what rustls verified.

@@ -41,6 +41,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_policies.sql")),
     (8, include_str!("../migrations/sqlite/0008_baselines.sql")),
     (9, include_str!("../migrations/sqlite/0009_agent_certs.sql")),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_enrollment_approval.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_staff_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -54,6 +62,14 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../migrations/postgres/0009_agent_certs.sql"),
+    ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_enrollment_approval.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_staff_tokens.sql"),
     ),
 ];
 
@@ -82,6 +98,10 @@ pub struct AgentRow {
     pub cert_spki_sha256: Option<String>,
 }
 
+/// The columns [`Store::agent_from`] reads.
+pub const AGENT_COLUMNS: &str =
+    "id, host, roles, interval_secs, revoked_at, last_seen, token_digest, cert_spki_sha256";
+
 /// An agent being enrolled.
 pub struct NewAgent<'a> {
     pub id: &'a str,
@@ -99,6 +119,9 @@ pub struct UserRow {
     pub role: String,
     pub token_digest: String,
     pub disabled_at: Option<i64>,
+    /// When the current API token was issued (it expires with
+    /// `staff_token_lifetime`).
+    pub token_issued_at: Option<i64>,
 }
 
 /// The newest result of one control on one host.
@@ -262,51 +285,8 @@ impl Store {
 
     // --- agents -------------------------------------------------------------
 
-    /// Enrolls `host`: a new agent row; earlier agents of the host are revoked.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn enroll(&self, audit: &AuditLog, a: &NewAgent<'_>) -> Result<()> {
-        let NewAgent {
-            id,
-            host,
-            roles,
-            interval_secs,
-            token_lookup: lookup,
-            token_digest: digest,
-            cert_spki_sha256,
-        } = *a;
-        let now = now_ms();
-        let _g = audit.write_lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE agents SET revoked_at = $1 WHERE host = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(host)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at, cert_spki_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(id)
-            .bind(host)
-            .bind(serde_json::to_string(roles).unwrap_or_else(|_| "[]".into()))
-            .bind(interval_secs)
-            .bind(lookup)
-            .bind(digest)
-            .bind(now)
-            .bind(cert_spki_sha256)
-            .execute(&mut *tx)
-            .await?;
-        audit
-            .append_in(
-                &mut tx,
-                self.backend,
-                "agent.enrolled",
-                host,
-                serde_json::json!({"agent_id": id, "host": host, "roles": roles, "cert_spki_sha256": cert_spki_sha256}),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    fn agent_from(row: &AnyRow) -> Result<AgentRow> {
+    /// Reads an agent row (`SELECT` [`AGENT_COLUMNS`]).
+    pub fn agent_from(row: &AnyRow) -> Result<AgentRow> {
         let roles: String = row.try_get("roles")?;
         Ok(AgentRow {
             id: row.try_get("id")?,
@@ -625,13 +605,14 @@ impl Store {
         let _g = audit.write_lock().await;
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
-            "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at, token_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(role)
         .bind(password_hash)
         .bind(lookup)
         .bind(digest)
+        .bind(now_ms())
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -654,7 +635,7 @@ impl Store {
 
     pub async fn user_by_lookup(&self, lookup: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(
-            "SELECT name, role, token_digest, disabled_at FROM users WHERE token_lookup = $1",
+            "SELECT name, role, token_digest, disabled_at, token_issued_at FROM users WHERE token_lookup = $1",
         )
         .bind(lookup)
         .fetch_optional(&self.pool)
@@ -665,6 +646,7 @@ impl Store {
                 role: r.try_get("role")?,
                 token_digest: r.try_get("token_digest")?,
                 disabled_at: r.try_get("disabled_at")?,
+                token_issued_at: r.try_get("token_issued_at")?,
             })
         })
         .transpose()

@@ -378,10 +378,34 @@ impl Reporter {
             .unwrap_or_else(|e| panic!("enroll: {e}"));
         assert_eq!(r.status().as_u16(), 201);
         let v: serde_json::Value = r.json().unwrap_or_else(|e| panic!("{e}"));
-        v["token"]
+        let token = v["token"]
             .as_str()
             .map(String::from)
-            .unwrap_or_else(|| panic!("no token in {v}"))
+            .unwrap_or_else(|| panic!("no token in {v}"));
+        if !roles.is_empty() {
+            self.approve_roles(host);
+        }
+        token
+    }
+
+    /// Trusts `host`'s agent with the roles it requested, as an admin would
+    /// (`vigil-reporter agent approve HOST`): requested roles count only once
+    /// approved (issue 19, item 1).
+    pub fn approve_roles(&self, host: &str) {
+        let mut cmd = Command::new(binary("vigil-reporter", "vigil-reporter"));
+        cmd.args(["agent", "approve", host, "--by", "test", "--data"])
+            .arg(&self.data);
+        if let Some(url) = &self.database {
+            cmd.env("VIGIL_DATABASE_URL", url);
+        }
+        let o = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("agent approve: {e}"));
+        assert!(
+            o.status.success(),
+            "agent approve {host} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 

@@ -1,0 +1,565 @@
+//! Who may enroll as a host, and which roles the reporter trusts.
+//!
+//! Issue 19, item 1: anyone holding the shared enrollment secret could enroll
+//! as an existing host (`backup-2`), which revoked the real agent, and could
+//! claim any roles (or none), which decided which closure phases the host had
+//! to prove. Now:
+//!
+//! - A host whose agent is active (not revoked) cannot be enrolled again
+//!   (409) until an admin revokes that agent or allows one re-enrollment
+//!   (both audited). The active agent's token keeps working meanwhile.
+//! - With optional mutual TLS, an active agent bound to a certificate key is
+//!   replaced only by an enrollment that presents a certificate for the host,
+//!   even with `require: false` and an allowance.
+//! - The roles an agent asks for are kept as `requested_roles`. The roles the
+//!   reporter trusts (`agents.roles`, read by closures and posture) are only
+//!   those an admin approved (`vigil-reporter agent approve HOST`, or
+//!   `POST /api/v1/hosts/{host}/roles`), those a role-scoped enrollment
+//!   secret grants (`enroll_role_secrets`), and, on an allowed re-enrollment,
+//!   the roles the replaced agent was trusted with.
+//!
+//! [`decide`] and [`trusted_roles`] are pure; the rest runs them inside one
+//! transaction with the audit entry.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::api::{Admin, Shared, Staff};
+use crate::audit::AuditLog;
+use crate::error::{ApiError, ApiResult};
+use crate::posture::rfc3339;
+use crate::store::{now_ms, NewAgent, Store, StoreError, AGENT_COLUMNS};
+
+/// How long an admin's permission to re-enroll a host stays usable.
+pub const ALLOWANCE_MS: i64 = 24 * 3600 * 1000;
+
+/// The host's active agent, as far as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    pub agent_id: String,
+    pub roles: Vec<String>,
+    pub cert_spki_sha256: Option<String>,
+}
+
+/// Why an enrollment is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 409: the host has an active agent and no allowance.
+    Active { host: String },
+    /// 403: the active agent is bound to a certificate key and none was presented.
+    KeyBound { host: String },
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Active { host } => ApiError::Conflict(format!(
+                "host `{host}` has an active agent; an admin must revoke it (`vigil-reporter agent revoke {host}`) or allow its re-enrollment (`vigil-reporter agent allow-reenroll {host}`)"
+            )),
+            Refusal::KeyBound { host } => ApiError::Forbidden(format!(
+                "the active agent of `{host}` is bound to a certificate key: enroll with a certificate for `{host}`"
+            )),
+        }
+    }
+}
+
+/// May `host` be enrolled now? `Ok(Some(agent))` names the active agent the
+/// enrollment replaces (only with an admin's allowance).
+pub fn decide<'a>(
+    host: &str,
+    active: Option<&'a Active>,
+    allowed: bool,
+    presented_spki: Option<&str>,
+) -> Result<Option<&'a Active>, Refusal> {
+    let Some(a) = active else { return Ok(None) };
+    if !allowed {
+        return Err(Refusal::Active {
+            host: host.to_owned(),
+        });
+    }
+    if a.cert_spki_sha256.is_some() && presented_spki.is_none() {
+        return Err(Refusal::KeyBound {
+            host: host.to_owned(),
+        });
+    }
+    Ok(Some(a))
+}
+
+/// The roles the reporter trusts for a new agent: those of the agent it
+/// replaces (an admin allowed the re-enrollment), plus the requested roles a
+/// role-scoped secret grants. Requested roles beyond those wait for approval.
+pub fn trusted_roles(
+    replaced: Option<&Active>,
+    requested: &[String],
+    granted_by_secret: &[String],
+) -> Vec<String> {
+    let mut out: BTreeSet<String> = replaced
+        .map(|a| a.roles.iter().cloned().collect())
+        .unwrap_or_default();
+    out.extend(
+        requested
+            .iter()
+            .filter(|r| granted_by_secret.contains(r))
+            .cloned(),
+    );
+    out.into_iter().collect()
+}
+
+async fn active_of(
+    conn: &mut sqlx::AnyConnection,
+    host: &str,
+) -> Result<Option<Active>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, roles, cert_spki_sha256 FROM agents WHERE host = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
+    )
+    .bind(host)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        let roles: String = r.try_get("roles")?;
+        Ok(Active {
+            agent_id: r.try_get("id")?,
+            roles: serde_json::from_str(&roles)
+                .map_err(|e| StoreError::Corrupt(format!("agent roles: {e}")))?,
+            cert_spki_sha256: r.try_get("cert_spki_sha256")?,
+        })
+    })
+    .transpose()
+}
+
+/// Enrolls an agent if [`decide`] lets it; returns the trusted roles.
+pub async fn enroll(
+    store: &Store,
+    audit: &AuditLog,
+    a: &NewAgent<'_>,
+    granted_by_secret: &[String],
+) -> ApiResult<Vec<String>> {
+    let now = now_ms();
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await.map_err(StoreError::from)?;
+    let active = active_of(&mut tx, a.host).await?;
+    let allowed: Option<String> = sqlx::query_scalar(
+        "SELECT allowed_by FROM enroll_allowances WHERE host = $1 AND expires_at > $2",
+    )
+    .bind(a.host)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let replaced = decide(
+        a.host,
+        active.as_ref(),
+        allowed.is_some(),
+        a.cert_spki_sha256,
+    )?;
+    let roles = trusted_roles(replaced, a.roles, granted_by_secret);
+    if let Some(r) = replaced {
+        sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&r.agent_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        sqlx::query("DELETE FROM enroll_allowances WHERE host = $1")
+            .bind(a.host)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+    }
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query("INSERT INTO agents (id, host, roles, requested_roles, interval_secs, token_lookup, token_digest, created_at, cert_spki_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(a.id)
+        .bind(a.host)
+        .bind(json(&roles))
+        .bind(json(a.roles))
+        .bind(a.interval_secs)
+        .bind(a.token_lookup)
+        .bind(a.token_digest)
+        .bind(now)
+        .bind(a.cert_spki_sha256)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "agent.enrolled",
+            a.host,
+            serde_json::json!({"agent_id": a.id, "host": a.host, "roles": roles,
+                "requested_roles": a.roles, "cert_spki_sha256": a.cert_spki_sha256,
+                "replaced_agent_id": replaced.map(|r| &r.agent_id), "allowed_by": allowed.filter(|_| replaced.is_some())}),
+        )
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(roles)
+}
+
+/// Revokes the active agent of `host`; its id, or None when there is none.
+pub async fn revoke_host(
+    store: &Store,
+    audit: &AuditLog,
+    host: &str,
+    by: &str,
+) -> Result<Option<String>, StoreError> {
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await?;
+    let Some(a) = active_of(&mut tx, host).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(&a.agent_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM enroll_allowances WHERE host = $1")
+        .bind(host)
+        .execute(&mut *tx)
+        .await?;
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "agent.revoked",
+            by,
+            serde_json::json!({"agent_id": a.agent_id, "host": host}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Some(a.agent_id))
+}
+
+/// Allows one re-enrollment of `host` within [`ALLOWANCE_MS`]; false when
+/// the host has no active agent (it may enroll anyway).
+pub async fn allow_reenroll(
+    store: &Store,
+    audit: &AuditLog,
+    host: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await?;
+    let Some(a) = active_of(&mut tx, host).await? else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    sqlx::query("DELETE FROM enroll_allowances WHERE host = $1")
+        .bind(host)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO enroll_allowances (host, allowed_by, allowed_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(host)
+        .bind(by)
+        .bind(now)
+        .bind(now.saturating_add(ALLOWANCE_MS))
+        .execute(&mut *tx)
+        .await?;
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "agent.reenroll_allowed",
+            by,
+            serde_json::json!({"host": host, "agent_id": a.agent_id, "expires_at": rfc3339(now.saturating_add(ALLOWANCE_MS))}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Sets the trusted roles of `host`'s active agent: `roles`, or the roles it
+/// requested when `None`. Returns the roles set, or None without an active agent.
+pub async fn approve_roles(
+    store: &Store,
+    audit: &AuditLog,
+    host: &str,
+    roles: Option<Vec<String>>,
+    by: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await?;
+    let row = sqlx::query(
+        "SELECT id, roles, requested_roles FROM agents WHERE host = $1 AND revoked_at IS NULL",
+    )
+    .bind(host)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let id: String = row.try_get("id")?;
+    let parse = |col: &str| -> Result<Vec<String>, StoreError> {
+        let s: String = row.try_get(col)?;
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("agent {col}: {e}")))
+    };
+    let previous = parse("roles")?;
+    let mut roles: Vec<String> = match roles {
+        Some(r) => r,
+        None => parse("requested_roles")?,
+    };
+    roles.sort();
+    roles.dedup();
+    sqlx::query("UPDATE agents SET roles = $1 WHERE id = $2")
+        .bind(serde_json::to_string(&roles).unwrap_or_else(|_| "[]".into()))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "agent.roles_approved",
+            by,
+            serde_json::json!({"host": host, "agent_id": id, "roles": roles, "previous": previous}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Some(roles))
+}
+
+/// One agent as staff see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentView {
+    pub agent_id: String,
+    pub host: String,
+    /// The roles the reporter trusts.
+    pub roles: Vec<String>,
+    /// The roles the agent asked for at enrollment.
+    pub requested_roles: Vec<String>,
+    /// Requested roles not (yet) trusted: they wait for an admin's approval.
+    pub pending_roles: Vec<String>,
+    pub enrolled_at: String,
+    pub revoked_at: Option<String>,
+    pub last_seen: Option<String>,
+    /// The token is bound to a certificate key (mutual TLS).
+    pub cert_bound: bool,
+    /// Until when an admin allowed this host's re-enrollment.
+    pub reenroll_allowed_until: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentView>,
+}
+
+/// Every host's newest agent (active or revoked).
+pub async fn list(store: &Store) -> Result<Vec<AgentView>, StoreError> {
+    let now = now_ms();
+    let rows = sqlx::query(&format!(
+        "SELECT {AGENT_COLUMNS}, requested_roles, created_at FROM agents ORDER BY host, created_at DESC"
+    ))
+    .fetch_all(&store.pool)
+    .await?;
+    let allowances =
+        sqlx::query("SELECT host, expires_at FROM enroll_allowances WHERE expires_at > $1")
+            .bind(now)
+            .fetch_all(&store.pool)
+            .await?;
+    let mut out: Vec<AgentView> = Vec::new();
+    for r in &rows {
+        let a = Store::agent_from(r)?;
+        if out.iter().any(|o| o.host == a.host) {
+            continue;
+        }
+        let req: String = r.try_get("requested_roles")?;
+        let requested: Vec<String> = serde_json::from_str(&req)
+            .map_err(|e| StoreError::Corrupt(format!("agent requested_roles: {e}")))?;
+        let created: i64 = r.try_get("created_at")?;
+        let mut allowed = None;
+        for al in &allowances {
+            let h: String = al.try_get("host")?;
+            if h == a.host {
+                allowed = Some(rfc3339(al.try_get("expires_at")?));
+            }
+        }
+        out.push(AgentView {
+            pending_roles: requested
+                .iter()
+                .filter(|r| !a.roles.contains(r))
+                .cloned()
+                .collect(),
+            requested_roles: requested,
+            agent_id: a.id,
+            host: a.host,
+            roles: a.roles,
+            enrolled_at: rfc3339(created),
+            revoked_at: a.revoked_at.map(rfc3339),
+            last_seen: a.last_seen.map(rfc3339),
+            cert_bound: a.cert_spki_sha256.is_some(),
+            reenroll_allowed_until: allowed,
+        });
+    }
+    Ok(out)
+}
+
+// --- admin routes -------------------------------------------------------------
+
+/// Every host's newest agent, with trusted, requested and pending roles.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = AgentList), (status = 401, description = "not staff")))]
+pub async fn list_agents(State(state): State<Shared>, _staff: Staff) -> ApiResult<Json<AgentList>> {
+    Ok(Json(AgentList {
+        agents: list(&state.store).await?,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HostAgentResponse {
+    pub host: String,
+    pub agent_id: Option<String>,
+    /// What was done: `revoked`, `reenroll_allowed` or `roles_approved`.
+    pub action: String,
+    /// The trusted roles after `roles_approved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+/// Revokes the active agent of a host (audited); the host may then enroll again.
+#[utoipa::path(delete, path = "/api/v1/hosts/{host}/agent", tag = "staff", security(("bearer" = [])), params(("host" = String, Path, description = "host name")),
+    responses((status = 200, body = HostAgentResponse), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no active agent")))]
+pub async fn revoke(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(host): Path<String>,
+) -> ApiResult<Json<HostAgentResponse>> {
+    match revoke_host(&state.store, &state.audit, &host, &user.name).await? {
+        Some(id) => {
+            tracing::info!(%host, agent_id = %id, by = %user.name, "agent revoked");
+            Ok(Json(HostAgentResponse {
+                host,
+                agent_id: Some(id),
+                action: "revoked".into(),
+                roles: None,
+            }))
+        }
+        None => Err(ApiError::NotFound(format!(
+            "host `{host}` has no active agent"
+        ))),
+    }
+}
+
+/// Allows one re-enrollment of a host within 24 hours (audited); the active
+/// agent keeps working until the new one enrolls.
+#[utoipa::path(post, path = "/api/v1/hosts/{host}/allow-reenroll", tag = "staff", security(("bearer" = [])), params(("host" = String, Path, description = "host name")),
+    responses((status = 200, body = HostAgentResponse), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no active agent: the host may enroll anyway")))]
+pub async fn allow(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(host): Path<String>,
+) -> ApiResult<Json<HostAgentResponse>> {
+    if allow_reenroll(&state.store, &state.audit, &host, &user.name).await? {
+        Ok(Json(HostAgentResponse {
+            host,
+            agent_id: None,
+            action: "reenroll_allowed".into(),
+            roles: None,
+        }))
+    } else {
+        Err(ApiError::NotFound(format!(
+            "host `{host}` has no active agent; it may enroll"
+        )))
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRoles {
+    /// The roles to trust; the agent's requested roles when absent.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+}
+
+/// Sets the roles the reporter trusts for a host's active agent (audited).
+#[utoipa::path(post, path = "/api/v1/hosts/{host}/roles", tag = "staff", security(("bearer" = [])), params(("host" = String, Path, description = "host name")),
+    request_body = ApproveRoles,
+    responses((status = 200, body = HostAgentResponse), (status = 400, description = "bad roles"), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no active agent")))]
+pub async fn approve(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(host): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<HostAgentResponse>> {
+    let req: ApproveRoles = if body.iter().all(u8::is_ascii_whitespace) {
+        ApproveRoles::default()
+    } else {
+        crate::api::parse_json(&body, "role approval")?
+    };
+    if let Some(r) = &req.roles {
+        if !valid_roles(r) {
+            return Err(ApiError::BadRequest(
+                "`roles` must be at most 32 short words".into(),
+            ));
+        }
+    }
+    let roles = approve_roles(&state.store, &state.audit, &host, req.roles, &user.name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("host `{host}` has no active agent")))?;
+    tracing::info!(%host, ?roles, by = %user.name, "agent roles approved");
+    Ok(Json(HostAgentResponse {
+        host,
+        agent_id: None,
+        action: "roles_approved".into(),
+        roles: Some(roles),
+    }))
+}
+
+pub fn valid_roles(r: &[String]) -> bool {
+    r.len() <= 32 && r.iter().all(|x| x.len() <= 64 && crate::api::valid_host(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn active(bound: bool) -> Active {
+        Active {
+            agent_id: "a1".into(),
+            roles: vec!["backup".into()],
+            cert_spki_sha256: bound.then(|| "aa".into()),
+        }
+    }
+
+    // Regression (issue 19, item 1): enrolling as a host with an active agent
+    // replaced it; now only an admin's allowance lets it, and a key-bound
+    // agent is replaced only by an enrollment with a certificate.
+    #[test]
+    fn decisions() {
+        assert_eq!(decide("h", None, false, None), Ok(None));
+        let a = active(false);
+        assert!(matches!(
+            decide("h", Some(&a), false, Some("bb")),
+            Err(Refusal::Active { .. })
+        ));
+        assert_eq!(decide("h", Some(&a), true, None), Ok(Some(&a)));
+        let b = active(true);
+        assert!(matches!(
+            decide("h", Some(&b), true, None),
+            Err(Refusal::KeyBound { .. })
+        ));
+        assert_eq!(decide("h", Some(&b), true, Some("cc")), Ok(Some(&b)));
+    }
+
+    #[test]
+    fn roles_come_from_approval() {
+        let req = vec!["app".to_owned(), "backup".to_owned()];
+        assert!(trusted_roles(None, &req, &[]).is_empty());
+        assert_eq!(
+            trusted_roles(None, &req, &["backup".into()]),
+            vec!["backup"]
+        );
+        // a re-enrollment an admin allowed keeps the trusted roles, even
+        // when the new agent asks for none
+        assert_eq!(
+            trusted_roles(Some(&active(false)), &[], &[]),
+            vec!["backup"]
+        );
+    }
+}

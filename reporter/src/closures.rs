@@ -1192,3 +1192,62 @@ pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value
     }
     Ok(Some(cert))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_must_be_specific() {
+        // Regression (issue 19 item 17): `sshd` as an identifier blanked every
+        // sshd line fleet-wide.
+        for bad in ["sshd", "SSHD", "session", "12345", "abcdefg", "u 1842", "connections", "authentication"] {
+            assert!(check_identifier(bad).is_err(), "`{bad}` accepted");
+        }
+        for good in ["u-1842", "acme.papyrs.example", "12345678", "cust_00417"] {
+            assert!(check_identifier(good).is_ok(), "`{good}` refused");
+        }
+        assert!(check_account_as_identifier("root").is_err());
+        assert!(check_account_as_identifier("abc").is_err());
+        assert!(check_account_as_identifier("acme").is_ok());
+    }
+
+    #[test]
+    fn path_like_account_ids_are_refused() {
+        // Regression (issue 19 item 18): `.`/`..` were account ids.
+        for bad in [".", "..", ".hidden", "-rf", "a/b", "", &"a".repeat(129)] {
+            assert!(!valid_account(bad), "`{bad}` accepted");
+        }
+        assert!(valid_account("acme") && valid_account("acme-2.eu_1"));
+    }
+
+    #[tokio::test]
+    async fn overdue_closures_are_reported_and_audited_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("vigil.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let audit = crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        let now = now_ms();
+        for (account, state, due) in [
+            ("late", "site_erased", now - 1000),
+            ("early", "site_erased", now + 60_000),
+            ("done", "closed", now - 1000),
+        ] {
+            sqlx::query(&format!("INSERT INTO closures ({COLS}) VALUES ($1, $2, 'x', 'y', '[]', $3, $3, $3, NULL, NULL, '[]', $4, NULL, 'alice')"))
+                .bind(account)
+                .bind(state)
+                .bind(now - 10_000)
+                .bind(due)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let first = overdue(&store, &audit, now).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].account, "late");
+        assert!(overdue(&store, &audit, now + 5000).await.unwrap().is_empty());
+        let entries = crate::audit::entries(&store).await.unwrap();
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).filter(|k| *k == "erasure.overdue").collect();
+        assert_eq!(kinds.len(), 1);
+    }
+}

@@ -183,13 +183,60 @@ pub fn valid_account(a: &str) -> bool {
 /// Words found in ordinary log lines: an identifier equal to one would blank
 /// every matching line fleet-wide (issue 19 item 17).
 const COMMON_WORDS: &[&str] = &[
-    "accepted", "account", "admin", "administrator", "apache", "authentication", "backup",
-    "client", "closed", "configuration", "connection", "connections", "cron", "daemon", "debug",
-    "default", "disconnected", "error", "example", "failed", "failure", "http", "https", "info",
-    "kernel", "localhost", "login", "logout", "nginx", "notice", "papyrs", "password",
-    "postgres", "postgresql", "request", "response", "restic", "root", "server", "service",
-    "session", "sshd", "started", "starting", "stopped", "sudo", "syslog", "systemd", "test",
-    "unattended-upgrades", "user", "users", "warning", "www-data",
+    "accepted",
+    "account",
+    "admin",
+    "administrator",
+    "apache",
+    "authentication",
+    "backup",
+    "client",
+    "closed",
+    "configuration",
+    "connection",
+    "connections",
+    "cron",
+    "daemon",
+    "debug",
+    "default",
+    "disconnected",
+    "error",
+    "example",
+    "failed",
+    "failure",
+    "http",
+    "https",
+    "info",
+    "kernel",
+    "localhost",
+    "login",
+    "logout",
+    "nginx",
+    "notice",
+    "papyrs",
+    "password",
+    "postgres",
+    "postgresql",
+    "request",
+    "response",
+    "restic",
+    "root",
+    "server",
+    "service",
+    "session",
+    "sshd",
+    "started",
+    "starting",
+    "stopped",
+    "sudo",
+    "syslog",
+    "systemd",
+    "test",
+    "unattended-upgrades",
+    "user",
+    "users",
+    "warning",
+    "www-data",
 ];
 
 fn is_common_word(s: &str) -> bool {
@@ -400,7 +447,12 @@ fn host_names(cfg: &ErasureConfig, phase: &str, agents: &[AgentRow]) -> Vec<Stri
 
 /// The hosts that must prove `phase` now: those frozen when it became
 /// pending, and any active host whose roles prove it since.
-fn required(cfg: &ErasureConfig, phase: &str, agents: &[AgentRow], frozen: &[String]) -> Vec<String> {
+fn required(
+    cfg: &ErasureConfig,
+    phase: &str,
+    agents: &[AgentRow],
+    frozen: &[String],
+) -> Vec<String> {
     let mut v = host_names(cfg, phase, agents);
     v.extend(frozen.iter().cloned());
     v.sort();
@@ -553,7 +605,11 @@ async fn advance(
                         // the proof that counted (issue 21).
                         if let Some(hosts) = ev.get_mut("hosts").and_then(Value::as_array_mut) {
                             for h in hosts.iter_mut() {
-                                let name = h.get("host").and_then(Value::as_str).unwrap_or("").to_owned();
+                                let name = h
+                                    .get("host")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_owned();
                                 let r = runs(state, &c.account, p, &name, c.state_since).await?;
                                 if let Some(o) = h.as_object_mut() {
                                     o.insert("runs".into(), Value::Array(r));
@@ -602,7 +658,13 @@ async fn transition(
         return Ok(load(state, &c.account).await?.unwrap_or(c));
     }
     if let Some(p) = pending_phase(to) {
-        freeze_in(&mut tx, &c.account, p, &host_names(&state.erasure, p, agents)).await?;
+        freeze_in(
+            &mut tx,
+            &c.account,
+            p,
+            &host_names(&state.erasure, p, agents),
+        )
+        .await?;
     }
     state
         .audit
@@ -615,7 +677,10 @@ async fn transition(
         )
         .await?;
     let dropped = if ends {
-        Some(crate::exports::drop_in(&mut tx, state, &c.account, actor, &format!("closure {to}")).await?)
+        Some(
+            crate::exports::drop_in(&mut tx, state, &c.account, actor, &format!("closure {to}"))
+                .await?,
+        )
     } else {
         None
     };
@@ -678,7 +743,15 @@ pub async fn record_results(
                 let pending = closure.as_ref().and_then(|c| pending_phase(&c.state));
                 if pending != Some(phase) {
                     if phase == "export" {
-                        any |= crate::exports::record_request_proof(state, account, host, done, t, received_at).await?;
+                        any |= crate::exports::record_request_proof(
+                            state,
+                            account,
+                            host,
+                            done,
+                            t,
+                            received_at,
+                        )
+                        .await?;
                     }
                     continue;
                 }
@@ -781,7 +854,10 @@ pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<AgentTasks,
             .fetch_all(&state.store.pool)
             .await?;
         delete.extend(ended);
-        delete.extend(crate::exports::ended_requests(&state.store, now.saturating_sub(DELETE_NOTICE_MS)).await?);
+        delete.extend(
+            crate::exports::ended_requests(&state.store, now.saturating_sub(DELETE_NOTICE_MS))
+                .await?,
+        );
         delete.retain(|a| !busy.contains(a));
         delete.sort();
         delete.dedup();
@@ -845,7 +921,12 @@ pub async fn open(
         let mut tx = state.store.pool.begin().await?;
         if existing.is_some() {
             // Reopening a cancelled closure: nothing of the old one counts.
-            for table in ["closures", "erasure_results", "erasure_runs", "closure_phase_hosts"] {
+            for table in [
+                "closures",
+                "erasure_results",
+                "erasure_runs",
+                "closure_phase_hosts",
+            ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
                     .bind(account)
                     .execute(&mut *tx)
@@ -871,7 +952,13 @@ pub async fn open(
         .bind(actor)
         .execute(&mut *tx)
         .await?;
-        freeze_in(&mut tx, account, "export", &host_names(&state.erasure, "export", &agents)).await?;
+        freeze_in(
+            &mut tx,
+            account,
+            "export",
+            &host_names(&state.erasure, "export", &agents),
+        )
+        .await?;
         // The identifiers themselves stay out of the audit log: they are what
         // the purge removes. Their number and approver go in.
         state
@@ -925,7 +1012,15 @@ pub async fn cancel(
         )));
     }
     let agents = state.store.agents().await?;
-    let c = transition(state, c, "cancelled", actor, json!({"cancelled_by": actor}), &agents).await?;
+    let c = transition(
+        state,
+        c,
+        "cancelled",
+        actor,
+        json!({"cancelled_by": actor}),
+        &agents,
+    )
+    .await?;
     Ok(CancelOutcome::Cancelled(Box::new(view(state, c).await?)))
 }
 
@@ -1061,7 +1156,11 @@ async fn view(state: &AppState, c: ClosureRow) -> Result<ClosureView, StoreError
         approved_by: c.approved_by,
         requested_at: rfc3339(c.requested_at),
         cooling_off_until: rfc3339(c.cooling_off_until),
-        due_by: if c.due_at > 0 { rfc3339(c.due_at) } else { String::new() },
+        due_by: if c.due_at > 0 {
+            rfc3339(c.due_at)
+        } else {
+            String::new()
+        },
         overdue,
         blocked_reason,
         phases,
@@ -1201,7 +1300,16 @@ mod tests {
     fn identifiers_must_be_specific() {
         // Regression (issue 19 item 17): `sshd` as an identifier blanked every
         // sshd line fleet-wide.
-        for bad in ["sshd", "SSHD", "session", "12345", "abcdefg", "u 1842", "connections", "authentication"] {
+        for bad in [
+            "sshd",
+            "SSHD",
+            "session",
+            "12345",
+            "abcdefg",
+            "u 1842",
+            "connections",
+            "authentication",
+        ] {
             assert!(check_identifier(bad).is_err(), "`{bad}` accepted");
         }
         for good in ["u-1842", "acme.papyrs.example", "12345678", "cust_00417"] {
@@ -1224,9 +1332,13 @@ mod tests {
     #[tokio::test]
     async fn overdue_closures_are_reported_and_audited_once() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("vigil.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("vigil.db").display()
+        );
         let store = Store::open(&url).await.unwrap();
-        let audit = crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        let audit =
+            crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
         let now = now_ms();
         for (account, state, due) in [
             ("late", "site_erased", now - 1000),
@@ -1245,9 +1357,16 @@ mod tests {
         let first = overdue(&store, &audit, now).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].account, "late");
-        assert!(overdue(&store, &audit, now + 5000).await.unwrap().is_empty());
+        assert!(overdue(&store, &audit, now + 5000)
+            .await
+            .unwrap()
+            .is_empty());
         let entries = crate::audit::entries(&store).await.unwrap();
-        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).filter(|k| *k == "erasure.overdue").collect();
+        let kinds: Vec<&str> = entries
+            .iter()
+            .map(|e| e.kind.as_str())
+            .filter(|k| *k == "erasure.overdue")
+            .collect();
         assert_eq!(kinds.len(), 1);
     }
 }

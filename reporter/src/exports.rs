@@ -365,7 +365,8 @@ pub async fn create_link(
     let now = now_ms();
     let ms = i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX);
     // A link to an export on request lives no longer than the request.
-    let expires_at = request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
+    let expires_at =
+        request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
     {
         let _g = state.audit.write_lock().await;
         let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
@@ -591,7 +592,9 @@ pub async fn remove_files(state: &AppState, account: &str, d: &Dropped) {
             tracing::info!(%account, archives = d.archives.len(), links = d.links, "export archives deleted");
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::error!(%account, error = %e, dir = %dir.display(), "cannot delete the export archives"),
+        Err(e) => {
+            tracing::error!(%account, error = %e, dir = %dir.display(), "cannot delete the export archives")
+        }
     }
 }
 
@@ -694,11 +697,13 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
                 .fetch_optional(&mut *tx)
                 .await?;
         let dropped = if closure.is_some_and(|s| s != "closed" && s != "cancelled") {
-            sqlx::query("UPDATE export_requests SET ended_at = $1 WHERE account = $2 AND ended_at IS NULL")
-                .bind(now)
-                .bind(&account)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE export_requests SET ended_at = $1 WHERE account = $2 AND ended_at IS NULL",
+            )
+            .bind(now)
+            .bind(&account)
+            .execute(&mut *tx)
+            .await?;
             None
         } else {
             Some(drop_in(&mut tx, state, &account, "reporter", "export expired").await?)
@@ -812,7 +817,9 @@ pub async fn request_export(
     }
     let reason = req.reason.unwrap_or_default();
     if reason.len() > 2000 {
-        return Err(ApiError::BadRequest("`reason`: at most 2000 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`reason`: at most 2000 characters".into(),
+        ));
     }
     let valid_for = match req.valid_for.as_deref() {
         None => DEFAULT_LINK,
@@ -852,9 +859,9 @@ pub async fn request_export(
         if open.is_some() {
             tx.rollback().await.map_err(StoreError::from)?;
             drop(_g);
-            let v = request_view(&state, &account).await?.ok_or_else(|| {
-                ApiError::Internal("the export request vanished".into())
-            })?;
+            let v = request_view(&state, &account)
+                .await?
+                .ok_or_else(|| ApiError::Internal("the export request vanished".into()))?;
             return Ok((StatusCode::OK, Json(v)));
         }
         sqlx::query("DELETE FROM export_requests WHERE account = $1")

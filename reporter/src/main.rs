@@ -514,7 +514,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                         tracing::error!(error = %e, "cannot advance closures");
                     }
                     // Exports on request past their validity are deleted (audited).
-                    if let Err(e) = vigil_reporter::exports::sweep(&st, vigil_reporter::store::now_ms()).await {
+                    if let Err(e) =
+                        vigil_reporter::exports::sweep(&st, vigil_reporter::store::now_ms()).await
+                    {
                         tracing::error!(error = %e, "cannot delete expired exports");
                     }
                     if let Err(e) = st.audit.checkpoint(&st.store).await {

@@ -41,8 +41,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_policies.sql")),
     (8, include_str!("../migrations/sqlite/0008_baselines.sql")),
     (9, include_str!("../migrations/sqlite/0009_agent_certs.sql")),
-    (14, include_str!("../migrations/sqlite/0014_closure_proofs.sql")),
-    (15, include_str!("../migrations/sqlite/0015_export_requests.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_closure_proofs.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_export_requests.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

@@ -274,7 +274,10 @@ pub async fn delete_exports(policy: &Policy, ctx: &crate::collect::HostCtx, acco
         let mut out = Vec::new();
         for dir in &dirs {
             for a in &accounts {
-                out.push((a.clone(), crate::collect::erasure::export::remove_archive(dir, a)));
+                out.push((
+                    a.clone(),
+                    crate::collect::erasure::export::remove_archive(dir, a),
+                ));
             }
         }
         out

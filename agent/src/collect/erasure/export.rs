@@ -462,13 +462,16 @@ pub async fn db_pages(sql: &SqlSource, account: &str) -> Result<Vec<(String, Str
         let slug: String = r
             .try_get(0)
             .map_err(|e| format!("the export query's first column must be a page slug: {e}"))?;
-        let body: String = r
-            .try_get(1)
-            .map_err(|e| format!("the export query's second column must be the page's Markdown: {e}"))?;
+        let body: String = r.try_get(1).map_err(|e| {
+            format!("the export query's second column must be the page's Markdown: {e}")
+        })?;
         out.push((slug, body));
     }
     if out.is_empty() && !sql.allow_empty {
-        return Err("the export query returned no page (set `allow_empty` if the site may have none)".into());
+        return Err(
+            "the export query returned no page (set `allow_empty` if the site may have none)"
+                .into(),
+        );
     }
     Ok(out)
 }
@@ -527,14 +530,22 @@ mod tests {
         std::fs::create_dir_all(site.path().join("pages")).unwrap();
         std::fs::write(site.path().join("pages/home.md"), "# On disk\n").unwrap();
         let out = tempfile::tempdir().unwrap();
-        let pages = vec![("about".to_owned(), "---\ntitle: About\n---\n# From the db\n".to_owned())];
+        let pages = vec![(
+            "about".to_owned(),
+            "---\ntitle: About\n---\n# From the db\n".to_owned(),
+        )];
         let a = export(site.path(), out.path(), "acme", &pages).unwrap();
         let (n, _) = verify(&a).unwrap();
         // home.md, home.html, about.md, about.html
         assert_eq!(n, 4);
         let bad = vec![("../x".to_owned(), "x".to_owned())];
-        assert!(export(site.path(), out.path(), "acme", &bad).unwrap_err().contains("slug"));
-        assert_eq!(remove_archive(out.path(), "acme").unwrap(), Removed::Deleted);
+        assert!(export(site.path(), out.path(), "acme", &bad)
+            .unwrap_err()
+            .contains("slug"));
+        assert_eq!(
+            remove_archive(out.path(), "acme").unwrap(),
+            Removed::Deleted
+        );
         assert_eq!(remove_archive(out.path(), "acme").unwrap(), Removed::Absent);
         // A symlink in the archive's place is not followed.
         let victim = out.path().join("victim");

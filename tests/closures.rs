@@ -388,3 +388,513 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
             .unwrap();
     assert_eq!(v["ok"], true, "{v}");
 }
+
+// --- issue 19 and 21 regressions ------------------------------------------------
+
+/// A report dated `finished` proving the given task entries.
+fn report_with(host: &str, finished: chrono::DateTime<chrono::Utc>, tasks: Vec<Value>) -> Value {
+    let t = finished.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let done = tasks.iter().all(|t| t["done"] == true);
+    let status = if done { "pass" } else { "fail" };
+    json!({
+        "schema": "vigil.report/v1", "report_id": uuid::Uuid::new_v4().to_string(),
+        "agent": {"host": host, "version": "0.1.0"},
+        "policy": {"id": "papyrs-security", "version": "1", "sha256": "c".repeat(64)},
+        "started_at": t, "finished_at": t,
+        "controls": [{"id": "GDPR-4", "title": "erasure", "status": status, "checks": [{
+            "id": "erasure", "type": "erasure", "status": status, "summary": "s",
+            "findings": if done { json!([]) } else { json!([{"code": "hook_failed", "severity": "high", "subject": "x", "message": "failed"}]) },
+            "evidence": {"tasks": tasks}, "duration_ms": 1}]}],
+        "summary": {"pass": u32::from(done), "fail": u32::from(!done), "error": 0, "attested": 0, "skipped": 0, "waived": 0, "unknown": 0}
+    })
+}
+
+fn task(account: &str, phase: &str, done: bool) -> Value {
+    json!({"account": account, "phase": phase, "done": done, "digest": format!("{account}-{phase}"), "checked": ["x"]})
+}
+
+/// A fleet on a fresh reporter with `config`; returns it and the agents' ids.
+fn fleet(
+    dir: &std::path::Path,
+    config: &str,
+    hosts: &[(&str, u64, &[&str])],
+) -> (Fleet, std::collections::HashMap<String, String>) {
+    let file = dir.join("reporter.yaml");
+    std::fs::write(&file, config).unwrap();
+    let r = Reporter::start(
+        &dir.join("data"),
+        false,
+        None,
+        &["--config", file.to_str().unwrap()],
+    );
+    let admin = r.add_user("alice", "admin");
+    let mut tokens = std::collections::HashMap::new();
+    let mut ids = std::collections::HashMap::new();
+    for (host, interval, roles) in hosts {
+        let v: Value = r
+            .client()
+            .post(format!("{}/api/v1/enroll", r.base))
+            .json(&json!({"secret": r.secret, "host": host, "interval_secs": interval, "roles": roles}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        tokens.insert((*host).to_owned(), v["token"].as_str().unwrap().to_owned());
+        ids.insert(
+            (*host).to_owned(),
+            v["agent_id"].as_str().unwrap().to_owned(),
+        );
+    }
+    (Fleet { r, admin, tokens }, ids)
+}
+
+impl Fleet {
+    fn send(&self, host: &str, report: &Value) {
+        let resp = self
+            .r
+            .client()
+            .post(format!("{}/api/v1/reports", self.r.base))
+            .bearer_auth(&self.tokens[host])
+            .json(report)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().unwrap());
+    }
+
+    fn open_with(&self, account: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .r
+            .client()
+            .post(format!("{}/api/v1/accounts/{account}/closure", self.r.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+    }
+
+    fn staff(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .r
+            .client()
+            .request(method, format!("{}{path}", self.r.base))
+            .bearer_auth(&self.admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().unwrap();
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+    }
+
+    fn upload(&self, host: &str, account: &str, bytes: &[u8]) -> u16 {
+        use sha2::Digest;
+        self.r
+            .client()
+            .put(format!("{}/api/v1/exports/{account}", self.r.base))
+            .bearer_auth(&self.tokens[host])
+            .header("x-archive-sha256", hex::encode(sha2::Sha256::digest(bytes)))
+            .body(bytes.to_vec())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn delete_exports(&self, host: &str) -> Vec<String> {
+        let v: Value = self
+            .r
+            .client()
+            .get(format!("{}/api/v1/erasures", self.r.base))
+            .bearer_auth(&self.tokens[host])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["delete_exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+const OPEN: fn() -> Value = || json!({"requested_by": "customer via support ticket 8812", "reason": "account closed by owner", "identifiers": ["u-1842"]});
+
+#[test]
+fn a_revoked_host_frozen_into_a_phase_cannot_be_skipped() {
+    // Regression (issue 19 item 1): revoking (or re-enrolling) `backup-2`
+    // dropped it from the hosts that must prove `local_backups`, so
+    // `backup-1`'s proof alone erased the phase.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, ids) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n",
+        &[
+            ("app-1", 3600, &["app"]),
+            ("backup-1", 3600, &["backup"]),
+            ("backup-2", 3600, &["backup"]),
+        ],
+    );
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+    f.prove("app-1", "acme", "export", true);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    f.prove("app-1", "acme", "site", true);
+    assert_eq!(f.closure("acme")["state"], "site_erased");
+    let (s, _) = f.staff(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/agents/{}", ids["backup-2"]),
+        None,
+    );
+    assert_eq!(s, 200);
+    f.prove("backup-1", "acme", "local_backups", true);
+    let c = f.closure("acme");
+    assert_eq!(c["state"], "site_erased", "{c:#}");
+    let p = phase(&c, "local_backups");
+    assert!(
+        p["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "backup-2"),
+        "{p}"
+    );
+    assert!(p["note"].as_str().unwrap().contains("backup-2"), "{p}");
+}
+
+#[test]
+fn only_the_pending_phase_is_proved_and_never_by_a_future_dated_report() {
+    // Regression (issue 19 item 7): a report dated ~50 min ahead proved a
+    // phase that was not yet pending (its agent-side date was later than
+    // the phase's start), and results for any phase were recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n",
+        &[("app-1", 3600, &["app"]), ("backup-1", 3600, &["backup"])],
+    );
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+    let ahead = chrono::Utc::now() + chrono::Duration::minutes(50);
+    // Sent while `export` is pending: neither the future-dated export nor
+    // the early site proof may count.
+    f.send(
+        "app-1",
+        &report_with("app-1", ahead, vec![task("acme", "export", true)]),
+    );
+    assert_eq!(f.closure("acme")["state"], "requested");
+    f.send(
+        "app-1",
+        &report_with(
+            "app-1",
+            chrono::Utc::now(),
+            vec![task("acme", "site", true)],
+        ),
+    );
+    // A host whose roles do not prove export cannot prove it.
+    f.send(
+        "backup-1",
+        &report_with(
+            "backup-1",
+            chrono::Utc::now(),
+            vec![task("acme", "export", true)],
+        ),
+    );
+    assert_eq!(f.closure("acme")["state"], "requested");
+    f.prove("app-1", "acme", "export", true);
+    let c = f.closure("acme");
+    assert_eq!(c["state"], "export_ready");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let c = f.closure("acme");
+    assert_eq!(
+        c["state"], "export_ready",
+        "an early site proof counted: {c:#}"
+    );
+    assert!(
+        phase(&c, "site")["evidence"].as_array().unwrap().is_empty(),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn a_report_cannot_flood_the_erasure_results() {
+    // Regression (issue 19 item 18): the erasure results of one report were unbounded.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n",
+        &[("app-1", 3600, &["app"])],
+    );
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+    let mut tasks: Vec<Value> = (0..64)
+        .map(|i| task(&format!("other{i}"), "export", true))
+        .collect();
+    tasks.push(task("acme", "export", true));
+    f.send("app-1", &report_with("app-1", chrono::Utc::now(), tasks));
+    assert_eq!(f.closure("acme")["state"], "requested");
+}
+
+#[test]
+fn identifiers_and_account_ids_are_checked_and_the_approver_named() {
+    // Regression (issue 19 items 17 and 18): `sshd` was accepted as an
+    // identifier (the purge would blank every sshd line), `..` as an account.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(dir.path(), "erasure:\n  cooling_off: 1s\n", &[]);
+    let (s, v) = f.open_with(
+        "acme",
+        json!({"requested_by": "x", "reason": "y", "identifiers": ["sshd"]}),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("sshd"), "{v}");
+    // (`.` and `..` never reach the route through a normalising client; the
+    // unit test `path_like_account_ids_are_refused` covers them.)
+    for bad in ["%2E%2E", "%2E"] {
+        let (s, v) = f.open_with(bad, OPEN());
+        assert!(s == 400 || s == 404, "`{bad}`: {s} {v}");
+    }
+    for bad in [".hidden", "-rf", "x..%2F..%2Fetc"] {
+        let (s, v) = f.open_with(bad, OPEN());
+        assert_eq!(s, 400, "`{bad}`: {v}");
+    }
+    let (s, c) = f.open_with("acme", OPEN());
+    assert_eq!(s, 201);
+    assert_eq!(c["approved_by"], "alice");
+    assert!(!c["due_by"].as_str().unwrap().is_empty());
+    assert_eq!(c["overdue"], false);
+}
+
+#[test]
+fn the_offline_phase_never_advances_on_time_alone() {
+    // Regression (issue 21): past `offline_retention` the offline phase
+    // closed without any agent proving the data gone.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n  offline_retention: 1s\n  deadline: 1s\n",
+        &[
+            ("app-1", 3600, &["app"]),
+            ("backup-1", 3600, &["backup"]),
+            ("offline-1", 3600, &["offline_backup"]),
+        ],
+    );
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+    f.prove("app-1", "acme", "export", true);
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    f.prove("app-1", "acme", "site", true);
+    f.prove("backup-1", "acme", "local_backups", true);
+    let c = f.closure("acme");
+    assert_eq!(c["state"], "local_backups_erased", "{c:#}");
+    let p = phase(&c, "offline_backups");
+    assert_eq!(p["state"], "waiting");
+    assert!(p["note"].as_str().unwrap().contains("offline-1"), "{p}");
+    // Deadlines: 1 s after the cooling-off, the closure is overdue.
+    assert_eq!(c["overdue"], true, "{c:#}");
+    f.prove("offline-1", "acme", "offline_backups", true);
+    assert_eq!(f.closure("acme")["state"], "offline_backups_erased");
+}
+
+#[test]
+fn a_reopened_closure_certifies_with_its_deletion_runs_and_leaves_no_export() {
+    // Regressions: a closure cancelled and reopened could not get a
+    // verifiable certificate (issue 19 item 18); the certificate showed the
+    // verification run, not the run that deleted (issue 21); the export
+    // outlived the closure (issue 19 item 6).
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n",
+        &[
+            ("app-1", 3600, &["app"]),
+            ("backup-1", 3600, &["backup"]),
+            ("offline-1", 3600, &["offline_backup"]),
+        ],
+    );
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+    let (s, _) = f.staff(
+        reqwest::Method::DELETE,
+        "/api/v1/accounts/acme/closure",
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(f.open_with("acme", OPEN()).0, 201);
+
+    // Export: the proof names the archive; the upload and the link follow it.
+    let archive = b"not really a tarball, but hashed all the same".to_vec();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&archive))
+    };
+    let mut t = task("acme", "export", true);
+    t["archive_sha256"] = json!(sha);
+    t["archive"] = json!("/srv/exports/acme-export.tar.gz");
+    f.send("app-1", &report_with("app-1", chrono::Utc::now(), vec![t]));
+    assert_eq!(f.closure("acme")["state"], "export_ready");
+    assert_eq!(f.upload("app-1", "acme", &archive), 201);
+    let (s, link) = f.staff(
+        reqwest::Method::POST,
+        "/api/v1/accounts/acme/export/link",
+        None,
+    );
+    assert_eq!(s, 201, "{link}");
+    assert_eq!(link["sha256"], sha.as_str());
+    let download = |path: &str| {
+        f.r.client()
+            .get(format!("{}{path}", f.r.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let path = link["path"].as_str().unwrap().to_owned();
+    assert_eq!(download(&path), 200);
+    let stored = dir.path().join("data/exports/acme");
+    assert!(stored.join(format!("{sha}.tar.gz")).is_file());
+
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // Site: a run that deleted but could not verify, then a verifying run.
+    let mut deleting = task("acme", "site", false);
+    deleting["actions"] =
+        json!([{"what": "remove /srv/papyrs/sites/acme", "ok": true, "detail": "214 removed"}]);
+    deleting["checked"] = json!([
+        "remove /srv/papyrs/sites/acme: ok",
+        "sql: not verified: database down"
+    ]);
+    f.send(
+        "app-1",
+        &report_with("app-1", chrono::Utc::now(), vec![deleting]),
+    );
+    assert_eq!(f.closure("acme")["state"], "blocked");
+    let mut verifying = task("acme", "site", true);
+    verifying["actions"] =
+        json!([{"what": "remove /srv/papyrs/sites/acme", "ok": true, "detail": "0 removed"}]);
+    f.send(
+        "app-1",
+        &report_with("app-1", chrono::Utc::now(), vec![verifying]),
+    );
+    assert_eq!(f.closure("acme")["state"], "site_erased");
+    f.prove("backup-1", "acme", "local_backups", true);
+    f.prove("offline-1", "acme", "offline_backups", true);
+    for h in ["app-1", "backup-1", "offline-1"] {
+        f.prove(h, "acme", "logs", true);
+    }
+    let c = f.closure("acme");
+    assert_eq!(c["state"], "closed", "{c:#}");
+
+    // Nothing of the export is left, and nothing new is accepted.
+    assert!(!stored.exists(), "the export archives outlived the closure");
+    assert_eq!(download(&path), 404);
+    assert_eq!(f.upload("app-1", "acme", &archive), 404);
+    let (s, _) = f.staff(
+        reqwest::Method::POST,
+        "/api/v1/accounts/acme/export/link",
+        None,
+    );
+    assert_eq!(s, 410);
+    assert_eq!(f.delete_exports("app-1"), ["acme"]);
+    assert!(f.delete_exports("backup-1").is_empty());
+
+    let (s, cert) = f.staff(
+        reqwest::Method::GET,
+        "/api/v1/accounts/acme/closure/certificate",
+        None,
+    );
+    assert_eq!(s, 200);
+    let site = cert["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["to"] == "site_erased")
+        .unwrap();
+    let runs = site["evidence"]["hosts"][0]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{site:#}");
+    assert_eq!(runs[0]["actions"][0]["detail"], "214 removed", "{site:#}");
+    let file = dir.path().join("cert.json");
+    std::fs::write(&file, serde_json::to_string(&cert).unwrap()).unwrap();
+    let o = Command::new(binary("vigil-reporter", "vigil-reporter"))
+        .args([
+            "audit",
+            "verify",
+            "--public-key",
+            cert["audit"]["public_key"].as_str().unwrap(),
+        ])
+        .arg("--certificate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn an_export_on_request_is_proved_uploaded_linked_and_deleted_after_its_validity() {
+    // Issue 21: customers can get their export at any time, outside a closure.
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _) = fleet(
+        dir.path(),
+        "erasure:\n  cooling_off: 1s\n",
+        &[("app-1", 3600, &["app"]), ("backup-1", 3600, &["backup"])],
+    );
+    let (s, v) = f.staff(
+        reqwest::Method::POST,
+        "/api/v1/accounts/beta/export",
+        Some(json!({"requested_by": "owner, ticket 9001", "valid_for": "3s"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["state"], "pending");
+    assert_eq!(f.tasks("app-1"), [("beta".to_owned(), "export".to_owned())]);
+    assert!(f.tasks("backup-1").is_empty());
+    // No link before a proof.
+    assert_eq!(
+        f.staff(
+            reqwest::Method::POST,
+            "/api/v1/accounts/beta/export/link",
+            None
+        )
+        .0,
+        409
+    );
+    let archive = b"beta's export".to_vec();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&archive))
+    };
+    let mut t = task("beta", "export", true);
+    t["archive_sha256"] = json!(sha);
+    f.send("app-1", &report_with("app-1", chrono::Utc::now(), vec![t]));
+    assert!(
+        f.tasks("app-1").is_empty(),
+        "the export is proved: no more task"
+    );
+    assert_eq!(f.upload("app-1", "beta", &archive), 201);
+    let (_, v) = f.staff(reqwest::Method::GET, "/api/v1/accounts/beta/export", None);
+    assert_eq!(v["state"], "ready", "{v}");
+    let (s, link) = f.staff(
+        reqwest::Method::POST,
+        "/api/v1/accounts/beta/export/link",
+        None,
+    );
+    assert_eq!(s, 201, "{link}");
+    assert_eq!(link["sha256"], sha.as_str());
+    let url = format!("{}{}", f.r.base, link["path"].as_str().unwrap());
+    let got = f.r.client().get(&url).send().unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.bytes().unwrap().to_vec(), archive);
+    // Past its validity the archive, its rows and links are deleted (the
+    // reporter sweeps every 10 s) and the app host is told to delete its copy.
+    let stored = dir.path().join("data/exports/beta");
+    wait_until(20, "the expired export to be deleted", || !stored.exists());
+    assert_ne!(
+        f.r.client().get(&url).send().unwrap().status().as_u16(),
+        200
+    );
+    assert_eq!(f.delete_exports("app-1"), ["beta"]);
+    assert_eq!(f.upload("app-1", "beta", &archive), 404);
+    let (_, v) = f.staff(reqwest::Method::GET, "/api/v1/accounts/beta/export", None);
+    assert_eq!(v["state"], "ended", "{v}");
+    let (_, verify) = f.staff(reqwest::Method::GET, "/api/v1/audit/verify", None);
+    assert_eq!(verify["ok"], true, "{verify}");
+}

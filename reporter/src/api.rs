@@ -131,6 +131,10 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(closure_certificate))
         .routes(routes!(closure_certificate_pdf))
         .routes(routes!(crate::exports::create_link))
+        .routes(routes!(
+            crate::exports::request_export,
+            crate::exports::export_status
+        ))
         .routes(routes!(crate::waivers::create, crate::waivers::list))
         .routes(routes!(crate::waivers::revoke))
         .routes(routes!(crate::waivers::for_agent))
@@ -507,6 +511,8 @@ async fn ingest(
     AgentAuth(agent): AgentAuth,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
+    // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
+    let received_at = crate::store::now_ms();
     if body.len() > state.max_report_bytes {
         return Err(ApiError::TooLarge(format!(
             "a report may be at most {} bytes",
@@ -567,7 +573,7 @@ async fn ingest(
     match crate::ingest::store(&state, new).await? {
         Stored::New => {
             // Erasure proofs move closures; a failure here does not un-store the report.
-            match crate::closures::record_results(&state, &agent.host, &r).await {
+            match crate::closures::record_results(&state, &agent, &r, received_at).await {
                 Ok(true) => {
                     if let Err(e) = crate::closures::advance_all(&state, &agent.host).await {
                         tracing::error!(error = %e, "cannot advance closures");
@@ -1043,6 +1049,10 @@ async fn closure_certificate_pdf(
 pub struct ErasureTasks {
     /// `{"account", "phase", "identifiers"}` for each erasure this agent must carry out and prove.
     pub tasks: Vec<serde_json::Value>,
+    /// Accounts whose export archive this host must delete: their closure
+    /// ended or their export on request expired.
+    #[serde(default)]
+    pub delete_exports: Vec<String>,
 }
 
 /// The erasure tasks pending for the calling agent's roles.
@@ -1052,7 +1062,9 @@ async fn erasure_tasks(
     State(state): State<Shared>,
     AgentAuth(agent): AgentAuth,
 ) -> ApiResult<Json<ErasureTasks>> {
+    let t = crate::closures::tasks_for(&state, &agent).await?;
     Ok(Json(ErasureTasks {
-        tasks: crate::closures::tasks_for(&state, &agent).await?,
+        tasks: t.tasks,
+        delete_exports: t.delete_exports,
     }))
 }

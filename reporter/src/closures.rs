@@ -7,9 +7,18 @@
 //! only when every current, non-stale host whose role the phase names has
 //! reported a passing `erasure` check for this account and phase *after* the
 //! phase became pending. Offline backups may instead be declared erased by
-//! crypto-shredding (with evidence) or by the offline sets rotating out.
+//! crypto-shredding (with evidence); no phase advances on time alone (the
+//! offline sets rotating out is proved by the offline host's agent).
 //! Every transition is idempotent (`UPDATE … WHERE state = from`) and goes
 //! into the audit log with what caused it.
+//!
+//! INVARIANT: the hosts that must prove a phase are frozen when the phase
+//! becomes pending (`closure_phase_hosts`); a host later losing its roles,
+//! revoked or re-enrolled, is still required. A proof counts only when it was
+//! *received* after the phase became pending, for the phase pending then, from
+//! a host whose reporter-trusted roles prove it (issue 19 items 1 and 7).
+//! When a closure ends (`closed` or `cancelled`) the account's export archives
+//! and links are deleted in the same transaction as the transition.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +29,8 @@ use utoipa::ToSchema;
 
 use crate::api::AppState;
 use crate::posture::{is_stale, rfc3339};
-use crate::store::{now_ms, AgentRow, StoreError};
+use crate::store::{now_ms, AgentRow, Store, StoreError};
+use sha2::{Digest, Sha256};
 
 pub const STATES: &[&str] = &[
     "requested",
@@ -41,9 +51,14 @@ pub struct ErasureConfig {
     /// How long a closure can be cancelled; site erasure waits for it. Default 7 days.
     #[serde(default = "default_cooling")]
     pub cooling_off: vigil_rules::duration::PolicyDuration,
-    /// How long offline sets are kept; past it they have rotated out. Default 90 days.
+    /// How long offline sets are kept. Informational only: no phase advances
+    /// on time alone; the offline host's agent proves rotation. Default 90 days.
     #[serde(default = "default_retention")]
     pub offline_retention: vigil_rules::duration::PolicyDuration,
+    /// How long after the cooling-off a closure must be done; later it is
+    /// overdue (`erasure.overdue`). Default 30 days.
+    #[serde(default = "default_deadline")]
+    pub deadline: vigil_rules::duration::PolicyDuration,
     #[serde(default = "default_roles")]
     pub roles: BTreeMap<String, Vec<String>>,
 }
@@ -53,6 +68,9 @@ fn default_cooling() -> vigil_rules::duration::PolicyDuration {
 }
 fn default_retention() -> vigil_rules::duration::PolicyDuration {
     vigil_rules::duration::PolicyDuration(std::time::Duration::from_secs(90 * 86400))
+}
+fn default_deadline() -> vigil_rules::duration::PolicyDuration {
+    vigil_rules::duration::PolicyDuration(std::time::Duration::from_secs(30 * 86400))
 }
 fn default_roles() -> BTreeMap<String, Vec<String>> {
     [
@@ -72,10 +90,23 @@ impl Default for ErasureConfig {
         ErasureConfig {
             cooling_off: default_cooling(),
             offline_retention: default_retention(),
+            deadline: default_deadline(),
             roles: default_roles(),
         }
     }
 }
+
+/// Largest number of erasure results one report may record; the rest are
+/// ignored (issue 19 item 18: a report cannot flood the results).
+pub const MAX_RESULTS_PER_REPORT: usize = 64;
+/// Largest number of tasks handed to one agent at a time.
+pub const MAX_TASKS: usize = 64;
+/// Distinct runs kept per account, phase and host (the certificate's record).
+const MAX_RUNS: i64 = 16;
+/// How far ahead of the reporter's clock a proof's report may be dated.
+const CLOCK_ALLOWANCE_MS: i64 = 5 * 60 * 1000;
+/// How long agents are told to delete the export archive of an ended closure.
+pub const DELETE_NOTICE_MS: i64 = 30 * 86_400_000;
 
 #[derive(Debug, Clone)]
 struct ClosureRow {
@@ -90,6 +121,9 @@ struct ClosureRow {
     offline_method: Option<String>,
     offline_evidence: Option<String>,
     history: Vec<Value>,
+    due_at: i64,
+    overdue_at: Option<i64>,
+    approved_by: String,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +132,8 @@ struct ResultRow {
     host: String,
     done: bool,
     report_id: String,
-    at: i64,
+    /// When the reporter received the proof (its own clock).
+    received_at: i64,
     digest: String,
     detail: Value,
 }
@@ -112,8 +147,14 @@ pub struct ClosureView {
     pub progress: String,
     pub requested_by: String,
     pub reason: String,
+    /// The admin who opened the closure and approved its identifiers.
+    pub approved_by: String,
     pub requested_at: String,
     pub cooling_off_until: String,
+    /// When the closure must be closed (`erasure.deadline` after the cooling-off).
+    pub due_by: String,
+    /// Past `due_by` and not closed or cancelled.
+    pub overdue: bool,
     pub blocked_reason: Option<String>,
     pub phases: Vec<PhaseView>,
     pub history: Vec<Value>,
@@ -131,11 +172,121 @@ pub struct PhaseView {
     pub note: Option<String>,
 }
 
-fn valid_account(a: &str) -> bool {
-    !a.is_empty()
+/// An account id a closure may take: a safe path component and argv word
+/// (no `.`/`..`, no leading `.` or `-`), at most 128 characters.
+pub fn valid_account(a: &str) -> bool {
+    vigil_rules::checks::erasure::valid_account(a)
         && a.len() <= 128
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && a.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+/// Words found in ordinary log lines: an identifier equal to one would blank
+/// every matching line fleet-wide (issue 19 item 17).
+const COMMON_WORDS: &[&str] = &[
+    "accepted",
+    "account",
+    "admin",
+    "administrator",
+    "apache",
+    "authentication",
+    "backup",
+    "client",
+    "closed",
+    "configuration",
+    "connection",
+    "connections",
+    "cron",
+    "daemon",
+    "debug",
+    "default",
+    "disconnected",
+    "error",
+    "example",
+    "failed",
+    "failure",
+    "http",
+    "https",
+    "info",
+    "kernel",
+    "localhost",
+    "login",
+    "logout",
+    "nginx",
+    "notice",
+    "papyrs",
+    "password",
+    "postgres",
+    "postgresql",
+    "request",
+    "response",
+    "restic",
+    "root",
+    "server",
+    "service",
+    "session",
+    "sshd",
+    "started",
+    "starting",
+    "stopped",
+    "sudo",
+    "syslog",
+    "systemd",
+    "test",
+    "unattended-upgrades",
+    "user",
+    "users",
+    "warning",
+    "www-data",
+];
+
+fn is_common_word(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    COMMON_WORDS.contains(&l.as_str())
+}
+
+/// Whether `id` is specific enough to purge log lines by: 6 to 256
+/// characters, no whitespace or control characters, not a common word, and
+/// either holding a digit or at least 12 characters long; digits alone need 8.
+pub fn check_identifier(id: &str) -> Result<(), String> {
+    let n = id.chars().count();
+    if !(6..=256).contains(&n) {
+        return Err(format!(
+            "identifier `{id}` must be 6 to 256 characters: a shorter one matches unrelated log lines"
+        ));
+    }
+    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "identifier `{id}` holds whitespace or a control character"
+        ));
+    }
+    if is_common_word(id) {
+        return Err(format!(
+            "identifier `{id}` is a common word in logs: it would blank every line carrying it"
+        ));
+    }
+    let digits = id.chars().filter(char::is_ascii_digit).count();
+    if digits == n && n < 8 {
+        return Err(format!(
+            "identifier `{id}` is a short number: it needs 8 digits or more"
+        ));
+    }
+    if digits == 0 && n < 12 {
+        return Err(format!(
+            "identifier `{id}` is not specific: give one with a digit, or of 12 characters or more"
+        ));
+    }
+    Ok(())
+}
+
+/// The account id is always one of the identifiers: it must not be a common
+/// word and needs 4 characters or more.
+fn check_account_as_identifier(account: &str) -> Result<(), String> {
+    if account.chars().count() < 4 || is_common_word(account) {
+        return Err(format!(
+            "account `{account}` would be purged from logs as an identifier, but it is too short or a common word"
+        ));
+    }
+    Ok(())
 }
 
 fn row_of(r: &sqlx::any::AnyRow) -> Result<ClosureRow, StoreError> {
@@ -153,28 +304,35 @@ fn row_of(r: &sqlx::any::AnyRow) -> Result<ClosureRow, StoreError> {
         offline_method: r.try_get("offline_method")?,
         offline_evidence: r.try_get("offline_evidence")?,
         history: serde_json::from_str(&hist).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        due_at: r.try_get("due_at")?,
+        overdue_at: r.try_get("overdue_at")?,
+        approved_by: r.try_get("approved_by")?,
     })
 }
 
-const COLS: &str = "account, state, requested_by, reason, identifiers, requested_at, state_since, cooling_off_until, offline_method, offline_evidence, history";
+const COLS: &str = "account, state, requested_by, reason, identifiers, requested_at, state_since, cooling_off_until, offline_method, offline_evidence, history, due_at, overdue_at, approved_by";
 
 async fn load(state: &AppState, account: &str) -> Result<Option<ClosureRow>, StoreError> {
+    load_in(&state.store, account).await
+}
+
+async fn load_in(store: &Store, account: &str) -> Result<Option<ClosureRow>, StoreError> {
     let r = sqlx::query(&format!("SELECT {COLS} FROM closures WHERE account = $1"))
         .bind(account)
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await?;
     r.as_ref().map(row_of).transpose()
 }
 
-async fn open_closures(state: &AppState) -> Result<Vec<ClosureRow>, StoreError> {
+async fn open_closures(store: &Store) -> Result<Vec<ClosureRow>, StoreError> {
     let rows = sqlx::query(&format!("SELECT {COLS} FROM closures WHERE state <> 'closed' AND state <> 'cancelled' ORDER BY account"))
-        .fetch_all(&state.store.pool)
+        .fetch_all(&store.pool)
         .await?;
     rows.iter().map(row_of).collect()
 }
 
 async fn results(state: &AppState, account: &str) -> Result<Vec<ResultRow>, StoreError> {
-    let rows = sqlx::query("SELECT phase, host, done, report_id, at, digest, detail FROM erasure_results WHERE account = $1 ORDER BY phase, host")
+    let rows = sqlx::query("SELECT phase, host, done, report_id, received_at, digest, detail FROM erasure_results WHERE account = $1 ORDER BY phase, host")
         .bind(account)
         .fetch_all(&state.store.pool)
         .await?;
@@ -186,7 +344,7 @@ async fn results(state: &AppState, account: &str) -> Result<Vec<ResultRow>, Stor
                 host: r.try_get("host")?,
                 done: r.try_get::<i64, _>("done")? == 1,
                 report_id: r.try_get("report_id")?,
-                at: r.try_get("at")?,
+                received_at: r.try_get("received_at")?,
                 digest: r.try_get("digest")?,
                 detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
             })
@@ -194,16 +352,78 @@ async fn results(state: &AppState, account: &str) -> Result<Vec<ResultRow>, Stor
         .collect()
 }
 
+/// The distinct runs received for `phase` since `since`, oldest first.
+async fn runs(
+    state: &AppState,
+    account: &str,
+    phase: &str,
+    host: &str,
+    since: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let rows = sqlx::query("SELECT report_id, received_at, detail FROM erasure_runs WHERE account = $1 AND phase = $2 AND host = $3 AND received_at >= $4 ORDER BY received_at")
+        .bind(account)
+        .bind(phase)
+        .bind(host)
+        .bind(since)
+        .fetch_all(&state.store.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let detail: String = r.try_get("detail")?;
+            let d: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
+            Ok(json!({
+                "report_id": r.try_get::<String, _>("report_id")?,
+                "received_at": rfc3339(r.try_get("received_at")?),
+                "actions": d.get("actions").cloned().unwrap_or(Value::Null),
+                "checked": d.get("checked").cloned().unwrap_or(Value::Null),
+                "digest": d.get("digest").cloned().unwrap_or(Value::Null),
+            }))
+        })
+        .collect()
+}
+
+async fn frozen_hosts(
+    state: &AppState,
+    account: &str,
+    phase: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT host FROM closure_phase_hosts WHERE account = $1 AND phase = $2 ORDER BY host",
+    )
+    .bind(account)
+    .bind(phase)
+    .fetch_all(&state.store.pool)
+    .await?)
+}
+
+/// Freezes the hosts that must prove `phase`, inside the caller's transaction.
+async fn freeze_in(
+    conn: &mut sqlx::AnyConnection,
+    account: &str,
+    phase: &str,
+    hosts: &[String],
+) -> Result<(), StoreError> {
+    for h in hosts {
+        sqlx::query("INSERT INTO closure_phase_hosts (account, phase, host) VALUES ($1, $2, $3) ON CONFLICT (account, phase, host) DO NOTHING")
+            .bind(account)
+            .bind(phase)
+            .bind(h)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 fn roles_for<'a>(cfg: &'a ErasureConfig, phase: &str) -> &'a [String] {
     cfg.roles.get(phase).map_or(&[], Vec::as_slice)
 }
 
-/// The current agents that must prove `phase`.
-/// Whether `agent`'s roles prove `phase`.
+/// Whether `agent`'s (reporter-trusted) roles prove `phase`.
 pub fn agent_proves(cfg: &ErasureConfig, phase: &str, agent: &AgentRow) -> bool {
     !hosts_for(cfg, phase, std::slice::from_ref(agent)).is_empty()
 }
 
+/// The current, active agents whose roles prove `phase`.
 fn hosts_for<'a>(cfg: &ErasureConfig, phase: &str, agents: &'a [AgentRow]) -> Vec<&'a AgentRow> {
     let roles = roles_for(cfg, phase);
     let everyone = roles.iter().any(|r| r == "*");
@@ -215,6 +435,31 @@ fn hosts_for<'a>(cfg: &ErasureConfig, phase: &str, agents: &'a [AgentRow]) -> Ve
         .collect()
 }
 
+fn host_names(cfg: &ErasureConfig, phase: &str, agents: &[AgentRow]) -> Vec<String> {
+    let mut v: Vec<String> = hosts_for(cfg, phase, agents)
+        .iter()
+        .map(|a| a.host.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The hosts that must prove `phase` now: those frozen when it became
+/// pending, and any active host whose roles prove it since.
+fn required(
+    cfg: &ErasureConfig,
+    phase: &str,
+    agents: &[AgentRow],
+    frozen: &[String],
+) -> Vec<String> {
+    let mut v = host_names(cfg, phase, agents);
+    v.extend(frozen.iter().cloned());
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Whether the gate of `phase` is open for `c`, and if not why.
 enum Gate {
     Open(Value),
@@ -222,16 +467,16 @@ enum Gate {
     Blocked(String),
 }
 
-fn gate(
-    cfg: &ErasureConfig,
-    c: &ClosureRow,
-    phase: &str,
-    agents: &[AgentRow],
-    last_seen: &BTreeMap<String, i64>,
-    res: &[ResultRow],
+struct GateInput<'a> {
+    agents: &'a [AgentRow],
+    last_seen: &'a BTreeMap<String, i64>,
+    res: &'a [ResultRow],
+    frozen: &'a [String],
     now: i64,
-) -> Gate {
-    if phase != "export" && now < c.cooling_off_until {
+}
+
+fn gate(cfg: &ErasureConfig, c: &ClosureRow, phase: &str, g: &GateInput<'_>) -> Gate {
+    if phase != "export" && g.now < c.cooling_off_until {
         return Gate::Waiting(format!(
             "cooling-off period until {}",
             rfc3339(c.cooling_off_until)
@@ -241,15 +486,8 @@ fn gate(
         if let Some(m) = &c.offline_method {
             return Gate::Open(json!({"method": m, "evidence": c.offline_evidence}));
         }
-        let retention =
-            i64::try_from(cfg.offline_retention.as_std().as_millis()).unwrap_or(i64::MAX);
-        if now >= c.requested_at.saturating_add(retention) {
-            return Gate::Open(
-                json!({"method": "rotation", "retention": cfg.offline_retention.to_string()}),
-            );
-        }
     }
-    let hosts = hosts_for(cfg, phase, agents);
+    let hosts = required(cfg, phase, g.agents, g.frozen);
     if hosts.is_empty() {
         return Gate::Waiting(format!(
             "no enrolled host has a role that proves `{phase}` ({})",
@@ -258,23 +496,47 @@ fn gate(
     }
     let mut proofs = Vec::new();
     for h in &hosts {
-        let r = res
+        let agent = g
+            .agents
             .iter()
-            .find(|r| r.phase == phase && r.host == h.host && r.at >= c.state_since);
+            .find(|a| &a.host == h && a.revoked_at.is_none());
+        let r = g
+            .res
+            .iter()
+            .find(|r| r.phase == phase && &r.host == h && r.received_at >= c.state_since);
         match r {
             Some(r) if !r.done => {
                 return Gate::Blocked(format!(
-                    "`{}` reported that `{phase}` is not done for this account",
-                    h.host
+                    "`{h}` reported that `{phase}` is not done for this account"
                 ))
             }
             Some(r) => {
-                if is_stale(last_seen.get(&h.host).copied(), h.interval_secs, now) {
-                    return Gate::Waiting(format!("`{}` is stale", h.host));
+                let Some(a) = agent else {
+                    return Gate::Waiting(format!("`{h}` has no active agent"));
+                };
+                if is_stale(g.last_seen.get(h).copied(), a.interval_secs, g.now) {
+                    return Gate::Waiting(format!("`{h}` is stale"));
                 }
-                proofs.push(json!({"host": h.host, "report_id": r.report_id, "digest": r.digest, "at": rfc3339(r.at)}));
+                let mut proof = json!({"host": h, "report_id": r.report_id, "digest": r.digest, "at": rfc3339(r.received_at)});
+                if let (Some(sha), Some(o)) = (
+                    r.detail.get("archive_sha256").and_then(Value::as_str),
+                    proof.as_object_mut(),
+                ) {
+                    o.insert("archive_sha256".into(), sha.into());
+                }
+                proofs.push(proof);
             }
-            None => return Gate::Waiting(format!("waiting for `{}` to prove `{phase}`", h.host)),
+            None if agent.is_none() => {
+                return Gate::Waiting(format!(
+                    "`{h}` must prove `{phase}` (required since the phase began) but has no active agent"
+                ))
+            }
+            None if !agent.is_some_and(|a| agent_proves(cfg, phase, a)) => {
+                return Gate::Waiting(format!(
+                    "`{h}` must prove `{phase}` (required since the phase began) but its roles no longer do; restore them"
+                ))
+            }
+            None => return Gate::Waiting(format!("waiting for `{h}` to prove `{phase}`")),
         }
     }
     Gate::Open(json!({"hosts": proofs}))
@@ -282,7 +544,7 @@ fn gate(
 
 /// Moves every open closure as far as its gates allow.
 pub async fn advance_all(state: &AppState, actor: &str) -> Result<(), StoreError> {
-    for c in open_closures(state).await? {
+    for c in open_closures(&state.store).await? {
         advance(state, c, actor).await?;
     }
     Ok(())
@@ -296,6 +558,12 @@ async fn last_seen_map(state: &AppState) -> Result<BTreeMap<String, i64>, StoreE
         .into_iter()
         .map(|(h, t, _)| (h, t))
         .collect())
+}
+
+/// The pending phase of a closure in `state`, if any.
+fn pending_phase(state: &str) -> Option<&'static str> {
+    let i = STATES.iter().position(|s| *s == state)?;
+    PHASES.get(i).copied()
 }
 
 async fn advance(
@@ -316,13 +584,46 @@ async fn advance(
             None => json!({"all_phases": "done"}),
             Some(p) => {
                 let res = results(state, &c.account).await?;
-                match gate(&state.erasure, &c, p, &agents, &seen, &res, now_ms()) {
-                    Gate::Open(ev) => ev,
+                let mut frozen = frozen_hosts(state, &c.account, p).await?;
+                if frozen.is_empty() {
+                    // A closure from before phases were frozen: freeze now.
+                    let hosts = host_names(&state.erasure, p, &agents);
+                    let mut conn = state.store.pool.acquire().await?;
+                    freeze_in(&mut conn, &c.account, p, &hosts).await?;
+                    frozen = hosts;
+                }
+                let g = GateInput {
+                    agents: &agents,
+                    last_seen: &seen,
+                    res: &res,
+                    frozen: &frozen,
+                    now: now_ms(),
+                };
+                match gate(&state.erasure, &c, p, &g) {
+                    Gate::Open(mut ev) => {
+                        // The certificate records the runs that deleted, not only
+                        // the proof that counted (issue 21).
+                        if let Some(hosts) = ev.get_mut("hosts").and_then(Value::as_array_mut) {
+                            for h in hosts.iter_mut() {
+                                let name = h
+                                    .get("host")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_owned();
+                                let r = runs(state, &c.account, p, &name, c.state_since).await?;
+                                if let Some(o) = h.as_object_mut() {
+                                    o.insert("runs".into(), Value::Array(r));
+                                }
+                            }
+                        }
+                        ev
+                    }
                     Gate::Waiting(_) | Gate::Blocked(_) => return Ok(c),
                 }
             }
         };
-        c = transition(state, c, next, actor, evidence).await?;
+        let agents_now = agents.clone();
+        c = transition(state, c, next, actor, evidence, &agents_now).await?;
     }
 }
 
@@ -332,6 +633,7 @@ async fn transition(
     to: &str,
     actor: &str,
     evidence: Value,
+    agents: &[AgentRow],
 ) -> Result<ClosureRow, StoreError> {
     let now = now_ms();
     let from = c.state.clone();
@@ -339,6 +641,7 @@ async fn transition(
     history.push(
         json!({"from": from, "to": to, "at": rfc3339(now), "by": actor, "evidence": evidence}),
     );
+    let ends = matches!(to, "closed" | "cancelled");
     let _g = state.audit.write_lock().await;
     let mut tx = state.store.pool.begin().await?;
     let r = sqlx::query("UPDATE closures SET state = $1, state_since = $2, history = $3 WHERE account = $4 AND state = $5")
@@ -354,6 +657,15 @@ async fn transition(
         tx.rollback().await?;
         return Ok(load(state, &c.account).await?.unwrap_or(c));
     }
+    if let Some(p) = pending_phase(to) {
+        freeze_in(
+            &mut tx,
+            &c.account,
+            p,
+            &host_names(&state.erasure, p, agents),
+        )
+        .await?;
+    }
     state
         .audit
         .append_in(
@@ -364,39 +676,88 @@ async fn transition(
             json!({"account": c.account, "from": from, "to": to, "evidence": evidence}),
         )
         .await?;
+    let dropped = if ends {
+        Some(
+            crate::exports::drop_in(&mut tx, state, &c.account, actor, &format!("closure {to}"))
+                .await?,
+        )
+    } else {
+        None
+    };
     tx.commit().await?;
+    drop(_g);
+    if let Some(d) = dropped {
+        crate::exports::remove_files(state, &c.account, &d).await;
+    }
     c.state = to.to_owned();
     c.state_since = now;
     c.history = history;
     Ok(c)
 }
 
-/// Records the `erasure` check results of a freshly stored report.
+/// Records the `erasure` check results of a freshly stored report, received
+/// at `received_at` (the reporter's clock): only for the phase each closure
+/// has pending now, only from a host whose roles prove it, only from a report
+/// not dated ahead of the reporter, and at most [`MAX_RESULTS_PER_REPORT`].
+/// Export proofs for an export on request go to [`crate::exports`].
 pub async fn record_results(
     state: &AppState,
-    host: &str,
+    agent: &AgentRow,
     report: &vigil_rules::report::Report,
+    received_at: i64,
 ) -> Result<bool, StoreError> {
+    let host = agent.host.as_str();
+    let finished = report.finished_at.timestamp_millis();
+    if finished > received_at.saturating_add(CLOCK_ALLOWANCE_MS) {
+        tracing::warn!(%host, report_id = %report.report_id, "erasure proofs of a report dated in the future ignored");
+        return Ok(false);
+    }
     let mut any = false;
+    let mut seen = 0usize;
     for c in &report.controls {
         for k in c.checks.iter().filter(|k| k.check_type == "erasure") {
             let Some(tasks) = k.evidence.get("tasks").and_then(Value::as_array) else {
                 continue;
             };
             for t in tasks {
+                seen += 1;
+                if seen > MAX_RESULTS_PER_REPORT {
+                    tracing::warn!(%host, report_id = %report.report_id, "more than {MAX_RESULTS_PER_REPORT} erasure results in one report; the rest ignored");
+                    return Ok(any);
+                }
                 let (Some(account), Some(phase)) = (
                     t.get("account").and_then(Value::as_str),
                     t.get("phase").and_then(Value::as_str),
                 ) else {
                     continue;
                 };
-                if !PHASES.contains(&phase) || !valid_account(account) {
+                if !PHASES.contains(&phase)
+                    || !valid_account(account)
+                    || !agent_proves(&state.erasure, phase, agent)
+                {
                     continue;
                 }
                 let done = t.get("done").and_then(Value::as_bool).unwrap_or(false)
                     && k.status != vigil_rules::verdict::CheckStatus::Error;
+                let closure = load(state, account).await?;
+                let pending = closure.as_ref().and_then(|c| pending_phase(&c.state));
+                if pending != Some(phase) {
+                    if phase == "export" {
+                        any |= crate::exports::record_request_proof(
+                            state,
+                            account,
+                            host,
+                            done,
+                            t,
+                            received_at,
+                        )
+                        .await?;
+                    }
+                    continue;
+                }
                 let digest = t.get("digest").and_then(Value::as_str).unwrap_or("");
-                let at = report.finished_at.timestamp_millis();
+                let detail = t.to_string();
+                let run_digest = hex::encode(Sha256::digest(detail.as_bytes()));
                 let mut tx = state.store.pool.begin().await?;
                 sqlx::query(
                     "DELETE FROM erasure_results WHERE account = $1 AND phase = $2 AND host = $3",
@@ -406,17 +767,36 @@ pub async fn record_results(
                 .bind(host)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("INSERT INTO erasure_results (account, phase, host, done, report_id, at, digest, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                sqlx::query("INSERT INTO erasure_results (account, phase, host, done, report_id, at, digest, detail, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                     .bind(account)
                     .bind(phase)
                     .bind(host)
                     .bind(i64::from(done))
                     .bind(&report.report_id)
-                    .bind(at)
+                    .bind(finished)
                     .bind(digest)
-                    .bind(t.to_string())
+                    .bind(&detail)
+                    .bind(received_at)
                     .execute(&mut *tx)
                     .await?;
+                let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM erasure_runs WHERE account = $1 AND phase = $2 AND host = $3")
+                    .bind(account)
+                    .bind(phase)
+                    .bind(host)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if kept < MAX_RUNS {
+                    sqlx::query("INSERT INTO erasure_runs (account, phase, host, run_digest, report_id, received_at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account, phase, host, run_digest) DO NOTHING")
+                        .bind(account)
+                        .bind(phase)
+                        .bind(host)
+                        .bind(&run_digest)
+                        .bind(&report.report_id)
+                        .bind(received_at)
+                        .bind(&detail)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 any = true;
             }
@@ -425,28 +805,68 @@ pub async fn record_results(
     Ok(any)
 }
 
+/// What the reporter hands one agent: its erasure tasks and the accounts
+/// whose export archive it must delete.
+pub struct AgentTasks {
+    pub tasks: Vec<Value>,
+    pub delete_exports: Vec<String>,
+}
+
 /// Tasks for one agent: for every open closure, the pending phase if this
-/// agent's roles prove it and the cooling-off allows it.
-pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<Vec<Value>, StoreError> {
+/// agent's roles prove it and the cooling-off allows it; the exports on
+/// request; and the export archives to delete (closures that ended, exports
+/// that expired, in the last 30 days). At most [`MAX_TASKS`] tasks.
+pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<AgentTasks, StoreError> {
     let now = now_ms();
     let mut out = Vec::new();
-    for c in open_closures(state).await? {
-        let Some(i) = STATES.iter().position(|s| *s == c.state) else {
+    let mut busy = std::collections::BTreeSet::new();
+    for c in open_closures(&state.store).await? {
+        busy.insert(c.account.clone());
+        let Some(phase) = pending_phase(&c.state) else {
             continue;
         };
-        let Some(phase) = PHASES.get(i) else { continue };
-        if *phase != "export" && now < c.cooling_off_until {
+        if phase != "export" && now < c.cooling_off_until {
             continue;
         }
-        if *phase == "offline_backups" && c.offline_method.is_some() {
+        if phase == "offline_backups" && c.offline_method.is_some() {
             continue;
         }
-        if hosts_for(&state.erasure, phase, std::slice::from_ref(agent)).is_empty() {
+        if !agent_proves(&state.erasure, phase, agent) {
             continue;
         }
         out.push(json!({"account": c.account, "phase": phase, "identifiers": c.identifiers}));
     }
-    Ok(out)
+    let exporter = agent_proves(&state.erasure, "export", agent);
+    for a in crate::exports::open_requests(&state.store, now).await? {
+        let pending = out
+            .iter()
+            .any(|t| t["account"] == a.account.as_str() && t["phase"] == "export");
+        if exporter && !a.proved && !pending {
+            out.push(json!({"account": a.account, "phase": "export", "identifiers": []}));
+        }
+        busy.insert(a.account);
+    }
+    out.truncate(MAX_TASKS);
+    let mut delete = Vec::new();
+    if exporter {
+        let ended: Vec<String> = sqlx::query_scalar("SELECT account FROM closures WHERE (state = 'closed' OR state = 'cancelled') AND state_since >= $1 ORDER BY account")
+            .bind(now.saturating_sub(DELETE_NOTICE_MS))
+            .fetch_all(&state.store.pool)
+            .await?;
+        delete.extend(ended);
+        delete.extend(
+            crate::exports::ended_requests(&state.store, now.saturating_sub(DELETE_NOTICE_MS))
+                .await?,
+        );
+        delete.retain(|a| !busy.contains(a));
+        delete.sort();
+        delete.dedup();
+        delete.truncate(MAX_TASKS);
+    }
+    Ok(AgentTasks {
+        tasks: out,
+        delete_exports: delete,
+    })
 }
 
 pub enum OpenOutcome {
@@ -464,39 +884,57 @@ pub async fn open(
 ) -> Result<OpenOutcome, String> {
     if !valid_account(account) {
         return Err(format!(
-            "`{account}` is not an account id (letters, digits, `-`, `.`, `_`)"
+            "`{account}` is not an account id (letters, digits, `-`, `.`, `_`, starting with a letter or digit)"
         ));
     }
     if requested_by.trim().is_empty() || reason.trim().is_empty() {
         return Err("`requested_by` and `reason` are required".into());
     }
     let existing = load(state, account).await.map_err(|e| e.to_string())?;
-    if let Some(c) = existing {
+    if let Some(c) = &existing {
         if c.state != "cancelled" {
             return Ok(OpenOutcome::Existing(Box::new(
-                view(state, c).await.map_err(|e| e.to_string())?,
+                view(state, c.clone()).await.map_err(|e| e.to_string())?,
             )));
         }
-        sqlx::query("DELETE FROM closures WHERE account = $1")
-            .bind(account)
-            .execute(&state.store.pool)
-            .await
-            .map_err(|e| e.to_string())?;
+    }
+    check_account_as_identifier(account)?;
+    for i in &identifiers {
+        check_identifier(i)?;
     }
     let mut ids = identifiers;
     if !ids.iter().any(|i| i == account) {
         ids.insert(0, account.to_owned());
     }
+    let agents = state.store.agents().await.map_err(|e| e.to_string())?;
     let now = now_ms();
-    let cooling = i64::try_from(state.erasure.cooling_off.as_std().as_millis()).unwrap_or(i64::MAX);
+    let ms = |d: &vigil_rules::duration::PolicyDuration| {
+        i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)
+    };
+    let cooling_until = now.saturating_add(ms(&state.erasure.cooling_off));
+    let due_at = cooling_until.saturating_add(ms(&state.erasure.deadline));
     let history = vec![
-        json!({"to": "requested", "at": rfc3339(now), "by": actor, "requested_by": requested_by, "reason": reason}),
+        json!({"to": "requested", "at": rfc3339(now), "by": actor, "approved_by": actor, "requested_by": requested_by, "reason": reason}),
     ];
     let _g = state.audit.write_lock().await;
     let run = async {
         let mut tx = state.store.pool.begin().await?;
+        if existing.is_some() {
+            // Reopening a cancelled closure: nothing of the old one counts.
+            for table in [
+                "closures",
+                "erasure_results",
+                "erasure_runs",
+                "closure_phase_hosts",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE account = $1"))
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         sqlx::query(&format!(
-            "INSERT INTO closures ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO closures ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(account)
         .bind("requested")
@@ -505,12 +943,24 @@ pub async fn open(
         .bind(serde_json::to_string(&ids).unwrap_or_default())
         .bind(now)
         .bind(now)
-        .bind(now.saturating_add(cooling))
+        .bind(cooling_until)
         .bind(None::<String>)
         .bind(None::<String>)
         .bind(serde_json::to_string(&history).unwrap_or_default())
+        .bind(due_at)
+        .bind(None::<i64>)
+        .bind(actor)
         .execute(&mut *tx)
         .await?;
+        freeze_in(
+            &mut tx,
+            account,
+            "export",
+            &host_names(&state.erasure, "export", &agents),
+        )
+        .await?;
+        // The identifiers themselves stay out of the audit log: they are what
+        // the purge removes. Their number and approver go in.
         state
             .audit
             .append_in(
@@ -518,7 +968,8 @@ pub async fn open(
                 state.store.backend,
                 "closure.requested",
                 actor,
-                json!({"account": account, "requested_by": requested_by, "reason": reason}),
+                json!({"account": account, "requested_by": requested_by, "reason": reason,
+                       "approved_by": actor, "identifiers": ids.len(), "due_by": rfc3339(due_at)}),
             )
             .await?;
         tx.commit().await?;
@@ -560,7 +1011,16 @@ pub async fn cancel(
             rfc3339(c.cooling_off_until)
         )));
     }
-    let c = transition(state, c, "cancelled", actor, json!({"cancelled_by": actor})).await?;
+    let agents = state.store.agents().await?;
+    let c = transition(
+        state,
+        c,
+        "cancelled",
+        actor,
+        json!({"cancelled_by": actor}),
+        &agents,
+    )
+    .await?;
     Ok(CancelOutcome::Cancelled(Box::new(view(state, c).await?)))
 }
 
@@ -630,6 +1090,10 @@ pub async fn get(state: &AppState, account: &str) -> Result<Option<ClosureView>,
     Ok(Some(view(state, c).await?))
 }
 
+fn is_open(state: &str) -> bool {
+    state != "closed" && state != "cancelled"
+}
+
 async fn view(state: &AppState, c: ClosureRow) -> Result<ClosureView, StoreError> {
     let agents = state.store.agents().await?;
     let seen = last_seen_map(state).await?;
@@ -637,32 +1101,48 @@ async fn view(state: &AppState, c: ClosureRow) -> Result<ClosureView, StoreError
     let now = now_ms();
     let reached = STATES.iter().position(|s| *s == c.state);
     let mut blocked_reason = None;
-    let phases = PHASES
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let hosts: Vec<String> = hosts_for(&state.erasure, p, &agents).iter().map(|a| a.host.clone()).collect();
-            let evidence: Vec<Value> = res
-                .iter()
-                .filter(|r| r.phase == *p)
-                .map(|r| json!({"host": r.host, "done": r.done, "report_id": r.report_id, "digest": r.digest, "at": rfc3339(r.at), "detail": r.detail}))
-                .collect();
-            let (st, note) = match reached {
-                _ if c.state == "cancelled" => ("cancelled".to_owned(), None),
-                Some(r) if r > i => ("done".to_owned(), None),
-                Some(r) if r == i => match gate(&state.erasure, &c, p, &agents, &seen, &res, now) {
-                    Gate::Open(_) => ("pending".to_owned(), None),
-                    Gate::Waiting(w) => ("waiting".to_owned(), Some(w)),
-                    Gate::Blocked(b) => {
-                        blocked_reason = Some(b.clone());
-                        ("blocked".to_owned(), Some(b))
-                    }
-                },
-                _ => ("not_started".to_owned(), None),
-            };
-            PhaseView { phase: (*p).to_owned(), state: st, hosts, evidence, note }
-        })
-        .collect();
+    let mut phases = Vec::new();
+    for (i, p) in PHASES.iter().enumerate() {
+        let frozen = frozen_hosts(state, &c.account, p).await?;
+        let hosts = if reached.is_some_and(|r| r >= i) && !frozen.is_empty() {
+            required(&state.erasure, p, &agents, &frozen)
+        } else {
+            host_names(&state.erasure, p, &agents)
+        };
+        let evidence: Vec<Value> = res
+            .iter()
+            .filter(|r| r.phase == *p)
+            .map(|r| json!({"host": r.host, "done": r.done, "report_id": r.report_id, "digest": r.digest, "at": rfc3339(r.received_at), "detail": r.detail}))
+            .collect();
+        let g = GateInput {
+            agents: &agents,
+            last_seen: &seen,
+            res: &res,
+            frozen: &frozen,
+            now,
+        };
+        let (st, note) = match reached {
+            _ if c.state == "cancelled" => ("cancelled".to_owned(), None),
+            Some(r) if r > i => ("done".to_owned(), None),
+            Some(r) if r == i => match gate(&state.erasure, &c, p, &g) {
+                Gate::Open(_) => ("pending".to_owned(), None),
+                Gate::Waiting(w) => ("waiting".to_owned(), Some(w)),
+                Gate::Blocked(b) => {
+                    blocked_reason = Some(b.clone());
+                    ("blocked".to_owned(), Some(b))
+                }
+            },
+            _ => ("not_started".to_owned(), None),
+        };
+        phases.push(PhaseView {
+            phase: (*p).to_owned(),
+            state: st,
+            hosts,
+            evidence,
+            note,
+        });
+    }
+    let overdue = is_open(&c.state) && c.due_at > 0 && now > c.due_at;
     Ok(ClosureView {
         state: if blocked_reason.is_some() {
             "blocked".into()
@@ -673,18 +1153,87 @@ async fn view(state: &AppState, c: ClosureRow) -> Result<ClosureView, StoreError
         account: c.account,
         requested_by: c.requested_by,
         reason: c.reason,
+        approved_by: c.approved_by,
         requested_at: rfc3339(c.requested_at),
         cooling_off_until: rfc3339(c.cooling_off_until),
+        due_by: if c.due_at > 0 {
+            rfc3339(c.due_at)
+        } else {
+            String::new()
+        },
+        overdue,
         blocked_reason,
         phases,
         history: c.history,
     })
 }
 
+/// A closure past its deadline, newly found by [`overdue`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overdue {
+    pub account: String,
+    /// The closure's state when found late.
+    pub state: String,
+    pub due_by: String,
+    pub requested_at: String,
+}
+
+/// The open closures that passed their deadline since the last call: each is
+/// returned, and recorded as `erasure.overdue` in the audit log, once. The
+/// notification helper calls this on its schedule and sends one
+/// `erasure.overdue` event per item.
+pub async fn overdue(
+    store: &Store,
+    audit: &crate::audit::AuditLog,
+    now: i64,
+) -> Result<Vec<Overdue>, StoreError> {
+    let late: Vec<ClosureRow> = open_closures(store)
+        .await?
+        .into_iter()
+        .filter(|c| c.due_at > 0 && now > c.due_at && c.overdue_at.is_none())
+        .collect();
+    let mut out = Vec::new();
+    for c in late {
+        let _g = audit.write_lock().await;
+        let mut tx = store.pool.begin().await?;
+        let r = sqlx::query("UPDATE closures SET overdue_at = $1 WHERE account = $2 AND overdue_at IS NULL AND state = $3")
+            .bind(now)
+            .bind(&c.account)
+            .bind(&c.state)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            tx.rollback().await?;
+            continue;
+        }
+        let item = Overdue {
+            account: c.account.clone(),
+            state: c.state.clone(),
+            due_by: rfc3339(c.due_at),
+            requested_at: rfc3339(c.requested_at),
+        };
+        audit
+            .append_in(
+                &mut tx,
+                store.backend,
+                "erasure.overdue",
+                "reporter",
+                json!({"account": item.account, "state": item.state, "due_by": item.due_by}),
+            )
+            .await?;
+        tx.commit().await?;
+        out.push(item);
+    }
+    Ok(out)
+}
+
 /// The erasure certificate of a closed account: every transition with its
-/// evidence, the audit entries that recorded them with inclusion proofs
-/// against a signed checkpoint, all signed with the audit key. Verifiable
-/// offline with `vigil-reporter audit verify --certificate FILE`.
+/// evidence (the runs that deleted included), the audit entries that
+/// recorded them with inclusion proofs against a signed checkpoint, all
+/// signed with the audit key. Verifiable offline with
+/// `vigil-reporter audit verify --certificate FILE`. Only the entries of the
+/// closure that closed count: a closure cancelled and reopened still gets a
+/// certificate that verifies (issue 19 item 18).
 pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value>, StoreError> {
     let Some(c) = load(state, account).await? else {
         return Ok(None);
@@ -700,11 +1249,22 @@ pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value
         .take(size)
         .map(|e| crate::merkle::leaf_hash(&e.encode()))
         .collect();
-    let mut proven = Vec::new();
-    for (i, e) in entries.iter().enumerate().take(size) {
-        if e.kind.starts_with("closure.")
+    let ours = |e: &crate::audit::Entry| {
+        e.kind.starts_with("closure.")
             && e.data.get("account").and_then(Value::as_str) == Some(account)
-        {
+    };
+    // The newest `closure.requested` of the account opens the closure that closed.
+    let start = entries
+        .iter()
+        .take(size)
+        .enumerate()
+        .filter(|(_, e)| ours(e) && e.kind == "closure.requested")
+        .map(|(i, _)| i)
+        .next_back()
+        .unwrap_or(0);
+    let mut proven = Vec::new();
+    for (i, e) in entries.iter().enumerate().take(size).skip(start) {
+        if ours(e) {
             let proof: Vec<String> = crate::merkle::inclusion_proof(i, &leaves)
                 .iter()
                 .map(hex::encode)
@@ -717,6 +1277,7 @@ pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value
         "account": c.account,
         "requested_by": c.requested_by,
         "reason": c.reason,
+        "approved_by": c.approved_by,
         "requested_at": rfc3339(c.requested_at),
         "closed_at": rfc3339(c.state_since),
         "transitions": c.history,
@@ -729,4 +1290,83 @@ pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value
         o.insert("signature".into(), Value::String(sig));
     }
     Ok(Some(cert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_must_be_specific() {
+        // Regression (issue 19 item 17): `sshd` as an identifier blanked every
+        // sshd line fleet-wide.
+        for bad in [
+            "sshd",
+            "SSHD",
+            "session",
+            "12345",
+            "abcdefg",
+            "u 1842",
+            "connections",
+            "authentication",
+        ] {
+            assert!(check_identifier(bad).is_err(), "`{bad}` accepted");
+        }
+        for good in ["u-1842", "acme.papyrs.example", "12345678", "cust_00417"] {
+            assert!(check_identifier(good).is_ok(), "`{good}` refused");
+        }
+        assert!(check_account_as_identifier("root").is_err());
+        assert!(check_account_as_identifier("abc").is_err());
+        assert!(check_account_as_identifier("acme").is_ok());
+    }
+
+    #[test]
+    fn path_like_account_ids_are_refused() {
+        // Regression (issue 19 item 18): `.`/`..` were account ids.
+        for bad in [".", "..", ".hidden", "-rf", "a/b", "", &"a".repeat(129)] {
+            assert!(!valid_account(bad), "`{bad}` accepted");
+        }
+        assert!(valid_account("acme") && valid_account("acme-2.eu_1"));
+    }
+
+    #[tokio::test]
+    async fn overdue_closures_are_reported_and_audited_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("vigil.db").display()
+        );
+        let store = Store::open(&url).await.unwrap();
+        let audit =
+            crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        let now = now_ms();
+        for (account, state, due) in [
+            ("late", "site_erased", now - 1000),
+            ("early", "site_erased", now + 60_000),
+            ("done", "closed", now - 1000),
+        ] {
+            sqlx::query(&format!("INSERT INTO closures ({COLS}) VALUES ($1, $2, 'x', 'y', '[]', $3, $3, $3, NULL, NULL, '[]', $4, NULL, 'alice')"))
+                .bind(account)
+                .bind(state)
+                .bind(now - 10_000)
+                .bind(due)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let first = overdue(&store, &audit, now).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].account, "late");
+        assert!(overdue(&store, &audit, now + 5000)
+            .await
+            .unwrap()
+            .is_empty());
+        let entries = crate::audit::entries(&store).await.unwrap();
+        let kinds: Vec<&str> = entries
+            .iter()
+            .map(|e| e.kind.as_str())
+            .filter(|k| *k == "erasure.overdue")
+            .collect();
+        assert_eq!(kinds.len(), 1);
+    }
 }

@@ -719,9 +719,15 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
                 loop {
                     tick.tick().await;
-                    // Staleness and offline rotation move closures with time alone.
+                    // Staleness moves closures with time (never proves a phase).
                     if let Err(e) = vigil_reporter::closures::advance_all(&st, "reporter").await {
                         tracing::error!(error = %e, "cannot advance closures");
+                    }
+                    // Exports on request past their validity are deleted (audited).
+                    if let Err(e) =
+                        vigil_reporter::exports::sweep(&st, vigil_reporter::store::now_ms()).await
+                    {
+                        tracing::error!(error = %e, "cannot delete expired exports");
                     }
                     if let Err(e) = st.audit.checkpoint(&st.store).await {
                         tracing::error!(error = %e, "cannot issue an audit checkpoint");

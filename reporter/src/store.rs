@@ -49,6 +49,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_staff_tokens.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_closure_proofs.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_export_requests.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -70,6 +78,14 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         include_str!("../migrations/postgres/0011_staff_tokens.sql"),
+    ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_closure_proofs.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_export_requests.sql"),
     ),
 ];
 

@@ -181,6 +181,27 @@ pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>
 #[derive(serde::Deserialize)]
 struct TaskList {
     tasks: Vec<Task>,
+    /// Accounts whose export archive this host must delete (their closure
+    /// ended, or their export on request expired).
+    #[serde(default)]
+    delete_exports: Vec<String>,
+}
+
+/// The accounts whose export archive the reporter says to delete; an
+/// account id that could escape a path refuses them all.
+pub fn accept_export_deletions(body: &str) -> Result<Vec<String>, String> {
+    let list: TaskList =
+        serde_json::from_str(body).map_err(|e| format!("the answer is not a task list: {e}"))?;
+    if let Some(bad) = list
+        .delete_exports
+        .iter()
+        .find(|a| !erasure::valid_account(a))
+    {
+        return Err(format!(
+            "the reporter asked to delete the export of `{bad}`, which is not an account id"
+        ));
+    }
+    Ok(list.delete_exports)
 }
 
 /// Checks the tasks the reporter handed out: an account id that could escape
@@ -204,18 +225,72 @@ pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
     Ok(params.tasks)
 }
 
-/// `GET /api/v1/erasures`: what this host must erase and prove.
-pub async fn fetch_erasures(conn: &Conn) -> ErasureTasks {
+/// `GET /api/v1/erasures`: what this host must erase and prove, and the
+/// accounts whose export archive it must delete.
+pub async fn fetch_erasures(conn: &Conn) -> (ErasureTasks, Vec<String>) {
     let (status, text) = match get_from_reporter(conn, "/api/v1/erasures").await {
         Ok(answer) => answer,
-        Err(why) => return ErasureTasks::Unavailable(why),
+        Err(why) => return (ErasureTasks::Unavailable(why), vec![]),
     };
     match status.as_u16() {
-        200 => match accept_tasks(&text) {
-            Ok(tasks) => ErasureTasks::FromReporter(tasks),
-            Err(why) => ErasureTasks::Unavailable(why),
-        },
-        _ => ErasureTasks::Unavailable(unexpected(status, &text)),
+        200 => {
+            let deletions = accept_export_deletions(&text).unwrap_or_else(|why| {
+                tracing::warn!("{why}");
+                vec![]
+            });
+            match accept_tasks(&text) {
+                Ok(tasks) => (ErasureTasks::FromReporter(tasks), deletions),
+                Err(why) => (ErasureTasks::Unavailable(why), deletions),
+            }
+        }
+        _ => (ErasureTasks::Unavailable(unexpected(status, &text)), vec![]),
+    }
+}
+
+/// The export output directories of the policy's `erasure` checks.
+pub fn export_dirs(policy: &Policy) -> Vec<String> {
+    let mut dirs: Vec<String> = policy
+        .controls
+        .iter()
+        .flat_map(|c| &c.checks)
+        .filter_map(|k| match &k.spec {
+            CheckSpec::Erasure(p) => p.export.as_ref().map(|x| x.output_dir.clone()),
+            _ => None,
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// Deletes the export archives of `accounts` from every export directory of
+/// the policy (the closure ended or the export expired: issue 21).
+pub async fn delete_exports(policy: &Policy, ctx: &crate::collect::HostCtx, accounts: Vec<String>) {
+    let dirs: Vec<std::path::PathBuf> = export_dirs(policy).iter().map(|d| ctx.path(d)).collect();
+    if dirs.is_empty() || accounts.is_empty() {
+        return;
+    }
+    let done = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for dir in &dirs {
+            for a in &accounts {
+                out.push((
+                    a.clone(),
+                    crate::collect::erasure::export::remove_archive(dir, a),
+                ));
+            }
+        }
+        out
+    })
+    .await;
+    for (account, r) in done.unwrap_or_default() {
+        match r {
+            Ok(crate::collect::erasure::export::Removed::Deleted) => {
+                tracing::info!("export archive of `{account}` deleted: its closure ended or its export expired");
+            }
+            Ok(crate::collect::erasure::export::Removed::Absent) => {}
+            Err(why) => tracing::error!("cannot delete the export archive of `{account}`: {why}"),
+        }
     }
 }
 
@@ -915,7 +990,9 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                 if !erasure_ids.is_empty()
                     && (poll_erasures || due.iter().any(|id| erasure_ids.contains(id)))
                 {
-                    erasures = fetch_erasures(&d.conn).await;
+                    let (fetched, deletions) = fetch_erasures(&d.conn).await;
+                    erasures = fetched;
+                    delete_exports(&d.policy, &d.cfg.daemon_host_ctx(), deletions).await;
                     match &erasures {
                         ErasureTasks::FromReporter(tasks) if !tasks.is_empty() => {
                             // pending erasures are run at every poll, not only on schedule

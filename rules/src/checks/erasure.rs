@@ -136,6 +136,11 @@ pub struct ExportPhase {
     pub site_root: String,
     /// Where the archive is written.
     pub output_dir: String,
+    /// Pages held in the database: `query` (`$1` is the account) returns a
+    /// slug and a Markdown body per row; each becomes `pages/<slug>.md`
+    /// (docs/export-format.md). No rows is an error unless `allow_empty`.
+    #[serde(default)]
+    pub sql: Option<SqlSource>,
 }
 
 /// One deletion action the collector ran.
@@ -342,6 +347,14 @@ impl CheckKind for Erasure {
                 }
             }
         }
+        if let Some(sql) = p.export.as_ref().and_then(|x| x.sql.as_ref()) {
+            if !super::one_dsn_source(&sql.dsn, &sql.dsn_file, &sql.dsn_env) {
+                out.push((
+                    Some("export"),
+                    "`sql` takes exactly one of `dsn`, `dsn_file`, `dsn_env`".into(),
+                ));
+            }
+        }
         if let Some(l) = &p.logs {
             if l.paths.is_empty() {
                 out.push((Some("logs"), "`paths` is empty: nothing to verify".into()));
@@ -428,6 +441,10 @@ impl CheckKind for Erasure {
                 "done": done,
                 "digest": checked_digest(&checked),
                 "checked": checked,
+                // What the deleters did, with their details ("3 removed",
+                // "2 snapshots rewritten"): the certificate records the
+                // deletion run itself, not only a later verification.
+                "actions": t.actions,
             });
             if let (Some(x), Some(obj)) = (&t.export, entry.as_object_mut()) {
                 obj.insert("archive".into(), x.archive.clone().into());

@@ -1,8 +1,10 @@
 //! The portable export of one site (docs/export-format.md): pages as Markdown
 //! and HTML, attachments as the original files, discussions and form records as
 //! JSON and CSV, and `manifest.json` with the size and SHA-256 of every other
-//! file, in one `.tar.gz`. [`verify`] reads an archive back and checks it
-//! against its manifest.
+//! file, in one `.tar.gz`. Pages held in the database ([`db_pages`], the
+//! policy's `export.sql`) join the site's own. [`verify`] reads an archive
+//! back and checks it against its manifest; [`remove_archive`] deletes it
+//! once the reporter says its closure ended or its export expired.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -14,7 +16,12 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use sqlx::any::AnyPoolOptions;
+use sqlx::Row;
+use vigil_rules::checks::password_storage::SqlSource;
+
 use crate::collect::io_reason;
+use crate::collect::password_storage::{dsn_of, scrub};
 
 pub const FORMAT: &str = "papyrs-export/1";
 
@@ -45,12 +52,30 @@ fn err(what: &str, p: &Path, e: &std::io::Error) -> String {
 
 /// Exports the site at `site_root` into `output_dir/<account>-export.tar.gz`
 /// (written aside and renamed, mode 0600); returns the archive's path.
-pub fn export(site_root: &Path, output_dir: &Path, account: &str) -> Result<PathBuf, String> {
+/// `db_pages` (slug, Markdown) become `pages/<slug>.md`, replacing a file of
+/// the same name.
+pub fn export(
+    site_root: &Path,
+    output_dir: &Path,
+    account: &str,
+    db_pages: &[(String, String)],
+) -> Result<PathBuf, String> {
     if !site_root.is_dir() {
         return Err(format!("site `{}` does not exist", site_root.display()));
     }
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
     walk(site_root, site_root, &mut files)?;
+    for (slug, body) in db_pages {
+        if !valid_slug(slug) {
+            return Err(format!(
+                "the database page slug `{slug}` is not `[A-Za-z0-9._-]+`"
+            ));
+        }
+        files.insert(
+            format!("pages/{slug}.md"),
+            Content::Bytes(body.clone().into_bytes()),
+        );
+    }
     let files = convert(files)?;
     let mut manifest = Manifest {
         format: FORMAT.into(),
@@ -164,7 +189,17 @@ fn convert(files: BTreeMap<String, Content>) -> Result<BTreeMap<String, Content>
     for (path, content) in files {
         let src = match &content {
             Content::File(p) => p.clone(),
-            Content::Bytes(_) => {
+            Content::Bytes(b) => {
+                // A page from the database gets its HTML rendering too.
+                if let ["pages", name] = path.split('/').collect::<Vec<_>>().as_slice() {
+                    if let Some(stem) = name.strip_suffix(".md") {
+                        let html = page_html(&String::from_utf8_lossy(b));
+                        out.insert(
+                            format!("pages/{stem}.html"),
+                            Content::Bytes(html.into_bytes()),
+                        );
+                    }
+                }
                 out.insert(path, content);
                 continue;
             }
@@ -393,6 +428,84 @@ pub fn verify(archive: &Path) -> Result<(u64, String), String> {
     Ok((manifest.files.len() as u64, archive_sha256))
 }
 
+/// A page slug safe as one path component: `[A-Za-z0-9._-]+`, not `.`/`..`.
+fn valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The account's pages held in the database: the query (`$1` is the
+/// account) returns the slug in its first column and the Markdown body in its
+/// second. No rows is an error unless `allow_empty` (nothing found is not
+/// proof that the site has no database pages).
+pub async fn db_pages(sql: &SqlSource, account: &str) -> Result<Vec<(String, String)>, String> {
+    let dsn = dsn_of(sql)?;
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(&dsn)
+        .await
+        .map_err(|e| scrub(&format!("cannot connect to the database: {e}"), &dsn))?;
+    let rows = sqlx::query(&sql.query)
+        .bind(account.to_owned())
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| scrub(&format!("the export query failed: {e}"), &dsn));
+    pool.close().await;
+    let mut out = Vec::new();
+    for r in rows? {
+        let slug: String = r
+            .try_get(0)
+            .map_err(|e| format!("the export query's first column must be a page slug: {e}"))?;
+        let body: String = r.try_get(1).map_err(|e| {
+            format!("the export query's second column must be the page's Markdown: {e}")
+        })?;
+        out.push((slug, body));
+    }
+    if out.is_empty() && !sql.allow_empty {
+        return Err(
+            "the export query returned no page (set `allow_empty` if the site may have none)"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+/// What [`remove_archive`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Deleted,
+    Absent,
+}
+
+/// Deletes `output_dir/<account>-export.tar.gz`: the reporter says the
+/// account's closure ended or its export on request expired. A symbolic link
+/// or anything but a regular file there is refused, never followed.
+pub fn remove_archive(output_dir: &Path, account: &str) -> Result<Removed, String> {
+    if !vigil_rules::checks::erasure::valid_account(account) {
+        return Err(format!("`{account}` is not an account id"));
+    }
+    let archive = output_dir.join(format!("{account}-export.tar.gz"));
+    match std::fs::symlink_metadata(&archive) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Removed::Absent),
+        Err(e) => Err(err("look at", &archive, &e)),
+        Ok(m) if !m.file_type().is_file() => Err(format!(
+            "`{}` is not a regular file; left alone",
+            archive.display()
+        )),
+        Ok(_) => match std::fs::remove_file(&archive) {
+            Ok(()) => Ok(Removed::Deleted),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Removed::Absent),
+            Err(e) => Err(err("delete", &archive, &e)),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +522,38 @@ mod tests {
         let html = page_html("---\ntitle: A <b>\n---\n# Hi\n\n*x*\n");
         assert!(html.contains("<title>A &lt;b&gt;</title>"));
         assert!(html.contains("<h1>Hi</h1>") && html.contains("<em>x</em>"));
+    }
+
+    #[test]
+    fn database_pages_join_the_site_and_bad_slugs_are_refused() {
+        let site = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(site.path().join("pages")).unwrap();
+        std::fs::write(site.path().join("pages/home.md"), "# On disk\n").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let pages = vec![(
+            "about".to_owned(),
+            "---\ntitle: About\n---\n# From the db\n".to_owned(),
+        )];
+        let a = export(site.path(), out.path(), "acme", &pages).unwrap();
+        let (n, _) = verify(&a).unwrap();
+        // home.md, home.html, about.md, about.html
+        assert_eq!(n, 4);
+        let bad = vec![("../x".to_owned(), "x".to_owned())];
+        assert!(export(site.path(), out.path(), "acme", &bad)
+            .unwrap_err()
+            .contains("slug"));
+        assert_eq!(
+            remove_archive(out.path(), "acme").unwrap(),
+            Removed::Deleted
+        );
+        assert_eq!(remove_archive(out.path(), "acme").unwrap(), Removed::Absent);
+        // A symlink in the archive's place is not followed.
+        let victim = out.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, out.path().join("beta-export.tar.gz")).unwrap();
+        assert!(remove_archive(out.path(), "beta").is_err());
+        assert!(victim.exists());
+        assert!(remove_archive(out.path(), "..").is_err());
     }
 
     #[test]

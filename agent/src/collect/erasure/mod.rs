@@ -301,6 +301,20 @@ async fn export_task(x: &ExportPhase, account: &str, ctx: &HostCtx, tf: &mut Tas
     let site_root = ctx.path(substitute(&x.site_root, account));
     let out_dir = ctx.path(&x.output_dir);
     let acct = account.to_owned();
+    let pages = match &x.sql {
+        Some(sql) => match export::db_pages(sql, account).await {
+            Ok(p) => p,
+            Err(reason) => {
+                tf.probes.push(Probe {
+                    kind: ProbeKind::Export,
+                    target: "archive (database pages)".into(),
+                    outcome: Outcome::Error { reason },
+                });
+                return;
+            }
+        },
+        None => Vec::new(),
+    };
     // Ok(Ok): verified; Ok(Err): written but does not verify; Err: not made.
     let r = blocking(move || {
         let archive = out_dir.join(format!("{acct}-export.tar.gz"));
@@ -310,7 +324,7 @@ async fn export_task(x: &ExportPhase, account: &str, ctx: &HostCtx, tf: &mut Tas
                 return Ok((archive, Ok((n, sha))));
             }
         }
-        let archive = export::export(&site_root, &out_dir, &acct)?;
+        let archive = export::export(&site_root, &out_dir, &acct, &pages)?;
         let verified = export::verify(&archive);
         Ok((archive, verified))
     })

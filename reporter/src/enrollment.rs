@@ -110,6 +110,18 @@ pub fn trusted_roles(
     out.into_iter().collect()
 }
 
+/// Takes the database's write lock (SQLite) or the host's rows (PostgreSQL)
+/// before reading: on SQLite a transaction that read first and then writes
+/// fails at once with `database is locked` when another process (the CLI
+/// beside a running reporter) wrote in between.
+async fn lock_host(conn: &mut sqlx::AnyConnection, host: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE agents SET host = host WHERE host = $1")
+        .bind(host)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 async fn active_of(
     conn: &mut sqlx::AnyConnection,
     host: &str,
@@ -142,6 +154,7 @@ pub async fn enroll(
     let now = now_ms();
     let _g = audit.write_lock().await;
     let mut tx = store.pool.begin().await.map_err(StoreError::from)?;
+    lock_host(&mut tx, a.host).await?;
     let active = active_of(&mut tx, a.host).await?;
     let allowed: Option<String> = sqlx::query_scalar(
         "SELECT allowed_by FROM enroll_allowances WHERE host = $1 AND expires_at > $2",
@@ -209,6 +222,7 @@ pub async fn revoke_host(
 ) -> Result<Option<String>, StoreError> {
     let _g = audit.write_lock().await;
     let mut tx = store.pool.begin().await?;
+    lock_host(&mut tx, host).await?;
     let Some(a) = active_of(&mut tx, host).await? else {
         tx.rollback().await?;
         return Ok(None);
@@ -246,6 +260,7 @@ pub async fn allow_reenroll(
     let now = now_ms();
     let _g = audit.write_lock().await;
     let mut tx = store.pool.begin().await?;
+    lock_host(&mut tx, host).await?;
     let Some(a) = active_of(&mut tx, host).await? else {
         tx.rollback().await?;
         return Ok(false);
@@ -285,6 +300,7 @@ pub async fn approve_roles(
 ) -> Result<Option<Vec<String>>, StoreError> {
     let _g = audit.write_lock().await;
     let mut tx = store.pool.begin().await?;
+    lock_host(&mut tx, host).await?;
     let row = sqlx::query(
         "SELECT id, roles, requested_roles FROM agents WHERE host = $1 AND revoked_at IS NULL",
     )

@@ -403,7 +403,20 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
 
     // backup-2 comes back; the closure runs to the end.
     a_b2.start(&[]);
-    wait_until(180, "closed", || {
+    // Each backup host learns the account's blob ids, rewrites, prunes with
+    // --max-unused 0 and proves every blob gone: slower than a plain forget.
+    let deadline = std::time::Instant::now() + Duration::from_secs(420);
+    while closure(&rep, &admin)["state"] != "closed" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let c = closure(&rep, &admin);
+    assert_eq!(
+        c["state"],
+        "closed",
+        "{c:#}\n{}",
+        logs_of(&[&a_app, &a_b1, &a_b2, &a_off])
+    );
+    wait_until(5, "closed", || {
         let c = closure(&rep, &admin);
         assert_ne!(
             c["state"],

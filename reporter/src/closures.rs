@@ -444,7 +444,11 @@ pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<Vec<Value>,
         if hosts_for(&state.erasure, phase, std::slice::from_ref(agent)).is_empty() {
             continue;
         }
-        out.push(json!({"account": c.account, "phase": phase, "identifiers": c.identifiers}));
+        // requested_at: `delete: rotation` proves every older snapshot gone.
+        out.push(
+            json!({"account": c.account, "phase": phase, "identifiers": c.identifiers,
+                        "requested_at": rfc3339(c.requested_at)}),
+        );
     }
     Ok(out)
 }

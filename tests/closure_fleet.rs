@@ -4,8 +4,11 @@
 //! backup host with its own). Staff open a closure; the agents learn their
 //! tasks from `GET /api/v1/erasures`, export, delete and prove absence; the
 //! closure walks every state to `closed`, waiting while one backup host is
-//! down (stale); the certificate verifies offline. Nothing of the account is
-//! left; nothing of the other account is lost.
+//! down (stale); the certificate verifies offline. Every snapshot holds
+//! several customers (issue 21): afterwards no snapshot in any repository
+//! holds the account's paths and none of its blobs is left in the packs,
+//! every other account's files are still in every snapshot that held them,
+//! and the backup checks (BK-1/BK-2's `backup_freshness`) still pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,9 +68,64 @@ fn restic_repo(bin: &Path, host: &HostFiles, sites: &Path) -> Restic {
     let mut r = Restic::new(&host.root.join("restic"), &pass);
     r.bin = bin.to_owned();
     r.cmd(&["init", "-q"]);
+    // Nightly sets of every site (several customers per snapshot), and one of bob alone.
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);
     r
+}
+
+/// Per snapshot (by its time, which `rewrite` keeps): the file paths of the
+/// accounts other than acme.
+fn others_by_snapshot(r: &Restic) -> std::collections::BTreeMap<String, Vec<String>> {
+    let snaps: Value = serde_json::from_str(&r.cmd(&["snapshots", "--json"])).unwrap();
+    snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let ls = r.cmd(&["ls", s["id"].as_str().unwrap()]);
+            let others: Vec<String> = ls
+                .lines()
+                .filter(|l| l.contains("/sites/bob") || l.contains("/sites/carol"))
+                .map(String::from)
+                .collect();
+            (s["time"].as_str().unwrap().to_owned(), others)
+        })
+        .collect()
+}
+
+fn has_blob(r: &Restic, id: &str) -> bool {
+    let o = r.output(&["cat", "blob", id]);
+    if !o.status.success() {
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("not found"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    o.status.success()
+}
+
+/// The blob ids (sha256) of acme's files small enough to be one blob.
+fn acme_blobs(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let b = std::fs::read(&p).unwrap();
+                if !b.is_empty() && b.len() < 512 * 1024 {
+                    out.push(sha256_hex(&b));
+                }
+            }
+        }
+    }
+    assert!(out.len() > 5);
+    out
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -119,6 +177,19 @@ fn logs_of(agents: &[&DaemonAgent]) -> String {
 #[test]
 fn agents_in_three_roles_carry_a_closure_to_closed() {
     let restic = require_tool("restic", "restic");
+    let version = String::from_utf8_lossy(
+        &Command::new(&restic)
+            .arg("version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !version.starts_with("restic 0.14") && !version.starts_with("restic 0.13"),
+        "restic >= 0.15 is needed (`restic rewrite`); found `{}`: install restic 0.18 from Debian 13 as .ci/run does",
+        version.trim()
+    );
     let dir = tempfile::Builder::new()
         .prefix("vigil-fleet-erasure-")
         .tempdir()
@@ -132,8 +203,17 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         &workspace().join("examples/papyrs-site/site"),
         &sites.join("acme"),
     );
-    std::fs::create_dir_all(sites.join("bob")).unwrap();
+    std::fs::create_dir_all(sites.join("bob/pages")).unwrap();
     std::fs::write(sites.join("bob/site.json"), "{\"account\": \"bob\"}\n").unwrap();
+    std::fs::write(sites.join("bob/pages/index.md"), "# Bob's bakery\n").unwrap();
+    std::fs::create_dir_all(sites.join("carol/attachments")).unwrap();
+    std::fs::write(sites.join("carol/site.json"), "{\"account\": \"carol\"}\n").unwrap();
+    std::fs::write(
+        sites.join("carol/attachments/price-list.txt"),
+        "bread 3.20\n",
+    )
+    .unwrap();
+    let blobs = acme_blobs(&sites.join("acme"));
     let exports = app.root.join("exports");
     let site_tpl = format!("{}/{{account}}", sites.display());
     let app_policy = app.policy(json!({
@@ -144,7 +224,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     // Backup hosts and the offline host: restic repositories of the sites.
     let backup_with = |h: &HostFiles, phase: &str, r: &Restic| {
         h.policy(json!({
-            phase: {"restic": [{"repository": r.repo, "password_file": r.pass, "delete": "forget"}],
+            phase: {"restic": [{"repository": r.repo, "password_file": r.pass, "delete": "rewrite"}],
                     "paths_in_backup": [site_tpl]},
         }))
     };
@@ -157,8 +237,11 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     let off = HostFiles::new(base, "offline-1");
     let r3 = restic_repo(&restic, &off, &sites);
     let off_policy = backup_with(&off, "offline_backups", &r3);
+    let mut before = Vec::new();
     for r in [&r1, &r2, &r3] {
         assert!(r.all_paths().contains("/acme/pages/"));
+        assert!(blobs.iter().all(|b| has_blob(r, b)));
+        before.push(others_by_snapshot(r));
     }
 
     let cfg = base.join("reporter.yaml");
@@ -322,7 +405,20 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
 
     // backup-2 comes back; the closure runs to the end.
     a_b2.start(&[]);
-    wait_until(180, "closed", || {
+    // Each backup host learns the account's blob ids, rewrites, prunes with
+    // --max-unused 0 and proves every blob gone: slower than a plain forget.
+    let deadline = std::time::Instant::now() + Duration::from_secs(420);
+    while closure(&rep, &admin)["state"] != "closed" && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let c = closure(&rep, &admin);
+    assert_eq!(
+        c["state"],
+        "closed",
+        "{c:#}\n{}",
+        logs_of(&[&a_app, &a_b1, &a_b2, &a_off])
+    );
+    wait_until(5, "closed", || {
         let c = closure(&rep, &admin);
         assert_ne!(
             c["state"],
@@ -353,12 +449,69 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         "{c:#}"
     );
 
-    // Nothing of acme anywhere; bob's data and every unrelated log line kept.
-    for r in [&r1, &r2, &r3] {
+    // Nothing of acme anywhere, not even in the packs; every other
+    // account's files still in every snapshot that held them.
+    for (r, before) in [&r1, &r2, &r3].into_iter().zip(&before) {
         let paths = r.all_paths();
         assert!(!paths.contains("/acme"), "{paths}");
         assert!(paths.contains("/bob/site.json"), "{paths}");
+        for b in &blobs {
+            assert!(
+                !has_blob(r, b),
+                "blob {b} of acme still in {}",
+                r.repo.display()
+            );
+        }
+        let after = others_by_snapshot(r);
+        assert_eq!(
+            &after,
+            before,
+            "another account's files changed in {}",
+            r.repo.display()
+        );
+        assert!(
+            after
+                .values()
+                .filter(|o| o.iter().any(|p| p.contains("/carol/")))
+                .count()
+                == 2
+        );
+        r.cmd(&["check", "--read-data"]);
     }
+    assert!(sites.join("carol/attachments/price-list.txt").exists());
+    // The backup checks still pass on every repository.
+    for (h, r) in [(&b1, &r1), (&b2, &r2), (&off, &r3)] {
+        let p = h.root.join("bk.yaml");
+        std::fs::write(
+            &p,
+            format!(
+                "policy: {{id: bk, version: '1', title: bk}}\ncontrols:\n  - id: BK-1\n    title: nightly\n    checks:\n      - id: restic\n        type: backup_freshness\n        with:\n          sources: [{{kind: restic, location: {}, password_file: {}}}]\n          max_age_hours: 26\n          min_sets: 3\n",
+                r.repo.display(),
+                r.pass.display()
+            ),
+        )
+        .unwrap();
+        let o = Command::new(binary("vigil-agent", "vigil-agent"))
+            .args(["check", "--format", "json", "--policy"])
+            .arg(&p)
+            .arg("--state-dir")
+            .arg(h.root.join("bk-state"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    // The certificate's evidence names the deletion runs, not only a later verification.
+    let (_, c) = rep.get_json(&admin, "/api/v1/accounts/acme/closure");
+    let text = c.to_string();
+    assert!(
+        text.contains("restic rewrite in") && text.contains("restic prune --max-unused 0"),
+        "{c:#}"
+    );
     for h in [&app, &b1, &b2, &off] {
         let log = h.log();
         assert!(

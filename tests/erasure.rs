@@ -45,7 +45,19 @@ fn policy(host: &FixtureHost, with: &Value) -> String {
 fn run(host: &FixtureHost, with: &Value) -> Value {
     let p = policy(host, with);
     let root = host.root().to_string_lossy().into_owned();
-    let o = run_agent(&["check", "--policy", &p, "--root", &root, "--format", "json"]);
+    // The erasure journal (what each deletion did) stays with the fixture host.
+    let state = host.root().join("var/lib/vigil/state");
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        &p,
+        "--root",
+        &root,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let r = report_json(&o);
     check_of(&r, "GDPR-4", "erasure").clone()
 }
@@ -183,14 +195,18 @@ fn site_phase_fails_until_paths_and_rows_are_gone() {
     let c = run(&host, &with);
     assert_eq!(c["status"], "pass", "{c:#}");
     let checked = assert_evidence(&c, "site", true);
+    assert_eq!(checked.len(), 4, "{checked:?}");
+    assert!(
+        checked[0].starts_with("hook /usr/bin/python3: ok at "),
+        "{checked:?}"
+    );
+    assert!(
+        checked[1].starts_with("remove /srv/papyrs/sites/acme: ok (1 match(es), "),
+        "{checked:?}"
+    );
     assert_eq!(
-        checked,
-        [
-            "hook /usr/bin/python3: ok",
-            "remove /srv/papyrs/sites/acme: ok",
-            "path /srv/papyrs/sites/acme: absent",
-            "sql: 0 rows"
-        ]
+        checked[2..],
+        ["path /srv/papyrs/sites/acme: absent", "sql: 0 rows"]
     );
     assert!(!host.root().join("srv/papyrs/sites/acme").exists());
     assert!(host.root().join("srv/papyrs/sites/bob/site.json").exists());
@@ -220,8 +236,58 @@ fn a_hook_that_hangs_is_killed_at_its_timeout() {
     assert!(started.elapsed().as_secs() < 30);
 }
 
+/// restic >= 0.15 (for `rewrite`); .ci/run installs 0.18 from Debian 13.
+fn restic_with_rewrite() -> PathBuf {
+    let bin = require_tool("restic", "restic");
+    let version = stdout(&Command::new(&bin).arg("version").output().unwrap());
+    let minor: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').nth(1))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        minor >= 15,
+        "restic >= 0.15 is needed (`restic rewrite`); found `{}`: install restic 0.18 from Debian 13 as .ci/run does",
+        version.trim()
+    );
+    bin
+}
+
+/// Whether `restic cat blob ID` finds the blob.
+fn has_blob(r: &Restic, id: &str) -> bool {
+    let o = r.output(&["cat", "blob", id]);
+    if !o.status.success() {
+        assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    }
+    o.status.success()
+}
+
+/// Every file of the sample site that is small enough to be one blob (its
+/// sha256 is its blob id), with that id.
+fn small_file_blobs(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut rel = Vec::new();
+    walk(dir, dir, &mut rel);
+    for r in rel {
+        let bytes = std::fs::read(dir.join(&r)).unwrap();
+        if !bytes.is_empty() && bytes.len() < 512 * 1024 {
+            files.push((dir.join(&r), sha256_hex(&bytes)));
+        }
+    }
+    assert!(files.len() > 5, "{files:?}");
+    files
+}
+
+fn backup_with(repo: &str, delete: &str, in_backup: &str, phase: &str) -> Value {
+    json!({"tasks": [task(phase)],
+        phase: {"restic": [{"repository": repo, "password_file": "/etc/vigil/restic.pass", "delete": delete}],
+                "paths_in_backup": [in_backup]}})
+}
+
 #[test]
 fn backups_fail_until_no_snapshot_contains_the_account() {
+    restic_with_rewrite();
     let host = host_with_sites();
     let sites = host.root().join("srv/papyrs/sites");
     let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
@@ -232,17 +298,24 @@ fn backups_fail_until_no_snapshot_contains_the_account() {
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);
+    let blobs = small_file_blobs(&sites.join("acme"));
+    assert!(blobs.iter().all(|(_, id)| has_blob(&r, id)));
 
     let in_backup = format!("{}/{{account}}", sites.display());
-    let mut with = json!({"tasks": [task("local_backups")],
-        "local_backups": {"restic": [{"repository": "/srv/backup/restic", "password_file": "/etc/vigil/restic.pass"}],
-                          "paths_in_backup": [in_backup]}});
+    let mut with = backup_with("/srv/backup/restic", "none", &in_backup, "local_backups");
     let c = run(&host, &with);
     assert_eq!(c["status"], "fail", "{c:#}");
-    assert_eq!(codes(&c), ["backup_still_contains"]);
+    assert_eq!(
+        codes(&c),
+        ["backup_still_contains", "backup_still_contains"]
+    );
     let checked = assert_evidence(&c, "local_backups", false);
     assert!(
         checked[0].starts_with("restic /srv/backup/restic: 2 snapshot(s) of 3 contain "),
+        "{checked:?}"
+    );
+    assert!(
+        checked[1].contains("blob(s) are still in the repository's packs"),
         "{checked:?}"
     );
 
@@ -256,28 +329,253 @@ fn backups_fail_until_no_snapshot_contains_the_account() {
         .unwrap()
         .contains("erasure-test-pass"));
 
-    // The built-in deleter: forget every snapshot holding the account, prune.
+    // Issue 21: `forget` would destroy bob's backups too: it is refused for
+    // every snapshot that holds anything besides acme's paths.
     with["local_backups"]["restic"][0]["delete"] = json!("forget");
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert_eq!(
+        codes(&c),
+        [
+            "hook_failed",
+            "backup_still_contains",
+            "backup_still_contains"
+        ]
+    );
+    let msg = c["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("refused for 2 snapshot(s) that also hold other data"),
+        "{msg}"
+    );
+    let snaps: Value = serde_json::from_str(&r.cmd(&["snapshots", "--json"])).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 3);
+
+    // `rewrite`: the snapshots lose acme's paths and keep bob's; the packs
+    // are repacked so that none of acme's blobs is left (issue 21, item 6).
+    with["local_backups"]["restic"][0]["delete"] = json!("rewrite");
     let c = run(&host, &with);
     assert_eq!(c["status"], "pass", "{c:#}");
     let checked = assert_evidence(&c, "local_backups", true);
-    assert_eq!(
-        checked[0],
-        "restic forget 2 snapshot(s) in /srv/backup/restic: ok"
-    );
     assert!(
-        checked[1].starts_with("restic /srv/backup/restic: no snapshot of 1 contains "),
+        checked[0].starts_with("restic rewrite in /srv/backup/restic: ok (2 snapshot(s) rewritten without the account's paths"),
         "{checked:?}"
     );
-    // bob's own snapshot is still there and still restorable.
+    assert!(
+        checked[1].starts_with("restic prune --max-unused 0 in /srv/backup/restic: ok"),
+        "{checked:?}"
+    );
+    assert!(
+        checked[2].starts_with("restic /srv/backup/restic: no snapshot of 3 contains "),
+        "{checked:?}"
+    );
+    assert!(
+        checked[3].starts_with("restic /srv/backup/restic blobs: none of the account's ")
+            && checked[3].ends_with("(`restic cat blob` answers not found)"),
+        "{checked:?}"
+    );
+    for (f, id) in &blobs {
+        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+    }
+    // bob's file is in every snapshot, and restorable.
     let snaps: Value = serde_json::from_str(&r.cmd(&["snapshots", "--json"])).unwrap();
-    assert_eq!(snaps.as_array().unwrap().len(), 1);
-    let ls = r.cmd(&["ls", "latest"]);
-    assert!(ls.contains("bob/site.json") && !ls.contains("/acme"));
+    for s in snaps.as_array().unwrap() {
+        let ls = r.cmd(&["ls", s["id"].as_str().unwrap()]);
+        assert!(
+            ls.contains("bob/site.json") && !ls.contains("/acme"),
+            "{ls}"
+        );
+    }
+    let dump = r.cmd(&[
+        "dump",
+        "latest",
+        sites.join("bob/site.json").to_str().unwrap(),
+    ]);
+    assert_eq!(dump, "{\"account\": \"bob\"}\n");
+    r.cmd(&["check", "--read-data"]);
 
-    // Verify-only again: still passes (idempotent).
+    // Verify-only again: still passes, and still names the deletion runs
+    // that made the data go (issue 21, item 8).
     with["local_backups"]["restic"][0]["delete"] = json!("none");
-    assert_eq!(run(&host, &with)["status"], "pass");
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let checked = assert_evidence(&c, "local_backups", true);
+    assert!(
+        checked[0].starts_with("earlier run: restic rewrite in /srv/backup/restic: ok")
+            && checked[1].starts_with("earlier run: restic prune --max-unused 0"),
+        "{checked:?}"
+    );
+}
+
+#[test]
+fn forget_erases_snapshots_of_the_account_alone() {
+    restic_with_rewrite();
+    let host = host_with_sites();
+    let sites = host.root().join("srv/papyrs/sites");
+    let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
+    let r = Restic::new(&host.root().join("srv/backup/restic"), &pass);
+    r.cmd(&["init", "-q"]);
+    r.cmd(&["backup", "-q", sites.join("acme").to_str().unwrap()]);
+    r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);
+    let blobs = small_file_blobs(&sites.join("acme"));
+    let in_backup = format!("{}/{{account}}", sites.display());
+    let with = backup_with(
+        "/srv/backup/restic",
+        "forget",
+        &in_backup,
+        "offline_backups",
+    );
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let checked = assert_evidence(&c, "offline_backups", true);
+    assert!(
+        checked[0]
+            .starts_with("restic forget in /srv/backup/restic: ok (1 snapshot(s) forgotten: "),
+        "{checked:?}"
+    );
+    for (f, id) in &blobs {
+        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+    }
+    let ls = r.cmd(&["ls", "latest"]);
+    assert!(ls.contains("bob/site.json"));
+}
+
+#[test]
+fn rotation_is_proved_not_assumed() {
+    restic_with_rewrite();
+    let host = host_with_sites();
+    let sites = host.root().join("srv/papyrs/sites");
+    let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
+    let r = Restic::new(&host.root().join("srv/backup/offline"), &pass);
+    r.cmd(&["init", "-q"]);
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let requested = chrono::Utc::now().to_rfc3339();
+    let in_backup = format!("{}/{{account}}", sites.display());
+    let mut with = backup_with(
+        "/srv/backup/offline",
+        "rotation",
+        &in_backup,
+        "offline_backups",
+    );
+
+    // Without the request time nothing can be proved.
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "error", "{c:#}");
+    with["tasks"][0]["requested_at"] = json!(requested);
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "fail", "{c:#}");
+    let checked = assert_evidence(&c, "offline_backups", false);
+    assert!(
+        checked
+            .iter()
+            .any(|l| l.contains("rotation: 1 snapshot(s) older than the closure request remain")),
+        "{checked:?}"
+    );
+    // The operator's rotation: a new set without acme, the old one forgotten.
+    std::fs::remove_dir_all(sites.join("acme")).unwrap();
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
+    r.cmd(&[
+        "forget",
+        "-q",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--max-unused",
+        "0",
+    ]);
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let checked = assert_evidence(&c, "offline_backups", true);
+    assert!(
+        checked.iter().any(
+            |l| l.contains("rotation: none of 1 snapshot(s) is older than the closure request")
+        ),
+        "{checked:?}"
+    );
+    // No deletion was run by the agent in rotation mode.
+    assert!(checked
+        .iter()
+        .all(|l| !l.contains("restic rewrite") && !l.contains("restic forget")));
+}
+
+/// Issue 19, item 8: a symlink planted in a site directory made the root
+/// agent delete files outside the site (with a `{account}/*/*` glob).
+#[test]
+fn a_symlink_in_a_site_is_never_followed() {
+    let host = host_with_sites();
+    let outside = host.root().join("etc/important");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("config"), "keep me").unwrap();
+    std::os::unix::fs::symlink(&outside, host.root().join("srv/papyrs/sites/acme/evil")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("config"),
+        host.root().join("srv/papyrs/sites/acme/pages/config-link"),
+    )
+    .unwrap();
+    let with = json!({"tasks": [task("site")],
+                      "site": {"paths": ["/srv/papyrs/sites/{account}/*/*"], "remove_paths": true}});
+    let c = run(&host, &with);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("config")).unwrap(),
+        "keep me",
+        "a file outside the site was deleted"
+    );
+    // The link itself was matched: reported and left, never followed.
+    assert_eq!(c["status"], "fail", "{c:#}");
+    let s = serde_json::to_string(&c).unwrap();
+    assert!(s.contains("symbolic link"), "{c:#}");
+    assert!(!host
+        .root()
+        .join("srv/papyrs/sites/acme/pages/index.md")
+        .exists());
+
+    // Removing the whole site unlinks the links inside it, nothing outside.
+    let with = json!({"tasks": [task("site")],
+                      "site": {"paths": ["/srv/papyrs/sites/{account}"], "remove_paths": true}});
+    let c = run(&host, &with);
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert!(!host.root().join("srv/papyrs/sites/acme").exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.join("config")).unwrap(),
+        "keep me"
+    );
+    assert!(host.root().join("srv/papyrs/sites/bob/site.json").exists());
+}
+
+/// Issue 19, item 8: a symlinked log made the purge rewrite a file outside
+/// the log directory.
+#[test]
+fn a_symlinked_log_is_not_rewritten() {
+    let host = FixtureHost::new();
+    let dir = host.root().join("var/log/papyrs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let outside = host.root().join("etc/shadow-like");
+    host.write("/etc/shadow-like", "root line acme\nother\n");
+    std::os::unix::fs::symlink(&outside, dir.join("app.log.1")).unwrap();
+    // A hard link to a file outside: rewriting it would change that file.
+    let hard = host.write("/etc/hard-target", "acme was here\n");
+    std::fs::hard_link(&hard, dir.join("app.log.2")).unwrap();
+    std::fs::write(dir.join("app.log"), "GET /sites/acme/ 200\nkeep\n").unwrap();
+    let with = json!({"tasks": [task("logs")],
+                      "logs": {"paths": ["/var/log/papyrs/app.log*"], "purge": true}});
+    let c = run(&host, &with);
+    assert_eq!(
+        std::fs::read_to_string(&outside).unwrap(),
+        "root line acme\nother\n"
+    );
+    assert_eq!(std::fs::read_to_string(&hard).unwrap(), "acme was here\n");
+    // What could not be purged is not proved: error, naming the link.
+    assert_eq!(c["status"], "error", "{c:#}");
+    let s = serde_json::to_string(&c).unwrap();
+    assert!(
+        s.contains("symbolic link") && s.contains("hard links"),
+        "{c:#}"
+    );
+    // The real log was purged.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.log")).unwrap(),
+        "                    \nkeep\n"
+    );
 }
 
 fn gz(path: &Path, text: &str) {
@@ -624,39 +922,4 @@ fn the_example_policy_validates() {
     let p = workspace().join("tests/data/erasure/policy.yaml");
     let o = run_agent(&["validate", "--policy", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
-
-#[test]
-fn restic_rewrite_keeps_the_other_accounts_or_says_why_not() {
-    let bin = require_tool("restic", "restic");
-    let host = host_with_sites();
-    let sites = host.root().join("srv/papyrs/sites");
-    let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
-    let r = Restic::new(&host.root().join("srv/backup/restic"), &pass);
-    r.cmd(&["init", "-q"]);
-    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
-    let version = stdout(&Command::new(&bin).arg("version").output().unwrap());
-    let minor: u32 = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').nth(1))
-        .and_then(|m| m.parse().ok())
-        .unwrap();
-    let with = json!({"tasks": [task("offline_backups")],
-        "offline_backups": {"restic": [{"repository": "/srv/backup/restic", "password_file": "/etc/vigil/restic.pass", "delete": "rewrite"}],
-                            "paths_in_backup": [format!("{}/{{account}}", sites.display())]}});
-    let c = run(&host, &with);
-    if minor < 15 {
-        // restic < 0.15 has no `rewrite`: the deleter fails and the data stays.
-        assert_eq!(c["status"], "fail", "{c:#}");
-        assert_eq!(codes(&c), ["hook_failed", "backup_still_contains"]);
-        assert!(c["findings"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("restic rewrite"));
-    } else {
-        assert_eq!(c["status"], "pass", "{c:#}");
-        let ls = r.cmd(&["ls", "latest"]);
-        assert!(ls.contains("bob/site.json") && !ls.contains("/acme"));
-    }
 }

@@ -285,6 +285,7 @@ mod tests {
             account: "acme".into(),
             phase: "logs".into(),
             identifiers: vec![],
+            requested_at: None,
         };
         let got = with_tasks(&c, &ErasureTasks::FromReporter(vec![t])).unwrap();
         assert_eq!(tasks_of(&got), ["acme"]);

@@ -834,7 +834,11 @@ pub async fn tasks_for(state: &AppState, agent: &AgentRow) -> Result<AgentTasks,
         if !agent_proves(&state.erasure, phase, agent) {
             continue;
         }
-        out.push(json!({"account": c.account, "phase": phase, "identifiers": c.identifiers}));
+        // requested_at: `delete: rotation` proves every older snapshot gone.
+        out.push(
+            json!({"account": c.account, "phase": phase, "identifiers": c.identifiers,
+                        "requested_at": rfc3339(c.requested_at)}),
+        );
     }
     let exporter = agent_proves(&state.erasure, "export", agent);
     for a in crate::exports::open_requests(&state.store, now).await? {

@@ -59,6 +59,10 @@ pub struct Task {
     /// The account's pseudonymous identifiers, as log lines carry them.
     #[serde(default)]
     pub identifiers: Vec<String>,
+    /// When the closure was requested (RFC 3339); `delete: rotation` proves
+    /// every snapshot older than this is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,12 +112,19 @@ pub enum ResticDelete {
     /// Verify only.
     #[default]
     None,
-    /// `restic rewrite --exclude PATH --forget` then `restic prune` (restic ≥ 0.15):
-    /// the snapshots keep everything else.
+    /// `restic rewrite --exclude PATH --forget` then `restic prune --max-unused 0`
+    /// (restic ≥ 0.15): the snapshots keep everything else, and no pack keeps
+    /// the account's blobs.
     Rewrite,
-    /// `restic forget` every snapshot containing a path, then `restic prune`:
-    /// those snapshots lose everything else too.
+    /// `restic forget` every snapshot containing a path, then `restic prune
+    /// --max-unused 0`; refused for any snapshot that holds anything besides the
+    /// account's paths (checked with `restic ls` first): forgetting it would
+    /// destroy the other accounts' backups too.
     Forget,
+    /// Nothing deleted here: the operator's rotation removes old snapshots. The
+    /// agent proves it: no snapshot older than the closure request remains,
+    /// and none holds the account's paths or blobs.
+    Rotation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +138,31 @@ pub struct LogsPhase {
     pub purge: bool,
     #[serde(default)]
     pub hook: Option<Vec<String>>,
+    /// Also prove the systemd journal holds no entry carrying an identifier
+    /// (read with `journalctl -o json`); see docs/erasure.md for how entries go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalLogs>,
+}
+
+/// The systemd journal. Its files cannot be rewritten line by line; entries
+/// carrying an identifier go with `vacuum` (`journalctl --rotate`, then
+/// `--vacuum-time` removing the archived files that hold them) or, with
+/// `rotation`, the proof waits until journald's own retention removed them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalLogs {
+    /// `vacuum` or `rotation` (verify only).
+    pub delete: JournalDelete,
+    /// A journal directory (host path) instead of the system journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalDelete {
+    Vacuum,
+    Rotation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +190,33 @@ pub struct Action {
     /// The last line of stderr (scrubbed) or the reason it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// When it ran (RFC 3339), for deletion runs kept between runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl Action {
+    /// A deletion step that ran and succeeded, stamped with `at`.
+    pub fn succeeded(what: String, detail: Option<String>, at: String) -> Action {
+        Action {
+            what,
+            ok: true,
+            exit_code: Some(0),
+            detail,
+            at: Some(at),
+        }
+    }
+
+    /// A deletion step that failed or could not run.
+    pub fn failed(what: String, detail: String) -> Action {
+        Action {
+            what,
+            ok: false,
+            exit_code: None,
+            detail: Some(detail),
+            at: None,
+        }
+    }
 }
 
 /// What kind of data one verification looked for.
@@ -205,6 +268,11 @@ pub struct TaskFacts {
     pub actions: Vec<Action>,
     #[serde(default)]
     pub probes: Vec<Probe>,
+    /// Deletion runs of earlier checks for this task that did something: the
+    /// evidence of a later, verify-only run still names the deletion that made
+    /// the data go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<ExportFacts>,
     /// Why the task could not be run at all (an invalid account id).
@@ -263,6 +331,18 @@ pub fn checked_line(p: &Probe) -> String {
         }
         Outcome::Error { reason } => format!("{}: not verified: {reason}", p.target),
     }
+}
+
+/// One line per action, as the evidence's `checked` list shows it.
+pub fn action_line(a: &Action) -> String {
+    let mut s = format!("{}: {}", a.what, if a.ok { "ok" } else { "failed" });
+    if let Some(d) = a.detail.as_deref().filter(|d| !d.is_empty()) {
+        s.push_str(&format!(" ({d})"));
+    }
+    if let Some(at) = &a.at {
+        s.push_str(&format!(" at {at}"));
+    }
+    s
 }
 
 /// SHA-256 (hex) of the canonical `checked` list: its compact JSON array.
@@ -401,12 +481,11 @@ impl CheckKind for Erasure {
                 );
             }
             let mut checked = Vec::new();
+            for a in &t.earlier {
+                checked.push(format!("earlier run: {}", action_line(a)));
+            }
             for a in &t.actions {
-                checked.push(format!(
-                    "{}: {}",
-                    a.what,
-                    if a.ok { "ok" } else { "failed" }
-                ));
+                checked.push(action_line(a));
             }
             for pr in &t.probes {
                 checked.push(checked_line(pr));
@@ -495,6 +574,7 @@ mod tests {
             handled: true,
             actions,
             probes,
+            earlier: vec![],
             export: None,
             error: None,
         }
@@ -569,6 +649,7 @@ mod tests {
                         ok: false,
                         exit_code: Some(3),
                         detail: Some("no such site".into()),
+                        at: None,
                     }],
                 ),
                 task(

@@ -86,6 +86,7 @@ pub async fn run_hook(template: &[String], account: &str, timeout: Duration) -> 
             ok: false,
             exit_code: None,
             detail: Some("account id is not `[A-Za-z0-9._-]+`; hook not run".into()),
+            at: None,
         };
     }
     let argv: Vec<String> = template.iter().map(|a| substitute(a, account)).collect();
@@ -95,12 +96,14 @@ pub async fn run_hook(template: &[String], account: &str, timeout: Duration) -> 
             ok: r.ok(),
             exit_code: r.exit_code,
             detail: (!r.stderr_tail.is_empty()).then_some(r.stderr_tail),
+            at: Some(super::now()),
         },
         Err(e) => Action {
             what,
             ok: false,
             exit_code: None,
             detail: Some(e),
+            at: None,
         },
     }
 }

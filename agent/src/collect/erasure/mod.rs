@@ -4,10 +4,12 @@
 
 pub mod export;
 mod hooks;
+mod journal;
+mod journald;
+pub mod nofollow;
 pub mod purge;
 mod restic;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -19,7 +21,13 @@ use vigil_rules::checks::erasure::{
 use vigil_rules::checks::password_storage::SqlSource;
 
 use super::password_storage::{dsn_of, scrub};
-use super::{blocking, io_reason, HostCtx};
+use super::{blocking, HostCtx};
+use journal::Journal;
+
+/// Now, as the time a deletion step ran.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let timeout = p.hook_timeout.as_std();
@@ -31,6 +39,7 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             handled: p.handles(&t.phase),
             actions: vec![],
             probes: vec![],
+            earlier: vec![],
             export: None,
             error: None,
         };
@@ -47,11 +56,34 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
 }
 
 async fn run_task(p: &Params, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &mut TaskFacts) {
+    if t.phase == "export" {
+        if let Some(x) = &p.export {
+            export_task(x, &t.account, ctx, tf).await;
+        }
+        return;
+    }
+    let mut journal = Journal::load(&ctx.state_dir, &t.account, &t.phase);
+    tf.earlier = journal.earlier();
+    run_phase(p, t, ctx, timeout, tf, &mut journal).await;
+    if let Some(problem) = journal.problem.take() {
+        // The deletion record could not be kept: the evidence would be incomplete.
+        tf.error = Some(format!("erasure journal: {problem}"));
+    }
+}
+
+async fn run_phase(
+    p: &Params,
+    t: &Task,
+    ctx: &HostCtx,
+    timeout: Duration,
+    tf: &mut TaskFacts,
+    journal: &mut Journal,
+) {
     let a = t.account.as_str();
     match t.phase.as_str() {
         "site" => {
             if let Some(s) = &p.site {
-                site(s, a, ctx, timeout, tf).await;
+                site(s, a, ctx, timeout, tf, journal).await;
             }
         }
         "local_backups" | "offline_backups" => {
@@ -62,19 +94,26 @@ async fn run_task(p: &Params, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &m
             };
             if let Some(b) = b {
                 if let Some(h) = &b.hook {
-                    tf.actions.push(hooks::run_hook(h, a, timeout).await);
+                    let action = hooks::run_hook(h, a, timeout).await;
+                    journal.record(&action);
+                    tf.actions.push(action);
                 }
-                restic::phase(b, a, timeout, ctx, &mut tf.actions, &mut tf.probes).await;
+                restic::phase(
+                    b,
+                    a,
+                    t.requested_at.as_deref(),
+                    timeout,
+                    ctx,
+                    journal,
+                    &mut tf.actions,
+                    &mut tf.probes,
+                )
+                .await;
             }
         }
         "logs" => {
             if let Some(l) = &p.logs {
-                logs(l, t, ctx, timeout, tf).await;
-            }
-        }
-        "export" => {
-            if let Some(x) = &p.export {
-                export_task(x, a, ctx, tf).await;
+                logs(l, t, ctx, timeout, tf, journal).await;
             }
         }
         _ => tf.error = Some(format!("unknown phase `{}`", t.phase)),
@@ -85,54 +124,48 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// The host files a path or glob names under the root.
-fn expand(pattern: &str, ctx: &HostCtx) -> Result<Vec<PathBuf>, String> {
-    let full = ctx.path(pattern);
-    if !has_glob(pattern) {
-        return Ok(match full.symlink_metadata() {
-            Ok(_) => vec![full],
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(format!("cannot look at `{pattern}`: {}", io_reason(&e))),
-        });
-    }
-    // The root is literal; only the policy's pattern is a glob.
-    let text = format!(
-        "{}/{}",
-        glob::Pattern::escape(&ctx.root.to_string_lossy()).trim_end_matches('/'),
-        pattern.trim_start_matches('/')
-    );
-    let mut out = Vec::new();
-    for entry in glob::glob(&text).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))? {
-        out.push(
-            entry.map_err(|e| format!("cannot look at `{pattern}`: {}", io_reason(e.error())))?,
-        );
-    }
-    Ok(out)
-}
-
-async fn site(s: &SitePhase, account: &str, ctx: &HostCtx, timeout: Duration, tf: &mut TaskFacts) {
+async fn site(
+    s: &SitePhase,
+    account: &str,
+    ctx: &HostCtx,
+    timeout: Duration,
+    tf: &mut TaskFacts,
+    journal: &mut Journal,
+) {
     if let Some(h) = &s.hook {
-        tf.actions.push(hooks::run_hook(h, account, timeout).await);
+        let action = hooks::run_hook(h, account, timeout).await;
+        journal.record(&action);
+        tf.actions.push(action);
     }
     let patterns: Vec<String> = s.paths.iter().map(|p| substitute(p, account)).collect();
     if s.remove_paths {
         let (pats, c) = (patterns.clone(), ctx.clone());
         let removed = blocking(move || Ok(remove_paths(&pats, &c))).await;
         match removed {
-            Ok(actions) => tf.actions.extend(actions),
+            Ok(actions) => {
+                for a in actions {
+                    journal.record(&a);
+                    tf.actions.push(a);
+                }
+            }
             Err(e) => tf.error = Some(e),
         }
     }
     for pat in &patterns {
-        let (pt, c) = (pat.clone(), ctx.clone());
-        let outcome = match blocking(move || expand(&pt, &c)).await {
+        let (pt, root) = (pat.clone(), ctx.root.clone());
+        let outcome = match blocking(move || nofollow::resolve(&root, &pt)).await {
             Err(reason) => Outcome::Error { reason },
-            Ok(found) if found.is_empty() => Outcome::Clean {
+            Ok(r) if r.found.is_empty() && r.links.is_empty() => Outcome::Clean {
                 detail: "absent".into(),
             },
-            Ok(found) => Outcome::Remaining {
-                detail: if has_glob(pat) {
-                    format!("{} match(es) present", found.len())
+            Ok(r) => Outcome::Remaining {
+                detail: if has_glob(pat) || !r.links.is_empty() {
+                    let links = if r.links.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} symbolic link(s) not followed", r.links.len())
+                    };
+                    format!("{} match(es) present{links}", r.found.len())
                 } else {
                     "present".into()
                 },
@@ -149,41 +182,76 @@ async fn site(s: &SitePhase, account: &str, ctx: &HostCtx, timeout: Duration, tf
     }
 }
 
+/// The built-in site deleter: every match removed without following a link
+/// (see `nofollow`); what it refused to touch makes the step fail.
 fn remove_paths(patterns: &[String], ctx: &HostCtx) -> Vec<Action> {
     let mut out = Vec::new();
     for pat in patterns {
         let what = format!("remove {pat}");
-        let found = match expand(pat, ctx) {
-            Ok(f) => f,
+        let resolved = match nofollow::resolve(&ctx.root, pat) {
+            Ok(r) => r,
             Err(e) => {
-                out.push(Action {
-                    what,
-                    ok: false,
-                    exit_code: None,
-                    detail: Some(e),
-                });
+                out.push(Action::failed(what, e));
                 continue;
             }
         };
+        let mut refused: Vec<String> = resolved
+            .links
+            .iter()
+            .map(|l| format!("`{}`: a symbolic link, not followed", ctx.display(l)))
+            .collect();
         let mut failure = None;
-        for f in &found {
-            let r = match f.symlink_metadata() {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(f),
-                Ok(_) => std::fs::remove_file(f),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = r {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    failure = Some(format!("`{}`: {}", ctx.display(f), io_reason(&e)));
+        let mut entries = 0u64;
+        for e in &resolved.found {
+            match nofollow::remove(e) {
+                Ok(r) => {
+                    entries += r.entries;
+                    refused.extend(r.refused);
                 }
+                Err(er) => failure = Some(er),
             }
         }
-        out.push(Action {
-            what,
-            ok: failure.is_none(),
-            exit_code: None,
-            detail: failure.or_else(|| Some(format!("{} removed", found.len()))),
-        });
+        let root = ctx.root.to_string_lossy().trim_end_matches('/').to_owned();
+        let refused: Vec<String> = refused
+            .into_iter()
+            .map(|r| {
+                if root.is_empty() {
+                    r
+                } else {
+                    r.replace(&root, "")
+                }
+            })
+            .collect();
+        if let Some(f) = failure {
+            out.push(Action::failed(what, f));
+        } else if !refused.is_empty() {
+            out.push(Action::failed(
+                what,
+                format!(
+                    "{} left alone: {}",
+                    refused.len(),
+                    refused.into_iter().take(5).collect::<Vec<_>>().join("; ")
+                ),
+            ));
+        } else if resolved.found.is_empty() {
+            // Nothing there: not a deletion run, nothing to record.
+            out.push(Action {
+                what,
+                ok: true,
+                exit_code: None,
+                detail: Some("nothing there".into()),
+                at: None,
+            });
+        } else {
+            out.push(Action::succeeded(
+                what,
+                Some(format!(
+                    "{} match(es), {entries} entries removed",
+                    resolved.found.len()
+                )),
+                now(),
+            ));
+        }
     }
     out
 }
@@ -224,22 +292,45 @@ async fn sql_count(sql: &SqlSource, account: &str) -> Result<i64, String> {
         .map_err(|e| format!("the query's first column must be a count: {e}"))
 }
 
-async fn logs(l: &LogsPhase, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &mut TaskFacts) {
+async fn logs(
+    l: &LogsPhase,
+    t: &Task,
+    ctx: &HostCtx,
+    timeout: Duration,
+    tf: &mut TaskFacts,
+    journal: &mut Journal,
+) {
     if t.identifiers.is_empty() || t.identifiers.iter().any(|i| i.trim().is_empty()) {
         tf.error = Some("the task gives no (or an empty) identifier to look for".into());
         return;
     }
     if let Some(h) = &l.hook {
-        tf.actions
-            .push(hooks::run_hook(h, &t.account, timeout).await);
+        let action = hooks::run_hook(h, &t.account, timeout).await;
+        journal.record(&action);
+        tf.actions.push(action);
     }
-    let (l, ids, c) = (l.clone(), t.identifiers.clone(), ctx.clone());
-    match blocking(move || Ok(purge_and_scan(&l, &ids, &c))).await {
+    let (lp, ids, c) = (l.clone(), t.identifiers.clone(), ctx.clone());
+    match blocking(move || Ok(purge_and_scan(&lp, &ids, &c))).await {
         Ok((actions, probes)) => {
-            tf.actions.extend(actions);
+            for a in actions {
+                journal.record(&a);
+                tf.actions.push(a);
+            }
             tf.probes.extend(probes);
         }
         Err(e) => tf.error = Some(e),
+    }
+    if let Some(j) = &l.journal {
+        journald::phase(
+            j,
+            &t.identifiers,
+            ctx,
+            timeout,
+            journal,
+            &mut tf.actions,
+            &mut tf.probes,
+        )
+        .await;
     }
 }
 
@@ -247,15 +338,35 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
     let (mut actions, mut probes) = (Vec::new(), Vec::new());
     let mut files = Vec::new();
     for pat in &l.paths {
-        match expand(pat, ctx) {
-            Ok(found) if found.is_empty() => probes.push(Probe {
-                kind: ProbeKind::Log,
-                target: format!("log {pat}"),
-                outcome: Outcome::Error {
-                    reason: "no file matches; nothing found is not proof".into(),
-                },
-            }),
-            Ok(found) => files.extend(found.into_iter().filter(|f| f.is_file())),
+        match nofollow::resolve(&ctx.root, pat) {
+            Ok(r) => {
+                for link in &r.links {
+                    // A link is never followed: what it points at is not proved.
+                    probes.push(Probe {
+                        kind: ProbeKind::Log,
+                        target: format!("log {}", ctx.display(link)),
+                        outcome: Outcome::Error {
+                            reason:
+                                "a symbolic link: not followed, not rewritten; name the real file"
+                                    .into(),
+                        },
+                    });
+                }
+                if r.found.is_empty() && r.links.is_empty() {
+                    probes.push(Probe {
+                        kind: ProbeKind::Log,
+                        target: format!("log {pat}"),
+                        outcome: Outcome::Error {
+                            reason: "no file matches; nothing found is not proof".into(),
+                        },
+                    });
+                }
+                files.extend(
+                    r.found
+                        .into_iter()
+                        .filter(|e| e.kind() != rustix::fs::FileType::Directory),
+                );
+            }
             Err(reason) => probes.push(Probe {
                 kind: ProbeKind::Log,
                 target: format!("log {pat}"),
@@ -263,21 +374,23 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
             }),
         }
     }
-    files.sort();
-    files.dedup();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
     for f in &files {
-        let shown = ctx.display(f);
+        let shown = ctx.display(&f.path);
         if l.purge {
-            let r = purge::purge(f, ids);
-            actions.push(Action {
-                what: format!("purge {shown}"),
-                ok: r.is_ok(),
-                exit_code: None,
-                detail: Some(match r {
-                    Ok(n) => format!("{n} line(s) removed"),
-                    Err(e) => e,
-                }),
-            });
+            match purge::purge(f, ids) {
+                Ok(0) => {}
+                Ok(n) => actions.push(Action::succeeded(
+                    format!("purge {shown}"),
+                    Some(format!("{n} line(s) removed")),
+                    now(),
+                )),
+                Err(e) => actions.push(Action::failed(
+                    format!("purge {shown}"),
+                    e.replace(&*ctx.root.to_string_lossy().trim_end_matches('/'), ""),
+                )),
+            }
         }
         let outcome = match purge::scan(f, ids) {
             Ok(s) if s.carrying == 0 => Outcome::Clean {

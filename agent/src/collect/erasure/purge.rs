@@ -5,9 +5,15 @@
 //! `_` or `-` (so `acme` matches `/sites/acme/`, `user=acme` and
 //! `acme.papyrs.example`, never `acmecorp` or `acme-corp`).
 //!
+//! Which files: each is opened with `O_NOFOLLOW` from its directory's
+//! descriptor (see `nofollow`): symbolic links, non-regular files, files
+//! with more than one hard link and files of a third user are left alone
+//! and reported, never rewritten.
+//!
 //! How files are rewritten:
 //! - gzip'd rotations (`*.gz`) are not written by anyone: they are decompressed,
-//!   filtered and recompressed into a temporary file in the same directory,
+//!   filtered and recompressed into a temporary file in the same directory
+//!   (`O_CREAT | O_EXCL | O_NOFOLLOW`),
 //!   fsync'd, given the original owner, group and mode, and renamed over the
 //!   original (then the directory is fsync'd).
 //! - Uncompressed files may be the live file a logging daemon holds open with
@@ -23,13 +29,14 @@
 //!   for the next pass; passes repeat while they find something.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
+use super::nofollow::{self, Entry};
 use crate::collect::io_reason;
 
 fn token_byte(b: u8) -> bool {
@@ -73,10 +80,11 @@ pub struct Scan {
     pub carrying: u64,
 }
 
-/// Counts the lines of a file (gzip'd or not) and those carrying an identifier.
-pub fn scan(path: &Path, ids: &[String]) -> Result<Scan, String> {
-    let file = File::open(path)
-        .map_err(|e| format!("cannot open `{}`: {}", path.display(), io_reason(&e)))?;
+/// Counts the lines of a file (gzip'd or not) and those carrying an
+/// identifier; the file is opened without following a link, regular only.
+pub fn scan(e: &Entry, ids: &[String]) -> Result<Scan, String> {
+    let file = nofollow::open_file(e, false)?;
+    let path = e.path.as_path();
     let reader: Box<dyn Read> = if is_gz(path) {
         Box::new(MultiGzDecoder::new(file))
     } else {
@@ -101,14 +109,17 @@ pub fn scan(path: &Path, ids: &[String]) -> Result<Scan, String> {
 }
 
 /// Purges one file; returns how many lines were removed (gzip) or blanked.
-pub fn purge(path: &Path, ids: &[String]) -> Result<u64, String> {
-    if is_gz(path) {
-        purge_gz(path, ids)
+/// The file is opened without following a link and must be a regular file
+/// with one link, owned as [`nofollow::owner_ok`] allows.
+pub fn purge(e: &Entry, ids: &[String]) -> Result<u64, String> {
+    if is_gz(&e.path) {
+        purge_gz(e, ids)
     } else {
         let mut total = 0;
         // A pass finds lines completed since the last one; stop when one finds none.
         for _ in 0..16 {
-            let n = blank_in_place(path, ids)?;
+            let file = nofollow::open_file(e, true)?;
+            let n = blank_in_place(&file, &e.path, ids)?;
             total += n;
             if n == 0 {
                 break;
@@ -118,15 +129,10 @@ pub fn purge(path: &Path, ids: &[String]) -> Result<u64, String> {
     }
 }
 
-fn blank_in_place(path: &Path, ids: &[String]) -> Result<u64, String> {
+fn blank_in_place(file: &File, path: &Path, ids: &[String]) -> Result<u64, String> {
     let what = |e: std::io::Error| format!("cannot purge `{}`: {}", path.display(), io_reason(&e));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(what)?;
     let size = file.metadata().map_err(what)?.len();
-    let mut reader = BufReader::new((&file).take(size));
+    let mut reader = BufReader::new(file.take(size));
     let mut offset = 0u64;
     let mut buf = Vec::new();
     let mut hits = Vec::new();
@@ -151,51 +157,58 @@ fn blank_in_place(path: &Path, ids: &[String]) -> Result<u64, String> {
     Ok(hits.len() as u64)
 }
 
-fn purge_gz(path: &Path, ids: &[String]) -> Result<u64, String> {
-    let what = |e: std::io::Error| format!("cannot purge `{}`: {}", path.display(), io_reason(&e));
-    let meta = std::fs::metadata(path).map_err(what)?;
-    let dir = path
-        .parent()
-        .ok_or_else(|| format!("`{}` has no directory", path.display()))?;
-    let mut input = BufReader::new(MultiGzDecoder::new(File::open(path).map_err(what)?));
-    let tmp = tempfile::Builder::new()
-        .prefix(".vigil-purge-")
-        .tempfile_in(dir)
-        .map_err(what)?;
-    let mut out = GzEncoder::new(tmp, flate2::Compression::default());
-    let mut removed = 0u64;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(what)?;
-        if n == 0 {
-            break;
+fn purge_gz(e: &Entry, ids: &[String]) -> Result<u64, String> {
+    let path = e.path.as_path();
+    let what =
+        |er: std::io::Error| format!("cannot purge `{}`: {}", path.display(), io_reason(&er));
+    let file = nofollow::open_file(e, true)?;
+    let meta = file.metadata().map_err(what)?;
+    let mut input = BufReader::new(MultiGzDecoder::new(file));
+    let (tmp_name, tmp) = nofollow::temp_beside(e)?;
+    let r = (|| {
+        let mut out = GzEncoder::new(tmp, flate2::Compression::default());
+        let mut removed = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = input.read_until(b'\n', &mut buf).map_err(what)?;
+            if n == 0 {
+                break;
+            }
+            if carries(&buf, ids) {
+                removed += 1;
+            } else {
+                out.write_all(&buf).map_err(what)?;
+            }
         }
-        if carries(&buf, ids) {
-            removed += 1;
-        } else {
-            out.write_all(&buf).map_err(what)?;
+        let mut f = out.finish().map_err(what)?;
+        if removed == 0 {
+            return Ok(0);
         }
+        f.flush().map_err(what)?;
+        std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid())).map_err(what)?;
+        f.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(what)?;
+        f.sync_all().map_err(what)?;
+        nofollow::replace(e, &tmp_name)?;
+        Ok(removed)
+    })();
+    if !matches!(r, Ok(n) if n > 0) {
+        nofollow::discard(e, &tmp_name);
     }
-    let mut tmp = out.finish().map_err(what)?;
-    if removed == 0 {
-        return Ok(0); // the temporary file is removed on drop
-    }
-    tmp.flush().map_err(what)?;
-    let f = tmp.as_file_mut();
-    f.seek(SeekFrom::Start(0)).map_err(what)?;
-    std::os::unix::fs::fchown(&*f, Some(meta.uid()), Some(meta.gid())).map_err(what)?;
-    f.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(what)?;
-    f.sync_all().map_err(what)?;
-    tmp.persist(path).map_err(|e| what(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(what)?;
-    Ok(removed)
+    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(p: &Path) -> Entry {
+        let root = p.parent().unwrap();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let mut r = nofollow::resolve(root, &format!("/{name}")).unwrap();
+        r.found.remove(0)
+    }
 
     fn ids() -> Vec<String> {
         vec!["acme".into(), "u-1842".into(), "acme.papyrs.example".into()]
@@ -227,7 +240,7 @@ mod tests {
             .unwrap();
         enc.finish().unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert_eq!(purge(&p, &ids()).unwrap(), 2);
+        assert_eq!(purge(&entry(&p), &ids()).unwrap(), 2);
         let mut s = String::new();
         MultiGzDecoder::new(File::open(&p).unwrap())
             .read_to_string(&mut s)
@@ -235,7 +248,7 @@ mod tests {
         assert_eq!(s, "b keep\nd acmecorp\n");
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
         assert_eq!(
-            scan(&p, &ids()).unwrap(),
+            scan(&entry(&p), &ids()).unwrap(),
             Scan {
                 lines: 2,
                 carrying: 0
@@ -250,7 +263,7 @@ mod tests {
         let p = dir.path().join("app.log");
         std::fs::write(&p, "keep 1\nacme x\nkeep 2\npartial acme").unwrap();
         let ino = std::fs::metadata(&p).unwrap().ino();
-        assert_eq!(purge(&p, &ids()).unwrap(), 1);
+        assert_eq!(purge(&entry(&p), &ids()).unwrap(), 1);
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "keep 1\n      \nkeep 2\npartial acme"

@@ -51,6 +51,8 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     /// Optional mutual TLS with agent certificates.
     pub agent_tls: Option<crate::mtls::AgentTls>,
+    /// Rate limit and response cache of the public routes.
+    pub public: crate::public::Public,
 }
 
 pub type Shared = Arc<AppState>;

@@ -29,6 +29,7 @@ pub mod merkle;
 pub mod mtls;
 pub mod policies;
 pub mod posture;
+pub mod public;
 pub mod store;
 pub mod tls;
 pub mod waivers;

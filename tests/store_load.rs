@@ -56,6 +56,65 @@ fn many_writers_at_once_get_no_server_error() {
             eprintln!("{what}: {status} {body}");
         }
     };
+    let c = r.client();
+    let base = r.base.clone();
+    let waivers = |i: usize| {
+        let id = format!("W-{i}");
+        let resp = c
+            .post(format!("{base}/api/v1/waivers"))
+            .bearer_auth(&admin)
+            .json(&json!({"id": id, "control": "SP-2", "hosts": ["load-1"], "justification": "load",
+                "approved_by": "ciso", "approved_on": "2026-11-20", "expires": "2099-01-31"}))
+            .send()
+            .unwrap();
+        check("waiver", resp.status().as_u16(), "");
+        let resp = c
+            .delete(format!("{base}/api/v1/waivers/{id}"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        check("waiver revoke", resp.status().as_u16(), "");
+    };
+    let closures = |i: usize| {
+        let account = format!("acct{i}");
+        let resp = c
+            .post(format!("{base}/api/v1/accounts/{account}/closure"))
+            .bearer_auth(&admin)
+            .json(&json!({"requested_by": "support", "reason": "load"}))
+            .send()
+            .unwrap();
+        let st = resp.status().as_u16();
+        check("closure", st, &resp.text().unwrap_or_default());
+        let resp = c
+            .delete(format!("{base}/api/v1/accounts/{account}/closure"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        check("closure cancel", resp.status().as_u16(), "");
+    };
+    let sessions = |_: usize| {
+        let resp = c
+            .post(format!("{base}/api/v1/login-links"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        check("login link", resp.status().as_u16(), "");
+    };
+    let enrolls = |i: usize| {
+        let resp = c
+            .post(format!("{base}/api/v1/enroll"))
+            .json(&json!({"secret": ENROLL_SECRET, "host": format!("late-{i}"), "interval_secs": 3600}))
+            .send()
+            .unwrap();
+        check("enroll", resp.status().as_u16(), "");
+    };
+    let polls = |_: usize| {
+        let resp = c
+            .get(format!("{base}/api/v1/audit/checkpoint"))
+            .send()
+            .unwrap();
+        check("checkpoint", resp.status().as_u16(), "");
+    };
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let mut agents = Vec::new();
@@ -75,83 +134,21 @@ fn many_writers_at_once_get_no_server_error() {
             }));
         }
         // Staff and anonymous writers, until the agents are done.
-        let staff = |f: &(dyn Fn(usize) + Sync)| {
-            let done = &done;
-            move || {
-                let mut i = 0;
-                while !done.load(Ordering::Relaxed) {
-                    f(i);
-                    i += 1;
-                }
-            }
-        };
-        let c = r.client();
-        let base = r.base.clone();
-        let waivers = |i: usize| {
-            let id = format!("W-{i}");
-            let resp = c
-                .post(format!("{base}/api/v1/waivers"))
-                .bearer_auth(&admin)
-                .json(&json!({"id": id, "control": "SP-2", "hosts": ["load-1"], "justification": "load",
-                    "approved_by": "ciso", "approved_on": "2026-11-20", "expires": "2099-01-31"}))
-                .send()
-                .unwrap();
-            check("waiver", resp.status().as_u16(), "");
-            let resp = c
-                .delete(format!("{base}/api/v1/waivers/{id}"))
-                .bearer_auth(&admin)
-                .send()
-                .unwrap();
-            check("waiver revoke", resp.status().as_u16(), "");
-        };
-        let closures = |i: usize| {
-            let account = format!("acct{i}");
-            let resp = c
-                .post(format!("{base}/api/v1/accounts/{account}/closure"))
-                .bearer_auth(&admin)
-                .json(&json!({"requested_by": "support", "reason": "load"}))
-                .send()
-                .unwrap();
-            let st = resp.status().as_u16();
-            check("closure", st, &resp.text().unwrap_or_default());
-            let resp = c
-                .delete(format!("{base}/api/v1/accounts/{account}/closure"))
-                .bearer_auth(&admin)
-                .send()
-                .unwrap();
-            check("closure cancel", resp.status().as_u16(), "");
-        };
-        let sessions = |_: usize| {
-            let resp = c
-                .post(format!("{base}/api/v1/login-links"))
-                .bearer_auth(&admin)
-                .send()
-                .unwrap();
-            check("login link", resp.status().as_u16(), "");
-        };
-        let enrolls = |i: usize| {
-            let resp = c
-                .post(format!("{base}/api/v1/enroll"))
-                .json(&json!({"secret": ENROLL_SECRET, "host": format!("late-{i}"), "interval_secs": 3600}))
-                .send()
-                .unwrap();
-            check("enroll", resp.status().as_u16(), "");
-        };
-        let polls = |_: usize| {
-            let resp = c
-                .get(format!("{base}/api/v1/audit/checkpoint"))
-                .send()
-                .unwrap();
-            check("checkpoint", resp.status().as_u16(), "");
-        };
-        let others = [
-            s.spawn(staff(&waivers)),
-            s.spawn(staff(&closures)),
-            s.spawn(staff(&sessions)),
-            s.spawn(staff(&enrolls)),
-            s.spawn(staff(&polls)),
-            s.spawn(staff(&polls)),
-        ];
+        let done = &done;
+        let writers: [&(dyn Fn(usize) + Sync); 6] =
+            [&waivers, &closures, &sessions, &enrolls, &polls, &polls];
+        let others: Vec<_> = writers
+            .into_iter()
+            .map(|f| {
+                s.spawn(move || {
+                    let mut i = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        f(i);
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
         for a in agents {
             a.join().unwrap();
         }

@@ -247,7 +247,10 @@ fn a_tail_cut_with_its_checkpoints_fails_against_the_witness() {
     assert_eq!(cp["size"], 6);
     let witness = dir.path().join("audit/witnessed-checkpoints.jsonl");
     let text = std::fs::read_to_string(&witness).unwrap();
-    assert!(text.lines().last().unwrap().contains("\"size\":6"), "{text}");
+    assert!(
+        text.lines().last().unwrap().contains("\"size\":6"),
+        "{text}"
+    );
     r.kill9();
     let data = dir.path().to_str().unwrap();
     let o = reporter_cmd(&["audit", "verify", "--data", data]);
@@ -271,7 +274,11 @@ fn a_tail_cut_with_its_checkpoints_fails_against_the_witness() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("entries were removed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("entries were removed"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A certificate signed by another key (here: self-consistent under the key
@@ -341,9 +348,20 @@ fn a_forged_certificate_does_not_verify_offline() {
     let data = dir.path().join("data-of-reporter");
     std::fs::create_dir_all(&data).unwrap();
     // Against the reporter's key (its data directory, or printed by `audit key`).
-    let o = reporter_cmd(&["audit", "verify", "--certificate", f, "--data", dir.path().to_str().unwrap()]);
+    let o = reporter_cmd(&[
+        "audit",
+        "verify",
+        "--certificate",
+        f,
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("signature does not verify"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("signature does not verify"),
+        "{}",
+        stderr(&o)
+    );
     let o = reporter_cmd(&["audit", "key", "--data", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let key = stdout(&o).trim().to_owned();
@@ -356,11 +374,25 @@ fn a_forged_certificate_does_not_verify_offline() {
     assert!(stderr(&o).contains("no audit key"), "{}", stderr(&o));
     // The same for an export.
     let export = dir.path().join("audit.json");
-    let o = reporter_cmd(&["audit", "export", "--output", export.to_str().unwrap(), "--data", dir.path().to_str().unwrap()]);
+    let o = reporter_cmd(&[
+        "audit",
+        "export",
+        "--output",
+        export.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = reporter_cmd_elsewhere(&["audit", "verify", "--export", export.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = reporter_cmd_elsewhere(&["audit", "verify", "--export", export.to_str().unwrap(), "--public-key", &key]);
+    let o = reporter_cmd_elsewhere(&[
+        "audit",
+        "verify",
+        "--export",
+        export.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -394,7 +426,11 @@ fn a_waiver_change_commits_with_its_audit_entry_or_not_at_all() {
     };
     sqlite(&db, "CREATE TRIGGER refuse_waiver_entries BEFORE INSERT ON audit_log WHEN NEW.kind LIKE 'waiver.%' BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
     assert_eq!(post("W-1"), 500);
-    assert!(waivers().is_empty(), "a waiver without its audit entry: {:?}", waivers());
+    assert!(
+        waivers().is_empty(),
+        "a waiver without its audit entry: {:?}",
+        waivers()
+    );
     sqlite(&db, "DROP TRIGGER refuse_waiver_entries");
     assert_eq!(post("W-1"), 201);
     sqlite(&db, "CREATE TRIGGER refuse_waiver_entries BEFORE INSERT ON audit_log WHEN NEW.kind LIKE 'waiver.%' BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
@@ -407,7 +443,11 @@ fn a_waiver_change_commits_with_its_audit_entry_or_not_at_all() {
             .as_u16()
     };
     assert_eq!(del("W-1"), 500);
-    assert_eq!(waivers()[0]["state"], "active", "revoked without its audit entry");
+    assert_eq!(
+        waivers()[0]["state"],
+        "active",
+        "revoked without its audit entry"
+    );
     sqlite(&db, "DROP TRIGGER refuse_waiver_entries");
     assert_eq!(del("W-1"), 200);
     assert_eq!(del("W-1"), 409);

@@ -58,23 +58,24 @@ fn many_writers_at_once_get_no_server_error() {
     };
     let c = r.client();
     let base = r.base.clone();
-    let waivers = |i: usize| {
-        let id = format!("W-{i}");
-        let resp = c
+    let waivers =
+        |i: usize| {
+            let id = format!("W-{i}");
+            let resp = c
             .post(format!("{base}/api/v1/waivers"))
             .bearer_auth(&admin)
             .json(&json!({"id": id, "control": "SP-2", "hosts": ["load-1"], "justification": "load",
                 "approved_by": "ciso", "approved_on": "2026-11-20", "expires": "2099-01-31"}))
             .send()
             .unwrap();
-        check("waiver", resp.status().as_u16(), "");
-        let resp = c
-            .delete(format!("{base}/api/v1/waivers/{id}"))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap();
-        check("waiver revoke", resp.status().as_u16(), "");
-    };
+            check("waiver", resp.status().as_u16(), "");
+            let resp = c
+                .delete(format!("{base}/api/v1/waivers/{id}"))
+                .bearer_auth(&admin)
+                .send()
+                .unwrap();
+            check("waiver revoke", resp.status().as_u16(), "");
+        };
     let closures = |i: usize| {
         let account = format!("acct{i}");
         let resp = c

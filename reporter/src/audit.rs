@@ -341,16 +341,19 @@ impl AuditLog {
         let recorded = match recorded {
             Some(k) => k,
             None => {
-                let first: Option<(String, String, i64)> = sqlx::query_as(
-                    "SELECT leaf_hash, sig, seq FROM audit_log WHERE seq = 0",
-                )
-                .fetch_optional(&store.pool)
-                .await?;
+                let first: Option<(String, String, i64)> =
+                    sqlx::query_as("SELECT leaf_hash, sig, seq FROM audit_log WHERE seq = 0")
+                        .fetch_optional(&store.pool)
+                        .await?;
                 if let Some((leaf, sig, seq)) = first {
                     let ok = hex::decode(&leaf)
                         .ok()
                         .and_then(|v| <Hash>::try_from(v).ok())
-                        .zip(B64.decode(&sig).ok().and_then(|s| Signature::from_slice(&s).ok()))
+                        .zip(
+                            B64.decode(&sig)
+                                .ok()
+                                .and_then(|s| Signature::from_slice(&s).ok()),
+                        )
                         .is_some_and(|(leaf, sig)| {
                             self.public_key()
                                 .verify(&signed_message(seq, &leaf), &sig)
@@ -545,14 +548,15 @@ impl AuditLog {
     async fn build_tree(&self, store: &Store) -> Result<merkle::Frontier, StoreError> {
         let witnessed = match &self.witness.file {
             Some(f) => newest_witnessed(f).map_err(|e| {
-                StoreError::Corrupt(format!("cannot read the witness file `{}`: {e}", f.display()))
+                StoreError::Corrupt(format!(
+                    "cannot read the witness file `{}`: {e}",
+                    f.display()
+                ))
             })?,
             None => None,
         };
         let mut tree = merkle::Frontier::new();
-        let stop = witnessed
-            .as_ref()
-            .and_then(|w| u64::try_from(w.size).ok());
+        let stop = witnessed.as_ref().and_then(|w| u64::try_from(w.size).ok());
         catch_up_to(store, &mut tree, stop).await?;
         if let Some(w) = &witnessed {
             if i64::try_from(tree.size()).unwrap_or(i64::MAX) < w.size {
@@ -610,7 +614,9 @@ impl AuditLog {
                 };
                 match sent {
                     Ok(st) if st.is_success() => {}
-                    Ok(st) => tracing::warn!(status = %st, "the audit witness refused a checkpoint"),
+                    Ok(st) => {
+                        tracing::warn!(status = %st, "the audit witness refused a checkpoint")
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot reach the audit witness"),
                 }
             });
@@ -704,7 +710,9 @@ async fn catch_up_to(
                 .ok()
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| {
-                    StoreError::Corrupt(format!("the leaf hash of audit entry {seq} is not 32 bytes of hex"))
+                    StoreError::Corrupt(format!(
+                        "the leaf hash of audit entry {seq} is not 32 bytes of hex"
+                    ))
                 })?;
             tree.push(leaf);
         }
@@ -1152,13 +1160,11 @@ mod tests {
                     .unwrap();
             }
             let held = log.write_lock().await;
-            let cp = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                log.checkpoint(&store),
-            )
-            .await
-            .expect("the checkpoint waited for the write lock")
-            .unwrap();
+            let cp =
+                tokio::time::timeout(std::time::Duration::from_secs(10), log.checkpoint(&store))
+                    .await
+                    .expect("the checkpoint waited for the write lock")
+                    .unwrap();
             drop(held);
             let all = entries(&store).await.unwrap();
             let leaves: Vec<Hash> = all.iter().map(|e| merkle::leaf_hash(&e.encode())).collect();
@@ -1167,7 +1173,9 @@ mod tests {
             let (size, root) = open_checkpoint(&cp.note, "vigil-test", &log.public_key()).unwrap();
             assert_eq!((size, hex::encode(root)), (cp.size, cp.root.clone()));
             // Witnessed outside the database.
-            let w = newest_witnessed(&witness_file(dir.path())).unwrap().unwrap();
+            let w = newest_witnessed(&witness_file(dir.path()))
+                .unwrap()
+                .unwrap();
             assert_eq!(w, cp);
         }
         // A fresh process (a new tree, built once) agrees.
@@ -1203,7 +1211,10 @@ mod tests {
             .await
             .unwrap();
         let x = log.export(&store).await.unwrap();
-        assert!(verify(&x, None).ok, "without the witness the cut is invisible");
+        assert!(
+            verify(&x, None).ok,
+            "without the witness the cut is invisible"
+        );
         let w = newest_witnessed(&witness_file(dir.path())).unwrap();
         let v = verify_against(&x, None, w.as_ref());
         assert!(!v.ok);
@@ -1224,8 +1235,12 @@ mod tests {
     async fn a_second_key_on_one_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (store, log) = store_and_log(dir.path()).await;
-        log.claim_key(&store, &dir.path().join("audit.key")).await.unwrap();
-        log.claim_key(&store, &dir.path().join("audit.key")).await.unwrap();
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
         let other = AuditLog::load_or_create(&dir.path().join("other.key"), "vigil-test").unwrap();
         let e = other
             .claim_key(&store, &dir.path().join("other.key"))
@@ -1234,10 +1249,20 @@ mod tests {
             .to_string();
         assert!(e.contains("same `audit_key`"), "{e}");
         // A log from before the key was recorded: entry 0 decides.
-        sqlx::query("DELETE FROM audit_key").execute(&store.pool).await.unwrap();
-        log.append(&store, "test.entry", "t", serde_json::json!({})).await.unwrap();
-        assert!(other.claim_key(&store, &dir.path().join("other.key")).await.is_err());
-        log.claim_key(&store, &dir.path().join("audit.key")).await.unwrap();
+        sqlx::query("DELETE FROM audit_key")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        log.append(&store, "test.entry", "t", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert!(other
+            .claim_key(&store, &dir.path().join("other.key"))
+            .await
+            .is_err());
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
     }
 
     /// Regression (issue 19, item 5): a certificate forged with any key
@@ -1263,7 +1288,10 @@ mod tests {
             e.sig = B64.encode(mallory.sign(&signed_message(e.seq, &leaf)).to_bytes());
             entries.push(e);
         }
-        let leaves: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(&e.encode())).collect();
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| merkle::leaf_hash(&e.encode()))
+            .collect();
         let root = merkle::root(&leaves);
         let items: Vec<Value> = entries
             .iter()
@@ -1281,12 +1309,17 @@ mod tests {
         let sig = B64.encode(mallory.sign(canonical_json(&cert).as_bytes()).to_bytes());
         cert["signature"] = Value::String(sig);
         // Self-consistent under the key it carries...
-        assert_eq!(verify_certificate(&cert, &x.public_key), Vec::<String>::new());
+        assert_eq!(
+            verify_certificate(&cert, &x.public_key),
+            Vec::<String>::new()
+        );
         // ...and refused under the reporter's.
         let reporter = B64.encode(key().verifying_key().as_bytes());
         let problems = verify_certificate(&cert, &reporter);
         assert!(
-            problems.iter().any(|p| p.contains("signature does not verify")),
+            problems
+                .iter()
+                .any(|p| p.contains("signature does not verify")),
             "{problems:?}"
         );
     }

@@ -311,9 +311,10 @@ fn reporter_public_key(
         anyhow::bail!("`--public-key`: `{k}` does not hold a base64 ed25519 key");
     }
     let cfg = config_of(config)?;
-    let key_file = cfg.audit_key.clone().unwrap_or_else(|| {
-        data_dir(data.cloned(), &cfg).join("audit/ed25519.key")
-    });
+    let key_file = cfg
+        .audit_key
+        .clone()
+        .unwrap_or_else(|| data_dir(data.cloned(), &cfg).join("audit/ed25519.key"));
     if !key_file.exists() {
         anyhow::bail!(
             "no audit key to verify against: give `--public-key KEY` (the reporter prints it with `vigil-reporter audit key`), or `--data DIR`/`--config FILE` of the reporter; a key the file carries is never trusted (`{}` does not exist)",

@@ -154,8 +154,7 @@ impl Public {
             tokens: burst,
             at: now,
         });
-        b.tokens =
-            (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -264,10 +263,7 @@ mod tests {
         assert_eq!(client_key(Some(x)), client_key(Some(y)));
         assert_ne!(client_key(Some(x)), client_key(Some(z)));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(
-            client_key(Some(mapped)),
-            Some(IpAddr::from([192, 0, 2, 7]))
-        );
+        assert_eq!(client_key(Some(mapped)), Some(IpAddr::from([192, 0, 2, 7])));
     }
 
     #[test]

@@ -56,7 +56,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_agent_certs.sql"),
     ),
-    (12, include_str!("../migrations/postgres/0012_audit_key.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_audit_key.sql"),
+    ),
 ];
 
 #[derive(Clone)]
@@ -708,7 +711,10 @@ mod tests {
     async fn a_reading_writer_is_never_told_the_database_is_locked() {
         use sqlx::Executor as _;
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("vigil.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("vigil.db").display()
+        );
         let store = super::Store::open(&url).await.unwrap();
         store
             .pool

@@ -269,10 +269,12 @@ pub async fn revoke(
     if n == 0 {
         tx.rollback().await.map_err(StoreError::from)?;
         drop(_g);
-        return Err(match load_all(&state).await?.iter().any(|s| s.waiver.id == id) {
-            true => ApiError::Conflict(format!("waiver `{id}` is already revoked")),
-            false => ApiError::NotFound(format!("no waiver `{id}`")),
-        });
+        return Err(
+            match load_all(&state).await?.iter().any(|s| s.waiver.id == id) {
+                true => ApiError::Conflict(format!("waiver `{id}` is already revoked")),
+                false => ApiError::NotFound(format!("no waiver `{id}`")),
+            },
+        );
     }
     let control: Option<String> = sqlx::query_scalar("SELECT control FROM waivers WHERE id = $1")
         .bind(&id)

@@ -537,6 +537,8 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         Command::new(binary("vigil-reporter", "vigil-reporter"))
             .args(["audit", "verify", "--certificate"])
             .arg(f)
+            .arg("--data")
+            .arg(&rep.data)
             .output()
             .unwrap()
     };

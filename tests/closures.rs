@@ -277,6 +277,8 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
         Command::new(binary("vigil-reporter", "vigil-reporter"))
             .args(["audit", "verify", "--certificate"])
             .arg(path)
+            .arg("--data")
+            .arg(&data)
             .output()
             .unwrap()
     };

@@ -338,8 +338,15 @@ fn api_contract_on_postgres_with_two_reporters_sharing_it() {
     let data = tempfile::tempdir().unwrap();
     let r = Reporter::start(data.path(), false, Some(&url), &[]);
     api_contract(&r);
-    // A second instance on the same database sees the same fleet.
+    // A second instance on the same database sees the same fleet; it holds
+    // the same audit key (a foreign one is refused: tests/audit.rs).
     let data2 = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data2.path().join("audit")).unwrap();
+    std::fs::copy(
+        data.path().join("audit/ed25519.key"),
+        data2.path().join("audit/ed25519.key"),
+    )
+    .unwrap();
     let r2 = Reporter::start(data2.path(), false, Some(&url), &[]);
     let staff = r2.add_user("carol", "auditor");
     let (s, h) = r2.get_json(&staff, "/api/v1/hosts");

@@ -57,6 +57,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// Staff tokens expire this long after issue (config `staff_token_lifetime`).
     pub staff_token_lifetime_ms: Option<i64>,
+    /// Rate limit and response cache of the public routes.
+    pub public: crate::public::Public,
 }
 
 pub type Shared = Arc<AppState>;

@@ -47,6 +47,11 @@ pub fn build(state: Shared) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
+        // Public routes: per-client rate limit and a short response cache.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::public::guard,
+        ))
         // Bodies beyond the largest report are refused before they are read whole.
         .layer(DefaultBodyLimit::max(max.saturating_add(1024)))
         .layer(TimeoutLayer::with_status_code(
@@ -178,7 +183,17 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
     let audit = crate::audit::AuditLog::load_or_create(
         &key_path,
         cfg.audit_origin.as_deref().unwrap_or("vigil-reporter"),
-    )?;
+    )?
+    .with_witness(crate::audit::Witness {
+        file: Some(
+            cfg.witness_file
+                .clone()
+                .unwrap_or_else(|| crate::audit::witness_file(data)),
+        ),
+        url: cfg.witness_url.clone(),
+    });
+    // One log, one key: a reporter with another key refuses to start.
+    audit.claim_key(&store, &key_path).await?;
     let policy_key = crate::audit::load_or_create_key(
         &cfg.policy_key
             .clone()
@@ -205,6 +220,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         staff_token_lifetime_ms: cfg
             .staff_token_lifetime
             .map(|d| i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)),
+        public: crate::public::Public::new(cfg.public_limit.clone().unwrap_or_default()),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

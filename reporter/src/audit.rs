@@ -103,6 +103,24 @@ pub struct AuditLog {
     key: SigningKey,
     pub origin: String,
     lock: tokio::sync::Mutex<()>,
+    /// The committed log's Merkle frontier, built once from the stored leaves
+    /// and then caught up from the rows appended since: a checkpoint reads
+    /// only new entries and never waits for [`AuditLog::write_lock`].
+    tree: tokio::sync::Mutex<Option<merkle::Frontier>>,
+    /// The newest checkpoint issued or found, served to public routes.
+    latest: std::sync::RwLock<Option<Checkpoint>>,
+    /// Where checkpoints are witnessed outside the database.
+    witness: Witness,
+}
+
+/// Checkpoints witnessed outside the database: appended (fsync) to a file
+/// beside it and optionally POSTed to a URL, so that deleting the newest
+/// entries and the checkpoints covering them is still detected
+/// ([`verify_against`]).
+#[derive(Debug, Clone, Default)]
+pub struct Witness {
+    pub file: Option<std::path::PathBuf>,
+    pub url: Option<String>,
 }
 
 fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
@@ -179,8 +197,82 @@ impl AuditLog {
             key: load_or_create_key(path, "audit")?,
             origin: origin.to_owned(),
             lock: tokio::sync::Mutex::new(()),
+            tree: tokio::sync::Mutex::new(None),
+            latest: std::sync::RwLock::new(None),
+            witness: Witness::default(),
         })
     }
+
+    /// Witnesses every checkpoint issued from now on.
+    pub fn with_witness(mut self, witness: Witness) -> Self {
+        self.witness = witness;
+        self
+    }
+}
+
+/// The public half of an ed25519 key stored as a hex seed at `path`, read
+/// only (never created): what `audit verify` trusts.
+pub fn public_key_of_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read audit key `{}`: {e}", path.display()))?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("audit key `{}` is not 64 hex digits", path.display()))?;
+    Ok(B64.encode(SigningKey::from_bytes(&seed).verifying_key().as_bytes()))
+}
+
+/// The default witness file of a data directory.
+pub fn witness_file(data: &Path) -> std::path::PathBuf {
+    data.join("audit/witnessed-checkpoints.jsonl")
+}
+
+/// Appends one checkpoint as a JSON line to the witness file and syncs it
+/// before returning: a checkpoint is served only once witnessed.
+fn append_witness(file: &Path, cp: &Checkpoint) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut line = serde_json::to_vec(cp).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(file)?;
+    f.write_all(&line)?;
+    f.sync_all()
+}
+
+/// The newest checkpoint in a witness file (its last complete line), or
+/// `None` when the file does not exist or is empty. Reads only the file's end.
+pub fn newest_witnessed(file: &Path) -> std::io::Result<Option<Checkpoint>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = String::new();
+    f.read_to_string(&mut tail)?;
+    // A torn last line (a crash mid-append) is skipped, not trusted.
+    for line in tail.lines().rev() {
+        if let Ok(cp) = serde_json::from_str::<Checkpoint>(line) {
+            return Ok(Some(cp));
+        }
+    }
+    if len > 0 {
+        return Err(std::io::Error::other(format!(
+            "`{}` holds no readable checkpoint",
+            file.display()
+        )));
+    }
+    Ok(None)
 }
 
 /// An ed25519 signing key from `path` (hex seed, mode 0600), created on first use.
@@ -231,6 +323,67 @@ impl AuditLog {
 
     pub fn public_key_b64(&self) -> String {
         B64.encode(self.public_key().as_bytes())
+    }
+
+    /// Binds the database's audit log to this reporter's key, or refuses a
+    /// foreign one. The first reporter records its public key in the
+    /// database (with a log from before that record, only when entry 0 is
+    /// signed by this key); every reporter after it must hold the same key:
+    /// two keys signing one log make it fail verification from both. The
+    /// private key itself never enters the database, which the log must be
+    /// able to accuse.
+    pub async fn claim_key(&self, store: &Store, key_path: &Path) -> anyhow::Result<()> {
+        let mine = self.public_key_b64();
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT public_key FROM audit_key WHERE id = 1")
+                .fetch_optional(&store.pool)
+                .await?;
+        let recorded = match recorded {
+            Some(k) => k,
+            None => {
+                let first: Option<(String, String, i64)> =
+                    sqlx::query_as("SELECT leaf_hash, sig, seq FROM audit_log WHERE seq = 0")
+                        .fetch_optional(&store.pool)
+                        .await?;
+                if let Some((leaf, sig, seq)) = first {
+                    let ok = hex::decode(&leaf)
+                        .ok()
+                        .and_then(|v| <Hash>::try_from(v).ok())
+                        .zip(
+                            B64.decode(&sig)
+                                .ok()
+                                .and_then(|s| Signature::from_slice(&s).ok()),
+                        )
+                        .is_some_and(|(leaf, sig)| {
+                            self.public_key()
+                                .verify(&signed_message(seq, &leaf), &sig)
+                                .is_ok()
+                        });
+                    if !ok {
+                        anyhow::bail!(
+                            "the audit log in this database was not signed by this reporter's audit key `{}` ({mine}): every reporter sharing a database needs the same `audit_key` file; copy it from the reporter that started the log",
+                            key_path.display()
+                        );
+                    }
+                }
+                sqlx::query("INSERT INTO audit_key (id, public_key, origin, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                    .bind(&mine)
+                    .bind(&self.origin)
+                    .bind(now_ms())
+                    .execute(&store.pool)
+                    .await?;
+                sqlx::query_scalar("SELECT public_key FROM audit_key WHERE id = 1")
+                    .fetch_one(&store.pool)
+                    .await?
+            }
+        };
+        if recorded != mine {
+            anyhow::bail!(
+                "the audit log in this database is signed by key {recorded}, but this reporter's audit key `{}` is {mine}: every reporter sharing a database needs the same `audit_key` file; copy it from the first reporter (or point `audit_key` at it) and start again",
+                key_path.display()
+            );
+        }
+        Ok(())
     }
 
     /// Serializes writers of the log within this process (SQLite's one writer).
@@ -313,7 +466,7 @@ impl AuditLog {
         data: Value,
     ) -> Result<i64, StoreError> {
         let _g = self.write_lock().await;
-        let mut tx = store.pool.begin().await?;
+        let mut tx = store.begin_write().await?;
         let seq = self
             .append_in(&mut tx, store.backend, kind, actor, data)
             .await?;
@@ -322,29 +475,153 @@ impl AuditLog {
     }
 
     /// The newest checkpoint, issuing a new one first when the log has grown.
+    ///
+    /// Never takes [`AuditLog::write_lock`]: the tree is caught up from the
+    /// entries committed since the last call (the first call reads every
+    /// leaf once), so anonymous callers cannot hold ingest up.
     pub async fn checkpoint(&self, store: &Store) -> Result<Checkpoint, StoreError> {
-        let _g = self.write_lock().await;
-        let leaves = leaf_hashes(store).await?;
-        let size = i64::try_from(leaves.len()).unwrap_or(i64::MAX);
-        if let Some(last) = checkpoints(store).await?.pop() {
-            if last.size == size {
-                return Ok(last);
+        let mut guard = self.tree.lock().await;
+        let tree = match guard.as_mut() {
+            Some(t) => t,
+            None => guard.insert(self.build_tree(store).await?),
+        };
+        catch_up(store, tree).await?;
+        let size = i64::try_from(tree.size()).unwrap_or(i64::MAX);
+        let root = tree.root();
+        if let Some(c) = self.latest() {
+            if c.size == size {
+                return Ok(c);
             }
         }
-        let root = merkle::root(&leaves);
-        let note = sign_checkpoint(&self.key, &self.origin, size, &root);
-        sqlx::query("INSERT INTO audit_checkpoints (size, root, note, ts) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
+        // Issued already (by another reporter sharing the database, or before
+        // a restart): served as it is when it agrees with the log.
+        let stored = sqlx::query("SELECT size, root, note FROM audit_checkpoints WHERE size = $1")
             .bind(size)
-            .bind(hex::encode(root))
-            .bind(&note)
-            .bind(now_ms())
-            .execute(&store.pool)
+            .fetch_optional(&store.pool)
             .await?;
-        Ok(Checkpoint {
-            size,
-            root: hex::encode(root),
-            note,
-        })
+        let cp = match stored {
+            Some(r) => {
+                let cp = Checkpoint {
+                    size: r.try_get("size")?,
+                    root: r.try_get("root")?,
+                    note: r.try_get("note")?,
+                };
+                if cp.root != hex::encode(root) {
+                    return Err(StoreError::Corrupt(format!(
+                        "the stored checkpoint at size {size} does not match the log: run `vigil-reporter audit verify`"
+                    )));
+                }
+                cp
+            }
+            None => {
+                let cp = Checkpoint {
+                    size,
+                    root: hex::encode(root),
+                    note: sign_checkpoint(&self.key, &self.origin, size, &root),
+                };
+                sqlx::query("INSERT INTO audit_checkpoints (size, root, note, ts) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
+                    .bind(size)
+                    .bind(&cp.root)
+                    .bind(&cp.note)
+                    .bind(now_ms())
+                    .execute(&store.pool)
+                    .await?;
+                cp
+            }
+        };
+        self.witness(&cp).await?;
+        if let Ok(mut l) = self.latest.write() {
+            *l = Some(cp.clone());
+        }
+        Ok(cp)
+    }
+
+    /// The newest checkpoint this process issued or served, without touching
+    /// the store.
+    pub fn latest(&self) -> Option<Checkpoint> {
+        self.latest.read().ok().and_then(|l| l.clone())
+    }
+
+    /// Builds the tree from every stored leaf (once per process) and checks
+    /// it against the newest witnessed checkpoint: a log shorter than that,
+    /// or whose prefix hashes to another root, was cut or rewritten.
+    async fn build_tree(&self, store: &Store) -> Result<merkle::Frontier, StoreError> {
+        let witnessed = match &self.witness.file {
+            Some(f) => newest_witnessed(f).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "cannot read the witness file `{}`: {e}",
+                    f.display()
+                ))
+            })?,
+            None => None,
+        };
+        let mut tree = merkle::Frontier::new();
+        let stop = witnessed.as_ref().and_then(|w| u64::try_from(w.size).ok());
+        catch_up_to(store, &mut tree, stop).await?;
+        if let Some(w) = &witnessed {
+            if i64::try_from(tree.size()).unwrap_or(i64::MAX) < w.size {
+                return Err(StoreError::Corrupt(format!(
+                    "the audit log has {} entries but checkpoint {} was witnessed in `{}`: entries were removed; restore the database (`vigil-reporter audit verify` names the gap)",
+                    tree.size(),
+                    w.size,
+                    self.witness.file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                )));
+            }
+            if hex::encode(tree.root()) != w.root {
+                return Err(StoreError::Corrupt(format!(
+                    "the first {} audit entries do not hash to the witnessed checkpoint's root: the log was rewritten; restore the database",
+                    w.size
+                )));
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Builds the tree now (at start, so the first checkpoint is quick) and
+    /// refuses a log cut below its newest witnessed checkpoint.
+    pub async fn warm_up(&self, store: &Store) -> Result<Checkpoint, StoreError> {
+        self.checkpoint(store).await
+    }
+
+    async fn witness(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        if let Some(file) = &self.witness.file {
+            let seen = newest_witnessed(file).ok().flatten().map_or(-1, |w| w.size);
+            if cp.size > seen {
+                let (file, c) = (file.clone(), cp.clone());
+                tokio::task::spawn_blocking(move || append_witness(&file, &c))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("witness task: {e}")))?
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("cannot append to the witness file: {e}"))
+                    })?;
+            }
+        }
+        if let Some(url) = &self.witness.url {
+            let body = serde_json::json!({
+                "origin": self.origin, "size": cp.size, "root": cp.root, "note": cp.note,
+                "public_key": self.public_key_b64(),
+            });
+            let url = url.clone();
+            // Best effort and off the caller's path: a witness that is down
+            // must not stop the log; the file above is the durable copy.
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build();
+                let sent = match client {
+                    Ok(c) => c.post(&url).json(&body).send().await.map(|r| r.status()),
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(st) if st.is_success() => {}
+                    Ok(st) => {
+                        tracing::warn!(status = %st, "the audit witness refused a checkpoint")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot reach the audit witness"),
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Everything, for verification or export.
@@ -387,18 +664,62 @@ pub async fn insert_entries(
     Ok(())
 }
 
-async fn leaf_hashes(store: &Store) -> Result<Vec<Hash>, StoreError> {
-    let rows: Vec<String> = sqlx::query_scalar("SELECT leaf_hash FROM audit_log ORDER BY seq")
+/// Appends to `tree` the leaves committed after its size.
+async fn catch_up(store: &Store, tree: &mut merkle::Frontier) -> Result<(), StoreError> {
+    catch_up_to(store, tree, None).await
+}
+
+/// [`catch_up`], stopping at `stop` leaves when given (to compare a prefix).
+/// Reads in pages so that a million leaves never sit in memory at once.
+async fn catch_up_to(
+    store: &Store,
+    tree: &mut merkle::Frontier,
+    stop: Option<u64>,
+) -> Result<(), StoreError> {
+    const PAGE: i64 = 20_000;
+    loop {
+        let from = i64::try_from(tree.size()).unwrap_or(i64::MAX);
+        let limit = match stop {
+            Some(s) => {
+                let left = i64::try_from(s).unwrap_or(i64::MAX).saturating_sub(from);
+                if left <= 0 {
+                    return Ok(());
+                }
+                left.min(PAGE)
+            }
+            None => PAGE,
+        };
+        let rows = sqlx::query(
+            "SELECT seq, leaf_hash FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(from)
+        .bind(limit)
         .fetch_all(&store.pool)
         .await?;
-    rows.iter()
-        .map(|h| {
-            hex::decode(h)
+        let n = rows.len();
+        for r in &rows {
+            let seq: i64 = r.try_get("seq")?;
+            let expected = i64::try_from(tree.size()).unwrap_or(i64::MAX);
+            if seq != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "audit entry {expected} is missing (found {seq} next): run `vigil-reporter audit verify`"
+                )));
+            }
+            let h: String = r.try_get("leaf_hash")?;
+            let leaf: Hash = hex::decode(&h)
                 .ok()
                 .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt("a leaf hash is not 32 bytes of hex".into()))
-        })
-        .collect()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "the leaf hash of audit entry {seq} is not 32 bytes of hex"
+                    ))
+                })?;
+            tree.push(leaf);
+        }
+        if i64::try_from(n).unwrap_or(0) < limit {
+            return Ok(());
+        }
+    }
 }
 
 pub async fn entries(store: &Store) -> Result<Vec<Entry>, StoreError> {
@@ -459,6 +780,67 @@ pub struct Verification {
 /// each checkpoint with the next. `pinned_key` (base64) overrides the key in
 /// the export, as an auditor should.
 pub fn verify(export: &Export, pinned_key: Option<&str>) -> Verification {
+    verify_against(export, pinned_key, None)
+}
+
+/// [`verify`], and also against the newest checkpoint witnessed outside the
+/// database: its signature, a log at least that long (the size only grows)
+/// and a prefix that hashes to its root. Deleting the newest entries with the
+/// checkpoints covering them passes [`verify`] but not this.
+pub fn verify_against(
+    export: &Export,
+    pinned_key: Option<&str>,
+    witnessed: Option<&Checkpoint>,
+) -> Verification {
+    let mut v = verify_log(export, pinned_key);
+    let Some(w) = witnessed else {
+        return v;
+    };
+    let key = B64
+        .decode(&v.public_key)
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+    let Some(key) = key else {
+        return v;
+    };
+    let mut problems = Vec::new();
+    match open_checkpoint(&w.note, &export.origin, &key) {
+        Err(e) => problems.push(format!("witnessed checkpoint at size {}: {e}", w.size)),
+        Ok((size, root)) => {
+            let n = usize::try_from(size).unwrap_or(usize::MAX);
+            if n > export.entries.len() {
+                let first = i64::try_from(export.entries.len()).unwrap_or(i64::MAX);
+                problems.push(format!(
+                    "the log has {} entries but checkpoint {size} was witnessed outside the database: entries were removed from the end",
+                    export.entries.len()
+                ));
+                if v.first_bad_seq.is_none_or(|f| first < f) {
+                    v.first_bad_seq = Some(first);
+                }
+            } else {
+                let leaves: Vec<Hash> = export
+                    .entries
+                    .iter()
+                    .take(n)
+                    .map(|e| merkle::leaf_hash(&e.encode()))
+                    .collect();
+                if merkle::root(&leaves) != root {
+                    problems.push(format!(
+                        "the first {size} entries do not hash to the root of the witnessed checkpoint: the log was rewritten"
+                    ));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        v.ok = false;
+        v.problems.extend(problems);
+    }
+    v
+}
+
+fn verify_log(export: &Export, pinned_key: Option<&str>) -> Verification {
     let mut problems = Vec::new();
     let mut first_bad: Option<i64> = None;
     let mut bad = |seq: i64, msg: String, problems: &mut Vec<String>| {
@@ -525,6 +907,39 @@ pub fn verify(export: &Export, pinned_key: Option<&str>) -> Verification {
         }
         leaves.push(leaf);
     }
+    // Every checkpoint's root is compared with the root of the log's prefix
+    // of its size, all prefixes computed in one pass over the leaves (a
+    // Merkle frontier): linear in the log, however many checkpoints. Two
+    // checkpoints that both match prefixes of the same log are consistent
+    // by construction; a fork fails the prefix check of one of them.
+    let prefix_roots: std::collections::HashMap<usize, Hash> = {
+        let mut wanted: Vec<usize> = export
+            .checkpoints
+            .iter()
+            .filter_map(|c| usize::try_from(c.size).ok())
+            .filter(|n| *n <= leaves.len())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut out = std::collections::HashMap::new();
+        let mut tree = merkle::Frontier::new();
+        let mut next = wanted.iter().peekable();
+        while next.peek() == Some(&&0) {
+            out.insert(0, tree.root());
+            next.next();
+        }
+        for (i, leaf) in leaves.iter().enumerate() {
+            if next.peek().is_none() {
+                break;
+            }
+            tree.push(*leaf);
+            while next.peek() == Some(&&(i + 1)) {
+                out.insert(i + 1, tree.root());
+                next.next();
+            }
+        }
+        out
+    };
     let mut previous: Option<(i64, Hash)> = None;
     for cp in &export.checkpoints {
         match open_checkpoint(&cp.note, &export.origin, &key) {
@@ -540,15 +955,9 @@ pub fn verify(export: &Export, pinned_key: Option<&str>) -> Verification {
                         format!("the log has {} entries but a signed checkpoint covers {size}: entries were removed", leaves.len()),
                         &mut problems,
                     ),
-                    Some(prefix) => {
-                        if merkle::root(prefix) != root {
+                    Some(_) => {
+                        if prefix_roots.get(&n) != Some(&root) {
                             problems.push(format!("the first {size} entries do not hash to the signed root of that checkpoint"));
-                        }
-                        if let Some((psize, proot)) = previous {
-                            let proof = merkle::consistency_proof(usize::try_from(psize).unwrap_or(0), prefix);
-                            if !merkle::verify_consistency(psize as u64, size as u64, &proot, &root, &proof) {
-                                problems.push(format!("checkpoint {size} is not consistent with checkpoint {psize}: the log was forked"));
-                            }
                         }
                     }
                 }
@@ -575,23 +984,19 @@ pub fn verify(export: &Export, pinned_key: Option<&str>) -> Verification {
 /// Verifies an erasure certificate offline: its signature, its checkpoint's
 /// signature, every entry's inclusion proof, and that the transitions walk
 /// every state from `requested` to `closed` in order. Returns the problems.
-pub fn verify_certificate(cert: &Value, pinned_key: Option<&str>) -> Vec<String> {
+///
+/// `reporter_key` (base64) is the reporter's audit key, which the verifier
+/// got from the reporter, never from the certificate: a certificate carries a
+/// public key for reference only, and one signed by any other key fails.
+pub fn verify_certificate(cert: &Value, reporter_key: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let key_b64 = pinned_key
-        .map(String::from)
-        .or_else(|| {
-            cert.pointer("/audit/public_key")
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
-        .unwrap_or_default();
     let Some(key) = B64
-        .decode(&key_b64)
+        .decode(reporter_key)
         .ok()
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
     else {
-        return vec!["no usable public key".into()];
+        return vec!["the reporter's public key is not a base64 ed25519 key".into()];
     };
     let mut unsigned = cert.clone();
     let sig = unsigned
@@ -726,6 +1131,197 @@ mod tests {
 
     fn key() -> SigningKey {
         SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    async fn store_and_log(dir: &Path) -> (Store, AuditLog) {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("vigil.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let log = AuditLog::load_or_create(&dir.join("audit.key"), "vigil-test")
+            .unwrap()
+            .with_witness(Witness {
+                file: Some(witness_file(dir)),
+                url: None,
+            });
+        (store, log)
+    }
+
+    /// Regression (issue 19, item 2): a checkpoint read every leaf under the
+    /// audit write lock, so anonymous pollers starved ingest. Now it is
+    /// served while the write lock is held, and the incremental root equals
+    /// the full recomputation as the log grows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_is_served_while_the_write_lock_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = store_and_log(dir.path()).await;
+        for round in 0..3 {
+            for i in 0..(7 + round * 5) {
+                log.append(&store, "test.entry", "t", serde_json::json!({"i": i}))
+                    .await
+                    .unwrap();
+            }
+            let held = log.write_lock().await;
+            let cp =
+                tokio::time::timeout(std::time::Duration::from_secs(10), log.checkpoint(&store))
+                    .await
+                    .expect("the checkpoint waited for the write lock")
+                    .unwrap();
+            drop(held);
+            let all = entries(&store).await.unwrap();
+            let leaves: Vec<Hash> = all.iter().map(|e| merkle::leaf_hash(&e.encode())).collect();
+            assert_eq!(cp.size, all.len() as i64);
+            assert_eq!(cp.root, hex::encode(merkle::root(&leaves)));
+            let (size, root) = open_checkpoint(&cp.note, "vigil-test", &log.public_key()).unwrap();
+            assert_eq!((size, hex::encode(root)), (cp.size, cp.root.clone()));
+            // Witnessed outside the database.
+            let w = newest_witnessed(&witness_file(dir.path()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(w, cp);
+        }
+        // A fresh process (a new tree, built once) agrees.
+        let (store2, log2) = store_and_log(dir.path()).await;
+        assert_eq!(
+            log2.checkpoint(&store2).await.unwrap(),
+            log.checkpoint(&store).await.unwrap()
+        );
+    }
+
+    /// Regression (issue 19, item 4): deleting the newest entries and the
+    /// checkpoints covering them passed verification. The witnessed
+    /// checkpoint catches it, and a reporter refuses to build on that log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cut_tail_fails_against_the_witnessed_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = store_and_log(dir.path()).await;
+        for i in 0..10 {
+            log.append(&store, "test.entry", "t", serde_json::json!({"i": i}))
+                .await
+                .unwrap();
+            if i == 5 {
+                log.checkpoint(&store).await.unwrap();
+            }
+        }
+        log.checkpoint(&store).await.unwrap();
+        sqlx::query("DELETE FROM audit_log WHERE seq >= 8")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE size > 8")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let x = log.export(&store).await.unwrap();
+        assert!(
+            verify(&x, None).ok,
+            "without the witness the cut is invisible"
+        );
+        let w = newest_witnessed(&witness_file(dir.path())).unwrap();
+        let v = verify_against(&x, None, w.as_ref());
+        assert!(!v.ok);
+        assert_eq!(v.first_bad_seq, Some(8));
+        assert!(
+            v.problems.iter().any(|p| p.contains("witnessed")),
+            "{:?}",
+            v.problems
+        );
+        let (store2, log2) = store_and_log(dir.path()).await;
+        let e = log2.warm_up(&store2).await.unwrap_err().to_string();
+        assert!(e.contains("entries were removed"), "{e}");
+    }
+
+    /// Regression (issue 22, item 6): two reporters with different audit keys
+    /// on one database each signed the shared log; the second now refuses.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_key_on_one_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = store_and_log(dir.path()).await;
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
+        let other = AuditLog::load_or_create(&dir.path().join("other.key"), "vigil-test").unwrap();
+        let e = other
+            .claim_key(&store, &dir.path().join("other.key"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("same `audit_key`"), "{e}");
+        // A log from before the key was recorded: entry 0 decides.
+        sqlx::query("DELETE FROM audit_key")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        log.append(&store, "test.entry", "t", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert!(other
+            .claim_key(&store, &dir.path().join("other.key"))
+            .await
+            .is_err());
+        log.claim_key(&store, &dir.path().join("audit.key"))
+            .await
+            .unwrap();
+    }
+
+    /// Regression (issue 19, item 5): a certificate forged with any key
+    /// verified, because the verifier trusted the key the file carried.
+    #[test]
+    fn a_certificate_is_checked_against_the_reporters_key_only() {
+        let mallory = SigningKey::from_bytes(&[9u8; 32]);
+        let x = sample(0, &mallory);
+        let mut entries = Vec::new();
+        let states = crate::closures::STATES;
+        for (seq, to) in states.iter().skip(1).enumerate() {
+            let mut e = Entry {
+                seq: seq as i64,
+                ts: 1,
+                kind: "closure.transition".into(),
+                actor: "m".into(),
+                data: serde_json::json!({"to": to}),
+                leaf_hash: String::new(),
+                sig: String::new(),
+            };
+            let leaf = merkle::leaf_hash(&e.encode());
+            e.leaf_hash = hex::encode(leaf);
+            e.sig = B64.encode(mallory.sign(&signed_message(e.seq, &leaf)).to_bytes());
+            entries.push(e);
+        }
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| merkle::leaf_hash(&e.encode()))
+            .collect();
+        let root = merkle::root(&leaves);
+        let items: Vec<Value> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                serde_json::json!({"entry": e, "proof": merkle::inclusion_proof(i, &leaves).iter().map(hex::encode).collect::<Vec<_>>()})
+            })
+            .collect();
+        let mut cert = serde_json::json!({
+            "schema": "vigil.erasure-certificate/v1", "account": "acme",
+            "audit": {"origin": x.origin, "public_key": x.public_key,
+                      "checkpoint": sign_checkpoint(&mallory, &x.origin, leaves.len() as i64, &root),
+                      "entries": items},
+        });
+        let sig = B64.encode(mallory.sign(canonical_json(&cert).as_bytes()).to_bytes());
+        cert["signature"] = Value::String(sig);
+        // Self-consistent under the key it carries...
+        assert_eq!(
+            verify_certificate(&cert, &x.public_key),
+            Vec::<String>::new()
+        );
+        // ...and refused under the reporter's.
+        let reporter = B64.encode(key().verifying_key().as_bytes());
+        let problems = verify_certificate(&cert, &reporter);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("signature does not verify")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -52,6 +52,18 @@ pub struct ReporterConfig {
     /// The audit log's name in its signed checkpoints (default `vigil-reporter`).
     #[serde(default)]
     pub audit_origin: Option<String>,
+    /// Where each new audit checkpoint is appended (fsync), outside the
+    /// database; default `DATA/audit/witnessed-checkpoints.jsonl`.
+    #[serde(default)]
+    pub witness_file: Option<PathBuf>,
+    /// Optional: each new audit checkpoint is also POSTed here (JSON with
+    /// `origin`, `size`, `root`, `note`, `public_key`), best effort.
+    #[serde(default)]
+    pub witness_url: Option<String>,
+    /// Per-client limit of the public routes (`/brochure.pdf`, `/trust.json`,
+    /// `/policy.pdf`, `/api/v1/audit/checkpoint`).
+    #[serde(default)]
+    pub public_limit: Option<crate::public::PublicLimit>,
     /// Account closure: cooling-off, offline retention, roles per phase.
     #[serde(default)]
     pub erasure: Option<crate::closures::ErasureConfig>,

@@ -258,7 +258,7 @@ pub async fn transition(
         check_text("note", n, 4000, true).map_err(ApiError::BadRequest)?;
     }
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+    let mut tx = state.store.begin_write().await?;
     let cur: Option<String> = sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)

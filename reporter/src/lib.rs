@@ -33,6 +33,7 @@ pub mod merkle;
 pub mod mtls;
 pub mod policies;
 pub mod posture;
+pub mod public;
 pub mod store;
 pub mod throttle;
 pub mod tls;

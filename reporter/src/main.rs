@@ -99,10 +99,13 @@ enum ExportFormat {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Verifies every entry, signature and checkpoint; exits 1 naming the first
-    /// entry altered, removed or reordered.
+    /// Verifies every entry, signature and checkpoint, and the log against
+    /// the newest checkpoint witnessed outside the database; exits 1 naming
+    /// the first entry altered, removed or reordered.
     Verify {
-        #[arg(long, value_name = "DIR", conflicts_with = "export")]
+        /// The reporter's data directory: its database, witness file and
+        /// audit key (with `--export` or `--certificate`: only the key).
+        #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -110,16 +113,30 @@ enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
         /// Verify an erasure certificate offline instead.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "export"])]
+        #[arg(long, value_name = "FILE", conflicts_with = "export")]
         certificate: Option<PathBuf>,
-        /// The audit public key (base64) to trust, instead of the one in the export.
-        #[arg(long, value_name = "BASE64")]
+        /// The reporter's audit public key (base64, as `audit key` prints it,
+        /// or a file holding it). Offline checks trust only this key or the
+        /// one of `--config`/`--data`, never a key the file carries.
+        #[arg(long, value_name = "KEY")]
         public_key: Option<String>,
+        /// A witness file to check the log against (default: the data
+        /// directory's, or the config's `witness_file`).
+        #[arg(long, value_name = "FILE")]
+        witness: Option<PathBuf>,
     },
     /// Writes the whole log (entries, checkpoints, public key) as JSON.
     Export {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Prints the audit log's public key (base64): give it to whoever
+    /// verifies certificates and exports offline.
+    Key {
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
@@ -379,25 +396,31 @@ fn main() -> ExitCode {
     if let Cmd::Audit {
         cmd:
             AuditCmd::Verify {
-                certificate: Some(file),
+                certificate,
+                export,
                 public_key,
+                data,
+                config,
                 ..
             },
     } = &cli.cmd
     {
-        return offline_exit(verify_certificate_file(file, public_key.as_deref()));
-    }
-    if let Cmd::Audit {
-        cmd:
-            AuditCmd::Verify {
-                export: Some(file),
-                public_key,
-                ..
-            },
-    } = &cli.cmd
-    {
-        // Offline: no runtime, no database.
-        return offline_exit(verify_export_file(file, public_key.as_deref()));
+        // Offline: no runtime, no database; the key is the reporter's own.
+        let offline = |file: &PathBuf, certificate: bool| {
+            offline_exit(
+                reporter_public_key(public_key.as_deref(), data.as_ref(), config.as_ref())
+                    .and_then(|key| match certificate {
+                        true => verify_certificate_file(file, &key),
+                        false => verify_export_file(file, &key),
+                    }),
+            )
+        };
+        if let Some(file) = certificate {
+            return offline(file, true);
+        }
+        if let Some(file) = export {
+            return offline(file, false);
+        }
     }
     init_logs();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -461,7 +484,48 @@ fn print_verification(v: &vigil_reporter::audit::Verification) -> bool {
     v.ok
 }
 
-fn verify_certificate_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
+/// The audit public key offline checks trust: `--public-key` (base64, or a
+/// file holding it), else the one derived from the reporter's key file (the
+/// config's `audit_key`, or `DATA/audit/ed25519.key`). Never one that the
+/// checked file carries: with none of these, the check refuses to run.
+fn reporter_public_key(
+    given: Option<&str>,
+    data: Option<&PathBuf>,
+    config: Option<&PathBuf>,
+) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let decodes = |k: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(k.trim())
+            .is_ok_and(|b| b.len() == 32)
+    };
+    if let Some(k) = given {
+        if decodes(k) {
+            return Ok(k.trim().to_owned());
+        }
+        let text = std::fs::read_to_string(k).with_context(|| {
+            format!("`--public-key`: `{k}` is neither a base64 ed25519 key nor a readable file")
+        })?;
+        if decodes(&text) {
+            return Ok(text.trim().to_owned());
+        }
+        anyhow::bail!("`--public-key`: `{k}` does not hold a base64 ed25519 key");
+    }
+    let cfg = config_of(config)?;
+    let key_file = cfg
+        .audit_key
+        .clone()
+        .unwrap_or_else(|| data_dir(data.cloned(), &cfg).join("audit/ed25519.key"));
+    if !key_file.exists() {
+        anyhow::bail!(
+            "no audit key to verify against: give `--public-key KEY` (the reporter prints it with `vigil-reporter audit key`), or `--data DIR`/`--config FILE` of the reporter; a key the file carries is never trusted (`{}` does not exist)",
+            key_file.display()
+        );
+    }
+    vigil_reporter::audit::public_key_of_file(&key_file)
+}
+
+fn verify_certificate_file(file: &std::path::Path, key: &str) -> anyhow::Result<bool> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let cert: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("`{}` is not JSON", file.display()))?;
@@ -483,12 +547,13 @@ fn verify_certificate_file(file: &std::path::Path, key: Option<&str>) -> anyhow:
     Ok(false)
 }
 
-fn verify_export_file(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<bool> {
+fn verify_export_file(file: &std::path::Path, key: &str) -> anyhow::Result<bool> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let export: vigil_reporter::audit::Export = serde_json::from_slice(&bytes)
         .with_context(|| format!("`{}` is not an audit export", file.display()))?;
     Ok(print_verification(&vigil_reporter::audit::verify(
-        &export, key,
+        &export,
+        Some(key),
     )))
 }
 
@@ -565,19 +630,41 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                     data,
                     config,
                     public_key,
+                    witness,
                     ..
                 },
         } => {
             let cfg = config_of(config.as_ref())?;
             let data = data_dir(data, &cfg);
+            let witness = witness
+                .or_else(|| cfg.witness_file.clone())
+                .unwrap_or_else(|| vigil_reporter::audit::witness_file(&data));
+            let witnessed = vigil_reporter::audit::newest_witnessed(&witness)
+                .with_context(|| format!("cannot read the witness file `{}`", witness.display()))?;
+            if witnessed.is_none() {
+                eprintln!(
+                    "note: no witnessed checkpoint in `{}`: a log cut at its end cannot be detected",
+                    witness.display()
+                );
+            }
             let state = app::state(&cfg, &data).await?;
             let export = state.audit.export(&state.store).await?;
-            if !print_verification(&vigil_reporter::audit::verify(
+            if !print_verification(&vigil_reporter::audit::verify_against(
                 &export,
                 public_key.as_deref(),
+                witnessed.as_ref(),
             )) {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Cmd::Audit {
+            cmd: AuditCmd::Key { data, config },
+        } => {
+            println!(
+                "{}",
+                reporter_public_key(None, data.as_ref(), config.as_ref())?
+            );
             Ok(())
         }
         Cmd::Audit {
@@ -710,6 +797,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             };
             check_secrets(&cfg)?;
             let state = app::state(&cfg, &data).await?;
+            // The tree is built once, now, and checked against the newest
+            // witnessed checkpoint: a log cut below it is not served.
+            let cp = state
+                .audit
+                .warm_up(&state.store)
+                .await
+                .context("the audit log does not match its witnessed checkpoints")?;
+            tracing::info!(size = cp.size, "audit log loaded");
             if state.enroll_secrets.is_empty() && state.enroll_role_secrets.is_empty() {
                 tracing::warn!("no enrollment secret (config `enroll_secrets` or VIGIL_ENROLL_SECRET): agents cannot enroll");
             }

@@ -45,6 +45,56 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// The compact state of a growing tree: the roots of its perfect subtrees,
+/// largest (leftmost) first, whose sizes are the set bits of `size`. Appending
+/// a leaf and computing the root cost O(log n) without reading the leaves
+/// again: the audit log keeps one ([`crate::audit`]) so that a checkpoint
+/// does not rehash a million entries.
+///
+/// INVARIANT: `nodes.len() == size.count_ones()` and `nodes[i]` is the root of
+/// the perfect subtree for the i-th set bit of `size`, highest bit first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<Hash>,
+}
+
+impl Frontier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of leaves appended.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        // Each trailing one bit of the old size is a subtree of the same
+        // height as `node` that now merges with it.
+        let mut carry = self.size;
+        while carry & 1 == 1 {
+            match self.nodes.pop() {
+                Some(left) => node = node_hash(&left, &node),
+                None => break,
+            }
+            carry >>= 1;
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    /// MTH of the leaves appended so far: equal to [`root`] over them.
+    pub fn root(&self) -> Hash {
+        let mut it = self.nodes.iter().rev();
+        let Some(last) = it.next() else {
+            return Sha256::digest([]).into();
+        };
+        it.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+}
+
 /// PATH(m, D[n]): the audit path of leaf `m`.
 pub fn inclusion_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
     let n = leaves.len();
@@ -194,6 +244,18 @@ mod tests {
         let l = leaves(1);
         assert_eq!(root(&l), l[0]);
         assert_eq!(root(&leaves(2)), node_hash(&leaves(2)[0], &leaves(2)[1]));
+    }
+
+    #[test]
+    fn the_frontier_root_equals_the_full_recomputation() {
+        let l = leaves(300);
+        let mut f = Frontier::new();
+        assert_eq!(f.root(), root(&[]));
+        for (i, leaf) in l.iter().enumerate() {
+            f.push(*leaf);
+            assert_eq!(f.size(), i as u64 + 1);
+            assert_eq!(f.root(), root(&l[..=i]), "size {}", i + 1);
+        }
     }
 
     #[test]

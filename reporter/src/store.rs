@@ -57,6 +57,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/sqlite/0015_export_requests.sql"),
     ),
+    (12, include_str!("../migrations/sqlite/0012_audit_key.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -86,6 +87,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         15,
         include_str!("../migrations/postgres/0015_export_requests.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_audit_key.sql"),
     ),
 ];
 
@@ -241,7 +246,10 @@ impl Store {
                     // report survives power loss, not only a crash.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // Writers that begin with a write (`begin_write`, single
+                    // statements) wait here for the one writer; the longest
+                    // holder is a group commit of `ingest::MAX_BATCH` reports.
+                    conn.execute("PRAGMA busy_timeout = 20000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })
@@ -252,6 +260,20 @@ impl Store {
         let store = Store { pool, backend };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`:
+    /// the write lock is taken at once, waiting up to the busy timeout. A
+    /// plain (deferred) `BEGIN` whose first statement reads (the audit log's
+    /// next sequence number) holds a read snapshot; when another connection
+    /// commits in between, its first write cannot upgrade and SQLite answers
+    /// `database is locked` at once, without waiting: the 500s agents saw
+    /// under load. Every transaction that reads before it writes begins here.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -394,7 +416,7 @@ impl Store {
         reports: &[NewReport],
     ) -> Result<Vec<Stored>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut next_seq = audit.next_seq(&mut tx, self.backend).await?;
         // 1. The reports; RETURNING names the ones that were new.
         let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -676,6 +698,70 @@ mod tests {
         assert_eq!(super::placeholders(1, 2), "($1, $2)");
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::placeholders(0, 3), "");
+    }
+
+    /// Regression (issue 22, item 5): a transaction that reads before it
+    /// writes (the audit log's next sequence number) failed at once with
+    /// `database is locked` when another connection committed in between.
+    /// `begin_write` takes the write lock first; the other writer waits
+    /// within the busy timeout instead of failing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reading_writer_is_never_told_the_database_is_locked() {
+        use sqlx::Executor as _;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("vigil.db").display()
+        );
+        let store = super::Store::open(&url).await.unwrap();
+        store
+            .pool
+            .execute("CREATE TABLE t (n BIGINT PRIMARY KEY)")
+            .await
+            .unwrap();
+        // The failure, shown with a deferred transaction.
+        let mut tx = store.pool.begin().await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("locked"), "{e}");
+        drop(tx);
+        // The same interleaving through begin_write: both commit.
+        let mut tx = store.begin_write().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let other = {
+            let pool = store.pool.clone();
+            tokio::spawn(async move {
+                sqlx::query("INSERT INTO t (n) VALUES (100)")
+                    .execute(&pool)
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO t (n) VALUES ($1)")
+            .bind(n + 10)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
     }
 
     #[test]

@@ -179,6 +179,10 @@ pub async fn create(
     }
     let canonical = serde_json::to_value(&w).map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = now_ms();
+    // The waiver and its audit entry commit together or not at all: a
+    // waiver is never in force without its entry (issue 19, item 15).
+    let _g = state.audit.write_lock().await;
+    let mut tx = state.store.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO waivers (id, control, body, expires, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO NOTHING",
@@ -189,11 +193,12 @@ pub async fn create(
     .bind(w.expires.format("%Y-%m-%d").to_string())
     .bind(&user.name)
     .bind(now)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?
     .rows_affected();
     if inserted == 0 {
+        tx.rollback().await.map_err(StoreError::from)?;
         return Err(ApiError::Conflict(format!(
             "a waiver `{}` exists; revoke it or pick another id",
             w.id
@@ -201,13 +206,16 @@ pub async fn create(
     }
     state
         .audit
-        .append(
-            &state.store,
+        .append_in(
+            &mut tx,
+            state.store.backend,
             "waiver.created",
             &user.name,
             canonical.clone(),
         )
         .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(_g);
     let v = view(
         Stored {
             waiver: w,
@@ -245,35 +253,51 @@ pub async fn revoke(
         return Err(ApiError::NotFound(format!("no waiver `{id}`")));
     }
     let now = now_ms();
+    // The revocation and its audit entry commit together (issue 19, item 15).
+    let _g = state.audit.write_lock().await;
+    let mut tx = state.store.begin_write().await?;
     let n = sqlx::query(
         "UPDATE waivers SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(&user.name)
     .bind(&id)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?
     .rows_affected();
+    if n == 0 {
+        tx.rollback().await.map_err(StoreError::from)?;
+        drop(_g);
+        return Err(
+            match load_all(&state).await?.iter().any(|s| s.waiver.id == id) {
+                true => ApiError::Conflict(format!("waiver `{id}` is already revoked")),
+                false => ApiError::NotFound(format!("no waiver `{id}`")),
+            },
+        );
+    }
+    let control: Option<String> = sqlx::query_scalar("SELECT control FROM waivers WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    state
+        .audit
+        .append_in(
+            &mut tx,
+            state.store.backend,
+            "waiver.revoked",
+            &user.name,
+            json!({"id": id, "control": control}),
+        )
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    drop(_g);
     let found = load_all(&state)
         .await?
         .into_iter()
         .find(|s| s.waiver.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no waiver `{id}`")))?;
-    if n == 0 {
-        return Err(ApiError::Conflict(format!(
-            "waiver `{id}` is already revoked"
-        )));
-    }
-    state
-        .audit
-        .append(
-            &state.store,
-            "waiver.revoked",
-            &user.name,
-            json!({"id": id, "control": found.waiver.control}),
-        )
-        .await?;
     Ok(Json(view(found, today())))
 }
 

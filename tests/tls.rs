@@ -701,8 +701,7 @@ fn endpoint_matrix() {
     let (to_http, _) = plain_http(
         "HTTP/1.1 302 Found\r\nLocation: http://vigil-tls.test/login\r\nContent-Length: 0\r\n\r\n",
     );
-    let (page, _) =
-        plain_http("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    let (page, _) = plain_http("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
     for (id, port) in [
         ("redirect-ok", to_https),
         ("redirect-to-http", to_http),

@@ -100,9 +100,12 @@ pub async fn get_plain(
         };
         exchange(&mut tcp, &host_header(host, target, "80")).await
     };
-    tokio::time::timeout(limit, run)
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {}", humantime::format_duration(limit))))
+    tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {}",
+            humantime::format_duration(limit)
+        ))
+    })
 }
 
 /// `GET /` over TLS at `addr`, with SNI and `Host` set to `server_name`.
@@ -129,9 +132,12 @@ pub async fn get_tls(
         let _ = tls.shutdown().await;
         head
     };
-    tokio::time::timeout(limit, run)
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {}", humantime::format_duration(limit))))
+    tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {}",
+            humantime::format_duration(limit)
+        ))
+    })
 }
 
 #[cfg(test)]

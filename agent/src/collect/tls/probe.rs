@@ -75,8 +75,7 @@ fn client_hello_with(version: u16, suites: &[u16], sni: Option<&str>) -> Vec<u8>
     if version >= 0x0303 {
         // signature_algorithms: ECDSA and RSA-PSS/PKCS#1 with SHA-2, then SHA-1.
         let algs: [u16; 11] = [
-            0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203,
-            0x0201,
+            0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201,
         ];
         ext.extend_from_slice(&[0x00, 0x0d]);
         push_u16(&mut ext, algs.len() * 2 + 2);

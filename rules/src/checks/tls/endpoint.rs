@@ -729,7 +729,10 @@ mod tests {
         ] {
             assert_eq!(codes(&r(Ok(bad.clone()))), ["no_https_redirect"], "{bad:?}");
         }
-        assert_eq!(r(Err("connection refused".into())).status, CheckStatus::Error);
+        assert_eq!(
+            r(Err("connection refused".into())).status,
+            CheckStatus::Error
+        );
         // Facts that lack the address: error.
         assert_eq!(
             judge_with(&p, vec![Ok(session(&[]))], vec![]).status,
@@ -755,8 +758,10 @@ mod tests {
 
     #[test]
     fn validation() {
-        let bad: Params =
-            serde_json::from_value(json!({"min_protocol": "1.4", "system_roots": false, "min_hsts_max_age": 5})).unwrap();
+        let bad: Params = serde_json::from_value(
+            json!({"min_protocol": "1.4", "system_roots": false, "min_hsts_max_age": 5}),
+        )
+        .unwrap();
         let problems = TlsEndpoint::validate(&bad);
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(serde_json::from_value::<Params>(json!({"address": "a:1", "nope": 1})).is_err());

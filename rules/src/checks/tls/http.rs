@@ -178,8 +178,8 @@ mod tests {
             h.strict_transport_security.as_deref(),
             Some("max-age=63072000; includeSubDomains")
         );
-        let r = parse_head(b"HTTP/1.0 301 Moved\r\nLocation: https://papyrs.example/\r\n\r\n")
-            .unwrap();
+        let r =
+            parse_head(b"HTTP/1.0 301 Moved\r\nLocation: https://papyrs.example/\r\n\r\n").unwrap();
         assert!(is_https_redirect(&r));
         let r = parse_head(b"HTTP/1.1 302 Found\nLocation: http://papyrs.example/\n\n").unwrap();
         assert!(!is_https_redirect(&r));

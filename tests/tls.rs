@@ -361,6 +361,15 @@ struct RustlsServer {
 
 impl RustlsServer {
     fn start(chain_pem: &str, key_pem: &str) -> Self {
+        Self::serve(chain_pem, key_pem, None)
+    }
+
+    /// Also answers an HTTP request with `answer` (a whole response head).
+    fn start_http(chain_pem: &str, key_pem: &str, answer: &str) -> Self {
+        Self::serve(chain_pem, key_pem, Some(answer.to_owned()))
+    }
+
+    fn serve(chain_pem: &str, key_pem: &str, answer: Option<String>) -> Self {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain_pem)
             .unwrap()
             .map(|c| c.unwrap())
@@ -386,6 +395,7 @@ impl RustlsServer {
                 }
                 let Ok(mut tcp) = stream else { continue };
                 let config = config.clone();
+                let answer = answer.clone();
                 std::thread::spawn(move || {
                     let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
                     let Ok(conn) = rustls::ServerConnection::new(config) else {
@@ -393,8 +403,20 @@ impl RustlsServer {
                     };
                     let mut tls = rustls::StreamOwned::new(conn, &mut tcp);
                     let mut buf = [0u8; 1024];
-                    // Handshake, then read until the client goes away.
-                    while matches!(tls.read(&mut buf), Ok(n) if n > 0) {}
+                    let mut request = Vec::new();
+                    // Handshake, then read until the client goes away (or,
+                    // with an answer, until a request head is complete).
+                    while let Ok(n @ 1..) = tls.read(&mut buf) {
+                        request.extend_from_slice(&buf[..n]);
+                        if let Some(a) = &answer {
+                            if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                                let _ = std::io::Write::write_all(&mut tls, a.as_bytes());
+                                tls.conn.send_close_notify();
+                                let _ = std::io::Write::flush(&mut tls);
+                                break;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -471,6 +493,32 @@ impl Drop for OpensslServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain-HTTP server on 127.0.0.1:0 answering every request with
+/// `answer`, and keeping the `Host` header of the last request.
+fn plain_http(answer: &'static str) -> (u16, Arc<std::sync::Mutex<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                req.extend_from_slice(&buf[..n]);
+                if req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            *keep.lock().unwrap() = String::from_utf8_lossy(&req).into_owned();
+            let _ = std::io::Write::write_all(&mut s, answer.as_bytes());
+        }
+    });
+    (port, seen)
 }
 
 fn endpoint_check(id: &str, port: u16, extra: &str) -> String {
@@ -560,19 +608,27 @@ fn endpoint_matrix() {
         "          min_protocol: \"1.3\"\n",
     ));
 
-    let modern = ["-no_tls1", "-no_tls1_1"];
+    // TLS 1.2 with AEAD and forward secrecy only (OpenSSL's DEFAULT list
+    // would also accept CBC suites: `weak_cipher`, tried below).
+    let strong = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:@SECLEVEL=0";
+    let modern = ["-no_tls1", "-no_tls1_1", "-cipher", strong];
     let weak_key = OpensslServer::start("rsa1024", &modern);
     checks.push(endpoint_check("rsa1024", weak_key.port, ""));
     let sha1 = OpensslServer::start("sha1", &modern);
     checks.push(endpoint_check("sha1", sha1.port, ""));
     let old = OpensslServer::start("valid", &[]);
     checks.push(endpoint_check("tls10", old.port, ""));
+    // A server for TLS 1.0 has CBC suites (1.0 has nothing else): with the
+    // suite probe off, that is said (info) and the check passes.
     checks.push(endpoint_check(
         "tls10-allowed",
         old.port,
-        "          min_protocol: \"1.0\"\n",
+        "          min_protocol: \"1.0\"\n          probe_weak_ciphers: false\n",
     ));
-    let tls12 = OpensslServer::start("ec", &["-no_tls1", "-no_tls1_1", "-no_tls1_3"]);
+    let tls12 = OpensslServer::start(
+        "ec",
+        &["-no_tls1", "-no_tls1_1", "-no_tls1_3", "-cipher", strong],
+    );
     checks.push(endpoint_check(
         "tls13-only",
         tls12.port,
@@ -581,6 +637,82 @@ fn endpoint_matrix() {
     checks.push(endpoint_check("tls12-ok", tls12.port, ""));
     let openssl_modern = OpensslServer::start("ec", &modern);
     checks.push(endpoint_check("openssl-clean", openssl_modern.port, ""));
+    // OpenSSL's default list: GCM first (what rustls negotiates), but
+    // ECDHE-ECDSA-AES128-SHA and friends are still accepted over TLS 1.2.
+    let cbc = OpensslServer::start("ec", &["-no_tls1", "-no_tls1_1"]);
+    checks.push(endpoint_check("tls12-cbc", cbc.port, ""));
+    // `s_server -www` answers GET / with a status page and no HSTS header.
+    checks.push(endpoint_check(
+        "openssl-no-hsts",
+        openssl_modern.port,
+        "          hsts: true\n",
+    ));
+
+    // HSTS, from a server answering GET / with these headers.
+    let hsts = |age: &str| {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nStrict-Transport-Security: {age}\r\n\r\n")
+    };
+    let hsts_year = RustlsServer::start_http(
+        &p.path("valid.chain"),
+        &p.path("valid.key"),
+        &hsts("max-age=31536000; includeSubDomains"),
+    );
+    checks.push(endpoint_check(
+        "hsts-ok",
+        hsts_year.port,
+        "          hsts: true\n",
+    ));
+    let hsts_day = RustlsServer::start_http(
+        &p.path("valid.chain"),
+        &p.path("valid.key"),
+        &hsts("max-age=86400"),
+    );
+    checks.push(endpoint_check(
+        "hsts-short",
+        hsts_day.port,
+        "          hsts: true\n",
+    ));
+    checks.push(endpoint_check(
+        "hsts-short-allowed",
+        hsts_day.port,
+        "          hsts: true\n          min_hsts_max_age: 3600\n",
+    ));
+    let no_hsts = RustlsServer::start_http(
+        &p.path("valid.chain"),
+        &p.path("valid.key"),
+        "HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n",
+    );
+    checks.push(endpoint_check(
+        "hsts-missing",
+        no_hsts.port,
+        "          hsts: true\n",
+    ));
+    // TLS but no HTTP answer: HSTS unknown, so `error`.
+    checks.push(endpoint_check(
+        "hsts-no-answer",
+        gandi.port,
+        "          hsts: true\n          endpoint_timeout: 2s\n",
+    ));
+
+    // Port 80: a redirect to https, one to http, a page, and nothing.
+    let (to_https, seen_host) = plain_http(
+        "HTTP/1.1 301 Moved Permanently\r\nLocation: https://vigil-tls.test/\r\nContent-Length: 0\r\n\r\n",
+    );
+    let (to_http, _) = plain_http(
+        "HTTP/1.1 302 Found\r\nLocation: http://vigil-tls.test/login\r\nContent-Length: 0\r\n\r\n",
+    );
+    let (page, _) = plain_http("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    for (id, port) in [
+        ("redirect-ok", to_https),
+        ("redirect-to-http", to_http),
+        ("redirect-page", page),
+    ] {
+        checks.push(endpoint_check(
+            id,
+            gandi.port,
+            &format!("          http_address: 127.0.0.1:{port}\n"),
+        ));
+    }
 
     // Several endpoints in one check, concurrently.
     let many: Vec<String> = servers
@@ -599,6 +731,11 @@ fn endpoint_matrix() {
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     checks.push(endpoint_check("refused", closed_port, ""));
+    checks.push(endpoint_check(
+        "redirect-refused",
+        gandi.port,
+        &format!("          http_address: 127.0.0.1:{closed_port}\n"),
+    ));
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     checks.push(endpoint_check(
         "timeout",
@@ -652,8 +789,42 @@ fn endpoint_matrix() {
     expect(&r, "tls12-ok", "pass", &[]);
     expect(&r, "rsa1024", "fail", &["weak_key"]);
     expect(&r, "sha1", "fail", &["weak_signature"]);
-    expect(&r, "tls10", "fail", &["old_protocol", "old_protocol"]);
-    expect(&r, "tls10-allowed", "pass", &[]);
+    expect(
+        &r,
+        "tls10",
+        "fail",
+        &["old_protocol", "old_protocol", "weak_cipher"],
+    );
+    expect(&r, "tls10-allowed", "pass", &["weak_cipher_not_probed"]);
+    expect(&r, "tls12-cbc", "fail", &["weak_cipher"]);
+    let cbc_check = check_of(&r, "TLS", "tls12-cbc");
+    let msg = cbc_check["findings"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("_CBC_"), "{msg}");
+    // The negotiated suite is the strong one; the probe found the weak one.
+    assert_eq!(
+        cbc_check["evidence"]["endpoints"][0]["protocol"], "1.3",
+        "{cbc_check}"
+    );
+    expect(&r, "openssl-no-hsts", "fail", &["hsts_missing"]);
+    expect(&r, "hsts-ok", "pass", &[]);
+    expect(&r, "hsts-short", "fail", &["hsts_too_short"]);
+    expect(&r, "hsts-short-allowed", "pass", &[]);
+    expect(&r, "hsts-missing", "fail", &["hsts_missing"]);
+    expect(&r, "hsts-no-answer", "error", &[]);
+    expect(&r, "redirect-ok", "pass", &[]);
+    // The request named the site, as a browser would.
+    assert_eq!(
+        seen_host
+            .lock()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Host: "))
+            .map(str::trim),
+        Some(format!("{HOST}:{to_https}").as_str())
+    );
+    expect(&r, "redirect-to-http", "fail", &["no_https_redirect"]);
+    expect(&r, "redirect-page", "fail", &["no_https_redirect"]);
+    expect(&r, "redirect-refused", "error", &[]);
     expect(&r, "refused", "error", &[]);
     expect(&r, "timeout", "error", &[]);
     expect(&r, "dns", "error", &[]);
@@ -704,6 +875,7 @@ fn endpoint_matrix() {
         openssl_modern,
         silent,
     ));
+    drop((cbc, hsts_year, hsts_day, no_hsts));
 }
 
 fn file_check(id: &str, path: &str, extra: &str) -> String {

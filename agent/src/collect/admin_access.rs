@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vigil_rules::checks::admin_access::sudoers::{
+    grants_as_root, includedir_takes, parse as parse_sudoers, Entry,
+};
 use vigil_rules::checks::admin_access::{
-    key_fingerprint, Account, AuthorizedKey, Facts, Group, MatchSetting, Params, Sshd,
+    key_fingerprint, Account, AuthorizedKey, Facts, Group, MatchSetting, Params, Sshd, SudoersFacts,
 };
 
 use super::{io_reason, read_optional, HostCtx};
@@ -24,6 +27,8 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         Ok(None) => facts.errors.push(format!("`{}` does not exist", p.group)),
         Err(e) => facts.errors.push(e),
     }
+
+    facts.sudoers = collect_sudoers(&p.sudoers, ctx, &mut facts.errors);
 
     let config = ctx.path(&p.sshd_config);
     if config.exists() {
@@ -228,6 +233,104 @@ pub fn parse_group(text: &str) -> Vec<Group> {
             })
         })
         .collect()
+}
+
+/// sudoers and every file it includes, in sudo's order, parsed by
+/// `vigil_rules::checks::admin_access::sudoers`. `None` when `sudoers` does
+/// not exist; an included file that cannot be read is an error (sudo itself
+/// would refuse to run).
+fn collect_sudoers(sudoers: &str, ctx: &HostCtx, errors: &mut Vec<String>) -> Option<SudoersFacts> {
+    let top = ctx.path(sudoers);
+    match read_optional(&top) {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    }
+    let mut files: Vec<(String, Vec<Entry>)> = Vec::new();
+    read_sudoers_file(sudoers, ctx, 0, &mut files, errors);
+    let root_grants = grants_as_root(&files);
+    Some(SudoersFacts {
+        files: files.into_iter().map(|(f, _)| f).collect(),
+        root_grants,
+    })
+}
+
+fn read_sudoers_file(
+    host_path: &str,
+    ctx: &HostCtx,
+    depth: u32,
+    files: &mut Vec<(String, Vec<Entry>)>,
+    errors: &mut Vec<String>,
+) {
+    // sudo stops at 128 levels; a loop ends here much sooner.
+    if depth > 16 {
+        errors.push(format!(
+            "`{host_path}`: sudoers includes nested more than 16 deep"
+        ));
+        return;
+    }
+    let text = match read_optional(&ctx.path(host_path)) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            errors.push(format!(
+                "`{host_path}` is included by sudoers but does not exist"
+            ));
+            return;
+        }
+        Err(e) => {
+            errors.push(e);
+            return;
+        }
+    };
+    let entries = parse_sudoers(&text);
+    let dir = Path::new(host_path)
+        .parent()
+        .map_or_else(|| "/".to_owned(), |d| d.display().to_string());
+    let absolute = |p: &str| {
+        if p.starts_with('/') {
+            p.to_owned()
+        } else {
+            format!("{}/{p}", dir.trim_end_matches('/'))
+        }
+    };
+    let includes: Vec<(bool, String)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Include { path, .. } => Some((false, absolute(path))),
+            Entry::IncludeDir { path, .. } => Some((true, absolute(path))),
+            _ => None,
+        })
+        .collect();
+    files.push((host_path.to_owned(), entries));
+    for (is_dir, inc) in includes {
+        if !is_dir {
+            read_sudoers_file(&inc, ctx, depth + 1, files, errors);
+            continue;
+        }
+        let mut names: Vec<String> = match std::fs::read_dir(ctx.path(&inc)) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| includedir_takes(n))
+                .collect(),
+            // sudo skips a missing includedir.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                errors.push(format!("cannot read `{inc}`: {}", io_reason(&e)));
+                continue;
+            }
+        };
+        names.sort();
+        for n in names {
+            let f = format!("{}/{n}", inc.trim_end_matches('/'));
+            if ctx.path(&f).is_file() {
+                read_sudoers_file(&f, ctx, depth + 1, files, errors);
+            }
+        }
+    }
 }
 
 fn collect_keys(facts: &mut Facts, ctx: &HostCtx, key_files: &str) {

@@ -4,9 +4,14 @@
 //! their `Include`s and `Match` blocks), the accounts with a login shell, the
 //! members of the admin groups, and the fingerprints of every authorized key.
 //! Judgement: root login and password logins are off, and every key and every
-//! admin is on the policy's roster.
+//! admin is on the policy's roster. Admins are the members of `admin_groups`
+//! and every principal sudoers lets run commands as root ([`sudoers`]);
+//! keys sshd takes from elsewhere (`AuthorizedKeysCommand`,
+//! `TrustedUserCAKeys`) are reported, since no file shows them.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+pub mod sudoers;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -41,6 +46,10 @@ pub struct Params {
     pub passwd: String,
     #[serde(default = "default_group")]
     pub group: String,
+    /// The sudoers file; what it includes is read too. A host without it
+    /// (no sudo) grants nothing there.
+    #[serde(default = "default_sudoers")]
+    pub sudoers: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +88,9 @@ fn default_admin_groups() -> Vec<String> {
 }
 fn default_passwd() -> String {
     "/etc/passwd".into()
+}
+fn default_sudoers() -> String {
+    "/etc/sudoers".into()
 }
 fn default_group() -> String {
     "/etc/group".into()
@@ -142,9 +154,22 @@ pub struct Facts {
     pub accounts: Vec<Account>,
     pub groups: Vec<Group>,
     pub keys: Vec<AuthorizedKey>,
+    /// sudoers and what it includes; `None` when there is no sudoers file
+    /// (or facts from an agent before sudoers was read).
+    #[serde(default)]
+    pub sudoers: Option<SudoersFacts>,
     /// Files that exist but could not be read: the check is then `error`.
     #[serde(default)]
     pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SudoersFacts {
+    /// Every file read, in sudo's order.
+    pub files: Vec<String>,
+    /// Principals granted commands as root.
+    pub root_grants: Vec<sudoers::RootGrant>,
 }
 
 finding_codes! {
@@ -159,6 +184,8 @@ finding_codes! {
         UnrosteredAdmin = ("unrostered_admin", High, "a member of an admin group who is not on the roster"),
         ExtraRoot = ("extra_uid0_account", Critical, "an account other than root with uid 0"),
         SshdAbsent = ("sshd_absent", Info, "no sshd configuration: no remote shell access by ssh"),
+        AuthorizedKeysCommand = ("authorized_keys_command", Info, "sshd takes keys from `AuthorizedKeysCommand`, which no file shows: those keys are not checked against the roster"),
+        TrustedUserCaKeys = ("trusted_user_ca_keys", Info, "sshd accepts user certificates signed by `TrustedUserCAKeys`: any principal so signed logs in without an authorized_keys line"),
     }
 }
 
@@ -350,6 +377,125 @@ impl CheckKind for AdminAccess {
                 ));
             }
         }
+        // sudoers: each principal granted root, expanded to accounts; one
+        // finding per account (those already found in an admin group are not
+        // repeated).
+        let mut sudo_admins: BTreeMap<String, String> = BTreeMap::new();
+        for g in facts.sudoers.iter().flat_map(|s| &s.root_grants) {
+            let at = format!("{}:{}", g.file, g.line);
+            let loc = || {
+                Some(FileLocation {
+                    file: g.file.clone(),
+                    line: Some(g.line),
+                })
+            };
+            let p = g.principal.as_str();
+            let accounts: Vec<String> = if let Some(group) = p.strip_prefix('%') {
+                if group.starts_with(':') {
+                    let mut f = Code::UnrosteredAdmin.finding(
+                        p,
+                        format!("{at}: non-Unix group `{group}` may run commands as root; its members cannot be checked against the roster"),
+                    );
+                    f.location = loc();
+                    findings.push(f);
+                    continue;
+                }
+                let (name, gid) = match group.strip_prefix('#') {
+                    Some(n) => (None, n.parse::<u32>().ok()),
+                    None => (
+                        Some(group),
+                        facts.groups.iter().find(|x| x.name == group).map(|x| x.gid),
+                    ),
+                };
+                let mut members: BTreeSet<String> = BTreeSet::new();
+                for x in facts
+                    .groups
+                    .iter()
+                    .filter(|x| Some(x.name.as_str()) == name || Some(x.gid) == gid)
+                {
+                    members.extend(x.members.iter().cloned());
+                }
+                members.extend(
+                    facts
+                        .accounts
+                        .iter()
+                        .filter(|a| Some(a.gid) == gid)
+                        .map(|a| a.name.clone()),
+                );
+                members.into_iter().collect()
+            } else if p == "ALL" {
+                let mut f = Code::UnrosteredAdmin.finding(
+                    p,
+                    format!("{at}: every user may run commands as root ({})", g.commands),
+                );
+                f.location = loc();
+                findings.push(f);
+                continue;
+            } else if p.starts_with('+') {
+                let mut f = Code::UnrosteredAdmin.finding(
+                    p,
+                    format!("{at}: netgroup `{p}` may run commands as root; its members cannot be checked against the roster"),
+                );
+                f.location = loc();
+                findings.push(f);
+                continue;
+            } else if let Some(uid) = p.strip_prefix('#') {
+                let uid = uid.parse::<u32>().ok();
+                let names: Vec<String> = facts
+                    .accounts
+                    .iter()
+                    .filter(|a| Some(a.uid) == uid)
+                    .map(|a| a.name.clone())
+                    .collect();
+                if names.is_empty() {
+                    vec![p.to_owned()]
+                } else {
+                    names
+                }
+            } else {
+                vec![p.to_owned()]
+            };
+            for a in accounts {
+                if a == "root"
+                    || rostered.contains(a.as_str())
+                    || admins.iter().any(|(m, _)| *m == a)
+                    || sudo_admins.contains_key(&a)
+                {
+                    continue;
+                }
+                let via = if p == a {
+                    String::new()
+                } else {
+                    format!(" (through `{p}`)")
+                };
+                let mut f = Code::UnrosteredAdmin.finding(
+                    a.as_str(),
+                    format!("{at}: `{a}` may run commands as root{via} but is on no roster entry"),
+                );
+                f.location = loc();
+                findings.push(f);
+                sudo_admins.insert(a, at.clone());
+            }
+        }
+        if let Some(sshd) = &facts.sshd {
+            let set = |k: &str| {
+                sshd.settings
+                    .get(k)
+                    .filter(|v| !v.eq_ignore_ascii_case("none") && !v.is_empty())
+            };
+            if let Some(cmd) = set("authorizedkeyscommand") {
+                findings.push(Code::AuthorizedKeysCommand.finding(
+                    &sshd.source,
+                    format!("AuthorizedKeysCommand `{cmd}`: keys it returns are not checked against the roster"),
+                ));
+            }
+            if let Some(ca) = set("trustedusercakeys") {
+                findings.push(Code::TrustedUserCaKeys.finding(
+                    &sshd.source,
+                    format!("TrustedUserCAKeys `{ca}`: certificates it signed log in without an authorized key"),
+                ));
+            }
+        }
         for a in facts
             .accounts
             .iter()
@@ -369,6 +515,10 @@ impl CheckKind for AdminAccess {
             "login_accounts": facts.accounts.iter().filter(|a| a.login).map(|a| &a.name).collect::<Vec<_>>(),
             "keys": facts.keys.iter().map(|k| serde_json::json!({"account": k.account, "fingerprint": k.fingerprint.as_ref().ok()})).collect::<Vec<_>>(),
             "admins": admins.iter().map(|(m, g)| format!("{m} ({g})")).collect::<Vec<_>>(),
+            "sudoers": facts.sudoers.as_ref().map(|s| serde_json::json!({
+                "files": s.files,
+                "root_grants": s.root_grants,
+            })),
         });
         if !facts.errors.is_empty() {
             let mut v = Verdict::error(facts.errors.join("; "));
@@ -556,11 +706,86 @@ mod tests {
                 fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()),
                 key_type: "ssh-ed25519".into(),
             }],
+            sudoers: None,
             errors: vec![],
         }
     }
 
     const ROSTER: &str = "roster:\n  - name: alice\n    keys: ['SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4']\n";
+
+    #[test]
+    fn sudoers_grants_are_admins() {
+        let text = "root ALL=(ALL:ALL) ALL\n%sudo ALL=(ALL:ALL) ALL\n%ops ALL=(ALL) NOPASSWD: /usr/bin/systemctl\ndeploy ALL=(papyrs) ALL\n#1001 ALL=ALL\n+admins ALL=ALL\n";
+        let mut f = good_facts();
+        f.groups.push(Group {
+            name: "ops".into(),
+            gid: 50,
+            members: vec!["carol".into(), "alice".into()],
+        });
+        f.accounts.push(Account {
+            name: "dave".into(),
+            uid: 1001,
+            gid: 50,
+            home: "/home/dave".into(),
+            shell: "/bin/bash".into(),
+            login: true,
+        });
+        f.sudoers = Some(SudoersFacts {
+            files: vec!["/etc/sudoers.d/ops".into()],
+            root_grants: sudoers::grants_as_root(&[(
+                "/etc/sudoers.d/ops".into(),
+                sudoers::parse(text),
+            )]),
+        });
+        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        assert_eq!(v.status, CheckStatus::Fail);
+        let got: Vec<(&str, &str)> = v
+            .findings
+            .iter()
+            .map(|f| (f.code.as_str(), f.subject.as_str()))
+            .collect();
+        // carol and dave through %ops (dave by primary group), dave again by
+        // uid is not repeated; a netgroup cannot be checked; alice is
+        // rostered, deploy runs as papyrs only.
+        assert_eq!(
+            got,
+            [
+                ("unrostered_admin", "carol"),
+                ("unrostered_admin", "dave"),
+                ("unrostered_admin", "+admins"),
+            ],
+            "{v:#?}"
+        );
+        let carol = &v.findings[0];
+        assert_eq!(carol.location.as_ref().unwrap().line, Some(3));
+        assert!(
+            carol.message.contains("through `%ops`"),
+            "{}",
+            carol.message
+        );
+    }
+
+    #[test]
+    fn keys_from_elsewhere_are_reported() {
+        let mut f = good_facts();
+        let sshd = f.sshd.as_mut().unwrap();
+        sshd.settings.insert(
+            "authorizedkeyscommand".into(),
+            "/usr/bin/sss_ssh_authorizedkeys".into(),
+        );
+        sshd.settings
+            .insert("trustedusercakeys".into(), "/etc/ssh/user_ca.pub".into());
+        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, ["authorized_keys_command", "trusted_user_ca_keys"]);
+        let mut f = good_facts();
+        let sshd = f.sshd.as_mut().unwrap();
+        sshd.settings
+            .insert("authorizedkeyscommand".into(), "none".into());
+        assert!(AdminAccess::judge(&params(ROSTER), &f, &ctx())
+            .findings
+            .is_empty());
+    }
 
     #[test]
     fn rostered_host_passes() {

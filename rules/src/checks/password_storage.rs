@@ -104,13 +104,13 @@ fn default_bcrypt_cost() -> u64 {
     10
 }
 fn default_pbkdf2() -> u64 {
-    210_000
+    600_000
 }
 fn default_argon2_m() -> u64 {
     19_456
 }
 fn default_scrypt_ln() -> u64 {
-    14
+    15
 }
 
 /// What one stored password field is, without the field itself.

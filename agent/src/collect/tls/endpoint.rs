@@ -1,9 +1,12 @@
 //! Facts for `tls_endpoint`: one rustls handshake per address (all addresses
 //! concurrently, each under `endpoint_timeout`), the presented chain and its
-//! validation, and TLS 1.0/1.1 probes.
+//! validation, TLS 1.0/1.1 probes and a TLS 1.2 weak-suite probe; with
+//! `hsts`, the head of `GET /` over TLS; with `http_address`, the head of
+//! `GET /` over plain HTTP (see [`super::http`]).
 //!
 //! The handshake uses a verifier that accepts every certificate and
-//! signature: the agent only observes (it sends no data), and validating
+//! signature: the agent only observes (it sends no data but `GET /`, asked
+//! for by `hsts`), and validating
 //! afterwards with webpki records every problem where a normal verifier would
 //! abort on the first one.
 
@@ -18,12 +21,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use vigil_rules::checks::tls::cert::{encode, ChainFacts};
 use vigil_rules::checks::tls::endpoint::{
-    EndpointFacts, Facts, Params, Probe, ProbeOutcome, Session,
+    EndpointFacts, Facts, Params, Probe, ProbeOutcome, RedirectFacts, Session,
 };
 use vigil_rules::checks::tls::protocol_rank;
 
 use super::super::HostCtx;
-use super::{load_anchors, probe, validate, Anchors};
+use super::{http, load_anchors, probe, validate, Anchors};
 
 /// Accepts everything, remembering whether an OCSP response was stapled.
 #[derive(Debug, Default)]
@@ -83,12 +86,34 @@ impl ServerCertVerifier for Observer {
     }
 }
 
+/// A client configuration that completes the handshake with any certificate
+/// (see [`Observer`]) and offers `alpn`.
+fn observing_config(
+    observer: Arc<Observer>,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls configuration: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(observer)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
 /// Splits `host:port`, `[v6]:port` or a bare host (port 443).
 pub fn split_address(address: &str) -> (String, String) {
+    split_address_port(address, "443")
+}
+
+/// [`split_address`] with another default port (`80` for plain HTTP).
+pub fn split_address_port(address: &str, default_port: &str) -> (String, String) {
     let a = address.trim();
     if let Some(rest) = a.strip_prefix('[') {
         if let Some((host, tail)) = rest.split_once(']') {
-            let port = tail.strip_prefix(':').unwrap_or("443");
+            let port = tail.strip_prefix(':').unwrap_or(default_port);
             return (host.to_owned(), format!("[{host}]:{port}"));
         }
     }
@@ -96,8 +121,10 @@ pub fn split_address(address: &str) -> (String, String) {
         Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => {
             (host.to_owned(), a.to_owned())
         }
-        _ if a.parse::<std::net::Ipv6Addr>().is_ok() => (a.to_owned(), format!("[{a}]:443")),
-        _ => (a.to_owned(), format!("{a}:443")),
+        _ if a.parse::<std::net::Ipv6Addr>().is_ok() => {
+            (a.to_owned(), format!("[{a}]:{default_port}"))
+        }
+        _ => (a.to_owned(), format!("{a}:{default_port}")),
     }
 }
 
@@ -113,11 +140,31 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             tokio::spawn(async move { check_one(&p, &address, &anchors).await })
         })
         .collect();
+    let limit = p.endpoint_timeout.as_std();
+    let redirect_tasks: Vec<_> = p
+        .all_http_addresses()
+        .into_iter()
+        .map(|address| {
+            let name = p.server_name.clone();
+            tokio::spawn(async move {
+                let (_, target) = split_address_port(&address, "80");
+                let result = http::get_plain(&target, name.as_deref(), limit).await;
+                RedirectFacts { address, result }
+            })
+        })
+        .collect();
     let mut endpoints = Vec::with_capacity(tasks.len());
     for t in tasks {
         endpoints.push(t.await.map_err(|e| format!("endpoint task stopped: {e}"))?);
     }
-    Ok(Facts { endpoints })
+    let mut redirects = Vec::with_capacity(redirect_tasks.len());
+    for t in redirect_tasks {
+        redirects.push(t.await.map_err(|e| format!("redirect task stopped: {e}"))?);
+    }
+    Ok(Facts {
+        endpoints,
+        redirects,
+    })
 }
 
 async fn check_one(p: &Params, address: &str, anchors: &Anchors) -> EndpointFacts {
@@ -159,15 +206,8 @@ async fn session(
         .map_err(|_| format!("`{server_name}` is not a valid server name"))?;
 
     let observer = Arc::new(Observer::default());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls configuration: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(observer.clone())
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let config = observing_config(observer.clone(), &[b"h2", b"http/1.1"])?;
+    let connector = tokio_rustls::TlsConnector::from(config);
 
     let tcp = TcpStream::connect(addr)
         .await
@@ -222,7 +262,25 @@ async fn session(
             detail: "probe_old_protocols is off".into(),
         }));
     }
+    let sni = Some(server_name);
+    let weak_ciphers = Some(if p.probe_weak_ciphers {
+        probe::probe_weak_suites(addr, sni, limit).await
+    } else {
+        Probe {
+            version: "1.2".to_owned(),
+            outcome: ProbeOutcome::NotProbed,
+            detail: "probe_weak_ciphers is off".into(),
+        }
+    });
+    let http = if p.hsts {
+        let config = observing_config(Arc::new(Observer::default()), &[b"http/1.1"])?;
+        Some(http::get_tls(addr, target, server_name, config, limit).await)
+    } else {
+        None
+    };
     Ok(Session {
+        weak_ciphers,
+        http,
         protocol,
         cipher_suite,
         alpn,

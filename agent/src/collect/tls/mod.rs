@@ -17,6 +17,7 @@ use super::{io_reason, HostCtx};
 
 pub mod endpoint;
 pub mod file;
+pub mod http;
 pub mod probe;
 
 /// The anchors a check trusts, and how to say where they came from.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vigil_rules::checks::tls::endpoint::{Probe, ProbeOutcome};
+use vigil_rules::checks::tls::http::{weak_suite_name, WEAK_TLS12_SUITES};
 
 /// Cipher suites a TLS 1.0/1.1 server would pick from (ECDHE and RSA key
 /// exchange, AES-CBC and 3DES), and the renegotiation SCSV.
@@ -23,6 +24,20 @@ fn push_u16(out: &mut Vec<u8>, v: usize) {
 
 /// The ClientHello record offering exactly `version` (0x0301 or 0x0302).
 pub fn client_hello(version: u16, sni: Option<&str>) -> Vec<u8> {
+    client_hello_with(version, SUITES, sni)
+}
+
+/// A TLS 1.2 ClientHello offering only the suites without AEAD or forward
+/// secrecy ([`WEAK_TLS12_SUITES`]).
+pub fn weak_suites_hello(sni: Option<&str>) -> Vec<u8> {
+    let suites: Vec<u16> = WEAK_TLS12_SUITES.iter().map(|(c, _)| *c).collect();
+    client_hello_with(0x0303, &suites, sni)
+}
+
+/// The ClientHello record offering exactly `version` and `suites`. A TLS 1.2
+/// hello also carries `signature_algorithms`, without which servers assume
+/// SHA-1 and (at OpenSSL's default security level) refuse.
+fn client_hello_with(version: u16, suites: &[u16], sni: Option<&str>) -> Vec<u8> {
     let mut body = Vec::with_capacity(160);
     body.extend_from_slice(&version.to_be_bytes());
     // The random need not be secret: nothing is negotiated past the ServerHello.
@@ -35,8 +50,8 @@ pub fn client_hello(version: u16, sni: Option<&str>) -> Vec<u8> {
     }
     body.extend_from_slice(&random);
     body.push(0); // no session id
-    push_u16(&mut body, SUITES.len() * 2);
-    for s in SUITES {
+    push_u16(&mut body, suites.len() * 2);
+    for s in suites {
         body.extend_from_slice(&s.to_be_bytes());
     }
     body.extend_from_slice(&[1, 0]); // compression: null only
@@ -57,6 +72,18 @@ pub fn client_hello(version: u16, sni: Option<&str>) -> Vec<u8> {
     ]);
     // ec_point_formats: uncompressed
     ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    if version >= 0x0303 {
+        // signature_algorithms: ECDSA and RSA-PSS/PKCS#1 with SHA-2, then SHA-1.
+        let algs: [u16; 11] = [
+            0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201,
+        ];
+        ext.extend_from_slice(&[0x00, 0x0d]);
+        push_u16(&mut ext, algs.len() * 2 + 2);
+        push_u16(&mut ext, algs.len() * 2);
+        for a in algs {
+            ext.extend_from_slice(&a.to_be_bytes());
+        }
+    }
     push_u16(&mut body, ext.len());
     body.extend_from_slice(&ext);
 
@@ -100,7 +127,10 @@ pub fn interpret(version: u16, answer: &[u8]) -> (ProbeOutcome, String) {
                     let at = 33 + sid as usize;
                     Some(u16::from_be_bytes([*rest.get(at)?, *rest.get(at + 1)?]))
                 });
-                let suite = suite.map_or_else(String::new, |s| format!(", cipher suite 0x{s:04x}"));
+                let suite = suite.map_or_else(String::new, |s| match weak_suite_name(s) {
+                    Some(name) => format!(", cipher suite {name} (0x{s:04x})"),
+                    None => format!(", cipher suite 0x{s:04x}"),
+                });
                 (
                     ProbeOutcome::Accepted,
                     format!("ServerHello {}{suite}", version_name(v)),
@@ -139,11 +169,26 @@ pub async fn probe(
     sni: Option<&str>,
     limit: Duration,
 ) -> Probe {
+    exchange(addr, version, label, client_hello(version, sni), limit).await
+}
+
+/// Does the server accept a TLS 1.2 suite without AEAD or forward secrecy?
+pub async fn probe_weak_suites(addr: SocketAddr, sni: Option<&str>, limit: Duration) -> Probe {
+    exchange(addr, 0x0303, "1.2", weak_suites_hello(sni), limit).await
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    version: u16,
+    label: &str,
+    hello: Vec<u8>,
+    limit: Duration,
+) -> Probe {
     let run = async {
         let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        s.write_all(&client_hello(version, sni))
+        s.write_all(&hello)
             .await
             .map_err(|e| format!("write: {e}"))?;
         let mut buf = Vec::with_capacity(128);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::cert::{self, CertRules, ChainFacts};
+use super::http::{hsts_max_age, is_https_redirect, suite_strength, HttpHead, SuiteStrength};
 use super::{protocol_rank, PROTOCOLS};
 use crate::checks::{CheckKind, JudgeCtx};
 use crate::duration::PolicyDuration;
@@ -53,9 +54,26 @@ pub struct Params {
     /// Probe TLS 1.0 and 1.1 (below `min_protocol`) with a hand-written ClientHello.
     #[serde(default = "yes")]
     pub probe_old_protocols: bool,
+    /// Probe TLS 1.2 with a ClientHello offering only suites without AEAD or
+    /// without forward secrecy; a ServerHello is `weak_cipher`.
+    #[serde(default = "yes")]
+    pub probe_weak_ciphers: bool,
     /// Time allowed to each endpoint (connect, handshake, probes).
     #[serde(default = "default_endpoint_timeout")]
     pub endpoint_timeout: PolicyDuration,
+    /// Require `Strict-Transport-Security` on `GET /` of every endpoint.
+    #[serde(default)]
+    pub hsts: bool,
+    /// The least `max-age` accepted with `hsts: true` (180 days by default).
+    #[serde(default = "default_min_hsts_max_age")]
+    pub min_hsts_max_age: u64,
+    /// A plain-HTTP `host:port` that must answer `GET /` with a redirect
+    /// (301, 302, 307, 308) to `https://`.
+    #[serde(default)]
+    pub http_address: Option<String>,
+    /// More such plain-HTTP addresses.
+    #[serde(default)]
+    pub http_addresses: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -73,6 +91,9 @@ pub fn default_rsa() -> u32 {
 pub fn default_ec() -> u32 {
     256
 }
+pub fn default_min_hsts_max_age() -> u64 {
+    15_552_000
+}
 fn default_endpoint_timeout() -> PolicyDuration {
     PolicyDuration(std::time::Duration::from_secs(10))
 }
@@ -86,12 +107,32 @@ impl Params {
             .cloned()
             .collect()
     }
+
+    /// Every plain-HTTP address that must redirect, in order.
+    pub fn all_http_addresses(&self) -> Vec<String> {
+        self.http_address
+            .iter()
+            .chain(self.http_addresses.iter())
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     pub endpoints: Vec<EndpointFacts>,
+    /// The answers of the plain-HTTP addresses (`http_address`).
+    #[serde(default)]
+    pub redirects: Vec<RedirectFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectFacts {
+    pub address: String,
+    /// The head of the answer to `GET /`, or why there was none.
+    pub result: Result<HttpHead, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +158,14 @@ pub struct Session {
     /// Answers to handshakes offering only an old protocol.
     #[serde(default)]
     pub old_protocols: Vec<Probe>,
+    /// The answer to a TLS 1.2 handshake offering only weak suites
+    /// (`version` is `1.2`); absent when not probed.
+    #[serde(default)]
+    pub weak_ciphers: Option<Probe>,
+    /// The head of the answer to `GET /` over TLS, or why there was none;
+    /// absent unless `hsts` is asked for.
+    #[serde(default)]
+    pub http: Option<Result<HttpHead, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +208,11 @@ finding_codes! {
         OldProtocol = ("old_protocol", High, "the endpoint negotiates or accepts a protocol below `min_protocol`"),
         OldProtocolNotProbed = ("old_protocol_not_probed", Info, "whether the endpoint accepts a protocol below `min_protocol` is not known"),
         NoOcspStapling = ("no_ocsp_stapling", Medium, "no OCSP response stapled while `require_ocsp_stapling` is set"),
+        WeakCipher = ("weak_cipher", High, "the endpoint negotiates or accepts a TLS 1.2 cipher suite without AEAD or without forward secrecy"),
+        WeakCipherNotProbed = ("weak_cipher_not_probed", Info, "whether the endpoint accepts a weak TLS 1.2 cipher suite is not known"),
+        HstsMissing = ("hsts_missing", High, "`hsts` is set and `GET /` answers without a valid `Strict-Transport-Security` header"),
+        HstsTooShort = ("hsts_too_short", Medium, "the `Strict-Transport-Security` `max-age` is below `min_hsts_max_age`"),
+        NoHttpsRedirect = ("no_https_redirect", High, "plain HTTP at `http_address` does not answer with a redirect (301, 302, 307, 308) to `https://`"),
     }
 }
 
@@ -192,6 +246,17 @@ impl CheckKind for TlsEndpoint {
             out.push((
                 Some("min_days_remaining"),
                 "must not be negative".to_owned(),
+            ));
+        }
+        for a in p.all_http_addresses() {
+            if a.trim().is_empty() {
+                out.push((Some("http_addresses"), "an address is empty".to_owned()));
+            }
+        }
+        if p.min_hsts_max_age != default_min_hsts_max_age() && !p.hsts {
+            out.push((
+                Some("min_hsts_max_age"),
+                "`min_hsts_max_age` needs `hsts: true`".to_owned(),
             ));
         }
         if !p.system_roots && p.ca_file.is_none() {
@@ -251,6 +316,70 @@ impl CheckKind for TlsEndpoint {
                     }
                 }
             }
+            if s.protocol == "1.2" && suite_strength(&s.cipher_suite) == SuiteStrength::Weak {
+                findings.push(Code::WeakCipher.finding(
+                    subject,
+                    format!("negotiated {} over TLS 1.2", s.cipher_suite),
+                ));
+            }
+            match &s.weak_ciphers {
+                Some(probe) => match probe.outcome {
+                    ProbeOutcome::Accepted => findings.push(Code::WeakCipher.finding(
+                        subject,
+                        format!(
+                            "accepts a TLS 1.2 suite without AEAD or forward secrecy: {}",
+                            probe.detail
+                        ),
+                    )),
+                    ProbeOutcome::Refused => {}
+                    ProbeOutcome::Unknown | ProbeOutcome::NotProbed => {
+                        findings.push(Code::WeakCipherNotProbed.finding(
+                            subject,
+                            format!("weak TLS 1.2 suites not known: {}", probe.detail),
+                        ))
+                    }
+                },
+                None if p.probe_weak_ciphers => findings.push(Code::WeakCipherNotProbed.finding(
+                    subject,
+                    "weak TLS 1.2 suites were not probed (facts from an older agent)",
+                )),
+                None => {}
+            }
+            if p.hsts {
+                match &s.http {
+                    None => {
+                        errors.push(format!("{}: HSTS was not checked", ep.address));
+                    }
+                    Some(Err(why)) => {
+                        errors.push(format!("{}: GET / for HSTS failed: {why}", ep.address));
+                    }
+                    Some(Ok(head)) => match head.strict_transport_security.as_deref() {
+                        None => findings.push(Code::HstsMissing.finding(
+                            subject,
+                            format!(
+                                "GET / answered {} without Strict-Transport-Security",
+                                head.status
+                            ),
+                        )),
+                        Some(v) => match hsts_max_age(v) {
+                            None => findings.push(Code::HstsMissing.finding(
+                                subject,
+                                format!("Strict-Transport-Security `{v}` has no valid max-age, browsers ignore it"),
+                            )),
+                            Some(age) if age < p.min_hsts_max_age => {
+                                findings.push(Code::HstsTooShort.finding(
+                                    subject,
+                                    format!(
+                                        "Strict-Transport-Security max-age {age} s is below {} s",
+                                        p.min_hsts_max_age
+                                    ),
+                                ))
+                            }
+                            Some(_) => {}
+                        },
+                    },
+                }
+            }
             if p.require_ocsp_stapling && !s.ocsp_stapled {
                 findings
                     .push(Code::NoOcspStapling.finding(subject, "no OCSP response was stapled"));
@@ -279,15 +408,67 @@ impl CheckKind for TlsEndpoint {
                 "alpn": s.alpn,
                 "ocsp_stapled": s.ocsp_stapled,
                 "old_protocols": s.old_protocols,
+                "weak_ciphers": s.weak_ciphers,
+                "http": s.http.as_ref().map(|h| match h {
+                    Ok(head) => json!(head),
+                    Err(why) => json!({"error": why}),
+                }),
                 "trust": s.chain.trust,
                 "certificates": a.certificates,
             }));
         }
-        let ok_summary = match oks.as_slice() {
+        let wanted = p.all_http_addresses();
+        let mut redirects = Vec::new();
+        for address in &wanted {
+            let Some(r) = facts.redirects.iter().find(|r| &r.address == address) else {
+                errors.push(format!("{address}: the HTTP redirect was not checked"));
+                continue;
+            };
+            match &r.result {
+                Err(why) => {
+                    errors.push(format!("{address}: {why}"));
+                    redirects.push(json!({"address": address, "error": why}));
+                }
+                Ok(head) => {
+                    if !is_https_redirect(head) {
+                        findings.push(Code::NoHttpsRedirect.finding(
+                            address.as_str(),
+                            match &head.location {
+                                Some(l) => format!(
+                                    "GET / over plain HTTP answered {} to `{l}`, not a redirect to https://",
+                                    head.status
+                                ),
+                                None => format!(
+                                    "GET / over plain HTTP answered {} without a redirect",
+                                    head.status
+                                ),
+                            },
+                        ));
+                    }
+                    redirects.push(json!({"address": address, "status": head.status, "location": head.location}));
+                }
+            }
+        }
+        let redirect_note = (!wanted.is_empty()).then(|| {
+            format!(
+                "{} plain-HTTP address{} redirect{} to https",
+                wanted.len(),
+                if wanted.len() == 1 { "" } else { "es" },
+                if wanted.len() == 1 { "s" } else { "" }
+            )
+        });
+        let mut ok_summary = match oks.as_slice() {
             [one] => one.clone(),
             many => format!("{} endpoints: {}", many.len(), many.join("; ")),
         };
-        let mut v = Verdict::from_findings(findings, ok_summary, json!({"endpoints": evidence}));
+        if let Some(note) = redirect_note {
+            ok_summary = format!("{ok_summary}; {note}");
+        }
+        let mut v = Verdict::from_findings(
+            findings,
+            ok_summary,
+            json!({"endpoints": evidence, "redirects": redirects}),
+        );
         if !errors.is_empty() {
             v.status = CheckStatus::Error;
             v.summary = if errors.len() == 1 {
@@ -347,11 +528,26 @@ mod tests {
                     detail: "d".into(),
                 })
                 .collect(),
+            weak_ciphers: Some(Probe {
+                version: "1.2".into(),
+                outcome: ProbeOutcome::Refused,
+                detail: "alert 40 (handshake_failure)".into(),
+            }),
+            http: None,
         }
     }
 
     fn judge(p: &Params, results: Vec<Result<Session, String>>) -> Verdict {
+        judge_with(p, results, vec![])
+    }
+
+    fn judge_with(
+        p: &Params,
+        results: Vec<Result<Session, String>>,
+        redirects: Vec<RedirectFacts>,
+    ) -> Verdict {
         let facts = Facts {
+            redirects,
             endpoints: results
                 .into_iter()
                 .map(|result| EndpointFacts {
@@ -433,6 +629,117 @@ mod tests {
         assert!(codes(&judge(&p, vec![Ok(s)])).is_empty());
     }
 
+    fn head(status: u16, hsts: Option<&str>, location: Option<&str>) -> HttpHead {
+        HttpHead {
+            status,
+            strict_transport_security: hsts.map(String::from),
+            location: location.map(String::from),
+        }
+    }
+
+    #[test]
+    fn cipher_suites() {
+        let mut s = session(&[]);
+        s.protocol = "1.2".into();
+        s.cipher_suite = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into();
+        assert!(codes(&judge(&params(), vec![Ok(s.clone())])).is_empty());
+        s.cipher_suite = "TLS_RSA_WITH_AES_128_CBC_SHA".into();
+        assert_eq!(codes(&judge(&params(), vec![Ok(s)])), ["weak_cipher"]);
+        let mut s = session(&[]);
+        s.weak_ciphers = Some(Probe {
+            version: "1.2".into(),
+            outcome: ProbeOutcome::Accepted,
+            detail: "ServerHello TLS 1.2, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA".into(),
+        });
+        let v = judge(&params(), vec![Ok(s.clone())]);
+        assert_eq!(codes(&v), ["weak_cipher"]);
+        assert_eq!(v.status, CheckStatus::Fail);
+        assert!(v.findings[0].message.contains("AES_128_CBC"));
+        // Not knowing is said but is no failure.
+        s.weak_ciphers = None;
+        let v = judge(&params(), vec![Ok(s)]);
+        assert_eq!(codes(&v), ["weak_cipher_not_probed"]);
+        assert_eq!(v.status, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn hsts() {
+        let p = Params {
+            hsts: true,
+            ..params()
+        };
+        let with = |h: Option<Result<HttpHead, String>>| {
+            let mut s = session(&[]);
+            s.http = h;
+            judge(&p, vec![Ok(s)])
+        };
+        let good = with(Some(Ok(head(
+            200,
+            Some("max-age=31536000; includeSubDomains"),
+            None,
+        ))));
+        assert_eq!(good.status, CheckStatus::Pass, "{good:?}");
+        assert_eq!(
+            codes(&with(Some(Ok(head(200, None, None))))),
+            ["hsts_missing"]
+        );
+        assert_eq!(
+            codes(&with(Some(Ok(head(200, Some("includeSubDomains"), None))))),
+            ["hsts_missing"]
+        );
+        let short = with(Some(Ok(head(200, Some("max-age=86400"), None))));
+        assert_eq!(codes(&short), ["hsts_too_short"]);
+        assert!(short.findings[0].message.contains("15552000"));
+        // Exactly the minimum passes.
+        assert!(codes(&with(Some(Ok(head(200, Some("max-age=15552000"), None))))).is_empty());
+        // Not asked: not judged.
+        let mut s = session(&[]);
+        s.http = Some(Ok(head(200, None, None)));
+        assert!(codes(&judge(&params(), vec![Ok(s)])).is_empty());
+        // Asked and not known: error, never pass.
+        assert_eq!(with(None).status, CheckStatus::Error);
+        let v = with(Some(Err("connection reset".into())));
+        assert_eq!(v.status, CheckStatus::Error);
+        assert!(v.summary.contains("reset"), "{}", v.summary);
+    }
+
+    #[test]
+    fn https_redirects() {
+        let p = Params {
+            http_address: Some("127.0.0.1:80".into()),
+            ..params()
+        };
+        let r = |result| {
+            judge_with(
+                &p,
+                vec![Ok(session(&[]))],
+                vec![RedirectFacts {
+                    address: "127.0.0.1:80".into(),
+                    result,
+                }],
+            )
+        };
+        let ok = r(Ok(head(301, None, Some("https://papyrs.example/"))));
+        assert_eq!(ok.status, CheckStatus::Pass);
+        assert!(ok.summary.contains("redirects to https"), "{}", ok.summary);
+        for bad in [
+            head(200, None, None),
+            head(302, None, Some("http://papyrs.example/")),
+            head(303, None, Some("https://papyrs.example/")),
+        ] {
+            assert_eq!(codes(&r(Ok(bad.clone()))), ["no_https_redirect"], "{bad:?}");
+        }
+        assert_eq!(
+            r(Err("connection refused".into())).status,
+            CheckStatus::Error
+        );
+        // Facts that lack the address: error.
+        assert_eq!(
+            judge_with(&p, vec![Ok(session(&[]))], vec![]).status,
+            CheckStatus::Error
+        );
+    }
+
     #[test]
     fn unreachable_is_error_not_fail() {
         let v = judge(
@@ -451,10 +758,12 @@ mod tests {
 
     #[test]
     fn validation() {
-        let bad: Params =
-            serde_json::from_value(json!({"min_protocol": "1.4", "system_roots": false})).unwrap();
+        let bad: Params = serde_json::from_value(
+            json!({"min_protocol": "1.4", "system_roots": false, "min_hsts_max_age": 5}),
+        )
+        .unwrap();
         let problems = TlsEndpoint::validate(&bad);
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(serde_json::from_value::<Params>(json!({"address": "a:1", "nope": 1})).is_err());
     }
 }

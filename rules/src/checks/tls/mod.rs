@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod endpoint;
 pub mod file;
+pub mod http;
 
 /// TLS protocol versions as policies spell them, oldest first.
 pub const PROTOCOLS: &[&str] = &["1.0", "1.1", "1.2", "1.3"];

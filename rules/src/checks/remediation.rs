@@ -47,6 +47,8 @@ static TABLE: &[Entry] = &[
     ("admin_access/password_authentication_enabled", "Set `PasswordAuthentication no` in /etc/ssh/sshd_config (check `Match` blocks and included files too) and reload sshd; give every administrator a key on the roster first.", SSHD_CONFIG),
     ("admin_access/root_login_permitted", "Set `PermitRootLogin no` (or the value the policy's `permit_root_login` allows, e.g. `prohibit-password`) in /etc/ssh/sshd_config and reload sshd; administrators log in as themselves and use sudo.", SSHD_CONFIG),
     ("admin_access/sshd_absent", "Nothing to fix if the host is administered without ssh; otherwise point `sshd_config` at the server's configuration file.", None),
+    ("admin_access/authorized_keys_command", "Make sure the `AuthorizedKeysCommand` program only returns keys of rostered people (or check its source with another control); vigil cannot see those keys.", SSHD_CONFIG),
+    ("admin_access/trusted_user_ca_keys", "Restrict which principals may log in (`AuthorizedPrincipalsFile`) and issue certificates only to rostered people; vigil cannot list who holds one.", SSHD_CONFIG),
     ("admin_access/unknown_key", "Remove the key from the authorized_keys file, or add its fingerprint (`ssh-keygen -lf FILE`) to the person's roster entry if they are key personnel.", Some("CIS Debian Linux Benchmark, \"Ensure sshd access is configured\"")),
     ("admin_access/unparsable_key", "Fix or delete the line in the authorized_keys file: each line is `[options] TYPE BASE64 [comment]`.", Some("sshd(8), section AUTHORIZED_KEYS FILE FORMAT")),
     ("admin_access/unrostered_admin", "Remove the account from the admin group or sudoers rule (`gpasswd -d NAME sudo`, or edit /etc/sudoers.d with `visudo`), or add the person to the roster if they are key personnel.", Some("sudoers(5); ISO/IEC 27001:2022 A.8.2 (privileged access rights)")),
@@ -149,6 +151,11 @@ static TABLE: &[Entry] = &[
     ("tls/chain_order", "Serve the chain in order: the leaf first, then each certificate's issuer (nginx: `ssl_certificate` is the leaf followed by the intermediates).", Some("RFC 8446, section 4.4.2")),
     ("tls/expired", "Renew the certificate now and reload the server; automate renewal (certbot/ACME or the CA's API) with monitoring.", RFC5280),
     ("tls/expiring_soon", "Renew the certificate before it expires and reload the server.", RFC5280),
+    ("tls/hsts_missing", "Send `Strict-Transport-Security: max-age=31536000; includeSubDomains` on every HTTPS response (nginx: `add_header Strict-Transport-Security \"max-age=31536000; includeSubDomains\" always;`).", Some("RFC 6797")),
+    ("tls/hsts_too_short", "Raise the header's `max-age` to at least `min_hsts_max_age` (six months; a year is usual).", Some("RFC 6797, section 6.1.1")),
+    ("tls/no_https_redirect", "Make plain HTTP answer only with a permanent redirect to HTTPS (nginx: `return 301 https://$host$request_uri;` in the port 80 server).", Some("RFC 9110, section 15.4; Papyrs Security Policy item 5")),
+    ("tls/weak_cipher", "Offer only AEAD suites with forward secrecy for TLS 1.2 (ECDHE with AES-GCM or ChaCha20-Poly1305; nginx: `ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;`).", BCP195),
+    ("tls/weak_cipher_not_probed", "Nothing to fix; set `probe_weak_ciphers: true` where the agent can reach the endpoint to know.", None),
     ("tls/hostname_mismatch", "Issue a certificate whose subjectAltName covers the served name, or correct `server_name`.", Some("RFC 6125")),
     ("tls/incomplete_chain", "Append the CA's intermediate certificate(s) to the served chain (nginx: fullchain.pem in `ssl_certificate`).", Some("RFC 8446, section 4.4.2")),
     ("tls/issuer_mismatch", "Get the certificate from the CA the policy names (e.g. Gandi), or change `issuer_contains` if the policy changed.", Some("Papyrs Security Policy item 2")),
@@ -241,6 +248,7 @@ mod tests {
         assert!(a.is_some());
         assert_eq!(a, b);
         assert!(for_code("tls_certificate_file", "old_protocol").is_some());
+        assert!(for_code("tls_endpoint", "hsts_missing").is_some());
         assert!(for_code("firewall", "expired").is_none());
     }
 }

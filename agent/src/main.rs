@@ -35,6 +35,11 @@ enum Cmd {
         /// Run only this control (repeatable).
         #[arg(long = "control", value_name = "ID")]
         controls: Vec<String>,
+        /// This host's role (repeatable): only the controls and checks whose
+        /// `roles` name one of them run. Replaces the config's `roles`; with
+        /// neither, every control runs.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
         /// table (default on a terminal), json (default otherwise), junit or sarif.
         #[arg(long)]
         format: Option<Format>,
@@ -379,6 +384,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             policy,
             config,
             controls,
+            roles,
             format,
             output,
             root,
@@ -405,7 +411,16 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 Ok(p) => p,
                 Err(code) => return Ok(code),
             };
-            if let Err(e) = engine::select(&p, &controls) {
+            let roles = if roles.is_empty() {
+                cfg.roles.clone()
+            } else {
+                roles
+            };
+            if let Some(bad) = roles.iter().find(|r| !vigil_agent::config::valid_role(r)) {
+                eprintln!("vigil-agent: `{bad}` is not a valid role name (use letters, digits, `-`, `_` and `.`)");
+                return Ok(INVALID);
+            }
+            if let Err(e) = engine::select_for(&p, &controls, &roles) {
                 eprintln!("vigil-agent: {e}");
                 return Ok(INVALID);
             }
@@ -451,7 +466,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             };
             let opts = RunOptions {
                 host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),
-                roles: cfg.roles.clone(),
+                roles,
                 controls,
                 ctx,
                 erasures: engine::ErasureTasks::FromPolicy,

@@ -5,6 +5,7 @@
 pub mod export;
 mod hooks;
 pub mod purge;
+mod readiness;
 mod restic;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             }
         }
         facts.tasks.push(tf);
+    }
+    if !p.tasks.iter().any(|t| p.handles(&t.phase)) {
+        facts.readiness = Some(readiness::gather(p, ctx).await);
     }
     Ok(facts)
 }

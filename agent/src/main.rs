@@ -323,6 +323,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             if json {
                 text = serde_json::to_string_pretty(&types)? + "\n";
             } else {
+                text += "Every check: id, type, every, timeout, roles, with (the type's parameters below).\n\
+                         `roles: [ROLE, ...]` on a control or a check: it runs only on hosts with one of\n\
+                         those roles (`check --role ROLE`, the config's `roles`); without, on every host.\n\
+                         A check's roles narrow its control's (one firewall port list per role). See docs/roles.md.\n\n";
                 for t in types {
                     text += &format!("{:18} {}\n", t.name, t.summary);
                     for c in t.codes {

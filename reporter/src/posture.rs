@@ -167,7 +167,8 @@ pub fn compute(
         }
     }
     // An applicable host that never reported a control of the policy: unknown.
-    for (id, (_, results)) in &mut by_control {
+    for (id, (_, results)) in by_control.iter_mut() {
+        let id: &str = id;
         if !policy_controls.iter().any(|(p, _)| p == id) {
             continue;
         }

@@ -204,7 +204,11 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     let c = &report["controls"][0]["checks"][0];
     assert_eq!(c["status"], "pass", "{report:#}");
     assert_eq!(c["evidence"]["tasks"], json!([]), "{report:#}");
-    assert_eq!(c["evidence"]["readiness"]["ready"], json!(true), "{report:#}");
+    assert_eq!(
+        c["evidence"]["readiness"]["ready"],
+        json!(true),
+        "{report:#}"
+    );
 
     // backup-2 goes down before the closure: the local backups will wait for it.
     assert_eq!(a_b2.stop(), 0);

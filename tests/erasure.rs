@@ -103,7 +103,11 @@ fn no_task_proves_readiness_and_other_phases_are_not_ours() {
     let c = run(&host, &json!({"site": site}));
     assert_eq!(c["status"], "pass", "{c:#}");
     assert_eq!(c["evidence"]["tasks"], json!([]));
-    assert_eq!(c["evidence"]["readiness"]["phases"], json!(["site"]), "{c:#}");
+    assert_eq!(
+        c["evidence"]["readiness"]["phases"],
+        json!(["site"]),
+        "{c:#}"
+    );
     let c = run(
         &host,
         &json!({"site": site, "tasks": [task("offline_backups")]}),
@@ -117,7 +121,10 @@ fn no_task_proves_readiness_and_other_phases_are_not_ours() {
     assert_eq!(c["status"], "fail", "{c:#}");
     assert_eq!(c["findings"][0]["code"], "erasure_not_ready", "{c:#}");
     assert!(
-        c["findings"][0]["message"].as_str().unwrap().contains("/nonexistent/papyrs-admin"),
+        c["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/papyrs-admin"),
         "{c:#}"
     );
     // Nothing of the site was touched.

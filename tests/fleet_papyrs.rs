@@ -31,7 +31,11 @@ const ROLES: [(&str, &str); 4] = [
 
 fn openssl(dir: &Path, args: &[&str]) {
     let bin = require_tool("openssl", "openssl");
-    let o = Command::new(bin).args(args).current_dir(dir).output().unwrap();
+    let o = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "openssl {args:?}: {}",
@@ -47,24 +51,55 @@ fn certificate(dir: &Path, days: u32) {
         openssl(
             dir,
             &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-                "ca.pem", "-days", "3650", "-subj", "/CN=Fleet Test Gandi CA",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=Fleet Test Gandi CA",
             ],
         );
     }
     openssl(
         dir,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr",
-            "-subj", "/CN=papyrs.example",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=papyrs.example",
         ],
     );
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:papyrs.example\n").unwrap();
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "leaf.pem", "-days", &days.to_string(), "-extfile",
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            &days.to_string(),
+            "-extfile",
             "ext.cnf",
         ],
     );
@@ -75,6 +110,7 @@ fn certificate(dir: &Path, days: u32) {
 
 /// A restic repository at `dir/restic` holding `data` backed up now.
 fn repository(dir: &Path, data: &Path) -> Restic {
+    std::fs::create_dir_all(dir).unwrap();
     let pass = dir.join("restic.pass");
     std::fs::write(&pass, "fleet-papyrs-pass\n").unwrap();
     let r = Restic::new(&dir.join("restic"), &pass);
@@ -88,8 +124,27 @@ fn make_backup_old(r: &Restic, data: &Path) {
     let old = (chrono::Utc::now() - chrono::Duration::days(3))
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
-    r.cmd(&["backup", "-q", "--time", &old, data.to_str().unwrap()]);
-    r.cmd(&["forget", "-q", "--keep-last", "1"]);
+    // The daemons read the repository every second (a shared lock each
+    // time): restic 0.14 has no --retry-lock, so retry here.
+    for args in [
+        &["backup", "-q", "--time", &old, data.to_str().unwrap()][..],
+        &["forget", "-q", "--keep-last", "1"][..],
+    ] {
+        let mut tries = 0;
+        loop {
+            let o = r.output(args);
+            if o.status.success() {
+                break;
+            }
+            tries += 1;
+            assert!(
+                tries < 60,
+                "restic {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
 }
 
 fn statuses(posture: &Value, control: &str) -> Value {
@@ -291,7 +346,10 @@ controls:
     let posture = last.clone();
     let sp2 = statuses(&posture, "SP-2");
     assert_eq!(sp2["applicable_hosts"], 1, "{sp2:#}");
-    assert_eq!(sp2["hosts_not_applicable"], json!(["backup-1", "db-1", "offline-1"]));
+    assert_eq!(
+        sp2["hosts_not_applicable"],
+        json!(["backup-1", "db-1", "offline-1"])
+    );
     let bk1 = statuses(&posture, "BK-1");
     assert_eq!(bk1["roles"], json!(["backup", "offline_backup"]));
     assert_eq!(bk1["applicable_hosts"], 2);
@@ -337,7 +395,12 @@ controls:
             "BK-1" => json!(["backup-1", "offline-1"]),
             _ => json!([]),
         };
-        assert_eq!(c["hosts_failing"], failing, "{id}: {c:#}\n{}", logs(&agents));
+        assert_eq!(
+            c["hosts_failing"],
+            failing,
+            "{id}: {c:#}\n{}",
+            logs(&agents)
+        );
         assert_eq!(c["hosts_error"], json!([]), "{id}: {c:#}");
         assert_eq!(c["hosts_unknown"], json!([]), "{id}: {c:#}");
     }
@@ -352,4 +415,3 @@ controls:
         a.stop();
     }
 }
-

@@ -99,7 +99,10 @@ pub fn select_for<'a>(
             roles.join(", ")
         ));
     }
-    Ok(selected.into_iter().filter(|c| c.applies_to(roles)).collect())
+    Ok(selected
+        .into_iter()
+        .filter(|c| c.applies_to(roles))
+        .collect())
 }
 
 /// Drops from `due` the controls that do not apply to `roles` (the daemon's

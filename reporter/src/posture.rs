@@ -344,7 +344,10 @@ mod tests {
             agent_with("off-1", &["offline_backup"]),
             agent_with("legacy", &[]),
         ];
-        let policy = vec![("FW".to_owned(), "fw".to_owned()), ("BK-1".to_owned(), "bk".to_owned())];
+        let policy = vec![
+            ("FW".to_owned(), "fw".to_owned()),
+            ("BK-1".to_owned(), "bk".to_owned()),
+        ];
         let mut roles = BTreeMap::new();
         roles.insert("FW".to_owned(), vec!["app".to_owned(), "db".to_owned()]);
         roles.insert(

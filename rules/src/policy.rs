@@ -804,13 +804,28 @@ controls:
             errs[0]
         );
         let errs = errors(&SCOPED.replace("roles: [backup, offline_backup]", "roles: []"));
-        assert!(errs[0].contains("is empty, so it would apply to no host"), "{errs:#?}");
-        let errs = errors(&SCOPED.replace("roles: [backup, offline_backup]", "roles: [backup, backup, 'a b']"));
+        assert!(
+            errs[0].contains("is empty, so it would apply to no host"),
+            "{errs:#?}"
+        );
+        let errs = errors(&SCOPED.replace(
+            "roles: [backup, offline_backup]",
+            "roles: [backup, backup, 'a b']",
+        ));
         assert_eq!(errs.len(), 2, "{errs:#?}");
-        assert!(errs[0].contains("role `backup` is listed twice"), "{errs:#?}");
-        assert!(errs[1].contains("`a b` is not a valid role name"), "{errs:#?}");
+        assert!(
+            errs[0].contains("role `backup` is listed twice"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].contains("`a b` is not a valid role name"),
+            "{errs:#?}"
+        );
         let errs = errors(&SCOPED.replace("roles: [db]", "roles: [{x: 1}]"));
-        assert!(errs[0].contains("a role must be a name, found a mapping"), "{errs:#?}");
+        assert!(
+            errs[0].contains("a role must be a name, found a mapping"),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -832,7 +847,8 @@ controls:
         let errs = errors(&text);
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert!(
-            errs[0].contains("role `db` of check `db` is not among the roles of control `FW` (app)"),
+            errs[0]
+                .contains("role `db` of check `db` is not among the roles of control `FW` (app)"),
             "{errs:#?}"
         );
         assert!(errs[0].starts_with("p.yaml:14:"), "{errs:#?}");

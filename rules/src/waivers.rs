@@ -147,7 +147,11 @@ pub fn parse_checked(
             Some((_, Some(c))) => {
                 // A role scope the control (or the named check) never runs on
                 // would match nothing: say so rather than let it sit unused.
-                let scope = match w.check.as_ref().and_then(|k| c.checks.iter().find(|x| &x.id == k)) {
+                let scope = match w
+                    .check
+                    .as_ref()
+                    .and_then(|k| c.checks.iter().find(|x| &x.id == k))
+                {
                     Some(k) if !k.roles.is_empty() => k.roles.clone(),
                     _ => c.effective_roles(),
                 };

@@ -15,10 +15,12 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let mut facts = Facts::default();
     if let Some(file) = &p.roster_file {
         match read_optional(&ctx.path(file)) {
-            Ok(Some(text)) => match vigil_rules::checks::admin_access::parse_roster_file(&text, file) {
-                Ok(people) => facts.roster_from_file = people,
-                Err(e) => facts.errors.push(format!("roster file: {e}")),
-            },
+            Ok(Some(text)) => {
+                match vigil_rules::checks::admin_access::parse_roster_file(&text, file) {
+                    Ok(people) => facts.roster_from_file = people,
+                    Err(e) => facts.errors.push(format!("roster file: {e}")),
+                }
+            }
             Ok(None) => facts.errors.push(format!(
                 "roster file `{file}` does not exist: who may administer this host is unknown"
             )),

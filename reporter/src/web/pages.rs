@@ -278,10 +278,14 @@ async fn host_page(
     let mut not_applicable = Vec::new();
     for c in &posture.controls {
         if c.hosts_not_applicable.contains(&host) {
-            not_applicable.push(minijinja::context! { id => c.id, title => c.title, roles => c.roles });
+            not_applicable
+                .push(minijinja::context! { id => c.id, title => c.title, roles => c.roles });
             continue;
         }
-        match latest.iter().find(|r| r.host == host && r.control_id == c.id) {
+        match latest
+            .iter()
+            .find(|r| r.host == host && r.control_id == c.id)
+        {
             Some(r) => controls.push(minijinja::context! {
                 id => r.control_id, title => r.title,
                 status => if h.stale { "unknown" } else { r.status.as_str() },

@@ -562,14 +562,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(people[0].name, "alice");
-        let p: Params = crate::yaml::from_node(&crate::yaml::parse("roster_file: /etc/vigil/roster.yaml\n").unwrap()).unwrap();
+        let p: Params = crate::yaml::from_node(
+            &crate::yaml::parse("roster_file: /etc/vigil/roster.yaml\n").unwrap(),
+        )
+        .unwrap();
         let mut f = good_facts();
         let v = AdminAccess::judge(&p, &f, &ctx());
-        assert_eq!(v.status, crate::verdict::CheckStatus::Fail, "nobody rostered: {v:?}");
+        assert_eq!(
+            v.status,
+            crate::verdict::CheckStatus::Fail,
+            "nobody rostered: {v:?}"
+        );
         f.roster_from_file = people;
         let v = AdminAccess::judge(&p, &f, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Pass, "{v:?}");
-        let e = parse_roster_file("roster:\n  - name: bob\n    colour: red\n", "r.yaml").unwrap_err();
+        let e =
+            parse_roster_file("roster:\n  - name: bob\n    colour: red\n", "r.yaml").unwrap_err();
         assert!(e.starts_with("r.yaml:3:5: unknown key `colour`"), "{e}");
     }
 

@@ -512,7 +512,14 @@ mod tests {
         assert_eq!(v.summary, "no erasure pending");
         let mut t = task("offline_backups", vec![], vec![]);
         t.handled = false;
-        let v = Erasure::judge(&params(), &Facts { tasks: vec![t], readiness: None }, &ctx());
+        let v = Erasure::judge(
+            &params(),
+            &Facts {
+                tasks: vec![t],
+                readiness: None,
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, crate::verdict::CheckStatus::Skipped);
     }
 
@@ -629,7 +636,14 @@ mod tests {
             archive_sha256: "ab".into(),
             manifest_entries: 3,
         });
-        let v = Erasure::judge(&params(), &Facts { tasks: vec![t], readiness: None }, &ctx());
+        let v = Erasure::judge(
+            &params(),
+            &Facts {
+                tasks: vec![t],
+                readiness: None,
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, crate::verdict::CheckStatus::Pass);
         let e = &v.evidence["tasks"][0];
         assert_eq!(e["archive"], "/x.tar.gz");

@@ -144,14 +144,28 @@ fn hook(phase: &str, argv: &[String]) -> Prerequisite {
         return not_ready(phase, what, format!("`{program}` is not in PATH"));
     };
     match std::fs::metadata(&path) {
-        Err(e) => not_ready(phase, what, format!("`{}`: {}", path.display(), io_reason(&e))),
-        Ok(m) if !m.is_file() => not_ready(phase, what, format!("`{}` is not a file", path.display())),
+        Err(e) => not_ready(
+            phase,
+            what,
+            format!("`{}`: {}", path.display(), io_reason(&e)),
+        ),
+        Ok(m) if !m.is_file() => {
+            not_ready(phase, what, format!("`{}` is not a file", path.display()))
+        }
         Ok(m) => {
             use std::os::unix::fs::PermissionsExt;
             if m.permissions().mode() & 0o111 == 0 {
-                not_ready(phase, what, format!("`{}` is not executable", path.display()))
+                not_ready(
+                    phase,
+                    what,
+                    format!("`{}` is not executable", path.display()),
+                )
             } else {
-                ready(phase, what, format!("`{}` is an executable file", path.display()))
+                ready(
+                    phase,
+                    what,
+                    format!("`{}` is an executable file", path.display()),
+                )
             }
         }
     }
@@ -174,7 +188,13 @@ fn probe_write(dir: &Path) -> Result<(), String> {
     let f = tempfile::Builder::new()
         .prefix(".vigil-readiness-")
         .tempfile_in(dir)
-        .map_err(|e| format!("cannot create a file in `{}`: {}", dir.display(), io_reason(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot create a file in `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            )
+        })?;
     f.close()
         .map_err(|e| format!("cannot remove the probe file: {}", io_reason(&e)))
 }
@@ -219,7 +239,13 @@ async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -
         .tempdir()
     {
         Ok(c) => c,
-        Err(e) => return not_ready(phase, what, format!("cannot make a cache directory: {}", io_reason(&e))),
+        Err(e) => {
+            return not_ready(
+                phase,
+                what,
+                format!("cannot make a cache directory: {}", io_reason(&e)),
+            )
+        }
     };
     let repository = if r.repository.starts_with('/') {
         ctx.path(&r.repository)
@@ -234,8 +260,16 @@ async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -
     let argv: Vec<String> = ["restic", "list", "keys"].map(String::from).to_vec();
     match hooks::run(&argv, &env, timeout).await {
         Ok(ran) if ran.ok() => {
-            let keys = ran.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
-            ready(phase, what, format!("opened with its password file and locked ({keys} key(s))"))
+            let keys = ran
+                .stdout
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            ready(
+                phase,
+                what,
+                format!("opened with its password file and locked ({keys} key(s))"),
+            )
         }
         Ok(ran) => not_ready(
             phase,
@@ -266,10 +300,17 @@ fn logs(pattern: &str, ctx: &HostCtx, purge: bool) -> Vec<Prerequisite> {
         )];
     }
     if !purge {
-        return vec![ready("logs", what, format!("{} file(s) match", files.len()))];
+        return vec![ready(
+            "logs",
+            what,
+            format!("{} file(s) match", files.len()),
+        )];
     }
     let mut out = Vec::new();
-    let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
     dirs.sort();
     dirs.dedup();
     for d in &dirs {
@@ -290,7 +331,11 @@ fn logs(pattern: &str, ctx: &HostCtx, purge: bool) -> Vec<Prerequisite> {
         })
         .collect();
     out.push(if locked.is_empty() {
-        ready("logs", what, format!("{} file(s) open for writing", files.len()))
+        ready(
+            "logs",
+            what,
+            format!("{} file(s) open for writing", files.len()),
+        )
     } else {
         not_ready("logs", what, locked.join("; "))
     });
@@ -316,7 +361,13 @@ fn export_probe(x: &ExportPhase, ctx: &HostCtx) -> Vec<Prerequisite> {
         let probe = tempfile::Builder::new()
             .prefix(".vigil-readiness-")
             .tempdir_in(&dir)
-            .map_err(|e| format!("cannot create a directory in `{}`: {}", ctx.display(&dir), io_reason(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "cannot create a directory in `{}`: {}",
+                    ctx.display(&dir),
+                    io_reason(&e)
+                )
+            })?;
         let site = probe.path().join("site");
         std::fs::create_dir_all(site.join("pages"))
             .and_then(|()| std::fs::write(site.join("pages/readiness.md"), "# readiness probe\n"))
@@ -326,7 +377,9 @@ fn export_probe(x: &ExportPhase, ctx: &HostCtx) -> Vec<Prerequisite> {
         probe
             .close()
             .map_err(|e| format!("cannot remove the probe: {}", io_reason(&e)))?;
-        Ok(format!("a probe export built and its manifest verified ({n} files)"))
+        Ok(format!(
+            "a probe export built and its manifest verified ({n} files)"
+        ))
     })();
     out.push(match built {
         Ok(d) => ready("export", what, d),

@@ -67,9 +67,7 @@ pub fn judge(r: &Readiness) -> Verdict {
         .prerequisites
         .iter()
         .filter(|p| !p.ready)
-        .map(|p| {
-            Code::ErasureNotReady.finding(&p.phase, format!("{}: {}", p.what, p.detail))
-        })
+        .map(|p| Code::ErasureNotReady.finding(&p.phase, format!("{}: {}", p.what, p.detail)))
         .collect::<Vec<_>>();
     let summary = if findings.is_empty() {
         format!(
@@ -104,25 +102,43 @@ mod tests {
     #[test]
     fn every_prerequisite_holds_is_a_pass_with_evidence() {
         let v = judge(&Readiness {
-            prerequisites: vec![pre("site", "hook /bin/true executable", true), pre("logs", "write /var/log", true)],
+            prerequisites: vec![
+                pre("site", "hook /bin/true executable", true),
+                pre("logs", "write /var/log", true),
+            ],
         });
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert_eq!(v.evidence["tasks"], serde_json::json!([]));
-        assert_eq!(v.evidence["readiness"]["phases"], serde_json::json!(["site", "logs"]));
-        assert_eq!(v.evidence["readiness"]["checked"].as_array().unwrap().len(), 2);
-        assert!(v.summary.contains("ready to carry out site, logs"), "{}", v.summary);
+        assert_eq!(
+            v.evidence["readiness"]["phases"],
+            serde_json::json!(["site", "logs"])
+        );
+        assert_eq!(
+            v.evidence["readiness"]["checked"].as_array().unwrap().len(),
+            2
+        );
+        assert!(
+            v.summary.contains("ready to carry out site, logs"),
+            "{}",
+            v.summary
+        );
     }
 
     #[test]
     fn one_missing_prerequisite_fails_naming_it() {
         let v = judge(&Readiness {
-            prerequisites: vec![pre("site", "hook /x executable", false), pre("logs", "write /var/log", true)],
+            prerequisites: vec![
+                pre("site", "hook /x executable", false),
+                pre("logs", "write /var/log", true),
+            ],
         });
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings.len(), 1);
         assert_eq!(v.findings[0].code, "erasure_not_ready");
         assert_eq!(v.findings[0].subject, "site");
-        assert!(v.findings[0].message.contains("hook /x executable: missing"));
+        assert!(v.findings[0]
+            .message
+            .contains("hook /x executable: missing"));
     }
 
     #[test]

@@ -278,7 +278,8 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
             .as_array()
             .is_some_and(|h| h.iter().filter(|h| !h["last_report_at"].is_null()).count() == 4)
     });
-    // With nothing pending, the erasure check is skipped, never a pass.
+    // With nothing pending, the erasure check proves the host is ready
+    // (contract, "Erasure readiness"): a pass with that evidence, no task.
     let (_, reports) = rep.get_json(&admin, "/api/v1/reports?host=app-1&limit=1");
     let id = reports["reports"][0]["report_id"]
         .as_str()
@@ -286,7 +287,13 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         .to_owned();
     let (_, report) = rep.get_json(&admin, &format!("/api/v1/reports/{id}"));
     let c = &report["controls"][0]["checks"][0];
-    assert_eq!(c["status"], "skipped", "{report:#}");
+    assert_eq!(c["status"], "pass", "{report:#}");
+    assert_eq!(c["evidence"]["tasks"], json!([]), "{report:#}");
+    assert_eq!(
+        c["evidence"]["readiness"]["ready"],
+        json!(true),
+        "{report:#}"
+    );
 
     // backup-2 goes down before the closure: the local backups will wait for it.
     assert_eq!(a_b2.stop(), 0);

@@ -106,19 +106,39 @@ fn sqlite(db: &Path, script: &str) {
     assert!(ok);
 }
 
+// With no task pending the check proves readiness (contract, "Erasure
+// readiness"); it used to be `skipped`, so GDPR-4 was never verified.
 #[test]
-fn no_task_is_skipped_and_other_phases_are_not_ours() {
+fn no_task_proves_readiness_and_other_phases_are_not_ours() {
     let host = host_with_sites();
     let site = json!({"paths": ["/srv/papyrs/sites/{account}"]});
     let c = run(&host, &json!({"site": site}));
-    assert_eq!(c["status"], "skipped", "{c:#}");
-    assert_eq!(c["summary"], "no erasure pending");
-    assert_eq!(c["evidence"], json!({"tasks": []}));
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert_eq!(c["evidence"]["tasks"], json!([]));
+    assert_eq!(
+        c["evidence"]["readiness"]["phases"],
+        json!(["site"]),
+        "{c:#}"
+    );
     let c = run(
         &host,
         &json!({"site": site, "tasks": [task("offline_backups")]}),
     );
-    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert_eq!(c["status"], "pass", "{c:#}");
+    // A deleter that cannot run is named: a hook that does not exist.
+    let c = run(
+        &host,
+        &json!({"site": {"paths": ["/srv/papyrs/sites/{account}"], "hook": ["/nonexistent/papyrs-admin", "{account}"]}}),
+    );
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert_eq!(c["findings"][0]["code"], "erasure_not_ready", "{c:#}");
+    assert!(
+        c["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/papyrs-admin"),
+        "{c:#}"
+    );
     // Nothing of the site was touched.
     assert!(host
         .root()

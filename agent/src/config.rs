@@ -71,6 +71,14 @@ pub const DEFAULT_SPOOL_MAX_REPORTS: u64 = 10_000;
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_SPOOL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
+/// A role name as policies write them in `roles:` (letters, digits, `-`, `_`, `.`).
+pub fn valid_role(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 64
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -161,6 +169,18 @@ impl AgentConfig {
             if zero {
                 let loc = node.get(key).map_or(node.loc, |n| n.loc);
                 diags.push(yaml::Diag::new(loc, format!("`{key}` must be at least 1")));
+            }
+        }
+        for (i, r) in cfg.roles.iter().enumerate() {
+            if !valid_role(r) {
+                let loc = node
+                    .get("roles")
+                    .and_then(|n| n.as_seq().and_then(|s| s.get(i)).or(Some(n)))
+                    .map_or(node.loc, |n| n.loc);
+                diags.push(yaml::Diag::new(
+                    loc,
+                    format!("`roles`: `{r}` is not a valid role name (use letters, digits, `-`, `_` and `.`)"),
+                ));
             }
         }
         if diags.is_empty() {
@@ -284,6 +304,19 @@ mod tests {
         assert!(check_server_url("http://LOCALHOST/").is_ok());
         assert!(check_server_url("http://127.0.0.2:80/").is_ok());
         assert!(check_server_url("https://reporter.internal:8443").is_ok());
+    }
+
+    #[test]
+    fn roles_are_names() {
+        let c = AgentConfig::parse("roles: [app, db]\n", "a.yaml").unwrap();
+        assert_eq!(c.roles, ["app", "db"]);
+        let e = AgentConfig::parse("roles: [app, 'web server']\n", "a.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("a.yaml:1:14: `roles`: `web server` is not a valid role name"),
+            "{e}"
+        );
+        assert!(AgentConfig::parse("roles: app\n", "a.yaml").is_err());
     }
 
     #[test]

@@ -78,6 +78,39 @@ fn with_tasks(check: &Check, erasures: &ErasureTasks) -> Result<Check, String> {
     }
 }
 
+/// The controls a host with `roles` runs, selected by id (all when `ids` is
+/// empty), in policy order. An unknown id, or one whose control does not
+/// apply to these roles, is an error naming it.
+pub fn select_for<'a>(
+    policy: &'a Policy,
+    ids: &[String],
+    roles: &[String],
+) -> Result<Vec<&'a Control>, String> {
+    let selected = select(policy, ids)?;
+    let outside: Vec<String> = selected
+        .iter()
+        .filter(|c| !ids.is_empty() && !c.applies_to(roles))
+        .map(|c| format!("`{}` (roles: {})", c.id, c.effective_roles().join(", ")))
+        .collect();
+    if !outside.is_empty() {
+        return Err(format!(
+            "control {} does not apply to a host with role(s) {}",
+            outside.join(", "),
+            roles.join(", ")
+        ));
+    }
+    Ok(selected
+        .into_iter()
+        .filter(|c| c.applies_to(roles))
+        .collect())
+}
+
+/// Drops from `due` the controls that do not apply to `roles` (the daemon's
+/// schedule holds every control of the policy).
+pub fn retain_applicable(policy: &Policy, due: &mut Vec<String>, roles: &[String]) {
+    due.retain(|id| policy.control(id).is_some_and(|c| c.applies_to(roles)));
+}
+
 /// Controls selected by id, in policy order; unknown ids are an error naming them.
 pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>, String> {
     if ids.is_empty() {
@@ -147,7 +180,7 @@ async fn run_check_as(check: &Check, label: &str, ctx: &HostCtx, judge: &JudgeCt
 }
 
 pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
-    let controls = select(policy, &opts.controls)?;
+    let controls = select_for(policy, &opts.controls, &opts.roles)?;
     let started_at = chrono::Utc::now();
     let judge = Arc::new(JudgeCtx {
         now: started_at,
@@ -164,7 +197,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
         board.set_total(controls.iter().map(|c| c.checks.len() as u64).sum());
     }
     for control in &controls {
-        for check in &control.checks {
+        for check in control.checks_for(&opts.roles) {
             let (ctx, judge, gate, memo) = (ctx.clone(), judge.clone(), gate.clone(), memo.clone());
             let label = format!("{}/{}", control.id, check.id);
             let heavy = file_heavy(&check.spec).then(|| heavy_gate.clone());
@@ -213,7 +246,8 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     let mut results = results.into_iter();
     let mut reports = Vec::new();
     for control in controls {
-        let checks: Vec<CheckReport> = results.by_ref().take(control.checks.len()).collect();
+        let n = control.checks_for(&opts.roles).count();
+        let checks: Vec<CheckReport> = results.by_ref().take(n).collect();
         reports.push(ControlReport {
             id: control.id.clone(),
             title: control.title.clone(),
@@ -272,6 +306,52 @@ mod tests {
             CheckSpec::Erasure(p) => p.tasks.iter().map(|t| t.account.clone()).collect(),
             _ => panic!("not an erasure check"),
         }
+    }
+
+    const SCOPED: &[u8] = b"policy: {id: p, version: '1', title: P}\ncontrols:\n  - id: BK\n    title: b\n    roles: [backup]\n    checks:\n      - {id: a, type: attestation, with: {by: x, on: 2026-01-01, evidence: e, valid_for: 3650d}}\n  - id: FW\n    title: f\n    checks:\n      - {id: app, type: attestation, roles: [app], with: {by: x, on: 2026-01-01, evidence: e, valid_for: 3650d}}\n      - {id: db, type: attestation, roles: [db], with: {by: x, on: 2026-01-01, evidence: e, valid_for: 3650d}}\n";
+
+    fn roles(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn roles_select_controls_and_checks() {
+        let p = vigil_rules::policy::parse(SCOPED, "t").unwrap();
+        let ids = |r: &[&str]| -> Vec<String> {
+            select_for(&p, &[], &roles(r))
+                .unwrap()
+                .iter()
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&[]), ["BK", "FW"], "no role: everything runs");
+        assert_eq!(ids(&["backup"]), ["BK"]);
+        assert_eq!(ids(&["db"]), ["FW"]);
+        assert!(ids(&["offline"]).is_empty());
+        let e = select_for(&p, &["BK".into()], &roles(&["app"])).unwrap_err();
+        assert!(e.contains("`BK` (roles: backup)"), "{e}");
+        let mut due = vec!["BK".to_owned(), "FW".to_owned(), "gone".to_owned()];
+        retain_applicable(&p, &mut due, &roles(&["app"]));
+        assert_eq!(due, ["FW"]);
+    }
+
+    #[tokio::test]
+    async fn a_report_holds_only_the_host_s_controls_and_checks() {
+        let p = vigil_rules::policy::parse(SCOPED, "t").unwrap();
+        let opts = RunOptions {
+            host: "db-1".into(),
+            roles: roles(&["db"]),
+            controls: vec![],
+            ctx: HostCtx::live(),
+            erasures: ErasureTasks::FromPolicy,
+        };
+        let r = run(&p, &opts).await.unwrap();
+        assert_eq!(r.agent.roles, ["db"]);
+        assert_eq!(r.controls.len(), 1);
+        let fw = &r.controls[0];
+        assert_eq!(fw.id, "FW");
+        let checks: Vec<_> = fw.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(checks, ["db"]);
     }
 
     #[test]

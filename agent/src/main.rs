@@ -36,6 +36,11 @@ enum Cmd {
         /// Run only this control (repeatable).
         #[arg(long = "control", value_name = "ID")]
         controls: Vec<String>,
+        /// This host's role (repeatable): only the controls and checks whose
+        /// `roles` name one of them run. Replaces the config's `roles`; with
+        /// neither, every control runs.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
         /// table (default on a terminal), json (default otherwise), junit or sarif.
         #[arg(long)]
         format: Option<Format>,
@@ -324,6 +329,10 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             if json || format == "json" {
                 text = serde_json::to_string_pretty(&types)? + "\n";
             } else {
+                text += "Every check: id, type, every, timeout, roles, with (the type's parameters below).\n\
+                         `roles: [ROLE, ...]` on a control or a check: it runs only on hosts with one of\n\
+                         those roles (`check --role ROLE`, the config's `roles`); without, on every host.\n\
+                         A check's roles narrow its control's (one firewall port list per role). See docs/roles.md.\n\n";
                 for t in types {
                     text += &format!("{:18} {}\n", t.name, t.summary);
                     for c in t.codes {
@@ -389,6 +398,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             policy,
             config,
             controls,
+            roles,
             format,
             output,
             root,
@@ -415,7 +425,16 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 Ok(p) => p,
                 Err(code) => return Ok(code),
             };
-            if let Err(e) = engine::select(&p, &controls) {
+            let roles = if roles.is_empty() {
+                cfg.roles.clone()
+            } else {
+                roles
+            };
+            if let Some(bad) = roles.iter().find(|r| !vigil_agent::config::valid_role(r)) {
+                eprintln!("vigil-agent: `{bad}` is not a valid role name (use letters, digits, `-`, `_` and `.`)");
+                return Ok(INVALID);
+            }
+            if let Err(e) = engine::select_for(&p, &controls, &roles) {
                 eprintln!("vigil-agent: {e}");
                 return Ok(INVALID);
             }
@@ -473,7 +492,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             };
             let opts = RunOptions {
                 host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),
-                roles: cfg.roles.clone(),
+                roles,
                 controls,
                 ctx,
                 erasures: engine::ErasureTasks::FromPolicy,

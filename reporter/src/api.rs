@@ -30,6 +30,9 @@ pub struct PolicyBlob {
     pub signature: Option<String>,
     #[serde(skip)]
     pub controls: Vec<(String, String)>,
+    /// The roles of each control that has them (its effective roles).
+    #[serde(skip)]
+    pub control_roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 pub struct AppState {
@@ -644,8 +647,11 @@ pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
     let rows = state.store.latest_controls(at).await?;
     let last = state.store.last_report_times(at).await?;
     let agents = state.store.agents().await?;
-    let controls = state.policy().map(|p| p.controls).unwrap_or_default();
-    let mut p = posture::compute(at, &rows, &last, &agents, &controls);
+    let (controls, control_roles) = state
+        .policy()
+        .map(|p| (p.controls, p.control_roles))
+        .unwrap_or_default();
+    let mut p = posture::compute(at, &rows, &last, &agents, &controls, &control_roles);
     p.waivers = crate::waivers::list_views(state)
         .await?
         .into_iter()

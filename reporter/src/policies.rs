@@ -36,6 +36,12 @@ pub fn blob_of(yaml: &[u8], label: &str) -> anyhow::Result<PolicyBlob> {
             .iter()
             .map(|c| (c.id.clone(), c.title.clone()))
             .collect(),
+        control_roles: p
+            .controls
+            .iter()
+            .map(|c| (c.id.clone(), c.effective_roles()))
+            .filter(|(_, r)| !r.is_empty())
+            .collect(),
     })
 }
 
@@ -58,6 +64,7 @@ pub async fn latest(state: &AppState) -> Result<Option<PolicyBlob>, StoreError> 
         yaml,
         signature: None,
         controls: vec![],
+        control_roles: Default::default(),
     });
     blob.signature = Some(signature);
     Ok(Some(blob))

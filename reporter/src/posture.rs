@@ -1,6 +1,14 @@
 //! Fleet posture: per control, the newest status on every host, with hosts
 //! whose reports stopped arriving counted as `stale` and their controls as
 //! `unknown`. Pure over rows from the store, so it is tested without one.
+//!
+//! A control with `roles` counts only on the hosts it applies to, judged by
+//! the roles the reporter holds for each agent ([`AgentRow::roles`], never
+//! what a report says of itself). A host without an agent record or without
+//! roles runs every control (as the agent does), so every control applies to
+//! it. An applicable host that has not reported a control of the published
+//! policy counts as `unknown` for it; a host outside the control's roles is
+//! left out of its counts and listed in `hosts_not_applicable`.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +30,12 @@ pub struct ControlPosture {
     pub hosts_unknown: Vec<String>,
     /// Newest time a host verified it (pass or attested), RFC 3339.
     pub last_verified: Option<String>,
+    /// The roles the control applies to; empty: every host.
+    pub roles: Vec<String>,
+    /// How many hosts (not revoked) it applies to: the "M" of "N of M servers".
+    pub applicable_hosts: u32,
+    /// Hosts outside its roles: not counted, shown as "n/a".
+    pub hosts_not_applicable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -31,6 +45,8 @@ pub struct HostState {
     pub last_report_id: Option<String>,
     pub stale: bool,
     pub revoked: bool,
+    /// The roles the reporter holds for the host's agent.
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -72,12 +88,28 @@ pub fn is_stale(last: Option<i64>, interval_secs: i64, at: i64) -> bool {
 /// (host, status, finished_at) of one control.
 type HostResult<'a> = (&'a str, &'a str, i64);
 
+/// Whether a control scoped to `control_roles` applies to a host with
+/// `host_roles` (empty on either side: it does).
+pub fn applies(control_roles: &[String], host_roles: &[String]) -> bool {
+    vigil_rules::policy::roles_match(control_roles, host_roles)
+}
+
+/// The roles the reporter holds for `host`: its newest agent's (agents come
+/// newest first per host); none known for a host without an agent record.
+pub fn host_roles<'a>(agents: &'a [AgentRow], host: &str) -> &'a [String] {
+    agents
+        .iter()
+        .find(|a| a.host == host)
+        .map_or(&[], |a| a.roles.as_slice())
+}
+
 pub fn compute(
     at: i64,
     rows: &[ControlRow],
     last_reports: &[(String, i64, String)],
     agents: &[AgentRow],
     policy_controls: &[(String, String)],
+    control_roles: &BTreeMap<String, Vec<String>>,
 ) -> Posture {
     let mut hosts: Vec<HostState> = Vec::new();
     let mut stale_hosts: Vec<&str> = Vec::new();
@@ -103,8 +135,12 @@ pub fn compute(
             last_report_id: last.map(|l| l.2.clone()),
             stale,
             revoked: agent.is_some_and(|a| a.revoked_at.is_some()),
+            roles: agent.map(|a| a.roles.clone()).unwrap_or_default(),
         });
     }
+    let no_roles: Vec<String> = Vec::new();
+    let roles_of = |id: &str| control_roles.get(id).unwrap_or(&no_roles);
+    let host_applies = |id: &str, host: &str| applies(roles_of(id), host_roles(agents, host));
 
     // In policy order, then controls only hosts know of, in order of appearance.
     let mut by_control: Vec<(&str, (String, Vec<HostResult>))> = Vec::new();
@@ -113,7 +149,7 @@ pub fn compute(
             by_control.push((id, (title.clone(), Vec::new())));
         }
     }
-    for r in rows {
+    for r in rows.iter().filter(|r| host_applies(&r.control_id, &r.host)) {
         let status = if stale_hosts.contains(&r.host.as_str()) {
             "unknown"
         } else {
@@ -129,6 +165,19 @@ pub fn compute(
         if let Some((_, e)) = by_control.get_mut(i) {
             e.1.push((r.host.as_str(), status, r.finished_at));
         }
+    }
+    // An applicable host that never reported a control of the policy: unknown.
+    for (id, (_, results)) in by_control.iter_mut() {
+        let id: &str = id;
+        if !policy_controls.iter().any(|(p, _)| p == id) {
+            continue;
+        }
+        for h in hosts.iter().filter(|h| !h.revoked) {
+            if host_applies(id, &h.host) && !results.iter().any(|r| r.0 == h.host) {
+                results.push((h.host.as_str(), "unknown", 0));
+            }
+        }
+        results.sort_by(|a, b| a.0.cmp(b.0));
     }
     let controls = by_control
         .into_iter()
@@ -175,6 +224,19 @@ pub fn compute(
                 hosts_unknown: hosts_with("unknown"),
                 counts,
                 last_verified,
+                roles: roles_of(id).clone(),
+                applicable_hosts: u32::try_from(
+                    hosts
+                        .iter()
+                        .filter(|h| !h.revoked && host_applies(id, &h.host))
+                        .count(),
+                )
+                .unwrap_or(u32::MAX),
+                hosts_not_applicable: hosts
+                    .iter()
+                    .filter(|h| !host_applies(id, &h.host))
+                    .map(|h| h.host.clone())
+                    .collect(),
             }
         })
         .collect();
@@ -235,6 +297,7 @@ mod tests {
             &last,
             &agents,
             &[("SP-9".into(), "nine".into())],
+            &BTreeMap::new(),
         );
         let c = |id: &str| p.controls.iter().find(|c| c.id == id).unwrap();
         assert_eq!(c("SP-1").status, "fail");
@@ -250,6 +313,68 @@ mod tests {
         assert!(c("SP-9").last_verified.is_none());
         assert!(p.hosts.iter().find(|h| h.host == "old-1").unwrap().stale);
         assert!(!p.hosts.iter().find(|h| h.host == "web-1").unwrap().stale);
+    }
+
+    fn agent_with(host: &str, roles: &[&str]) -> AgentRow {
+        let mut a = agent(host, 60);
+        a.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        a
+    }
+
+    #[test]
+    fn a_scoped_control_counts_only_where_it_applies() {
+        let now = 1_000_000_000;
+        // db-1 reports BK-1 although the reporter holds it as `db` only (an
+        // agent claiming more roles than it was enrolled with): left out.
+        let rows = vec![
+            row("app-1", "FW", "pass", now - 1000),
+            row("db-1", "FW", "fail", now - 1000),
+            row("db-1", "BK-1", "error", now - 1000),
+            row("bk-1", "BK-1", "pass", now - 1000),
+            row("bk-1", "FW", "pass", now - 1000),
+        ];
+        let last: Vec<(String, i64, String)> = ["app-1", "db-1", "bk-1", "off-1", "legacy"]
+            .iter()
+            .map(|h| ((*h).to_owned(), now - 1000, format!("r-{h}")))
+            .collect();
+        let agents = vec![
+            agent_with("app-1", &["app"]),
+            agent_with("db-1", &["db"]),
+            agent_with("bk-1", &["backup"]),
+            agent_with("off-1", &["offline_backup"]),
+            agent_with("legacy", &[]),
+        ];
+        let policy = vec![
+            ("FW".to_owned(), "fw".to_owned()),
+            ("BK-1".to_owned(), "bk".to_owned()),
+        ];
+        let mut roles = BTreeMap::new();
+        roles.insert("FW".to_owned(), vec!["app".to_owned(), "db".to_owned()]);
+        roles.insert(
+            "BK-1".to_owned(),
+            vec!["backup".to_owned(), "offline_backup".to_owned()],
+        );
+        let p = compute(now, &rows, &last, &agents, &policy, &roles);
+        let c = |id: &str| p.controls.iter().find(|c| c.id == id).unwrap();
+        let fw = c("FW");
+        assert_eq!(fw.status, "fail");
+        assert_eq!(fw.hosts_failing, ["db-1"]);
+        // bk-1's FW result is outside FW's roles; `legacy` has no roles, so
+        // every control applies to it and it has not reported FW: unknown.
+        assert_eq!(fw.counts.get("pass"), Some(&1));
+        assert_eq!(fw.hosts_unknown, ["legacy"]);
+        assert_eq!(fw.applicable_hosts, 3);
+        assert_eq!(fw.hosts_not_applicable, ["bk-1", "off-1"]);
+        let bk = c("BK-1");
+        assert!(bk.hosts_error.is_empty(), "db-1's BK-1 does not count");
+        assert_eq!(bk.hosts_unknown, ["legacy", "off-1"]);
+        assert_eq!(bk.counts.values().sum::<u32>(), 3);
+        assert_eq!(bk.applicable_hosts, 3);
+        assert_eq!(bk.roles, ["backup", "offline_backup"]);
+        assert_eq!(
+            p.hosts.iter().find(|h| h.host == "db-1").unwrap().roles,
+            ["db"]
+        );
     }
 
     #[test]

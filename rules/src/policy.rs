@@ -39,6 +39,9 @@ pub struct Control {
     /// Where the control comes from in the written policy.
     pub source: Option<String>,
     pub description: Option<String>,
+    /// The host roles this control applies to; empty: every host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub checks: Vec<Check>,
     /// Requirements of control frameworks this control satisfies, by
     /// framework (one of [`FRAMEWORKS`]): `iso27001: [A.8.24]`.
@@ -54,6 +57,10 @@ pub struct Check {
     pub id: String,
     pub every: Option<PolicyDuration>,
     pub timeout: Option<PolicyDuration>,
+    /// Narrows the control's roles for this check (one firewall port list per
+    /// role, say); empty: every host the control applies to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub spec: CheckSpec,
     #[serde(skip)]
     pub loc: Loc,
@@ -63,11 +70,65 @@ impl Check {
     pub fn type_name(&self) -> &'static str {
         self.spec.type_name()
     }
+
+    /// Whether a host with `host_roles` runs this check. A host that declares
+    /// no role runs everything (`check` with no `--role` and no config).
+    pub fn applies_to(&self, host_roles: &[String]) -> bool {
+        roles_match(&self.roles, host_roles)
+    }
+}
+
+/// `scope` empty takes in every host; an empty `host_roles` is in every scope.
+pub fn roles_match(scope: &[String], host_roles: &[String]) -> bool {
+    scope.is_empty() || host_roles.is_empty() || scope.iter().any(|r| host_roles.contains(r))
+}
+
+impl Control {
+    /// The roles this control applies to, empty for every host: its own
+    /// `roles`, else (when every check is scoped) the union of its checks'.
+    pub fn effective_roles(&self) -> Vec<String> {
+        if !self.roles.is_empty() {
+            return self.roles.clone();
+        }
+        if self.checks.iter().any(|c| c.roles.is_empty()) {
+            return Vec::new();
+        }
+        let mut all: Vec<String> = Vec::new();
+        for r in self.checks.iter().flat_map(|c| &c.roles) {
+            if !all.contains(r) {
+                all.push(r.clone());
+            }
+        }
+        all
+    }
+
+    /// Whether a host with `host_roles` runs this control (at least one check).
+    pub fn applies_to(&self, host_roles: &[String]) -> bool {
+        roles_match(&self.roles, host_roles) && self.checks.iter().any(|c| c.applies_to(host_roles))
+    }
+
+    /// The checks a host with `host_roles` runs, in policy order.
+    pub fn checks_for<'a>(&'a self, host_roles: &'a [String]) -> impl Iterator<Item = &'a Check> {
+        self.checks.iter().filter(move |c| c.applies_to(host_roles))
+    }
 }
 
 impl Policy {
     pub fn control(&self, id: &str) -> Option<&Control> {
         self.controls.iter().find(|c| c.id == id)
+    }
+
+    /// Every role some control or check names, sorted.
+    pub fn roles(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .controls
+            .iter()
+            .flat_map(|c| c.roles.iter().chain(c.checks.iter().flat_map(|k| &k.roles)))
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }
 
@@ -237,6 +298,61 @@ impl Validator {
         Some((s, loc))
     }
 
+    /// `roles: [ROLE, …]`: a non-empty list of distinct role names.
+    fn roles(&mut self, f: &Fields<'_>, what: &str) -> Option<Vec<(String, Loc)>> {
+        let n = Self::get(f, "roles")?;
+        let Some(items) = n.as_seq() else {
+            self.err(
+                n.loc,
+                format!(
+                    "`roles` of {what} must be a list of role names like `[app, db]`, found {}",
+                    n.describe()
+                ),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.err(
+                n.loc,
+                format!("`roles` of {what} is empty, so it would apply to no host; remove the key to apply to every host"),
+            );
+            return None;
+        }
+        let mut out: Vec<(String, Loc)> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match item.as_scalar() {
+                Some(r)
+                    if !r.is_empty()
+                        && r.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+                {
+                    if out.iter().any(|(o, _)| o == r) {
+                        self.err(item.loc, format!("role `{r}` is listed twice in {what}"));
+                        ok = false;
+                    } else {
+                        out.push((r.to_owned(), item.loc));
+                    }
+                }
+                Some(r) => {
+                    self.err(
+                        item.loc,
+                        format!("`{r}` is not a valid role name (use letters, digits, `-`, `_` and `.`)"),
+                    );
+                    ok = false;
+                }
+                None => {
+                    self.err(
+                        item.loc,
+                        format!("a role must be a name, found {}", item.describe()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     fn duration(&mut self, f: &Fields<'_>, key: &str) -> Option<PolicyDuration> {
         let n = Self::get(f, key)?;
         match n.as_scalar().map(PolicyDuration::parse) {
@@ -332,14 +448,7 @@ impl Validator {
         let f = self.mapping(
             node,
             "a control",
-            &[
-                "id",
-                "title",
-                "source",
-                "description",
-                "checks",
-                "frameworks",
-            ],
+            &["id", "title", "source", "description", "roles", "checks", "frameworks"],
         )?;
         let id = self.ident(&f, "id", "a control");
         if let Some((id, loc)) = &id {
@@ -362,6 +471,8 @@ impl Validator {
             Some(n) => self.frameworks(n, &what),
             None => Some(BTreeMap::new()),
         };
+        let roles_given = Self::get(&f, "roles").is_some();
+        let roles = self.roles(&f, &what);
         let checks = match Self::get(&f, "checks") {
             Some(n) => self.checks(n, &what),
             None => {
@@ -372,12 +483,19 @@ impl Validator {
                 None
             }
         };
+        if roles_given && roles.is_none() {
+            return None;
+        }
+        let roles = roles.unwrap_or_default();
+        let checks = checks?;
+        self.check_roles_fit(&what, node.loc, &roles, &checks);
         Some(Control {
             id: id?.0,
             title: title?,
             source,
             description,
-            checks: checks?,
+            roles: roles.into_iter().map(|(r, _)| r).collect(),
+            checks: checks.into_iter().map(|(c, _)| c).collect(),
             frameworks: frameworks?,
         })
     }
@@ -442,7 +560,46 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn checks(&mut self, node: &Node, control: &str) -> Option<Vec<Check>> {
+    /// A check's roles must narrow its control's, and when every check is
+    /// scoped, every role of the control must run at least one of them.
+    fn check_roles_fit(
+        &mut self,
+        what: &str,
+        loc: Loc,
+        control_roles: &[(String, Loc)],
+        checks: &[(Check, Vec<Loc>)],
+    ) {
+        if control_roles.is_empty() {
+            return;
+        }
+        for (c, locs) in checks {
+            for (r, l) in c.roles.iter().zip(locs) {
+                if !control_roles.iter().any(|(cr, _)| cr == r) {
+                    self.err(
+                        *l,
+                        format!(
+                            "role `{r}` of check `{}` is not among the roles of {what} ({}): the check would never run",
+                            c.id,
+                            control_roles.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        if checks.iter().any(|(c, _)| c.roles.is_empty()) {
+            return;
+        }
+        for (r, l) in control_roles {
+            if !checks.iter().any(|(c, _)| c.roles.contains(r)) {
+                self.err(
+                    if l.line > 0 { *l } else { loc },
+                    format!("{what} applies to role `{r}` but none of its checks does: such a host would run nothing of it"),
+                );
+            }
+        }
+    }
+
+    fn checks(&mut self, node: &Node, control: &str) -> Option<Vec<(Check, Vec<Loc>)>> {
         let Some(items) = node.as_seq() else {
             self.err(
                 node.loc,
@@ -470,8 +627,12 @@ impl Validator {
         node: &Node,
         control: &str,
         seen: &mut HashMap<String, Loc>,
-    ) -> Option<Check> {
-        let f = self.mapping(node, "a check", &["id", "type", "every", "timeout", "with"])?;
+    ) -> Option<(Check, Vec<Loc>)> {
+        let f = self.mapping(
+            node,
+            "a check",
+            &["id", "type", "every", "timeout", "roles", "with"],
+        )?;
         let id = self.ident(&f, "id", "a check");
         if let Some((id, loc)) = &id {
             if let Some(first) = seen.get(id) {
@@ -488,6 +649,11 @@ impl Validator {
         }
         let every = self.duration(&f, "every");
         let timeout = self.duration(&f, "timeout");
+        let check_what = id
+            .as_ref()
+            .map_or("a check".to_owned(), |(i, _)| format!("check `{i}`"));
+        let roles_given = Self::get(&f, "roles").is_some();
+        let roles = self.roles(&f, &check_what);
         let ty = self.text(&f, "type", "a check", true);
         let empty = Node {
             kind: NodeKind::Map(Vec::new()),
@@ -524,13 +690,21 @@ impl Validator {
                 }
             },
         };
-        Some(Check {
-            id: id?.0,
-            every,
-            timeout,
-            spec: spec?,
-            loc: node.loc,
-        })
+        if roles_given && roles.is_none() {
+            return None;
+        }
+        let (roles, locs): (Vec<String>, Vec<Loc>) = roles.unwrap_or_default().into_iter().unzip();
+        Some((
+            Check {
+                id: id?.0,
+                every,
+                timeout,
+                roles,
+                spec: spec?,
+                loc: node.loc,
+            },
+            locs,
+        ))
     }
 }
 
@@ -591,7 +765,7 @@ controls:
         let errs = errors(&text);
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert_eq!(errs[0], "p.yaml:7:7: control `C-1` is missing `title`");
-        assert_eq!(errs[1], "p.yaml:8:5: unknown key `titel` in a control (expected one of: id, title, source, description, checks, frameworks)");
+        assert_eq!(errs[1], "p.yaml:8:5: unknown key `titel` in a control (expected one of: id, title, source, description, roles, checks, frameworks)");
         assert!(
             errs[2].starts_with("p.yaml:13:16: `every`: `daily` is not a duration"),
             "{}",
@@ -687,5 +861,103 @@ controls:
             errs[0],
             "p.yaml:16:15: `attestation` check: `yesterday` is not a date (write it as YYYY-MM-DD)"
         );
+    }
+
+    const SCOPED: &str = r#"
+policy: {id: demo, version: "1", title: Demo}
+controls:
+  - id: BK-1
+    title: Backups
+    roles: [backup, offline_backup]
+    checks:
+      - {id: a, type: attestation, with: {by: x, on: 2026-01-01, evidence: e, valid_for: 1d}}
+  - id: FW
+    title: Firewall
+    checks:
+      - {id: app, type: attestation, roles: [app], with: {by: x, on: 2026-01-01, evidence: e, valid_for: 1d}}
+      - {id: db, type: attestation, roles: [db], with: {by: x, on: 2026-01-01, evidence: e, valid_for: 1d}}
+  - id: ALL
+    title: Everywhere
+    checks:
+      - {id: a, type: attestation, with: {by: x, on: 2026-01-01, evidence: e, valid_for: 1d}}
+"#;
+
+    #[test]
+    fn roles_scope_controls_and_checks() {
+        let p = parse(SCOPED.as_bytes(), "p.yaml").unwrap();
+        let roles = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let (bk, fw, all) = (&p.controls[0], &p.controls[1], &p.controls[2]);
+        assert!(bk.applies_to(&roles(&["offline_backup"])));
+        assert!(!bk.applies_to(&roles(&["app"])));
+        assert!(bk.applies_to(&[]), "no role given: everything runs");
+        assert_eq!(fw.effective_roles(), ["app", "db"]);
+        assert!(fw.applies_to(&roles(&["db"])));
+        assert!(!fw.applies_to(&roles(&["backup"])));
+        let db = roles(&["db"]);
+        let ids: Vec<_> = fw.checks_for(&db).map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["db"]);
+        assert!(all.applies_to(&roles(&["backup"])));
+        assert!(all.effective_roles().is_empty());
+        assert_eq!(p.roles(), ["app", "backup", "db", "offline_backup"]);
+    }
+
+    #[test]
+    fn bad_roles_are_located_errors() {
+        let errs = errors(&SCOPED.replace("roles: [backup, offline_backup]", "roles: backup"));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("p.yaml:6:12: `roles` of control `BK-1` must be a list"),
+            "{}",
+            errs[0]
+        );
+        let errs = errors(&SCOPED.replace("roles: [backup, offline_backup]", "roles: []"));
+        assert!(
+            errs[0].contains("is empty, so it would apply to no host"),
+            "{errs:#?}"
+        );
+        let errs = errors(&SCOPED.replace(
+            "roles: [backup, offline_backup]",
+            "roles: [backup, backup, 'a b']",
+        ));
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].contains("role `backup` is listed twice"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].contains("`a b` is not a valid role name"),
+            "{errs:#?}"
+        );
+        let errs = errors(&SCOPED.replace("roles: [db]", "roles: [{x: 1}]"));
+        assert!(
+            errs[0].contains("a role must be a name, found a mapping"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn check_roles_must_fit_the_control_s() {
+        let text = SCOPED.replace(
+            "    title: Firewall\n",
+            "    title: Firewall\n    roles: [app, db, backup]\n",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].contains("control `FW` applies to role `backup` but none of its checks does"),
+            "{errs:#?}"
+        );
+        let text = SCOPED.replace(
+            "    title: Firewall\n",
+            "    title: Firewall\n    roles: [app]\n",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0]
+                .contains("role `db` of check `db` is not among the roles of control `FW` (app)"),
+            "{errs:#?}"
+        );
+        assert!(errs[0].starts_with("p.yaml:14:"), "{errs:#?}");
     }
 }

@@ -145,6 +145,31 @@ pub fn parse_checked(
                 ),
             )),
             Some((_, Some(c))) => {
+                // A role scope the control (or the named check) never runs on
+                // would match nothing: say so rather than let it sit unused.
+                let scope = match w
+                    .check
+                    .as_ref()
+                    .and_then(|k| c.checks.iter().find(|x| &x.id == k))
+                {
+                    Some(k) if !k.roles.is_empty() => k.roles.clone(),
+                    _ => c.effective_roles(),
+                };
+                if !w.roles.is_empty()
+                    && !scope.is_empty()
+                    && !w.roles.iter().any(|r| scope.contains(r))
+                {
+                    diags.push(Diag::new(
+                        at("roles"),
+                        format!(
+                            "waiver `{}`: roles {} share none with where `{}` applies ({}), so it would never match",
+                            w.id,
+                            w.roles.join(", "),
+                            w.check.as_ref().map_or(w.control.clone(), |k| format!("{}/{k}", w.control)),
+                            scope.join(", ")
+                        ),
+                    ));
+                }
                 if let Some(check) = &w.check {
                     if !c.checks.iter().any(|k| &k.id == check) {
                         diags.push(Diag::new(
@@ -307,6 +332,23 @@ mod tests {
     }
 
     const WAIVERS: &str = "waivers:\n  - id: W-2026-014\n    control: SP-6\n    check: advisories\n    hosts: [\"legacy-*\"]\n    justification: vendor kernel pinned until the 2027-01 migration\n    approved_by: ciso@papyrs.example\n    approved_on: 2026-11-20\n    expires: 2027-01-31\n";
+
+    #[test]
+    fn a_role_scope_outside_the_control_s_roles_is_a_located_error() {
+        let scoped = POLICY.replace(
+            "    title: patches\n",
+            "    title: patches\n    roles: [app, db]\n",
+        );
+        let p = crate::policy::parse(scoped.as_bytes(), "p.yaml").unwrap();
+        let w = WAIVERS.replace("hosts: [\"legacy-*\"]", "roles: [backup]");
+        let e = parse(&w, "w.yaml", &p).unwrap_err().to_string();
+        assert!(
+            e.starts_with("w.yaml:5:5: waiver `W-2026-014`: roles backup share none with where `SP-6/advisories` applies (app, db)"),
+            "{e}"
+        );
+        let w = WAIVERS.replace("hosts: [\"legacy-*\"]", "roles: [db]");
+        assert!(parse(&w, "w.yaml", &p).is_ok());
+    }
 
     fn report(host: &str, statuses: &[(&str, CheckStatus)]) -> Report {
         let checks: Vec<_> = statuses

@@ -16,6 +16,20 @@ use super::{io_reason, read_optional, HostCtx};
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let mut facts = Facts::default();
+    if let Some(file) = &p.roster_file {
+        match read_optional(&ctx.path(file)) {
+            Ok(Some(text)) => {
+                match vigil_rules::checks::admin_access::parse_roster_file(&text, file) {
+                    Ok(people) => facts.roster_from_file = people,
+                    Err(e) => facts.errors.push(format!("roster file: {e}")),
+                }
+            }
+            Ok(None) => facts.errors.push(format!(
+                "roster file `{file}` does not exist: who may administer this host is unknown"
+            )),
+            Err(e) => facts.errors.push(e),
+        }
+    }
     let passwd_path = ctx.path(&p.passwd);
     match read_optional(&passwd_path) {
         Ok(Some(text)) => facts.accounts = parse_passwd(&text),

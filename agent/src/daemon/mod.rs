@@ -985,6 +985,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                     poll_erasures = true;
                 }
                 let mut due = d.scheduler.take_due(std::time::Instant::now(), &mut d.rng);
+                engine::retain_applicable(&d.policy, &mut due, &d.cfg.roles);
                 let erasure_ids = erasure_controls(&d.policy);
                 let mut erasures = ErasureTasks::FromReporter(vec![]);
                 if !erasure_ids.is_empty()
@@ -997,7 +998,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                         ErasureTasks::FromReporter(tasks) if !tasks.is_empty() => {
                             // pending erasures are run at every poll, not only on schedule
                             for id in &erasure_ids {
-                                if !due.contains(id) {
+                                if !due.contains(id) && d.policy.control(id).is_some_and(|c| c.applies_to(&d.cfg.roles)) {
                                     due.push(id.clone());
                                 }
                             }

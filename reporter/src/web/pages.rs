@@ -95,6 +95,9 @@ async fn overview(
                     Cell {
                         host: h.host.clone(),
                         status: match r {
+                            // outside the control's roles: not counted
+                            _ if c.hosts_not_applicable.contains(&h.host) => "na".into(),
+                            None if c.hosts_unknown.contains(&h.host) => "unknown".into(),
                             None => "none".into(),
                             Some(_) if h.stale => "unknown".into(),
                             Some(r) => r.status.clone(),
@@ -184,6 +187,7 @@ async fn control_page(
     let per_host: Vec<Cell> = posture
         .hosts
         .iter()
+        .filter(|h| !c.hosts_not_applicable.contains(&h.host))
         .filter_map(|h| {
             latest
                 .iter()
@@ -268,17 +272,31 @@ async fn host_page(
         ));
     };
     let latest = state.store.latest_controls(now).await?;
-    let controls: Vec<_> = latest
-        .iter()
-        .filter(|r| r.host == host)
-        .map(|r| {
-            minijinja::context! {
+    // The controls that apply to the host (its roles as the reporter holds
+    // them); the others are listed apart as not applicable.
+    let mut controls = Vec::new();
+    let mut not_applicable = Vec::new();
+    for c in &posture.controls {
+        if c.hosts_not_applicable.contains(&host) {
+            not_applicable
+                .push(minijinja::context! { id => c.id, title => c.title, roles => c.roles });
+            continue;
+        }
+        match latest
+            .iter()
+            .find(|r| r.host == host && r.control_id == c.id)
+        {
+            Some(r) => controls.push(minijinja::context! {
                 id => r.control_id, title => r.title,
                 status => if h.stale { "unknown" } else { r.status.as_str() },
                 at => rfc3339(r.finished_at),
-            }
-        })
-        .collect();
+            }),
+            None if c.hosts_unknown.contains(&host) => controls.push(minijinja::context! {
+                id => c.id, title => c.title, status => "unknown", at => "never reported",
+            }),
+            None => {}
+        }
+    }
     let reports = state.store.reports(Some(&host), 10).await?;
     let reports: Vec<_> = reports
         .iter()
@@ -305,6 +323,7 @@ async fn host_page(
             user => user_ctx(&staff),
             host => h,
             controls => controls,
+            not_applicable => not_applicable,
             reports => reports,
             findings => findings,
         },

@@ -40,6 +40,11 @@ pub struct Params {
     /// The people allowed administrative access.
     #[serde(default)]
     pub roster: Vec<Person>,
+    /// A YAML file (`roster: [{name, accounts, keys}, …]`, the shape of
+    /// `roster`) kept apart from the policy, e.g. `/etc/vigil/roster.yaml`;
+    /// its people join `roster`. Missing or invalid: the check is `error`.
+    #[serde(default)]
+    pub roster_file: Option<String>,
     #[serde(default = "default_admin_groups")]
     pub admin_groups: Vec<String>,
     #[serde(default = "default_passwd")]
@@ -52,7 +57,7 @@ pub struct Params {
     pub sudoers: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
     pub name: String,
@@ -161,6 +166,29 @@ pub struct Facts {
     /// Files that exist but could not be read: the check is then `error`.
     #[serde(default)]
     pub errors: Vec<String>,
+    /// The people of `roster_file`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roster_from_file: Vec<Person>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    roster: Vec<Person>,
+}
+
+/// Parses a `roster_file`; errors are `FILE:LINE:COLUMN: message`.
+pub fn parse_roster_file(text: &str, file: &str) -> Result<Vec<Person>, String> {
+    let located = |diags: Vec<crate::yaml::Diag>| {
+        diags
+            .iter()
+            .map(|d| format!("{file}:{}:{}: {}", d.loc.line, d.loc.col, d.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let node = crate::yaml::parse(text).map_err(located)?;
+    let r: RosterFile = crate::yaml::from_node(&node).map_err(located)?;
+    Ok(r.roster)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,7 +337,7 @@ impl CheckKind for AdminAccess {
 
         // Keys.
         let mut owner_of: BTreeMap<&str, &Person> = BTreeMap::new();
-        for person in &p.roster {
+        for person in p.roster.iter().chain(&facts.roster_from_file) {
             for k in &person.keys {
                 owner_of.insert(k.as_str(), person);
             }
@@ -355,7 +383,12 @@ impl CheckKind for AdminAccess {
         }
 
         // Admin groups.
-        let rostered: BTreeSet<&str> = p.roster.iter().flat_map(|r| r.account_names()).collect();
+        let rostered: BTreeSet<&str> = p
+            .roster
+            .iter()
+            .chain(&facts.roster_from_file)
+            .flat_map(|r| r.account_names())
+            .collect();
         let mut admins: BTreeSet<(&str, &str)> = BTreeSet::new();
         for g in facts
             .groups
@@ -671,8 +704,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn roster_file_people_count_and_its_errors_are_located() {
+        let people = parse_roster_file(
+            "roster:\n  - name: alice\n    keys: ['SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4']\n",
+            "/etc/vigil/roster.yaml",
+        )
+        .unwrap();
+        assert_eq!(people[0].name, "alice");
+        let p: Params = crate::yaml::from_node(
+            &crate::yaml::parse("roster_file: /etc/vigil/roster.yaml\n").unwrap(),
+        )
+        .unwrap();
+        let mut f = good_facts();
+        let v = AdminAccess::judge(&p, &f, &ctx());
+        assert_eq!(
+            v.status,
+            crate::verdict::CheckStatus::Fail,
+            "nobody rostered: {v:?}"
+        );
+        f.roster_from_file = people;
+        let v = AdminAccess::judge(&p, &f, &ctx());
+        assert_eq!(v.status, crate::verdict::CheckStatus::Pass, "{v:?}");
+        let e =
+            parse_roster_file("roster:\n  - name: bob\n    colour: red\n", "r.yaml").unwrap_err();
+        assert!(e.starts_with("r.yaml:3:5: unknown key `colour`"), "{e}");
+    }
+
     fn good_facts() -> Facts {
         Facts {
+            roster_from_file: vec![],
             sshd: Some(Sshd {
                 source: "sshd -T".into(),
                 settings: [

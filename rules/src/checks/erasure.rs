@@ -20,6 +20,8 @@ use crate::duration::PolicyDuration;
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
+pub mod readiness;
+
 pub struct Erasure;
 
 /// The phases, in the order the reporter's closure runs them.
@@ -284,6 +286,10 @@ pub struct TaskFacts {
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     pub tasks: Vec<TaskFacts>,
+    /// Gathered when no task is pending for this host: whether it could
+    /// carry out its phases now ([`readiness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<readiness::Readiness>,
 }
 
 finding_codes! {
@@ -293,6 +299,7 @@ finding_codes! {
         LinesRemaining = ("lines_remaining", High, "a log file still has lines carrying one of the account's identifiers"),
         HookFailed = ("hook_failed", High, "the deletion hook or built-in deleter failed, timed out or could not start"),
         ExportInvalid = ("export_invalid", High, "the export archive is missing or its manifest does not match its contents"),
+        ErasureNotReady = ("erasure_not_ready", High, "with no erasure pending, the host could not carry out a phase now (a hook missing or not executable, a repository that does not open or lock, a path the service cannot write, an export it cannot build)"),
     }
 }
 
@@ -448,6 +455,9 @@ impl CheckKind for Erasure {
 
     fn judge(_p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
         let handled: Vec<&TaskFacts> = facts.tasks.iter().filter(|t| t.handled).collect();
+        if let (true, Some(r)) = (handled.is_empty(), &facts.readiness) {
+            return readiness::judge(r);
+        }
         if facts.tasks.is_empty() || handled.is_empty() {
             let mut v = if facts.tasks.is_empty() {
                 Verdict::skipped("no erasure pending")
@@ -599,13 +609,21 @@ mod tests {
         assert_eq!(v.summary, "no erasure pending");
         let mut t = task("offline_backups", vec![], vec![]);
         t.handled = false;
-        let v = Erasure::judge(&params(), &Facts { tasks: vec![t] }, &ctx());
+        let v = Erasure::judge(
+            &params(),
+            &Facts {
+                tasks: vec![t],
+                readiness: None,
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, crate::verdict::CheckStatus::Skipped);
     }
 
     #[test]
     fn verified_task_passes_with_digest_of_checked() {
         let facts = Facts {
+            readiness: None,
             tasks: vec![task(
                 "site",
                 vec![
@@ -634,6 +652,7 @@ mod tests {
     #[test]
     fn remaining_data_and_failed_hooks_fail() {
         let facts = Facts {
+            readiness: None,
             tasks: vec![
                 task(
                     "site",
@@ -676,6 +695,7 @@ mod tests {
     #[test]
     fn unverifiable_is_error_never_pass() {
         let facts = Facts {
+            readiness: None,
             tasks: vec![task(
                 "site",
                 vec![probe(
@@ -691,6 +711,7 @@ mod tests {
         let v = Erasure::judge(&params(), &facts, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Error);
         let facts = Facts {
+            readiness: None,
             tasks: vec![task("site", vec![], vec![])],
         };
         let v = Erasure::judge(&params(), &facts, &ctx());
@@ -713,7 +734,14 @@ mod tests {
             archive_sha256: "ab".into(),
             manifest_entries: 3,
         });
-        let v = Erasure::judge(&params(), &Facts { tasks: vec![t] }, &ctx());
+        let v = Erasure::judge(
+            &params(),
+            &Facts {
+                tasks: vec![t],
+                readiness: None,
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, crate::verdict::CheckStatus::Pass);
         let e = &v.evidence["tasks"][0];
         assert_eq!(e["archive"], "/x.tar.gz");

@@ -8,6 +8,7 @@ mod journal;
 mod journald;
 pub mod nofollow;
 pub mod purge;
+mod readiness;
 mod restic;
 
 use std::time::Duration;
@@ -51,6 +52,9 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             }
         }
         facts.tasks.push(tf);
+    }
+    if !p.tasks.iter().any(|t| p.handles(&t.phase)) {
+        facts.readiness = Some(readiness::gather(p, ctx).await);
     }
     Ok(facts)
 }

@@ -9,6 +9,7 @@
 //! notes, severity, assignee, the breach clock, links, attachments).
 
 #[path = "staff/seed.rs"]
+#[allow(dead_code)]
 mod seed;
 
 use std::io::{BufRead, Read, Write};
@@ -351,7 +352,13 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
     let count = |e: &str| {
         mails
             .iter()
-            .filter(|m| m["data"].as_str().unwrap().contains(&format!("event: {e}\n")))
+            .filter(|m| {
+                m["data"]
+                    .as_str()
+                    .unwrap()
+                    .replace("\r\n", "\n")
+                    .contains(&format!("event: {e}\n"))
+            })
             .count()
     };
     assert_eq!(count("control.failed"), 1);

@@ -181,16 +181,35 @@ pub fn ends_in_report(body: &str) -> Vec<(&'static str, String, String, String, 
     out
 }
 
-async fn expiring(state: &AppState, now: i64) -> Result<(), StoreError> {
+/// What a host's newest report says ends, kept between scans so a body is
+/// read once, when a newer report arrives.
+type Ends = Vec<(&'static str, String, String, String, String)>;
+
+#[derive(Default)]
+pub struct Memory {
+    /// host → (newest report id, what it says ends)
+    ends: std::collections::HashMap<String, (String, Ends)>,
+}
+
+async fn expiring(state: &AppState, now: i64, mem: &mut Memory) -> Result<(), StoreError> {
     let today = chrono::DateTime::from_timestamp_millis(now)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let mut notices = Vec::new();
-    for (_host, _at, id) in state.store.last_report_times(now).await? {
-        let Some(body) = state.store.report_body(&id).await? else {
+    let newest = state.store.last_report_times(now).await?;
+    mem.ends.retain(|h, _| newest.iter().any(|n| &n.0 == h));
+    for (host, _at, id) in newest {
+        if mem.ends.get(&host).is_none_or(|(seen, _)| *seen != id) {
+            let ends = match state.store.report_body(&id).await? {
+                Some(body) => ends_in_report(&body),
+                None => vec![],
+            };
+            mem.ends.insert(host.clone(), (id.clone(), ends));
+        }
+        let Some((_, ends)) = mem.ends.get(&host) else {
             continue;
         };
-        for (kind, object, host, control, end) in ends_in_report(&body) {
+        for (kind, object, host, control, end) in ends.iter().cloned() {
             let Some(days) = days_left(&end, now) else {
                 continue;
             };
@@ -316,12 +335,12 @@ async fn breaches(state: &AppState, now: i64) -> Result<(), StoreError> {
 }
 
 /// One scan; each part runs even when another failed.
-pub async fn scan_once(state: &AppState) {
+pub async fn scan_once(state: &AppState, mem: &mut Memory) {
     let now = now_ms();
     for (what, r) in [
         ("controls", controls(state, now).await),
         ("hosts", hosts(state, now).await),
-        ("expiring", expiring(state, now).await),
+        ("expiring", expiring(state, now, mem).await),
         ("erasures", erasures(state, now).await),
         ("breaches", breaches(state, now).await),
     ] {
@@ -335,9 +354,10 @@ pub async fn run(state: Shared) {
     let every = Duration::from_secs(state.site.notify.scan_every_secs.max(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mem = Memory::default();
     loop {
         tick.tick().await;
-        scan_once(&state).await;
+        scan_once(&state, &mut mem).await;
     }
 }
 

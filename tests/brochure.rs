@@ -111,7 +111,13 @@ fn brochure_trust_json_and_policy_pdf() {
             .unwrap()
             .clone()
     };
-    assert_eq!((kind("certificates")["checks"].as_u64(), kind("certificates")["passing"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (
+            kind("certificates")["checks"].as_u64(),
+            kind("certificates")["passing"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
     assert_eq!(
         kind("certificates")["issuers"],
         serde_json::json!(["Gandi RSA Domain Validation Secure Server CA"])
@@ -443,7 +449,15 @@ fn brochure_without_a_policy_says_so() {
         &token,
         &seed::report(
             "web-1",
-            &[("SP-5", "inbound", "firewall", "pass", "default deny", serde_json::json!({}), serde_json::json!([]))],
+            &[(
+                "SP-5",
+                "inbound",
+                "firewall",
+                "pass",
+                "default deny",
+                serde_json::json!({}),
+                serde_json::json!([]),
+            )],
             chrono::Utc::now(),
         ),
     );
@@ -466,7 +480,10 @@ fn brochure_without_a_policy_says_so() {
     let f = dir.path().join("b.pdf");
     std::fs::write(&f, &pdf).unwrap();
     let t = squash(&pdf_text(&f));
-    assert!(t.contains("No security policy has been published yet"), "{t}");
+    assert!(
+        t.contains("No security policy has been published yet"),
+        "{t}"
+    );
     assert!(!t.contains("Our commitments and their state"), "{t}");
     first_pages_png(&f, "brochure-no-policy");
 }

@@ -541,11 +541,7 @@ fn intake_limits_behind_a_trusted_proxy() {
         req.send().unwrap().status().as_u16()
     };
     let dir = tempfile::tempdir().unwrap();
-    let r = start(
-        dir.path(),
-        None,
-        "trusted_proxies: [127.0.0.0/8, '::1']\n",
-    );
+    let r = start(dir.path(), None, "trusted_proxies: [127.0.0.0/8, '::1']\n");
     // `start` sets 14 per address; the global limit is set below in a second reporter.
     let a = [("x-forwarded-for", "203.0.113.7")];
     let b = [("forwarded", "for=\"[2001:db8::5]:4711\";proto=https")];

@@ -46,7 +46,11 @@ fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let key = rcgen::KeyPair::generate().unwrap();
     let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    let (ca_p, cert_p, key_p) = (dir.join("ca.pem"), dir.join("smtp.pem"), dir.join("smtp.key"));
+    let (ca_p, cert_p, key_p) = (
+        dir.join("ca.pem"),
+        dir.join("smtp.pem"),
+        dir.join("smtp.key"),
+    );
     std::fs::write(&ca_p, ca_cert.pem()).unwrap();
     std::fs::write(&cert_p, cert.pem()).unwrap();
     std::fs::write(&key_p, key.serialize_pem()).unwrap();
@@ -239,7 +243,13 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn notices_by_webhook_and_smtp_each_once_and_on_record() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certs(dir.path());
-    let smtp = SmtpSink::start(dir.path(), "starttls", &cert, &key, Some("vigil:s3cret-pass"));
+    let smtp = SmtpSink::start(
+        dir.path(),
+        "starttls",
+        &cert,
+        &key,
+        Some("vigil:s3cret-pass"),
+    );
     // The first webhook delivery fails: it must be retried, not lost.
     let hook = Receiver::start(1);
     let pass_file = dir.path().join("smtp.pass");
@@ -329,23 +339,40 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
     let all = notices(&r, &staff, "control.failed");
     let by_hook = all.iter().find(|n| n["channel"] == "webhook").unwrap();
     assert!(by_hook["sent_at"].is_string(), "{by_hook}");
-    let retried: Vec<Value> = ["control.failed", "host.stale", "expiring", "erasure.overdue"]
-        .iter()
-        .flat_map(|e| notices(&r, &staff, e))
-        .filter(|n| n["attempts"].as_i64().unwrap() >= 2)
-        .collect();
+    let retried: Vec<Value> = [
+        "control.failed",
+        "host.stale",
+        "expiring",
+        "erasure.overdue",
+    ]
+    .iter()
+    .flat_map(|e| notices(&r, &staff, e))
+    .filter(|n| n["attempts"].as_i64().unwrap() >= 2)
+    .collect();
     assert_eq!(retried.len(), 1, "exactly the first delivery failed once");
     assert!(retried[0]["sent_at"].is_string());
 
     // E-mail: the same events, through STARTTLS and AUTH, to the staff address.
     wait_for("e-mails for every event", || {
         let m = smtp.messages();
-        ["control.failed", "control.recovered", "host.stale", "expiring", "erasure.overdue"]
-            .iter()
-            .all(|e| m.iter().any(|x| x["data"].as_str().unwrap().contains(&format!("event: {e}"))))
+        [
+            "control.failed",
+            "control.recovered",
+            "host.stale",
+            "expiring",
+            "erasure.overdue",
+        ]
+        .iter()
+        .all(|e| {
+            m.iter()
+                .any(|x| x["data"].as_str().unwrap().contains(&format!("event: {e}")))
+        })
     });
     let mails = smtp.messages();
-    assert!(mails.iter().all(|m| m["tls"] == true && m["auth"] == true), "{mails:?}");
+    assert!(
+        mails.iter().all(|m| m["tls"] == true && m["auth"] == true),
+        "{mails:?}"
+    );
     assert!(mails
         .iter()
         .all(|m| m["to"] == json!(["security@example.test"])));
@@ -394,10 +421,17 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
         .into_iter()
         .find(|m| m["to"] == json!(["reporter@example.org"]))
         .unwrap();
-    let text = ack["data"].as_str().unwrap().replace("=\r\n", "").replace("=\n", "");
+    let text = ack["data"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=\n", "");
     assert!(text.contains(&id), "{text}");
     assert!(text.contains(&status_url), "{text}");
-    assert!(!text.contains("another customer's invoice"), "nothing submitted is echoed");
+    assert!(
+        !text.contains("another customer's invoice"),
+        "nothing submitted is echoed"
+    );
     wait_for("incident.new", || {
         hook.events("incident.new")
             .iter()
@@ -429,10 +463,14 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
             .unwrap();
         (resp.status().as_u16(), resp.json::<Value>().unwrap())
     };
-    let (s, v) = triage(json!({"status": "acknowledged", "note": "We are looking into it.", "public": true}));
+    let (s, v) = triage(
+        json!({"status": "acknowledged", "note": "We are looking into it.", "public": true}),
+    );
     assert_eq!(s, 200, "{v}");
-    let (s, v) = triage(json!({"note": "suspect the invoice cache on web-1", "severity": "high", "assignee": "sec",
-        "hosts": ["web-1"], "controls": ["SP-5"]}));
+    let (s, v) = triage(
+        json!({"note": "suspect the invoice cache on web-1", "severity": "high", "assignee": "sec",
+        "hosts": ["web-1"], "controls": ["SP-5"]}),
+    );
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["severity"], "high");
     assert_eq!(v["assignee"], "sec");
@@ -447,7 +485,10 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
     assert_eq!(s, 400, "{v}");
     let status = page(&r);
     assert!(status.contains("We are looking into it.") && status.contains("acknowledged"));
-    assert!(!status.contains("invoice cache"), "a private note stays private");
+    assert!(
+        !status.contains("invoice cache"),
+        "a private note stays private"
+    );
     assert!(!status.contains("web-1"));
 
     // The personal-data breach mark: 72 hours from now, kept when marked again.
@@ -458,9 +499,20 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
         .unwrap()
         .with_timezone(&chrono::Utc);
     let hours = (by - before).num_minutes();
-    assert!((72 * 60 - 1..=72 * 60 + 1).contains(&hours), "{hours} minutes");
-    assert!(v["breach_time_left"].as_str().unwrap().starts_with("71 h 59 min left")
-        || v["breach_time_left"].as_str().unwrap().starts_with("72 h 0 min left"));
+    assert!(
+        (72 * 60 - 1..=72 * 60 + 1).contains(&hours),
+        "{hours} minutes"
+    );
+    assert!(
+        v["breach_time_left"]
+            .as_str()
+            .unwrap()
+            .starts_with("71 h 59 min left")
+            || v["breach_time_left"]
+                .as_str()
+                .unwrap()
+                .starts_with("72 h 0 min left")
+    );
     let (_, v2) = triage(json!({"personal_data_breach": true, "note": "again"}));
     assert_eq!(v2["breach_notify_by"], v["breach_notify_by"]);
     let html = {
@@ -472,14 +524,20 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
             .unwrap();
         resp.text().unwrap()
     };
-    assert!(html.contains("notify the supervisory authority by"), "{html}");
+    assert!(
+        html.contains("notify the supervisory authority by"),
+        "{html}"
+    );
     assert!(html.contains(" left)"), "the time left is shown");
 
     // An attachment: stored under its digest; too large refused.
     let file = b"screenshot bytes".to_vec();
     let resp = r
         .client()
-        .post(format!("{}/api/v1/incidents/{id}/attachments?name=shot.png", r.base))
+        .post(format!(
+            "{}/api/v1/incidents/{id}/attachments?name=shot.png",
+            r.base
+        ))
         .bearer_auth(&staff)
         .header("content-type", "image/png")
         .body(file.clone())
@@ -495,7 +553,10 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
     );
     let resp = r
         .client()
-        .post(format!("{}/api/v1/incidents/{id}/attachments?name=../x", r.base))
+        .post(format!(
+            "{}/api/v1/incidents/{id}/attachments?name=../x",
+            r.base
+        ))
         .bearer_auth(&staff)
         .body("x")
         .send()
@@ -539,12 +600,16 @@ fn implicit_tls_and_slack_shape() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_for("the Slack-shaped webhook", || !hook.accepted.lock().unwrap().is_empty());
+    wait_for("the Slack-shaped webhook", || {
+        !hook.accepted.lock().unwrap().is_empty()
+    });
     let body = hook.accepted.lock().unwrap()[0].1.clone();
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["text"], "{body}");
     assert!(body["text"].as_str().unwrap().contains(&id));
-    wait_for("the e-mail over implicit TLS", || !smtp.messages().is_empty());
+    wait_for("the e-mail over implicit TLS", || {
+        !smtp.messages().is_empty()
+    });
     assert!(smtp.messages()[0]["data"].as_str().unwrap().contains(&id));
 }
 
@@ -567,7 +632,9 @@ fn bad_notify_config_is_located() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("reporter.yaml:2:") && err.contains("`notify.smtp`") && err.contains("ftp://mail"),
+        err.contains("reporter.yaml:2:")
+            && err.contains("`notify.smtp`")
+            && err.contains("ftp://mail"),
         "{err}"
     );
 }

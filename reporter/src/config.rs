@@ -122,7 +122,9 @@ impl ReporterConfig {
             if !(u.starts_with("https://") || u.starts_with("http://")) || u.len() < 10 {
                 diags.push(yaml::Diag::new(
                     key_loc("public_url"),
-                    format!("`public_url`: `{u}` is not an absolute URL like https://security.example"),
+                    format!(
+                        "`public_url`: `{u}` is not an absolute URL like https://security.example"
+                    ),
                 ));
             }
         }

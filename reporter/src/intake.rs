@@ -257,7 +257,14 @@ async fn insert(
         format!("New incident report {id}: {link}"),
         serde_json::json!({"tracking_id": id, "created_at": rfc3339(now), "url": link}),
     );
-    crate::notify::enqueue(&mut tx, state.store.backend, &state.site.notify, &notice, now).await?;
+    crate::notify::enqueue(
+        &mut tx,
+        state.store.backend,
+        &state.site.notify,
+        &notice,
+        now,
+    )
+    .await?;
     if let Some(to) = email_of(v.contact.as_deref()) {
         let status_url = state.site.url(&format!("/incident-status/{token}"));
         crate::notify::enqueue_ack(
@@ -463,7 +470,11 @@ pub async fn transition_with(
     // Links name hosts the reporter knows and controls of the policy or of reports.
     if !c.hosts.is_empty() {
         let agents = state.store.agents().await?;
-        if let Some(h) = c.hosts.iter().find(|h| !agents.iter().any(|a| &a.host == *h)) {
+        if let Some(h) = c
+            .hosts
+            .iter()
+            .find(|h| !agents.iter().any(|a| &a.host == *h))
+        {
             return Err(ApiError::BadRequest(format!("no host `{h}`")));
         }
     }
@@ -473,19 +484,23 @@ pub async fn transition_with(
             .map(|p| p.controls.into_iter().map(|c| c.0).collect())
             .unwrap_or_default();
         let reported = state.store.latest_controls(now_ms()).await?;
-        if let Some(x) = c.controls.iter().find(|x| {
-            !policy.contains(x) && !reported.iter().any(|r| &r.control_id == *x)
-        }) {
+        if let Some(x) = c
+            .controls
+            .iter()
+            .find(|x| !policy.contains(x) && !reported.iter().any(|r| &r.control_id == *x))
+        {
             return Err(ApiError::BadRequest(format!("no control `{x}`")));
         }
     }
     let _g = state.audit.write_lock().await;
     let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
-    let row = sqlx::query("SELECT status, severity, assignee, breach_notify_by FROM incidents WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+    let row = sqlx::query(
+        "SELECT status, severity, assignee, breach_notify_by FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
     let cur: String = row.try_get("status").map_err(StoreError::from)?;
     let cur_severity: Option<String> = row.try_get("severity").map_err(StoreError::from)?;
@@ -629,11 +644,15 @@ impl ProxyNet {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -1013,9 +1032,7 @@ pub async fn transition_json(
     let req: TransitionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid transition: {e}")))?;
     if req.hosts.len() + req.controls.len() > 100 {
-        return Err(ApiError::BadRequest(
-            "at most 100 links at a time".into(),
-        ));
+        return Err(ApiError::BadRequest("at most 100 links at a time".into()));
     }
     let (incident, events) = transition_with(
         &state,
@@ -1055,9 +1072,23 @@ pub fn valid_attachment_name(n: &str) -> bool {
 async fn clamd_scan(target: &str, bytes: &[u8]) -> Result<bool, String> {
     use clamav_client::tokio as clam;
     let answer = if target.starts_with('/') {
-        clam::scan_buffer(bytes, clam::Socket { socket_path: target }, None).await
+        clam::scan_buffer(
+            bytes,
+            clam::Socket {
+                socket_path: target,
+            },
+            None,
+        )
+        .await
     } else {
-        clam::scan_buffer(bytes, clam::Tcp { host_address: target }, None).await
+        clam::scan_buffer(
+            bytes,
+            clam::Tcp {
+                host_address: target,
+            },
+            None,
+        )
+        .await
     }
     .map_err(|e| format!("clamd: {e}"))?;
     clamav_client::clean(&answer).map_err(|e| format!("clamd: {e}"))
@@ -1090,12 +1121,18 @@ pub async fn attach(
         .await
         .map_err(|e| Refusal::Store(e.into()))?;
     if exists.is_none() {
-        return Err(Refusal::Status(StatusCode::NOT_FOUND, format!("no incident `{id}`")));
+        return Err(Refusal::Status(
+            StatusCode::NOT_FOUND,
+            format!("no incident `{id}`"),
+        ));
     }
     let too_large = || {
         Refusal::Status(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an attachment may be at most {} bytes", cfg.max_attachment_bytes),
+            format!(
+                "an attachment may be at most {} bytes",
+                cfg.max_attachment_bytes
+            ),
         )
     };
     let bytes = axum::body::to_bytes(body, cfg.max_attachment_bytes)
@@ -1154,17 +1191,26 @@ pub async fn attach(
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::error!(error = %e, "cannot store an attachment");
-            return Err(Refusal::Store(StoreError::Corrupt("cannot store the attachment".into())));
+            return Err(Refusal::Store(StoreError::Corrupt(
+                "cannot store the attachment".into(),
+            )));
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store an attachment");
-            return Err(Refusal::Store(StoreError::Corrupt("cannot store the attachment".into())));
+            return Err(Refusal::Store(StoreError::Corrupt(
+                "cannot store the attachment".into(),
+            )));
         }
     }
     let now = now_ms();
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await.map_err(|e| Refusal::Store(e.into()))?;
+    let mut tx = state
+        .store
+        .pool
+        .begin()
+        .await
+        .map_err(|e| Refusal::Store(e.into()))?;
     sqlx::query("INSERT INTO incident_attachments (incident_id, sha256, name, size, content_type, scan, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (incident_id, sha256) DO NOTHING")
         .bind(&id)
         .bind(&digest)
@@ -1223,14 +1269,18 @@ pub struct PublicEvent {
     pub note: Option<String>,
 }
 
-pub async fn public_status(state: &Shared, token: &str) -> Result<Option<PublicStatus>, StoreError> {
+pub async fn public_status(
+    state: &Shared,
+    token: &str,
+) -> Result<Option<PublicStatus>, StoreError> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    let id: Option<String> = sqlx::query_scalar("SELECT id FROM incidents WHERE status_digest = $1")
-        .bind(sha256_hex(token))
-        .fetch_optional(&state.store.pool)
-        .await?;
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE status_digest = $1")
+            .bind(sha256_hex(token))
+            .fetch_optional(&state.store.pool)
+            .await?;
     let Some(id) = id else { return Ok(None) };
     let Some((inc, events)) = get_one(state, &id).await? else {
         return Ok(None);
@@ -1275,8 +1325,14 @@ async fn status_page(
         )?
         .into_response();
     // The link is the secret: keep it out of caches and referrers.
-    resp.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert(header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
     Ok(resp)
 }
 
@@ -1341,7 +1397,9 @@ pub fn security_txt(site: &crate::web::Site, now: chrono::DateTime<chrono::Utc>)
         contacts += 1;
     }
     if contacts == 0 {
-        s.push_str("# No contact: the reporter's `public_url` or `security_contact` is not configured\n");
+        s.push_str(
+            "# No contact: the reporter's `public_url` or `security_contact` is not configured\n",
+        );
     }
     s.push_str(&format!("Expires: {expires}\n"));
     if site.public_url.is_some() {

@@ -42,7 +42,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_baselines.sql")),
     (9, include_str!("../migrations/sqlite/0009_agent_certs.sql")),
     (19, include_str!("../migrations/sqlite/0019_notices.sql")),
-    (20, include_str!("../migrations/sqlite/0020_incident_lifecycle.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_incident_lifecycle.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),

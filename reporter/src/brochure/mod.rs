@@ -105,7 +105,7 @@ pub struct EvidenceKind {
     pub passing: u32,
     /// The newest report carrying one, RFC 3339.
     pub last_checked: Option<String>,
-    /// Certificates only: the issuers seen and the soonest expiry (a date).
+    /// Certificates only: the issuers seen and the next expiry still ahead (a date).
     pub issuers: Vec<String>,
     pub soonest_expiry: Option<String>,
 }
@@ -285,7 +285,9 @@ pub fn shape(i: &Inputs) -> Trust {
                 }
                 *l = Some(l.map_or(*at, |x: i64| x.max(*at)));
                 if n == 0 {
-                    if let Some(issuer) = top_str(&k.evidence, &["issuer", "issuer_cn", "issuer_name"]) {
+                    if let Some(issuer) =
+                        top_str(&k.evidence, &["issuer", "issuer_cn", "issuer_name"])
+                    {
                         if !kind.issuers.contains(&issuer) {
                             kind.issuers.push(issuer);
                         }
@@ -304,7 +306,13 @@ pub fn shape(i: &Inputs) -> Trust {
         k.issuers.sort();
     }
     if let Some(k) = kinds.first_mut() {
-        k.soonest_expiry = expiries.iter().min().map(|d| d.format("%Y-%m-%d").to_string());
+        // The next to expire: an expired one is already counted as failing.
+        let today = chrono::DateTime::from_timestamp_millis(i.now).map(|d| d.date_naive());
+        k.soonest_expiry = expiries
+            .iter()
+            .filter(|d| today.is_none_or(|t| **d >= t))
+            .min()
+            .map(|d| d.format("%Y-%m-%d").to_string());
     }
     let mut lines = String::new();
     for e in &entries {
@@ -384,12 +392,20 @@ pub fn view(t: &Trust) -> BrochureView<'_> {
             .sections
             .iter()
             .flat_map(|s| &s.controls)
-            .filter_map(|c| c.last_verified.as_ref().map(|v| (c.id.clone(), date_words(v))))
+            .filter_map(|c| {
+                c.last_verified
+                    .as_ref()
+                    .map(|v| (c.id.clone(), date_words(v)))
+            })
             .collect(),
         checked_on: t
             .evidence_kinds
             .iter()
-            .filter_map(|k| k.last_checked.as_ref().map(|v| (k.kind.clone(), date_words(v))))
+            .filter_map(|k| {
+                k.last_checked
+                    .as_ref()
+                    .map(|v| (k.kind.clone(), date_words(v)))
+            })
             .collect(),
         expiry_on: t
             .evidence_kinds

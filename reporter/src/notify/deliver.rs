@@ -91,10 +91,7 @@ pub async fn send_mail(
     body: String,
 ) -> Result<(), SendError> {
     let smtp = |m: String| SendError::Smtp(m);
-    let from: Mailbox = cfg
-        .from
-        .parse()
-        .map_err(|e| smtp(format!("`from`: {e}")))?;
+    let from: Mailbox = cfg.from.parse().map_err(|e| smtp(format!("`from`: {e}")))?;
     let mut m = Message::builder().from(from).subject(subject);
     for a in to {
         let mb: Mailbox = a.parse().map_err(|e| smtp(format!("`{a}`: {e}")))?;
@@ -127,7 +124,9 @@ pub async fn send_webhook(
         .or_else(|| cfg.webhook_token.clone());
     let body = match cfg.webhook_format {
         WebhookFormat::Json => payload.clone(),
-        WebhookFormat::Slack => serde_json::json!({"text": payload.get("text").cloned().unwrap_or_default()}),
+        WebhookFormat::Slack => {
+            serde_json::json!({"text": payload.get("text").cloned().unwrap_or_default()})
+        }
     };
     let mut req = client.post(url).json(&body);
     if let Some(t) = token {
@@ -137,9 +136,7 @@ pub async fn send_webhook(
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(SendError::Webhook(format!("answered {}", r.status()))),
         // Without the URL: it may hold a token in its path.
-        Err(e) => Err(SendError::Webhook(
-            e.without_url().to_string(),
-        )),
+        Err(e) => Err(SendError::Webhook(e.without_url().to_string())),
     }
 }
 
@@ -184,7 +181,10 @@ pub fn digest_mail(payloads: &[serde_json::Value]) -> (String, String) {
         let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default();
         body.push_str(&format!("- {} {}: {}\n", s("at"), s("event"), s("text")));
     }
-    (format!("[vigil] daily digest: {} notices", payloads.len()), body)
+    (
+        format!("[vigil] daily digest: {} notices", payloads.len()),
+        body,
+    )
 }
 
 struct Due {

@@ -466,10 +466,7 @@ mod tests {
         let now = 1_796_229_000_000;
         let at = next_digest_at(now, 8);
         assert_eq!(rfc3339(at), "2026-12-03T08:00:00.000Z");
-        assert_eq!(
-            rfc3339(next_digest_at(now, 17)),
-            "2026-12-02T17:00:00.000Z"
-        );
+        assert_eq!(rfc3339(next_digest_at(now, 17)), "2026-12-02T17:00:00.000Z");
     }
 
     #[test]

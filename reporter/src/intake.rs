@@ -257,19 +257,11 @@ async fn insert(
         format!("New incident report {id}: {link}"),
         serde_json::json!({"tracking_id": id, "created_at": rfc3339(now), "url": link}),
     );
-    crate::notify::enqueue(
-        &mut tx,
-        state.store.backend,
-        &state.site.notify,
-        &notice,
-        now,
-    )
-    .await?;
+    crate::notify::enqueue(&mut tx, &state.site.notify, &notice, now).await?;
     if let Some(to) = email_of(v.contact.as_deref()) {
         let status_url = state.site.url(&format!("/incident-status/{token}"));
         crate::notify::enqueue_ack(
             &mut tx,
-            state.store.backend,
             &state.site.notify,
             &crate::notify::Ack {
                 to,
@@ -1464,6 +1456,40 @@ mod tests {
         assert!(decode_form(b"summary=%FF").is_err());
         assert!(decode_form(b"summary=%G1").is_err());
         assert!(submission_from_form(decode_form(b"nope=1").unwrap()).is_err());
+    }
+
+    #[test]
+    fn client_behind_trusted_proxies_only() {
+        let trusted = [
+            ProxyNet::parse("10.0.0.0/8").unwrap(),
+            ProxyNet::parse("::1").unwrap(),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7, 10.1.2.3".parse().unwrap(),
+        );
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        // The nearest untrusted hop, not what the client prepended.
+        assert_eq!(
+            client_addr(Some(peer), &h, &trusted),
+            "203.0.113.7".parse().ok()
+        );
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(client_addr(Some(stranger), &h, &trusted), Some(stranger));
+        let mut f = HeaderMap::new();
+        f.insert(
+            header::FORWARDED,
+            "for=\"[2001:db8::5]:4711\";proto=https".parse().unwrap(),
+        );
+        assert_eq!(
+            client_addr(Some("::1".parse().unwrap()), &f, &trusted),
+            "2001:db8::5".parse().ok()
+        );
+        assert!(ProxyNet::parse("10.0.0.0/33").is_err());
+        assert!(ProxyNet::parse("proxy").is_err());
+        assert_eq!(time_left(3_600_000 * 2 + 60_000, 0), "2 h 1 min left");
+        assert_eq!(time_left(0, 3_600_000), "passed 1 h 0 min ago");
     }
 
     #[test]

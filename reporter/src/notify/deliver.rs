@@ -49,7 +49,7 @@ pub fn parse_smtp_url(url: &str) -> Option<(bool, String, u16)> {
 }
 
 fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
-    let smtp = |m: String| SendError::Smtp(m);
+    let smtp = SendError::Smtp;
     let (wrapped, host, port) =
         parse_smtp_url(&cfg.url).ok_or_else(|| smtp("bad `url`".to_owned()))?;
     let mut tls = TlsParameters::builder(host.clone());
@@ -90,7 +90,7 @@ pub async fn send_mail(
     subject: &str,
     body: String,
 ) -> Result<(), SendError> {
-    let smtp = |m: String| SendError::Smtp(m);
+    let smtp = SendError::Smtp;
     let from: Mailbox = cfg.from.parse().map_err(|e| smtp(format!("`from`: {e}")))?;
     let mut m = Message::builder().from(from).subject(subject);
     for a in to {

@@ -30,7 +30,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::{Shared, Staff};
 use crate::error::{ApiError, ApiResult};
 use crate::posture::rfc3339;
-use crate::store::{now_ms, Backend, StoreError};
+use crate::store::{now_ms, StoreError};
 
 // --- configuration ------------------------------------------------------------
 
@@ -227,18 +227,14 @@ pub fn next_digest_at(now: i64, hour: u32) -> i64 {
     }
 }
 
-fn insert_sql(backend: Backend) -> &'static str {
-    // Both backends: ON CONFLICT DO NOTHING (SQLite 3.24+, PostgreSQL 9.5+).
-    let _ = backend;
-    "INSERT INTO notices (event, dedup_key, channel, recipient, payload, created_at, digest, attempts, next_attempt_at, claimed_until) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0) ON CONFLICT (dedup_key, channel, recipient) DO NOTHING"
-}
+/// Both backends take `ON CONFLICT DO NOTHING` (SQLite 3.24+, PostgreSQL 9.5+).
+const INSERT_SQL: &str = "INSERT INTO notices (event, dedup_key, channel, recipient, payload, created_at, digest, attempts, next_attempt_at, claimed_until) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 0) ON CONFLICT (dedup_key, channel, recipient) DO NOTHING";
 
 /// Records `n` for each configured channel, inside `conn`'s transaction;
 /// returns how many rows were new (0 when it was seen before or nothing is configured).
 pub async fn enqueue(
     conn: &mut sqlx::AnyConnection,
-    backend: Backend,
     cfg: &NotifyConfig,
     n: &Notice,
     now: i64,
@@ -246,7 +242,7 @@ pub async fn enqueue(
     let payload = n.json(now).to_string();
     let mut added = 0;
     if cfg.webhook.is_some() {
-        added += sqlx::query(insert_sql(backend))
+        added += sqlx::query(INSERT_SQL)
             .bind(n.event)
             .bind(&n.key)
             .bind("webhook")
@@ -262,7 +258,7 @@ pub async fn enqueue(
     if let Some(smtp) = &cfg.smtp {
         if !smtp.to.is_empty() {
             let held = cfg.digest && !n.urgent();
-            added += sqlx::query(insert_sql(backend))
+            added += sqlx::query(INSERT_SQL)
                 .bind(n.event)
                 .bind(&n.key)
                 .bind("email")
@@ -286,14 +282,7 @@ pub async fn enqueue(
 /// Records `n` in a transaction of its own.
 pub async fn enqueue_now(state: &crate::api::AppState, n: &Notice) -> Result<u64, StoreError> {
     let mut tx = state.store.pool.begin().await?;
-    let added = enqueue(
-        &mut tx,
-        state.store.backend,
-        &state.site.notify,
-        n,
-        now_ms(),
-    )
-    .await?;
+    let added = enqueue(&mut tx, &state.site.notify, n, now_ms()).await?;
     tx.commit().await?;
     if added > 0 {
         tracing::info!(event = n.event, key = %n.key, "notice queued");
@@ -304,7 +293,6 @@ pub async fn enqueue_now(state: &crate::api::AppState, n: &Notice) -> Result<u64
 /// Queues the acknowledgement e-mail to a submitter (when e-mail is configured).
 pub async fn enqueue_ack(
     conn: &mut sqlx::AnyConnection,
-    backend: Backend,
     cfg: &NotifyConfig,
     ack: &Ack<'_>,
     now: i64,
@@ -319,7 +307,7 @@ pub async fn enqueue_ack(
         "organization": ack.organization,
         "at": rfc3339(now),
     });
-    Ok(sqlx::query(insert_sql(backend))
+    Ok(sqlx::query(INSERT_SQL)
         .bind("incident.ack")
         .bind(format!("incident.ack|{}", ack.tracking_id))
         .bind("ack")

@@ -68,7 +68,7 @@ async fn change(
         .execute(&mut *tx)
         .await?;
     if let Some(n) = notice {
-        super::enqueue(&mut tx, state.store.backend, &state.site.notify, n, now).await?;
+        super::enqueue(&mut tx, &state.site.notify, n, now).await?;
     }
     tx.commit().await?;
     if let Some(n) = notice {

@@ -209,8 +209,8 @@ async fn expiring(state: &AppState, now: i64, mem: &mut Memory) -> Result<(), St
         let Some((_, ends)) = mem.ends.get(&host) else {
             continue;
         };
-        for (kind, object, host, control, end) in ends.iter().cloned() {
-            let Some(days) = days_left(&end, now) else {
+        for (kind, object, host, control, end) in ends {
+            let Some(days) = days_left(end, now) else {
                 continue;
             };
             if (0..=EXPIRING_DAYS).contains(&days) {

@@ -87,16 +87,44 @@ fn brochure_trust_json_and_policy_pdf() {
     assert_eq!(control("SP-9")["state"], "Attested");
     assert_eq!(control("GDPR-4")["state"], "Not verified recently");
     assert_eq!(trust["summary"]["hosts"], 3);
-    assert_eq!(trust["certificates"].as_array().unwrap().len(), 3);
+    assert_eq!(control("SP-5")["coverage"], "verified on 2 of 3 servers");
+    assert_eq!(control("SP-1")["coverage"], "verified on 3 of 3 servers");
+    // The commitments in the policy's (the seed text's) order.
+    let ids: Vec<&str> = trust["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["controls"].as_array().unwrap())
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let mut want: Vec<String> = (1..=10).map(|i| format!("SP-{i}")).collect();
+    want.extend((1..=5).map(|i| format!("GDPR-{i}")));
+    want.extend((1..=4).map(|i| format!("BK-{i}")));
+    assert_eq!(ids, want);
+    // Evidence by kind, counts only: no server names, no check summaries.
+    let kind = |k: &str| {
+        trust["evidence_kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == k)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(
-        trust["certificates"][0]["issuer"],
-        "Gandi RSA Domain Validation Secure Server CA"
+        (
+            kind("certificates")["checks"].as_u64(),
+            kind("certificates")["passing"].as_u64()
+        ),
+        (Some(3), Some(3))
     );
-    assert_eq!(trust["backups"][0]["host"], "db-1");
     assert_eq!(
-        trust["mirroring"][0]["summary"],
-        "2 replicas on distinct hosts, lag 0.4 s"
+        kind("certificates")["issuers"],
+        serde_json::json!(["Gandi RSA Domain Validation Secure Server CA"])
     );
+    assert_eq!(kind("certificates")["soonest_expiry"], "2027-01-28");
+    assert_eq!(kind("backups")["checks"], 1);
+    assert_eq!(kind("mirroring")["passing"], 1);
     // The latest signed audit checkpoint, the same the audit API serves.
     let cp: Value = c
         .get(format!("{}/api/v1/audit/checkpoint", r.base))
@@ -156,14 +184,14 @@ fn brochure_trust_json_and_policy_pdf() {
         "Not met",
         "Verified",
         "Attested",
-        "2/3 servers",
+        "Verified on 2 of 3 servers",
         "Certificates",
         "Gandi RSA Domain Validation Secure Server CA",
-        "2027-01-28",
+        "28 January 2027",
         "Backups",
-        "newest set 7 hours old in 2 locations",
+        "1 of 1 backup checks passed",
         "Mirroring",
-        "2 replicas on distinct hosts, lag 0.4 s",
+        "1 of 1 mirroring checks passed",
         "About this document",
         "Audit checkpoint",
         trust["audit_checkpoint"]["root"].as_str().unwrap(),
@@ -171,10 +199,24 @@ fn brochure_trust_json_and_policy_pdf() {
     ] {
         assert!(t.contains(want), "the brochure lacks `{want}`:\n{t}");
     }
+    // Dates in one form throughout: `9 December 2026`, never `2026-12-09`.
+    let valid_words = chrono::DateTime::parse_from_rfc3339(trust["valid_until"].as_str().unwrap())
+        .unwrap()
+        .format("%-d %B %Y")
+        .to_string();
+    assert!(t.contains(&valid_words), "valid_until missing");
     assert!(
-        t.contains(&trust["valid_until"].as_str().unwrap()[..10]),
-        "valid_until missing"
+        !t.contains(&trust["valid_until"].as_str().unwrap()[..10]),
+        "an ISO date in the brochure: {t}"
     );
+    // The commitments in the policy's order on the page too.
+    let mut at = 0;
+    for id in &want {
+        let i = t[at..]
+            .find(&format!("{id} "))
+            .unwrap_or_else(|| panic!("`{id}` missing or out of order"));
+        at += i;
+    }
     first_pages_png(&path, "brochure");
 
     // `render brochure`, from the same data directory.
@@ -269,6 +311,181 @@ fn export_json_csv_sarif() {
         s["runs"][0]["tool"]["driver"]["rules"][0]["id"],
         "firewall/unexpected_open_port"
     );
+}
+
+/// Strings of a report that name internals: hosts, paths, URLs, summaries,
+/// finding messages, string evidence.
+fn internals(report: &Value, out: &mut Vec<String>) {
+    out.push(report["agent"]["host"].as_str().unwrap().to_owned());
+    for c in report["controls"].as_array().unwrap() {
+        for k in c["checks"].as_array().unwrap() {
+            out.push(k["summary"].as_str().unwrap().to_owned());
+            for f in k["findings"].as_array().unwrap() {
+                out.push(f["message"].as_str().unwrap().to_owned());
+            }
+            if let Some(m) = k["evidence"].as_object() {
+                for (key, v) in m {
+                    // Certificate issuers and expiry dates are public facts.
+                    if ["issuer", "not_after"].contains(&key.as_str()) {
+                        continue;
+                    }
+                    if let Some(s) = v.as_str() {
+                        out.push(s.to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Regression (issue 23): `/brochure.pdf` and `/trust.json` printed host names,
+/// file paths (`/etc/vigil/restic.pass`), repository URLs with internal host
+/// names and raw error texts to anyone. No public route may show any of them.
+#[test]
+fn public_routes_show_no_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _staff) = seed::seeded(dir.path(), "public_url: https://security.example.test\n");
+    let token = r.enroll("backup-1", 86_400);
+    let leaky = seed::report(
+        "backup-1",
+        &[
+            (
+                "BK-2",
+                "offsite",
+                "backup_freshness",
+                "error",
+                "cannot open /etc/vigil/restic.pass: permission denied",
+                serde_json::json!({"repository": "sftp:backup@backup-1.papyrs.internal:/restic", "password_file": "/etc/vigil/restic.pass"}),
+                serde_json::json!([{"code": "repository_unreadable", "severity": "high", "subject": "sftp:backup@backup-1.papyrs.internal:/restic", "message": "Fatal: unable to open config file: Lstat /restic/config: permission denied"}]),
+            ),
+            (
+                "SP-1",
+                "internal-https",
+                "tls_endpoint",
+                "fail",
+                "https://intranet.papyrs.internal:8443/ presents an expired certificate",
+                serde_json::json!({"issuer": "Gandi RSA Domain Validation Secure Server CA", "not_after": "2026-01-01T00:00:00Z", "url": "https://intranet.papyrs.internal:8443/"}),
+                serde_json::json!([{"code": "expired", "severity": "high", "subject": "intranet.papyrs.internal:8443", "message": "the certificate of intranet.papyrs.internal expired on 2026-01-01"}]),
+            ),
+        ],
+        chrono::Utc::now(),
+    );
+    seed::post(&r, &token, &leaky);
+    let mut needles = Vec::new();
+    internals(&leaky, &mut needles);
+    for host in ["db-1", "web-1", "web-2"] {
+        let body = r.newest_report(&_staff, host).unwrap();
+        internals(&body, &mut needles);
+    }
+    needles.extend(
+        [
+            "/etc/vigil",
+            "papyrs.internal",
+            "sftp:",
+            "permission denied",
+            "backup-1",
+        ]
+        .map(str::to_owned),
+    );
+    needles.sort();
+    needles.dedup();
+    needles.retain(|n| n.len() >= 4);
+
+    let c = r.client();
+    let get = |path: &str| {
+        let resp = c.get(format!("{}{path}", r.base)).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        resp.bytes().unwrap().to_vec()
+    };
+    let mut pages: Vec<(&str, String)> = Vec::new();
+    for path in [
+        "/trust.json",
+        "/.well-known/security.txt",
+        "/report-incident",
+        "/healthz",
+        "/api/v1/audit/checkpoint",
+    ] {
+        pages.push((path, String::from_utf8_lossy(&get(path)).into_owned()));
+    }
+    for path in ["/brochure.pdf", "/policy.pdf"] {
+        let f = dir.path().join(path.trim_start_matches('/'));
+        std::fs::write(&f, get(path)).unwrap();
+        pages.push((path, squash(&pdf_text(&f))));
+        if path == "/brochure.pdf" {
+            first_pages_png(&f, "brochure-public");
+        }
+    }
+    for (path, text) in &pages {
+        for n in &needles {
+            assert!(
+                !text.contains(n.as_str()),
+                "`{n}` reaches the public route {path}:\n{text}"
+            );
+        }
+    }
+    // The counts still say what is wrong, in plain words.
+    let trust: Value = serde_json::from_str(&pages[0].1).unwrap();
+    let sp1 = trust["sections"][0]["controls"][0].clone();
+    assert_eq!(sp1["id"], "SP-1");
+    assert_eq!(sp1["coverage"], "verified on 3 of 4 servers");
+    assert_eq!(sp1["state"], "Not met");
+}
+
+/// With no published policy the brochure says so plainly and states no commitments.
+#[test]
+fn brochure_without_a_policy_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("reporter.yaml");
+    std::fs::write(&cfg, "organization: Papyrs\n").unwrap();
+    let r = Reporter::start(
+        &dir.path().join("data"),
+        false,
+        None,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let token = r.enroll("web-1", 86_400);
+    seed::post(
+        &r,
+        &token,
+        &seed::report(
+            "web-1",
+            &[(
+                "SP-5",
+                "inbound",
+                "firewall",
+                "pass",
+                "default deny",
+                serde_json::json!({}),
+                serde_json::json!([]),
+            )],
+            chrono::Utc::now(),
+        ),
+    );
+    let trust: Value = r
+        .client()
+        .get(format!("{}/trust.json", r.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(trust["published_policy"], false);
+    assert_eq!(trust["sections"], serde_json::json!([]));
+    let pdf = r
+        .client()
+        .get(format!("{}/brochure.pdf", r.base))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let f = dir.path().join("b.pdf");
+    std::fs::write(&f, &pdf).unwrap();
+    let t = squash(&pdf_text(&f));
+    assert!(
+        t.contains("No security policy has been published yet"),
+        "{t}"
+    );
+    assert!(!t.contains("Our commitments and their state"), "{t}");
+    first_pages_png(&f, "brochure-no-policy");
 }
 
 fn hex(b: &[u8]) -> String {

@@ -437,7 +437,7 @@ fn intake_on_sqlite() {
         dir.path(),
         None,
         &format!(
-            "notify:\n  webhook: http://127.0.0.1:{}/hook\n  webhook_token: hook-token\n",
+            "notify:\n  webhook: http://127.0.0.1:{}/hook\n  webhook_token: hook-token\n  drain_every_secs: 1\n",
             hook.port
         ),
     );
@@ -485,11 +485,12 @@ fn security_txt_follows_rfc_9116() {
             .map(|f| f.1.as_str())
             .collect::<Vec<_>>()
     };
+    // Absolute URIs only (RFC 9116 2.5.3): the configured contact first, then the form.
     assert_eq!(
         get("Contact"),
         [
-            "https://security.example.test/report-incident",
-            "mailto:security@example.test"
+            "mailto:security@example.test",
+            "https://security.example.test/report-incident"
         ]
     );
     assert_eq!(get("Policy"), ["https://security.example.test/policy.pdf"]);
@@ -521,4 +522,73 @@ fn security_txt_follows_rfc_9116() {
             && page.contains("class=\"hp\"")
     );
     assert!(!page.contains("<script"), "no JavaScript needed");
+}
+
+/// Regression (issue 19 item 10): behind a TLS-terminating proxy every
+/// submitter shared the proxy's one bucket. With `trusted_proxies`, the client
+/// comes from `Forwarded`/`X-Forwarded-For` when the peer is such a proxy, and
+/// only then; a global limit stands beside the per-client one.
+#[test]
+fn intake_limits_behind_a_trusted_proxy() {
+    let post = |r: &Reporter, headers: &[(&str, &str)]| {
+        let mut req = r
+            .client()
+            .post(format!("{}/api/v1/incidents", r.base))
+            .json(&json!({"summary": "s", "description": "d"}));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().unwrap().status().as_u16()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path(), None, "trusted_proxies: [127.0.0.0/8, '::1']\n");
+    // `start` sets 14 per address; the global limit is set below in a second reporter.
+    let a = [("x-forwarded-for", "203.0.113.7")];
+    let b = [("forwarded", "for=\"[2001:db8::5]:4711\";proto=https")];
+    for _ in 0..14 {
+        assert_eq!(post(&r, &a), 201);
+    }
+    assert_eq!(post(&r, &a), 429, "203.0.113.7 used its own bucket");
+    assert_eq!(post(&r, &b), 201, "another client behind the same proxy");
+    // A client cannot pick its address by prepending one: the nearest
+    // untrusted hop counts.
+    assert_eq!(
+        post(&r, &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]),
+        429
+    );
+    drop(r);
+
+    // Without trust, the headers are ignored: everyone is the peer.
+    let dir2 = tempfile::tempdir().unwrap();
+    let r2 = start(dir2.path(), None, "");
+    for i in 0..14 {
+        let xff = format!("203.0.113.{i}");
+        assert_eq!(post(&r2, &[("x-forwarded-for", xff.as_str())]), 201);
+    }
+    assert_eq!(post(&r2, &[("x-forwarded-for", "198.51.100.99")]), 429);
+    drop(r2);
+
+    // The global limit.
+    let dir3 = tempfile::tempdir().unwrap();
+    let cfg = dir3.path().join("reporter.yaml");
+    std::fs::write(
+        &cfg,
+        "trusted_proxies: [127.0.0.1]\nintake:\n  per_address_per_hour: 2\n  global_per_hour: 5\n",
+    )
+    .unwrap();
+    let r3 = Reporter::start(
+        &dir3.path().join("data"),
+        false,
+        None,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    for i in 0..5 {
+        let xff = format!("192.0.2.{i}");
+        assert_eq!(post(&r3, &[("x-forwarded-for", xff.as_str())]), 201);
+    }
+    assert_eq!(
+        post(&r3, &[("x-forwarded-for", "192.0.2.200")]),
+        429,
+        "a sixth client in the hour meets the global limit"
+    );
 }

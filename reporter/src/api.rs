@@ -130,6 +130,8 @@ pub fn router() -> OpenApiRouter<Shared> {
         ))
         .routes(routes!(crate::intake::get_json))
         .routes(routes!(crate::intake::transition_json))
+        .routes(routes!(crate::intake::attach))
+        .routes(routes!(crate::notify::list_json))
         .routes(routes!(crate::web::session::create_login_link))
         .routes(routes!(closure_open, closure_get, closure_cancel))
         .routes(routes!(closure_offline))

@@ -82,9 +82,15 @@ pub struct ReporterConfig {
     /// Who publishes the brochure and security.txt (default `Papyrs`).
     #[serde(default)]
     pub organization: Option<String>,
-    /// An extra security.txt `Contact:` (`mailto:` or `https:`) besides the form.
+    /// security.txt's first `Contact:`, an absolute URI (`mailto:`, `https:`
+    /// or `tel:`); the form at `public_url` + `/report-incident` follows it.
     #[serde(default)]
     pub security_contact: Option<String>,
+    /// Proxies (addresses or networks like `10.0.0.0/8`) whose
+    /// `Forwarded`/`X-Forwarded-For` headers name the client for the intake's
+    /// per-client limit; from any other peer those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// The policy's own wording as plain text, typeset as `/policy.pdf`
     /// (the policy's control titles when absent).
     #[serde(default)]
@@ -92,9 +98,9 @@ pub struct ReporterConfig {
     /// Limits of the incident intake.
     #[serde(default)]
     pub intake: crate::intake::IntakeConfig,
-    /// Notices of new incidents.
+    /// Notices to staff by webhook and e-mail ([`crate::notify`]).
     #[serde(default)]
-    pub notify: crate::intake::NotifyConfig,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// An enrollment secret that also approves the roles it lists.
@@ -134,6 +140,51 @@ impl ReporterConfig {
                     format!("`listen`: `{l}` is not an address like 127.0.0.1:8443"),
                 )]));
             }
+        }
+        let key_loc = |key: &str| {
+            node.as_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_scalar() == Some(key)))
+                .map_or(node.loc, |(_, v)| v.loc)
+        };
+        let mut diags = Vec::new();
+        if let Some(u) = &cfg.public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) || u.len() < 10 {
+                diags.push(yaml::Diag::new(
+                    key_loc("public_url"),
+                    format!(
+                        "`public_url`: `{u}` is not an absolute URL like https://security.example"
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = &cfg.security_contact {
+            let ok = ["mailto:", "https://", "tel:"]
+                .iter()
+                .any(|p| c.starts_with(p) && c.len() > p.len() + 2)
+                && !c.contains(char::is_whitespace);
+            if !ok {
+                diags.push(yaml::Diag::new(
+                    key_loc("security_contact"),
+                    format!("`security_contact`: `{c}` is not an absolute mailto:, https: or tel: URI (RFC 9116)"),
+                ));
+            }
+        }
+        for p in &cfg.trusted_proxies {
+            if let Err(e) = crate::intake::ProxyNet::parse(p) {
+                diags.push(yaml::Diag::new(
+                    key_loc("trusted_proxies"),
+                    format!("`trusted_proxies`: {e}"),
+                ));
+            }
+        }
+        for (key, msg) in cfg.notify.problems() {
+            diags.push(yaml::Diag::new(
+                key_loc("notify"),
+                format!("`notify.{key}`: {msg}"),
+            ));
+        }
+        if !diags.is_empty() {
+            return Err(fail(diags));
         }
         if cfg.plain_http && cfg.agent_tls.is_some() {
             // The key itself, not its value.

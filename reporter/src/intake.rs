@@ -35,8 +35,17 @@ use crate::web::PageError;
 pub struct IntakeConfig {
     /// Largest submission body in bytes (default 16384).
     pub max_body_bytes: usize,
-    /// Submissions per client address per hour (default 10).
+    /// Submissions per client address per hour (default 10). Behind a proxy
+    /// the client is taken from `Forwarded`/`X-Forwarded-For` only when the
+    /// peer is one of the config's `trusted_proxies`.
     pub per_address_per_hour: u32,
+    /// Submissions per hour from everyone together (default 200).
+    pub global_per_hour: u32,
+    /// Largest incident attachment in bytes (default 10 MiB).
+    pub max_attachment_bytes: usize,
+    /// clamd's socket (`/run/clamav/clamd.ctl`) or `HOST:PORT`: attachments
+    /// are scanned there and refused when infected or when clamd cannot answer.
+    pub clamd: Option<String>,
     pub max_summary_chars: usize,
     pub max_description_chars: usize,
 }
@@ -46,21 +55,16 @@ impl Default for IntakeConfig {
         IntakeConfig {
             max_body_bytes: 16 * 1024,
             per_address_per_hour: 10,
+            global_per_hour: 200,
+            max_attachment_bytes: 10 * 1024 * 1024,
+            clamd: None,
             max_summary_chars: 200,
             max_description_chars: 10_000,
         }
     }
 }
 
-/// `notify:` in the reporter config.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifyConfig {
-    /// POSTed a JSON notice of every new incident (no submitter text in it).
-    pub webhook: Option<String>,
-    /// Sent as `Authorization: Bearer …` to the webhook. `VIGIL_WEBHOOK_TOKEN` overrides it.
-    pub webhook_token: Option<String>,
-}
+pub use crate::notify::NotifyConfig;
 
 // --- the submission, validated -----------------------------------------------
 
@@ -91,6 +95,42 @@ pub struct Incident {
     pub summary: String,
     pub description: String,
     pub affected_area: Option<String>,
+    /// `low`, `medium`, `high` or `critical`; None until triaged.
+    pub severity: Option<String>,
+    /// The staff member handling it.
+    pub assignee: Option<String>,
+    /// Marked as a personal-data breach (GDPR Art. 33).
+    pub personal_data_breach: bool,
+    /// 72 hours after it was marked a personal-data breach: the supervisory
+    /// authority must be notified by then.
+    pub breach_notify_by: Option<String>,
+    /// The time to `breach_notify_by` in words (`41 h 12 min left`, `passed 3 h ago`).
+    pub breach_time_left: Option<String>,
+    /// Hosts and controls it concerns (in one incident's JSON; empty in lists).
+    #[serde(default)]
+    pub links: Vec<IncidentLink>,
+    /// Files attached (in one incident's JSON; empty in lists).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct IncidentLink {
+    /// `host` or `control`.
+    pub kind: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    pub name: String,
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
+    /// `clean` (clamd found nothing) or `not_scanned` (no clamd configured).
+    pub scan: String,
+    pub added_at: String,
+    pub added_by: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -100,6 +140,26 @@ pub struct IncidentEvent {
     pub from_status: Option<String>,
     pub to_status: String,
     pub note: Option<String>,
+    /// Shown on the submitter's status page.
+    #[serde(default)]
+    pub public: bool,
+}
+
+pub const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+
+/// 72 hours (GDPR Art. 33) from marking to the authority's notification.
+pub const BREACH_NOTIFY_MS: i64 = 72 * 3_600_000;
+
+/// The time from `now` to `by` in words.
+pub fn time_left(by: i64, now: i64) -> String {
+    let d = by.saturating_sub(now);
+    let mins = d.unsigned_abs() / 60_000;
+    let words = format!("{} h {} min", mins / 60, mins % 60);
+    if d >= 0 {
+        format!("{words} left")
+    } else {
+        format!("passed {words} ago")
+    }
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -119,17 +179,41 @@ pub fn valid_tracking_id(id: &str) -> bool {
         .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A secret for an incident's status page: 32 random bytes, hex. Only its
+/// SHA-256 is stored.
+pub fn new_status_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Whether `contact` is a bare e-mail address an acknowledgement can go to.
+pub fn email_of(contact: Option<&str>) -> Option<&str> {
+    let c = contact?.trim();
+    let (local, domain) = c.split_once('@')?;
+    (!local.is_empty()
+        && domain.contains('.')
+        && !c.contains([' ', '<', '>', ',', ';', '\n', '\r'])
+        && c.parse::<lettre::message::Mailbox>().is_ok())
+    .then_some(c)
+}
+
+/// Stores a new incident, its first event, its audit entry and its notices
+/// (`incident.new` to staff, the acknowledgement to the submitter) in one
+/// transaction; returns the time and the status page's secret.
 async fn insert(
     state: &Shared,
     id: &str,
     v: &ValidIncident,
     addr: &str,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, String), StoreError> {
     let now = now_ms();
+    let token = new_status_token();
     // The audit log's writer lock first, then the transaction (as the log does).
     let _g = state.audit.write_lock().await;
     let mut tx = state.store.pool.begin().await?;
-    sqlx::query("INSERT INTO incidents (id, created_at, updated_at, status, contact, summary, description, affected, source_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    sqlx::query("INSERT INTO incidents (id, created_at, updated_at, status, contact, summary, description, affected, source_addr, status_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(id)
         .bind(now)
         .bind(now)
@@ -139,9 +223,10 @@ async fn insert(
         .bind(&v.description)
         .bind(v.affected_area.as_deref())
         .bind(addr)
+        .bind(sha256_hex(&token))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note, public) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(id)
         .bind(1_i64)
         .bind(now)
@@ -149,6 +234,7 @@ async fn insert(
         .bind(None::<String>)
         .bind("new")
         .bind(None::<String>)
+        .bind(1_i64)
         .execute(&mut *tx)
         .await?;
     // The log holds a digest of what was submitted, not the text itself.
@@ -163,11 +249,38 @@ async fn insert(
             serde_json::json!({"tracking_id": id, "status": "new", "content_sha256": sha256_hex(&content.to_string())}),
         )
         .await?;
+    // The notice carries the tracking id and a link, never the submitter's text.
+    let link = state.site.url(&format!("/reports/incidents/{id}"));
+    let notice = crate::notify::Notice::new(
+        "incident.new",
+        id.to_owned(),
+        format!("New incident report {id}: {link}"),
+        serde_json::json!({"tracking_id": id, "created_at": rfc3339(now), "url": link}),
+    );
+    crate::notify::enqueue(&mut tx, &state.site.notify, &notice, now).await?;
+    if let Some(to) = email_of(v.contact.as_deref()) {
+        let status_url = state.site.url(&format!("/incident-status/{token}"));
+        crate::notify::enqueue_ack(
+            &mut tx,
+            &state.site.notify,
+            &crate::notify::Ack {
+                to,
+                tracking_id: id,
+                status_url: &status_url,
+                organization: &state.site.organization,
+            },
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
-    Ok(now)
+    Ok((now, token))
 }
 
+const COLS: &str = "id, status, created_at, updated_at, contact, summary, description, affected, severity, assignee, breach_notify_by";
+
 fn incident_from(r: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
+    let by: Option<i64> = r.try_get("breach_notify_by")?;
     Ok(Incident {
         tracking_id: r.try_get("id")?,
         status: r.try_get("status")?,
@@ -177,6 +290,13 @@ fn incident_from(r: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
         summary: r.try_get("summary")?,
         description: r.try_get("description")?,
         affected_area: r.try_get("affected")?,
+        severity: r.try_get("severity")?,
+        assignee: r.try_get("assignee")?,
+        personal_data_breach: by.is_some(),
+        breach_notify_by: by.map(rfc3339),
+        breach_time_left: by.map(|b| time_left(b, now_ms())),
+        links: vec![],
+        attachments: vec![],
     })
 }
 
@@ -185,7 +305,7 @@ pub async fn list(
     status: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Incident>, StoreError> {
-    let cols = "id, status, created_at, updated_at, contact, summary, description, affected";
+    let cols = COLS;
     let rows = match status {
         Some(s) => {
             sqlx::query(&format!(
@@ -212,13 +332,44 @@ pub async fn get_one(
     state: &Shared,
     id: &str,
 ) -> Result<Option<(Incident, Vec<IncidentEvent>)>, StoreError> {
-    let row = sqlx::query("SELECT id, status, created_at, updated_at, contact, summary, description, affected FROM incidents WHERE id = $1")
+    let row = sqlx::query(&format!("SELECT {COLS} FROM incidents WHERE id = $1"))
         .bind(id)
         .fetch_optional(&state.store.pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let inc = incident_from(&row)?;
-    let rows = sqlx::query("SELECT at, actor, from_status, to_status, note FROM incident_events WHERE incident_id = $1 ORDER BY seq")
+    let mut inc = incident_from(&row)?;
+    inc.links = sqlx::query(
+        "SELECT kind, target FROM incident_links WHERE incident_id = $1 ORDER BY kind, target",
+    )
+    .bind(id)
+    .fetch_all(&state.store.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(IncidentLink {
+            kind: r.try_get("kind")?,
+            target: r.try_get("target")?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    inc.attachments = sqlx::query("SELECT name, sha256, size, content_type, scan, added_at, added_by FROM incident_attachments WHERE incident_id = $1 ORDER BY added_at, sha256")
+        .bind(id)
+        .fetch_all(&state.store.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Attachment {
+                name: r.try_get("name")?,
+                sha256: r.try_get("sha256")?,
+                size: r.try_get("size")?,
+                content_type: r.try_get("content_type")?,
+                scan: r.try_get("scan")?,
+                added_at: rfc3339(r.try_get("added_at")?),
+                added_by: r.try_get("added_by")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let rows = sqlx::query("SELECT at, actor, from_status, to_status, note, public FROM incident_events WHERE incident_id = $1 ORDER BY seq")
         .bind(id)
         .fetch_all(&state.store.pool)
         .await?;
@@ -231,6 +382,7 @@ pub async fn get_one(
                 from_status: r.try_get("from_status")?,
                 to_status: r.try_get("to_status")?,
                 note: r.try_get("note")?,
+                public: r.try_get::<i64, _>("public")? != 0,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -246,6 +398,21 @@ pub fn transition_allowed(from: &str, to: &str) -> bool {
     }
 }
 
+/// What one triage step changes; absent fields stay as they are.
+#[derive(Debug, Default, Clone)]
+pub struct Change<'a> {
+    pub to: Option<&'a str>,
+    pub note: Option<&'a str>,
+    /// The note is shown on the submitter's status page.
+    pub public: bool,
+    pub severity: Option<&'a str>,
+    /// `Some("")` clears it.
+    pub assignee: Option<&'a str>,
+    pub personal_data_breach: Option<bool>,
+    pub hosts: &'a [String],
+    pub controls: &'a [String],
+}
+
 /// Moves an incident to `to` (or adds a note), recording who and when.
 pub async fn transition(
     state: &Shared,
@@ -254,18 +421,84 @@ pub async fn transition(
     note: Option<&str>,
     actor: &str,
 ) -> ApiResult<(Incident, Vec<IncidentEvent>)> {
-    if let Some(n) = note {
+    transition_with(
+        state,
+        id,
+        &Change {
+            to,
+            note,
+            ..Change::default()
+        },
+        actor,
+    )
+    .await
+}
+
+/// One triage step: status, note, severity, assignee, the breach mark,
+/// links; all in one transaction with its audit entry.
+pub async fn transition_with(
+    state: &Shared,
+    id: &str,
+    c: &Change<'_>,
+    actor: &str,
+) -> ApiResult<(Incident, Vec<IncidentEvent>)> {
+    let note = c.note.map(str::trim).filter(|n| !n.is_empty());
+    if let Some(n) = c.note {
         check_text("note", n, 4000, true).map_err(ApiError::BadRequest)?;
+    }
+    if let Some(s) = c.severity {
+        if !SEVERITIES.contains(&s) {
+            return Err(ApiError::BadRequest(format!(
+                "`severity` must be one of {}",
+                SEVERITIES.join(", ")
+            )));
+        }
+    }
+    if let Some(a) = c.assignee {
+        if !a.is_empty() {
+            check_text("assignee", a, MAX_SHORT_CHARS, false).map_err(ApiError::BadRequest)?;
+        }
+    }
+    // Links name hosts the reporter knows and controls of the policy or of reports.
+    if !c.hosts.is_empty() {
+        let agents = state.store.agents().await?;
+        if let Some(h) = c
+            .hosts
+            .iter()
+            .find(|h| !agents.iter().any(|a| &a.host == *h))
+        {
+            return Err(ApiError::BadRequest(format!("no host `{h}`")));
+        }
+    }
+    if !c.controls.is_empty() {
+        let policy: Vec<String> = state
+            .policy()
+            .map(|p| p.controls.into_iter().map(|c| c.0).collect())
+            .unwrap_or_default();
+        let reported = state.store.latest_controls(now_ms()).await?;
+        if let Some(x) = c
+            .controls
+            .iter()
+            .find(|x| !policy.contains(x) && !reported.iter().any(|r| &r.control_id == *x))
+        {
+            return Err(ApiError::BadRequest(format!("no control `{x}`")));
+        }
     }
     let _g = state.audit.write_lock().await;
     let mut tx = state.store.begin_write().await?;
-    let cur: Option<String> = sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    let cur = cur.ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
-    let to = to.unwrap_or(&cur).to_owned();
+    let row = sqlx::query(
+        "SELECT status, severity, assignee, breach_notify_by FROM incidents WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
+    let cur: String = row.try_get("status").map_err(StoreError::from)?;
+    let cur_severity: Option<String> = row.try_get("severity").map_err(StoreError::from)?;
+    let cur_assignee: Option<String> = row.try_get("assignee").map_err(StoreError::from)?;
+    let cur_breach: Option<i64> = row.try_get("breach_notify_by").map_err(StoreError::from)?;
+    let to = c.to.unwrap_or(&cur).to_owned();
     if !STATUSES.contains(&to.as_str()) {
         return Err(ApiError::BadRequest(format!(
             "`status` must be one of {}",
@@ -277,9 +510,29 @@ pub async fn transition(
             "an incident goes new → acknowledged → investigating → resolved; it cannot go from `{cur}` back to `{to}`"
         )));
     }
-    if to == cur && note.is_none_or(|n| n.trim().is_empty()) {
+    let severity = c.severity.map(str::to_owned).or(cur_severity.clone());
+    let assignee = match c.assignee {
+        Some("") => None,
+        Some(a) => Some(a.to_owned()),
+        None => cur_assignee.clone(),
+    };
+    let now = now_ms();
+    let breach = match c.personal_data_breach {
+        // Marking again keeps the first deadline: the clock does not restart.
+        Some(true) => Some(cur_breach.unwrap_or(now.saturating_add(BREACH_NOTIFY_MS))),
+        Some(false) => None,
+        None => cur_breach,
+    };
+    let changed = to != cur
+        || note.is_some()
+        || severity != cur_severity
+        || assignee != cur_assignee
+        || breach != cur_breach
+        || !c.hosts.is_empty()
+        || !c.controls.is_empty();
+    if !changed {
         return Err(ApiError::BadRequest(
-            "give a new `status` or a `note`".into(),
+            "give a new `status`, a `note`, or another change".into(),
         ));
     }
     let seq: i64 = sqlx::query_scalar(
@@ -289,26 +542,42 @@ pub async fn transition(
     .fetch_one(&mut *tx)
     .await
     .map_err(StoreError::from)?;
-    let now = now_ms();
-    sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note, public) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(id)
         .bind(seq)
         .bind(now)
         .bind(actor)
         .bind(Some(cur.clone()))
         .bind(&to)
-        .bind(note.map(str::trim).filter(|n| !n.is_empty()))
+        .bind(note)
+        .bind(i64::from(c.public && note.is_some()))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    sqlx::query("UPDATE incidents SET status = $1, updated_at = $2 WHERE id = $3")
+    sqlx::query("UPDATE incidents SET status = $1, updated_at = $2, severity = $3, assignee = $4, breach_notify_by = $5, breach_marked_at = $6 WHERE id = $7")
         .bind(&to)
         .bind(now)
+        .bind(severity.as_deref())
+        .bind(assignee.as_deref())
+        .bind(breach)
+        .bind(breach.map(|b| b.saturating_sub(BREACH_NOTIFY_MS)))
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    for (kind, targets) in [("host", c.hosts), ("control", c.controls)] {
+        for t in targets {
+            sqlx::query("INSERT INTO incident_links (incident_id, kind, target, added_at, added_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (incident_id, kind, target) DO NOTHING")
+                .bind(id)
+                .bind(kind)
+                .bind(t)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+    }
     state
         .audit
         .append_in(
@@ -316,7 +585,10 @@ pub async fn transition(
             state.store.backend,
             "incident.transition",
             actor,
-            serde_json::json!({"tracking_id": id, "from": cur, "to": to, "note_sha256": note.map(sha256_hex)}),
+            serde_json::json!({"tracking_id": id, "from": cur, "to": to, "note_sha256": note.map(sha256_hex),
+                "severity": severity, "assignee": assignee,
+                "breach_notify_by": breach.map(rfc3339),
+                "hosts": c.hosts, "controls": c.controls}),
         )
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -328,6 +600,141 @@ pub async fn transition(
 }
 
 // --- the peer address -----------------------------------------------------------
+
+/// An address or network (`10.0.0.0/8`, `::1`) of a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl ProxyNet {
+    pub fn parse(s: &str) -> Result<ProxyNet, String> {
+        let (a, p) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or network like 10.0.0.0/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(ProxyNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One hop of `Forwarded: for=…` or `X-Forwarded-For`: an address, with or
+/// without quotes, brackets and port; None for `unknown` and obfuscated names.
+fn hop_addr(v: &str) -> Option<IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Ok(a) = v.parse() {
+        return Some(a);
+    }
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.rsplit_once(':').and_then(|(a, _)| a.parse().ok())
+}
+
+/// The hops a request passed, oldest first, from `Forwarded` (RFC 7239) or,
+/// without it, `X-Forwarded-For`; None marks a hop that named no address.
+fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let fwd: Vec<&str> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !fwd.is_empty() {
+        return fwd
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|elem| {
+                elem.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| hop_addr(v))
+                })?
+            })
+            .collect();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(hop_addr)
+        .collect()
+}
+
+/// The client of a request: the peer, unless the peer is a trusted proxy;
+/// then the nearest hop of the forwarding headers that is not itself a
+/// trusted proxy. Headers from any other peer are ignored: a client cannot
+/// choose the address it is counted under.
+pub fn client_addr(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ProxyNet],
+) -> Option<IpAddr> {
+    let is_trusted = |a: IpAddr| trusted.iter().any(|n| n.contains(a));
+    let mut client = peer?;
+    if !is_trusted(client) {
+        return Some(client);
+    }
+    for hop in forwarded_chain(headers).into_iter().rev() {
+        let Some(a) = hop else {
+            // A hop without an address: the last proxy that named one answers for it.
+            return Some(client);
+        };
+        client = a;
+        if !is_trusted(a) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// A fixed one-hour window over every submission (the global intake limit).
+#[derive(Default)]
+pub struct GlobalWindow(std::sync::Mutex<(i64, u32)>);
+
+impl GlobalWindow {
+    pub fn count(&self, now_ms: i64, window_ms: i64) -> u32 {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if now_ms.saturating_sub(w.0) >= window_ms {
+            *w = (now_ms, 0);
+        }
+        w.1 = w.1.saturating_add(1);
+        w.1
+    }
+}
 
 /// The client's address, from the connection (not from headers a client can set).
 pub struct Peer(pub Option<IpAddr>);
@@ -382,8 +789,9 @@ async fn submit(
     headers: &HeaderMap,
     body: Body,
     kind: Kind,
-) -> Result<(String, String), Refusal> {
+) -> Result<Receipt, Refusal> {
     let cfg = &state.site.intake;
+    let peer = client_addr(peer, headers, &state.site.trusted_proxies);
     let addr = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let limiter_key = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let n = state.site.limiter.count(limiter_key, now_ms(), 3_600_000);
@@ -395,6 +803,16 @@ async fn submit(
         return Err(Refusal::Status(
             StatusCode::TOO_MANY_REQUESTS,
             "too many reports from your address; try again in an hour".into(),
+        ));
+    }
+    let g = state.site.intake_global.count(now_ms(), 3_600_000);
+    if g > cfg.global_per_hour {
+        if g == cfg.global_per_hour.saturating_add(1) {
+            tracing::warn!("incident intake: the global limit is reached for the rest of the hour");
+        }
+        return Err(Refusal::Status(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many reports right now; try again in an hour".into(),
         ));
     }
     let ctype = headers
@@ -440,52 +858,30 @@ async fn submit(
     .map_err(bad)?;
     let Some(valid) = validate(sub, cfg).map_err(bad)? else {
         tracing::warn!(%addr, "incident intake: honeypot filled; not stored");
-        return Ok((new_tracking_id(), rfc3339(now_ms())));
+        return Ok(Receipt {
+            tracking_id: new_tracking_id(),
+            received_at: rfc3339(now_ms()),
+            status_url: state
+                .site
+                .url(&format!("/incident-status/{}", new_status_token())),
+        });
     };
     let id = new_tracking_id();
-    let at = insert(state, &id, &valid, &addr)
+    let (at, token) = insert(state, &id, &valid, &addr)
         .await
         .map_err(Refusal::Store)?;
     tracing::info!(incident = %id, %addr, "incident reported");
-    notify(state, &id, at);
-    Ok((id, rfc3339(at)))
+    Ok(Receipt {
+        tracking_id: id,
+        received_at: rfc3339(at),
+        status_url: state.site.url(&format!("/incident-status/{token}")),
+    })
 }
 
-/// Tells the configured webhook of a new incident, in the background. The
-/// notice carries the tracking id and a link, never the submitter's text.
-fn notify(state: &Shared, id: &str, at: i64) {
-    let Some(url) = state.site.notify.webhook.clone() else {
-        return;
-    };
-    let Some(client) = state.site.http.clone() else {
-        return;
-    };
-    let token = std::env::var("VIGIL_WEBHOOK_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .or_else(|| state.site.notify.webhook_token.clone());
-    let link = state.site.url(&format!("/reports/incidents/{id}"));
-    let body = serde_json::json!({
-        "event": "incident.created",
-        "tracking_id": id,
-        "created_at": rfc3339(at),
-        "url": link,
-        "text": format!("New incident report {id}: {link}"),
-    });
-    let id = id.to_owned();
-    tokio::spawn(async move {
-        let mut req = client.post(&url).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        match req.send().await {
-            Ok(r) if r.status().is_success() => tracing::info!(incident = %id, "webhook notified"),
-            Ok(r) => {
-                tracing::warn!(incident = %id, status = %r.status(), "webhook refused the notice")
-            }
-            Err(e) => tracing::warn!(incident = %id, error = %e, "webhook unreachable"),
-        }
-    });
+struct Receipt {
+    tracking_id: String,
+    received_at: String,
+    status_url: String,
 }
 
 // --- JSON routes ------------------------------------------------------------------
@@ -496,6 +892,8 @@ pub struct IncidentReceipt {
     pub tracking_id: String,
     pub status: String,
     pub received_at: String,
+    /// A secret link to the incident's status and public notes (no login).
+    pub status_url: String,
 }
 
 /// Reports a security incident (anyone); returns a tracking id.
@@ -508,13 +906,14 @@ pub async fn submit_json(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<IncidentReceipt>), Refusal> {
-    let (tracking_id, received_at) = submit(&state, peer, &headers, body, Kind::Json).await?;
+    let r = submit(&state, peer, &headers, body, Kind::Json).await?;
     Ok((
         StatusCode::CREATED,
         Json(IncidentReceipt {
-            tracking_id,
+            tracking_id: r.tracking_id,
             status: "new".into(),
-            received_at,
+            received_at: r.received_at,
+            status_url: r.status_url,
         }),
     ))
 }
@@ -590,6 +989,25 @@ pub struct TransitionRequest {
     pub status: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// Show the note on the submitter's status page (default false).
+    #[serde(default)]
+    pub public: bool,
+    /// `low`, `medium`, `high` or `critical`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Who handles it; `""` clears it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// true marks a personal-data breach (the 72-hour notification clock
+    /// starts, once); false clears the mark.
+    #[serde(default)]
+    pub personal_data_breach: Option<bool>,
+    /// Hosts the incident concerns (added to its links).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Controls the incident concerns (added to its links).
+    #[serde(default)]
+    pub controls: Vec<String>,
 }
 
 /// Triage: moves an incident forward (new → acknowledged → investigating → resolved) and/or adds a note.
@@ -605,15 +1023,309 @@ pub async fn transition_json(
 ) -> ApiResult<Json<IncidentDetail>> {
     let req: TransitionRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid transition: {e}")))?;
-    let (incident, events) = transition(
+    if req.hosts.len() + req.controls.len() > 100 {
+        return Err(ApiError::BadRequest("at most 100 links at a time".into()));
+    }
+    let (incident, events) = transition_with(
         &state,
         &id,
-        req.status.as_deref(),
-        req.note.as_deref(),
+        &Change {
+            to: req.status.as_deref(),
+            note: req.note.as_deref(),
+            public: req.public,
+            severity: req.severity.as_deref(),
+            assignee: req.assignee.as_deref(),
+            personal_data_breach: req.personal_data_breach,
+            hosts: &req.hosts,
+            controls: &req.controls,
+        },
         &user.name,
     )
     .await?;
     Ok(Json(IncidentDetail { incident, events }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentQuery {
+    /// The file's name (letters, digits, `.`, `-`, `_`; at most 100).
+    pub name: String,
+}
+
+/// Whether an attachment's name is plain (no path, no control characters).
+pub fn valid_attachment_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 100
+        && !n.starts_with('.')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+async fn clamd_scan(target: &str, bytes: &[u8]) -> Result<bool, String> {
+    use clamav_client::tokio as clam;
+    let answer = if target.starts_with('/') {
+        clam::scan_buffer(
+            bytes,
+            clam::Socket {
+                socket_path: target,
+            },
+            None,
+        )
+        .await
+    } else {
+        clam::scan_buffer(
+            bytes,
+            clam::Tcp {
+                host_address: target,
+            },
+            None,
+        )
+        .await
+    }
+    .map_err(|e| format!("clamd: {e}"))?;
+    clamav_client::clean(&answer).map_err(|e| format!("clamd: {e}"))
+}
+
+/// Attaches a file to an incident (staff): size-capped, scanned by clamd when
+/// configured (refused when infected, 503 when clamd cannot answer), stored
+/// under its SHA-256 in `DATA/attachments/`.
+#[utoipa::path(post, path = "/api/v1/incidents/{tracking_id}/attachments", tag = "incidents", security(("bearer" = [])),
+    params(("tracking_id" = String, Path, description = "INC-…"), AttachmentQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Attachment), (status = 400, description = "bad name or empty file"), (status = 401, description = "not staff"),
+        (status = 404, description = "unknown incident"), (status = 413, description = "too large"), (status = 422, description = "clamd found malware"),
+        (status = 503, description = "clamd is configured and could not scan")))]
+pub async fn attach(
+    State(state): State<Shared>,
+    Staff(user): Staff,
+    Path(id): Path<String>,
+    Query(q): Query<AttachmentQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Attachment>), Refusal> {
+    let cfg = &state.site.intake;
+    let bad = |m: String| Refusal::Status(StatusCode::BAD_REQUEST, m);
+    if !valid_attachment_name(&q.name) {
+        return Err(bad("`name` may hold letters, digits, `.`, `-` and `_` (at most 100, not starting with `.`)".into()));
+    }
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(&state.store.pool)
+        .await
+        .map_err(|e| Refusal::Store(e.into()))?;
+    if exists.is_none() {
+        return Err(Refusal::Status(
+            StatusCode::NOT_FOUND,
+            format!("no incident `{id}`"),
+        ));
+    }
+    let too_large = || {
+        Refusal::Status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "an attachment may be at most {} bytes",
+                cfg.max_attachment_bytes
+            ),
+        )
+    };
+    let bytes = axum::body::to_bytes(body, cfg.max_attachment_bytes)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.is_empty() {
+        return Err(bad("the file is empty".into()));
+    }
+    let scan = match &cfg.clamd {
+        Some(target) => match clamd_scan(target, &bytes).await {
+            Ok(true) => "clean",
+            Ok(false) => {
+                tracing::warn!(incident = %id, "attachment refused: clamd found malware");
+                return Err(Refusal::Status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "the file was refused: the virus scanner found malware in it".into(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "attachment not scanned");
+                return Err(Refusal::Status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the virus scanner could not scan the file; try again later".into(),
+                ));
+            }
+        },
+        None => "not_scanned",
+    };
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 100 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let dir = state.exports_dir.with_file_name("attachments");
+    let path = dir.join(&digest);
+    let write = {
+        let (dir, path, bytes) = (dir.clone(), path.clone(), bytes.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            if path.exists() {
+                return Ok(());
+            }
+            let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+            std::io::Write::write_all(&mut tmp, &bytes)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })
+    };
+    match write.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store an attachment");
+            return Err(Refusal::Store(StoreError::Corrupt(
+                "cannot store the attachment".into(),
+            )));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store an attachment");
+            return Err(Refusal::Store(StoreError::Corrupt(
+                "cannot store the attachment".into(),
+            )));
+        }
+    }
+    let now = now_ms();
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let _g = state.audit.write_lock().await;
+    let mut tx = state
+        .store
+        .pool
+        .begin()
+        .await
+        .map_err(|e| Refusal::Store(e.into()))?;
+    sqlx::query("INSERT INTO incident_attachments (incident_id, sha256, name, size, content_type, scan, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (incident_id, sha256) DO NOTHING")
+        .bind(&id)
+        .bind(&digest)
+        .bind(&q.name)
+        .bind(size)
+        .bind(&ctype)
+        .bind(scan)
+        .bind(now)
+        .bind(&user.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Refusal::Store(e.into()))?;
+    state
+        .audit
+        .append_in(
+            &mut tx,
+            state.store.backend,
+            "incident.attachment",
+            &user.name,
+            serde_json::json!({"tracking_id": id, "sha256": digest, "size": size, "scan": scan}),
+        )
+        .await
+        .map_err(Refusal::Store)?;
+    tx.commit().await.map_err(|e| Refusal::Store(e.into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Attachment {
+            name: q.name,
+            sha256: digest,
+            size,
+            content_type: ctype,
+            scan: scan.to_owned(),
+            added_at: rfc3339(now),
+            added_by: user.name,
+        }),
+    ))
+}
+
+// --- the submitter's status page ---------------------------------------------------
+
+/// An incident as its submitter sees it: status and public history only.
+#[derive(Debug, Serialize)]
+pub struct PublicStatus {
+    pub tracking_id: String,
+    pub status: String,
+    pub received_at: String,
+    pub updated_at: String,
+    /// Status changes, and notes staff chose to share.
+    pub history: Vec<PublicEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicEvent {
+    pub at: String,
+    pub status: String,
+    pub note: Option<String>,
+}
+
+pub async fn public_status(
+    state: &Shared,
+    token: &str,
+) -> Result<Option<PublicStatus>, StoreError> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE status_digest = $1")
+            .bind(sha256_hex(token))
+            .fetch_optional(&state.store.pool)
+            .await?;
+    let Some(id) = id else { return Ok(None) };
+    let Some((inc, events)) = get_one(state, &id).await? else {
+        return Ok(None);
+    };
+    let history = events
+        .into_iter()
+        .filter(|e| e.public || e.from_status.as_deref() != Some(e.to_status.as_str()))
+        .map(|e| PublicEvent {
+            at: e.at,
+            status: e.to_status,
+            note: if e.public { e.note } else { None },
+        })
+        .collect();
+    Ok(Some(PublicStatus {
+        tracking_id: inc.tracking_id,
+        status: inc.status,
+        received_at: inc.created_at,
+        updated_at: inc.updated_at,
+        history,
+    }))
+}
+
+async fn status_page(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(st) = public_status(&state, &token).await? else {
+        return Err(PageError::Status(
+            StatusCode::NOT_FOUND,
+            "no such status page".into(),
+        ));
+    };
+    let mut resp = state
+        .site
+        .render(
+            "incident_status.html",
+            minijinja::context! {
+                title => format!("Report {}", st.tracking_id),
+                organization => state.site.organization,
+                st => st,
+            },
+        )?
+        .into_response();
+    // The link is the secret: keep it out of caches and referrers.
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    Ok(resp)
 }
 
 // --- public pages -----------------------------------------------------------------
@@ -642,34 +1354,49 @@ async fn form_submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PageError> {
-    let (tracking_id, received_at) = submit(&state, peer, &headers, body, Kind::Form).await?;
+    let r = submit(&state, peer, &headers, body, Kind::Form).await?;
     Ok(state
         .site
         .render(
             "incident_ack.html",
             minijinja::context! {
                 title => "Report received",
-                tracking_id => tracking_id,
-                received_at => received_at,
+                tracking_id => r.tracking_id,
+                received_at => r.received_at,
+                status_url => r.status_url,
                 organization => state.site.organization,
             },
         )?
         .into_response())
 }
 
-/// RFC 9116: Contact (the form, then any configured contact), Expires (a year
-/// ahead, recomputed on every request), Policy, Preferred-Languages, Canonical.
+/// RFC 9116: Contact (the configured contact, then the form; absolute URIs
+/// only), Expires (a year ahead, recomputed on every request), Policy,
+/// Preferred-Languages, Canonical. Without `public_url` nor
+/// `security_contact` there is no absolute contact to give: a comment says so.
 pub fn security_txt(site: &crate::web::Site, now: chrono::DateTime<chrono::Utc>) -> String {
     let expires =
         (now + chrono::Duration::days(365)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut s = String::new();
     s.push_str(&format!("# Security contact of {}\n", site.organization));
-    s.push_str(&format!("Contact: {}\n", site.url("/report-incident")));
+    let mut contacts = 0;
     if let Some(c) = &site.security_contact {
         s.push_str(&format!("Contact: {c}\n"));
+        contacts += 1;
+    }
+    if site.public_url.is_some() {
+        s.push_str(&format!("Contact: {}\n", site.url("/report-incident")));
+        contacts += 1;
+    }
+    if contacts == 0 {
+        s.push_str(
+            "# No contact: the reporter's `public_url` or `security_contact` is not configured\n",
+        );
     }
     s.push_str(&format!("Expires: {expires}\n"));
-    s.push_str(&format!("Policy: {}\n", site.url("/policy.pdf")));
+    if site.public_url.is_some() {
+        s.push_str(&format!("Policy: {}\n", site.url("/policy.pdf")));
+    }
     s.push_str("Preferred-Languages: en\n");
     if site.public_url.is_some() {
         s.push_str(&format!(
@@ -692,6 +1419,7 @@ async fn security_txt_route(State(state): State<Shared>) -> Response {
 pub fn router() -> Router<Shared> {
     Router::new()
         .route("/report-incident", get(form_page).post(form_submit))
+        .route("/incident-status/{token}", get(status_page))
         .route("/.well-known/security.txt", get(security_txt_route))
 }
 
@@ -728,6 +1456,40 @@ mod tests {
         assert!(decode_form(b"summary=%FF").is_err());
         assert!(decode_form(b"summary=%G1").is_err());
         assert!(submission_from_form(decode_form(b"nope=1").unwrap()).is_err());
+    }
+
+    #[test]
+    fn client_behind_trusted_proxies_only() {
+        let trusted = [
+            ProxyNet::parse("10.0.0.0/8").unwrap(),
+            ProxyNet::parse("::1").unwrap(),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7, 10.1.2.3".parse().unwrap(),
+        );
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        // The nearest untrusted hop, not what the client prepended.
+        assert_eq!(
+            client_addr(Some(peer), &h, &trusted),
+            "203.0.113.7".parse().ok()
+        );
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(client_addr(Some(stranger), &h, &trusted), Some(stranger));
+        let mut f = HeaderMap::new();
+        f.insert(
+            header::FORWARDED,
+            "for=\"[2001:db8::5]:4711\";proto=https".parse().unwrap(),
+        );
+        assert_eq!(
+            client_addr(Some("::1".parse().unwrap()), &f, &trusted),
+            "2001:db8::5".parse().ok()
+        );
+        assert!(ProxyNet::parse("10.0.0.0/33").is_err());
+        assert!(ProxyNet::parse("proxy").is_err());
+        assert_eq!(time_left(3_600_000 * 2 + 60_000, 0), "2 h 1 min left");
+        assert_eq!(time_left(0, 3_600_000), "passed 1 h 0 min ago");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`web`] renders the staff HTML pages; [`intake`] takes incident reports;
 //!   [`brochure`] typesets the security brochure and the policy PDF; [`export`]
 //!   writes JSON, CSV and SARIF.
+//! - [`notify`] tells staff of events (webhook, e-mail) through an outbox
+//!   drained in the background.
 //! - [`auth`] makes and checks tokens (SHA-256 digests) and staff passwords (argon2id);
 //!   [`throttle`] bounds and rate-limits login and enrollment attempts;
 //!   [`enrollment`] decides who may enroll as a host and which roles the
@@ -31,6 +33,7 @@ pub mod intake;
 pub mod intake_input;
 pub mod merkle;
 pub mod mtls;
+pub mod notify;
 pub mod policies;
 pub mod posture;
 pub mod public;

@@ -808,6 +808,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             if state.enroll_secrets.is_empty() && state.enroll_role_secrets.is_empty() {
                 tracing::warn!("no enrollment secret (config `enroll_secrets` or VIGIL_ENROLL_SECRET): agents cannot enroll");
             }
+            // Notices: the event scan and the outbox's drainer.
+            vigil_reporter::notify::spawn(state.clone());
             // Signed checkpoints at intervals, whenever the log has grown.
             let st = state.clone();
             tokio::spawn(async move {

@@ -58,6 +58,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0015_export_requests.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_audit_key.sql")),
+    (19, include_str!("../migrations/sqlite/0019_notices.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_incident_lifecycle.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -91,6 +96,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         12,
         include_str!("../migrations/postgres/0012_audit_key.sql"),
+    ),
+    (19, include_str!("../migrations/postgres/0019_notices.sql")),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_incident_lifecycle.sql"),
     ),
 ];
 

@@ -28,10 +28,17 @@ pub const SCHEMA: &str = "vigil.trust/v1";
 /// How long a brochure's statements stand without a newer one.
 pub const VALID_DAYS: i64 = 7;
 
+// INVARIANT: nothing in `Trust` comes from a report's free text or names an
+// internal: no host names, paths, repository URLs, check summaries, finding
+// messages or errors. It is built from statuses, counts, dates, control ids
+// and titles of the published policy, certificate issuers and digests.
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Trust {
     pub schema: &'static str,
     pub organization: String,
+    /// Whether a policy is published; without one the brochure states no commitments.
+    pub published_policy: bool,
     pub policy: PolicyInfo,
     pub generated_at: String,
     pub valid_until: String,
@@ -39,9 +46,8 @@ pub struct Trust {
     pub date: String,
     pub summary: Summary,
     pub sections: Vec<Section>,
-    pub certificates: Vec<EvidenceItem>,
-    pub backups: Vec<EvidenceItem>,
-    pub mirroring: Vec<EvidenceItem>,
+    /// Per kind of evidence (certificates, backups, mirroring): counts only.
+    pub evidence_kinds: Vec<EvidenceKind>,
     /// The latest signed audit-log checkpoint, when the reporter keeps an audit log.
     pub audit_checkpoint: Option<serde_json::Value>,
     pub evidence: Manifest,
@@ -82,22 +88,26 @@ pub struct ControlLine {
     /// The status in plain words.
     pub state: String,
     pub last_verified: Option<String>,
+    /// Servers the commitment applies to, and those meeting it (passed or attested).
     pub hosts: u32,
     pub hosts_ok: u32,
+    /// `verified on 12 of 12 servers`, in words.
+    pub coverage: String,
 }
 
+/// One kind of evidence across the fleet, without any server's detail.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EvidenceItem {
-    pub host: String,
-    pub control: String,
-    pub check: String,
-    pub status: String,
-    pub summary: String,
-    pub checked_at: String,
-    /// Certificate issuer, when the evidence names one.
-    pub issuer: Option<String>,
-    /// Certificate expiry, when the evidence names one.
-    pub expires: Option<String>,
+pub struct EvidenceKind {
+    /// `certificates`, `backups` or `mirroring`.
+    pub kind: String,
+    /// Checks of this kind in the servers' newest reports, and those passing.
+    pub checks: u32,
+    pub passing: u32,
+    /// The newest report carrying one, RFC 3339.
+    pub last_checked: Option<String>,
+    /// Certificates only: the issuers seen and the next expiry still ahead (a date).
+    pub issuers: Vec<String>,
+    pub soonest_expiry: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -111,7 +121,6 @@ pub struct Manifest {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ManifestEntry {
     pub report_id: String,
-    pub host: String,
     pub finished_at: String,
     pub sha256: String,
 }
@@ -127,6 +136,27 @@ pub fn plain_words(status: &str) -> &'static str {
     }
 }
 
+/// `verified on 2 of 3 servers`, `attested`, `not checked by any server yet`.
+pub fn coverage(status: &str, hosts: u32, ok: u32) -> String {
+    let servers = |n: u32| if n == 1 { "server" } else { "servers" };
+    if hosts == 0 {
+        return "not checked by any server yet".to_owned();
+    }
+    if status == "attested" {
+        return format!("attested for {ok} of {hosts} {}", servers(hosts));
+    }
+    format!("verified on {ok} of {hosts} {}", servers(hosts))
+}
+
+/// A time or date as `2 December 2026`; the input when it is neither.
+pub fn date_words(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Utc).date_naive())
+        .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d"))
+        .map(|d| d.format("%-d %B %Y").to_string())
+        .unwrap_or_else(|_| t.to_owned())
+}
+
 /// The section a control belongs to: its `source` up to `, item`.
 fn section_of(source: Option<&str>) -> String {
     source
@@ -135,19 +165,10 @@ fn section_of(source: Option<&str>) -> String {
         .unwrap_or_else(|| "Other controls".to_owned())
 }
 
-fn find_str(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    match v {
-        serde_json::Value::Object(m) => {
-            for k in keys {
-                if let Some(s) = m.get(*k).and_then(|x| x.as_str()) {
-                    return Some(s.to_owned());
-                }
-            }
-            m.values().find_map(|x| find_str(x, keys))
-        }
-        serde_json::Value::Array(a) => a.iter().find_map(|x| find_str(x, keys)),
-        _ => None,
-    }
+/// A string value at one of `keys`, at the top of a check's evidence only.
+fn top_str(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
 }
 
 /// Everything [`shape`] needs, read from the store.
@@ -172,12 +193,22 @@ pub fn shape(i: &Inputs) -> Trust {
             .and_then(|p| p.controls.iter().find(|c| c.id == id))
             .and_then(|c| c.source.clone())
     };
+    // The commitments are the published policy's controls, in its order.
+    let policy_ids: Vec<&str> = i
+        .policy
+        .as_ref()
+        .map(|p| p.controls.iter().map(|c| c.0.as_str()).collect())
+        .unwrap_or_default();
     let mut sections: Vec<Section> = Vec::new();
     let mut summary = Summary {
-        hosts: u32::try_from(i.posture.hosts.len()).unwrap_or(u32::MAX),
+        hosts: u32::try_from(i.posture.hosts.iter().filter(|h| !h.revoked).count())
+            .unwrap_or(u32::MAX),
         ..Summary::default()
     };
-    for c in &i.posture.controls {
+    for id in &policy_ids {
+        let Some(c) = i.posture.controls.iter().find(|c| c.id == *id) else {
+            continue;
+        };
         summary.controls += 1;
         match c.status.as_str() {
             "pass" => summary.verified += 1,
@@ -186,6 +217,7 @@ pub fn shape(i: &Inputs) -> Trust {
             "fail" => summary.not_met += 1,
             _ => summary.not_verified += 1,
         }
+        // Posture counts only the hosts a control applies to.
         let hosts: u32 = c.counts.values().sum();
         // A waived host has not met the control: it is not counted as met.
         let ok: u32 = ["pass", "attested"]
@@ -200,6 +232,7 @@ pub fn shape(i: &Inputs) -> Trust {
             last_verified: c.last_verified.clone(),
             hosts,
             hosts_ok: ok,
+            coverage: coverage(&c.status, hosts, ok),
         };
         let name = section_of(source_of(&c.id).as_deref());
         match sections.iter_mut().find(|s| s.name == name) {
@@ -210,16 +243,25 @@ pub fn shape(i: &Inputs) -> Trust {
             }),
         }
     }
-    let mut certificates = Vec::new();
-    let mut backups = Vec::new();
-    let mut mirroring = Vec::new();
+    let mut kinds: Vec<EvidenceKind> = ["certificates", "backups", "mirroring"]
+        .iter()
+        .map(|k| EvidenceKind {
+            kind: (*k).to_owned(),
+            checks: 0,
+            passing: 0,
+            last_checked: None,
+            issuers: vec![],
+            soonest_expiry: None,
+        })
+        .collect();
+    let mut last: Vec<Option<i64>> = vec![None; kinds.len()];
+    let mut expiries: Vec<chrono::NaiveDate> = Vec::new();
     let mut entries = Vec::new();
     let mut reports: Vec<&(String, String, i64, String)> = i.reports.iter().collect();
     reports.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-    for (id, host, at, body) in reports {
+    for (id, _host, at, body) in reports {
         entries.push(ManifestEntry {
             report_id: id.clone(),
-            host: host.clone(),
             finished_at: rfc3339(*at),
             sha256: hex::encode(Sha256::digest(body.as_bytes())),
         });
@@ -228,30 +270,49 @@ pub fn shape(i: &Inputs) -> Trust {
         };
         for c in &r.controls {
             for k in &c.checks {
-                let item = || EvidenceItem {
-                    host: host.clone(),
-                    control: c.id.clone(),
-                    check: k.id.clone(),
-                    status: serde_json::to_value(k.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    summary: k.summary.clone(),
-                    checked_at: rfc3339(*at),
-                    issuer: find_str(&k.evidence, &["issuer", "issuer_cn", "issuer_name"]),
-                    expires: find_str(
-                        &k.evidence,
-                        &["not_after", "expires", "expires_at", "valid_until"],
-                    ),
+                let n = match k.check_type.as_str() {
+                    "tls_endpoint" | "tls_certificate_file" => 0,
+                    "backup_freshness" => 1,
+                    "mirror_lag" => 2,
+                    _ => continue,
                 };
-                match k.check_type.as_str() {
-                    "tls_endpoint" | "tls_certificate_file" => certificates.push(item()),
-                    "backup_freshness" => backups.push(item()),
-                    "mirror_lag" => mirroring.push(item()),
-                    _ => {}
+                let (Some(kind), Some(l)) = (kinds.get_mut(n), last.get_mut(n)) else {
+                    continue;
+                };
+                kind.checks += 1;
+                if k.status.as_str() == "pass" {
+                    kind.passing += 1;
+                }
+                *l = Some(l.map_or(*at, |x: i64| x.max(*at)));
+                if n == 0 {
+                    if let Some(issuer) =
+                        top_str(&k.evidence, &["issuer", "issuer_cn", "issuer_name"])
+                    {
+                        if !kind.issuers.contains(&issuer) {
+                            kind.issuers.push(issuer);
+                        }
+                    }
+                    if let Some(e) = top_str(&k.evidence, &["not_after"]) {
+                        if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&e) {
+                            expiries.push(d.with_timezone(&chrono::Utc).date_naive());
+                        }
+                    }
                 }
             }
         }
+    }
+    for (k, l) in kinds.iter_mut().zip(last) {
+        k.last_checked = l.map(rfc3339);
+        k.issuers.sort();
+    }
+    if let Some(k) = kinds.first_mut() {
+        // The next to expire: an expired one is already counted as failing.
+        let today = chrono::DateTime::from_timestamp_millis(i.now).map(|d| d.date_naive());
+        k.soonest_expiry = expiries
+            .iter()
+            .filter(|d| today.is_none_or(|t| **d >= t))
+            .min()
+            .map(|d| d.format("%Y-%m-%d").to_string());
     }
     let mut lines = String::new();
     for e in &entries {
@@ -286,6 +347,7 @@ pub fn shape(i: &Inputs) -> Trust {
     Trust {
         schema: SCHEMA,
         organization: i.organization.clone(),
+        published_policy: i.policy.is_some(),
         policy: PolicyInfo {
             id,
             version,
@@ -298,14 +360,58 @@ pub fn shape(i: &Inputs) -> Trust {
         date,
         summary,
         sections,
-        certificates,
-        backups,
-        mirroring,
+        evidence_kinds: kinds,
         audit_checkpoint: None,
         evidence: Manifest {
             reports: entries,
             sha256: hex::encode(Sha256::digest(lines.as_bytes())),
         },
+    }
+}
+
+/// What the brochure's template reads: the trust content and its dates in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrochureView<'a> {
+    #[serde(flatten)]
+    pub trust: &'a Trust,
+    pub generated_on: String,
+    pub valid_until_on: String,
+    /// Per control id, `last_verified` in words.
+    pub verified_on: BTreeMap<String, String>,
+    /// Per evidence kind, `last_checked` and the soonest expiry in words.
+    pub checked_on: BTreeMap<String, String>,
+    pub expiry_on: Option<String>,
+}
+
+pub fn view(t: &Trust) -> BrochureView<'_> {
+    BrochureView {
+        trust: t,
+        generated_on: date_words(&t.generated_at),
+        valid_until_on: date_words(&t.valid_until),
+        verified_on: t
+            .sections
+            .iter()
+            .flat_map(|s| &s.controls)
+            .filter_map(|c| {
+                c.last_verified
+                    .as_ref()
+                    .map(|v| (c.id.clone(), date_words(v)))
+            })
+            .collect(),
+        checked_on: t
+            .evidence_kinds
+            .iter()
+            .filter_map(|k| {
+                k.last_checked
+                    .as_ref()
+                    .map(|v| (k.kind.clone(), date_words(v)))
+            })
+            .collect(),
+        expiry_on: t
+            .evidence_kinds
+            .first()
+            .and_then(|k| k.soonest_expiry.as_deref())
+            .map(date_words),
     }
 }
 
@@ -381,7 +487,7 @@ pub fn render_pdf(template: &'static str, data: &impl Serialize) -> anyhow::Resu
 /// The brochure of `state` as PDF bytes.
 pub async fn brochure_pdf(state: &AppState) -> anyhow::Result<Vec<u8>> {
     let trust = gather(state).await?;
-    tokio::task::spawn_blocking(move || render_pdf("brochure", &trust)).await?
+    tokio::task::spawn_blocking(move || render_pdf("brochure", &view(&trust))).await?
 }
 
 // --- the policy document ----------------------------------------------------------

@@ -39,6 +39,10 @@ pub struct Site {
     pub templates: Environment<'static>,
     pub limiter: RateLimiter,
     pub http: Option<reqwest::Client>,
+    /// Peers whose `Forwarded`/`X-Forwarded-For` name the client (config `trusted_proxies`).
+    pub trusted_proxies: Vec<crate::intake::ProxyNet>,
+    /// The intake's limit over all clients together.
+    pub intake_global: crate::intake::GlobalWindow,
 }
 
 impl Site {
@@ -77,6 +81,13 @@ impl Site {
             templates: templates()?,
             limiter: RateLimiter::default(),
             http,
+            trusted_proxies: cfg
+                .trusted_proxies
+                .iter()
+                .map(|p| crate::intake::ProxyNet::parse(p))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("`trusted_proxies`: {e}"))?,
+            intake_global: crate::intake::GlobalWindow::default(),
         })
     }
 
@@ -119,6 +130,10 @@ fn templates() -> anyhow::Result<Environment<'static>> {
         (
             "incident_ack.html",
             include_str!("templates/incident_ack.html"),
+        ),
+        (
+            "incident_status.html",
+            include_str!("templates/incident_status.html"),
         ),
         ("error.html", include_str!("templates/error.html")),
     ] {

@@ -262,7 +262,8 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
              notify:\n  webhook: http://127.0.0.1:{}/hook\n  webhook_token: hook-token\n\
              \x20 smtp:\n    url: smtp://127.0.0.1:{}\n    from: vigil@example.test\n    to: [security@example.test]\n\
              \x20   username: vigil\n    password_file: {}\n    ca_file: {}\n\
-             \x20 scan_every_secs: 1\n  drain_every_secs: 1\n  retry_base_secs: 1\n  erasure_overdue_days: 0\n",
+             \x20 scan_every_secs: 1\n  drain_every_secs: 1\n  retry_base_secs: 1\n\
+             erasure:\n  cooling_off: 0s\n  deadline: 1s\n",
             hook.port,
             smtp.port,
             pass_file.display(),
@@ -294,7 +295,7 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
         !hook.events("control.recovered").is_empty()
     });
 
-    // An erasure past its deadline (0 days here).
+    // An erasure past its deadline (`erasure.deadline: 1s` here).
     let resp = r
         .client()
         .post(format!("{}/api/v1/accounts/acme/closure", r.base))

@@ -60,8 +60,6 @@ pub struct NotifyConfig {
     /// to an hour; after `max_attempts` (default 12) the notice is given up.
     pub retry_base_secs: u64,
     pub max_attempts: u32,
-    /// An erasure is overdue this many days after it was requested (default 30).
-    pub erasure_overdue_days: u32,
 }
 
 impl Default for NotifyConfig {
@@ -77,7 +75,6 @@ impl Default for NotifyConfig {
             drain_every_secs: 5,
             retry_base_secs: 30,
             max_attempts: 12,
-            erasure_overdue_days: 30,
         }
     }
 }

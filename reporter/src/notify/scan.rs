@@ -9,8 +9,8 @@
 //! - `expiring`: a TLS certificate (`not_after` in a TLS check's evidence),
 //!   an attestation (`expires`) or a waiver within 14 days of its end; once
 //!   per object and day.
-//! - `erasure.overdue`: a closure neither closed nor cancelled
-//!   `erasure_overdue_days` after it was requested; once per closure.
+//! - `erasure.overdue`: a closure neither closed nor cancelled by its
+//!   deadline (`erasure.deadline` after the cooling-off); once per closure.
 //! - `breach.deadline`: a personal-data breach 24 h and 6 h before its
 //!   72-hour notification deadline, and when it has passed.
 
@@ -257,28 +257,20 @@ async fn expiring(state: &AppState, now: i64, mem: &mut Memory) -> Result<(), St
 }
 
 async fn erasures(state: &AppState, now: i64) -> Result<(), StoreError> {
-    let days = i64::from(state.site.notify.erasure_overdue_days);
-    let rows = sqlx::query("SELECT account, state, requested_at FROM closures WHERE state <> 'closed' AND state <> 'cancelled'")
-        .fetch_all(&state.store.pool)
-        .await?;
-    for r in rows {
-        let account: String = r.try_get("account")?;
-        let st: String = r.try_get("state")?;
-        let requested: i64 = r.try_get("requested_at")?;
-        let due = requested.saturating_add(days.saturating_mul(86_400_000));
-        if now < due {
-            continue;
-        }
+    // The closure workflow owns the deadline (`erasure.deadline`, 30 days
+    // after the cooling-off by default) and reports each late closure once,
+    // audited as `erasure.overdue`; the outbox de-duplicates the notice.
+    for late in crate::closures::overdue(&state.store, &state.audit, now).await? {
         super::enqueue_now(
             state,
             &Notice::new(
                 "erasure.overdue",
-                format!("{account}|{requested}"),
+                format!("{}|{}", late.account, late.requested_at),
                 format!(
-                    "the erasure of account {account} is overdue: requested {}, still `{st}`",
-                    rfc3339(requested)
+                    "the erasure of account {} is overdue: due by {}, still `{}`",
+                    late.account, late.due_by, late.state
                 ),
-                json!({"account": account, "state": st, "requested_at": rfc3339(requested), "due": rfc3339(due)}),
+                json!({"account": late.account, "state": late.state, "requested_at": late.requested_at, "due": late.due_by}),
             ),
         )
         .await?;

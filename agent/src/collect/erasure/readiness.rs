@@ -23,7 +23,7 @@ use std::time::Duration;
 use vigil_rules::checks::erasure::readiness::{Prerequisite, Readiness};
 use vigil_rules::checks::erasure::{substitute, BackupPhase, ExportPhase, Params, ResticRepo};
 
-use super::{expand, export, has_glob, hooks};
+use super::{export, has_glob, hooks, nofollow};
 use crate::collect::{blocking, io_reason, HostCtx};
 
 /// An account id no customer has, for probes that need one.
@@ -284,6 +284,13 @@ async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -
     }
 }
 
+/// The paths `pattern` matches under the host's root, without following a
+/// link (as the purge and the deleters resolve them); links are left out.
+fn expand(pattern: &str, ctx: &HostCtx) -> Result<Vec<PathBuf>, String> {
+    let resolved = nofollow::resolve(&ctx.root, pattern)?;
+    Ok(resolved.found.iter().map(|e| ctx.path(&e.path)).collect())
+}
+
 /// Log files exist, and with `purge` each opens for writing and its
 /// directory takes the rewritten copy.
 fn logs(pattern: &str, ctx: &HostCtx, purge: bool) -> Vec<Prerequisite> {
@@ -372,7 +379,7 @@ fn export_probe(x: &ExportPhase, ctx: &HostCtx) -> Vec<Prerequisite> {
         std::fs::create_dir_all(site.join("pages"))
             .and_then(|()| std::fs::write(site.join("pages/readiness.md"), "# readiness probe\n"))
             .map_err(|e| format!("cannot write the probe site: {}", io_reason(&e)))?;
-        let archive = export::export(&site, probe.path(), PROBE_ACCOUNT)?;
+        let archive = export::export(&site, probe.path(), PROBE_ACCOUNT, &[])?;
         let (n, _) = export::verify(&archive)?;
         probe
             .close()

@@ -88,6 +88,32 @@ fn brochure_trust_json_and_policy_pdf() {
     assert_eq!(control("GDPR-4")["state"], "Not verified recently");
     assert_eq!(trust["summary"]["hosts"], 3);
     assert_eq!(control("SP-5")["coverage"], "verified on 2 of 3 servers");
+    // Issue 26: each commitment lists the framework requirements it maps to.
+    assert_eq!(
+        control("SP-1")["frameworks"],
+        "ISO 27001 A.8.24, A.8.20 · SOC 2 CC6.7"
+    );
+    assert!(control("SP-8")["frameworks"]
+        .as_str()
+        .unwrap()
+        .contains("PCI DSS 3.2.1, 12.8"));
+    // The staff overview filters by framework (Bearer works on pages).
+    let page = |q: &str| {
+        let resp = c
+            .get(format!("{}/{q}", r.base))
+            .bearer_auth(&staff)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    let (code, html) = page("?framework=pci_dss");
+    assert_eq!(code, 200);
+    assert!(html.contains(">SP-8</a>") && html.contains("pci_dss 3.2.1, 12.8"), "{html}");
+    assert!(!html.contains(">SP-1</a>"), "SP-1 maps to no PCI DSS requirement");
+    let (code, html) = page("?framework=iso27001");
+    assert_eq!(code, 200);
+    assert!(html.contains(">SP-1</a>") && html.contains(">BK-4</a>"));
+    assert_eq!(page("?framework=cobit").0, 400);
     assert_eq!(control("SP-1")["coverage"], "verified on 3 of 3 servers");
     // The commitments in the policy's (the seed text's) order.
     let ids: Vec<&str> = trust["sections"]

@@ -442,6 +442,10 @@ fn fleet(
             .json()
             .unwrap();
         tokens.insert((*host).to_owned(), v["token"].as_str().unwrap().to_owned());
+        // Requested roles count only once an admin approves them (issue 19).
+        if !roles.is_empty() {
+            r.approve_roles(host);
+        }
         ids.insert(
             (*host).to_owned(),
             v["agent_id"].as_str().unwrap().to_owned(),

@@ -33,7 +33,13 @@ pub struct PolicyBlob {
     /// The roles of each control that has them (its effective roles).
     #[serde(skip)]
     pub control_roles: std::collections::BTreeMap<String, Vec<String>>,
+    /// The framework requirements each control that has them satisfies.
+    #[serde(skip)]
+    pub control_frameworks: std::collections::BTreeMap<String, Frameworks>,
 }
+
+/// Requirement ids by framework name (`iso27001` → `[A.8.24]`).
+pub type Frameworks = std::collections::BTreeMap<String, Vec<String>>;
 
 pub struct AppState {
     pub store: Store,

@@ -42,6 +42,12 @@ pub fn blob_of(yaml: &[u8], label: &str) -> anyhow::Result<PolicyBlob> {
             .map(|c| (c.id.clone(), c.effective_roles()))
             .filter(|(_, r)| !r.is_empty())
             .collect(),
+        control_frameworks: p
+            .controls
+            .iter()
+            .filter(|c| !c.frameworks.is_empty())
+            .map(|c| (c.id.clone(), c.frameworks.clone()))
+            .collect(),
     })
 }
 
@@ -65,6 +71,7 @@ pub async fn latest(state: &AppState) -> Result<Option<PolicyBlob>, StoreError> 
         signature: None,
         controls: vec![],
         control_roles: Default::default(),
+        control_frameworks: Default::default(),
     });
     blob.signature = Some(signature);
     Ok(Some(blob))

@@ -343,7 +343,7 @@ mod tests {
         let w = WAIVERS.replace("hosts: [\"legacy-*\"]", "roles: [backup]");
         let e = parse(&w, "w.yaml", &p).unwrap_err().to_string();
         assert!(
-            e.starts_with("w.yaml:5:5: waiver `W-2026-014`: roles backup share none with where `SP-6/advisories` applies (app, db)"),
+            e.starts_with("w.yaml:5:12: waiver `W-2026-014`: roles backup share none with where `SP-6/advisories` applies (app, db)"),
             "{e}"
         );
         let w = WAIVERS.replace("hosts: [\"legacy-*\"]", "roles: [db]");

@@ -93,6 +93,21 @@ pub struct ControlLine {
     pub hosts_ok: u32,
     /// `verified on 12 of 12 servers`, in words.
     pub coverage: String,
+    /// The framework requirements the commitment satisfies, as the policy maps
+    /// them: `ISO 27001 A.8.24, A.8.20 · SOC 2 CC6.7`; empty when none.
+    pub frameworks: String,
+}
+
+/// A framework's name as customers read it.
+fn framework_label(name: &str) -> &str {
+    match name {
+        "iso27001" => "ISO 27001",
+        "soc2" => "SOC 2",
+        "cis_debian" => "CIS Debian",
+        "nist_800_53" => "NIST 800-53",
+        "pci_dss" => "PCI DSS",
+        other => other,
+    }
 }
 
 /// One kind of evidence across the fleet, without any server's detail.
@@ -193,6 +208,19 @@ pub fn shape(i: &Inputs) -> Trust {
             .and_then(|p| p.controls.iter().find(|c| c.id == id))
             .and_then(|c| c.source.clone())
     };
+    let frameworks_of = |id: &str| -> String {
+        parsed
+            .as_ref()
+            .and_then(|p| p.controls.iter().find(|c| c.id == id))
+            .map(|c| {
+                c.frameworks
+                    .iter()
+                    .map(|(name, ids)| format!("{} {}", framework_label(name), ids.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            })
+            .unwrap_or_default()
+    };
     // The commitments are the published policy's controls, in its order.
     let policy_ids: Vec<&str> = i
         .policy
@@ -233,6 +261,7 @@ pub fn shape(i: &Inputs) -> Trust {
             hosts,
             hosts_ok: ok,
             coverage: coverage(&c.status, hosts, ok),
+            frameworks: frameworks_of(&c.id),
         };
         let name = section_of(source_of(&c.id).as_deref());
         match sections.iter_mut().find(|s| s.name == name) {

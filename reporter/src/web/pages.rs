@@ -33,6 +33,8 @@ fn bad(m: impl Into<String>) -> PageError {
 struct OverviewQuery {
     status: Option<String>,
     control: Option<String>,
+    /// Only the controls mapped to this framework (`iso27001`, `soc2`, …).
+    framework: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,6 +48,8 @@ struct Cell {
 struct MatrixRow {
     id: String,
     title: String,
+    /// `iso27001 A.8.24, A.8.20 · soc2 CC6.7`, from the published policy.
+    frameworks: String,
     status: String,
     last_verified: Option<String>,
     cells: Vec<Cell>,
@@ -66,6 +70,19 @@ async fn overview(
             )));
         }
     }
+    let framework = q.framework.filter(|s| !s.is_empty());
+    if let Some(f) = &framework {
+        if !vigil_rules::policy::FRAMEWORKS.contains(&f.as_str()) {
+            return Err(bad(format!(
+                "`framework` must be one of {}",
+                vigil_rules::policy::FRAMEWORKS.join(", ")
+            )));
+        }
+    }
+    let mapped = state
+        .policy()
+        .map(|p| p.control_frameworks)
+        .unwrap_or_default();
     let now = now_ms();
     let posture = compute_posture(&state, now).await?;
     let latest = state.store.latest_controls(now).await?;
@@ -81,9 +98,24 @@ async fn overview(
                 .as_ref()
                 .is_none_or(|f| c.id.eq_ignore_ascii_case(f))
         })
+        .filter(|c| {
+            framework
+                .as_ref()
+                .is_none_or(|f| mapped.get(&c.id).is_some_and(|m| m.contains_key(f)))
+        })
         .map(|c| MatrixRow {
             id: c.id.clone(),
             title: c.title.clone(),
+            frameworks: mapped
+                .get(&c.id)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(name, _)| framework.as_ref().is_none_or(|f| f == *name))
+                        .map(|(name, ids)| format!("{name} {}", ids.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(" · ")
+                })
+                .unwrap_or_default(),
             status: c.status.clone(),
             last_verified: c.last_verified.clone(),
             cells: hosts
@@ -125,6 +157,8 @@ async fn overview(
             statuses => STATUS_WORDS,
             filter_status => status,
             filter_control => control,
+            filter_framework => framework,
+            frameworks => vigil_rules::policy::FRAMEWORKS,
             controls => posture.controls.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
             open_incidents => open_incidents,
             waivers => posture.waivers,

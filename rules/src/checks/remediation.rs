@@ -80,6 +80,7 @@ static TABLE: &[Entry] = &[
     // --- erasure --------------------------------------------------------
     ("erasure/backup_still_contains", "Let the agent erase the account's paths from that repository (`delete: rewrite`, then prune with `--max-unused 0`), or forget the snapshots if they hold only this account.", GDPR_17),
     ("erasure/data_remaining", "Delete the remaining site data (the paths or rows named in the finding) with the site's deletion hook, then let the check prove it again.", GDPR_17),
+    ("erasure/erasure_not_ready", "Fix what the finding names so the host could erase now: install the hook and make it executable, give the agent the restic password file, and make the site, repository and log paths writable under the agent's unit (examples/papyrs-fleet has a drop-in per role).", GDPR_17),
     ("erasure/export_invalid", "Rebuild the export archive (the daemon retries the task); if it fails again, check free space in `output_dir` and the site's files.", Some("docs/export-format.md")),
     ("erasure/hook_failed", "Run the hook by hand as the agent's service would (same user, same sandbox) to see its error; fix it and let the daemon retry.", None),
     ("erasure/lines_remaining", "Let the purge rewrite the named log files (`logs.purge: true`), or rotate them out; check that the log directory is writable under the agent's unit.", GDPR_17),

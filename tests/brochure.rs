@@ -108,8 +108,14 @@ fn brochure_trust_json_and_policy_pdf() {
     };
     let (code, html) = page("?framework=pci_dss");
     assert_eq!(code, 200);
-    assert!(html.contains(">SP-8</a>") && html.contains("pci_dss 3.2.1, 12.8"), "{html}");
-    assert!(!html.contains(">SP-1</a>"), "SP-1 maps to no PCI DSS requirement");
+    assert!(
+        html.contains(">SP-8</a>") && html.contains("pci_dss 3.2.1, 12.8"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(">SP-1</a>"),
+        "SP-1 maps to no PCI DSS requirement"
+    );
     let (code, html) = page("?framework=iso27001");
     assert_eq!(code, 200);
     assert!(html.contains(">SP-1</a>") && html.contains(">BK-4</a>"));

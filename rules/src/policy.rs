@@ -448,7 +448,15 @@ impl Validator {
         let f = self.mapping(
             node,
             "a control",
-            &["id", "title", "source", "description", "roles", "checks", "frameworks"],
+            &[
+                "id",
+                "title",
+                "source",
+                "description",
+                "roles",
+                "checks",
+                "frameworks",
+            ],
         )?;
         let id = self.ident(&f, "id", "a control");
         if let Some((id, loc)) = &id {

@@ -275,8 +275,11 @@ pub fn sarif(report: &Report) -> String {
                 "help": {"text": c.remediation},
             });
             // helpUri must be a URI: only references that are links.
-            if let Some(uri) = c.reference.filter(|r| r.starts_with("https://")) {
-                rule["helpUri"] = json!(uri);
+            if let (Some(uri), Some(obj)) = (
+                c.reference.filter(|r| r.starts_with("https://")),
+                rule.as_object_mut(),
+            ) {
+                obj.insert("helpUri".into(), json!(uri));
             }
             rules.push(rule);
         }

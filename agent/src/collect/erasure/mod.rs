@@ -7,6 +7,7 @@ mod hooks;
 mod journal;
 mod journald;
 pub mod nofollow;
+pub mod preflight;
 pub mod purge;
 mod restic;
 
@@ -64,6 +65,12 @@ async fn run_task(p: &Params, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &m
     }
     let mut journal = Journal::load(&ctx.state_dir, &t.account, &t.phase);
     tf.earlier = journal.earlier();
+    // Nothing is deleted when the sandbox (unit) would stop part of it.
+    let (pp, tt, c) = (p.clone(), t.clone(), ctx.clone());
+    if let Err(e) = blocking(move || Ok(preflight::check(&pp, &tt, &c))).await.and_then(|r| r) {
+        tf.error = Some(e);
+        return;
+    }
     run_phase(p, t, ctx, timeout, tf, &mut journal).await;
     if let Some(problem) = journal.problem.take() {
         // The deletion record could not be kept: the evidence would be incomplete.

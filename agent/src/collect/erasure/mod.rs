@@ -67,7 +67,10 @@ async fn run_task(p: &Params, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &m
     tf.earlier = journal.earlier();
     // Nothing is deleted when the sandbox (unit) would stop part of it.
     let (pp, tt, c) = (p.clone(), t.clone(), ctx.clone());
-    if let Err(e) = blocking(move || Ok(preflight::check(&pp, &tt, &c))).await.and_then(|r| r) {
+    if let Err(e) = blocking(move || Ok(preflight::check(&pp, &tt, &c)))
+        .await
+        .and_then(|r| r)
+    {
         tf.error = Some(e);
         return;
     }

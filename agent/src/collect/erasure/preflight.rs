@@ -66,7 +66,15 @@ pub fn literal_root(pattern: &str) -> String {
     } else {
         lit
     };
-    format!("/{}", comps.iter().take(keep).copied().collect::<Vec<_>>().join("/"))
+    format!(
+        "/{}",
+        comps
+            .iter()
+            .take(keep)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/")
+    )
 }
 
 fn local_repos(b: &BackupPhase) -> impl Iterator<Item = &str> {
@@ -142,7 +150,9 @@ fn writable(path: &Path, shown: String, problems: &mut Vec<String>) {
         Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
             problems.push(format!("`{shown}` is not writable (permission denied)"))
         }
-        Err(e) => problems.push(format!("`{shown}`: cannot tell whether it is writable: {e}")),
+        Err(e) => problems.push(format!(
+            "`{shown}`: cannot tell whether it is writable: {e}"
+        )),
     }
 }
 
@@ -216,7 +226,10 @@ pub fn check(p: &Params, t: &Task, ctx: &HostCtx) -> Result<(), String> {
                         }
                     }
                 }
-                if let Some(j) = l.journal.as_ref().filter(|j| j.delete == JournalDelete::Vacuum)
+                if let Some(j) = l
+                    .journal
+                    .as_ref()
+                    .filter(|j| j.delete == JournalDelete::Vacuum)
                 {
                     caps.insert(Cap::DacOverride);
                     let d = ctx.path(j.directory.as_deref().unwrap_or("/var/log/journal"));
@@ -264,7 +277,10 @@ mod tests {
 
     #[test]
     fn literal_roots() {
-        assert_eq!(literal_root("/srv/papyrs/sites/{account}"), "/srv/papyrs/sites");
+        assert_eq!(
+            literal_root("/srv/papyrs/sites/{account}"),
+            "/srv/papyrs/sites"
+        );
         assert_eq!(literal_root("/var/log/papyrs/*.log*"), "/var/log/papyrs");
         assert_eq!(literal_root("/var/log/syslog"), "/var/log");
         assert_eq!(literal_root("/{account}"), "/");

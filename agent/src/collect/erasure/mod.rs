@@ -398,7 +398,7 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
                 )),
                 Err(e) => actions.push(Action::failed(
                     format!("purge {shown}"),
-                    e.replace(&*ctx.root.to_string_lossy().trim_end_matches('/'), ""),
+                    e.replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
                 )),
             }
         }

@@ -7,6 +7,7 @@ mod hooks;
 mod journal;
 mod journald;
 pub mod nofollow;
+pub mod preflight;
 pub mod purge;
 mod readiness;
 mod restic;
@@ -68,6 +69,15 @@ async fn run_task(p: &Params, t: &Task, ctx: &HostCtx, timeout: Duration, tf: &m
     }
     let mut journal = Journal::load(&ctx.state_dir, &t.account, &t.phase);
     tf.earlier = journal.earlier();
+    // Nothing is deleted when the sandbox (unit) would stop part of it.
+    let (pp, tt, c) = (p.clone(), t.clone(), ctx.clone());
+    if let Err(e) = blocking(move || Ok(preflight::check(&pp, &tt, &c)))
+        .await
+        .and_then(|r| r)
+    {
+        tf.error = Some(e);
+        return;
+    }
     run_phase(p, t, ctx, timeout, tf, &mut journal).await;
     if let Some(problem) = journal.problem.take() {
         // The deletion record could not be kept: the evidence would be incomplete.
@@ -392,7 +402,7 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
                 )),
                 Err(e) => actions.push(Action::failed(
                     format!("purge {shown}"),
-                    e.replace(&*ctx.root.to_string_lossy().trim_end_matches('/'), ""),
+                    e.replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
                 )),
             }
         }

@@ -257,6 +257,7 @@ fn now() -> String {
 }
 
 /// Runs the phase's built-in deleters and verifies every repository.
+#[allow(clippy::too_many_arguments)]
 pub async fn phase(
     b: &BackupPhase,
     account: &str,
@@ -622,7 +623,7 @@ async fn prune(repo: &Repo, r: &ResticRepo, timeout: Duration) -> Action {
                 .lines()
                 .map(str::trim)
                 .filter(|l| l.starts_with("this removes") || l.starts_with("to repack"))
-                .map(|l| hooks::scrub_line(l))
+                .map(hooks::scrub_line)
                 .collect::<Vec<_>>()
                 .join("; ");
             Action::succeeded(what, (!removed.is_empty()).then_some(removed), now())

@@ -100,7 +100,7 @@ pub fn render(
     width: usize,
 ) -> String {
     let mut running: Vec<_> = running.iter().collect();
-    running.sort_by(|a, b| b.1.cmp(&a.1));
+    running.sort_by_key(|r| std::cmp::Reverse(r.1));
     let mut line = format!("[{done}/{total}]");
     for (label, elapsed, p) in running {
         line.push(' ');
@@ -121,16 +121,16 @@ pub fn render(
 
 fn how_far(elapsed: Duration, p: &CheckProgress) -> String {
     let secs = elapsed.as_secs();
-    if p.total_items > 0 {
-        let pct = p.items.min(p.total_items) * 100 / p.total_items;
+    let items = p.items.min(p.total_items);
+    let bytes = p.bytes.min(p.total_bytes);
+    if let Some(pct) = items.saturating_mul(100).checked_div(p.total_items) {
         format!(
             "{}/{} {} {pct}%",
             thousands(p.items.min(p.total_items)),
             thousands(p.total_items),
             p.unit
         )
-    } else if p.total_bytes > 0 {
-        let pct = p.bytes.min(p.total_bytes) * 100 / p.total_bytes;
+    } else if let Some(pct) = bytes.saturating_mul(100).checked_div(p.total_bytes) {
         format!(
             "{}/{} {pct}%",
             human_bytes(p.bytes.min(p.total_bytes)),
@@ -147,7 +147,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -263,7 +263,7 @@ fn notices_by_webhook_and_smtp_each_once_and_on_record() {
              \x20 smtp:\n    url: smtp://127.0.0.1:{}\n    from: vigil@example.test\n    to: [security@example.test]\n\
              \x20   username: vigil\n    password_file: {}\n    ca_file: {}\n\
              \x20 scan_every_secs: 1\n  drain_every_secs: 1\n  retry_base_secs: 1\n\
-             erasure:\n  cooling_off: 0s\n  deadline: 1s\n",
+             erasure:\n  cooling_off: 1s\n  deadline: 1s\n",
             hook.port,
             smtp.port,
             pass_file.display(),

@@ -503,11 +503,15 @@ pub async fn approve(
     Path(host): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<HostAgentResponse>> {
-    let req: ApproveRoles = if body.iter().all(u8::is_ascii_whitespace) {
-        ApproveRoles::default()
-    } else {
-        crate::api::parse_json(&body, "role approval")?
-    };
+    // The body is required, as the OpenAPI document says: `{}` approves
+    // the roles the agent requested.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(
+            "send a JSON body: `{}` approves the requested roles, `{\"roles\": [...]}` sets them"
+                .into(),
+        ));
+    }
+    let req: ApproveRoles = crate::api::parse_json(&body, "role approval")?;
     if let Some(r) = &req.roles {
         if !valid_roles(r) {
             return Err(ApiError::BadRequest(

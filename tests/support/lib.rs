@@ -782,9 +782,16 @@ impl Restic {
             let mut out = String::new();
             let mut complete = true;
             for s in snaps.as_array().unwrap() {
-                match self.read(&["ls", s["id"].as_str().unwrap()]) {
-                    Some(ls) => out.push_str(&ls),
-                    None => complete = false,
+                // A snapshot listed a moment ago may be gone: an agent's
+                // `rewrite --forget` replaced it meanwhile. Look again.
+                let o = self.output(&["ls", s["id"].as_str().unwrap()]);
+                let err = stderr(&o);
+                if o.status.success() {
+                    out.push_str(&stdout(&o));
+                } else if err.contains("locked") || err.contains("no such file or directory") {
+                    complete = false;
+                } else {
+                    panic!("restic ls: {err}");
                 }
             }
             if complete {

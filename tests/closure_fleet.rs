@@ -456,13 +456,6 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         "{c:#}"
     );
 
-    // The fleet stops before its repositories are inspected: a daemon that
-    // fetched its task before `closed` may still be running it, and a
-    // snapshot vanishing between `snapshots` and `ls` is not what is checked.
-    for a in [&mut a_app, &mut a_b1, &mut a_b2, &mut a_off] {
-        a.stop();
-    }
-
     // Nothing of acme anywhere, not even in the packs; every other
     // account's files still in every snapshot that held them.
     for (r, before) in [&r1, &r2, &r3].into_iter().zip(&before) {

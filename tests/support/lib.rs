@@ -770,11 +770,12 @@ impl Restic {
         Some(stdout(&o))
     }
 
-    /// Paths of every snapshot's tree, all snapshots together, once the
-    /// repository is not locked.
+    /// Paths of every snapshot's tree, all snapshots together. Read with
+    /// `--no-lock`: a test polling the repository must not hold the shared
+    /// lock an agent's `rewrite` or `prune` needs exclusively.
     pub fn all_paths(&self) -> String {
         for _ in 0..600 {
-            let Some(snaps) = self.read(&["snapshots", "--json"]) else {
+            let Some(snaps) = self.read(&["--no-lock", "snapshots", "--json"]) else {
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             };
@@ -784,7 +785,7 @@ impl Restic {
             for s in snaps.as_array().unwrap() {
                 // A snapshot listed a moment ago may be gone: an agent's
                 // `rewrite --forget` replaced it meanwhile. Look again.
-                let o = self.output(&["ls", s["id"].as_str().unwrap()]);
+                let o = self.output(&["--no-lock", "ls", s["id"].as_str().unwrap()]);
                 let err = stderr(&o);
                 if o.status.success() {
                     out.push_str(&stdout(&o));

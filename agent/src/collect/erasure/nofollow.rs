@@ -22,6 +22,8 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
+use super::has_glob;
+
 /// One entry a pattern matched: its parent directory's descriptor and name.
 pub struct Entry {
     pub dir: Arc<OwnedFd>,
@@ -48,10 +50,6 @@ pub struct Resolved {
 
 fn reason(e: Errno) -> String {
     crate::collect::io_reason(&std::io::Error::from(e))
-}
-
-fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
 }
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY

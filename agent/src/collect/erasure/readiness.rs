@@ -23,7 +23,8 @@ use std::time::Duration;
 use vigil_rules::checks::erasure::readiness::{Prerequisite, Readiness};
 use vigil_rules::checks::erasure::{substitute, BackupPhase, ExportPhase, Params, ResticRepo};
 
-use super::{export, has_glob, hooks, nofollow};
+use super::preflight::literal_root;
+use super::{export, hooks, nofollow};
 use crate::collect::{blocking, io_reason, HostCtx};
 
 /// An account id no customer has, for probes that need one.
@@ -37,7 +38,7 @@ pub async fn gather(p: &Params, ctx: &HostCtx) -> Readiness {
             out.push(hook("site", h));
         }
         for pat in &s.paths {
-            let dir = fixed_parent(&substitute(pat, PROBE_ACCOUNT));
+            let dir = literal_root(&substitute(pat, PROBE_ACCOUNT));
             if s.remove_paths {
                 out.push(writable("site", &dir, ctx).await);
             } else {
@@ -102,28 +103,6 @@ fn ready(phase: &str, what: String, detail: String) -> Prerequisite {
         what,
         ready: true,
         detail,
-    }
-}
-
-/// The directory a path template lives in, up to its first glob component:
-/// `/srv/papyrs/sites/{account}` -> `/srv/papyrs/sites`, `/var/log/*.log` -> `/var/log`.
-fn fixed_parent(pattern: &str) -> String {
-    let mut fixed = Vec::new();
-    for c in pattern.split('/') {
-        if has_glob(c) {
-            break;
-        }
-        fixed.push(c);
-    }
-    // The last fixed component is the thing itself when nothing was a glob.
-    if fixed.len() == pattern.split('/').count() {
-        fixed.pop();
-    }
-    let s = fixed.join("/");
-    if s.is_empty() {
-        "/".into()
-    } else {
-        s
     }
 }
 
@@ -352,7 +331,7 @@ fn logs(pattern: &str, ctx: &HostCtx, purge: bool) -> Vec<Prerequisite> {
 /// The site directory's parent lists, and an export of a probe site builds
 /// and verifies in `output_dir`.
 fn export_probe(x: &ExportPhase, ctx: &HostCtx) -> Vec<Prerequisite> {
-    let sites = fixed_parent(&substitute(&x.site_root, PROBE_ACCOUNT));
+    let sites = literal_root(&substitute(&x.site_root, PROBE_ACCOUNT));
     let mut out = vec![readable_dir("export", &sites, ctx)];
     let what = format!("export builds in {}", x.output_dir);
     let out_dir = ctx.path(&x.output_dir);
@@ -401,9 +380,9 @@ mod tests {
 
     #[test]
     fn fixed_parent_stops_at_the_first_glob() {
-        assert_eq!(fixed_parent("/srv/papyrs/sites/acme"), "/srv/papyrs/sites");
-        assert_eq!(fixed_parent("/var/log/papyrs/*.log*"), "/var/log/papyrs");
-        assert_eq!(fixed_parent("/var/*/x.log"), "/var");
-        assert_eq!(fixed_parent("/x"), "/");
+        assert_eq!(literal_root("/srv/papyrs/sites/acme"), "/srv/papyrs/sites");
+        assert_eq!(literal_root("/var/log/papyrs/*.log*"), "/var/log/papyrs");
+        assert_eq!(literal_root("/var/*/x.log"), "/var");
+        assert_eq!(literal_root("/x"), "/");
     }
 }

@@ -107,6 +107,15 @@ pub struct CheckReport {
     pub waived_by: Option<String>,
 }
 
+impl CheckReport {
+    /// This check's evidence as its type's evidence struct (for example
+    /// [`crate::checks::erasure::Evidence`] when `check_type` is `erasure`);
+    /// `None` when it is not that shape.
+    pub fn evidence_as<E: serde::de::DeserializeOwned>(&self) -> Option<E> {
+        crate::verdict::evidence_as(&self.evidence)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {

@@ -145,12 +145,15 @@ impl Verdict {
     }
 
     /// Pass when no finding is above `Info`, fail otherwise. The summary names
-    /// the findings when there are some, or says `ok_summary`.
+    /// the findings when there are some, or says `ok_summary`. `evidence` is
+    /// the check type's [`crate::checks::CheckKind::Evidence`], written out as
+    /// JSON.
     pub fn from_findings(
         findings: Vec<Finding>,
         ok_summary: impl Into<String>,
-        evidence: serde_json::Value,
+        evidence: impl Serialize,
     ) -> Self {
+        let evidence = to_json(evidence);
         let failing: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.severity > Severity::Info)
@@ -187,6 +190,18 @@ impl Verdict {
             }
         }
     }
+}
+
+/// Evidence as JSON. The evidence types are plain structs with string keys,
+/// which always serialize; `null` stands for one that would not.
+pub(crate) fn to_json(evidence: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(evidence).unwrap_or(serde_json::Value::Null)
+}
+
+/// Reads evidence as a check type's typed evidence; `None` when it is not
+/// that shape (another type's, or an error's `null`).
+pub fn evidence_as<E: serde::de::DeserializeOwned>(evidence: &serde_json::Value) -> Option<E> {
+    E::deserialize(evidence).ok()
 }
 
 fn dedup_join(codes: &[&str]) -> String {

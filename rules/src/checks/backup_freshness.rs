@@ -711,6 +711,7 @@ fn hours(d: chrono::Duration) -> String {
 impl CheckKind for BackupFreshness {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = serde_json::Value;
     type Code = Code;
     const SUMMARY: &'static str =
         "nightly backups: newest set age, set count and distinct locations, encrypted transport";

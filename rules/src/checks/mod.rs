@@ -53,6 +53,11 @@ pub trait CheckKind {
     type Params: DeserializeOwned + Serialize + Clone + Debug + PartialEq + Send + Sync + 'static;
     /// What the agent collects from a host for this type; plain data.
     type Facts: DeserializeOwned + Serialize + Clone + Debug + Send + 'static;
+    /// What a verdict of this type carries as `evidence`: a struct the judge
+    /// builds and the reporter and daemon decode (`Verdict.evidence` and
+    /// `CheckReport.evidence` stay JSON on the wire). A type still judged
+    /// with `json!` says `serde_json::Value` here.
+    type Evidence: Serialize + DeserializeOwned + Clone + Debug + Send + 'static;
     /// The stable finding codes.
     type Code: FindingCode;
 
@@ -107,6 +112,20 @@ fn codes_of<C: FindingCode>(type_name: &str) -> Vec<CodeInfo> {
             }
         })
         .collect()
+}
+
+/// Whether a verdict's evidence reads back as `E` and writes out as the same
+/// JSON: what every judged verdict of a debug build is held to, so the
+/// evidence types cannot drift from what the judges emit. Errors and skips
+/// carry no evidence (`null`) and pass.
+fn evidence_is_typed<E: Serialize + DeserializeOwned>(verdict: &Verdict) -> bool {
+    if verdict.evidence.is_null() {
+        return true;
+    }
+    E::deserialize(&verdict.evidence)
+        .ok()
+        .and_then(|e| serde_json::to_value(e).ok())
+        .is_some_and(|again| again == verdict.evidence)
 }
 
 /// Names each finding's remediation (`TYPE/CODE`) where the table has one.
@@ -169,7 +188,15 @@ macro_rules! registry {
             /// Judges facts; facts of another type are an error, never a pass.
             pub fn judge(&self, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
                 match (self, facts) {
-                    $((CheckSpec::$variant(p), Facts::$variant(f)) => with_remediation_ids($name, <$kind as CheckKind>::judge(p, f, ctx)),)*
+                    $((CheckSpec::$variant(p), Facts::$variant(f)) => {
+                        let verdict = <$kind as CheckKind>::judge(p, f, ctx);
+                        debug_assert!(
+                            evidence_is_typed::<<$kind as CheckKind>::Evidence>(&verdict),
+                            "the evidence of a `{}` verdict does not read back as its Evidence type: {}",
+                            $name, verdict.evidence
+                        );
+                        with_remediation_ids($name, verdict)
+                    })*
                     #[allow(unreachable_patterns)]
                     _ => Verdict::error(format!("facts of type `{}` given to a `{}` check", facts.type_name(), self.type_name())),
                 }

@@ -327,6 +327,7 @@ pub fn classify(field: &str) -> Stored {
 impl CheckKind for PasswordStorage {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = serde_json::Value;
     type Code = Code;
     const SUMMARY: &'static str =
         "stored passwords (shadow, application databases) are salted slow hashes";

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Code;
+use super::{Code, Evidence, ReadinessSeen};
 use crate::verdict::{FindingCode, Verdict};
 
 /// What the agent found, per phase this host handles.
@@ -54,13 +54,17 @@ pub fn judge(r: &Readiness) -> Verdict {
             )
         })
         .collect();
-    let evidence = serde_json::json!({
-        "tasks": [],
-        "readiness": {"phases": phases, "ready": r.prerequisites.iter().all(|p| p.ready), "checked": checked},
-    });
+    let evidence = Evidence {
+        tasks: Vec::new(),
+        readiness: Some(ReadinessSeen {
+            phases: phases.iter().map(|p| (*p).to_owned()).collect(),
+            ready: r.prerequisites.iter().all(|p| p.ready),
+            checked,
+        }),
+    };
     if r.prerequisites.is_empty() {
         let mut v = Verdict::skipped("no erasure pending, and this host handles no erasure phase");
-        v.evidence = evidence;
+        v.evidence = crate::verdict::to_json(&evidence);
         return v;
     }
     let findings = r

@@ -331,6 +331,7 @@ fn fam_names(fams: &[Family]) -> String {
 impl CheckKind for Firewall {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = serde_json::Value;
     type Code = Code;
     const SUMMARY: &'static str = "inbound traffic is denied by default, only allowed ports are reachable, every listener is covered";
 

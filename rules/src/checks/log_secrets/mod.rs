@@ -319,6 +319,7 @@ impl CompiledAllow<'_> {
 impl CheckKind for LogSecrets {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = serde_json::Value;
     type Code = Code;
     const SUMMARY: &'static str = "logs hold no passwords, secrets or card numbers";
 

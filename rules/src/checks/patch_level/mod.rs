@@ -266,6 +266,7 @@ pub fn loopback_http(url: &str) -> Option<(String, String)> {
 impl CheckKind for PatchLevel {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = serde_json::Value;
     type Code = Code;
     const SUMMARY: &'static str = "no pending security updates or open advisories, apt fresh, unattended-upgrades on, no reboot or newer kernel pending";
 

@@ -14,185 +14,21 @@
 //! Connection strings may hold a password: the collector scrubs it from every
 //! message, and the facts hold none.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+mod evidence;
+mod facts;
+mod params;
+mod parse;
+
+pub use evidence::Evidence;
+pub use facts::{Facts, Heartbeat, PostgresFacts, Replica, Standby};
+pub use params::{HeartbeatSpec, Params, PostgresSpec, Role};
+pub use parse::parse_heartbeat;
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
 pub struct MirrorLag;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Whatever the server is (`pg_is_in_recovery()`).
-    #[default]
-    Auto,
-    Primary,
-    Standby,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresSpec {
-    /// `postgres://monitor@127.0.0.1:5432/postgres`. Prefer `dsn_file` or
-    /// `dsn_env` when it holds a password.
-    #[serde(default)]
-    pub dsn: Option<String>,
-    #[serde(default)]
-    pub dsn_file: Option<String>,
-    #[serde(default)]
-    pub dsn_env: Option<String>,
-    /// What the server must be; `auto` judges it as whatever it is.
-    #[serde(default)]
-    pub role: Role,
-    /// Streaming replicas on distinct hosts a primary must have.
-    #[serde(default = "default_min_replicas")]
-    pub min_replicas: u64,
-    #[serde(default = "default_max_lag")]
-    pub max_lag_seconds: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatSpec {
-    /// The heartbeat file's path on each mirror (mounts of the mirrors, or
-    /// the mirrored copy on this host).
-    pub mirrors: Vec<String>,
-    #[serde(default = "default_max_lag")]
-    pub max_lag_seconds: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default)]
-    pub postgres: Option<PostgresSpec>,
-    #[serde(default)]
-    pub heartbeat: Option<HeartbeatSpec>,
-}
-
-fn default_min_replicas() -> u64 {
-    1
-}
-fn default_max_lag() -> f64 {
-    60.0
-}
-
-/// One row of `pg_stat_replication`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Replica {
-    pub application_name: String,
-    /// `None` for a unix-socket connection.
-    #[serde(default)]
-    pub client_addr: Option<String>,
-    #[serde(default)]
-    pub client_hostname: Option<String>,
-    pub state: String,
-    #[serde(default)]
-    pub sync_state: String,
-    /// `replay_lag` in seconds; `None` when the server has no measurement
-    /// (a caught-up idle standby).
-    #[serde(default)]
-    pub replay_lag_seconds: Option<f64>,
-    /// Bytes of WAL the primary has written that the replica has not replayed.
-    #[serde(default)]
-    pub replay_lag_bytes: Option<i64>,
-}
-
-impl Replica {
-    /// How replicas are told apart as hosts: the client address, and on
-    /// loopback or a unix socket (where every replica shares the address)
-    /// the application name.
-    pub fn host_key(&self) -> String {
-        match self.client_addr.as_deref() {
-            None => format!("local socket/{}", self.application_name),
-            Some(a) if is_loopback(a) => format!("{a}/{}", self.application_name),
-            Some(a) => a.to_owned(),
-        }
-    }
-
-    fn label(&self) -> String {
-        let addr = self.client_addr.as_deref().unwrap_or("local socket");
-        if self.application_name.is_empty() {
-            addr.to_owned()
-        } else {
-            format!("{} ({addr})", self.application_name)
-        }
-    }
-}
-
-fn is_loopback(a: &str) -> bool {
-    let a = a.split('/').next().unwrap_or(a);
-    a.parse::<std::net::IpAddr>()
-        .map(|ip| ip.is_loopback())
-        .unwrap_or(false)
-}
-
-/// A standby's own view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Standby {
-    #[serde(default)]
-    pub receive_lsn: Option<String>,
-    #[serde(default)]
-    pub replay_lsn: Option<String>,
-    /// Bytes received but not replayed (`pg_wal_lsn_diff(receive, replay)`).
-    #[serde(default)]
-    pub unreplayed_bytes: Option<i64>,
-    /// `now() - pg_last_xact_replay_timestamp()`, by the server's clock.
-    #[serde(default)]
-    pub since_last_replay_seconds: Option<f64>,
-    pub replay_paused: bool,
-    /// `pg_stat_wal_receiver.status`; `None` when no WAL receiver runs.
-    #[serde(default)]
-    pub wal_receiver_status: Option<String>,
-    #[serde(default)]
-    pub sender_host: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PostgresFacts {
-    /// The connection string with any password redacted.
-    pub target: String,
-    #[serde(default)]
-    pub server_version: String,
-    /// `primary` or `standby`.
-    #[serde(default)]
-    pub role: String,
-    #[serde(default)]
-    pub replicas: Vec<Replica>,
-    #[serde(default)]
-    pub standby: Option<Standby>,
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-/// One mirror's heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    pub path: String,
-    #[serde(default)]
-    pub time: Option<DateTime<Utc>>,
-    /// The file does not exist at this mirror.
-    #[serde(default)]
-    pub missing: bool,
-    /// The file exists but holds no readable time.
-    #[serde(default)]
-    pub invalid: Option<String>,
-    /// The file could not be read (permissions, I/O): `error`.
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    #[serde(default)]
-    pub postgres: Option<PostgresFacts>,
-    #[serde(default)]
-    pub heartbeats: Vec<Heartbeat>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -207,30 +43,6 @@ finding_codes! {
         HeartbeatMissing = ("heartbeat_missing", High, "a mirror has no heartbeat file"),
         HeartbeatInvalid = ("heartbeat_invalid", Medium, "a mirror's heartbeat file holds no readable time"),
     }
-}
-
-/// A heartbeat file's time: its first word, RFC 3339 or Unix seconds.
-pub fn parse_heartbeat(text: &str) -> Result<DateTime<Utc>, String> {
-    let word = text.split_whitespace().next().unwrap_or("");
-    if word.is_empty() {
-        return Err("the heartbeat file is empty".into());
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(word) {
-        return Ok(d.with_timezone(&Utc));
-    }
-    if let Ok(secs) = word.parse::<f64>() {
-        if secs.is_finite() && secs > 0.0 {
-            let whole = secs.trunc() as i64;
-            let nanos = ((secs - secs.trunc()) * 1e9) as u32;
-            if let Some(d) = DateTime::from_timestamp(whole, nanos) {
-                return Ok(d);
-            }
-        }
-    }
-    let shown: String = word.chars().take(40).collect();
-    Err(format!(
-        "`{shown}` is neither an RFC 3339 time nor Unix seconds"
-    ))
 }
 
 fn secs(s: f64) -> String {
@@ -387,6 +199,7 @@ fn judge_postgres(
 impl CheckKind for MirrorLag {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "continuous mirroring: streaming replicas on distinct hosts, heartbeat mirrors, and their lag";
@@ -482,11 +295,11 @@ impl CheckKind for MirrorLag {
                 hb.mirrors.len()
             ));
         }
-        let evidence = serde_json::to_value(facts).unwrap_or_default();
+        let evidence: &Evidence = facts;
         if !errors.is_empty() {
             let mut v = Verdict::error(errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(evidence);
             return v;
         }
         Verdict::from_findings(findings, ok.join("; "), evidence)
@@ -497,6 +310,7 @@ impl CheckKind for MirrorLag {
 mod tests {
     use super::*;
     use crate::verdict::CheckStatus;
+    use chrono::{DateTime, Utc};
 
     fn ctx() -> JudgeCtx {
         JudgeCtx {
@@ -551,7 +365,7 @@ mod tests {
     #[test]
     fn fixture_facts_judge() {
         let facts: Facts = serde_json::from_str(include_str!(
-            "../../../tests/data/mirror/primary_two_replicas/facts.json"
+            "../../../../tests/data/mirror/primary_two_replicas/facts.json"
         ))
         .unwrap();
         let v = MirrorLag::judge(&params(PG), &facts, &ctx());

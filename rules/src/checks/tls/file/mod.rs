@@ -1,55 +1,24 @@
 //! `tls_certificate_file`: a PEM chain on disk (leaf first), held to the same
 //! rules as a live endpoint, so a host can check what nginx will serve.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+mod evidence;
+mod facts;
+mod params;
 
-use super::cert::{self, CertCode, CertRules, ChainFacts};
-use super::endpoint::{default_ec, default_min_days, default_rsa};
+pub use evidence::Evidence;
+pub use facts::Facts;
+pub use params::Params;
+
+use super::cert::{self, CertCode, CertRules};
 use crate::checks::{CheckKind, JudgeCtx};
 use crate::verdict::Verdict;
 
 pub struct TlsCertificateFile;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// The PEM file: leaf first, then the intermediates.
-    pub path: String,
-    /// When given, the leaf's names must cover it.
-    #[serde(default)]
-    pub server_name: Option<String>,
-    #[serde(default = "default_min_days")]
-    pub min_days_remaining: i64,
-    #[serde(default)]
-    pub issuer_contains: Option<String>,
-    #[serde(default = "default_rsa")]
-    pub min_rsa_bits: u32,
-    #[serde(default = "default_ec")]
-    pub min_ec_bits: u32,
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    #[serde(default = "yes")]
-    pub system_roots: bool,
-    #[serde(default)]
-    pub allow_self_signed: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub path: String,
-    /// The chain read from the file, or why it could not be read.
-    pub result: Option<Result<ChainFacts, String>>,
-}
-
 impl CheckKind for TlsCertificateFile {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = CertCode;
     const SUMMARY: &'static str =
         "a PEM certificate chain on disk: trust, hostname, expiry, keys, signatures, issuer";
@@ -98,7 +67,11 @@ impl CheckKind for TlsCertificateFile {
         Verdict::from_findings(
             a.findings,
             ok,
-            json!({"path": facts.path, "trust": chain.trust, "certificates": a.certificates}),
+            Evidence {
+                path: facts.path.clone(),
+                trust: chain.trust.clone(),
+                certificates: a.certificates,
+            },
         )
     }
 }

@@ -8,126 +8,21 @@
 //! signatures are younger than `max_signature_age_hours`, the self-test is
 //! detected, and no scanned file is infected.
 
-use serde::{Deserialize, Serialize};
+mod evidence;
+mod facts;
+mod params;
+mod parse;
+
+pub use evidence::{Answered, Evidence, ScanCounts};
+pub use facts::{DateSource, Facts, Infected, Scan, ScanError, SelfTest};
+pub use params::Params;
+pub use parse::{parse_version, VersionInfo};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
 pub struct Clamav;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// `unix:/path/to/clamd.ctl` or `tcp://host:port`.
-    pub address: String,
-    #[serde(default = "default_max_age")]
-    pub max_signature_age_hours: u64,
-    /// Stream the EICAR test string and require clamd to find it.
-    #[serde(default = "yes")]
-    pub self_test: bool,
-    /// Files and directories (recursively) to scan through clamd.
-    #[serde(default)]
-    pub scan_paths: Vec<String>,
-    /// clamd's `DatabaseDirectory`, read for file times when VERSION carries no date.
-    #[serde(default = "default_db_dir")]
-    pub database_directory: String,
-    /// Files larger than this are not streamed (clamd would refuse them anyway).
-    #[serde(default = "default_max_file_mb")]
-    pub max_file_size_mb: u64,
-}
-
-fn default_max_age() -> u64 {
-    48
-}
-fn yes() -> bool {
-    true
-}
-fn default_db_dir() -> String {
-    "/var/lib/clamav".into()
-}
-fn default_max_file_mb() -> u64 {
-    25
-}
-
-/// Where the signature date came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DateSource {
-    /// The date in clamd's VERSION answer (the official databases' build time).
-    Version,
-    /// The newest modification time of the files in the database directory.
-    DatabaseFiles,
-}
-
-/// What clamd answered to the EICAR test string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
-pub enum SelfTest {
-    /// `FOUND`, with the signature name.
-    Detected(String),
-    /// `OK`: clamd did not detect the test string.
-    NotDetected,
-    /// An `ERROR` answer from clamd (size limit, no database…).
-    ClamdError(String),
-    /// The connection failed or the answer was unreadable.
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Infected {
-    pub path: String,
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanError {
-    pub path: String,
-    pub reason: String,
-}
-
-/// Results of scanning `scan_paths`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scan {
-    pub files_seen: u64,
-    /// Files streamed to clamd this run.
-    pub files_scanned: u64,
-    /// Files whose content hash was already scanned clean with the same signatures.
-    pub files_skipped_unchanged: u64,
-    pub bytes_scanned: u64,
-    pub infected: Vec<Infected>,
-    /// clamd's `ERROR` answers and unreadable files: not infections, not clean either.
-    pub errors: Vec<ScanError>,
-    /// Configured paths that do not exist.
-    pub missing_paths: Vec<String>,
-    /// Files over `max_file_size_mb`, not scanned.
-    pub too_large: Vec<String>,
-    /// Why the cache could not be read or written, if so (the scan still ran).
-    #[serde(default)]
-    pub cache_note: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub address: String,
-    /// Why clamd could not be reached; `None` when PING answered PONG.
-    pub down: Option<String>,
-    /// The engine version (`1.4.6`).
-    pub engine_version: Option<String>,
-    /// The official database version number, when VERSION carries one.
-    pub database_version: Option<u64>,
-    pub database_date: Option<chrono::DateTime<chrono::Utc>>,
-    pub database_date_source: Option<DateSource>,
-    /// Database files found in the database directory (names only).
-    #[serde(default)]
-    pub database_files: Vec<String>,
-    pub self_test: Option<SelfTest>,
-    pub scan: Option<Scan>,
-    /// Problems that keep the check from a verdict.
-    #[serde(default)]
-    pub errors: Vec<String>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -143,40 +38,10 @@ finding_codes! {
     }
 }
 
-/// clamd's VERSION answer, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub engine: String,
-    /// The official database version; `None` with only custom databases.
-    pub database: Option<u64>,
-    pub date: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Parses clamd's VERSION answer: `ClamAV 1.4.6/27467/Wed Nov 25 08:45:02 2026`,
-/// or `ClamAV 1.4.6` when only custom databases are loaded.
-pub fn parse_version(answer: &str) -> Result<VersionInfo, String> {
-    let answer = answer.trim_end_matches(['\0', '\n', '\r']).trim();
-    let rest = answer
-        .strip_prefix("ClamAV ")
-        .ok_or_else(|| format!("unexpected VERSION answer `{answer}`"))?;
-    let mut parts = rest.splitn(3, '/');
-    let engine = parts.next().unwrap_or_default().trim().to_owned();
-    let database = parts.next().and_then(|s| s.trim().parse::<u64>().ok());
-    let date = parts.next().and_then(|s| {
-        chrono::NaiveDateTime::parse_from_str(s.trim(), "%a %b %e %H:%M:%S %Y")
-            .ok()
-            .map(|d| d.and_utc())
-    });
-    Ok(VersionInfo {
-        engine,
-        database,
-        date,
-    })
-}
-
 impl CheckKind for Clamav {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "clamd is up, its signatures are fresh, it detects EICAR, and the scanned paths are clean";
@@ -217,7 +82,10 @@ impl CheckKind for Clamav {
     fn judge(p: &Params, facts: &Facts, ctx: &JudgeCtx) -> Verdict {
         if let Some(why) = &facts.down {
             let mut v = Verdict::error(format!("clamd at `{}` is down: {why}", facts.address));
-            v.evidence = serde_json::json!({"address": facts.address, "down": why});
+            v.evidence = crate::verdict::to_json(Evidence::Down {
+                address: facts.address.clone(),
+                down: why.clone(),
+            });
             return v;
         }
         let subject = facts.address.as_str();
@@ -302,30 +170,30 @@ impl CheckKind for Clamav {
             }
         }
 
-        let evidence = serde_json::json!({
-            "address": facts.address,
-            "engine_version": facts.engine_version,
-            "database_version": facts.database_version,
-            "database_date": facts.database_date,
-            "database_date_source": facts.database_date_source,
-            "database_files": facts.database_files,
-            "signature_age_hours": age_hours,
-            "self_test": facts.self_test,
-            "scan": facts.scan.as_ref().map(|s| serde_json::json!({
-                "files_seen": s.files_seen,
-                "files_scanned": s.files_scanned,
-                "files_skipped_unchanged": s.files_skipped_unchanged,
-                "bytes_scanned": s.bytes_scanned,
-                "infected": s.infected.len(),
-                "errors": s.errors.len(),
-                "cache_note": s.cache_note,
-            })),
-        });
+        let evidence = Evidence::Up(Box::new(Answered {
+            address: facts.address.clone(),
+            engine_version: facts.engine_version.clone(),
+            database_version: facts.database_version,
+            database_date: facts.database_date,
+            database_date_source: facts.database_date_source,
+            database_files: facts.database_files.clone(),
+            signature_age_hours: age_hours,
+            self_test: facts.self_test.clone(),
+            scan: facts.scan.as_ref().map(|s| ScanCounts {
+                files_seen: s.files_seen,
+                files_scanned: s.files_scanned,
+                files_skipped_unchanged: s.files_skipped_unchanged,
+                bytes_scanned: s.bytes_scanned,
+                infected: s.infected.len(),
+                errors: s.errors.len(),
+                cache_note: s.cache_note.clone(),
+            }),
+        }));
 
         if !facts.errors.is_empty() {
             let mut v = Verdict::error(facts.errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
 

@@ -2,37 +2,21 @@
 //! payment processor's certification), vouched for by a named person on a date,
 //! with a reference to evidence, valid for a stated time.
 
+mod evidence;
+mod facts;
+mod params;
+
+pub use evidence::Evidence;
+pub use facts::Facts;
+pub use params::Params;
+
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 use super::{CheckKind, JudgeCtx};
-use crate::duration::PolicyDuration;
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
 pub struct Attestation;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Who attests: a person or role with a way to reach them.
-    pub by: String,
-    /// The day of the attestation, `YYYY-MM-DD`.
-    #[serde(with = "crate::duration::date")]
-    pub on: NaiveDate,
-    /// Where the evidence is: a document, ticket, audit report.
-    pub evidence: String,
-    /// How long the attestation holds, e.g. `365d`.
-    pub valid_for: PolicyDuration,
-    /// What exactly is attested, in plain words.
-    #[serde(default)]
-    pub statement: Option<String>,
-}
-
-/// Nothing is collected from the host.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {}
 
 finding_codes! {
     pub enum Code {
@@ -45,6 +29,7 @@ finding_codes! {
 impl CheckKind for Attestation {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "a control no machine can verify, attested by a person with evidence and an expiry";
@@ -68,10 +53,13 @@ impl CheckKind for Attestation {
         let expires =
             p.on.checked_add_signed(p.valid_for.as_chrono())
                 .unwrap_or(NaiveDate::MAX);
-        let evidence = serde_json::json!({
-            "by": p.by, "on": p.on.to_string(), "evidence": p.evidence,
-            "expires": expires.to_string(), "statement": p.statement,
-        });
+        let evidence = Evidence {
+            by: p.by.clone(),
+            on: p.on.to_string(),
+            evidence: p.evidence.clone(),
+            expires: expires.to_string(),
+            statement: p.statement.clone(),
+        };
         let mut findings = Vec::new();
         if p.on > today {
             findings.push(Code::DatedInFuture.finding(
@@ -99,6 +87,7 @@ impl CheckKind for Attestation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::duration::PolicyDuration;
     use crate::verdict::CheckStatus;
     use chrono::TimeZone;
 

@@ -11,194 +11,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod evidence;
+mod facts;
+mod params;
+mod parse;
 pub mod sudoers;
 
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+pub use evidence::{Evidence, KeySeen, SshdSeen};
+pub use facts::{Account, AuthorizedKey, Facts, Group, MatchSetting, Sshd, SudoersFacts};
+pub use params::{Params, Person};
+pub use parse::{key_fingerprint, parse_roster_file};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{FileLocation, FindingCode, Verdict};
 
 pub struct AdminAccess;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default = "default_sshd_config")]
-    pub sshd_config: String,
-    /// Ask `sshd -T` for the effective configuration when sshd is installed
-    /// and the host's own root is checked.
-    #[serde(default = "yes")]
-    pub use_sshd_t: bool,
-    /// Accepted values of `PermitRootLogin`.
-    #[serde(default = "default_root_login")]
-    pub permit_root_login: Vec<String>,
-    #[serde(default)]
-    pub allow_password_authentication: bool,
-    /// The people allowed administrative access.
-    #[serde(default)]
-    pub roster: Vec<Person>,
-    /// A YAML file (`roster: [{name, accounts, keys}, …]`, the shape of
-    /// `roster`) kept apart from the policy, e.g. `/etc/vigil/roster.yaml`;
-    /// its people join `roster`. Missing or invalid: the check is `error`.
-    #[serde(default)]
-    pub roster_file: Option<String>,
-    #[serde(default = "default_admin_groups")]
-    pub admin_groups: Vec<String>,
-    #[serde(default = "default_passwd")]
-    pub passwd: String,
-    #[serde(default = "default_group")]
-    pub group: String,
-    /// The sudoers file; what it includes is read too. A host without it
-    /// (no sudo) grants nothing there.
-    #[serde(default = "default_sudoers")]
-    pub sudoers: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Person {
-    pub name: String,
-    /// Login accounts this person uses; their `name` when empty.
-    #[serde(default)]
-    pub accounts: Vec<String>,
-    /// Key fingerprints as `ssh-keygen -lf` prints them (`SHA256:…`).
-    #[serde(default)]
-    pub keys: Vec<String>,
-}
-
-impl Person {
-    fn account_names(&self) -> Vec<&str> {
-        if self.accounts.is_empty() {
-            vec![self.name.as_str()]
-        } else {
-            self.accounts.iter().map(String::as_str).collect()
-        }
-    }
-}
-
-fn default_sshd_config() -> String {
-    "/etc/ssh/sshd_config".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_root_login() -> Vec<String> {
-    vec!["no".into()]
-}
-fn default_admin_groups() -> Vec<String> {
-    vec!["sudo".into(), "wheel".into()]
-}
-fn default_passwd() -> String {
-    "/etc/passwd".into()
-}
-fn default_sudoers() -> String {
-    "/etc/sudoers".into()
-}
-fn default_group() -> String {
-    "/etc/group".into()
-}
-
-/// sshd's effective settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sshd {
-    /// `sshd -T` or the config file path.
-    pub source: String,
-    /// Lowercased keyword to its effective value, outside any `Match`.
-    pub settings: BTreeMap<String, String>,
-    /// Settings inside `Match` blocks, which apply to some connections only.
-    #[serde(default)]
-    pub matches: Vec<MatchSetting>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MatchSetting {
-    pub criteria: String,
-    pub keyword: String,
-    pub value: String,
-    pub file: String,
-    pub line: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: String,
-    pub shell: String,
-    /// Whether the shell allows a login (not nologin/false).
-    pub login: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Group {
-    pub name: String,
-    pub gid: u32,
-    pub members: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizedKey {
-    pub account: String,
-    pub file: String,
-    pub line: u64,
-    /// `SHA256:…`, or the reason the line could not be read.
-    pub fingerprint: Result<String, String>,
-    #[serde(default)]
-    pub key_type: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    /// `None` when sshd is not installed (no config file).
-    pub sshd: Option<Sshd>,
-    pub accounts: Vec<Account>,
-    pub groups: Vec<Group>,
-    pub keys: Vec<AuthorizedKey>,
-    /// sudoers and what it includes; `None` when there is no sudoers file
-    /// (or facts from an agent before sudoers was read).
-    #[serde(default)]
-    pub sudoers: Option<SudoersFacts>,
-    /// Files that exist but could not be read: the check is then `error`.
-    #[serde(default)]
-    pub errors: Vec<String>,
-    /// The people of `roster_file`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub roster_from_file: Vec<Person>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RosterFile {
-    roster: Vec<Person>,
-}
-
-/// Parses a `roster_file`; errors are `FILE:LINE:COLUMN: message`.
-pub fn parse_roster_file(text: &str, file: &str) -> Result<Vec<Person>, String> {
-    let located = |diags: Vec<crate::yaml::Diag>| {
-        diags
-            .iter()
-            .map(|d| format!("{file}:{}:{}: {}", d.loc.line, d.loc.col, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let node = crate::yaml::parse(text).map_err(located)?;
-    let r: RosterFile = crate::yaml::from_node(&node).map_err(located)?;
-    Ok(r.roster)
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SudoersFacts {
-    /// Every file read, in sudo's order.
-    pub files: Vec<String>,
-    /// Principals granted commands as root.
-    pub root_grants: Vec<sudoers::RootGrant>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -217,76 +45,10 @@ finding_codes! {
     }
 }
 
-/// The SHA256 fingerprint of one authorized_keys line, as `ssh-keygen -lf`
-/// prints it. Options before the key type are skipped.
-pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
-    const TYPES: &[&str] = &[
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ssh-dss",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-        "ssh-ed25519-cert-v01@openssh.com",
-        "ssh-rsa-cert-v01@openssh.com",
-    ];
-    let tokens = split_options_aware(line);
-    let pos = tokens
-        .iter()
-        .position(|t| TYPES.contains(&t.as_str()))
-        .ok_or_else(|| "no known key type on the line".to_owned())?;
-    let key_type = tokens.get(pos).cloned().unwrap_or_default();
-    let blob = tokens
-        .get(pos + 1)
-        .ok_or_else(|| format!("`{key_type}` without key data"))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(blob)
-        .map_err(|_| "key data is not base64".to_owned())?;
-    // The blob starts with the key type as an SSH string; check it agrees.
-    let inner = raw
-        .get(4..)
-        .and_then(|rest| {
-            let len = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
-            rest.get(..len)
-        })
-        .ok_or_else(|| "key data is truncated".to_owned())?;
-    if inner != key_type.as_bytes() {
-        return Err("key data does not match its type".into());
-    }
-    let fp = base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&raw));
-    Ok((key_type, format!("SHA256:{fp}")))
-}
-
-/// Splits on whitespace outside double quotes (options like `command="a b"`).
-fn split_options_aware(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in line.chars() {
-        match ch {
-            '"' => {
-                quoted = !quoted;
-                cur.push(ch);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 impl CheckKind for AdminAccess {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str = "sshd allows no root or password logins, and only rostered people hold keys and admin groups";
 
@@ -537,26 +299,38 @@ impl CheckKind for AdminAccess {
             findings.push(Code::ExtraRoot.finding(&a.name, format!("`{}` has uid 0", a.name)));
         }
 
-        let evidence = serde_json::json!({
-            "sshd": facts.sshd.as_ref().map(|s| serde_json::json!({
-                "source": s.source,
-                "permitrootlogin": s.settings.get("permitrootlogin"),
-                "passwordauthentication": s.settings.get("passwordauthentication"),
-                "kbdinteractiveauthentication": s.settings.get("kbdinteractiveauthentication"),
-                "match_blocks": s.matches.len(),
-            })),
-            "login_accounts": facts.accounts.iter().filter(|a| a.login).map(|a| &a.name).collect::<Vec<_>>(),
-            "keys": facts.keys.iter().map(|k| serde_json::json!({"account": k.account, "fingerprint": k.fingerprint.as_ref().ok()})).collect::<Vec<_>>(),
-            "admins": admins.iter().map(|(m, g)| format!("{m} ({g})")).collect::<Vec<_>>(),
-            "sudoers": facts.sudoers.as_ref().map(|s| serde_json::json!({
-                "files": s.files,
-                "root_grants": s.root_grants,
-            })),
-        });
+        let evidence = Evidence {
+            sshd: facts.sshd.as_ref().map(|s| SshdSeen {
+                source: s.source.clone(),
+                permitrootlogin: s.settings.get("permitrootlogin").cloned(),
+                passwordauthentication: s.settings.get("passwordauthentication").cloned(),
+                kbdinteractiveauthentication: s
+                    .settings
+                    .get("kbdinteractiveauthentication")
+                    .cloned(),
+                match_blocks: s.matches.len(),
+            }),
+            login_accounts: facts
+                .accounts
+                .iter()
+                .filter(|a| a.login)
+                .map(|a| a.name.clone())
+                .collect(),
+            keys: facts
+                .keys
+                .iter()
+                .map(|k| KeySeen {
+                    account: k.account.clone(),
+                    fingerprint: k.fingerprint.as_ref().ok().cloned(),
+                })
+                .collect(),
+            admins: admins.iter().map(|(m, g)| format!("{m} ({g})")).collect(),
+            sudoers: facts.sudoers.clone(),
+        };
         if !facts.errors.is_empty() {
             let mut v = Verdict::error(facts.errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         let ok = format!(

@@ -7,8 +7,13 @@
 //! file added, removed or changed against the baseline, and the baseline
 //! itself is the one the agent wrote.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+mod evidence;
+mod facts;
+mod params;
+
+pub use evidence::{BaselineSeen, DpkgCounts, Evidence};
+pub use facts::{Baseline, Diff, DiffKind, Dpkg, DpkgProblem, Facts, ProblemKind};
+pub use params::{Params, DEFAULT_FULL_PASS_EVERY, MAX_FULL_PASS_EVERY};
 
 use super::{CheckKind, JudgeCtx};
 use crate::duration::PolicyDuration;
@@ -16,145 +21,6 @@ use crate::finding_codes;
 use crate::verdict::{FindingCode, Severity, Verdict};
 
 pub struct FileIntegrity;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Verify installed packages' files against `/var/lib/dpkg/info/*.md5sums`.
-    #[serde(default = "yes")]
-    pub dpkg_verify: bool,
-    /// dpkg's admin directory (with `status` and `info/`).
-    #[serde(default = "default_admin_dir")]
-    pub dpkg_admin_dir: String,
-    /// Changed or missing conffiles fail the check (they are `info` otherwise).
-    #[serde(default)]
-    pub conffiles_fail: bool,
-    /// How often every package file is hashed again, whatever the
-    /// verification cache says (default 24h). Between full passes a file
-    /// whose stat identity (device, inode, size, mtime, ctime) and expected
-    /// MD5 are unchanged since it was last hashed keeps that outcome unread.
-    #[serde(default)]
-    pub full_pass_every: Option<PolicyDuration>,
-    /// Files and directories (recursively) covered by the baseline.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Where the baseline of `paths` is stored (written by `vigil-agent baseline`).
-    #[serde(default)]
-    pub baseline: Option<String>,
-    /// Paths (prefixes) left out of the baseline, such as caches.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `full_pass_every` when the policy does not say.
-pub const DEFAULT_FULL_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-/// The longest `full_pass_every` accepted: what the cache cannot see (raw
-/// writes to the block device, a clock set back) stays unseen at most this long.
-pub const MAX_FULL_PASS_EVERY: std::time::Duration = std::time::Duration::from_secs(31 * 24 * 3600);
-
-impl Params {
-    pub fn full_pass_every(&self) -> std::time::Duration {
-        self.full_pass_every
-            .map_or(DEFAULT_FULL_PASS_EVERY, PolicyDuration::as_std)
-    }
-}
-fn default_admin_dir() -> String {
-    "/var/lib/dpkg".into()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    Changed,
-    Missing,
-    Unreadable,
-}
-
-/// One file of a package that is not as dpkg installed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DpkgProblem {
-    pub package: String,
-    pub path: String,
-    pub kind: ProblemKind,
-    pub conffile: bool,
-    /// Why the file could not be read, for `unreadable`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dpkg {
-    pub packages: u64,
-    pub files_checked: u64,
-    pub conffiles_checked: u64,
-    pub bytes_read: u64,
-    pub problems: Vec<DpkgProblem>,
-    /// Files (and conffiles) read and hashed this run.
-    #[serde(default)]
-    pub files_hashed: u64,
-    /// Files (and conffiles) whose stat identity and expected MD5 were the
-    /// same as when they were last hashed: their outcome then, not read now.
-    #[serde(default)]
-    pub files_from_cache: u64,
-    /// Whether every file was hashed this run (no cached outcome used).
-    #[serde(default)]
-    pub full_pass: bool,
-    /// Why this run was a full pass (no cache yet, the last one too old, a
-    /// cache that could not be read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_pass_reason: Option<String>,
-    /// When every file was last hashed (this run, on a full pass).
-    #[serde(default)]
-    pub last_full_pass: Option<DateTime<Utc>>,
-    /// The verification cache could not be written: this run verified
-    /// everything it says, and the next run is a full pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_warning: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffKind {
-    Added,
-    Removed,
-    Changed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diff {
-    pub path: String,
-    pub kind: DiffKind,
-    /// What changed: `content`, `mode 0755 -> 0777`, `owner 0:0 -> 1000:1000`, `size 10 -> 12`, `type`.
-    #[serde(default)]
-    pub changes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Baseline {
-    pub path: String,
-    /// SHA-256 of the baseline file as read this run.
-    pub sha256: String,
-    /// The hash `vigil-agent baseline` recorded in the state directory, if any.
-    pub recorded_sha256: Option<String>,
-    pub created_at: Option<String>,
-    pub entries: u64,
-    pub files_now: u64,
-    pub diffs: Vec<Diff>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub dpkg: Option<Dpkg>,
-    pub baseline: Option<Baseline>,
-    /// Problems that keep the check from a verdict (no dpkg database, no baseline).
-    #[serde(default)]
-    pub errors: Vec<String>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -173,6 +39,7 @@ finding_codes! {
 impl CheckKind for FileIntegrity {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "package files match dpkg's md5sums and chosen paths match their SHA-256 baseline";
@@ -273,35 +140,35 @@ impl CheckKind for FileIntegrity {
             }
         }
 
-        let evidence = serde_json::json!({
-            "dpkg": facts.dpkg.as_ref().map(|d| serde_json::json!({
-                "packages": d.packages,
-                "files_checked": d.files_checked,
-                "conffiles_checked": d.conffiles_checked,
-                "bytes_read": d.bytes_read,
-                "problems": d.problems.len(),
-                "files_hashed": d.files_hashed,
-                "files_from_cache": d.files_from_cache,
-                "full_pass": d.full_pass,
-                "full_pass_reason": d.full_pass_reason,
-                "last_full_pass": d.last_full_pass,
-                "full_pass_every": PolicyDuration(p.full_pass_every()).to_string(),
-                "cache_warning": d.cache_warning,
-            })),
-            "baseline": facts.baseline.as_ref().map(|b| serde_json::json!({
-                "path": b.path,
-                "sha256": b.sha256,
-                "recorded_sha256": b.recorded_sha256,
-                "created_at": b.created_at,
-                "entries": b.entries,
-                "files_now": b.files_now,
-                "diffs": b.diffs.len(),
-            })),
-        });
+        let evidence = Evidence {
+            dpkg: facts.dpkg.as_ref().map(|d| DpkgCounts {
+                packages: d.packages,
+                files_checked: d.files_checked,
+                conffiles_checked: d.conffiles_checked,
+                bytes_read: d.bytes_read,
+                problems: d.problems.len(),
+                files_hashed: d.files_hashed,
+                files_from_cache: d.files_from_cache,
+                full_pass: d.full_pass,
+                full_pass_reason: d.full_pass_reason.clone(),
+                last_full_pass: d.last_full_pass,
+                full_pass_every: PolicyDuration(p.full_pass_every()).to_string(),
+                cache_warning: d.cache_warning.clone(),
+            }),
+            baseline: facts.baseline.as_ref().map(|b| BaselineSeen {
+                path: b.path.clone(),
+                sha256: b.sha256.clone(),
+                recorded_sha256: b.recorded_sha256.clone(),
+                created_at: b.created_at.clone(),
+                entries: b.entries,
+                files_now: b.files_now,
+                diffs: b.diffs.len(),
+            }),
+        };
         if !facts.errors.is_empty() {
             let mut v = Verdict::error(facts.errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         let mut parts = Vec::new();

@@ -5,190 +5,22 @@
 //! outcome, and the answers to TLS 1.0/1.1 probes. Or the reason the endpoint
 //! could not be reached, which makes the check `error`.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+mod evidence;
+mod facts;
+mod params;
 
-use super::cert::{self, CertRules, ChainFacts};
-use super::http::{hsts_max_age, is_https_redirect, suite_strength, HttpHead, SuiteStrength};
+pub use evidence::{EndpointSeen, Evidence, HttpSeen, RedirectSeen, SessionSeen};
+pub use facts::{EndpointFacts, Facts, Probe, ProbeOutcome, RedirectFacts, Session};
+pub use params::{default_ec, default_min_days, default_min_hsts_max_age, default_rsa, Params};
+
+use super::cert::{self, CertRules};
+use super::http::{hsts_max_age, is_https_redirect, suite_strength, SuiteStrength};
 use super::{protocol_rank, PROTOCOLS};
 use crate::checks::{CheckKind, JudgeCtx};
-use crate::duration::PolicyDuration;
 use crate::finding_codes;
 use crate::verdict::{CheckStatus, FindingCode, Verdict};
 
 pub struct TlsEndpoint;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// `host:port` (port 443 when left out).
-    #[serde(default)]
-    pub address: Option<String>,
-    /// More endpoints, checked concurrently with the same rules.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// The name sent as SNI and matched against the leaf's names; defaults
-    /// to the host part of each address.
-    #[serde(default)]
-    pub server_name: Option<String>,
-    #[serde(default = "default_min_protocol")]
-    pub min_protocol: String,
-    #[serde(default = "default_min_days")]
-    pub min_days_remaining: i64,
-    #[serde(default)]
-    pub issuer_contains: Option<String>,
-    #[serde(default = "default_rsa")]
-    pub min_rsa_bits: u32,
-    #[serde(default = "default_ec")]
-    pub min_ec_bits: u32,
-    /// Extra trust anchors (PEM), besides the system's.
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// Trust the system store (`/etc/ssl/certs`).
-    #[serde(default = "yes")]
-    pub system_roots: bool,
-    #[serde(default)]
-    pub allow_self_signed: bool,
-    #[serde(default)]
-    pub require_ocsp_stapling: bool,
-    /// Probe TLS 1.0 and 1.1 (below `min_protocol`) with a hand-written ClientHello.
-    #[serde(default = "yes")]
-    pub probe_old_protocols: bool,
-    /// Probe TLS 1.2 with a ClientHello offering only suites without AEAD or
-    /// without forward secrecy; a ServerHello is `weak_cipher`.
-    #[serde(default = "yes")]
-    pub probe_weak_ciphers: bool,
-    /// Time allowed to each endpoint (connect, handshake, probes).
-    #[serde(default = "default_endpoint_timeout")]
-    pub endpoint_timeout: PolicyDuration,
-    /// Require `Strict-Transport-Security` on `GET /` of every endpoint.
-    #[serde(default)]
-    pub hsts: bool,
-    /// The least `max-age` accepted with `hsts: true` (180 days by default).
-    #[serde(default = "default_min_hsts_max_age")]
-    pub min_hsts_max_age: u64,
-    /// A plain-HTTP `host:port` that must answer `GET /` with a redirect
-    /// (301, 302, 307, 308) to `https://`.
-    #[serde(default)]
-    pub http_address: Option<String>,
-    /// More such plain-HTTP addresses.
-    #[serde(default)]
-    pub http_addresses: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_min_protocol() -> String {
-    "1.2".into()
-}
-pub fn default_min_days() -> i64 {
-    21
-}
-pub fn default_rsa() -> u32 {
-    2048
-}
-pub fn default_ec() -> u32 {
-    256
-}
-pub fn default_min_hsts_max_age() -> u64 {
-    15_552_000
-}
-fn default_endpoint_timeout() -> PolicyDuration {
-    PolicyDuration(std::time::Duration::from_secs(10))
-}
-
-impl Params {
-    /// Every address to check, in order.
-    pub fn all_addresses(&self) -> Vec<String> {
-        self.address
-            .iter()
-            .chain(self.addresses.iter())
-            .cloned()
-            .collect()
-    }
-
-    /// Every plain-HTTP address that must redirect, in order.
-    pub fn all_http_addresses(&self) -> Vec<String> {
-        self.http_address
-            .iter()
-            .chain(self.http_addresses.iter())
-            .cloned()
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub endpoints: Vec<EndpointFacts>,
-    /// The answers of the plain-HTTP addresses (`http_address`).
-    #[serde(default)]
-    pub redirects: Vec<RedirectFacts>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedirectFacts {
-    pub address: String,
-    /// The head of the answer to `GET /`, or why there was none.
-    pub result: Result<HttpHead, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointFacts {
-    pub address: String,
-    /// The name sent as SNI and checked against the certificate.
-    pub server_name: String,
-    /// The session, or why there was none (refused, DNS, handshake, timeout).
-    pub result: Result<Session, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Session {
-    /// `1.2` or `1.3`.
-    pub protocol: String,
-    pub cipher_suite: String,
-    #[serde(default)]
-    pub alpn: Option<String>,
-    pub ocsp_stapled: bool,
-    pub chain: ChainFacts,
-    /// Answers to handshakes offering only an old protocol.
-    #[serde(default)]
-    pub old_protocols: Vec<Probe>,
-    /// The answer to a TLS 1.2 handshake offering only weak suites
-    /// (`version` is `1.2`); absent when not probed.
-    #[serde(default)]
-    pub weak_ciphers: Option<Probe>,
-    /// The head of the answer to `GET /` over TLS, or why there was none;
-    /// absent unless `hsts` is asked for.
-    #[serde(default)]
-    pub http: Option<Result<HttpHead, String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Probe {
-    /// `1.0` or `1.1`.
-    pub version: String,
-    pub outcome: ProbeOutcome,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeOutcome {
-    /// The server answered with a ServerHello for this version.
-    Accepted,
-    /// An alert, another version, or the connection closed.
-    Refused,
-    /// No usable answer (timeout, reset mid-way): not known.
-    Unknown,
-    /// Not attempted (`probe_old_protocols: false`).
-    NotProbed,
-}
 
 finding_codes! {
     pub enum Code {
@@ -219,6 +51,7 @@ finding_codes! {
 impl CheckKind for TlsEndpoint {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str = "live TLS endpoints: chain trust, hostname, expiry, keys, signatures, protocol versions, issuer";
 
@@ -281,9 +114,11 @@ impl CheckKind for TlsEndpoint {
             let s = match &ep.result {
                 Err(why) => {
                     errors.push(format!("{}: {why}", ep.address));
-                    evidence.push(
-                        json!({"address": ep.address, "server_name": ep.server_name, "error": why}),
-                    );
+                    evidence.push(EndpointSeen::Unreachable {
+                        address: ep.address.clone(),
+                        server_name: ep.server_name.clone(),
+                        error: why.clone(),
+                    });
                     continue;
                 }
                 Ok(s) => s,
@@ -400,22 +235,22 @@ impl CheckKind for TlsEndpoint {
                 if a.trusted { "trusted" } else { "not trusted" },
                 a.leaf_days_left.unwrap_or(0)
             ));
-            evidence.push(json!({
-                "address": ep.address,
-                "server_name": ep.server_name,
-                "protocol": s.protocol,
-                "cipher_suite": s.cipher_suite,
-                "alpn": s.alpn,
-                "ocsp_stapled": s.ocsp_stapled,
-                "old_protocols": s.old_protocols,
-                "weak_ciphers": s.weak_ciphers,
-                "http": s.http.as_ref().map(|h| match h {
-                    Ok(head) => json!(head),
-                    Err(why) => json!({"error": why}),
+            evidence.push(EndpointSeen::Session(Box::new(SessionSeen {
+                address: ep.address.clone(),
+                server_name: ep.server_name.clone(),
+                protocol: s.protocol.clone(),
+                cipher_suite: s.cipher_suite.clone(),
+                alpn: s.alpn.clone(),
+                ocsp_stapled: s.ocsp_stapled,
+                old_protocols: s.old_protocols.clone(),
+                weak_ciphers: s.weak_ciphers.clone(),
+                http: s.http.as_ref().map(|h| match h {
+                    Ok(head) => HttpSeen::Head(head.clone()),
+                    Err(why) => HttpSeen::Error { error: why.clone() },
                 }),
-                "trust": s.chain.trust,
-                "certificates": a.certificates,
-            }));
+                trust: s.chain.trust.clone(),
+                certificates: a.certificates,
+            })));
         }
         let wanted = p.all_http_addresses();
         let mut redirects = Vec::new();
@@ -427,7 +262,10 @@ impl CheckKind for TlsEndpoint {
             match &r.result {
                 Err(why) => {
                     errors.push(format!("{address}: {why}"));
-                    redirects.push(json!({"address": address, "error": why}));
+                    redirects.push(RedirectSeen::Unanswered {
+                        address: address.clone(),
+                        error: why.clone(),
+                    });
                 }
                 Ok(head) => {
                     if !is_https_redirect(head) {
@@ -445,7 +283,11 @@ impl CheckKind for TlsEndpoint {
                             },
                         ));
                     }
-                    redirects.push(json!({"address": address, "status": head.status, "location": head.location}));
+                    redirects.push(RedirectSeen::Answered {
+                        address: address.clone(),
+                        status: head.status,
+                        location: head.location.clone(),
+                    });
                 }
             }
         }
@@ -467,7 +309,10 @@ impl CheckKind for TlsEndpoint {
         let mut v = Verdict::from_findings(
             findings,
             ok_summary,
-            json!({"endpoints": evidence, "redirects": redirects}),
+            Evidence {
+                endpoints: evidence,
+                redirects,
+            },
         );
         if !errors.is_empty() {
             v.status = CheckStatus::Error;
@@ -507,6 +352,8 @@ mod tests {
     use super::*;
     use crate::checks::tls::cert::tests::{at, chain};
     use crate::checks::tls::cert::TrustOutcome;
+    use crate::checks::tls::http::HttpHead;
+    use serde_json::json;
 
     fn params() -> Params {
         serde_json::from_value(json!({"address": "127.0.0.1:443", "server_name": "papyrs.example"}))

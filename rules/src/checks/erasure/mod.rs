@@ -11,286 +11,25 @@
 //!
 //! [`judge`]: CheckKind::judge
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+mod evidence;
+mod facts;
+mod params;
+pub mod readiness;
 
-use super::password_storage::SqlSource;
+pub use evidence::{
+    action_line, checked_digest, checked_line, Evidence, ReadinessSeen, TaskEvidence,
+};
+pub use facts::{Action, ExportFacts, Facts, Outcome, Probe, ProbeKind, TaskFacts};
+pub use params::{
+    substitute, valid_account, BackupPhase, ExportPhase, JournalDelete, JournalLogs, LogsPhase,
+    Params, ResticDelete, ResticRepo, SitePhase, Task, PHASES,
+};
+
 use super::{CheckKind, JudgeCtx};
-use crate::duration::PolicyDuration;
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
-pub mod readiness;
-
 pub struct Erasure;
-
-/// The phases, in the order the reporter's closure runs them.
-pub const PHASES: &[&str] = &["export", "site", "local_backups", "offline_backups", "logs"];
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-// The phases are boxed: they are large and most hosts have one or two.
-pub struct Params {
-    /// Pending tasks; injected by the daemon, static for tests and one-off runs.
-    #[serde(default)]
-    pub tasks: Vec<Task>,
-    #[serde(default)]
-    pub site: Option<Box<SitePhase>>,
-    #[serde(default)]
-    pub local_backups: Option<Box<BackupPhase>>,
-    #[serde(default)]
-    pub offline_backups: Option<Box<BackupPhase>>,
-    #[serde(default)]
-    pub logs: Option<Box<LogsPhase>>,
-    #[serde(default)]
-    pub export: Option<Box<ExportPhase>>,
-    /// How long a hook or a restic command may run before it is killed.
-    #[serde(default = "default_hook_timeout")]
-    pub hook_timeout: PolicyDuration,
-}
-
-fn default_hook_timeout() -> PolicyDuration {
-    PolicyDuration(std::time::Duration::from_secs(300))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Task {
-    pub account: String,
-    pub phase: String,
-    /// The account's pseudonymous identifiers, as log lines carry them.
-    #[serde(default)]
-    pub identifiers: Vec<String>,
-    /// When the closure was requested (RFC 3339); `delete: rotation` proves
-    /// every snapshot older than this is gone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SitePhase {
-    /// Host paths (`{account}` substituted; globs allowed) that must not exist.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// A query counting the account's rows (`$1` is the account); must return 0.
-    #[serde(default)]
-    pub sql: Option<SqlSource>,
-    /// The deletion command: argv, `{account}` substituted, no shell.
-    #[serde(default)]
-    pub hook: Option<Vec<String>>,
-    /// Built-in deleter when there is no hook: remove `paths` recursively.
-    #[serde(default)]
-    pub remove_paths: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupPhase {
-    #[serde(default)]
-    pub restic: Vec<ResticRepo>,
-    /// Paths as recorded in the backups (not under `--root`), `{account}` substituted.
-    #[serde(default)]
-    pub paths_in_backup: Vec<String>,
-    #[serde(default)]
-    pub hook: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResticRepo {
-    /// A local repository path (a host path) or a restic URL (`sftp:`, `rest:`, `s3:`…).
-    pub repository: String,
-    /// A host path; handed to restic as `RESTIC_PASSWORD_FILE`, never on the command line.
-    pub password_file: String,
-    /// Built-in deleter when the phase has no hook.
-    #[serde(default)]
-    pub delete: ResticDelete,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResticDelete {
-    /// Verify only.
-    #[default]
-    None,
-    /// `restic rewrite --exclude PATH --forget` then `restic prune --max-unused 0`
-    /// (restic ≥ 0.15): the snapshots keep everything else, and no pack keeps
-    /// the account's blobs.
-    Rewrite,
-    /// `restic forget` every snapshot containing a path, then `restic prune
-    /// --max-unused 0`; refused for any snapshot that holds anything besides the
-    /// account's paths (checked with `restic ls` first): forgetting it would
-    /// destroy the other accounts' backups too.
-    Forget,
-    /// Nothing deleted here: the operator's rotation removes old snapshots. The
-    /// agent proves it: no snapshot older than the closure request remains,
-    /// and none holds the account's paths or blobs.
-    Rotation,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogsPhase {
-    /// Host path globs; gzip'd rotations (`.gz`) are read and purged too.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// The built-in purge: rewrite the files without the lines carrying an identifier.
-    #[serde(default)]
-    pub purge: bool,
-    #[serde(default)]
-    pub hook: Option<Vec<String>>,
-    /// Also prove the systemd journal holds no entry carrying an identifier
-    /// (read with `journalctl -o json`); see docs/erasure.md for how entries go.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub journal: Option<JournalLogs>,
-}
-
-/// The systemd journal. Its files cannot be rewritten line by line; entries
-/// carrying an identifier go with `vacuum` (`journalctl --rotate`, then
-/// `--vacuum-time` removing the archived files that hold them) or, with
-/// `rotation`, the proof waits until journald's own retention removed them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JournalLogs {
-    /// `vacuum` or `rotation` (verify only).
-    pub delete: JournalDelete,
-    /// A journal directory (host path) instead of the system journal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub directory: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JournalDelete {
-    Vacuum,
-    Rotation,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportPhase {
-    /// The site's directory, `{account}` substituted.
-    pub site_root: String,
-    /// Where the archive is written.
-    pub output_dir: String,
-    /// Pages held in the database: `query` (`$1` is the account) returns a
-    /// slug and a Markdown body per row; each becomes `pages/<slug>.md`
-    /// (docs/export-format.md). No rows is an error unless `allow_empty`.
-    #[serde(default)]
-    pub sql: Option<SqlSource>,
-}
-
-/// One deletion action the collector ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Action {
-    /// `hook papyrs-admin`, `remove /srv/…`, `restic forget …`, `purge /var/log/…`.
-    pub what: String,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// The last line of stderr (scrubbed) or the reason it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// When it ran (RFC 3339), for deletion runs kept between runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
-}
-
-impl Action {
-    /// A deletion step that ran and succeeded, stamped with `at`.
-    pub fn succeeded(what: String, detail: Option<String>, at: String) -> Action {
-        Action {
-            what,
-            ok: true,
-            exit_code: Some(0),
-            detail,
-            at: Some(at),
-        }
-    }
-
-    /// A deletion step that failed or could not run.
-    pub fn failed(what: String, detail: String) -> Action {
-        Action {
-            what,
-            ok: false,
-            exit_code: None,
-            detail: Some(detail),
-            at: None,
-        }
-    }
-}
-
-/// What kind of data one verification looked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    Path,
-    Sql,
-    Backup,
-    Log,
-    Export,
-}
-
-/// One verification of absence (or, for `export`, of the archive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Probe {
-    pub kind: ProbeKind,
-    /// What was looked at: `path /srv/…`, `sql`, `restic /srv/backup/restic`, `log /var/log/…`.
-    pub target: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    /// Nothing of the account there (for `export`: the archive verifies).
-    Clean { detail: String },
-    /// Something remains (for `export`: the archive does not verify).
-    Remaining { detail: String },
-    /// Could not be verified.
-    Error { reason: String },
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportFacts {
-    pub archive: String,
-    pub archive_sha256: String,
-    pub manifest_entries: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskFacts {
-    pub account: String,
-    pub phase: String,
-    /// Whether this host has a section for the phase.
-    pub handled: bool,
-    #[serde(default)]
-    pub actions: Vec<Action>,
-    #[serde(default)]
-    pub probes: Vec<Probe>,
-    /// Deletion runs of earlier checks for this task that did something: the
-    /// evidence of a later, verify-only run still names the deletion that made
-    /// the data go.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub earlier: Vec<Action>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub export: Option<ExportFacts>,
-    /// Why the task could not be run at all (an invalid account id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub tasks: Vec<TaskFacts>,
-    /// Gathered when no task is pending for this host: whether it could
-    /// carry out its phases now ([`readiness`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness: Option<readiness::Readiness>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -301,61 +40,6 @@ finding_codes! {
         ExportInvalid = ("export_invalid", High, "the export archive is missing or its manifest does not match its contents"),
         ErasureNotReady = ("erasure_not_ready", High, "with no erasure pending, the host could not carry out a phase now (a hook missing or not executable, a repository that does not open or lock, a path the service cannot write, an export it cannot build)"),
     }
-}
-
-/// An account id safe to put in a path or an argv: `[A-Za-z0-9._-]+`, not `.`/`..`.
-pub fn valid_account(a: &str) -> bool {
-    !a.is_empty()
-        && a != "."
-        && a != ".."
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-/// `{account}` replaced; the account must have passed [`valid_account`].
-pub fn substitute(template: &str, account: &str) -> String {
-    template.replace("{account}", account)
-}
-
-impl Params {
-    pub fn handles(&self, phase: &str) -> bool {
-        match phase {
-            "site" => self.site.is_some(),
-            "local_backups" => self.local_backups.is_some(),
-            "offline_backups" => self.offline_backups.is_some(),
-            "logs" => self.logs.is_some(),
-            "export" => self.export.is_some(),
-            _ => false,
-        }
-    }
-}
-
-/// One line per verification, as the evidence's `checked` list shows it.
-pub fn checked_line(p: &Probe) -> String {
-    match &p.outcome {
-        Outcome::Clean { detail } | Outcome::Remaining { detail } => {
-            format!("{}: {detail}", p.target)
-        }
-        Outcome::Error { reason } => format!("{}: not verified: {reason}", p.target),
-    }
-}
-
-/// One line per action, as the evidence's `checked` list shows it.
-pub fn action_line(a: &Action) -> String {
-    let mut s = format!("{}: {}", a.what, if a.ok { "ok" } else { "failed" });
-    if let Some(d) = a.detail.as_deref().filter(|d| !d.is_empty()) {
-        s.push_str(&format!(" ({d})"));
-    }
-    if let Some(at) = &a.at {
-        s.push_str(&format!(" at {at}"));
-    }
-    s
-}
-
-/// SHA-256 (hex) of the canonical `checked` list: its compact JSON array.
-pub fn checked_digest(checked: &[String]) -> String {
-    let canonical = serde_json::to_string(checked).unwrap_or_default();
-    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 fn check_hook(out: &mut Vec<(Option<&'static str>, String)>, key: &'static str, h: &[String]) {
@@ -370,6 +54,7 @@ fn check_hook(out: &mut Vec<(Option<&'static str>, String)>, key: &'static str, 
 impl CheckKind for Erasure {
     type Params = Params;
     type Facts = Facts;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "no data of an account under erasure remains on this host (site data, backups, pseudonymous log lines)";
@@ -467,7 +152,10 @@ impl CheckKind for Erasure {
                     facts.tasks.len()
                 ))
             };
-            v.evidence = serde_json::json!({ "tasks": [] });
+            v.evidence = crate::verdict::to_json(Evidence {
+                tasks: Vec::new(),
+                readiness: None,
+            });
             return v;
         }
         let mut findings = Vec::new();
@@ -524,29 +212,24 @@ impl CheckKind for Erasure {
             if t.phase == "export" && t.export.is_none() && t.error.is_none() {
                 done = false;
             }
-            let mut entry = serde_json::json!({
-                "account": t.account,
-                "phase": t.phase,
-                "done": done,
-                "digest": checked_digest(&checked),
-                "checked": checked,
-                // What the deleters did, with their details ("3 removed",
-                // "2 snapshots rewritten"): the certificate records the
-                // deletion run itself, not only a later verification.
-                "actions": t.actions,
+            entries.push(TaskEvidence {
+                account: t.account.clone(),
+                phase: t.phase.clone(),
+                done,
+                digest: checked_digest(&checked),
+                checked,
+                actions: t.actions.clone(),
+                export: t.export.clone(),
             });
-            if let (Some(x), Some(obj)) = (&t.export, entry.as_object_mut()) {
-                obj.insert("archive".into(), x.archive.clone().into());
-                obj.insert("archive_sha256".into(), x.archive_sha256.clone().into());
-                obj.insert("manifest_entries".into(), x.manifest_entries.into());
-            }
-            entries.push(entry);
         }
-        let evidence = serde_json::json!({ "tasks": entries });
+        let evidence = Evidence {
+            tasks: entries,
+            readiness: None,
+        };
         if !errors.is_empty() {
             let mut v = Verdict::error(errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         let n = handled.len();
@@ -561,6 +244,7 @@ impl CheckKind for Erasure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn ctx() -> JudgeCtx {
         JudgeCtx {

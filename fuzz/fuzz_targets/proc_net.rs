@@ -1,6 +1,5 @@
 //! The `/proc/net/{tcp,tcp6,udp,udp6}` socket tables as the firewall collector
-//! parses them (`agent/src/collect/proc_net.rs`, included by path: the fuzz
-//! build does not link the agent). Input: the first byte picks the table
+//! parses them (`vigil_rules::checks::firewall::proc_net`). Input: the first byte picks the table
 //! (`% 4`: tcp, tcp6, udp, udp6), the rest is its text.
 //! Properties beyond no panic / no hang: every socket returned carries the
 //! table's protocol and family, an address that parses as one of that family
@@ -9,10 +8,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use vigil_fuzz::select;
-
-#[path = "../../agent/src/collect/proc_net.rs"]
-#[allow(dead_code)]
-mod proc_net;
+use vigil_rules::checks::firewall::proc_net;
 
 fuzz_target!(|data: &[u8]| {
     let Some((which, body)) = select(data, 4) else {

@@ -7,13 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vigil_rules::checks::firewall::{Facts, Output, Params, Socket};
+use vigil_rules::checks::firewall::{proc_net, Facts, Output, Params, Socket};
 
 use super::{io_reason, HostCtx};
-
-// The pure parser of the socket tables (its own file: the fuzz crate includes it).
-#[path = "proc_net.rs"]
-pub mod proc_net;
 
 pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     if !ctx.is_live() {

@@ -128,6 +128,19 @@ fn evidence_is_typed<E: Serialize + DeserializeOwned>(verdict: &Verdict) -> bool
         .is_some_and(|again| again == verdict.evidence)
 }
 
+/// `K::judge`, asserting that the verdict's evidence reads back as
+/// `K::Evidence` unchanged: what unit tests call instead of `K::judge`.
+#[cfg(test)]
+pub(crate) fn judged<K: CheckKind>(p: &K::Params, f: &K::Facts, ctx: &JudgeCtx) -> Verdict {
+    let v = K::judge(p, f, ctx);
+    assert!(
+        evidence_is_typed::<K::Evidence>(&v),
+        "evidence does not read back as its type: {}",
+        v.evidence
+    );
+    v
+}
+
 /// Names each finding's remediation (`TYPE/CODE`) where the table has one.
 fn with_remediation_ids(type_name: &str, mut verdict: Verdict) -> Verdict {
     for f in &mut verdict.findings {

@@ -491,14 +491,14 @@ mod tests {
         )
         .unwrap();
         let mut f = good_facts();
-        let v = AdminAccess::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&p, &f, &ctx());
         assert_eq!(
             v.status,
             crate::verdict::CheckStatus::Fail,
             "nobody rostered: {v:?}"
         );
         f.roster_from_file = people;
-        let v = AdminAccess::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&p, &f, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Pass, "{v:?}");
         let e =
             parse_roster_file("roster:\n  - name: bob\n    colour: red\n", "r.yaml").unwrap_err();
@@ -572,7 +572,7 @@ mod tests {
                 sudoers::parse(text),
             )]),
         });
-        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&params(ROSTER), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         let got: Vec<(&str, &str)> = v
             .findings
@@ -610,21 +610,23 @@ mod tests {
         );
         sshd.settings
             .insert("trustedusercakeys".into(), "/etc/ssh/user_ca.pub".into());
-        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&params(ROSTER), &f, &ctx());
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(codes, ["authorized_keys_command", "trusted_user_ca_keys"]);
         let mut f = good_facts();
         let sshd = f.sshd.as_mut().unwrap();
         sshd.settings
             .insert("authorizedkeyscommand".into(), "none".into());
-        assert!(AdminAccess::judge(&params(ROSTER), &f, &ctx())
-            .findings
-            .is_empty());
+        assert!(
+            crate::checks::judged::<AdminAccess>(&params(ROSTER), &f, &ctx())
+                .findings
+                .is_empty()
+        );
     }
 
     #[test]
     fn rostered_host_passes() {
-        let v = AdminAccess::judge(&params(ROSTER), &good_facts(), &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&params(ROSTER), &good_facts(), &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert!(
             v.summary.starts_with("1 keys and 1 admins, all rostered"),
@@ -673,7 +675,7 @@ mod tests {
             fingerprint: Ok("SHA256:+xI1NSpVR9E68tjM9t6BG5IQPxTGoGDE+kObUlmRHT4".into()),
             key_type: "ssh-ed25519".into(),
         });
-        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&params(ROSTER), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(
@@ -696,7 +698,7 @@ mod tests {
         let mut f = good_facts();
         f.errors
             .push("cannot read `/etc/group`: permission denied".into());
-        let v = AdminAccess::judge(&params(ROSTER), &f, &ctx());
+        let v = crate::checks::judged::<AdminAccess>(&params(ROSTER), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
     }
 }

@@ -113,7 +113,11 @@ mod tests {
 
     #[test]
     fn in_date_passes() {
-        let v = Attestation::judge(&params("2026-06-01", "365d"), &Facts {}, &ctx(2026, 11, 25));
+        let v = crate::checks::judged::<Attestation>(
+            &params("2026-06-01", "365d"),
+            &Facts {},
+            &ctx(2026, 11, 25),
+        );
         assert_eq!(v.status, CheckStatus::Pass);
         assert!(
             v.summary.contains("valid until 2027-06-01"),
@@ -124,21 +128,33 @@ mod tests {
 
     #[test]
     fn expired_fails() {
-        let v = Attestation::judge(&params("2025-01-01", "365d"), &Facts {}, &ctx(2026, 11, 25));
+        let v = crate::checks::judged::<Attestation>(
+            &params("2025-01-01", "365d"),
+            &Facts {},
+            &ctx(2026, 11, 25),
+        );
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings[0].code, "expired");
     }
 
     #[test]
     fn future_date_fails() {
-        let v = Attestation::judge(&params("2027-01-01", "365d"), &Facts {}, &ctx(2026, 11, 25));
+        let v = crate::checks::judged::<Attestation>(
+            &params("2027-01-01", "365d"),
+            &Facts {},
+            &ctx(2026, 11, 25),
+        );
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings[0].code, "dated_in_future");
     }
 
     #[test]
     fn expiring_soon_is_information_only() {
-        let v = Attestation::judge(&params("2025-12-01", "365d"), &Facts {}, &ctx(2026, 11, 25));
+        let v = crate::checks::judged::<Attestation>(
+            &params("2025-12-01", "365d"),
+            &Facts {},
+            &ctx(2026, 11, 25),
+        );
         assert_eq!(v.status, CheckStatus::Pass);
         assert_eq!(v.findings[0].code, "expiring_soon");
     }

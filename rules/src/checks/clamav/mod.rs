@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn healthy_clamd_passes() {
-        let v = Clamav::judge(&params(P), &good(), &ctx());
+        let v = crate::checks::judged::<Clamav>(&params(P), &good(), &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert!(v.summary.contains("EICAR detected"), "{}", v.summary);
     }
@@ -293,7 +293,7 @@ mod tests {
     fn down_is_an_error_with_the_reason() {
         let mut f = good();
         f.down = Some("connection refused".into());
-        let v = Clamav::judge(&params(P), &f, &ctx());
+        let v = crate::checks::judged::<Clamav>(&params(P), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
         assert!(v.summary.contains("connection refused"));
     }
@@ -315,7 +315,7 @@ mod tests {
             missing_paths: vec!["/srv/none".into()],
             ..Default::default()
         });
-        let v = Clamav::judge(&params(P), &f, &ctx());
+        let v = crate::checks::judged::<Clamav>(&params(P), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(
@@ -335,11 +335,11 @@ mod tests {
         let mut f = good();
         f.database_version = None;
         f.database_date_source = Some(DateSource::DatabaseFiles);
-        let v = Clamav::judge(&params(P), &f, &ctx());
+        let v = crate::checks::judged::<Clamav>(&params(P), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Pass);
         assert_eq!(v.findings[0].code, "custom_database_only");
         f.database_date = None;
-        let v = Clamav::judge(&params(P), &f, &ctx());
+        let v = crate::checks::judged::<Clamav>(&params(P), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings[0].code, "signature_date_unknown");
     }

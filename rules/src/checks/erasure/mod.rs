@@ -288,12 +288,12 @@ mod tests {
 
     #[test]
     fn no_tasks_is_skipped() {
-        let v = Erasure::judge(&params(), &Facts::default(), &ctx());
+        let v = crate::checks::judged::<Erasure>(&params(), &Facts::default(), &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Skipped);
         assert_eq!(v.summary, "no erasure pending");
         let mut t = task("offline_backups", vec![], vec![]);
         t.handled = false;
-        let v = Erasure::judge(
+        let v = crate::checks::judged::<Erasure>(
             &params(),
             &Facts {
                 tasks: vec![t],
@@ -321,7 +321,7 @@ mod tests {
                 vec![],
             )],
         };
-        let v = Erasure::judge(&params(), &facts, &ctx());
+        let v = crate::checks::judged::<Erasure>(&params(), &facts, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Pass, "{v:?}");
         let t = &v.evidence["tasks"][0];
         assert_eq!(t["done"], true);
@@ -368,7 +368,7 @@ mod tests {
                 ),
             ],
         };
-        let v = Erasure::judge(&params(), &facts, &ctx());
+        let v = crate::checks::judged::<Erasure>(&params(), &facts, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Fail);
         let codes: Vec<_> = v.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(codes, ["hook_failed", "data_remaining", "lines_remaining"]);
@@ -392,13 +392,13 @@ mod tests {
                 vec![],
             )],
         };
-        let v = Erasure::judge(&params(), &facts, &ctx());
+        let v = crate::checks::judged::<Erasure>(&params(), &facts, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Error);
         let facts = Facts {
             readiness: None,
             tasks: vec![task("site", vec![], vec![])],
         };
-        let v = Erasure::judge(&params(), &facts, &ctx());
+        let v = crate::checks::judged::<Erasure>(&params(), &facts, &ctx());
         assert_eq!(v.status, crate::verdict::CheckStatus::Error);
     }
 
@@ -418,7 +418,7 @@ mod tests {
             archive_sha256: "ab".into(),
             manifest_entries: 3,
         });
-        let v = Erasure::judge(
+        let v = crate::checks::judged::<Erasure>(
             &params(),
             &Facts {
                 tasks: vec![t],

@@ -238,10 +238,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        let v = FileIntegrity::judge(&params("{}"), &f, &ctx());
+        let v = crate::checks::judged::<FileIntegrity>(&params("{}"), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Pass);
         assert_eq!(v.findings[0].code, "conffile_changed");
-        let v = FileIntegrity::judge(&params("conffiles_fail: true"), &f, &ctx());
+        let v = crate::checks::judged::<FileIntegrity>(&params("conffiles_fail: true"), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
     }
 
@@ -281,7 +281,7 @@ mod tests {
             errors: vec![],
         };
         let p = params("paths: [/usr/local/bin]\nbaseline: /var/lib/vigil/b.json\n");
-        let v = FileIntegrity::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<FileIntegrity>(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         let codes: Vec<&str> = v.findings.iter().map(|f| f.code.as_str()).collect();
         assert_eq!(
@@ -304,7 +304,7 @@ mod tests {
             errors: vec!["baseline missing".into()],
             ..Default::default()
         };
-        let v = FileIntegrity::judge(&params("{}"), &f, &ctx());
+        let v = crate::checks::judged::<FileIntegrity>(&params("{}"), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
     }
 
@@ -351,7 +351,7 @@ mod tests {
             dpkg: Some(d.clone()),
             ..Default::default()
         };
-        let v = FileIntegrity::judge(&params("{}"), &f(&d), &ctx());
+        let v = crate::checks::judged::<FileIntegrity>(&params("{}"), &f(&d), &ctx());
         assert_eq!(v.status, CheckStatus::Pass);
         assert_eq!(
             v.summary,
@@ -367,7 +367,8 @@ mod tests {
         d.files_hashed = 1;
         d.files_from_cache = 11;
         d.cache_warning = Some("cannot write the verification cache `/s`".into());
-        let v = FileIntegrity::judge(&params("full_pass_every: 12h"), &f(&d), &ctx());
+        let v =
+            crate::checks::judged::<FileIntegrity>(&params("full_pass_every: 12h"), &f(&d), &ctx());
         assert_eq!(v.status, CheckStatus::Pass);
         assert_eq!(
             v.summary,

@@ -9,10 +9,17 @@
 //! not know is an error naming it, never a pass.
 
 pub mod eval;
-pub mod iptables;
-pub mod nft;
+mod evidence;
+mod facts;
+mod params;
+pub mod parse;
 
-use serde::{Deserialize, Serialize};
+pub use evidence::{Evidence, LayerSeen};
+pub use facts::{Facts, Output, Socket};
+pub use params::{Backend, Params};
+pub use parse::{iptables, nft, proc_net};
+
+use std::collections::BTreeMap;
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
@@ -20,127 +27,6 @@ use crate::verdict::{Finding, FindingCode, Verdict};
 use eval::{CtState, Family, Layer, Probe, Proto};
 
 pub struct Firewall;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backend {
-    /// What the host really uses; both layers when both hold rules.
-    #[default]
-    Auto,
-    Nftables,
-    Iptables,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default)]
-    pub backend: Backend,
-    /// TCP ports that may be reachable from outside.
-    #[serde(default)]
-    pub allowed_tcp: Vec<u16>,
-    /// UDP ports that may be reachable from outside.
-    #[serde(default)]
-    pub allowed_udp: Vec<u16>,
-    /// Inbound traffic must be dropped unless a rule accepts it, for IPv4 and IPv6.
-    #[serde(default = "yes")]
-    pub require_default_deny: bool,
-    /// Cross-check the listening sockets against the rules.
-    #[serde(default = "yes")]
-    pub check_listening: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What running one program gave.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Output {
-    /// The program is not installed.
-    #[default]
-    Absent,
-    /// It ran and failed, with the reason.
-    Failed(String),
-    /// Its standard output.
-    Text(String),
-}
-
-/// A listening socket (TCP in LISTEN, or a bound UDP socket).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Socket {
-    /// `tcp` or `udp`.
-    pub proto: String,
-    /// Whether it came from `/proc/net/tcp6` or `udp6`.
-    pub v6: bool,
-    /// The local address, e.g. `0.0.0.0`, `::`, `127.0.0.1`.
-    pub address: String,
-    pub port: u16,
-    /// The owning process's name, when it could be found.
-    #[serde(default)]
-    pub process: Option<String>,
-    #[serde(default)]
-    pub pid: Option<u32>,
-}
-
-impl Socket {
-    pub fn is_loopback(&self) -> bool {
-        let a = self.address.as_str();
-        a.starts_with("127.") || a == "::1" || a.starts_with("::ffff:127.")
-    }
-
-    /// The families a packet may reach it over. A socket on `::` may take
-    /// IPv4 too (unless IPV6_V6ONLY, which /proc does not show).
-    fn families(&self) -> Vec<Family> {
-        if !self.v6 {
-            vec![Family::V4]
-        } else if self.address == "::" {
-            vec![Family::V4, Family::V6]
-        } else if self.address.starts_with("::ffff:") {
-            vec![Family::V4]
-        } else {
-            vec![Family::V6]
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    /// `nft -j list ruleset`.
-    pub nft: Output,
-    /// `legacy` or `nf_tables`, from `iptables --version`.
-    #[serde(default)]
-    pub iptables_variant: Option<String>,
-    /// `iptables-save`.
-    pub iptables: Output,
-    /// `ip6tables-save`.
-    pub ip6tables: Output,
-    /// `iptables-legacy-save` when `iptables` is the nf_tables variant:
-    /// legacy tables filter too, in their own layer.
-    #[serde(default)]
-    pub iptables_legacy: Output,
-    /// `ip6tables-legacy-save`, likewise.
-    #[serde(default)]
-    pub ip6tables_legacy: Output,
-    /// Listening sockets, or why they could not be read.
-    pub sockets: Result<Vec<Socket>, String>,
-}
-
-impl Default for Facts {
-    fn default() -> Self {
-        Facts {
-            nft: Output::Absent,
-            iptables_variant: None,
-            iptables: Output::Absent,
-            ip6tables: Output::Absent,
-            iptables_legacy: Output::Absent,
-            ip6tables_legacy: Output::Absent,
-            sockets: Ok(Vec::new()),
-        }
-    }
-}
 
 finding_codes! {
     pub enum Code {
@@ -331,7 +217,7 @@ fn fam_names(fams: &[Family]) -> String {
 impl CheckKind for Firewall {
     type Params = Params;
     type Facts = Facts;
-    type Evidence = serde_json::Value;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str = "inbound traffic is denied by default, only allowed ports are reachable, every listener is covered";
 
@@ -356,7 +242,7 @@ impl CheckKind for Firewall {
             Proto::Udp => &p.allowed_udp,
         };
         let mut findings: Vec<Finding> = Vec::new();
-        let mut deny_chains = serde_json::Map::new();
+        let mut deny_chains = BTreeMap::new();
 
         // Default deny, per family.
         for fam in FAMILIES {
@@ -364,7 +250,7 @@ impl CheckKind for Firewall {
                 .iter()
                 .flat_map(|l| l.default_deny_chains(fam))
                 .collect();
-            deny_chains.insert(fam.name().into(), serde_json::json!(chains));
+            deny_chains.insert(fam.name().to_owned(), chains.clone());
             if chains.is_empty() && p.require_default_deny {
                 let why = if layers.iter().any(|l| l.has_input_chain(fam)) {
                     "no input chain drops by policy or ends in a catch-all drop or reject"
@@ -397,7 +283,7 @@ impl CheckKind for Firewall {
                 .and_then(|(_, _, r)| r.get(usize::from(port)).copied())
                 .unwrap_or(false)
         };
-        let mut evidence_open = serde_json::Map::new();
+        let mut open_ports: BTreeMap<String, Vec<u16>> = BTreeMap::new();
         for proto in PROTOS {
             // One finding per protocol and set of families, listing port ranges.
             let mut groups: Vec<(Vec<Family>, Vec<u16>)> = Vec::new();
@@ -410,13 +296,10 @@ impl CheckKind for Firewall {
                     continue;
                 }
                 for f in &fams {
-                    if let Some(a) = evidence_open
+                    open_ports
                         .entry(format!("{}/{}", proto.name(), f.name()))
-                        .or_insert_with(|| serde_json::json!([]))
-                        .as_array_mut()
-                    {
-                        a.push(port.into());
-                    }
+                        .or_default()
+                        .push(port);
                 }
                 if allowed(proto).contains(&port) {
                     continue;
@@ -441,20 +324,9 @@ impl CheckKind for Firewall {
             }
         }
         // Summarize open ports as ranges in the evidence.
-        let evidence_open: serde_json::Map<String, serde_json::Value> = evidence_open
+        let reachable_ranges: BTreeMap<String, String> = open_ports
             .into_iter()
-            .map(|(k, v)| {
-                let ports: Vec<u16> = v
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_u64())
-                            .filter_map(|x| u16::try_from(x).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (k, serde_json::Value::String(ranges(&ports)))
-            })
+            .map(|(k, ports)| (k, ranges(&ports)))
             .collect();
 
         // Replies must get back in where the default is deny.
@@ -485,7 +357,7 @@ impl CheckKind for Firewall {
         }
 
         // Listening sockets.
-        let mut listening = 0;
+        let mut listening: u64 = 0;
         if p.check_listening {
             let sockets = match &facts.sockets {
                 Ok(s) => s,
@@ -536,16 +408,19 @@ impl CheckKind for Firewall {
             }
         }
 
-        let evidence = serde_json::json!({
-            "layers": layers.iter().map(|l| serde_json::json!({
-                "name": l.name,
-                "tables": l.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "default_deny_chains": deny_chains,
-            "reachable": evidence_open,
-            "listening_checked": p.check_listening,
-            "listening_sockets": listening,
-        });
+        let evidence = Evidence {
+            layers: layers
+                .iter()
+                .map(|l| LayerSeen {
+                    name: l.name.clone(),
+                    tables: l.tables.iter().map(|t| t.name.clone()).collect(),
+                })
+                .collect(),
+            default_deny_chains: deny_chains,
+            reachable: reachable_ranges,
+            listening_checked: p.check_listening,
+            listening_sockets: listening,
+        };
         let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
         Verdict::from_findings(
             findings,

@@ -48,7 +48,7 @@ macro_rules! fixture {
 
 #[test]
 fn default_deny_passes() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("default_deny", "ruleset.json")),
         &ctx(),
@@ -59,7 +59,7 @@ fn default_deny_passes() {
 
 #[test]
 fn open_policy_fails_everything() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("open_policy", "ruleset.json")),
         &ctx(),
@@ -82,7 +82,7 @@ fn open_policy_fails_everything() {
 
 #[test]
 fn one_port_too_many() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("port_too_many", "ruleset.json")),
         &ctx(),
@@ -104,7 +104,7 @@ fn one_port_too_many() {
 
 #[test]
 fn ipv6_left_open() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("ipv6_open", "ruleset.json")),
         &ctx(),
@@ -125,7 +125,7 @@ fn ipv6_left_open() {
 
 #[test]
 fn catch_all_reject_is_default_deny() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("catch_all_reject", "ruleset.json")),
         &ctx(),
@@ -137,7 +137,7 @@ fn catch_all_reject_is_default_deny() {
 fn named_set_and_jump() {
     let mut p = params();
     p.allowed_udp = vec![123];
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &p,
         &nft_facts(fixture!("named_set", "ruleset.json")),
         &ctx(),
@@ -151,7 +151,7 @@ fn named_set_and_jump() {
 
 #[test]
 fn unknown_expression_is_an_error_naming_it() {
-    let v = Firewall::judge(
+    let v = crate::checks::judged::<Firewall>(
         &params(),
         &nft_facts(fixture!("unknown_expression", "ruleset.json")),
         &ctx(),
@@ -167,7 +167,8 @@ fn unknown_expression_is_an_error_naming_it() {
 #[test]
 fn truncated_json_is_an_error() {
     let text = fixture!("default_deny", "ruleset.json");
-    let v = Firewall::judge(&params(), &nft_facts(&text[..text.len() / 2]), &ctx());
+    let v =
+        crate::checks::judged::<Firewall>(&params(), &nft_facts(&text[..text.len() / 2]), &ctx());
     assert_eq!(v.status, crate::verdict::CheckStatus::Error);
     assert!(v.summary.contains("not valid at line"), "{}", v.summary);
 }
@@ -181,7 +182,7 @@ fn iptables_nft_tables_are_read_from_iptables_save() {
         ip6tables: Output::Text(fixture!("iptables_backend", "ip6tables-save.txt").into()),
         ..Facts::default()
     };
-    let v = Firewall::judge(&params(), &facts, &ctx());
+    let v = crate::checks::judged::<Firewall>(&params(), &facts, &ctx());
     assert_eq!(
         codes(&v),
         vec![("port_not_allowed".into(), "tcp/9000-9001".into())],
@@ -190,7 +191,7 @@ fn iptables_nft_tables_are_read_from_iptables_save() {
     // The nft view alone holds xt matches: an error that names them.
     let mut p = params();
     p.backend = Backend::Nftables;
-    let v = Firewall::judge(&p, &facts, &ctx());
+    let v = crate::checks::judged::<Firewall>(&p, &facts, &ctx());
     assert_eq!(v.status, crate::verdict::CheckStatus::Error);
     assert!(v.summary.contains("xt"), "{}", v.summary);
 }
@@ -224,7 +225,7 @@ fn listening_socket_cross_check() {
             pid: None,
         },
     ]);
-    let v = Firewall::judge(&params(), &facts, &ctx());
+    let v = crate::checks::judged::<Firewall>(&params(), &facts, &ctx());
     let exposed: Vec<&Finding> = v
         .findings
         .iter()
@@ -246,7 +247,7 @@ fn missing_tools_are_errors() {
         ..Facts::default()
     };
     assert_eq!(
-        Firewall::judge(&params(), &facts, &ctx()).status,
+        crate::checks::judged::<Firewall>(&params(), &facts, &ctx()).status,
         crate::verdict::CheckStatus::Error
     );
 }
@@ -269,7 +270,7 @@ fn replies_dropped_when_established_is_not_accepted() {
     let json = r#"{"nftables":[{"table":{"family":"inet","name":"f"}},
       {"chain":{"family":"inet","table":"f","name":"in","type":"filter","hook":"input","prio":0,"policy":"drop"}},
       {"rule":{"family":"inet","table":"f","chain":"in","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":{"set":[22,80,443]}}},{"accept":null}]}}]}"#;
-    let v = Firewall::judge(&params(), &nft_facts(json), &ctx());
+    let v = crate::checks::judged::<Firewall>(&params(), &nft_facts(json), &ctx());
     assert_eq!(
         codes(&v),
         vec![
@@ -289,7 +290,7 @@ fn loopback_and_source_conditions() {
       {"rule":{"family":"ip","table":"f","chain":"in","expr":[{"match":{"op":"!=","left":{"meta":{"key":"iifname"}},"right":"lo"}},{"drop":null}]}}]}"#;
     let mut p = params();
     p.require_default_deny = false;
-    let v = Firewall::judge(&p, &nft_facts(json), &ctx());
+    let v = crate::checks::judged::<Firewall>(&p, &nft_facts(json), &ctx());
     // The source-restricted accept may let 6000-6001 in; the rest is dropped
     // for IPv4. IPv6 has no table at all.
     let c = codes(&v);
@@ -332,7 +333,7 @@ fn fan_out_of_jumps_is_not_exponential() {
     let mut p = params();
     p.backend = Backend::Iptables;
     let t = std::time::Instant::now();
-    let v = Firewall::judge(&p, &facts, &ctx());
+    let v = crate::checks::judged::<Firewall>(&p, &facts, &ctx());
     assert!(
         t.elapsed() < std::time::Duration::from_secs(10),
         "{:?}",

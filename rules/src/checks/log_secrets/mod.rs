@@ -15,210 +15,20 @@
 
 pub mod card;
 pub mod detect;
+mod evidence;
+mod facts;
 pub mod journal;
+mod params;
 
-use serde::{Deserialize, Serialize};
+pub use evidence::{Evidence, FileSeen};
+pub use facts::{Facts, FileFacts, GlobFacts, HitFact, ReadMode};
+pub use params::{Allow, ExtraPattern, Params, SqlScan};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{CheckStatus, FileLocation, Finding, FindingCode, Verdict};
 
 pub struct LogSecrets;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Globs of files to scan (`/var/log/**/*.log`, `/var/log/syslog*`);
-    /// files ending in `.gz` are read as gzip streams.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Also scan the systemd journal (`journalctl -o export`), from the
-    /// cursor where the last run stopped.
-    #[serde(default)]
-    pub journal: bool,
-    /// Also scan the rows of a database query (a sample: at most
-    /// `sample_rows`), each row one line of its cells.
-    #[serde(default)]
-    pub sql: Option<SqlScan>,
-    /// Globs that may match no file (every other glob must match one).
-    #[serde(default)]
-    pub optional_paths: Vec<String>,
-    /// Built-in detectors to run, by code; all when absent.
-    #[serde(default)]
-    pub detectors: Option<Vec<String>>,
-    /// More patterns, each a finding `extra_pattern` named by `name`.
-    #[serde(default)]
-    pub extra_patterns: Vec<ExtraPattern>,
-    /// Suppressions, each with a reason.
-    #[serde(default)]
-    pub allow: Vec<Allow>,
-    /// Read only what was appended since the last run (state in the agent's
-    /// state directory); findings of earlier runs are kept while the file is.
-    #[serde(default = "yes")]
-    pub incremental: bool,
-    /// Hits kept per file; the rest are counted.
-    #[serde(default = "default_max_findings")]
-    pub max_findings_per_file: usize,
-    /// The widest window of a line examined around a candidate, in bytes.
-    #[serde(default = "default_max_line")]
-    pub max_line_bytes: usize,
-}
-
-/// A query whose rows are scanned like log lines (uploads metadata, order
-/// notes, free-text columns where a card number must never be stored).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqlScan {
-    /// `sqlite:///path/app.db` or `postgres://user@host/db`; prefer
-    /// `dsn_file` or `dsn_env` when it holds a password.
-    #[serde(default)]
-    pub dsn: Option<String>,
-    #[serde(default)]
-    pub dsn_file: Option<String>,
-    #[serde(default)]
-    pub dsn_env: Option<String>,
-    /// Any `SELECT`; every column of every row is scanned (text, or
-    /// numbers written out). Sample in the query itself for big tables
-    /// (`TABLESAMPLE SYSTEM (5)`).
-    pub query: String,
-    /// At most this many rows are read.
-    #[serde(default = "default_sample_rows")]
-    pub sample_rows: u64,
-}
-
-fn default_sample_rows() -> u64 {
-    10_000
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtraPattern {
-    pub name: String,
-    /// A regex; its group `secret` (or else group 1, or else the whole match)
-    /// is what gets redacted.
-    pub regex: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Allow {
-    /// A regex matched against the redacted excerpt.
-    #[serde(default)]
-    pub pattern: Option<String>,
-    /// An exact `FILE:LINE`.
-    #[serde(default)]
-    pub location: Option<String>,
-    /// Only hits of this code.
-    #[serde(default)]
-    pub code: Option<String>,
-    pub reason: String,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_max_findings() -> usize {
-    100
-}
-fn default_max_line() -> usize {
-    64 * 1024
-}
-
-/// One secret found, as the facts carry it: never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HitFact {
-    pub line: u64,
-    pub code: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    pub excerpt: String,
-}
-
-impl From<detect::Hit> for HitFact {
-    fn from(h: detect::Hit) -> Self {
-        HitFact {
-            line: h.line,
-            code: h.code.as_str().to_owned(),
-            detail: h.detail,
-            excerpt: h.excerpt,
-        }
-    }
-}
-
-/// How a file was read this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadMode {
-    /// From the start: first seen, or state was not usable.
-    #[default]
-    Full,
-    /// From the offset where the last run stopped.
-    Resumed,
-    /// Shorter than where the last run stopped (or its first block changed):
-    /// read again from the start.
-    Truncated,
-    /// Unchanged since the last run (a compressed file): not read again.
-    Unchanged,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct FileFacts {
-    /// The host path.
-    pub path: String,
-    #[serde(default)]
-    pub gzip: bool,
-    #[serde(default)]
-    pub mode: ReadMode,
-    /// The path this file had in the last run, when it was renamed (rotated).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotated_from: Option<String>,
-    /// Where reading started and stopped (plain files), in bytes.
-    #[serde(default)]
-    pub from_offset: u64,
-    #[serde(default)]
-    pub to_offset: u64,
-    /// Bytes examined this run (decompressed for gzip).
-    #[serde(default)]
-    pub bytes_scanned: u64,
-    /// Hits, the first `max_findings_per_file`, older runs' first.
-    #[serde(default)]
-    pub hits: Vec<HitFact>,
-    /// All hits, counted.
-    #[serde(default)]
-    pub hits_total: u64,
-    /// Why the file could not be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Why the path was not read at all: not a regular file (a symlink, a
-    /// FIFO, a socket, a device) or reached through a symlinked directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct GlobFacts {
-    pub pattern: String,
-    pub matched: u64,
-    #[serde(default)]
-    pub optional: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    #[serde(default)]
-    pub globs: Vec<GlobFacts>,
-    #[serde(default)]
-    pub files: Vec<FileFacts>,
-    /// Problems with the state directory: the scan ran, but the next one will
-    /// read everything again.
-    #[serde(default)]
-    pub state_warnings: Vec<String>,
-    #[serde(default)]
-    pub elapsed_ms: u64,
-}
 
 finding_codes! {
     pub enum Code {
@@ -259,38 +69,6 @@ pub const DETECTORS: &[Code] = &[
     Code::StripeSecretKey,
 ];
 
-impl Params {
-    /// Whether the detector with this code is enabled.
-    pub fn enabled(&self, code: Code) -> bool {
-        match &self.detectors {
-            None => true,
-            Some(list) => list.iter().any(|d| d == code.as_str()),
-        }
-    }
-
-    /// The scanner these params describe.
-    pub fn scanner(&self) -> Result<detect::Scanner, String> {
-        let extras = self
-            .extra_patterns
-            .iter()
-            .map(|x| {
-                regex::bytes::Regex::new(&x.regex)
-                    .map(|regex| detect::Extra {
-                        name: x.name.clone(),
-                        regex,
-                    })
-                    .map_err(|e| format!("extra pattern `{}`: {e}", x.name))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let enabled: Vec<Code> = DETECTORS
-            .iter()
-            .copied()
-            .filter(|c| self.enabled(*c))
-            .collect();
-        detect::Scanner::new(extras, self.max_line_bytes, &enabled)
-    }
-}
-
 struct CompiledAllow<'a> {
     allow: &'a Allow,
     pattern: Option<regex::Regex>,
@@ -319,7 +97,7 @@ impl CompiledAllow<'_> {
 impl CheckKind for LogSecrets {
     type Params = Params;
     type Facts = Facts;
-    type Evidence = serde_json::Value;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str = "logs hold no passwords, secrets or card numbers";
 
@@ -517,32 +295,30 @@ impl CheckKind for LogSecrets {
                 ));
             }
         }
-        let files: Vec<serde_json::Value> = facts
+        let files: Vec<FileSeen> = facts
             .files
             .iter()
             .take(EVIDENCE_FILES)
-            .map(|f| {
-                serde_json::json!({
-                    "path": f.path,
-                    "gzip": f.gzip,
-                    "mode": f.mode,
-                    "rotated_from": f.rotated_from,
-                    "from_offset": f.from_offset,
-                    "to_offset": f.to_offset,
-                    "bytes_scanned": f.bytes_scanned,
-                    "hits": f.hits_total,
-                })
+            .map(|f| FileSeen {
+                path: f.path.clone(),
+                gzip: f.gzip,
+                mode: f.mode,
+                rotated_from: f.rotated_from.clone(),
+                from_offset: f.from_offset,
+                to_offset: f.to_offset,
+                bytes_scanned: f.bytes_scanned,
+                hits: f.hits_total,
             })
             .collect();
-        let evidence = serde_json::json!({
-            "files": files,
-            "files_scanned": scanned,
-            "files_skipped": skipped,
-            "bytes_scanned": bytes,
-            "hits": hits_total,
-            "elapsed_ms": facts.elapsed_ms,
-            "state_warnings": facts.state_warnings,
-        });
+        let evidence = Evidence {
+            files,
+            files_scanned: scanned,
+            files_skipped: skipped,
+            bytes_scanned: bytes,
+            hits: hits_total,
+            elapsed_ms: facts.elapsed_ms,
+            state_warnings: facts.state_warnings.clone(),
+        };
         if scanned == 0 && errors.is_empty() {
             let mut v = Verdict::error(if skipped > 0 {
                 "no regular file matched `paths` (only symlinks or special files, not read): nothing was scanned, which proves nothing"
@@ -550,7 +326,7 @@ impl CheckKind for LogSecrets {
                 "no file matched `paths`: nothing was scanned, which proves nothing"
             });
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         let ok = format!(
@@ -644,7 +420,10 @@ mod tests {
             files: vec![file("/var/log/a.log", &[])],
             ..Default::default()
         };
-        assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Pass);
+        assert_eq!(
+            crate::checks::judged::<LogSecrets>(&p, &f, &ctx()).status,
+            CheckStatus::Pass
+        );
     }
 
     #[test]
@@ -655,7 +434,7 @@ mod tests {
             files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
             ..Default::default()
         };
-        let v = LogSecrets::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<LogSecrets>(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Fail);
         assert_eq!(v.findings[0].code, "password_assignment");
         assert_eq!(v.findings[0].location.as_ref().unwrap().line, Some(3));
@@ -668,7 +447,7 @@ mod tests {
             globs: vec![glob("/var/log/*.log", 0)],
             ..Default::default()
         };
-        let v = LogSecrets::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<LogSecrets>(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
         assert_eq!(v.findings[0].code, "no_files_matched");
         let f = Facts {
@@ -676,7 +455,10 @@ mod tests {
             files: vec![file("/var/log/a.log", &[])],
             ..Default::default()
         };
-        assert_eq!(LogSecrets::judge(&p, &f, &ctx()).status, CheckStatus::Fail);
+        assert_eq!(
+            crate::checks::judged::<LogSecrets>(&p, &f, &ctx()).status,
+            CheckStatus::Fail
+        );
     }
 
     #[test]
@@ -689,7 +471,7 @@ mod tests {
             files: vec![file("/var/log/a.log", &[]), bad],
             ..Default::default()
         };
-        let v = LogSecrets::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<LogSecrets>(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
         assert!(v.findings.iter().any(|f| f.code == "unreadable_file"));
     }
@@ -704,7 +486,7 @@ mod tests {
             files: vec![file("/var/log/a.log", &[(3, "password_assignment")])],
             ..Default::default()
         };
-        let v = LogSecrets::judge(&p, &f, &ctx());
+        let v = crate::checks::judged::<LogSecrets>(&p, &f, &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert_eq!(v.findings.len(), 1);
         assert_eq!(v.findings[0].code, "unused_allow");

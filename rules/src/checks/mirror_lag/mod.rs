@@ -368,7 +368,7 @@ mod tests {
             "../../../../tests/data/mirror/primary_two_replicas/facts.json"
         ))
         .unwrap();
-        let v = MirrorLag::judge(&params(PG), &facts, &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&params(PG), &facts, &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         assert_eq!(v.summary, "2 streaming replicas (worst lag 0.4 s)");
     }
@@ -380,7 +380,7 @@ mod tests {
             replica("db-3", Some("10.0.0.3"), "streaming", None, 0),
         ]);
         assert_eq!(
-            MirrorLag::judge(&params(PG), &f, &ctx()).status,
+            crate::checks::judged::<MirrorLag>(&params(PG), &f, &ctx()).status,
             CheckStatus::Pass
         );
     }
@@ -391,7 +391,7 @@ mod tests {
             replica("a", Some("10.0.0.2"), "streaming", Some(0.2), 0),
             replica("b", Some("10.0.0.2"), "streaming", Some(0.2), 0),
         ]);
-        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&params(PG), &f, &ctx());
         assert_eq!(codes(&v), ["too_few_replicas"]);
         assert!(
             v.summary
@@ -404,7 +404,7 @@ mod tests {
             replica("b", Some("127.0.0.1"), "streaming", Some(0.2), 0),
         ]);
         assert_eq!(
-            MirrorLag::judge(&params(PG), &f, &ctx()).status,
+            crate::checks::judged::<MirrorLag>(&params(PG), &f, &ctx()).status,
             CheckStatus::Pass
         );
     }
@@ -416,7 +416,7 @@ mod tests {
             replica("db-3", Some("10.0.0.3"), "catchup", None, 0),
             replica("db-4", Some("10.0.0.4"), "streaming", None, 4096),
         ]);
-        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&params(PG), &f, &ctx());
         assert_eq!(
             codes(&v),
             [
@@ -454,16 +454,16 @@ mod tests {
             }),
             heartbeats: vec![],
         };
-        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&p, &facts(&sb), &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
         sb.unreplayed_bytes = Some(90000);
         sb.replay_paused = true;
-        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&p, &facts(&sb), &ctx());
         assert_eq!(codes(&v), ["replay_paused", "lag_exceeded"]);
         sb.wal_receiver_status = None;
         sb.unreplayed_bytes = Some(0);
         sb.replay_paused = false;
-        let v = MirrorLag::judge(&p, &facts(&sb), &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&p, &facts(&sb), &ctx());
         assert_eq!(codes(&v), ["standby_not_streaming"]);
     }
 
@@ -473,7 +473,7 @@ mod tests {
         if let Some(pg) = f.postgres.as_mut() {
             pg.error = Some("connection refused".into());
         }
-        let v = MirrorLag::judge(&params(PG), &f, &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&params(PG), &f, &ctx());
         assert_eq!(v.status, CheckStatus::Error);
     }
 
@@ -505,7 +505,7 @@ mod tests {
                 hb("/m3/hb", None, true),
             ],
         };
-        let v = MirrorLag::judge(&p, &facts, &ctx());
+        let v = crate::checks::judged::<MirrorLag>(&p, &facts, &ctx());
         assert_eq!(codes(&v), ["heartbeat_stale", "heartbeat_missing"]);
         assert!(
             v.findings[0].message.contains("60.0 min behind"),

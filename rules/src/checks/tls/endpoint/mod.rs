@@ -408,7 +408,7 @@ mod tests {
             now: at(2026, 6, 1),
             host: "h".into(),
         };
-        TlsEndpoint::judge(p, &facts, &ctx)
+        crate::checks::judged::<TlsEndpoint>(p, &facts, &ctx)
     }
 
     fn codes(v: &Verdict) -> Vec<&str> {

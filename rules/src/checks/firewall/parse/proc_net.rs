@@ -1,10 +1,9 @@
 //! The socket tables of `/proc/net/{tcp,tcp6,udp,udp6}`, parsed purely:
 //! text in, listening sockets with their inodes out. The firewall collector
-//! reads the files and resolves owners; this file depends on nothing but std
-//! and `vigil_rules`, so the fuzz crate includes it by path
+//! reads the files and resolves owners; the fuzz crate calls this as it is
 //! (`fuzz/fuzz_targets/proc_net.rs`).
 
-use vigil_rules::checks::firewall::Socket;
+use crate::checks::firewall::Socket;
 
 /// The listening sockets of one table (`proto` is `"tcp"` or `"udp"`):
 /// TCP in state `0A` (LISTEN), UDP in `07` (CLOSE, i.e. bound) with no

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::eval::{Action, Chain, Cond, Family, Key, Op, Proto, Rule, Table, Val};
+use crate::checks::firewall::eval::{
+    Action, Chain, Cond, Family, Key, Op, Proto, Rule, Table, Val,
+};
 
 /// Parses one family's save output. `Ok(None)` when it has no `*filter` table.
 pub fn parse(text: &str, family: Family) -> Result<Option<Table>, String> {

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::eval::{Action, Chain, Cond, Family, Key, Layer, Op, Proto, Rule, Table, Val};
+use crate::checks::firewall::eval::{
+    Action, Chain, Cond, Family, Key, Layer, Op, Proto, Rule, Table, Val,
+};
 
 type Sets = BTreeMap<(String, String, String), Vec<Val>>;
 

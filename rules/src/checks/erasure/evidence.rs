@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Action, ExportFacts, Outcome, Probe};
+use super::{Action, Outcome, Probe};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -15,26 +15,51 @@ pub struct Evidence {
     pub readiness: Option<ReadinessSeen>,
 }
 
-/// One task as judged.
+/// One task as judged. Read leniently (what an older agent left out is
+/// empty), written out whole.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskEvidence {
     pub account: String,
     pub phase: String,
     /// Everything was deleted and verified absent (for `export`: the archive
     /// verifies).
+    #[serde(default)]
     pub done: bool,
     /// [`checked_digest`] of `checked`.
+    #[serde(default)]
     pub digest: String,
     /// One line per earlier run, action and verification.
+    #[serde(default)]
     pub checked: Vec<String>,
     /// What the deleters did, with their details ("3 removed", "2 snapshots
     /// rewritten"): the certificate records the deletion run itself, not
     /// only a later verification.
+    #[serde(default)]
     pub actions: Vec<Action>,
-    /// The export archive, for phase `export` (its three fields sit beside
-    /// the others).
-    #[serde(flatten)]
-    pub export: Option<ExportFacts>,
+    /// For phase `export`: the archive built, its SHA-256 and how many
+    /// entries its manifest lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_entries: Option<u64>,
+}
+
+/// The tasks of an `erasure` verdict's evidence, each decoded beside its JSON
+/// as received (what the reporter keeps as the proof of a run). A task that
+/// does not decode (no `account` or `phase`) is left out.
+pub fn tasks(evidence: &serde_json::Value) -> Vec<(TaskEvidence, &serde_json::Value)> {
+    evidence
+        .get("tasks")
+        .and_then(serde_json::Value::as_array)
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter_map(|t| Some((TaskEvidence::deserialize(t).ok()?, t)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What the readiness proof showed.

@@ -17,7 +17,7 @@ mod params;
 pub mod readiness;
 
 pub use evidence::{
-    action_line, checked_digest, checked_line, Evidence, ReadinessSeen, TaskEvidence,
+    action_line, checked_digest, checked_line, tasks, Evidence, ReadinessSeen, TaskEvidence,
 };
 pub use facts::{Action, ExportFacts, Facts, Outcome, Probe, ProbeKind, TaskFacts};
 pub use params::{
@@ -219,7 +219,9 @@ impl CheckKind for Erasure {
                 digest: checked_digest(&checked),
                 checked,
                 actions: t.actions.clone(),
-                export: t.export.clone(),
+                archive: t.export.as_ref().map(|x| x.archive.clone()),
+                archive_sha256: t.export.as_ref().map(|x| x.archive_sha256.clone()),
+                manifest_entries: t.export.as_ref().map(|x| x.manifest_entries),
             });
         }
         let evidence = Evidence {

@@ -1,17 +1,20 @@
 //! The evidence a `file_integrity` verdict carries. The reporter reads
 //! `baseline.path` and `baseline.sha256` from it to follow each host's baseline.
+//! Read leniently (what is missing is empty), written out whole.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Evidence {
     pub dpkg: Option<DpkgCounts>,
     pub baseline: Option<BaselineSeen>,
 }
 
 /// dpkg's verification, in counts (the findings name the files).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DpkgCounts {
     pub packages: u64,
     pub files_checked: u64,
@@ -30,7 +33,8 @@ pub struct DpkgCounts {
 }
 
 /// The baseline compared against, and how many files differ.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BaselineSeen {
     pub path: String,
     /// SHA-256 of the baseline file as read this run.

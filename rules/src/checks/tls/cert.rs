@@ -93,6 +93,17 @@ pub struct CertInfo {
     pub is_ca: bool,
 }
 
+impl CertInfo {
+    /// The issuer's common name (`CN=`), or the whole issuer name when it
+    /// has none.
+    pub fn issuer_cn(&self) -> &str {
+        self.issuer
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("CN="))
+            .unwrap_or(&self.issuer)
+    }
+}
+
 /// The outcome of [`analyse`].
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {

@@ -396,7 +396,7 @@ fn public_routes_show_no_internals() {
                 "tls_endpoint",
                 "fail",
                 "https://intranet.papyrs.internal:8443/ presents an expired certificate",
-                serde_json::json!({"issuer": "Gandi RSA Domain Validation Secure Server CA", "not_after": "2026-01-01T00:00:00Z", "url": "https://intranet.papyrs.internal:8443/"}),
+                serde_json::json!({"endpoints": [{"address": "intranet.papyrs.internal:8443", "server_name": "intranet.papyrs.internal", "protocol": "1.3", "cipher_suite": "TLS13_AES_128_GCM_SHA256", "alpn": "h2", "ocsp_stapled": false, "old_protocols": [], "weak_ciphers": null, "http": null, "trust": {"anchors": "system", "outcome": "trusted"}, "certificates": [{"subject": "CN=intranet.papyrs.internal", "issuer": "C=FR, O=Gandi, CN=Gandi RSA Domain Validation Secure Server CA", "sans": ["DNS:intranet.papyrs.internal"], "serial": "01", "not_before": "2025-01-01T00:00:00Z", "not_after": "2026-01-01T00:00:00Z", "key_type": "RSA", "key_bits": 2048, "signature_algorithm": "sha256WithRSAEncryption", "sha256": "abababababababababababababababababababababababababababababababab", "self_signed": false, "is_ca": false}]}], "redirects": []}),
                 serde_json::json!([{"code": "expired", "severity": "high", "subject": "intranet.papyrs.internal:8443", "message": "the certificate of intranet.papyrs.internal expired on 2026-01-01"}]),
             ),
         ],

@@ -209,7 +209,7 @@ fn web_report(sp5: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
                 "tls_endpoint",
                 "pass",
                 "TLS 1.3",
-                json!({"issuer": "Test CA", "not_after": days_from_now(5)}),
+                json!({"endpoints": [{"address": "127.0.0.1:443", "server_name": "web-1.example", "protocol": "1.3", "cipher_suite": "TLS13_AES_128_GCM_SHA256", "alpn": "h2", "ocsp_stapled": false, "old_protocols": [], "weak_ciphers": null, "http": null, "trust": {"anchors": "system", "outcome": "trusted"}, "certificates": [{"subject": "CN=web-1.example", "issuer": "CN=Test CA", "sans": ["DNS:web-1.example"], "serial": "01", "not_before": "2025-01-01T00:00:00Z", "not_after": days_from_now(5), "key_type": "RSA", "key_bits": 2048, "signature_algorithm": "sha256WithRSAEncryption", "sha256": "abababababababababababababababababababababababababababababababab", "self_signed": false, "is_ca": false}]}], "redirects": []}),
                 json!([]),
             ),
             (

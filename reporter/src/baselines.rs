@@ -42,15 +42,13 @@ pub fn seen_in(report: &Report) -> Vec<Seen> {
     let mut out = Vec::new();
     for c in &report.controls {
         for k in c.checks.iter().filter(|k| k.check_type == "file_integrity") {
-            let Some(b) = k.evidence.get("baseline") else {
+            let Some(b) = k
+                .evidence_as::<vigil_rules::checks::file_integrity::Evidence>()
+                .and_then(|e| e.baseline)
+            else {
                 continue;
             };
-            let (Some(sha), Some(path)) = (
-                b.get("sha256").and_then(Value::as_str),
-                b.get("path").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
+            let (sha, path) = (b.sha256.as_str(), b.path.as_str());
             if sha.len() == 64 && sha.bytes().all(|x| x.is_ascii_hexdigit()) {
                 out.push(Seen {
                     control_id: c.id.clone(),

@@ -41,8 +41,9 @@ pub const STATES: &[&str] = &[
     "logs_purged",
     "closed",
 ];
-/// The phase whose proof moves `STATES[i]` to `STATES[i + 1]`.
-pub const PHASES: &[&str] = &["export", "site", "local_backups", "offline_backups", "logs"];
+/// The phase whose proof moves `STATES[i]` to `STATES[i + 1]`: the erasure
+/// check's phases, in order.
+pub use vigil_rules::checks::erasure::PHASES;
 
 /// Which roles must prove each phase; `*` is every host.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -716,29 +717,20 @@ pub async fn record_results(
     let mut seen = 0usize;
     for c in &report.controls {
         for k in c.checks.iter().filter(|k| k.check_type == "erasure") {
-            let Some(tasks) = k.evidence.get("tasks").and_then(Value::as_array) else {
-                continue;
-            };
-            for t in tasks {
+            for (task, t) in vigil_rules::checks::erasure::tasks(&k.evidence) {
                 seen += 1;
                 if seen > MAX_RESULTS_PER_REPORT {
                     tracing::warn!(%host, report_id = %report.report_id, "more than {MAX_RESULTS_PER_REPORT} erasure results in one report; the rest ignored");
                     return Ok(any);
                 }
-                let (Some(account), Some(phase)) = (
-                    t.get("account").and_then(Value::as_str),
-                    t.get("phase").and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
+                let (account, phase) = (task.account.as_str(), task.phase.as_str());
                 if !PHASES.contains(&phase)
                     || !valid_account(account)
                     || !agent_proves(&state.erasure, phase, agent)
                 {
                     continue;
                 }
-                let done = t.get("done").and_then(Value::as_bool).unwrap_or(false)
-                    && k.status != vigil_rules::verdict::CheckStatus::Error;
+                let done = task.done && k.status != vigil_rules::verdict::CheckStatus::Error;
                 let closure = load(state, account).await?;
                 let pending = closure.as_ref().and_then(|c| pending_phase(&c.state));
                 if pending != Some(phase) {
@@ -755,7 +747,7 @@ pub async fn record_results(
                     }
                     continue;
                 }
-                let digest = t.get("digest").and_then(Value::as_str).unwrap_or("");
+                let digest = task.digest.as_str();
                 let detail = t.to_string();
                 let run_digest = hex::encode(Sha256::digest(detail.as_bytes()));
                 let mut tx = state.store.pool.begin().await?;

@@ -5,21 +5,37 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
 
+/// Why a duration does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("`{0}` is not a duration (write it like `90s`, `15m`, `1h`, `30d`)")]
+    Unreadable(String),
+    #[error("`{0}` is zero; a duration must be positive")]
+    Zero(String),
+}
+
+/// A day that is not written `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a date (write it as YYYY-MM-DD)")]
+pub struct DateError(pub String);
+
 /// A duration read from a policy or config, kept with its original spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PolicyDuration(pub Duration);
 
 impl PolicyDuration {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
         let t = s.trim();
         if t.is_empty() {
-            return Err("empty duration".into());
+            return Err(DurationError::Empty);
         }
-        let d = humantime::parse_duration(t).map_err(|_| {
-            format!("`{t}` is not a duration (write it like `90s`, `15m`, `1h`, `30d`)")
-        })?;
+        let d =
+            humantime::parse_duration(t).map_err(|_| DurationError::Unreadable(t.to_owned()))?;
         if d.is_zero() {
-            return Err(format!("`{t}` is zero; a duration must be positive"));
+            return Err(DurationError::Zero(t.to_owned()));
         }
         Ok(PolicyDuration(d))
     }
@@ -57,9 +73,8 @@ pub mod date {
     use chrono::NaiveDate;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn parse(s: &str) -> Result<NaiveDate, String> {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("`{s}` is not a date (write it as YYYY-MM-DD)"))
+    pub fn parse(s: &str) -> Result<NaiveDate, super::DateError> {
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| super::DateError(s.to_owned()))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
@@ -100,8 +115,12 @@ mod tests {
     fn rejects_nonsense_and_zero() {
         assert!(PolicyDuration::parse("soon")
             .unwrap_err()
+            .to_string()
             .contains("not a duration"));
-        assert!(PolicyDuration::parse("0s").unwrap_err().contains("zero"));
-        assert!(PolicyDuration::parse("").is_err());
+        assert_eq!(
+            PolicyDuration::parse("0s").unwrap_err(),
+            DurationError::Zero("0s".into())
+        );
+        assert_eq!(PolicyDuration::parse(""), Err(DurationError::Empty));
     }
 }

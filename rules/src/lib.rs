@@ -31,6 +31,30 @@
 //! assert_eq!(check.spec.judge(&facts, &ctx).status, CheckStatus::Pass);
 //! ```
 
+//!
+//! # The surface
+//!
+//! What the agent and the reporter use is named at the crate root:
+//!
+//! - loading: [`Policy`] (with its [`Control`]s and [`Check`]s) from
+//!   [`policy::parse`] or [`policy::load`], whose problems come back as
+//!   [`Diagnostics`] ([`LoadError`] when the file cannot be read), and
+//!   [`Waiver`]s from [`waivers::parse_checked`];
+//! - judging: [`CheckSpec`] (a check's validated parameters), [`Facts`] (what
+//!   an agent collected, tagged by type) and [`JudgeCtx`] give a [`Verdict`]
+//!   of a [`CheckStatus`] with [`Finding`]s of a [`Severity`]; [`CheckKind`]
+//!   is the trait each check type implements, [`TYPE_NAMES`] and
+//!   [`check_types`] list them;
+//! - reporting: a [`Report`] of [`ControlReport`]s and [`CheckReport`]s, whose
+//!   `evidence` is read back as a check type's `Evidence` struct with
+//!   [`CheckReport::evidence_as`]; [`Format`] names a printer of
+//!   [`format`];
+//! - time: [`PolicyDuration`] (`30d`, `6h`) as policies write it.
+//!
+//! Each check type's own parameters, facts, evidence and parsers live under
+//! `checks::<type>` (for example [`checks::erasure::Evidence`] or
+//! [`checks::firewall::proc_net`]); the collectors of the agent use those.
+
 pub mod checks;
 pub mod duration;
 pub mod format;
@@ -40,3 +64,11 @@ pub mod report;
 pub mod verdict;
 pub mod waivers;
 pub mod yaml;
+
+pub use checks::{check_types, CheckKind, CheckSpec, Facts, JudgeCtx, TYPE_NAMES};
+pub use duration::PolicyDuration;
+pub use format::Format;
+pub use policy::{Check, Control, Diagnostics, LoadError, Policy};
+pub use report::{CheckReport, ControlReport, ControlStatus, Report};
+pub use verdict::{CheckStatus, Finding, Severity, Verdict};
+pub use waivers::Waiver;

@@ -61,7 +61,7 @@ fn checks(host: &str, day: i64) -> Vec<Check<'static>> {
             "tls_endpoint",
             "pass",
             "TLS 1.3, chain trusted, 64 days left",
-            json!({"issuer": "Gandi RSA Domain Validation Secure Server CA", "not_after": "2027-01-28T23:59:59Z", "protocol": "TLSv1.3"}),
+            json!({"endpoints": [{"address": "papyrs.example:443", "server_name": "papyrs.example", "protocol": "1.3", "cipher_suite": "TLS13_AES_128_GCM_SHA256", "alpn": "h2", "ocsp_stapled": false, "old_protocols": [], "weak_ciphers": null, "http": null, "trust": {"anchors": "system", "outcome": "trusted"}, "certificates": [{"subject": "CN=papyrs.example", "issuer": "C=FR, O=Gandi, CN=Gandi RSA Domain Validation Secure Server CA", "sans": ["DNS:papyrs.example"], "serial": "01", "not_before": "2025-01-01T00:00:00Z", "not_after": "2027-01-28T23:59:59Z", "key_type": "RSA", "key_bits": 2048, "signature_algorithm": "sha256WithRSAEncryption", "sha256": "abababababababababababababababababababababababababababababababab", "self_signed": false, "is_ca": false}]}], "redirects": []}),
             json!([]),
         ),
         (

@@ -384,7 +384,7 @@ fn collect_keys(facts: &mut Facts, ctx: &HostCtx, key_files: &str) {
                 }
                 let (key_type, fingerprint) = match key_fingerprint(l) {
                     Ok((t, fp)) => (t, Ok(fp)),
-                    Err(e) => (String::new(), Err(e)),
+                    Err(e) => (String::new(), Err(e.to_string())),
                 };
                 facts.keys.push(AuthorizedKey {
                     account: a.name.clone(),

@@ -208,7 +208,7 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     }
     let version = timed("VERSION", conn.version())
         .await
-        .and_then(|a| parse_version(&String::from_utf8_lossy(&a)));
+        .and_then(|a| parse_version(&String::from_utf8_lossy(&a)).map_err(|e| e.to_string()));
     let vigil_rules::checks::clamav::VersionInfo {
         engine,
         database: dbver,

@@ -96,7 +96,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
 /// [`collect`] on at most `threads` threads (the benchmark's one-core runs).
 pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result<Facts, String> {
     let started = Instant::now();
-    let scanner = p.scanner()?;
+    let scanner = p.scanner().map_err(|e| e.to_string())?;
     let mut facts = Facts::default();
 
     // Expand the globs; a file matched twice is read once.

@@ -40,7 +40,7 @@ fn heartbeat(path: &str, ctx: &HostCtx) -> Heartbeat {
     match std::fs::read(ctx.path(path)) {
         Ok(bytes) => match parse_heartbeat(&String::from_utf8_lossy(&bytes)) {
             Ok(t) => hb.time = Some(t),
-            Err(e) => hb.invalid = Some(e),
+            Err(e) => hb.invalid = Some(e.to_string()),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => hb.missing = true,
         Err(e) => hb.error = Some(format!("cannot read it: {}", io_reason(&e))),

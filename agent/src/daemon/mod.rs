@@ -329,22 +329,15 @@ pub fn proved_exports(report: &Report) -> Vec<ProvedExport> {
         if check.check_type != "erasure" {
             continue;
         }
-        let Some(tasks) = check.evidence.get("tasks").and_then(|t| t.as_array()) else {
-            continue;
-        };
-        for t in tasks {
-            let field = |k: &str| t.get(k).and_then(|v| v.as_str());
-            let (Some(account), Some(archive), Some(sha)) =
-                (field("account"), field("archive"), field("archive_sha256"))
-            else {
+        for (t, _) in erasure::tasks(&check.evidence) {
+            let (Some(archive), Some(sha256)) = (t.archive, t.archive_sha256) else {
                 continue;
             };
-            let done = t.get("done").and_then(|v| v.as_bool()) == Some(true);
-            if field("phase") == Some("export") && done && erasure::valid_account(account) {
+            if t.phase == "export" && t.done && erasure::valid_account(&t.account) {
                 out.push(ProvedExport {
-                    account: account.to_owned(),
+                    account: t.account,
                     archive: PathBuf::from(archive),
-                    sha256: sha.to_owned(),
+                    sha256,
                 });
             }
         }

@@ -180,12 +180,6 @@ fn section_of(source: Option<&str>) -> String {
         .unwrap_or_else(|| "Other controls".to_owned())
 }
 
-/// A string value at one of `keys`, at the top of a check's evidence only.
-fn top_str(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(str::to_owned))
-}
-
 /// Everything [`shape`] needs, read from the store.
 pub struct Inputs {
     pub organization: String,
@@ -313,18 +307,14 @@ pub fn shape(i: &Inputs) -> Trust {
                     kind.passing += 1;
                 }
                 *l = Some(l.map_or(*at, |x: i64| x.max(*at)));
-                if n == 0 {
-                    if let Some(issuer) =
-                        top_str(&k.evidence, &["issuer", "issuer_cn", "issuer_name"])
-                    {
-                        if !kind.issuers.contains(&issuer) {
-                            kind.issuers.push(issuer);
-                        }
+                for leaf in vigil_rules::checks::tls::leaf_certificates(&k.check_type, &k.evidence)
+                {
+                    let issuer = leaf.issuer_cn().to_owned();
+                    if !kind.issuers.contains(&issuer) {
+                        kind.issuers.push(issuer);
                     }
-                    if let Some(e) = top_str(&k.evidence, &["not_after"]) {
-                        if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&e) {
-                            expiries.push(d.with_timezone(&chrono::Utc).date_naive());
-                        }
+                    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&leaf.not_after) {
+                        expiries.push(d.with_timezone(&chrono::Utc).date_naive());
                     }
                 }
             }

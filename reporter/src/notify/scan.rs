@@ -162,12 +162,24 @@ pub fn ends_in_report(body: &str) -> Vec<(&'static str, String, String, String, 
     let mut out = Vec::new();
     for c in &r.controls {
         for k in &c.checks {
-            let (kind, field) = match k.check_type.as_str() {
-                "tls_endpoint" | "tls_certificate_file" => ("certificate", "not_after"),
-                "attestation" => ("attestation", "expires"),
+            // The soonest end among the check's certificates (one leaf per
+            // endpoint), or the attestation's expiry.
+            let (kind, end) = match k.check_type.as_str() {
+                "tls_endpoint" | "tls_certificate_file" => (
+                    "certificate",
+                    vigil_rules::checks::tls::leaf_certificates(&k.check_type, &k.evidence)
+                        .into_iter()
+                        .map(|leaf| leaf.not_after)
+                        .min(),
+                ),
+                "attestation" => (
+                    "attestation",
+                    k.evidence_as::<vigil_rules::checks::attestation::Evidence>()
+                        .map(|e| e.expires),
+                ),
                 _ => continue,
             };
-            if let Some(end) = k.evidence.get(field).and_then(|v| v.as_str()) {
+            if let Some(end) = end {
                 out.push((
                     kind,
                     format!("{}/{}/{}", r.agent.host, c.id, k.id),

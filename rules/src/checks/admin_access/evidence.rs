@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::SudoersFacts;
+use super::facts::SudoersFacts;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {

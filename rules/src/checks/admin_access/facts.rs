@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::params::Person;
 use super::sudoers;
-use super::Person;
 
 /// sshd's effective settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

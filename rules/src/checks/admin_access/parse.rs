@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::Person;
+use super::params::Person;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,14 +13,38 @@ struct RosterFile {
     roster: Vec<Person>,
 }
 
+/// A roster file that does not read: every problem, each
+/// `FILE:LINE:COLUMN: message`, joined by `; `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RosterError(pub String);
+
+/// Why an authorized_keys line is not a public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("no known key type on the line")]
+    NoKeyType,
+    #[error("`{0}` without key data")]
+    NoKeyData(String),
+    #[error("key data is not base64")]
+    NotBase64,
+    #[error("key data is truncated")]
+    Truncated,
+    #[error("key data does not match its type")]
+    TypeMismatch,
+}
+
 /// Parses a `roster_file`; errors are `FILE:LINE:COLUMN: message`.
-pub fn parse_roster_file(text: &str, file: &str) -> Result<Vec<Person>, String> {
+pub fn parse_roster_file(text: &str, file: &str) -> Result<Vec<Person>, RosterError> {
     let located = |diags: Vec<crate::yaml::Diag>| {
-        diags
-            .iter()
-            .map(|d| format!("{file}:{}:{}: {}", d.loc.line, d.loc.col, d.message))
-            .collect::<Vec<_>>()
-            .join("; ")
+        RosterError(
+            diags
+                .iter()
+                .map(|d| format!("{file}:{}:{}: {}", d.loc.line, d.loc.col, d.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     };
     let node = crate::yaml::parse(text).map_err(located)?;
     let r: RosterFile = crate::yaml::from_node(&node).map_err(located)?;
@@ -29,7 +53,7 @@ pub fn parse_roster_file(text: &str, file: &str) -> Result<Vec<Person>, String> 
 
 /// The SHA256 fingerprint of one authorized_keys line, as `ssh-keygen -lf`
 /// prints it. Options before the key type are skipped.
-pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
+pub fn key_fingerprint(line: &str) -> Result<(String, String), KeyError> {
     const TYPES: &[&str] = &[
         "ssh-ed25519",
         "ssh-rsa",
@@ -46,14 +70,14 @@ pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
     let pos = tokens
         .iter()
         .position(|t| TYPES.contains(&t.as_str()))
-        .ok_or_else(|| "no known key type on the line".to_owned())?;
+        .ok_or(KeyError::NoKeyType)?;
     let key_type = tokens.get(pos).cloned().unwrap_or_default();
     let blob = tokens
         .get(pos + 1)
-        .ok_or_else(|| format!("`{key_type}` without key data"))?;
+        .ok_or_else(|| KeyError::NoKeyData(key_type.clone()))?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(blob)
-        .map_err(|_| "key data is not base64".to_owned())?;
+        .map_err(|_| KeyError::NotBase64)?;
     // The blob starts with the key type as an SSH string; check it agrees.
     let inner = raw
         .get(4..)
@@ -61,9 +85,9 @@ pub fn key_fingerprint(line: &str) -> Result<(String, String), String> {
             let len = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
             rest.get(..len)
         })
-        .ok_or_else(|| "key data is truncated".to_owned())?;
+        .ok_or(KeyError::Truncated)?;
     if inner != key_type.as_bytes() {
-        return Err("key data does not match its type".into());
+        return Err(KeyError::TypeMismatch);
     }
     let fp = base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&raw));
     Ok((key_type, format!("SHA256:{fp}")))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DateSource, SelfTest};
+use super::facts::{DateSource, SelfTest};
 
 /// What a `clamav` verdict shows: clamd down, or what it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ mod parse;
 pub use evidence::{Answered, Evidence, ScanCounts};
 pub use facts::{DateSource, Facts, Infected, Scan, ScanError, SelfTest};
 pub use params::Params;
-pub use parse::{parse_version, VersionInfo};
+pub use parse::{parse_version, VersionError, VersionInfo};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;

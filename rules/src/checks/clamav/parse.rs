@@ -9,13 +9,18 @@ pub struct VersionInfo {
     pub date: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// An answer to VERSION that is not clamd's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected VERSION answer `{0}`")]
+pub struct VersionError(pub String);
+
 /// Parses clamd's VERSION answer: `ClamAV 1.4.6/27467/Wed Nov 25 08:45:02 2026`,
 /// or `ClamAV 1.4.6` when only custom databases are loaded.
-pub fn parse_version(answer: &str) -> Result<VersionInfo, String> {
+pub fn parse_version(answer: &str) -> Result<VersionInfo, VersionError> {
     let answer = answer.trim_end_matches(['\0', '\n', '\r']).trim();
     let rest = answer
         .strip_prefix("ClamAV ")
-        .ok_or_else(|| format!("unexpected VERSION answer `{answer}`"))?;
+        .ok_or_else(|| VersionError(answer.to_owned()))?;
     let mut parts = rest.splitn(3, '/');
     let engine = parts.next().unwrap_or_default().trim().to_owned();
     let database = parts.next().and_then(|s| s.trim().parse::<u64>().ok());

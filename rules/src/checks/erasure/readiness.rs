@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Code, Evidence, ReadinessSeen};
+use super::evidence::{Evidence, ReadinessSeen};
+use super::Code;
 use crate::verdict::{FindingCode, Verdict};
 
 /// What the agent found, per phase this host handles.

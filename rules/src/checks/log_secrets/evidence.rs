@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ReadMode;
+use super::facts::ReadMode;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -114,7 +114,7 @@ impl Params {
     }
 
     /// The scanner these params describe.
-    pub fn scanner(&self) -> Result<detect::Scanner, String> {
+    pub fn scanner(&self) -> Result<detect::Scanner, detect::ScannerError> {
         let extras = self
             .extra_patterns
             .iter()
@@ -124,7 +124,10 @@ impl Params {
                         name: x.name.clone(),
                         regex,
                     })
-                    .map_err(|e| format!("extra pattern `{}`: {e}", x.name))
+                    .map_err(|e| detect::ScannerError::ExtraPattern {
+                        name: x.name.clone(),
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let enabled: Vec<Code> = DETECTORS

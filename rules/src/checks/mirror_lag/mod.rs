@@ -22,7 +22,7 @@ mod parse;
 pub use evidence::Evidence;
 pub use facts::{Facts, Heartbeat, PostgresFacts, Replica, Standby};
 pub use params::{HeartbeatSpec, Params, PostgresSpec, Role};
-pub use parse::parse_heartbeat;
+pub use parse::{parse_heartbeat, HeartbeatError};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;

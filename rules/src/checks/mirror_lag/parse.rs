@@ -2,11 +2,22 @@
 
 use chrono::{DateTime, Utc};
 
+/// Why a heartbeat file holds no time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeartbeatError {
+    #[error("the heartbeat file is empty")]
+    Empty,
+    /// Its first word, cut to 40 characters.
+    #[error("`{0}` is neither an RFC 3339 time nor Unix seconds")]
+    NotATime(String),
+}
+
 /// A heartbeat file's time: its first word, RFC 3339 or Unix seconds.
-pub fn parse_heartbeat(text: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_heartbeat(text: &str) -> Result<DateTime<Utc>, HeartbeatError> {
     let word = text.split_whitespace().next().unwrap_or("");
     if word.is_empty() {
-        return Err("the heartbeat file is empty".into());
+        return Err(HeartbeatError::Empty);
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(word) {
         return Ok(d.with_timezone(&Utc));
@@ -21,7 +32,5 @@ pub fn parse_heartbeat(text: &str) -> Result<DateTime<Utc>, String> {
         }
     }
     let shown: String = word.chars().take(40).collect();
-    Err(format!(
-        "`{shown}` is neither an RFC 3339 time nor Unix seconds"
-    ))
+    Err(HeartbeatError::NotATime(shown))
 }

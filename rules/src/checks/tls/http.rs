@@ -24,9 +24,21 @@ pub struct HttpHead {
     pub location: Option<String>,
 }
 
+/// Why bytes are not an HTTP/1.x response head.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadError {
+    #[error("no HTTP answer")]
+    Empty,
+    #[error("the answer is not HTTP/1.x")]
+    NotHttp1,
+    #[error("the HTTP status line has no valid status code")]
+    NoStatus,
+}
+
 /// Reads a response head: `HTTP/1.x NNN reason` then `Name: value` lines up
 /// to the first empty line. Bytes after the head are ignored.
-pub fn parse_head(bytes: &[u8]) -> Result<HttpHead, String> {
+pub fn parse_head(bytes: &[u8]) -> Result<HttpHead, HeadError> {
     let text = String::from_utf8_lossy(bytes);
     let head = text
         .split("\r\n\r\n")
@@ -41,16 +53,16 @@ pub fn parse_head(bytes: &[u8]) -> Result<HttpHead, String> {
     let version = parts.next().unwrap_or_default();
     if !version.starts_with("HTTP/1.") {
         return Err(if status_line.is_empty() {
-            "no HTTP answer".to_owned()
+            HeadError::Empty
         } else {
-            "the answer is not HTTP/1.x".to_owned()
+            HeadError::NotHttp1
         });
     }
     let status = parts
         .next()
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| "the HTTP status line has no valid status code".to_owned())?;
+        .ok_or(HeadError::NoStatus)?;
     let mut out = HttpHead {
         status,
         strict_transport_security: None,

@@ -3,21 +3,36 @@
 //! reads the files and resolves owners; the fuzz crate calls this as it is
 //! (`fuzz/fuzz_targets/proc_net.rs`).
 
-use crate::checks::firewall::Socket;
+use crate::checks::firewall::facts::Socket;
+
+/// A socket table line that does not read; `line` is 1-based, counting the
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcNetError {
+    #[error("line {line}: too few fields")]
+    TooFewFields { line: usize },
+    #[error("line {line}: bad address `{address}`")]
+    BadAddress { line: usize, address: String },
+}
 
 /// The listening sockets of one table (`proto` is `"tcp"` or `"udp"`):
 /// TCP in state `0A` (LISTEN), UDP in `07` (CLOSE, i.e. bound) with no
 /// remote port. Each comes with its socket inode (0 when unreadable), owners
 /// are left empty. The first line is the header. Errors name the line
 /// (1-based, counting the header): `line N: ...`.
-pub fn parse_proc_net(text: &str, proto: &str, v6: bool) -> Result<Vec<(Socket, u64)>, String> {
+pub fn parse_proc_net(
+    text: &str,
+    proto: &str,
+    v6: bool,
+) -> Result<Vec<(Socket, u64)>, ProcNetError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
         let (Some(local), Some(remote), Some(state), Some(inode)) =
             (f.get(1), f.get(2), f.get(3), f.get(9))
         else {
-            return Err(format!("line {}: too few fields", i + 1));
+            return Err(ProcNetError::TooFewFields { line: i + 1 });
         };
         let listening = match proto {
             "tcp" => *state == "0A",
@@ -26,8 +41,10 @@ pub fn parse_proc_net(text: &str, proto: &str, v6: bool) -> Result<Vec<(Socket, 
         if !listening {
             continue;
         }
-        let (address, port) = parse_addr(local, v6)
-            .ok_or_else(|| format!("line {}: bad address `{local}`", i + 1))?;
+        let (address, port) = parse_addr(local, v6).ok_or_else(|| ProcNetError::BadAddress {
+            line: i + 1,
+            address: (*local).to_owned(),
+        })?;
         let inode = inode.parse::<u64>().unwrap_or(0);
         out.push((
             Socket {
@@ -160,12 +177,14 @@ mod tests {
             TCP.lines().next().unwrap()
         );
         assert_eq!(
-            parse_proc_net(&short, "tcp", false).unwrap_err(),
+            parse_proc_net(&short, "tcp", false)
+                .unwrap_err()
+                .to_string(),
             "line 2: too few fields"
         );
         let bad = TCP.replace("0100007F:1538", "0100007F:XYZ!");
         assert_eq!(
-            parse_proc_net(&bad, "tcp", false).unwrap_err(),
+            parse_proc_net(&bad, "tcp", false).unwrap_err().to_string(),
             "line 3: bad address `0100007F:XYZ!`"
         );
         // An unreadable inode is 0, not an error.

@@ -52,6 +52,18 @@ type Found = (Code, Option<String>, Range<usize>);
 /// The excerpt given when a redacted excerpt still shows a secret.
 pub const WITHHELD: &str = "[excerpt withheld: it still held a secret after redaction]";
 
+/// Why the detectors could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScannerError {
+    #[error("extra pattern `{name}`: {message}")]
+    ExtraPattern { name: String, message: String },
+    #[error("built-in detector `{pattern}` does not compile: {message}")]
+    BuiltIn { pattern: String, message: String },
+    #[error("prefilter: {0}")]
+    Prefilter(String),
+}
+
 /// Compiled detectors.
 #[derive(Debug, Clone)]
 pub struct Scanner {
@@ -84,20 +96,27 @@ pub struct Scanner {
     stripe: Regex,
 }
 
-fn re(s: &str) -> Result<Regex, String> {
-    Regex::new(s).map_err(|e| format!("built-in detector `{s}` does not compile: {e}"))
+fn re(s: &str) -> Result<Regex, ScannerError> {
+    Regex::new(s).map_err(|e| ScannerError::BuiltIn {
+        pattern: s.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 impl Scanner {
     /// `max_line`: the widest window of a line examined around a candidate.
     /// `enabled`: the built-in detectors whose hits are reported.
-    pub fn new(extras: Vec<Extra>, max_line: usize, enabled: &[Code]) -> Result<Self, String> {
+    pub fn new(
+        extras: Vec<Extra>,
+        max_line: usize,
+        enabled: &[Code],
+    ) -> Result<Self, ScannerError> {
         let mask = enabled.iter().fold(0u16, |m, c| m | bit_of(*c));
         let literals: Vec<&(&str, u16)> = LITERALS.iter().filter(|(_, b)| b & mask != 0).collect();
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(literals.iter().map(|(l, _)| l))
-            .map_err(|e| format!("prefilter: {e}"))?;
+            .map_err(|e| ScannerError::Prefilter(e.to_string()))?;
         let subset = super::DETECTORS.iter().any(|d| !enabled.contains(d));
         Ok(Scanner {
             ac: (!literals.is_empty()).then_some(ac),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Probe;
+use super::facts::Probe;
 use crate::checks::tls::cert::{CertInfo, Trust};
 use crate::checks::tls::http::HttpHead;
 

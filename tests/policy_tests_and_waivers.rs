@@ -174,17 +174,10 @@ fn waivers_file(dir: &std::path::Path, control: &str, expires: &str) -> String {
 
 fn check_with_waivers(case: &str, waivers: &str) -> std::process::Output {
     let c = workspace().join("tests/data/hosts").join(case);
-    run_agent(&[
-        "check",
-        "--policy",
-        c.join("policy.yaml").to_str().unwrap(),
-        "--root",
-        c.join("root").to_str().unwrap(),
-        "--waivers",
-        waivers,
-        "--format",
-        "json",
-    ])
+    agent_check(c.join("policy.yaml"))
+        .root(c.join("root"))
+        .args(["--waivers", waivers])
+        .output()
 }
 
 #[test]

@@ -960,19 +960,9 @@ fn certificate_files() {
 #[test]
 fn papyrs_policy_tls_controls_are_real_checks() {
     let policy = workspace().join("policies/papyrs.yaml");
-    let policy = policy.display().to_string();
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        &policy,
-        "--control",
-        "SP-1",
-        "--control",
-        "SP-2",
-        "--format",
-        "json",
-    ]);
-    let r = report_json(&o);
+    let r = agent_check(&policy)
+        .args(["--control", "SP-1", "--control", "SP-2"])
+        .report();
     for (control, check, kind) in [
         ("SP-1", "public-https", "tls_endpoint"),
         ("SP-2", "served-certificate", "tls_certificate_file"),

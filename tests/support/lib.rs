@@ -12,6 +12,7 @@ mod machine;
 mod pg;
 mod policy;
 mod reporter;
+mod reports;
 mod restic;
 
 pub use agent::{
@@ -26,4 +27,5 @@ pub use policy::{
     check_yaml, control_yaml, policy_yaml, single_check_policy, write_policy, SingleCheckPolicy,
 };
 pub use reporter::{Reporter, ENROLL_SECRET};
+pub use reports::report_of;
 pub use restic::Restic;

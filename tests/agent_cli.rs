@@ -27,17 +27,10 @@ fn fixture_host_scenarios() {
         let expected: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
                 .unwrap();
-        let o = run_agent(&[
-            "check",
-            "--policy",
-            case.join("policy.yaml").to_str().unwrap(),
-            "--root",
-            case.join("root").to_str().unwrap(),
-            "--host",
-            &name,
-            "--format",
-            "json",
-        ]);
+        let o = agent_check(case.join("policy.yaml"))
+            .root(case.join("root"))
+            .args(["--host", &name])
+            .output();
         assert_eq!(
             o.status.code(),
             expected["exit"].as_i64().map(|c| c as i32),
@@ -106,18 +99,10 @@ fn secrets_from_the_host_never_reach_the_report() {
 fn fingerprints_agree_with_ssh_keygen() {
     let keygen = require_tool("ssh-keygen", "openssh-client");
     let case = workspace().join("tests/data/hosts/hardened");
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        case.join("policy.yaml").to_str().unwrap(),
-        "--root",
-        case.join("root").to_str().unwrap(),
-        "--control",
-        "SP-4",
-        "--format",
-        "json",
-    ]);
-    let report = report_json(&o);
+    let report = agent_check(case.join("policy.yaml"))
+        .root(case.join("root"))
+        .args(["--control", "SP-4"])
+        .report();
     let ours: Vec<String> = check_of(&report, "SP-4", "ssh")["evidence"]["keys"]
         .as_array()
         .unwrap()
@@ -213,15 +198,7 @@ fn papyrs_policy_is_valid_and_checks_this_machine() {
     // Its own state dir: the checks' state (log offsets, dpkg_verify's
     // cache) stays out of this machine's /var/lib/vigil.
     let state = tempfile::tempdir().unwrap();
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--format",
-        "json",
-        "--state-dir",
-        state.path().to_str().unwrap(),
-    ]);
+    let o = agent_check(&policy).state_dir(state.path()).output();
     let code = o.status.code();
     assert!(
         code == Some(0) || code == Some(1),
@@ -278,21 +255,14 @@ fn real_sshd_t_is_used_on_the_live_root() {
         .unwrap()
         .status
         .success());
-    let policy = host.write(
-        "/policy.yaml",
-        &format!(
-            "policy: {{id: t, version: '1', title: t}}\ncontrols:\n  - id: A\n    title: a\n    checks:\n      - id: ssh\n        type: admin_access\n        with:\n          sshd_config: {}\n",
-            config.display()
-        ),
-    );
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let r = report_json(&o);
+    let policy = single_check_policy(
+        "A",
+        "ssh",
+        "admin_access",
+        &format!("sshd_config: {}", config.display()),
+    )
+    .write(&host.root().join("policy.yaml"));
+    let r = agent_check(&policy).report();
     let c = check_of(&r, "A", "ssh");
     assert_eq!(c["evidence"]["sshd"]["source"], "sshd -T", "{c:#}");
     assert_eq!(c["evidence"]["sshd"]["permitrootlogin"], "yes");
@@ -302,13 +272,12 @@ fn real_sshd_t_is_used_on_the_live_root() {
     );
 }
 
-fn write_policy(host: &FixtureHost, checks: &str) -> String {
-    host.write(
-        "/policy.yaml",
-        &format!("policy: {{id: t, version: '1', title: t}}\ncontrols:\n  - id: A\n    title: a\n    checks:\n{checks}"),
+/// Writes a policy of one control `A` holding `checks` (list items).
+fn control_a(host: &FixtureHost, checks: &str) -> String {
+    write_policy(
+        &host.root().join("policy.yaml"),
+        &policy_yaml(&control_yaml("A", checks)),
     )
-    .to_string_lossy()
-    .into_owned()
 }
 
 const ATTESTED: &str = "      - id: att\n        type: attestation\n        with: {by: ops, on: 2026-01-01, evidence: e, valid_for: 36500d}\n";
@@ -325,11 +294,11 @@ fn a_hung_check_times_out_and_the_run_finishes() {
         }
     });
     let host = FixtureHost::new();
-    let policy = write_policy(
+    let policy = control_a(
         &host,
         &format!("      - id: hung\n        type: password_storage\n        timeout: 1s\n        with:\n          sql: {{dsn: 'postgres://vigil@127.0.0.1:{port}/app', query: 'select 1'}}\n{ATTESTED}"),
     );
-    let o = run_agent(&["check", "--policy", &policy, "--format", "json"]);
+    let o = agent_check(&policy).output();
     let r = report_json(&o);
     assert_eq!(o.status.code(), Some(1));
     let hung = check_of(&r, "A", "hung");
@@ -355,11 +324,11 @@ fn password_hashes_in_an_application_database() {
         .status()
         .unwrap()
         .success());
-    let policy = write_policy(
+    let policy = control_a(
         &host,
         &format!("      - id: app\n        type: password_storage\n        with:\n          sql: {{dsn: 'sqlite://{}', query: 'select password, email from users order by id'}}\n", db.display()),
     );
-    let o = run_agent(&["check", "--policy", &policy, "--format", "json"]);
+    let o = agent_check(&policy).output();
     let r = report_json(&o);
     let c = check_of(&r, "A", "app");
     assert_eq!(c["status"], "fail", "{c:#}");
@@ -368,13 +337,11 @@ fn password_hashes_in_an_application_database() {
     assert!(!stdout(&o).contains("5f4dcc3b5aa765d61d8327deb882cf99"));
 
     // An empty result is not proof.
-    let policy = write_policy(
+    let policy = control_a(
         &host,
         &format!("      - id: app\n        type: password_storage\n        with:\n          sql: {{dsn: 'sqlite://{}', query: 'select password from users where 0'}}\n", db.display()),
     );
-    let r = report_json(&run_agent(&[
-        "check", "--policy", &policy, "--format", "json",
-    ]));
+    let r = agent_check(&policy).report();
     let c = check_of(&r, "A", "app");
     assert_eq!(c["status"], "error");
     assert!(c["summary"].as_str().unwrap().contains("no rows"));
@@ -447,7 +414,7 @@ fn formats_selection_and_output_file() {
 #[test]
 fn invalid_config_is_located_and_stops_the_run() {
     let host = FixtureHost::new();
-    let policy = write_policy(&host, ATTESTED);
+    let policy = control_a(&host, ATTESTED);
     let config = host.write(
         "/agent.yaml",
         "server: https://r.example:8443\nhots: web-1\n",
@@ -468,15 +435,9 @@ fn invalid_config_is_located_and_stops_the_run() {
     assert!(o.stdout.is_empty());
 
     let config = host.write("/agent.yaml", "host: web-7\nroles: [app]\n");
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        &policy,
-        "--config",
-        config.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let o = agent_check(&policy)
+        .args(["--config", config.to_str().unwrap()])
+        .output();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = report_json(&o);
     assert_eq!(r["agent"]["host"], "web-7");
@@ -539,22 +500,14 @@ fn findings_carry_their_remediation_id() {
     let cert = dir.path().join("self-signed.pem");
     let key = rcgen::generate_simple_self_signed(vec!["papyrs.example".into()]).unwrap();
     std::fs::write(&cert, key.cert.pem()).unwrap();
-    let policy = dir.path().join("p.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: k\n        type: tls_certificate_file\n        with: {{path: {}}}\n",
-            cert.display()
-        ),
+    let policy = single_check_policy(
+        "C-1",
+        "k",
+        "tls_certificate_file",
+        &format!("{{path: {}}}", cert.display()),
     )
-    .unwrap();
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    .write(&dir.path().join("p.yaml"));
+    let o = agent_check(&policy).output();
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let check = &report["controls"][0]["checks"][0];
     let findings = check["findings"].as_array().unwrap();
@@ -582,21 +535,19 @@ fn progress_only_on_a_terminal() {
         )
         .unwrap();
     }
-    let policy = dir.path().join("p.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "policy: {{id: t, version: \"1\", title: t}}\ncontrols:\n  - id: C-1\n    title: t\n    checks:\n      - id: scan\n        type: log_secrets\n        with: {{paths: [\"{}/*.log\"]}}\n",
-            logs.display()
-        ),
+    let policy = single_check_policy(
+        "C-1",
+        "scan",
+        "log_secrets",
+        &format!("{{paths: [\"{}/*.log\"]}}", logs.display()),
     )
-    .unwrap();
+    .write(&dir.path().join("p.yaml"));
     let agent = agent();
     let cmd = |format: &str| {
         format!(
             "{} check --policy {} --state-dir {} {format}",
             agent.display(),
-            policy.display(),
+            policy,
             dir.path().join("state").display()
         )
     };
@@ -619,7 +570,7 @@ fn progress_only_on_a_terminal() {
     let json_on_tty = on_tty("--format json");
     assert!(!json_on_tty.contains("\x1b[K"), "{json_on_tty:?}");
     let piped = Command::new(&agent)
-        .args(["check", "--policy", policy.to_str().unwrap(), "--state-dir"])
+        .args(["check", "--policy", &policy, "--state-dir"])
         .arg(dir.path().join("state2"))
         .output()
         .unwrap();

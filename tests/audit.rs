@@ -8,15 +8,11 @@ use serde_json::{json, Value};
 use vigil_tests::*;
 
 fn report(host: &str) -> Value {
-    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "schema": "vigil.report/v1", "report_id": uuid::Uuid::new_v4().to_string(),
-        "agent": {"host": host, "version": "0.1.0"},
-        "policy": {"id": "p", "version": "1", "sha256": "b".repeat(64)},
-        "started_at": t, "finished_at": t,
-        "controls": [{"id": "SP-1", "title": "t", "status": "pass", "checks": [{"id": "c", "type": "tls_endpoint", "status": "pass", "summary": "ok", "findings": [], "evidence": {}, "duration_ms": 1}]}],
-        "summary": {"pass": 1, "fail": 0, "error": 0, "attested": 0, "skipped": 0, "waived": 0, "unknown": 0}
-    })
+    report_of(
+        host,
+        &[("SP-1", "tls_endpoint", "pass")],
+        chrono::Utc::now(),
+    )
 }
 
 fn reporter_cmd(args: &[&str]) -> std::process::Output {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use vigil_tests::{check_of, codes, report_json, require_tool, run_agent};
+use vigil_tests::{
+    agent_check, check_of, codes, report_json, require_tool, single_check_policy, stdout,
+};
 
 fn eicar() -> String {
     [
@@ -110,13 +112,11 @@ impl Drop for Clamd {
     }
 }
 
+/// Control SP-7 holding the clamav check `scanner`, written in `dir`.
 fn policy(dir: &Path, with: &str) -> String {
-    let path = dir.join("policy.yaml");
-    let text = format!(
-        "policy:\n  id: clamav-test\n  version: \"1\"\n  title: clamav test\ncontrols:\n  - id: SP-7\n    title: a virus scanner\n    checks:\n      - id: scanner\n        type: clamav\n        timeout: 5m\n        with:\n{with}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
+    single_check_policy("SP-7", "scanner", "clamav", with)
+        .timeout("5m")
+        .write(&dir.join("policy.yaml"))
 }
 
 /// `with` of a check scanning `tree` through clamd's unix socket.
@@ -130,18 +130,9 @@ fn scan_over_socket(clamd: &Clamd, tree: &Path) -> String {
 }
 
 fn check(policy: &str, state: &Path) -> (serde_json::Value, String) {
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy,
-        "--format",
-        "json",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
-    let raw = String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = agent_check(policy).state_dir(state).output();
     let r = report_json(&o);
-    (check_of(&r, "SP-7", "scanner").clone(), raw)
+    (check_of(&r, "SP-7", "scanner").clone(), stdout(&o))
 }
 
 fn write(path: &Path, bytes: &[u8]) {

@@ -49,11 +49,10 @@ impl HostFiles {
     fn policy(&self, mut with: Value) -> PathBuf {
         with["logs"] = json!({"paths": [self.path("logs/*.log")], "purge": true});
         with["hook_timeout"] = json!("2m");
-        let text = format!(
-            "policy: {{id: fleet-erasure, version: '1', title: fleet erasure}}\ncontrols:\n  - id: GDPR-4\n    title: erasure\n    checks:\n      - id: erasure\n        type: erasure\n        timeout: 5m\n        with: {with}\n"
-        );
         let p = self.root.join("policy.yaml");
-        std::fs::write(&p, text).unwrap();
+        single_check_policy("GDPR-4", "erasure", "erasure", &with.to_string())
+            .timeout("5m")
+            .write(&p);
         p
     }
 
@@ -95,18 +94,6 @@ fn others_by_snapshot(r: &Restic) -> std::collections::BTreeMap<String, Vec<Stri
         .collect()
 }
 
-fn has_blob(r: &Restic, id: &str) -> bool {
-    let o = r.output(&["cat", "blob", id]);
-    if !o.status.success() {
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("not found"),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    o.status.success()
-}
-
 /// The blob ids (sha256) of acme's files small enough to be one blob.
 fn acme_blobs(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -126,11 +113,6 @@ fn acme_blobs(dir: &Path) -> Vec<String> {
     }
     assert!(out.len() > 5);
     out
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
 }
 
 /// Every audit entry's kind and data, read one by one through the proof
@@ -240,7 +222,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     let mut before = Vec::new();
     for r in [&r1, &r2, &r3] {
         assert!(r.all_paths().contains("/acme/pages/"));
-        assert!(blobs.iter().all(|b| has_blob(r, b)));
+        assert!(blobs.iter().all(|b| r.has_blob(b)));
         before.push(others_by_snapshot(r));
     }
 
@@ -464,7 +446,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
         assert!(paths.contains("/bob/site.json"), "{paths}");
         for b in &blobs {
             assert!(
-                !has_blob(r, b),
+                !r.has_blob(b),
                 "blob {b} of acme still in {}",
                 r.repo.display()
             );
@@ -488,23 +470,18 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     assert!(sites.join("carol/attachments/price-list.txt").exists());
     // The backup checks still pass on every repository.
     for (h, r) in [(&b1, &r1), (&b2, &r2), (&off, &r3)] {
-        let p = h.root.join("bk.yaml");
-        std::fs::write(
-            &p,
-            format!(
-                "policy: {{id: bk, version: '1', title: bk}}\ncontrols:\n  - id: BK-1\n    title: nightly\n    checks:\n      - id: restic\n        type: backup_freshness\n        with:\n          sources: [{{kind: restic, location: {}, password_file: {}}}]\n          max_age_hours: 26\n          min_sets: 3\n",
+        let p = single_check_policy(
+            "BK-1",
+            "restic",
+            "backup_freshness",
+            &format!(
+                "sources: [{{kind: restic, location: {}, password_file: {}}}]\nmax_age_hours: 26\nmin_sets: 3",
                 r.repo.display(),
                 r.pass.display()
             ),
         )
-        .unwrap();
-        let o = Command::new(binary("vigil-agent", "vigil-agent"))
-            .args(["check", "--format", "json", "--policy"])
-            .arg(&p)
-            .arg("--state-dir")
-            .arg(h.root.join("bk-state"))
-            .output()
-            .unwrap();
+        .write(&h.root.join("bk.yaml"));
+        let o = agent_check(&p).state_dir(h.root.join("bk-state")).output();
         assert_eq!(
             o.status.code(),
             Some(0),

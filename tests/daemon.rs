@@ -29,25 +29,14 @@ fn staff_get(r: &Reporter, staff: &str, path: &str) -> Value {
     v
 }
 
-/// Report ids the reporter stored for `host` (each once, or the test fails).
-fn stored_ids(r: &Reporter, staff: &str, host: &str) -> Vec<String> {
-    let v = staff_get(r, staff, &format!("/api/v1/reports?host={host}&limit=1000"));
-    v["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["report_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn stored_count(r: &Reporter, staff: &str, host: &str) -> usize {
-    stored_ids(r, staff, host).len()
+    r.stored_report_ids(staff, host).len()
 }
 
 /// Every report the agent spooled is stored exactly once, and nothing else.
 fn assert_exactly_once(r: &Reporter, staff: &str, a: &Agent) {
     let spooled = a.spooled_ids();
-    let stored = stored_ids(r, staff, &a.host);
+    let stored = r.stored_report_ids(staff, &a.host);
     let stored_set: HashSet<&String> = stored.iter().collect();
     assert_eq!(stored_set.len(), stored.len(), "a report stored twice");
     let spooled_set: HashSet<&String> = spooled.iter().collect();
@@ -145,7 +134,7 @@ fn three_agents_report_and_the_spool_survives_a_reporter_outage() {
             .unwrap()
             .to_owned()
     };
-    let id = &stored_ids(&r, &staff, "db-1")[0];
+    let id = &r.stored_report_ids(&staff, "db-1")[0];
     let body = staff_get(&r, &staff, &format!("/api/v1/reports/{id}"));
     assert_eq!(body["policy"]["sha256"], sha.as_str(), "{body}");
     assert_eq!(body["agent"]["host"], "db-1");
@@ -324,7 +313,7 @@ fn spool_bounds_drop_counter_and_re_enrollment() {
     assert!(a.spool_len() <= 3);
     r.restart();
     wait_until(30, "a report carrying the drop counter", || {
-        stored_ids(&r, &admin, &a.host).iter().any(|id| {
+        r.stored_report_ids(&admin, &a.host).iter().any(|id| {
             let body = staff_get(&r, &admin, &format!("/api/v1/reports/{id}"));
             body["agent"]["spool_dropped"]
                 .as_u64()
@@ -355,7 +344,7 @@ fn spool_bounds_drop_counter_and_re_enrollment() {
     assert!(a.log().contains("a new token is in"), "{}", a.log());
     assert_eq!(a.stop(), 0);
     // nothing spooled twice, nothing stored twice; dropped reports are gone for good
-    let stored = stored_ids(&r, &admin, &a.host);
+    let stored = r.stored_report_ids(&admin, &a.host);
     let set: HashSet<&String> = stored.iter().collect();
     assert_eq!(set.len(), stored.len());
     let spooled: HashSet<String> = a.spooled_ids().into_iter().collect();

@@ -40,14 +40,9 @@ fn policy(host: &FixtureHost) -> String {
         "site": {"paths": ["/srv/papyrs/sites/{account}"], "remove_paths": true},
         "logs": {"paths": ["/var/log/papyrs/app.log*"], "purge": true},
     });
-    host.write(
-        "/etc/vigil/policy.yaml",
-        &format!(
-            "policy: {{id: erase-unit-test, version: '1', title: erasure}}\ncontrols:\n  - id: GDPR-4\n    title: erasure\n    checks:\n      - id: erasure\n        type: erasure\n        timeout: 5m\n        with: {with}\n"
-        ),
-    )
-    .to_string_lossy()
-    .into_owned()
+    single_check_policy("GDPR-4", "erasure", "erasure", &with.to_string())
+        .timeout("5m")
+        .write(&host.root().join("etc/vigil/policy.yaml"))
 }
 
 fn require_root() {
@@ -194,11 +189,14 @@ fn under_the_generated_drop_in_the_erasure_succeeds() {
 #[test]
 fn a_policy_whose_erasure_only_verifies_needs_no_drop_in() {
     let host = FixtureHost::new();
-    let p = host.write(
-        "/policy.yaml",
-        "policy: {id: none, version: '1', title: none}\ncontrols:\n  - id: C-1\n    title: verify only\n    checks:\n      - id: erasure\n        type: erasure\n        with: {site: {paths: ['/srv/sites/{account}']}}\n",
-    );
-    let o = run_agent(&["erase-unit", "--policy", p.to_str().unwrap()]);
+    let p = single_check_policy(
+        "C-1",
+        "erasure",
+        "erasure",
+        "{site: {paths: ['/srv/sites/{account}']}}",
+    )
+    .write(&host.root().join("policy.yaml"));
+    let o = run_agent(&["erase-unit", "--policy", &p]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("no erasure check"), "{}", stderr(&o));
 }

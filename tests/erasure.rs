@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use vigil_tests::*;
 
 const IDS: [&str; 3] = ["acme", "u-1842", "acme.papyrs.example"];
@@ -32,42 +31,22 @@ fn host_with_sites() -> FixtureHost {
 
 /// Writes a policy with one erasure check whose `with` is `with` (JSON is YAML).
 fn policy(host: &FixtureHost, with: &Value) -> String {
-    host.write(
-        "/policy.yaml",
-        &format!(
-            "policy: {{id: erasure-test, version: '1', title: erasure}}\ncontrols:\n  - id: GDPR-4\n    title: erasure\n    checks:\n      - id: erasure\n        type: erasure\n        timeout: 10m\n        with: {with}\n"
-        ),
-    )
-    .to_string_lossy()
-    .into_owned()
+    single_check_policy("GDPR-4", "erasure", "erasure", &with.to_string())
+        .timeout("10m")
+        .write(&host.root().join("policy.yaml"))
 }
 
 fn run(host: &FixtureHost, with: &Value) -> Value {
     let p = policy(host, with);
-    let root = host.root().to_string_lossy().into_owned();
     // The erasure journal (what each deletion did) stays with the fixture host.
-    let state = host.root().join("var/lib/vigil/state");
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        &p,
-        "--root",
-        &root,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let r = report_json(&o);
-    check_of(&r, "GDPR-4", "erasure").clone()
+    agent_check(&p)
+        .root(host.root())
+        .state_dir(host.root().join("var/lib/vigil/state"))
+        .check_of("GDPR-4", "erasure")
 }
 
 fn task(phase: &str) -> Value {
     json!({"account": "acme", "phase": phase, "identifiers": IDS})
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
 }
 
 /// The evidence shape the reporter reads, and the digest over `checked`.
@@ -274,15 +253,6 @@ fn restic_with_rewrite() -> PathBuf {
     bin
 }
 
-/// Whether `restic cat blob ID` finds the blob.
-fn has_blob(r: &Restic, id: &str) -> bool {
-    let o = r.output(&["cat", "blob", id]);
-    if !o.status.success() {
-        assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
-    }
-    o.status.success()
-}
-
 /// Every file of the sample site that is small enough to be one blob (its
 /// sha256 is its blob id), with that id.
 fn small_file_blobs(dir: &Path) -> Vec<(PathBuf, String)> {
@@ -319,7 +289,7 @@ fn backups_fail_until_no_snapshot_contains_the_account() {
     r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
     r.cmd(&["backup", "-q", sites.join("bob").to_str().unwrap()]);
     let blobs = small_file_blobs(&sites.join("acme"));
-    assert!(blobs.iter().all(|(_, id)| has_blob(&r, id)));
+    assert!(blobs.iter().all(|(_, id)| r.has_blob(id)));
 
     let in_backup = format!("{}/{{account}}", sites.display());
     let mut with = backup_with("/srv/backup/restic", "none", &in_backup, "local_backups");
@@ -394,7 +364,7 @@ fn backups_fail_until_no_snapshot_contains_the_account() {
         "{checked:?}"
     );
     for (f, id) in &blobs {
-        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+        assert!(!r.has_blob(id), "{} still in the packs", f.display());
     }
     // bob's file is in every snapshot, and restorable.
     let snaps: Value = serde_json::from_str(&r.cmd(&["snapshots", "--json"])).unwrap();
@@ -453,7 +423,7 @@ fn forget_erases_snapshots_of_the_account_alone() {
         "{checked:?}"
     );
     for (f, id) in &blobs {
-        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+        assert!(!r.has_blob(id), "{} still in the packs", f.display());
     }
     let ls = r.cmd(&["ls", "latest"]);
     assert!(ls.contains("bob/site.json"));

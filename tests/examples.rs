@@ -26,21 +26,12 @@ fn every_example_runs_as_documented() {
             .parse()
             .unwrap();
         let state = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "check",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--format",
-            "json",
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ];
+        let mut check = agent_check(&policy).state_dir(state.path());
         let root = ex.join("root");
-        let root_s = root.to_string_lossy().into_owned();
         if root.is_dir() {
-            args.extend(["--root", root_s.as_str()]);
+            check = check.root(&root);
         }
-        let o = run_agent(&args);
+        let o = check.output();
         assert_eq!(
             o.status.code(),
             Some(want),

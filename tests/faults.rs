@@ -86,23 +86,6 @@ impl Rng {
     }
 }
 
-fn stored_ids(r: &Reporter, staff: &str, host: &str) -> Vec<String> {
-    let resp = r
-        .client()
-        .get(format!("{}/api/v1/reports?host={host}&limit=1000", r.base))
-        .bearer_auth(staff)
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let v: serde_json::Value = resp.json().unwrap();
-    v["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["report_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn running(a: &mut DaemonAgent) -> bool {
     a.child
         .as_mut()
@@ -156,7 +139,7 @@ fn random_kills_a_full_spool_disk_and_corrupt_files_lose_and_double_nothing() {
     }
     for a in [&killed, &corrupt, &full] {
         wait_until(30, &format!("a first report from {}", a.host), || {
-            !stored_ids(&r, &staff, &a.host).is_empty()
+            !r.stored_report_ids(&staff, &a.host).is_empty()
         });
     }
 
@@ -304,7 +287,7 @@ fn random_kills_a_full_spool_disk_and_corrupt_files_lose_and_double_nothing() {
             .into_iter()
             .filter(|id| *id != bad_id)
             .collect();
-        let stored = stored_ids(&r, &staff, &a.host);
+        let stored = r.stored_report_ids(&staff, &a.host);
         assert!(!stored.contains(&bad_id), "the corrupt report was stored");
         let mut seen: HashMap<&String, usize> = HashMap::new();
         for id in &stored {

@@ -5,32 +5,23 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use vigil_tests::{check_of, codes, copy_dir, report_json, run_agent, stderr, stdout, workspace};
+use vigil_tests::{
+    agent_check, check_of, codes, copy_dir, report_json, run_agent, single_check_policy, stderr,
+    stdout, workspace, AgentCheck,
+};
 
+/// Control SP-7 holding the file_integrity check `integrity`, written in `dir`.
 fn policy(dir: &Path, with: &str) -> String {
-    let path = dir.join("policy.yaml");
-    let text = format!(
-        "policy:\n  id: fi-test\n  version: \"1\"\n  title: file integrity test\ncontrols:\n  - id: SP-7\n    title: system software unchanged\n    checks:\n      - id: integrity\n        type: file_integrity\n        with:\n{with}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
+    single_check_policy("SP-7", "integrity", "file_integrity", with).write(&dir.join("policy.yaml"))
 }
 
 /// `check --format json` of `policy` on the fixture `root`, state in `state`.
-fn check_cmd(policy: &str, root: &Path, state: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(vigil_tests::agent());
-    c.args(["check", "--policy", policy, "--format", "json", "--root"])
-        .arg(root)
-        .arg("--state-dir")
-        .arg(state)
-        .env("NO_COLOR", "1");
-    c
+fn check_cmd(policy: &str, root: &Path, state: &Path) -> AgentCheck {
+    agent_check(policy).root(root).state_dir(state)
 }
 
 fn check(policy: &str, root: &Path, state: &Path) -> serde_json::Value {
-    let o = check_cmd(policy, root, state).output().unwrap();
-    let r = report_json(&o);
-    check_of(&r, "SP-7", "integrity").clone()
+    check_cmd(policy, root, state).check_of("SP-7", "integrity")
 }
 
 fn messages(c: &serde_json::Value) -> Vec<String> {
@@ -459,8 +450,7 @@ fn a_corrupt_cache_is_discarded_with_a_log_line_and_a_full_pass() {
 
     let o = check_cmd(&p, &root, &state)
         .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+        .output();
     let log = stderr(&o);
     assert!(
         log.contains("discarding the corrupt verification cache")

@@ -101,23 +101,11 @@ impl Netns {
     /// Runs the agent's firewall check inside the namespace.
     fn check(&self, with: &str) -> serde_json::Value {
         let dir = tempfile::tempdir().unwrap();
-        let policy = dir.path().join("policy.yaml");
-        std::fs::write(
-            &policy,
-            format!(
-                "policy:\n  id: fw\n  version: \"1\"\n  title: fw\ncontrols:\n  - id: SP-5\n    title: firewall\n    checks:\n      - id: fw\n        type: firewall\n        with:\n{with}"
-            ),
-        )
-        .unwrap();
+        let policy = single_check_policy("SP-5", "fw", "firewall", with)
+            .write(&dir.path().join("policy.yaml"));
         let o = self.exec(
             &agent(),
-            &[
-                "check",
-                "--policy",
-                policy.to_str().unwrap(),
-                "--format",
-                "json",
-            ],
+            &["check", "--policy", &policy, "--format", "json"],
         );
         let report = report_json(&o);
         check_of(&report, "SP-5", "fw").clone()

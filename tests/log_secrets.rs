@@ -12,7 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use vigil_tests::{
-    check_of, codes, report_json, require_tool, run_agent, stderr, workspace, FixtureHost,
+    agent_check, check_of, codes, report_json, require_tool, run_agent, single_check_policy,
+    stderr, workspace, FixtureHost,
 };
 
 fn data() -> std::path::PathBuf {
@@ -21,13 +22,7 @@ fn data() -> std::path::PathBuf {
 
 /// Writes a policy with one control `LS` holding one `log_secrets` check `scan`.
 fn policy(host: &FixtureHost, with: &str) -> String {
-    let with: String = with.lines().map(|l| format!("          {l}\n")).collect();
-    let text = format!(
-        "policy:\n  id: t\n  version: \"1\"\n  title: t\ncontrols:\n  - id: LS\n    title: logs\n    checks:\n      - id: scan\n        type: log_secrets\n        with:\n{with}"
-    );
-    let p = host.root().join("policy.yaml");
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
+    single_check_policy("LS", "scan", "log_secrets", with).write(&host.root().join("policy.yaml"))
 }
 
 struct Run {
@@ -36,17 +31,10 @@ struct Run {
 }
 
 fn run(host: &FixtureHost, policy: &str, state: &Path) -> Run {
-    let out = run_agent(&[
-        "check",
-        "--policy",
-        policy,
-        "--format",
-        "json",
-        "--root",
-        &host.root().display().to_string(),
-        "--state-dir",
-        &state.display().to_string(),
-    ]);
+    let out = agent_check(policy)
+        .root(host.root())
+        .state_dir(state)
+        .output();
     let report = report_json(&out);
     assert!(
         out.status.code().is_some(),

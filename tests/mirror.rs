@@ -4,7 +4,6 @@
 //! paused falling behind, and a standby stopped. Heartbeat mirrors on a
 //! fixture root.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,14 +19,6 @@ fn pg_bin(name: &str) -> PathBuf {
         "this test needs PostgreSQL 15's `{name}`: install it with `apt-get install postgresql-15` (.ci/run does)"
     );
     p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The primary and standbys; every cluster started is stopped on drop.
@@ -221,26 +212,17 @@ impl Clusters {
 
     /// Runs the agent on one `mirror_lag` check with `with` as given.
     fn check(&self, with: &str) -> (Output, serde_json::Value) {
-        let policy = format!(
-            "policy: {{id: mirror-test, version: \"1\", title: Mirror test}}\n\
-             controls:\n  - id: BK-M\n    title: mirroring\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n{}",
-            with.lines()
-                .map(|l| format!("          {l}\n"))
-                .collect::<String>()
-        );
-        let file = self.path("policy.yaml");
-        std::fs::write(&file, policy).unwrap();
-        let o = run_agent(&[
-            "check",
-            "--policy",
-            file.to_str().unwrap(),
-            "--format",
-            "json",
-        ]);
+        let policy = mirror_policy(with).write(&self.path("policy.yaml"));
+        let o = agent_check(&policy).output();
         let report = report_json(&o);
         let check = check_of(&report, "BK-M", "pg").clone();
         (o, check)
     }
+}
+
+/// Control BK-M holding the mirror_lag check `pg` with `with`.
+fn mirror_policy(with: &str) -> SingleCheckPolicy {
+    single_check_policy("BK-M", "pg", "mirror_lag", with).timeout("2m")
 }
 
 fn as_root(cmd: &mut Command) {
@@ -353,18 +335,11 @@ fn streaming_replicas_healthy_paused_and_stopped() {
 fn nothing_listening_is_an_error_not_a_pass() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let policy = format!(
-        "policy: {{id: m, version: \"1\", title: M}}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          postgres: {{dsn: \"postgres://monitor:Sekr1t-x@127.0.0.1:{port}/postgres\", min_replicas: 2}}\n"
-    );
-    let file = dir.path().join("p.yaml");
-    std::fs::write(&file, policy).unwrap();
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        file.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let policy = mirror_policy(&format!(
+        "postgres: {{dsn: \"postgres://monitor:Sekr1t-x@127.0.0.1:{port}/postgres\", min_replicas: 2}}"
+    ))
+    .write(&dir.path().join("p.yaml"));
+    let o = agent_check(&policy).output();
     let report = report_json(&o);
     let check = check_of(&report, "BK-M", "pg");
     assert_eq!(status(check), "error", "{check}");
@@ -387,19 +362,11 @@ fn heartbeat_mirrors_fresh_stale_missing() {
         "/srv/mirror-1/papyrs/.vigil-heartbeat",
         &format!("{}\n", now - 5),
     );
-    let policy = host.write(
-        "/etc/vigil/policy.yaml",
-        "policy: {id: m, version: \"1\", title: M}\ncontrols:\n  - id: BK-M\n    title: m\n    checks:\n      - id: pg\n        type: mirror_lag\n        timeout: 2m\n        with:\n          heartbeat:\n            mirrors: [/srv/mirror-1/papyrs/.vigil-heartbeat, /srv/mirror-2/papyrs/.vigil-heartbeat, /srv/mirror-3/papyrs/.vigil-heartbeat]\n            max_lag_seconds: 300\n",
-    );
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--root",
-        host.root().to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let policy = mirror_policy(
+        "heartbeat:\n  mirrors: [/srv/mirror-1/papyrs/.vigil-heartbeat, /srv/mirror-2/papyrs/.vigil-heartbeat, /srv/mirror-3/papyrs/.vigil-heartbeat]\n  max_lag_seconds: 300",
+    )
+    .write(&host.root().join("etc/vigil/policy.yaml"));
+    let o = agent_check(&policy).root(host.root()).output();
     let report = report_json(&o);
     let check = check_of(&report, "BK-M", "pg");
     assert_eq!(status(check), "fail", "{check}");

@@ -12,7 +12,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use vigil_tests::{agent, check_of, report_json, require_tool, stderr, FixtureHost};
+use vigil_tests::{
+    agent, check_of, check_yaml, control_yaml, policy_yaml, report_json, require_tool, stderr,
+    write_policy, FixtureHost,
+};
 
 /// A log whose every line holds a secret assignment: the slowest kind of text
 /// for the scanner, so a whole scan costs seconds of CPU on little disk.
@@ -45,19 +48,21 @@ fn write_plain_log(path: &Path, bytes: usize) {
     std::fs::write(path, data).unwrap();
 }
 
-fn write_policy(host: &FixtureHost, controls: &str) -> String {
-    let p = host.root().join("policy.yaml");
-    std::fs::write(
-        &p,
-        format!("policy:\n  id: pace\n  version: \"1\"\n  title: pace\ncontrols:\n{controls}"),
-    )
-    .unwrap();
-    p.display().to_string()
+/// Writes a policy of `controls` (list items) on the fixture host.
+fn pace_policy(host: &FixtureHost, controls: &str) -> String {
+    write_policy(&host.root().join("policy.yaml"), &policy_yaml(controls))
 }
 
+/// Control `LS` holding a whole (not incremental) log scan `scan` of `paths`.
 fn log_control(timeout: &str, paths: &str) -> String {
-    format!(
-        "  - id: LS\n    title: logs\n    checks:\n      - id: scan\n        type: log_secrets\n        timeout: {timeout}\n        with:\n          paths: [{paths}]\n          incremental: false\n"
+    control_yaml(
+        "LS",
+        &check_yaml(
+            "scan",
+            "log_secrets",
+            Some(timeout),
+            &format!("paths: [{paths}]\nincremental: false"),
+        ),
     )
 }
 
@@ -122,7 +127,7 @@ fn a_timed_out_scan_stops_reading_and_is_an_error() {
             .len();
 
     // What a whole scan costs.
-    let full_policy = write_policy(&host, &log_control("10m", "/var/log/big/*.log"));
+    let full_policy = pace_policy(&host, &log_control("10m", "/var/log/big/*.log"));
     let full = check_measured(&host, &full_policy, &[]);
     let scan = check_of(&full.report, "LS", "scan");
     assert_eq!(scan["status"], "fail", "{scan}");
@@ -138,13 +143,17 @@ fn a_timed_out_scan_stops_reading_and_is_an_error() {
     // went on reading after its timeout would spend that time on the CPU.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let policy = write_policy(
-        &host,
-        &format!(
-            "{}  - id: HOLD\n    title: a clamd that never answers\n    checks:\n      - id: wait\n        type: clamav\n        timeout: 5s\n        with:\n          address: tcp://127.0.0.1:{port}\n          self_test: false\n",
-            log_control("200ms", "/var/log/big/*.log")
+    // HOLD: a clamd that never answers.
+    let hold = control_yaml(
+        "HOLD",
+        &check_yaml(
+            "wait",
+            "clamav",
+            Some("5s"),
+            &format!("address: tcp://127.0.0.1:{port}\nself_test: false"),
         ),
     );
+    let policy = pace_policy(&host, &(log_control("200ms", "/var/log/big/*.log") + &hold));
     let cut = check_measured(&host, &policy, &[]);
     drop(silent);
     let scan = check_of(&cut.report, "LS", "scan");
@@ -248,7 +257,7 @@ fn the_read_budget_is_honoured_and_idle_is_opt_in_for_check() {
     let size = std::fs::metadata(host.root().join("var/log/app/app.log"))
         .unwrap()
         .len();
-    let policy = write_policy(&host, &log_control("5m", "/var/log/app/*.log"));
+    let policy = pace_policy(&host, &log_control("5m", "/var/log/app/*.log"));
 
     for idle in [true, false] {
         let mut args = vec!["--read-budget", "1"];

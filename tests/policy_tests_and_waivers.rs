@@ -160,6 +160,166 @@ fn the_coverage_rule_names_each_check_without_a_pass_or_fail_case() {
     );
 }
 
+/// Whether a check type has a case expecting `pass` and one expecting `fail`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tested {
+    pass: bool,
+    fail: bool,
+}
+
+/// What every check type must have besides its code: a docs page
+/// `docs/checks/TYPE.md` naming each of its finding codes, a row in the
+/// README's table of check types, and policy tests with a passing and a
+/// failing case. `types` is what `vigil-agent types --format json` prints,
+/// `root` holds README.md and docs/. Returns one line per gap, naming the type.
+fn check_type_gaps(
+    types: &serde_json::Value,
+    root: &std::path::Path,
+    tested: &std::collections::BTreeMap<String, Tested>,
+) -> Vec<String> {
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    let mut gaps = Vec::new();
+    for t in types.as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        let page = format!("docs/checks/{name}.md");
+        match std::fs::read_to_string(root.join(&page)) {
+            Err(_) => gaps.push(format!("{name}: no docs page `{page}`")),
+            Ok(doc) => {
+                for code in t["codes"].as_array().unwrap() {
+                    let code = code["code"].as_str().unwrap();
+                    if !doc.contains(&format!("`{code}`")) {
+                        gaps.push(format!("{name}: `{page}` does not name the code `{code}`"));
+                    }
+                }
+            }
+        }
+        let row = format!("| [`{name}`]({page}) |");
+        if !readme.lines().any(|l| l.starts_with(&row)) {
+            gaps.push(format!("{name}: no README row `{row} ... |`"));
+        }
+        let t = tested.get(name).copied().unwrap_or_default();
+        if !t.pass {
+            gaps.push(format!("{name}: no policy test case expecting pass"));
+        }
+        if !t.fail {
+            gaps.push(format!("{name}: no policy test case expecting fail"));
+        }
+    }
+    gaps
+}
+
+/// The check types the policy tests exercise: every `NAME.test.yaml` under
+/// `dirs` (recursively), read against its policy `NAME.yaml`.
+fn tested_types(dirs: &[std::path::PathBuf]) -> std::collections::BTreeMap<String, Tested> {
+    use vigil_rules::verdict::CheckStatus;
+    let mut files = Vec::new();
+    let mut stack = dirs.to_vec();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".test.yaml") {
+                files.push(p);
+            }
+        }
+    }
+    let mut tested = std::collections::BTreeMap::<String, Tested>::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let policy_path = file.with_file_name(name.replace(".test.yaml", ".yaml"));
+        assert!(
+            policy_path.exists(),
+            "{}: a policy test file without its policy `{}`",
+            file.display(),
+            policy_path.display()
+        );
+        let (policy, cases) = load_cases(&policy_path);
+        for c in &cases {
+            let kind = policy
+                .control(&c.control)
+                .and_then(|k| k.checks.iter().find(|k| k.id == c.check))
+                .map(|k| k.type_name())
+                .unwrap_or_else(|| panic!("{}: case `{}` names no check", file.display(), c.name));
+            let t = tested.entry(kind.to_owned()).or_default();
+            t.pass |= c.status == CheckStatus::Pass;
+            t.fail |= c.status == CheckStatus::Fail;
+        }
+    }
+    tested
+}
+
+/// Issue 25: a check type is whole with its docs page, its README row and
+/// its policy tests, not only its code.
+#[test]
+fn every_check_type_has_a_docs_page_a_readme_row_and_policy_tests() {
+    let o = run_agent(&["types", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let types: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(types.as_array().unwrap().len() >= 13, "{types}");
+    let root = workspace();
+    let tested = tested_types(&[root.join("policies"), root.join("tests/data")]);
+    let gaps = check_type_gaps(&types, &root, &tested);
+    assert!(
+        gaps.is_empty(),
+        "every check type needs what docs/adding-a-check-type.md lists:\n{}",
+        gaps.join("\n")
+    );
+}
+
+#[test]
+fn the_check_type_rule_names_each_missing_page_code_row_and_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let types = serde_json::json!([
+        {"name": "whole", "codes": [{"code": "a"}]},
+        {"name": "half", "codes": [{"code": "b"}, {"code": "c"}]},
+        {"name": "bare", "codes": []},
+    ]);
+    std::fs::write(
+        dir.path().join("README.md"),
+        "| type | verifies |\n|---|---|\n| [`whole`](docs/checks/whole.md) | w |\n| [`half`](docs/checks/other.md) | h |\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("docs/checks")).unwrap();
+    std::fs::write(dir.path().join("docs/checks/whole.md"), "- `a`: A\n").unwrap();
+    std::fs::write(dir.path().join("docs/checks/half.md"), "- `b`: B, c\n").unwrap();
+    let tested = [
+        (
+            "whole".to_owned(),
+            Tested {
+                pass: true,
+                fail: true,
+            },
+        ),
+        (
+            "half".to_owned(),
+            Tested {
+                pass: true,
+                fail: false,
+            },
+        ),
+    ]
+    .into();
+    assert_eq!(
+        check_type_gaps(&types, dir.path(), &tested),
+        [
+            "half: `docs/checks/half.md` does not name the code `c`",
+            "half: no README row `| [`half`](docs/checks/half.md) | ... |`",
+            "half: no policy test case expecting fail",
+            "bare: no docs page `docs/checks/bare.md`",
+            "bare: no README row `| [`bare`](docs/checks/bare.md) | ... |`",
+            "bare: no policy test case expecting pass",
+            "bare: no policy test case expecting fail",
+        ]
+    );
+    // The papyrs policy tests exercise every type of the papyrs policy.
+    let tested = tested_types(&[workspace().join("policies")]);
+    assert!(
+        tested["log_secrets"].pass && tested["log_secrets"].fail,
+        "{tested:?}"
+    );
+}
+
 fn waivers_file(dir: &std::path::Path, control: &str, expires: &str) -> String {
     let p = dir.join("waivers.yaml");
     std::fs::write(
@@ -174,17 +334,10 @@ fn waivers_file(dir: &std::path::Path, control: &str, expires: &str) -> String {
 
 fn check_with_waivers(case: &str, waivers: &str) -> std::process::Output {
     let c = workspace().join("tests/data/hosts").join(case);
-    run_agent(&[
-        "check",
-        "--policy",
-        c.join("policy.yaml").to_str().unwrap(),
-        "--root",
-        c.join("root").to_str().unwrap(),
-        "--waivers",
-        waivers,
-        "--format",
-        "json",
-    ])
+    agent_check(c.join("policy.yaml"))
+        .root(c.join("root"))
+        .args(["--waivers", waivers])
+        .output()
 }
 
 #[test]

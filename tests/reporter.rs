@@ -8,43 +8,6 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 use vigil_tests::*;
 
-/// A valid `vigil.report/v1` object: `controls` as (id, check type, check status).
-fn make_report(
-    host: &str,
-    controls: &[(&str, &str, &str)],
-    finished: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    let mut out = Vec::new();
-    let mut summary = json!({"pass": 0, "fail": 0, "error": 0, "attested": 0, "skipped": 0, "waived": 0, "unknown": 0});
-    for (id, ty, status) in controls {
-        let control_status = match (*ty, *status) {
-            (_, "fail") => "fail",
-            (_, "error") => "error",
-            (_, "skipped") => "unknown",
-            ("attestation", "pass") => "attested",
-            _ => "pass",
-        };
-        summary[control_status] = json!(summary[control_status].as_u64().unwrap() + 1);
-        if *status == "skipped" {
-            summary["skipped"] = json!(summary["skipped"].as_u64().unwrap() + 1);
-        }
-        out.push(json!({
-            "id": id, "title": format!("{id} title"), "status": control_status,
-            "checks": [{"id": "c", "type": ty, "status": status, "summary": "s", "findings": [], "evidence": {}, "duration_ms": 1}]
-        }));
-    }
-    let t = finished.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "schema": "vigil.report/v1",
-        "report_id": uuid::Uuid::new_v4().to_string(),
-        "agent": {"host": host, "version": "0.1.0"},
-        "policy": {"id": "papyrs-security", "version": "1", "sha256": "a".repeat(64)},
-        "started_at": t, "finished_at": t,
-        "controls": out,
-        "summary": summary,
-    })
-}
-
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
@@ -101,7 +64,7 @@ fn api_contract(r: &Reporter) {
     assert!(web1.starts_with("vgl_") && web1 != web2);
 
     // Ingest, then the same report again: stored once, acknowledged twice.
-    let rep = make_report(
+    let rep = report_of(
         "web-1",
         &[
             ("SP-1", "tls_endpoint", "pass"),
@@ -116,7 +79,7 @@ fn api_contract(r: &Reporter) {
     let (s, _) = post_report(
         r,
         &web2,
-        &make_report(
+        &report_of(
             "web-2",
             &[
                 ("SP-1", "tls_endpoint", "fail"),
@@ -129,7 +92,7 @@ fn api_contract(r: &Reporter) {
     let (s, _) = post_report(
         r,
         &db1,
-        &make_report(
+        &report_of(
             "db-1",
             &[
                 ("SP-1", "tls_endpoint", "error"),
@@ -147,20 +110,20 @@ fn api_contract(r: &Reporter) {
     let (s, v) = post_report(
         r,
         &forged,
-        &make_report("web-1", &[("SP-1", "tls_endpoint", "pass")], now()),
+        &report_of("web-1", &[("SP-1", "tls_endpoint", "pass")], now()),
     );
     assert_eq!((s, v["re_enroll"].as_bool()), (401, Some(true)), "{v}");
     let (s, v) = post_report(
         r,
         &web1,
-        &make_report("web-2", &[("SP-1", "tls_endpoint", "pass")], now()),
+        &report_of("web-2", &[("SP-1", "tls_endpoint", "pass")], now()),
     );
     assert_eq!(s, 403, "{v}");
     let mut stolen = rep.clone();
     stolen["agent"]["host"] = json!("web-2");
     let (s, _) = post_report(r, &web2, &stolen);
     assert_eq!(s, 409);
-    let mut huge = make_report("web-1", &[("SP-1", "tls_endpoint", "pass")], now());
+    let mut huge = report_of("web-1", &[("SP-1", "tls_endpoint", "pass")], now());
     huge["controls"][0]["checks"][0]["summary"] = json!("x".repeat(5 * 1024 * 1024));
     let (s, _) = post_report(r, &web1, &huge);
     assert_eq!(s, 413);
@@ -172,7 +135,7 @@ fn api_contract(r: &Reporter) {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
-    let mut lying = make_report("web-1", &[("SP-1", "tls_endpoint", "fail")], now());
+    let mut lying = report_of("web-1", &[("SP-1", "tls_endpoint", "fail")], now());
     lying["controls"][0]["status"] = json!("pass");
     let (s, v) = post_report(r, &web1, &lying);
     assert_eq!(s, 400);
@@ -213,7 +176,7 @@ fn api_contract(r: &Reporter) {
     let (s, _) = post_report(
         r,
         &web2,
-        &make_report(
+        &report_of(
             "web-2",
             &[
                 ("SP-1", "tls_endpoint", "pass"),
@@ -307,7 +270,7 @@ fn api_contract(r: &Reporter) {
     let (s, v) = post_report(
         r,
         &db1,
-        &make_report("db-1", &[("SP-1", "tls_endpoint", "pass")], now()),
+        &report_of("db-1", &[("SP-1", "tls_endpoint", "pass")], now()),
     );
     assert_eq!((s, v["re_enroll"].as_bool()), (401, Some(true)));
     // Enrolling again gives a working token.
@@ -316,7 +279,7 @@ fn api_contract(r: &Reporter) {
         post_report(
             r,
             &db1b,
-            &make_report("db-1", &[("SP-1", "tls_endpoint", "pass")], now())
+            &report_of("db-1", &[("SP-1", "tls_endpoint", "pass")], now())
         )
         .0,
         201
@@ -357,7 +320,7 @@ fn api_contract_on_postgres_with_two_reporters_sharing_it() {
         post_report(
             &r,
             &token,
-            &make_report("web-9", &[("SP-1", "tls_endpoint", "pass")], now())
+            &report_of("web-9", &[("SP-1", "tls_endpoint", "pass")], now())
         )
         .0,
         201
@@ -375,7 +338,7 @@ fn silent_hosts_become_stale_and_their_controls_unknown() {
         post_report(
             &r,
             &quick,
-            &make_report("quick-1", &[("SP-5", "firewall", "pass")], now())
+            &report_of("quick-1", &[("SP-5", "firewall", "pass")], now())
         )
         .0,
         201
@@ -384,7 +347,7 @@ fn silent_hosts_become_stale_and_their_controls_unknown() {
         post_report(
             &r,
             &slow,
-            &make_report("slow-1", &[("SP-5", "firewall", "pass")], now())
+            &report_of("slow-1", &[("SP-5", "firewall", "pass")], now())
         )
         .0,
         201
@@ -416,7 +379,7 @@ fn crash_mid_stream(database: Option<&str>) {
     let staff = r.add_user("alice", "auditor");
     let token = r.enroll("web-1", 3600);
     let reports: Vec<Value> = (0..200)
-        .map(|_| make_report("web-1", &[("SP-1", "tls_endpoint", "pass")], now()))
+        .map(|_| report_of("web-1", &[("SP-1", "tls_endpoint", "pass")], now()))
         .collect();
     let mut acked: HashSet<String> = HashSet::new();
     let client = r.client();
@@ -510,7 +473,7 @@ fn concurrent_burst(database: Option<&str>) {
             .iter()
             .flat_map(|(host, token)| {
                 let reports: Vec<Value> = (0..PER_AGENT)
-                    .map(|_| make_report(host, &controls, now()))
+                    .map(|_| report_of(host, &controls, now()))
                     .collect();
                 let reports = std::sync::Arc::new(reports);
                 (0..2)
@@ -566,7 +529,7 @@ fn concurrent_burst(database: Option<&str>) {
         );
     }
     // Another host reusing burst-0's stored id: refused, nothing stored.
-    let mut stolen = make_report("burst-1", &controls, now());
+    let mut stolen = report_of("burst-1", &controls, now());
     stolen["report_id"] = json!(results[0].0);
     let (s, v) = post_report(&r, &tokens[1].1, &stolen);
     assert_eq!(s, 409, "{v}");
@@ -609,7 +572,7 @@ fn baseline_hash_changes_are_remembered_and_audited() {
     let token = r.enroll("files-1", 3600);
     let audit_entries = || audit_entries(&r, &staff);
     let with_baseline = |sha: &str| {
-        let mut rep = make_report("files-1", &[("SP-7", "file_integrity", "pass")], now());
+        let mut rep = report_of("files-1", &[("SP-7", "file_integrity", "pass")], now());
         rep["controls"][0]["checks"][0]["evidence"] = json!({"baseline": {
             "path": "/var/lib/vigil/baseline.json", "sha256": sha, "recorded_sha256": sha,
             "entries": 3, "files_now": 3, "diffs": 0}});
@@ -669,7 +632,7 @@ fn tls_by_default_with_a_self_signed_certificate() {
         post_report(
             &r,
             &token,
-            &make_report("web-1", &[("SP-1", "tls_endpoint", "pass")], now())
+            &report_of("web-1", &[("SP-1", "tls_endpoint", "pass")], now())
         )
         .0,
         201

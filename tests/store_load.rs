@@ -15,18 +15,14 @@ use serde_json::{json, Value};
 use vigil_tests::*;
 
 fn report(host: &str) -> Value {
-    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "schema": "vigil.report/v1", "report_id": uuid::Uuid::new_v4().to_string(),
-        "agent": {"host": host, "version": "0.1.0"},
-        "policy": {"id": "p", "version": "1", "sha256": "b".repeat(64)},
-        "started_at": t, "finished_at": t,
-        "controls": [
-            {"id": "SP-1", "title": "t", "status": "pass", "checks": [{"id": "c", "type": "tls_endpoint", "status": "pass", "summary": "ok", "findings": [], "evidence": {}, "duration_ms": 1}]},
-            {"id": "SP-2", "title": "t", "status": "fail", "checks": [{"id": "d", "type": "firewall", "status": "fail", "summary": "open", "findings": [], "evidence": {}, "duration_ms": 1}]}
+    report_of(
+        host,
+        &[
+            ("SP-1", "tls_endpoint", "pass"),
+            ("SP-2", "firewall", "fail"),
         ],
-        "summary": {"pass": 1, "fail": 1, "error": 0, "attested": 0, "skipped": 0, "waived": 0, "unknown": 0}
-    })
+        chrono::Utc::now(),
+    )
 }
 
 #[test]

@@ -521,27 +521,32 @@ fn plain_http(answer: &'static str) -> (u16, Arc<std::sync::Mutex<String>>) {
     (port, seen)
 }
 
+/// A `tls_endpoint` check item probing 127.0.0.1:`port` as [`HOST`];
+/// `extra` adds `with` lines (at ten spaces).
 fn endpoint_check(id: &str, port: u16, extra: &str) -> String {
-    format!(
-        "      - id: {id}\n        type: tls_endpoint\n        with:\n          address: 127.0.0.1:{port}\n          server_name: {HOST}\n          ca_file: {}\n{extra}",
-        pki().path("root.pem")
+    check_yaml(
+        id,
+        "tls_endpoint",
+        None,
+        &format!(
+            "          address: 127.0.0.1:{port}\n          server_name: {HOST}\n          ca_file: {}\n{extra}",
+            pki().path("root.pem")
+        ),
     )
 }
 
+/// A policy of one control `TLS` holding `checks`; the folder lives as long as the policy.
 fn policy(checks: &[String]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "policy:\n  id: tls-test\n  version: \"1\"\n  title: TLS test\ncontrols:\n  - id: TLS\n    title: TLS\n    checks:\n{}",
-        checks.join("")
+    let p = write_policy(
+        &dir.path().join("policy.yaml"),
+        &policy_yaml(&control_yaml("TLS", &checks.join(""))),
     );
-    let path = dir.path().join("policy.yaml");
-    std::fs::write(&path, text).unwrap();
-    let p = path.display().to_string();
     (dir, p)
 }
 
 fn run(policy_path: &str) -> serde_json::Value {
-    let o = run_agent(&["check", "--policy", policy_path, "--format", "json"]);
+    let o = agent_check(policy_path).output();
     assert!(
         o.status.code().is_some_and(|c| c <= 1),
         "agent failed: {}",
@@ -878,10 +883,17 @@ fn endpoint_matrix() {
     drop((cbc, hsts_year, hsts_day, no_hsts));
 }
 
+/// A `tls_certificate_file` check item reading `path`; `extra` adds `with`
+/// lines (at ten spaces).
 fn file_check(id: &str, path: &str, extra: &str) -> String {
-    format!(
-        "      - id: {id}\n        type: tls_certificate_file\n        with:\n          path: {path}\n          ca_file: {}\n{extra}",
-        pki().path("root.pem")
+    check_yaml(
+        id,
+        "tls_certificate_file",
+        None,
+        &format!(
+            "          path: {path}\n          ca_file: {}\n{extra}",
+            pki().path("root.pem")
+        ),
     )
 }
 
@@ -948,19 +960,9 @@ fn certificate_files() {
 #[test]
 fn papyrs_policy_tls_controls_are_real_checks() {
     let policy = workspace().join("policies/papyrs.yaml");
-    let policy = policy.display().to_string();
-    let o = run_agent(&[
-        "check",
-        "--policy",
-        &policy,
-        "--control",
-        "SP-1",
-        "--control",
-        "SP-2",
-        "--format",
-        "json",
-    ]);
-    let r = report_json(&o);
+    let r = agent_check(&policy)
+        .args(["--control", "SP-1", "--control", "SP-2"])
+        .report();
     for (control, check, kind) in [
         ("SP-1", "public-https", "tls_endpoint"),
         ("SP-2", "served-certificate", "tls_certificate_file"),

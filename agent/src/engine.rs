@@ -256,6 +256,11 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
             checks,
         });
     }
+    // The host's inventory: a few small reads, off the async threads.
+    let inv_ctx = opts.ctx.clone();
+    let inventory = tokio::task::spawn_blocking(move || collect::inventory::collect(&inv_ctx))
+        .await
+        .ok();
     Ok(Report {
         schema: report::SCHEMA.into(),
         report_id: uuid::Uuid::new_v4().to_string(),
@@ -275,6 +280,7 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
         finished_at: chrono::Utc::now(),
         summary: report::summarize(&reports),
         controls: reports,
+        inventory,
     })
 }
 

@@ -402,6 +402,7 @@ mod tests {
             finished_at: t,
             summary: summarize(&controls),
             controls,
+            inventory: None,
         }
     }
 

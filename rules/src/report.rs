@@ -51,6 +51,175 @@ pub struct Report {
     pub finished_at: DateTime<Utc>,
     pub controls: Vec<ControlReport>,
     pub summary: Summary,
+    /// What the host is (OS, kernel, CPU, memory, uptime), gathered with
+    /// every run. Absent from reports of agents older than it, which still
+    /// parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
+}
+
+/// The host's inventory. Each field is optional: what could not be read is
+/// left out, never guessed. Unknown fields are accepted (not
+/// `deny_unknown_fields`) so that a later agent may add one without a
+/// reporter of this version refusing the whole report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// os-release `NAME` (`Debian GNU/Linux`), read under the check's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<String>,
+    /// os-release `VERSION_ID` (`13`), else `VERSION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// os-release `PRETTY_NAME` (`Debian GNU/Linux 13 (trixie)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_pretty_name: Option<String>,
+    /// The running kernel's release (`uname -r`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// The CPU architecture (`x86_64`, `aarch64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<DateTime<Utc>>,
+    /// The first CPU's model name (`AMD EPYC 7B13`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    /// Logical CPUs the kernel sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<u32>,
+    /// Physical cores, where the kernel tells them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// The root the OS fields were read under, when it is not `/` (an
+    /// image or a test tree); the machine fields are the running machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+}
+
+impl Inventory {
+    /// Fills the OS fields from an os-release(5) file's text: `KEY=value`
+    /// lines, values optionally in single or double quotes with `\`
+    /// escapes; comments and other keys are ignored.
+    pub fn read_os_release(&mut self, text: &str) {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') {
+                continue;
+            }
+            let Some((key, raw)) = line.split_once('=') else {
+                continue;
+            };
+            let value = unquote(raw.trim());
+            if value.is_empty() {
+                continue;
+            }
+            match key.trim() {
+                "NAME" => self.os_name = Some(value),
+                "VERSION_ID" => self.os_version = Some(value),
+                "VERSION" if self.os_version.is_none() => self.os_version = Some(value),
+                "PRETTY_NAME" => self.os_pretty_name = Some(value),
+                _ => {}
+            }
+        }
+    }
+
+    /// `(label, value)` rows for a table (the staff host page), in a fixed
+    /// order, only for the fields present.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let os = match (&self.os_pretty_name, &self.os_name, &self.os_version) {
+            (Some(p), _, _) => Some(p.clone()),
+            (None, Some(n), Some(v)) => Some(format!("{n} {v}")),
+            (None, Some(n), None) => Some(n.clone()),
+            (None, None, v) => v.clone(),
+        };
+        if let Some(os) = os {
+            out.push(("Operating system", os));
+        }
+        if let Some(k) = &self.kernel {
+            out.push(("Kernel", k.clone()));
+        }
+        if let Some(a) = &self.arch {
+            out.push(("Architecture", a.clone()));
+        }
+        match (&self.cpu_model, self.cpu_count, self.cpu_cores) {
+            (None, None, None) => {}
+            (model, count, cores) => {
+                let mut parts = Vec::new();
+                if let Some(c) = count {
+                    parts.push(format!("{c} CPU{}", if c == 1 { "" } else { "s" }));
+                }
+                if let Some(c) = cores {
+                    parts.push(format!("{c} core{}", if c == 1 { "" } else { "s" }));
+                }
+                let counts = parts.join(", ");
+                out.push((
+                    "CPU",
+                    match (model, counts.is_empty()) {
+                        (Some(m), true) => m.clone(),
+                        (Some(m), false) => format!("{m} ({counts})"),
+                        (None, _) => counts,
+                    },
+                ));
+            }
+        }
+        if let Some(m) = self.memory_bytes {
+            out.push((
+                "Memory",
+                format!("{:.1} GiB", m as f64 / (1024.0 * 1024.0 * 1024.0)),
+            ));
+        }
+        if let Some(u) = self.uptime_seconds {
+            out.push(("Uptime", uptime_text(u)));
+        }
+        if let Some(b) = self.boot_time {
+            out.push(("Booted", b.format("%Y-%m-%d %H:%M UTC").to_string()));
+        }
+        if let Some(r) = &self.root {
+            out.push(("OS read under", r.clone()));
+        }
+        out
+    }
+}
+
+/// `3 d 4 h`, `5 h 12 min`, `42 min`.
+fn uptime_text(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else {
+        format!("{m} min")
+    }
+}
+
+/// An os-release value: quotes removed, `\"`, `\\`, `\$`, `` \` `` unescaped.
+fn unquote(raw: &str) -> String {
+    let inner = if raw.len() >= 2
+        && ((raw.starts_with('"') && raw.ends_with('"'))
+            || (raw.starts_with('\'') && raw.ends_with('\'')))
+    {
+        raw.get(1..raw.len() - 1).unwrap_or("")
+    } else {
+        raw
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +455,67 @@ pub(crate) mod tests {
             assert!(!s.is_ok());
         }
     }
+    #[test]
+    fn os_release_and_inventory_rows() {
+        let mut inv = Inventory::default();
+        inv.read_os_release(
+            "# comment\nPRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION=\"13 (trixie)\"\nVERSION_ID='13'\nID=debian\nBAD LINE\nHOME_URL=\"https://www.debian.org/\"\n",
+        );
+        assert_eq!(inv.os_name.as_deref(), Some("Debian GNU/Linux"));
+        assert_eq!(inv.os_version.as_deref(), Some("13"));
+        assert_eq!(
+            inv.os_pretty_name.as_deref(),
+            Some("Debian GNU/Linux 13 (trixie)")
+        );
+        let mut esc = Inventory::default();
+        esc.read_os_release("NAME=\"Say \\\"hi\\\"\"\nVERSION=\"1 (x)\"\n");
+        assert_eq!(esc.os_name.as_deref(), Some("Say \"hi\""));
+        assert_eq!(esc.os_version.as_deref(), Some("1 (x)"));
+        inv.kernel = Some("6.12.0-1-amd64".into());
+        inv.arch = Some("x86_64".into());
+        inv.cpu_model = Some("AMD EPYC 7B13".into());
+        inv.cpu_count = Some(2);
+        inv.cpu_cores = Some(1);
+        inv.memory_bytes = Some(8 * 1024 * 1024 * 1024);
+        inv.uptime_seconds = Some(3 * 86_400 + 4 * 3600 + 59);
+        inv.boot_time = Some("2026-11-30T08:00:00Z".parse().unwrap());
+        let rows = inv.rows();
+        let labels: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(
+            labels,
+            [
+                "Operating system",
+                "Kernel",
+                "Architecture",
+                "CPU",
+                "Memory",
+                "Uptime",
+                "Booted"
+            ]
+        );
+        assert_eq!(rows[3].1, "AMD EPYC 7B13 (2 CPUs, 1 core)");
+        assert_eq!(rows[4].1, "8.0 GiB");
+        assert_eq!(rows[5].1, "3 d 4 h");
+        assert_eq!(rows[6].1, "2026-11-30 08:00 UTC");
+        assert!(Inventory::default().rows().is_empty());
+    }
+
+    /// A report without `inventory` (every agent before it) still parses, and
+    /// one with it round-trips; an unknown inventory field is not a refusal.
+    #[test]
+    fn inventory_is_optional_and_additive() {
+        let text = include_str!("../../tests/data/report/valid.json");
+        let old: Report = serde_json::from_str(text).unwrap();
+        assert_eq!(old.inventory, None);
+        assert!(!serde_json::to_string(&old).unwrap().contains("inventory"));
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["inventory"] = serde_json::json!({"os_name": "Debian GNU/Linux", "kernel": "6.12", "cpu_count": 2, "gpu": "later"});
+        let new: Report = serde_json::from_value(v).unwrap();
+        let inv = new.inventory.unwrap();
+        assert_eq!(inv.cpu_count, Some(2));
+        assert_eq!(inv.kernel.as_deref(), Some("6.12"));
+    }
+
     #[test]
     fn validation_of_received_reports() {
         let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();

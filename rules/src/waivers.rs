@@ -386,6 +386,7 @@ mod tests {
             finished_at: t,
             summary: report::summarize(&controls),
             controls,
+            inventory: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod clamav;
 pub mod erasure;
 pub mod file_integrity;
 pub mod firewall;
+pub mod inventory;
 pub mod log_secrets;
 pub mod mirror_lag;
 pub mod password_storage;

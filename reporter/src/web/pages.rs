@@ -339,16 +339,20 @@ async fn host_page(
             summary => serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default(),
         })
         .collect();
-    let findings = match &h.last_report_id {
+    // The last report's findings and the host inventory it carries.
+    let (findings, inventory) = match &h.last_report_id {
         Some(id) => match state.store.report_body(id).await? {
-            Some(body) => checks_of(&body)?
-                .1
-                .into_iter()
-                .filter(|c| c.status != "pass" || !c.findings.is_empty())
-                .collect(),
-            None => Vec::new(),
+            Some(body) => {
+                let (r, checks) = checks_of(&body)?;
+                let findings: Vec<CheckView> = checks
+                    .into_iter()
+                    .filter(|c| c.status != "pass" || !c.findings.is_empty())
+                    .collect();
+                (findings, r.inventory.map(|i| i.rows()).unwrap_or_default())
+            }
+            None => (Vec::new(), Vec::new()),
         },
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     state.site.render(
         "host.html",
@@ -360,6 +364,7 @@ async fn host_page(
             not_applicable => not_applicable,
             reports => reports,
             findings => findings,
+            inventory => inventory,
         },
     )
 }

@@ -173,6 +173,7 @@ finding_codes! {
         WeakScheme = ("weak_scheme", High, "a fast or broken scheme (DES, MD5, unsalted digests)"),
         NotAllowed = ("scheme_not_allowed", High, "a hash scheme outside the policy's `allowed` list"),
         LowCost = ("low_cost", Medium, "a slow hash with fewer rounds or less memory than the policy asks"),
+        WeakestAcceptable = ("weakest_acceptable_scheme", Info, "sha512-crypt (or sha256-crypt) at the policy's rounds: accepted, but the weakest scheme allowed (no memory cost, fast on GPUs)"),
         Malformed = ("malformed_line", Medium, "a line of the password file could not be parsed"),
     }
 }
@@ -187,6 +188,16 @@ const WEAK: &[&str] = &[
     "unsalted_sha512",
     "pbkdf2_sha1",
 ];
+
+/// The crypt alphabet `./0-9A-Za-z`: a digit's value.
+fn itoa64(c: char) -> Option<u64> {
+    const A: &str = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    A.find(c).map(|i| i as u64)
+}
+
+/// The SHA-crypt family: accepted at its rounds, but the weakest scheme a
+/// policy may allow (only iterations, no memory cost).
+const WEAKEST_ACCEPTABLE: &[&str] = &["sha512_crypt", "sha256_crypt"];
 
 fn b64_crypt(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '.' || c == '/'
@@ -212,7 +223,14 @@ pub fn classify(field: &str) -> Stored {
         match part(1) {
             "y" => return hash("yescrypt", vec![], !part(3).is_empty()),
             "gy" => return hash("gost_yescrypt", vec![], !part(3).is_empty()),
-            "7" => return hash("scrypt", vec![], !part(2).is_empty()),
+            "7" => {
+                // `$7$` + N as one itoa64 digit (log2 N) + r and p (5 each) + salt.
+                let setting = part(2);
+                let ln = setting.chars().next().and_then(itoa64);
+                let salted = setting.len() > 11 && parts.len() >= 4;
+                let params = ln.map(|ln| vec![("ln", ln)]).unwrap_or_default();
+                return hash("scrypt", params, salted);
+            }
             id @ ("6" | "5") => {
                 let scheme = if id == "6" {
                     "sha512_crypt"
@@ -438,11 +456,25 @@ impl CheckKind for PasswordStorage {
                             "scrypt" => low("ln", p.min_scrypt_log_n),
                             _ => None,
                         };
+                        let accepted = !WEAK.contains(&scheme.as_str())
+                            && p.allowed.iter().any(|a| a == scheme);
                         if let Some((k, v, min)) = weak_cost {
                             push(
                                 Code::LowCost,
                                 format!(
                                     "`{}` uses {scheme} with {k}={v}, below the policy's {min}",
+                                    e.subject
+                                ),
+                            );
+                        } else if accepted
+                            && *salted
+                            && WEAKEST_ACCEPTABLE.contains(&scheme.as_str())
+                        {
+                            let rounds = params.get("rounds").copied().unwrap_or(0);
+                            push(
+                                Code::WeakestAcceptable,
+                                format!(
+                                    "`{}` uses {scheme} with rounds={rounds}: accepted, but the weakest allowed scheme; rehash with yescrypt, argon2id or bcrypt at the next login",
                                     e.subject
                                 ),
                             );
@@ -533,6 +565,10 @@ mod tests {
     fn judge_fields(fields: &[&str]) -> Verdict {
         let p: Params =
             crate::yaml::from_node(&crate::yaml::parse("shadow: /etc/shadow").unwrap()).unwrap();
+        judge_with(&p, fields)
+    }
+
+    fn judge_with(p: &Params, fields: &[&str]) -> Verdict {
         let entries = fields
             .iter()
             .enumerate()
@@ -553,7 +589,7 @@ mod tests {
             }],
         };
         PasswordStorage::judge(
-            &p,
+            p,
             &facts,
             &JudgeCtx {
                 now: chrono::Utc::now(),
@@ -597,6 +633,108 @@ mod tests {
             ]
         );
         assert!(!v.findings.iter().any(|f| f.message.contains("secret")));
+    }
+
+    fn codes(v: &Verdict) -> Vec<&str> {
+        v.findings.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    /// Each cost threshold at its edge: one below fails with `low_cost`, the
+    /// threshold itself passes (bcrypt 10, argon2id m = 19 MiB, scrypt
+    /// N = 2^15 in PHC and `$7$` form, PBKDF2 600,000 in PHC and Django form).
+    #[test]
+    fn cost_thresholds_at_the_edge() {
+        let salt53 = "R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+        for (below, at) in [
+            (format!("$2b$09${salt53}"), format!("$2b$10${salt53}")),
+            (
+                "$argon2id$v=19$m=19455,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".to_owned(),
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".to_owned(),
+            ),
+            (
+                "$scrypt$ln=14,r=8,p=1$c2FsdA$aGFzaA".to_owned(),
+                "$scrypt$ln=15,r=8,p=1$c2FsdA$aGFzaA".to_owned(),
+            ),
+            (
+                "$7$CU..../....saltsaltsalt$aGFzaGhhc2g".to_owned(),
+                "$7$DU..../....saltsaltsalt$aGFzaGhhc2g".to_owned(),
+            ),
+            (
+                "$pbkdf2-sha256$599999$c2FsdA$aGFzaA".to_owned(),
+                "$pbkdf2-sha256$600000$c2FsdA$aGFzaA".to_owned(),
+            ),
+            (
+                "pbkdf2_sha256$599999$salt$hash=".to_owned(),
+                "pbkdf2_sha256$600000$salt$hash=".to_owned(),
+            ),
+        ] {
+            let v = judge_fields(&[&below]);
+            assert_eq!(v.status, CheckStatus::Fail, "{below}: {v:?}");
+            assert_eq!(codes(&v), ["low_cost"], "{below}");
+            assert_eq!(v.findings[0].severity, crate::verdict::Severity::Medium);
+            let v = judge_fields(&[&at]);
+            assert_eq!(v.status, CheckStatus::Pass, "{at}: {v:?}");
+            assert!(v.findings.is_empty(), "{at}: {v:?}");
+        }
+        assert_eq!(scheme("$7$DU..../....saltsaltsalt$aGFzaGhhc2g").1["ln"], 15);
+    }
+
+    /// sha512-crypt at 5,000 rounds or more passes with an informational
+    /// `weakest_acceptable_scheme`; below 5,000 it fails with `low_cost` only.
+    #[test]
+    fn sha512_crypt_is_the_weakest_acceptable() {
+        for field in [
+            "$6$saltsalt$hash",
+            "$6$rounds=5000$saltsalt$hash",
+            "$6$rounds=656000$saltsalt$hash",
+        ] {
+            let v = judge_fields(&[field]);
+            assert_eq!(v.status, CheckStatus::Pass, "{field}: {v:?}");
+            assert_eq!(codes(&v), ["weakest_acceptable_scheme"], "{field}");
+            assert_eq!(v.findings[0].severity, crate::verdict::Severity::Info);
+            assert!(
+                v.findings[0].message.contains("rounds="),
+                "{}",
+                v.findings[0].message
+            );
+        }
+        let v = judge_fields(&["$6$rounds=4999$saltsalt$hash"]);
+        assert_eq!(v.status, CheckStatus::Fail);
+        assert_eq!(codes(&v), ["low_cost"]);
+        // Not allowed: the policy's word wins, no "acceptable" note.
+        let p: Params = crate::yaml::from_node(
+            &crate::yaml::parse("shadow: /etc/shadow\nallowed: [yescrypt]").unwrap(),
+        )
+        .unwrap();
+        let v = judge_with(&p, &["$6$saltsalt$hash"]);
+        assert_eq!(codes(&v), ["scheme_not_allowed"]);
+        // The strong schemes carry no note.
+        let v = judge_fields(&[
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7",
+        ]);
+        assert!(v.findings.is_empty(), "{v:?}");
+    }
+
+    /// A plain value and an unsalted digest are `critical`.
+    #[test]
+    fn plain_and_unsalted_are_critical() {
+        use crate::verdict::Severity;
+        for (field, code) in [
+            ("correct horse battery staple", "unrecognized_or_plaintext"),
+            ("hunter2", "unrecognized_or_plaintext"),
+            ("5f4dcc3b5aa765d61d8327deb882cf99", "unsalted_hash"),
+            ("5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8", "unsalted_hash"),
+        ] {
+            let v = judge_fields(&[field]);
+            assert_eq!(v.status, CheckStatus::Fail, "{field}");
+            let f = v.findings.iter().find(|f| f.code == code).unwrap();
+            assert_eq!(f.severity, Severity::Critical, "{field}");
+            assert!(
+                !f.message.contains(field),
+                "the value leaked: {}",
+                f.message
+            );
+        }
     }
 
     #[test]

@@ -137,6 +137,7 @@ static TABLE: &[Entry] = &[
     ("password_storage/scheme_not_allowed", "Rehash with an allowed scheme at the next login (e.g. yescrypt or sha512-crypt in /etc/login.defs `ENCRYPT_METHOD`; argon2id or bcrypt in the application).", OWASP_PASSWORDS),
     ("password_storage/unrecognized_or_plaintext", "Treat the value as a plain-text password: force a reset for the account and store only salted slow hashes (argon2id, bcrypt, yescrypt).", OWASP_PASSWORDS),
     ("password_storage/unsalted_hash", "Rehash with a salted slow scheme (argon2id, bcrypt, yescrypt) and force a reset for the account.", OWASP_PASSWORDS),
+    ("password_storage/weakest_acceptable_scheme", "Nothing fails: sha512-crypt at 5,000+ rounds is accepted. To get out of the weakest allowed scheme, set `ENCRYPT_METHOD YESCRYPT` in /etc/login.defs (or argon2id/bcrypt in the application) so each password is rehashed at its next change or login.", OWASP_PASSWORDS),
     ("password_storage/weak_scheme", "Rehash with a slow salted scheme (argon2id, bcrypt, yescrypt, sha512-crypt) and force a reset for the accounts still on the weak one.", OWASP_PASSWORDS),
     // --- patch_level ----------------------------------------------------
     ("patch_level/apt_stale", "Refresh the package lists (`apt-get update`) and check the timer that does it (`systemctl status apt-daily.timer`).", None),

@@ -44,7 +44,8 @@ pub struct Params {
     pub max_days_since_update: u32,
     #[serde(default = "yes")]
     pub require_unattended_upgrades: bool,
-    /// A debsecan feed or security tracker JSON: a path or `file://` URL.
+    /// A debsecan feed or security tracker JSON: a path or `file://` URL,
+    /// or `reporter`: the feed the reporter keeps for every host.
     #[serde(default)]
     pub advisories: Option<String>,
     /// Advisories of these urgencies are not findings.
@@ -176,6 +177,9 @@ pub struct Pending<'a> {
 pub struct PendingSet<'a> {
     pub pending: Vec<Pending<'a>>,
     pub held_back: Vec<(&'a Installed, &'a Available)>,
+    /// Each package file's priority and description, as `apt-cache policy`
+    /// lists them (`500 release v=12,o=Debian,a=stable,…`), without repeats.
+    pub files: Vec<String>,
 }
 
 /// The pending updates of `installed`, each candidate chosen by apt's
@@ -205,9 +209,17 @@ pub fn pending<'a>(
     for a in available {
         by_name.entry(a.name.as_str()).or_default().push(a);
     }
+    let mut listed: Vec<String> = Vec::new();
+    for (i, f) in all.iter().enumerate() {
+        let line = format!("{} {}", policy.file_priority(i), f.describe());
+        if i != unknown && !listed.contains(&line) {
+            listed.push(line);
+        }
+    }
     let mut out = PendingSet {
         pending: Vec::new(),
         held_back: Vec::new(),
+        files: listed,
     };
     for pkg in installed {
         let Some(cands) = by_name.get(pkg.name.as_str()) else {
@@ -392,7 +404,11 @@ impl CheckKind for PatchLevel {
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
         if let Some(a) = &p.advisories {
-            if a.contains("://") && !a.starts_with("file://") && loopback_http(a).is_none() {
+            if a != "reporter"
+                && a.contains("://")
+                && !a.starts_with("file://")
+                && loopback_http(a).is_none()
+            {
                 out.push((
                     Some("advisories"),
                     format!("`{a}`: only file paths, file:// URLs and http:// on the loopback address are read (no network is assumed); download the feed to a file"),
@@ -679,6 +695,7 @@ impl CheckKind for PatchLevel {
             "pending_security": security.len(),
             "pending_list": listed,
             "pins": f.pins.len(),
+            "package_files": set.files,
             "pin_warnings": f.pin_warnings,
             "default_release": f.default_release,
             "held_back_by_priority": set.held_back.len(),

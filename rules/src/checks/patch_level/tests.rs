@@ -245,5 +245,9 @@ fn candidates_follow_apt_pinning() {
     f.default_release = Some("trixie".into());
     let v = PatchLevel::judge(&params(), &f, &ctx());
     assert_eq!(v.status, CheckStatus::Error);
-    assert!(v.summary.contains("Default-Release `trixie`"), "{}", v.summary);
+    assert!(
+        v.summary.contains("Default-Release `trixie`"),
+        "{}",
+        v.summary
+    );
 }

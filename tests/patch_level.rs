@@ -485,3 +485,484 @@ fn feed_over_loopback_http() {
     assert_eq!(c["status"], "error", "{c}");
     assert!(c["summary"].as_str().unwrap().contains("404"), "{c}");
 }
+
+/// A suite of the test's own apt archive: its Release fields and packages
+/// (`name version arch`).
+struct Suite {
+    suite: &'static str,
+    codename: &'static str,
+    label: &'static str,
+    flags: &'static str,
+    packages: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const SUITES: &[Suite] = &[
+    Suite {
+        suite: "stable",
+        codename: "vigil-stable",
+        label: "vigil",
+        flags: "",
+        packages: &[
+            ("alpha", "1.0-2", "amd64"),
+            ("beta", "1.0-1", "amd64"),
+            ("theta", "1.1", "all"),
+            ("iota", "1.3-1", "amd64"),
+            ("lambda", "2.0-1", "amd64"),
+            ("epsilon", "1.0-1", "amd64"),
+            ("delta", "1.0-1", "amd64"),
+        ],
+    },
+    Suite {
+        suite: "stable-security",
+        codename: "vigil-stable-security",
+        label: "vigil-Security",
+        flags: "",
+        packages: &[("eta", "1.0-1+sec1", "amd64")],
+    },
+    Suite {
+        suite: "extra",
+        codename: "vigil-extra",
+        label: "vigil",
+        flags: "",
+        packages: &[
+            ("beta", "2.0-1", "amd64"),
+            ("gamma", "1.5-1", "amd64"),
+            ("iota", "1.2-5", "amd64"),
+        ],
+    },
+    Suite {
+        suite: "backports",
+        codename: "vigil-backports",
+        label: "vigil Backports",
+        flags: "NotAutomatic: yes\nButAutomaticUpgrades: yes\n",
+        packages: &[
+            ("delta", "3.0-1~bpo1", "amd64"),
+            ("epsilon", "2.1-1~bpo1", "amd64"),
+        ],
+    },
+    Suite {
+        suite: "experimental",
+        codename: "vigil-experimental",
+        label: "vigil",
+        flags: "NotAutomatic: yes\n",
+        packages: &[("zeta", "9.0-1", "amd64"), ("alpha", "5.0-1", "amd64")],
+    },
+];
+
+/// Installed: `name version arch`.
+const INSTALLED: &[(&str, &str, &str)] = &[
+    ("dpkg", "1.21.22", "amd64"),
+    ("alpha", "1.0-1", "amd64"),
+    ("beta", "1.0-1", "amd64"),
+    ("gamma", "1.0-1", "amd64"),
+    ("delta", "1.0-1", "amd64"),
+    ("epsilon", "2.0-1~bpo1", "amd64"),
+    ("zeta", "1.0-1", "amd64"),
+    ("eta", "1.0-1", "amd64"),
+    ("theta", "1.0", "all"),
+    ("iota", "1.0-1", "amd64"),
+    ("lambda", "1.0-1", "amd64"),
+];
+
+/// An apt root of the test's own: a `file:` archive of five suites
+/// (hand-written Packages and Release files), dpkg's status, sources and
+/// preferences, and the apt.conf that points apt at it all. Returns the
+/// root and that apt.conf, to pass as `APT_CONFIG`.
+fn apt_root() -> (FixtureHost, std::path::PathBuf) {
+    use sha2::Digest as _;
+    let h = FixtureHost::new();
+    let root = h.root().to_path_buf();
+    let repo = root.join("repo");
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S UTC");
+    let mut sources = String::new();
+    for s in SUITES {
+        let mut packages = String::new();
+        for (name, version, arch) in s.packages {
+            packages.push_str(&format!(
+                "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: vigil <t@example.org>\nInstalled-Size: 1\nFilename: pool/{name}_{version}_{arch}.deb\nSize: 1000\nSHA256: {}\nDescription: a test package\n\n",
+                "0".repeat(64)
+            ));
+        }
+        let dir = repo.join("dists").join(s.suite);
+        std::fs::create_dir_all(dir.join("main/binary-amd64")).unwrap();
+        std::fs::write(dir.join("main/binary-amd64/Packages"), &packages).unwrap();
+        let release = format!(
+            "Origin: vigil-test\nLabel: {}\nSuite: {}\nCodename: {}\nVersion: 1.0\nDate: {date}\nArchitectures: amd64\nComponents: main\n{}SHA256:\n {} {} main/binary-amd64/Packages\n",
+            s.label,
+            s.suite,
+            s.codename,
+            s.flags,
+            hex::encode(sha2::Sha256::digest(packages.as_bytes())),
+            packages.len()
+        );
+        std::fs::write(dir.join("Release"), release).unwrap();
+        sources.push_str(&format!(
+            "deb [trusted=yes] file:{} {} main\n",
+            repo.display(),
+            s.suite
+        ));
+    }
+    let status: String = INSTALLED
+        .iter()
+        .map(|(name, version, arch)| {
+            format!("Package: {name}\nStatus: install ok installed\nPriority: optional\nMaintainer: vigil <t@example.org>\nInstalled-Size: 1\nArchitecture: {arch}\nVersion: {version}\nDescription: a test package\n\n")
+        })
+        .collect();
+    h.write("/var/lib/dpkg/status", &status);
+    h.write("/etc/apt/sources.list", &sources);
+    // extra is pinned at 100 for every package (as backports by default);
+    // gamma is taken from extra anyway, iota's 1.2 series forced, lambda
+    // never upgraded from stable; a `.bak` file apt ignores would lift zeta.
+    h.write(
+        "/etc/apt/preferences",
+        "Explanation: the extra suite only on request\nPackage: *\nPin: release a=extra\nPin-Priority: 100\n",
+    );
+    h.write(
+        "/etc/apt/preferences.d/10-gamma",
+        "# gamma follows extra\nPackage: gamma\nPin: release n=vigil-extra\nPin-Priority: 600\n",
+    );
+    h.write(
+        "/etc/apt/preferences.d/20-iota.pref",
+        "Package: io*\nPin: version 1.2*\nPin-Priority: 1001\n",
+    );
+    h.write(
+        "/etc/apt/preferences.d/30_lambda",
+        "Package: lambda\nPin: release o=vigil-test, a=stable\nPin-Priority: -1\n",
+    );
+    h.write(
+        "/etc/apt/preferences.d/zeta.bak",
+        "Package: zeta\nPin: release a=experimental\nPin-Priority: 990\n",
+    );
+    for d in [
+        "/etc/apt/apt.conf.d",
+        "/etc/apt/preferences.d",
+        "/var/lib/apt/lists/partial",
+        "/var/cache/apt/archives/partial",
+        "/var/log/apt",
+    ] {
+        std::fs::create_dir_all(root.join(d.trim_start_matches('/'))).unwrap();
+    }
+    let conf = root.join("apt.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Dir \"{r}/\";\nDir::State::status \"{r}/var/lib/dpkg/status\";\nDir::Log \"{r}/var/log/apt\";\nAPT::Architecture \"amd64\";\nAPT::Architectures {{ \"amd64\"; }};\nDebug::NoLocking \"true\";\nAPT::Sandbox::User \"root\";\nAcquire::Languages \"none\";\n",
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    (h, conf)
+}
+
+/// Runs an apt tool on the test's own root (`APT_CONFIG` and `-o Dir=`),
+/// never on this machine's /etc/apt.
+fn apt_on(conf: &Path, root: &Path, tool: &str, args: &[&str]) -> String {
+    let bin = require_tool(tool, "apt");
+    let o = Command::new(bin)
+        .env("APT_CONFIG", conf)
+        .arg("-o")
+        .arg(format!("Dir={}/", root.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{tool} {args:?}: {}\n{out}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// vigil's candidates agree with real apt's on an archive with a suite
+/// pinned at 100, specific, glob, version and negative pins, NotAutomatic
+/// and ButAutomaticUpgrades suites, and a preferences file apt ignores.
+#[test]
+fn pinned_suites_agree_with_apt_policy() {
+    let (h, conf) = apt_root();
+    let root = h.root().to_path_buf();
+    apt_on(&conf, &root, "apt-get", &["update", "-qq"]);
+    // apt's upgradable list: `name/suite version arch [upgradable from: old]`.
+    let list = apt_on(&conf, &root, "apt", &["list", "--upgradable"]);
+    let mut apt_pending: Vec<String> = list
+        .lines()
+        .filter(|l| l.contains("[upgradable from"))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next().unwrap().split('/').next().unwrap();
+            format!("{name} {}", w.next().unwrap())
+        })
+        .collect();
+    apt_pending.sort();
+    // What the pins are for: apt itself honours them as designed.
+    assert_eq!(
+        apt_pending,
+        [
+            "alpha 1.0-2",
+            "epsilon 2.1-1~bpo1",
+            "eta 1.0-1+sec1",
+            "gamma 1.5-1",
+            "iota 1.2-5",
+            "theta 1.1"
+        ],
+        "{list}"
+    );
+
+    let c = check(&h, "          require_unattended_upgrades: false\n          check_reboot: false\n          check_kernel: false\n          max_pending_security: 5\n");
+    assert_ne!(c["status"], "error", "{c}");
+    let ev = &c["evidence"];
+    let mut ours: Vec<String> = ev["pending_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let w: Vec<&str> = l.as_str().unwrap().split_whitespace().collect();
+            format!("{} {}", w[0], w[3])
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(ours, apt_pending, "{ev}");
+    assert_eq!(ev["pending_security"], 1, "{ev}");
+    assert_eq!(ev["pins"], 4, "the .bak file is not read: {ev}");
+    // beta (extra at 100), delta (backports), zeta and alpha 5.0
+    // (experimental), lambda (-1), iota 1.3 (1.2* at 1001): newer versions
+    // the priorities keep out.
+    assert_eq!(ev["held_back_by_priority"], 6, "{ev}");
+
+    // Each package's candidate, as `apt-cache policy` names it.
+    let names: Vec<&str> = INSTALLED.iter().map(|(n, _, _)| *n).collect();
+    let mut args = vec!["policy"];
+    args.extend(&names);
+    let policy = apt_on(&conf, &root, "apt-cache", &args);
+    let mut apt_cand: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for l in policy.lines() {
+        if !l.starts_with(' ') && l.ends_with(':') {
+            cur = l.trim_end_matches(':').to_owned();
+        } else if let Some(v) = l.trim().strip_prefix("Candidate: ") {
+            apt_cand.push(format!("{cur} {v}"));
+        }
+    }
+    apt_cand.sort();
+    let mut our_cand: Vec<String> = INSTALLED
+        .iter()
+        .map(|(n, v, _)| {
+            ours.iter()
+                .find(|p| p.split(' ').next() == Some(*n))
+                .cloned()
+                .unwrap_or_else(|| format!("{n} {v}"))
+        })
+        .collect();
+    our_cand.sort();
+    assert_eq!(our_cand, apt_cand, "{policy}");
+
+    // The package files' priorities, as `apt-cache policy` lists them:
+    // `PRIO URI suite/comp arch Packages` then `release v=…,o=…,a=…`.
+    let files = apt_on(&conf, &root, "apt-cache", &["policy"]);
+    let mut apt_files: Vec<String> = Vec::new();
+    let mut prio = String::new();
+    for l in files.lines() {
+        let t = l.trim();
+        if let Some(rel) = t.strip_prefix("release ") {
+            apt_files.push(format!("{prio} release {rel}"));
+        } else if let Some(p) = t
+            .split_whitespace()
+            .next()
+            .filter(|p| p.parse::<i32>().is_ok())
+        {
+            prio = p.to_owned();
+        }
+    }
+    apt_files.sort();
+    let mut our_files: Vec<String> = ev["package_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    our_files.sort();
+    assert_eq!(our_files, apt_files, "{files}");
+    assert!(
+        apt_files.contains(
+            &"100 release v=1.0,o=vigil-test,a=extra,n=vigil-extra,l=vigil,c=main,b=amd64"
+                .to_owned()
+        ),
+        "{apt_files:?}"
+    );
+}
+
+/// A policy of one patch_level check taking its advisories from the reporter.
+const REPORTER_FEED_POLICY: &str = "policy:\n  id: pl\n  version: \"1\"\n  title: pl\ncontrols:\n  - id: SP-6\n    title: patches\n    checks:\n      - id: patch\n        type: patch_level\n        with:\n          advisories: reporter\n          release: bookworm\n          require_unattended_upgrades: false\n          check_reboot: false\n          check_kernel: false\n          max_pending_security: 100000\n";
+
+/// The reporter keeps one advisory feed: fetched from its configured URL
+/// on schedule (a loopback server here), handed to agents with an ETag,
+/// and used by the daemon's patch_level check.
+#[test]
+fn reporter_fetches_the_feed_and_agents_use_it() {
+    let h = host(Some("advisories"));
+    let server = FeedServer::start(h.root());
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("reporter.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "advisories:\n  url: http://127.0.0.1:{}/debsecan-bookworm\n  every: 1s\n",
+            server.1
+        ),
+    )
+    .unwrap();
+    let r = Reporter::start(
+        &data.path().join("data"),
+        false,
+        None,
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let token = r.enroll("feed-host", 60);
+    let get = |etag: Option<&str>| {
+        let mut q = r
+            .client()
+            .get(format!("{}/api/v1/advisories", r.base))
+            .bearer_auth(&token);
+        if let Some(e) = etag {
+            q = q.header("If-None-Match", e);
+        }
+        q.send().unwrap()
+    };
+    wait_until(30, "the reporter fetched its feed", || {
+        get(None).status() == 200
+    });
+    let resp = get(None);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let text = resp.text().unwrap();
+    assert!(text.starts_with("VERSION 1\n"), "inflated: {}", &text[..40]);
+    assert_eq!(etag.len(), 66, "{etag}");
+    assert_eq!(get(Some(&etag)).status(), 304);
+    assert_eq!(get(Some("\"other\"")).status(), 200);
+    // Without an agent token: refused.
+    let anon = r
+        .client()
+        .get(format!("{}/api/v1/advisories", r.base))
+        .send()
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+
+    // The daemon fetches it and its patch_level check reads it.
+    let policy = h.write("/reporter-feed-policy.yaml", REPORTER_FEED_POLICY);
+    let mut a = DaemonAgent::with_policy("feed-host", &r.base, &[], &policy, "");
+    std::fs::create_dir_all(a.dir.path().join("state")).unwrap();
+    std::fs::write(a.token_file(), &token).unwrap();
+    a.start(&[]);
+    let staff = r.add_user("sec", "admin");
+    wait_until(60, "a report with the reporter's feed", || {
+        r.newest_report(&staff, "feed-host").is_some_and(|rep| {
+            rep["controls"][0]["checks"][0]["evidence"]["advisories"]["format"] == "debsecan"
+        })
+    });
+    let kept = a.dir.path().join("state/checks/advisories/feed");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), text);
+    a.stop();
+}
+
+/// An admin uploads the feed; what the agent's parser refuses is refused;
+/// no feed at all makes the check `error`, never a quiet pass.
+#[test]
+fn admin_uploads_the_feed_and_no_feed_is_an_error() {
+    let h = host(Some("advisories"));
+    let data = tempfile::tempdir().unwrap();
+    let r = Reporter::start(&data.path().join("data"), false, None, &[]);
+    let token = r.enroll("up-host", 60);
+    let (s, body) = r.get_json(&token, "/api/v1/advisories");
+    assert_eq!(s, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /api/v1/advisories"),
+        "{body}"
+    );
+
+    // The agent holds no copy: `advisories: reporter` is an error.
+    let policy = h.write("/reporter-feed-policy.yaml", REPORTER_FEED_POLICY);
+    let state = tempfile::tempdir().unwrap();
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+        "--root",
+        h.root().to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    let rep = report_json(&o);
+    let c = check_of(&rep, "SP-6", "patch");
+    assert_eq!(c["status"], "error", "{c}");
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .contains("advisories: reporter"),
+        "{c}"
+    );
+
+    let put = |who: &str, body: Vec<u8>| {
+        r.client()
+            .put(format!("{}/api/v1/advisories", r.base))
+            .bearer_auth(who)
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let viewer = r.add_user("viewer", "auditor");
+    let admin = r.add_user("admin", "admin");
+    let feed = std::fs::read(h.root().join("tracker.json")).unwrap();
+    assert_eq!(
+        put(&token, feed.clone()).status(),
+        401,
+        "an agent token is not staff"
+    );
+    assert_eq!(put(&viewer, feed.clone()).status(), 403);
+    let bad = put(&admin, b"VERSION 1\nCVE-1,,x\n".to_vec());
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().unwrap().contains("truncated"));
+    let ok = put(&admin, feed.clone());
+    assert_eq!(ok.status(), 200);
+    let info: serde_json::Value = ok.json().unwrap();
+    assert_eq!(info["format"], "security-tracker-json", "{info}");
+    assert_eq!(info["changed"], true);
+    assert_eq!(info["updated_by"], "admin");
+    let again: serde_json::Value = put(&admin, feed.clone()).json().unwrap();
+    assert_eq!(again["changed"], false);
+    // The upload is in the audit log, which still verifies.
+    let (s, v) = r.get_json(&admin, "/api/v1/audit/verify");
+    assert_eq!((s, &v["ok"]), (200, &serde_json::json!(true)), "{v}");
+
+    // The agent's copy, as the daemon keeps it, is what the check reads.
+    let got = r
+        .client()
+        .get(format!("{}/api/v1/advisories", r.base))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(got.as_bytes(), &feed[..]);
+    std::fs::create_dir_all(state.path().join("advisories")).unwrap();
+    std::fs::write(state.path().join("advisories/feed"), &got).unwrap();
+    let o = run_agent(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--format",
+        "json",
+        "--root",
+        h.root().to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    let rep = report_json(&o);
+    let c = check_of(&rep, "SP-6", "patch");
+    assert_eq!(codes(&c), ["open_advisory"], "{c}");
+    assert_eq!(c["evidence"]["advisories"]["source"], "reporter");
+}

@@ -152,6 +152,10 @@ pub fn router() -> OpenApiRouter<Shared> {
         .routes(routes!(crate::waivers::revoke))
         .routes(routes!(crate::waivers::for_agent))
         .routes(routes!(crate::baselines::list))
+        .routes(routes!(
+            crate::advisories::upload,
+            crate::advisories::for_agent
+        ))
         .routes(routes!(erasure_tasks))
         .routes(routes!(audit_verify))
         .routes(routes!(audit_checkpoint))

@@ -101,6 +101,9 @@ pub struct ReporterConfig {
     /// Notices to staff by webhook and e-mail ([`crate::notify`]).
     #[serde(default)]
     pub notify: crate::notify::NotifyConfig,
+    /// The advisory feed fetched for agents ([`crate::advisories`]).
+    #[serde(default)]
+    pub advisories: Option<crate::advisories::FeedConfig>,
 }
 
 /// An enrollment secret that also approves the roles it lists.

@@ -16,6 +16,7 @@
 //!   [`enrollment`] decides who may enroll as a host and which roles the
 //!   reporter trusts; [`users`] lists, disables and rotates staff tokens.
 
+pub mod advisories;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -810,6 +810,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             }
             // Notices: the event scan and the outbox's drainer.
             vigil_reporter::notify::spawn(state.clone());
+            vigil_reporter::advisories::spawn(state.clone(), cfg.advisories.clone());
             // Signed checkpoints at intervals, whenever the log has grown.
             let st = state.clone();
             tokio::spawn(async move {

@@ -58,6 +58,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0015_export_requests.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_audit_key.sql")),
+    (16, include_str!("../migrations/sqlite/0016_advisories.sql")),
     (19, include_str!("../migrations/sqlite/0019_notices.sql")),
     (
         20,
@@ -96,6 +97,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         12,
         include_str!("../migrations/postgres/0012_audit_key.sql"),
+    ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_advisories.sql"),
     ),
     (19, include_str!("../migrations/postgres/0019_notices.sql")),
     (

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
+use vigil_rules::checks::patch_level::apt_policy::{self, PackageFile};
 use vigil_rules::checks::patch_level::status::{self, Release};
 use vigil_rules::checks::patch_level::{
     feeds, loopback_http, AdvisoryFeed, Facts, Params, Unattended,
@@ -35,9 +36,10 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     // apt indices.
     let lists = ctx.path(&p.apt_lists);
     match read_lists(&lists, &names) {
-        Ok((available, n, newest)) => {
+        Ok((available, files, newest)) => {
             facts.available = available;
-            facts.indices = n;
+            facts.indices = files.len();
+            facts.files = files;
             facts.apt_updated = newest;
             facts.apt_updated_from = "the Release files' modification times".into();
         }
@@ -48,10 +50,27 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         facts.apt_updated_from = "/var/lib/apt/periodic/update-success-stamp".into();
     }
 
+    // apt's pins and target release.
+    match read_preferences(ctx) {
+        Ok((pins, warnings)) => {
+            facts.pins = pins;
+            facts.pin_warnings = warnings;
+        }
+        Err(e) => facts.errors.push(e),
+    }
+    let conf = apt_config(ctx);
+    facts.default_release = conf
+        .get("APT::Default-Release")
+        .filter(|v| !v.is_empty())
+        .cloned();
+
     // unattended-upgrades.
     facts.unattended = Unattended {
         installed: names.contains("unattended-upgrades"),
-        periodic: apt_periodic(ctx),
+        periodic: conf
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("APT::Periodic::")?.to_owned(), v.clone())))
+            .collect(),
         last_run: [
             "/var/lib/apt/periodic/unattended-upgrades-stamp",
             "/var/log/unattended-upgrades/unattended-upgrades.log",
@@ -117,13 +136,64 @@ fn mtime(p: &Path) -> Option<DateTime<Utc>> {
         .map(DateTime::<Utc>::from)
 }
 
-type Lists = (Vec<status::Available>, usize, Option<DateTime<Utc>>);
+type Lists = (
+    Vec<status::Available>,
+    Vec<PackageFile>,
+    Option<DateTime<Utc>>,
+);
+
+/// apt's preferences: `/etc/apt/preferences`, then the files of
+/// `preferences.d` apt reads (no extension or `.pref`, names of letters,
+/// digits, `_-.:`), sorted, as apt reads them.
+fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>), String> {
+    let mut files = vec![(
+        "/etc/apt/preferences".to_owned(),
+        ctx.path("/etc/apt/preferences"),
+    )];
+    let dir = "/etc/apt/preferences.d";
+    if let Ok(entries) = std::fs::read_dir(ctx.path(dir)) {
+        let mut parts: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_str()?.to_owned(), e.path())))
+            .filter(|(n, p)| preferences_name(n) && p.is_file())
+            .map(|(n, p)| (format!("{dir}/{n}"), p))
+            .collect();
+        parts.sort();
+        files.extend(parts);
+    }
+    let mut pins = Vec::new();
+    let mut warnings = Vec::new();
+    for (shown, path) in files {
+        let Some(text) = read_optional(&path)? else {
+            continue;
+        };
+        let (mut p, mut w) = apt_policy::preferences(&text, &shown)?;
+        pins.append(&mut p);
+        warnings.append(&mut w);
+    }
+    Ok((pins, warnings))
+}
+
+/// Whether apt reads a `preferences.d` file of this name.
+pub fn preferences_name(n: &str) -> bool {
+    let ext_ok = match n.rsplit_once('.') {
+        None => true,
+        Some((_, ext)) => ext == "pref",
+    };
+    ext_ok
+        && !n.starts_with('.')
+        && !n.ends_with('.')
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c))
+}
 
 /// Reads every `*_Packages*` index in `dir`, keeping installed names only.
 fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), Vec::new(), None))
+        }
         Err(e) => {
             return Err(format!(
                 "cannot list `{}`: {}",
@@ -137,7 +207,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         .filter_map(|e| Some((e.file_name().to_str()?.to_owned(), e.path())))
         .collect();
     files.sort();
-    let mut releases: Vec<(String, Release)> = Vec::new();
+    let mut releases: Vec<(String, Release, PackageFile)> = Vec::new();
     let mut newest: Option<DateTime<Utc>> = None;
     for (name, path) in &files {
         let prefix = name
@@ -147,12 +217,14 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
             let r = Release::parse(&text).map_err(|e| format!("`{}` {e}", path.display()))?;
-            releases.push((prefix.to_owned(), r));
+            let pf = PackageFile::from_release(&text, name)
+                .map_err(|e| format!("`{}` {e}", path.display()))?;
+            releases.push((prefix.to_owned(), r, pf));
             newest = newest.max(mtime(path));
         }
     }
     let mut out = Vec::new();
-    let mut n = 0;
+    let mut package_files = Vec::new();
     for (name, path) in &files {
         let Some(pos) = name.find("_Packages") else {
             continue;
@@ -161,14 +233,20 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         if !matches!(ext, "" | ".lz4" | ".gz" | ".xz" | ".bz2" | ".zst") {
             continue;
         }
-        let release = releases
+        let (prefix, release, mut pf) = releases
             .iter()
-            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, r)| r.clone())
+            .filter(|(prefix, _, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _, _)| prefix.len())
+            .cloned()
             .unwrap_or_default();
+        let (site, component, arch) = apt_policy::index_name_parts(name, &prefix);
+        pf.name = name.clone();
+        pf.site = site;
+        pf.component = component;
+        pf.arch = arch;
         let wanted = |p: &str| names.contains(p);
-        let mut index = status::PackagesIndex::new(&wanted, &release);
+        let mut index =
+            status::PackagesIndex::new(&wanted, &release).with_file(package_files.len());
         let parsed = |e: String| format!("`{}` {e}", path.display());
         let read = if ext.is_empty() {
             std::fs::File::open(path)
@@ -189,9 +267,9 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         })?;
         let mut got = index.finish().map_err(parsed)?;
         out.append(&mut got);
-        n += 1;
+        package_files.push(pf);
     }
-    Ok((out, n, newest))
+    Ok((out, package_files, newest))
 }
 
 /// Why an index could not be read.
@@ -273,8 +351,9 @@ fn apt_cat(path: &Path, index: &mut status::PackagesIndex<'_>) -> Result<(), Str
     }
 }
 
-/// `APT::Periodic::*` from apt.conf and apt.conf.d, in apt's reading order.
-fn apt_periodic(ctx: &HostCtx) -> BTreeMap<String, String> {
+/// apt's settings from apt.conf.d and apt.conf, in apt's reading order
+/// (later files win).
+fn apt_config(ctx: &HostCtx) -> BTreeMap<String, String> {
     let mut files = vec![ctx.path("/etc/apt/apt.conf")];
     if let Ok(entries) = std::fs::read_dir(ctx.path("/etc/apt/apt.conf.d")) {
         let mut parts: Vec<PathBuf> = entries
@@ -300,9 +379,7 @@ fn apt_periodic(ctx: &HostCtx) -> BTreeMap<String, String> {
     for f in files {
         if let Ok(Some(text)) = read_optional(&f) {
             for (k, v) in apt_conf(&text) {
-                if let Some(key) = k.strip_prefix("APT::Periodic::") {
-                    out.insert(key.to_owned(), v);
-                }
+                out.insert(k, v);
             }
         }
     }
@@ -381,28 +458,85 @@ fn os_codename(ctx: &HostCtx) -> Result<String, String> {
         .ok_or_else(|| "no `release` given and /etc/os-release has no VERSION_CODENAME".into())
 }
 
-/// The largest advisories feed read (inflated, or fetched): debsecan's full
-/// feed inflates to tens of MB; a feed past this is refused, not inflated
-/// without bound.
-pub const MAX_FEED: u64 = 256 * 1024 * 1024;
+pub use vigil_rules::checks::patch_level::feeds::{inflate_bounded, MAX_FEED};
 
-/// Inflates a zlib stream, refusing one that inflates past `max` bytes.
-pub fn inflate_bounded(bytes: &[u8], max: u64) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(bytes)
-        .take(max.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| format!("not valid zlib data: {e}"))?;
-    if out.len() as u64 > max {
-        return Err(format!("it inflates past {max} bytes"));
+/// `advisories: reporter`: the feed the reporter keeps, as the daemon last
+/// fetched it (`GET /api/v1/advisories`), under the state directory.
+pub const FROM_REPORTER: &str = "reporter";
+
+pub fn reporter_feed_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("advisories").join("feed")
+}
+
+/// Fetches the reporter's advisory feed when it changed (`If-None-Match`
+/// with the ETag of the copy kept), checks it with the parser the check
+/// uses, and keeps it for `advisories: reporter`. `Ok(true)`: a new feed;
+/// `Ok(false)`: unchanged. A reporter without a feed (404) removes the
+/// copy, so the check says so (`error`) rather than judge an old feed.
+pub async fn refresh_from_reporter(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    state_dir: &Path,
+) -> Result<bool, String> {
+    let path = reporter_feed_path(state_dir);
+    let etag_path = path.with_file_name("etag");
+    let etag = std::fs::read_to_string(&etag_path)
+        .ok()
+        .filter(|_| path.exists());
+    let mut req = client
+        .get(url)
+        .bearer_auth(token)
+        .timeout(std::time::Duration::from_secs(120));
+    if let Some(e) = &etag {
+        req = req.header("If-None-Match", e.trim());
     }
-    Ok(out)
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    match resp.status().as_u16() {
+        304 => Ok(false),
+        404 => {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&etag_path);
+            Ok(false)
+        }
+        200 => {
+            let tag = resp
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+            let checked = vigil_rules::checks::patch_level::feeds::check(&bytes, MAX_FEED)
+                .map_err(|e| format!("the reporter's advisory feed is refused: {e}"))?;
+            let dir = path.parent().unwrap_or(state_dir);
+            std::fs::create_dir_all(dir).map_err(|e| io_reason(&e))?;
+            let tmp = dir.join("feed.new");
+            std::fs::write(&tmp, checked.text.as_bytes()).map_err(|e| io_reason(&e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| io_reason(&e))?;
+            match tag {
+                Some(t) => std::fs::write(&etag_path, t).map_err(|e| io_reason(&e))?,
+                None => {
+                    let _ = std::fs::remove_file(&etag_path);
+                }
+            }
+            Ok(true)
+        }
+        s => Err(format!("the reporter answered {s} for the advisory feed")),
+    }
 }
 
 /// Reads a feed from a path or `file://` URL; zlib-compressed feeds (as
 /// debsecan downloads them) are inflated.
 fn read_feed(src: &str, ctx: &HostCtx) -> Result<String, String> {
-    let bytes = if let Some((addr, path)) = loopback_http(src) {
+    let bytes = if src == FROM_REPORTER {
+        std::fs::read(reporter_feed_path(&ctx.state_dir)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "the policy takes its advisories from the reporter (`advisories: reporter`) and none is here: the reporter has no feed yet (an admin uploads one, or its config `advisories.url` fetches it), or this agent has not reached it".to_owned()
+            } else {
+                format!("cannot read the reporter's advisory feed: {}", io_reason(&e))
+            }
+        })?
+    } else if let Some((addr, path)) = loopback_http(src) {
         http_get(&addr, &path)
             .map_err(|e| format!("cannot fetch the advisories feed `{src}`: {e}"))?
     } else {

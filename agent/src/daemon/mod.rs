@@ -595,6 +595,25 @@ impl Daemon {
                 self.waivers.len()
             ),
         }
+        // The reporter's advisory feed, for `advisories: reporter`.
+        if let Some(token) = self.conn.token.as_ref() {
+            let url = http::endpoint(&self.conn.server, "/api/v1/advisories");
+            let state = self.cfg.state_dir();
+            match crate::collect::patch_level::refresh_from_reporter(
+                &self.conn.client,
+                &url,
+                token.expose(),
+                &state,
+            )
+            .await
+            {
+                Ok(true) => tracing::info!("a new advisory feed from the reporter"),
+                Ok(false) => {}
+                Err(why) => {
+                    tracing::warn!("cannot fetch the advisory feed: {why}; keeping the copy known")
+                }
+            }
+        }
     }
 
     fn set_policy(&mut self, p: Policy, source: PolicySource) {

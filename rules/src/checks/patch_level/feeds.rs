@@ -254,3 +254,68 @@ mod tests {
             .contains("line 1"));
     }
 }
+
+/// The largest feed accepted (after inflating): debsecan's full feed
+/// inflates to tens of MB, the tracker's JSON to about 70 MB.
+pub const MAX_FEED: u64 = 256 * 1024 * 1024;
+
+/// Inflates a zlib stream, refusing one that inflates past `max` bytes.
+pub fn inflate_bounded(bytes: &[u8], max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(bytes)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("not valid zlib data: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!("it inflates past {max} bytes"));
+    }
+    Ok(out)
+}
+
+/// A feed checked whole, as the reporter keeps it and agents read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The feed's text (inflated when it came zlib-compressed, as debsecan
+    /// serves it).
+    pub text: String,
+    pub format: &'static str,
+    /// Advisory entries (debsecan: package lines; tracker: issues).
+    pub entries: usize,
+}
+
+/// Decodes and parses a whole feed (any release, every package): what the
+/// agent's parser would refuse is refused here too.
+pub fn check(bytes: &[u8], max: u64) -> Result<Checked, String> {
+    let bytes = if bytes.first() == Some(&0x78) {
+        std::borrow::Cow::Owned(inflate_bounded(bytes, max)?)
+    } else {
+        if bytes.len() as u64 > max {
+            return Err(format!("it is larger than {max} bytes"));
+        }
+        std::borrow::Cow::Borrowed(bytes)
+    };
+    let text =
+        String::from_utf8(bytes.into_owned()).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    let format = format_of(&text);
+    let entries = if format == "debsecan" {
+        debsecan(&text, &|_| true)?.len()
+    } else {
+        tracker_json(&text, "", &|_| true)?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        doc.as_object().map_or(0, |o| {
+            o.values()
+                .filter_map(|v| v.as_object())
+                .map(|i| i.len())
+                .sum()
+        })
+    };
+    if entries == 0 {
+        return Err("it holds no advisory".into());
+    }
+    Ok(Checked {
+        text,
+        format,
+        entries,
+    })
+}

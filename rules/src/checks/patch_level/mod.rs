@@ -9,6 +9,7 @@
 //! kernel, and advisories ([`feeds`]). Versions are ordered by
 //! [`dpkg_version`], exactly as dpkg orders them.
 
+pub mod apt_policy;
 pub mod dpkg_version;
 pub mod feeds;
 pub mod status;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{Finding, FindingCode, Severity, Verdict};
+use apt_policy::{AptPolicy, PackageFile, PackageRef, Pin};
 use dpkg_version::compare_lenient;
 use feeds::Advisory;
 use status::{Available, Installed};
@@ -42,7 +44,8 @@ pub struct Params {
     pub max_days_since_update: u32,
     #[serde(default = "yes")]
     pub require_unattended_upgrades: bool,
-    /// A debsecan feed or security tracker JSON: a path or `file://` URL.
+    /// A debsecan feed or security tracker JSON: a path or `file://` URL,
+    /// or `reporter`: the feed the reporter keeps for every host.
     #[serde(default)]
     pub advisories: Option<String>,
     /// Advisories of these urgencies are not findings.
@@ -106,6 +109,19 @@ pub struct Facts {
     pub installed: Vec<Installed>,
     /// Versions the apt indices offer for installed packages.
     pub available: Vec<Available>,
+    /// The package files (indices with their Release fields) the
+    /// `available` entries point into.
+    #[serde(default)]
+    pub files: Vec<PackageFile>,
+    /// apt's pins, in apt's reading order (`/etc/apt/preferences`, then
+    /// `preferences.d`), and what apt would warn about in them.
+    #[serde(default)]
+    pub pins: Vec<Pin>,
+    #[serde(default)]
+    pub pin_warnings: Vec<String>,
+    /// `APT::Default-Release` (the target release, priority 990).
+    #[serde(default)]
+    pub default_release: Option<String>,
     /// How many Packages indices were read.
     pub indices: usize,
     /// When apt last refreshed its indices, and from what that was told.
@@ -145,50 +161,166 @@ fn kernel_release(pkg: &str) -> Option<&str> {
         .filter(|r| !r.ends_with("-dbg") && !r.ends_with("-unsigned"))
 }
 
-/// The newest offered version per (name, arch) and whether a newer one is
-/// from a security archive.
+/// An installed package whose candidate (the version apt would install,
+/// pins considered) is newer, and the newest security version up to it.
 pub struct Pending<'a> {
     pub pkg: &'a Installed,
+    /// The candidate.
     pub newest: &'a Available,
+    /// From a security archive: the candidate or a version between the
+    /// installed one and it.
     pub security: Option<&'a Available>,
 }
 
-pub fn pending<'a>(installed: &'a [Installed], available: &'a [Available]) -> Vec<Pending<'a>> {
+/// Pending updates as apt's policy chooses them, and how many installed
+/// packages have a newer version that the priorities keep out.
+pub struct PendingSet<'a> {
+    pub pending: Vec<Pending<'a>>,
+    pub held_back: Vec<(&'a Installed, &'a Available)>,
+    /// Each package file's priority and description, as `apt-cache policy`
+    /// lists them (`500 release v=12,o=Debian,a=stable,…`), without repeats.
+    pub files: Vec<String>,
+}
+
+/// The pending updates of `installed`, each candidate chosen by apt's
+/// policy over the package `files`, `pins` and default release. Entries
+/// without a file are of an unknown archive (priority 500).
+pub fn pending<'a>(
+    installed: &'a [Installed],
+    available: &'a [Available],
+    files: &[PackageFile],
+    pins: &[Pin],
+    default_release: Option<&str>,
+) -> Result<PendingSet<'a>, String> {
+    let mut all = files.to_vec();
+    let status = all.len();
+    all.push(PackageFile::dpkg_status());
+    let unknown = all.len();
+    all.push(PackageFile {
+        name: "an index of unknown archive".into(),
+        ..PackageFile::default()
+    });
+    let policy = AptPolicy::new(&all, pins, default_release)?;
+    let native = installed
+        .iter()
+        .find(|i| i.name == "dpkg")
+        .map(|i| i.arch.as_str());
     let mut by_name: HashMap<&str, Vec<&Available>> = HashMap::new();
     for a in available {
         by_name.entry(a.name.as_str()).or_default().push(a);
     }
-    let mut out = Vec::new();
+    let mut listed: Vec<String> = Vec::new();
+    for (i, f) in all.iter().enumerate() {
+        let line = format!("{} {}", policy.file_priority(i), f.describe());
+        if i != unknown && !listed.contains(&line) {
+            listed.push(line);
+        }
+    }
+    let mut out = PendingSet {
+        pending: Vec::new(),
+        held_back: Vec::new(),
+        files: listed,
+    };
     for pkg in installed {
         let Some(cands) = by_name.get(pkg.name.as_str()) else {
             continue;
         };
-        let newer = cands
+        // The versions apt knows for this package, each with its entries.
+        let mut versions: Vec<apt_policy::Version> = Vec::new();
+        let mut entries: Vec<Vec<&Available>> = Vec::new();
+        for a in cands
             .iter()
             .filter(|a| a.arch == pkg.arch || a.arch == "all" || pkg.arch == "all")
-            .filter(|a| compare_lenient(&a.version, &pkg.version) == Ordering::Greater);
-        let mut newest: Option<&Available> = None;
-        let mut security: Option<&Available> = None;
-        for a in newer {
-            if newest.is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater) {
-                newest = Some(a);
-            }
-            if a.security
-                && security
-                    .is_none_or(|n| compare_lenient(&a.version, &n.version) == Ordering::Greater)
+        {
+            let file = a.file.filter(|f| *f < files.len()).unwrap_or(unknown);
+            match versions
+                .iter()
+                .position(|v| compare_lenient(v.version, &a.version) == Ordering::Equal)
             {
-                security = Some(a);
+                Some(i) => {
+                    if let (Some(v), Some(e)) = (versions.get_mut(i), entries.get_mut(i)) {
+                        v.files.push(file);
+                        e.push(a);
+                    }
+                }
+                None => {
+                    let (source, source_version) = if a.source.is_empty() {
+                        (pkg.source.as_str(), a.version.as_str())
+                    } else if a.source_version.is_empty() {
+                        (a.source.as_str(), a.version.as_str())
+                    } else {
+                        (a.source.as_str(), a.source_version.as_str())
+                    };
+                    versions.push(apt_policy::Version {
+                        version: &a.version,
+                        source,
+                        source_version,
+                        files: vec![file],
+                    });
+                    entries.push(vec![a]);
+                }
             }
         }
-        if let Some(newest) = newest {
-            out.push(Pending {
-                pkg,
-                newest,
-                security,
-            });
+        match versions
+            .iter_mut()
+            .find(|v| compare_lenient(v.version, &pkg.version) == Ordering::Equal)
+        {
+            Some(v) => v.files.push(status),
+            None => versions.push(apt_policy::Version {
+                version: &pkg.version,
+                source: &pkg.source,
+                source_version: &pkg.source_version,
+                files: vec![status],
+            }),
         }
+        let me = PackageRef {
+            name: &pkg.name,
+            arch: &pkg.arch,
+            native,
+        };
+        let cand = policy
+            .candidate(&me, &versions, Some(&pkg.version))
+            .and_then(|i| Some((versions.get(i)?.version, entries.get(i)?)));
+        let newer = |v: &str| compare_lenient(v, &pkg.version) == Ordering::Greater;
+        let newest_offered = cands
+            .iter()
+            .filter(|a| a.arch == pkg.arch || a.arch == "all" || pkg.arch == "all")
+            .filter(|a| newer(&a.version))
+            .max_by(|a, b| compare_lenient(&a.version, &b.version))
+            .copied();
+        let Some((cv, centries)) = cand.filter(|(v, _)| newer(v)) else {
+            if let Some(n) = newest_offered {
+                out.held_back.push((pkg, n));
+            }
+            continue;
+        };
+        if let Some(n) =
+            newest_offered.filter(|n| compare_lenient(&n.version, cv) == Ordering::Greater)
+        {
+            out.held_back.push((pkg, n));
+        }
+        let security = entries
+            .iter()
+            .flatten()
+            .filter(|a| a.security && newer(&a.version))
+            .filter(|a| compare_lenient(&a.version, cv) != Ordering::Greater)
+            .max_by(|a, b| compare_lenient(&a.version, &b.version))
+            .copied();
+        let Some(newest) = centries
+            .iter()
+            .find(|a| a.security)
+            .or_else(|| centries.first())
+            .copied()
+        else {
+            continue;
+        };
+        out.pending.push(Pending {
+            pkg,
+            newest,
+            security,
+        });
     }
-    out
+    Ok(out)
 }
 
 /// Whether `a` affects an installed package; the installed package it hits.
@@ -273,7 +405,11 @@ impl CheckKind for PatchLevel {
     fn validate(p: &Params) -> Vec<(Option<&'static str>, String)> {
         let mut out = Vec::new();
         if let Some(a) = &p.advisories {
-            if a.contains("://") && !a.starts_with("file://") && loopback_http(a).is_none() {
+            if a != "reporter"
+                && a.contains("://")
+                && !a.starts_with("file://")
+                && loopback_http(a).is_none()
+            {
                 out.push((
                     Some("advisories"),
                     format!("`{a}`: only file paths, file:// URLs and http:// on the loopback address are read (no network is assumed); download the feed to a file"),
@@ -299,8 +435,18 @@ impl CheckKind for PatchLevel {
         let mut findings: Vec<Finding> = Vec::new();
         let mut not_checked: Vec<&str> = Vec::new();
 
-        // Pending updates.
-        let pend = pending(&f.installed, &f.available);
+        // Pending updates, as apt's policy chooses the candidates.
+        let set = match pending(
+            &f.installed,
+            &f.available,
+            &f.files,
+            &f.pins,
+            f.default_release.as_deref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => return Verdict::error(e),
+        };
+        let pend = &set.pending;
         let security: Vec<&Pending> = pend.iter().filter(|x| x.security.is_some()).collect();
         let over = security.len() > p.max_pending_security as usize;
         for x in &security {
@@ -521,11 +667,40 @@ impl CheckKind for PatchLevel {
             }
         }
 
+        const LISTED: usize = 200;
+        let listed: Vec<String> = pend
+            .iter()
+            .take(LISTED)
+            .map(|x| {
+                format!(
+                    "{} {} -> {} ({})",
+                    x.pkg.name, x.pkg.version, x.newest.version, x.newest.origin
+                )
+            })
+            .collect();
+        let held: Vec<String> = set
+            .held_back
+            .iter()
+            .take(LISTED)
+            .map(|(p, a)| {
+                format!(
+                    "{} {} ({} {} not chosen)",
+                    p.name, p.version, a.version, a.origin
+                )
+            })
+            .collect();
         let evidence = serde_json::json!({
             "installed": f.installed.len(),
             "indices": f.indices,
             "pending": pend.len(),
             "pending_security": security.len(),
+            "pending_list": listed,
+            "pins": f.pins.len(),
+            "package_files": set.files,
+            "pin_warnings": f.pin_warnings,
+            "default_release": f.default_release,
+            "held_back_by_priority": set.held_back.len(),
+            "held_back_list": held,
             "apt_updated": f.apt_updated,
             "apt_updated_from": f.apt_updated_from,
             "unattended_upgrades": f.unattended,

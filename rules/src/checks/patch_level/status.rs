@@ -224,6 +224,16 @@ pub struct Available {
     pub security: bool,
     /// The archive, e.g. `Debian bookworm-security`.
     pub origin: String,
+    /// The package file it is from (an index into the facts' `files`);
+    /// `None`: an index of unknown archive, priority 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<usize>,
+    /// The source package and its version, when they differ from the
+    /// package's (`Source:` of the index).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_version: String,
 }
 
 /// The entries of a `Packages` index whose name passes `wanted`.
@@ -244,11 +254,12 @@ pub struct PackagesIndex<'a> {
     lines: Deb822Lines<'static>,
     wanted: &'a dyn Fn(&str) -> bool,
     release: &'a Release,
+    file: Option<usize>,
     out: Vec<Available>,
 }
 
 impl<'a> PackagesIndex<'a> {
-    const KEEP: &'static [&'static str] = &["Package", "Version", "Architecture"];
+    const KEEP: &'static [&'static str] = &["Package", "Version", "Architecture", "Source"];
 
     pub fn new(wanted: &'a dyn Fn(&str) -> bool, release: &'a Release) -> Self {
         PackagesIndex {
@@ -256,8 +267,15 @@ impl<'a> PackagesIndex<'a> {
             lines: Deb822Lines::new(Some(Self::KEEP)),
             wanted,
             release,
+            file: None,
             out: Vec::new(),
         }
+    }
+
+    /// Marks the entries as coming from package file `i` (see `apt_policy`).
+    pub fn with_file(mut self, i: usize) -> Self {
+        self.file = Some(i);
+        self
     }
 
     /// The next bytes of the index, cut anywhere.
@@ -267,11 +285,12 @@ impl<'a> PackagesIndex<'a> {
             lines,
             wanted,
             release,
+            file,
             out,
         } = self;
         bytes.push(chunk, &mut |line| {
             if let Some(p) = lines.line(line)? {
-                Self::entry(&p, *wanted, release, out)?;
+                Self::entry(&p, *wanted, (release, *file), out)?;
             }
             Ok(())
         })
@@ -284,16 +303,17 @@ impl<'a> PackagesIndex<'a> {
             mut lines,
             wanted,
             release,
+            file,
             mut out,
         } = self;
         bytes.finish(&mut |line| {
             if let Some(p) = lines.line(line)? {
-                Self::entry(&p, wanted, release, &mut out)?;
+                Self::entry(&p, wanted, (release, file), &mut out)?;
             }
             Ok(())
         })?;
         if let Some(p) = lines.finish() {
-            Self::entry(&p, wanted, release, &mut out)?;
+            Self::entry(&p, wanted, (release, file), &mut out)?;
         }
         Ok(out)
     }
@@ -301,7 +321,7 @@ impl<'a> PackagesIndex<'a> {
     fn entry(
         p: &Paragraph,
         wanted: &dyn Fn(&str) -> bool,
-        release: &Release,
+        (release, file): (&Release, Option<usize>),
         out: &mut Vec<Available>,
     ) -> Result<(), String> {
         let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
@@ -311,12 +331,25 @@ impl<'a> PackagesIndex<'a> {
             ));
         };
         if wanted(name) {
+            let (source, source_version) = match p.get("Source") {
+                Some(s) => match s.split_once('(') {
+                    Some((n, v)) => (
+                        n.trim().to_owned(),
+                        v.trim_end_matches(')').trim().to_owned(),
+                    ),
+                    None => (s.trim().to_owned(), String::new()),
+                },
+                None => (String::new(), String::new()),
+            };
             out.push(Available {
                 name: name.to_owned(),
                 arch: p.get("Architecture").unwrap_or("all").to_owned(),
                 version: version.to_owned(),
                 security: release.is_security(),
                 origin: release.describe(),
+                file,
+                source,
+                source_version,
             });
         }
         Ok(())

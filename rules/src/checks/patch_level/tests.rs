@@ -40,6 +40,9 @@ fn avail(name: &str, version: &str, security: bool) -> Available {
             "Debian bookworm"
         }
         .into(),
+        file: None,
+        source: String::new(),
+        source_version: String::new(),
     }
 }
 
@@ -71,6 +74,7 @@ fn healthy() -> Facts {
         running_kernel: Some("6.1.0-26-amd64".into()),
         advisories: None,
         errors: vec![],
+        ..Facts::default()
     }
 }
 
@@ -188,5 +192,62 @@ fn no_indices_means_stale_not_pass() {
     assert_eq!(
         codes(&PatchLevel::judge(&params(), &f, &ctx())),
         vec!["apt_stale"]
+    );
+}
+
+#[test]
+fn candidates_follow_apt_pinning() {
+    let mut f = healthy();
+    let stable = PackageFile {
+        origin: "Debian".into(),
+        suite: "stable".into(),
+        codename: "bookworm".into(),
+        component: "main".into(),
+        arch: "amd64".into(),
+        ..PackageFile::default()
+    };
+    let bpo = PackageFile {
+        suite: "stable-backports".into(),
+        codename: "bookworm-backports".into(),
+        not_automatic: true,
+        but_automatic_upgrades: true,
+        ..stable.clone()
+    };
+    f.files = vec![stable, bpo];
+    let from = |mut a: Available, file: usize| {
+        a.file = Some(file);
+        a
+    };
+    f.available = vec![
+        from(avail("curl", "7.88.1-10+deb12u8", false), 0),
+        from(avail("curl", "8.14.1-2~bpo12+1", false), 1),
+        from(avail("libcurl4", "7.88.1-10+deb12u9", false), 0),
+    ];
+    let v = PatchLevel::judge(&params(), &f, &ctx());
+    assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+    assert_eq!(v.evidence["pending"], 1, "{}", v.evidence);
+    assert_eq!(
+        v.evidence["pending_list"][0],
+        "libcurl4 7.88.1-10+deb12u8 -> 7.88.1-10+deb12u9 (Debian bookworm)"
+    );
+    assert_eq!(v.evidence["held_back_by_priority"], 1);
+    // A specific pin raising backports for curl makes it a candidate.
+    let (pins, _) = apt_policy::preferences(
+        "Package: curl\nPin: release a=stable-backports\nPin-Priority: 500\n",
+        "/etc/apt/preferences",
+    )
+    .unwrap();
+    f.pins = pins;
+    let v = PatchLevel::judge(&params(), &f, &ctx());
+    assert_eq!(v.evidence["pending"], 2, "{}", v.evidence);
+    assert_eq!(v.evidence["held_back_by_priority"], 0);
+    // An unknown default release is an error, as apt refuses it.
+    f.default_release = Some("trixie".into());
+    let v = PatchLevel::judge(&params(), &f, &ctx());
+    assert_eq!(v.status, CheckStatus::Error);
+    assert!(
+        v.summary.contains("Default-Release `trixie`"),
+        "{}",
+        v.summary
     );
 }

@@ -229,7 +229,8 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
     let cfg = base.join("reporter.yaml");
     std::fs::write(
         &cfg,
-        "erasure:\n  cooling_off: 4s\n  offline_retention: 365d\n",
+        // Every host proves the logs phase here (the default is the app servers).
+        "erasure:\n  cooling_off: 4s\n  offline_retention: 365d\n  roles: {export: [app], site: [app], local_backups: [backup], offline_backups: [offline_backup], logs: [\"*\"]}\n",
     )
     .unwrap();
     let rep = Reporter::start(

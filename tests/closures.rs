@@ -109,7 +109,8 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
     let config = dir.path().join("reporter.yaml");
     std::fs::write(
         &config,
-        "erasure:\n  cooling_off: 2s\n  offline_retention: 365d\n",
+        // Every host proves the logs phase here (the default is the app servers).
+        "erasure:\n  cooling_off: 2s\n  offline_retention: 365d\n  roles: {export: [app], site: [app], local_backups: [backup], offline_backups: [offline_backup], logs: [\"*\"]}\n",
     )
     .unwrap();
     let data = dir.path().join("data");

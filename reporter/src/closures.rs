@@ -79,7 +79,9 @@ fn default_roles() -> BTreeMap<String, Vec<String>> {
         ("site", "app"),
         ("local_backups", "backup"),
         ("offline_backups", "offline_backup"),
-        ("logs", "*"),
+        // Only the app servers hold Papyrs' logs: policies/papyrs.yaml puts
+        // GDPR-4's logs phase on `app` (`["*"]` makes every host prove it).
+        ("logs", "app"),
     ]
     .iter()
     .map(|(p, r)| ((*p).to_owned(), vec![(*r).to_owned()]))

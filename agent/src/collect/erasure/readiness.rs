@@ -201,8 +201,14 @@ async fn backups(
     }
 }
 
+/// How long the readiness probe waits for a lock another process holds on
+/// the repository (restic >= 0.16 `--retry-lock`): a `restic check` or a
+/// `prune` holds an exclusive one, and the host is no less ready for it.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
 /// `restic list keys` opens the repository with its password file and takes
-/// a (shared) lock, which is a write into the repository.
+/// a (shared) lock, which is a write into the repository. It waits up to
+/// [`LOCK_WAIT`] for an exclusive lock to go (on top of `timeout`).
 async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -> Prerequisite {
     let what = format!("restic {} opens and locks", r.repository);
     let password = ctx.path(&r.password_file);
@@ -236,8 +242,14 @@ async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -
         ("RESTIC_PASSWORD_FILE", password),
         ("RESTIC_CACHE_DIR", cache.path().to_path_buf()),
     ];
-    let argv: Vec<String> = ["restic", "list", "keys"].map(String::from).to_vec();
-    match hooks::run(&argv, &env, timeout).await {
+    let argv: Vec<String> = vec![
+        "restic".into(),
+        "--retry-lock".into(),
+        format!("{}s", LOCK_WAIT.as_secs()),
+        "list".into(),
+        "keys".into(),
+    ];
+    match hooks::run(&argv, &env, timeout + LOCK_WAIT).await {
         Ok(ran) if ran.ok() => {
             let keys = ran
                 .stdout

@@ -429,6 +429,87 @@ fn forget_erases_snapshots_of_the_account_alone() {
     assert!(ls.contains("bob/site.json"));
 }
 
+// Issue 19: a backup holding the repository's lock made the erasure's
+// `restic rewrite` fail at once (exit 11, "repository is already locked").
+// The agent now waits for the lock (`--retry-lock`) and then erases.
+#[test]
+fn erasure_waits_for_a_lock_another_restic_holds() {
+    restic_with_rewrite();
+    let host = host_with_sites();
+    let sites = host.root().join("srv/papyrs/sites");
+    let pass = host.write("/etc/vigil/restic.pass", "erasure-test-pass\n");
+    let r = Restic::new(&host.root().join("srv/backup/restic"), &pass);
+    r.cmd(&["init", "-q"]);
+    r.cmd(&["backup", "-q", sites.to_str().unwrap()]);
+    let blobs = small_file_blobs(&sites.join("acme"));
+
+    // A concurrent backup from a pipe the test holds open: restic keeps its
+    // lock until the pipe closes.
+    let mut backup = Command::new(&r.bin)
+        .arg("-r")
+        .arg(&r.repo)
+        .arg("--password-file")
+        .arg(&r.pass)
+        .args([
+            "--no-cache",
+            "backup",
+            "-q",
+            "--stdin",
+            "--stdin-filename",
+            "db.sql",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = backup.stdin.take().unwrap();
+    pipe.write_all(b"-- a slow dump\n").unwrap();
+    wait_until(30, "the concurrent backup to hold a lock", || {
+        !r.cmd(&["list", "locks", "--no-lock"]).trim().is_empty()
+    });
+    // Without waiting, an exclusive command fails on that lock, as the
+    // agent's did before.
+    let o = r.output(&["forget", "--keep-last", "100"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("locked"),
+        "{}",
+        stderr(&o)
+    );
+
+    let hold = std::time::Duration::from_secs(8);
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(hold);
+        drop(pipe);
+        let o = backup.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::time::Instant::now()
+    });
+    let started = std::time::Instant::now();
+    let in_backup = format!("{}/{{account}}", sites.display());
+    let with = backup_with("/srv/backup/restic", "rewrite", &in_backup, "local_backups");
+    let c = run(&host, &with);
+    let done = std::time::Instant::now();
+    let released = released.join().unwrap();
+    assert_eq!(c["status"], "pass", "{c:#}");
+    let checked = assert_evidence(&c, "local_backups", true);
+    assert!(
+        checked[0].starts_with("restic rewrite in /srv/backup/restic: ok"),
+        "{checked:?}"
+    );
+    // It waited for the backup: it finished after the lock was released.
+    assert!(
+        done > released && done.duration_since(started) >= hold,
+        "the erasure did not wait for the lock"
+    );
+    for (f, id) in &blobs {
+        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+    }
+    // The concurrent backup is kept.
+    let snaps = r.cmd(&["snapshots", "--json"]);
+    assert!(snaps.contains("/db.sql"), "{snaps}");
+}
+
 #[test]
 fn rotation_is_proved_not_assumed() {
     restic_with_rewrite();

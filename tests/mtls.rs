@@ -275,3 +275,102 @@ fn agent_tls_config_errors_name_the_file() {
         "{err}"
     );
 }
+
+fn allow_reenroll(c: &reqwest::blocking::Client, r: &Reporter, admin: &str, host: &str) -> u16 {
+    c.post(format!("{}/api/v1/hosts/{host}/allow-reenroll", r.base))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+// Issue 19, item 1: with `require: false`, an enrollment without a
+// certificate must never replace an agent whose token is bound to a key,
+// even when an admin allowed the host's re-enrollment; the key-bound agent
+// keeps working, and an enrollment with a certificate for the host does
+// replace it once allowed.
+#[test]
+fn optional_mtls_never_lets_an_enrollment_without_a_certificate_replace_a_key_bound_agent() {
+    let pki = tempfile::tempdir().unwrap();
+    let d = pki.path();
+    let agents_ca = ca("vigil test agent CA");
+    std::fs::write(d.join("ca.pem"), agents_ca.cert.pem()).unwrap();
+    let web1 = agent_cert(d, "web-1", "web-1", 21, &agents_ca);
+    let web1_new = agent_cert(d, "web-1-new", "web-1", 22, &agents_ca);
+    let cfg = d.join("reporter.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "agent_tls:\n  ca: {}\n  require: false\n",
+            d.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cfg_arg = cfg.display().to_string();
+    let r = Reporter::start(data.path(), true, None, &["--config", &cfg_arg]);
+    let admin = r.add_user("alice", "admin");
+    let anon = client(&r, None);
+    let with_cert = client(&r, Some(&web1));
+
+    // web-1 enrolls with its certificate: its token is bound to that key.
+    let (s, v) = enroll(&with_cert, &r, "web-1").unwrap();
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let (s, body) = get_policy(&anon, &r, &token).unwrap();
+    assert_eq!(s, 401, "{body}");
+    assert!(body.contains("bound to its certificate"), "{body}");
+    let works = |token: &str| get_policy(&with_cert, &r, token).unwrap().0 != 401;
+    assert!(works(&token));
+
+    // Without a certificate (allowed by `require: false`): refused while the
+    // agent is active, and still refused after an admin allowed the host's
+    // re-enrollment, because the active agent is bound to a key.
+    let (s, v) = enroll(&anon, &r, "web-1").unwrap();
+    assert_eq!(s, 409, "{v}");
+    assert!(works(&token));
+    assert_eq!(allow_reenroll(&anon, &r, &admin, "web-1"), 200);
+    let (s, v) = enroll(&anon, &r, "web-1").unwrap();
+    assert_eq!(s, 403, "{v}");
+    assert!(v.to_string().contains("bound to a certificate key"), "{v}");
+    assert!(works(&token));
+    let (s, v) = r.get_json(&admin, "/api/v1/agents");
+    assert_eq!(s, 200, "{v}");
+    let agents = v["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 1, "{v}");
+    assert_eq!(
+        (&agents[0]["cert_bound"], &agents[0]["revoked_at"]),
+        (&json!(true), &Value::Null),
+        "{v}"
+    );
+
+    // A host without a bound agent may still enroll without a certificate.
+    let (s, v) = enroll(&anon, &r, "web-9").unwrap();
+    assert_eq!(s, 201, "{v}");
+    let plain = v["token"].as_str().unwrap().to_owned();
+    assert_ne!(get_policy(&anon, &r, &plain).unwrap().0, 401);
+
+    // With a certificate for web-1 (a renewed one, new key) and the admin's
+    // allowance still open: the new agent replaces the old one, bound to the
+    // new key; the old token stops working.
+    let renewed = client(&r, Some(&web1_new));
+    let (s, v) = enroll(&renewed, &r, "web-1").unwrap();
+    assert_eq!(s, 201, "{v}");
+    let new_token = v["token"].as_str().unwrap().to_owned();
+    assert_ne!(get_policy(&renewed, &r, &new_token).unwrap().0, 401);
+    assert_eq!(get_policy(&with_cert, &r, &new_token).unwrap().0, 401);
+    assert_eq!(get_policy(&with_cert, &r, &token).unwrap().0, 401);
+    // The allowance was used up: a third enrollment is refused again.
+    let (s, v) = enroll(&renewed, &r, "web-1").unwrap();
+    assert_eq!(s, 409, "{v}");
+
+    // Every step is in the audit log, and it verifies.
+    let resp = anon
+        .get(format!("{}/api/v1/audit/verify", r.base))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.json::<Value>().unwrap()["ok"], json!(true));
+}

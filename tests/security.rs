@@ -206,6 +206,100 @@ fn role_scoped_secret_grants_its_roles() {
     );
 }
 
+/// `psql -At -c SQL` on the cluster's database `db`.
+fn psql(pg: &PgCluster, db: &str, sql: &str) -> String {
+    let o = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ])
+        .args(["-At", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{sql}: {}", stderr(&o));
+    stdout(&o)
+}
+
+// Issue 19, item 1, on PostgreSQL: two reporters sharing one database each
+// read "no active agent" for a new host before either inserted, so two
+// enrollments of one host at the same moment both got 201 and the host had
+// two active agents. The partial unique index `agents_one_active` (migration
+// 0013) now lets exactly one win; the other is answered 409.
+#[test]
+fn concurrent_enrollments_of_one_host_leave_one_active_agent_on_postgres() {
+    const HOSTS: usize = 16;
+    let pg = PgCluster::start();
+    let url = pg.database("vigil_enroll_race");
+    let d1 = tempfile::tempdir().unwrap();
+    let r1 = Reporter::start(d1.path(), false, Some(&url), &[]);
+    let d2 = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d2.path().join("audit")).unwrap();
+    std::fs::copy(
+        d1.path().join("audit/ed25519.key"),
+        d2.path().join("audit/ed25519.key"),
+    )
+    .unwrap();
+    let r2 = Reporter::start(d2.path(), false, Some(&url), &[]);
+    let outcomes: Vec<(String, Vec<u16>)> = (0..HOSTS)
+        .map(|i| {
+            let host = format!("race-{i}");
+            let barrier = std::sync::Barrier::new(2);
+            let mut statuses: Vec<u16> = std::thread::scope(|s| {
+                let hs: Vec<_> = [&r1, &r2]
+                    .into_iter()
+                    .map(|r| {
+                        let (host, barrier) = (&host, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            enroll(r, ENROLL_SECRET, host, &[]).0
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            statuses.sort();
+            (host, statuses)
+        })
+        .collect();
+    for (host, statuses) in &outcomes {
+        assert_eq!(statuses, &[201, 409], "{host}: {outcomes:?}");
+    }
+    assert_eq!(
+        psql(
+            &pg,
+            "vigil_enroll_race",
+            "SELECT host FROM agents WHERE revoked_at IS NULL GROUP BY host HAVING count(*) > 1"
+        ),
+        ""
+    );
+    assert_eq!(
+        psql(
+            &pg,
+            "vigil_enroll_race",
+            "SELECT count(*) FROM agents WHERE revoked_at IS NULL"
+        )
+        .trim(),
+        HOSTS.to_string()
+    );
+    // The database refuses a second active agent whoever inserts it.
+    let o = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "postgres", "-d", "vigil_enroll_race"])
+        .args(["-c", "INSERT INTO agents (id, host, roles, requested_roles, interval_secs, token_lookup, token_digest, created_at) VALUES ('x', 'race-0', '[]', '[]', 60, 'x', 'x', 0)"])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("agents_one_active"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status

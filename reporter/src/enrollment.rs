@@ -8,6 +8,10 @@
 //! - A host whose agent is active (not revoked) cannot be enrolled again
 //!   (409) until an admin revokes that agent or allows one re-enrollment
 //!   (both audited). The active agent's token keeps working meanwhile.
+//!   The database holds at most one active agent per host (the partial
+//!   unique index `agents_one_active`, migration 0013), so two reporters
+//!   sharing a PostgreSQL database cannot both enroll a new host: the
+//!   second insert fails and is answered 409 like any other refusal.
 //! - With optional mutual TLS, an active agent bound to a certificate key is
 //!   replaced only by an enrollment that presents a certificate for the host,
 //!   even with `require: false` and an allowance.
@@ -197,7 +201,14 @@ pub async fn enroll(
         .bind(a.cert_spki_sha256)
         .execute(&mut *tx)
         .await
-        .map_err(StoreError::from)?;
+        .map_err(|e| match &e {
+            // `agents_one_active` (migration 0013): another reporter on the
+            // same database enrolled this host between our read and insert.
+            sqlx::Error::Database(d) if d.is_unique_violation() => ApiError::from(Refusal::Active {
+                host: a.host.to_owned(),
+            }),
+            _ => StoreError::from(e).into(),
+        })?;
     audit
         .append_in(
             &mut tx,

@@ -64,6 +64,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_incident_lifecycle.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_one_active_agent.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -106,6 +110,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         20,
         include_str!("../migrations/postgres/0020_incident_lifecycle.sql"),
+    ),
+    (
+        13,
+        include_str!("../migrations/postgres/0013_one_active_agent.sql"),
     ),
 ];
 

@@ -73,6 +73,9 @@ fn under(np: &str, p: &str) -> bool {
     np == p || np.strip_prefix(p).is_some_and(|r| r.starts_with('/'))
 }
 
+/// How long a restic command waits for the repository lock (restic >= 0.16).
+const LOCK_WAIT: Duration = Duration::from_secs(600);
+
 struct Repo {
     env: Vec<(&'static str, PathBuf)>,
     _cache: tempfile::TempDir,
@@ -106,10 +109,17 @@ impl Repo {
         })
     }
 
+    /// Every command waits up to [`LOCK_WAIT`] for a lock another process
+    /// holds (a backup, the operator's own prune): without `--retry-lock`
+    /// restic fails at once (exit 11). The wait comes on top of `timeout`.
     async fn run(&self, args: &[&str], timeout: Duration) -> Result<hooks::Ran, String> {
-        let mut argv = vec!["restic".to_owned()];
+        let mut argv = vec![
+            "restic".to_owned(),
+            "--retry-lock".to_owned(),
+            format!("{}s", LOCK_WAIT.as_secs()),
+        ];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
-        hooks::run(&argv, &self.env, timeout).await
+        hooks::run(&argv, &self.env, timeout + LOCK_WAIT).await
     }
 
     async fn restic(&self, args: &[&str], timeout: Duration) -> Result<Vec<u8>, String> {

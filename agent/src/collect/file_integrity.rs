@@ -25,7 +25,7 @@ use vigil_rules::checks::file_integrity::{
     Baseline, Diff, DiffKind, Dpkg, DpkgProblem, Facts, Params, ProblemKind,
 };
 
-use super::{io_reason, stat_identity, HostCtx};
+use super::host::{io_reason, stat_identity, HostCtx};
 use crate::pace::{self, Pace};
 
 pub mod cache;

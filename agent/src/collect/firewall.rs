@@ -9,7 +9,7 @@ use std::process::Command;
 
 use vigil_rules::checks::firewall::{Facts, Output, Params, Socket};
 
-use super::{io_reason, HostCtx};
+use super::host::{io_reason, HostCtx};
 
 // The pure parser of the socket tables (its own file: the fuzz crate includes it).
 #[path = "proc_net.rs"]

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use vigil_rules::checks::log_secrets::detect::Scanner;
 use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, HitFact, Params, ReadMode};
 
-use super::{io_reason, HostCtx};
+use super::host::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
 mod journal;
@@ -247,7 +247,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
         new_state.journal = st;
     }
     if let Some(q) = &p.sql {
-        facts.files.push(sql::scan(q, &scanner, p));
+        facts.files.push(sql::scan(q, &scanner, p, ctx));
     }
     if p.incremental {
         if let Err(e) = save_state(&state_path, &new_state) {

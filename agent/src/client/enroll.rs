@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::http::{self, Secret};
 use crate::config::AgentConfig;
-use crate::daemon::http::{self, Secret};
 use crate::daemon::spool::write_durable;
 
 #[derive(Debug)]

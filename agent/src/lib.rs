@@ -17,12 +17,14 @@
 //! - [`client`] is the agent's side of the reporter's API: enrollment (a
 //!   token for the enrollment secret), reports sent, the policy, erasure
 //!   tasks and waivers fetched and checked, export archives handed over.
+//! - [`durable`] writes a file whole or not at all, never through a symlink.
 
 pub mod act;
 pub mod client;
 pub mod collect;
 pub mod config;
 pub mod daemon;
+pub mod durable;
 pub mod engine;
 pub mod pace;
 pub mod progress;

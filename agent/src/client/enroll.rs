@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::http::{self, Secret};
 use crate::config::AgentConfig;
-use crate::daemon::spool::write_durable;
+use crate::durable::write_durable;
 
 #[derive(Debug)]
 pub struct Enrolled {

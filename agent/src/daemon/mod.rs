@@ -424,7 +424,7 @@ impl Daemon {
 fn save_last_good(state_dir: &Path, yaml: &str) {
     let path = state_dir.join(LAST_GOOD_POLICY);
     let res = std::fs::create_dir_all(state_dir)
-        .and_then(|_| spool::write_durable(&path, yaml.as_bytes(), 0o600));
+        .and_then(|_| crate::durable::write_durable(&path, yaml.as_bytes(), 0o600));
     if let Err(e) = res {
         tracing::warn!("cannot keep the policy in `{}`: {e}", path.display());
     }

@@ -7,7 +7,7 @@ use vigil_rules::duration::PolicyDuration;
 use vigil_rules::policy::Diagnostics;
 use vigil_rules::yaml;
 
-use crate::collect::HostCtx;
+use crate::collect::host::HostCtx;
 use crate::pace::{Pace, ScanPriority, DAEMON_READ_BUDGET_MB_PER_S};
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -11,7 +11,9 @@ use vigil_rules::policy::{Check, Control, Policy};
 use vigil_rules::report::{self, AgentInfo, CheckReport, ControlReport, PolicyRef, Report};
 use vigil_rules::verdict::Verdict;
 
-use crate::collect::{self, HostCtx, RunMemo};
+use crate::collect;
+use crate::collect::host::{HostCtx, RunMemo};
+use crate::progress::Board;
 
 /// A check with no `timeout` gets this much time.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,6 +45,8 @@ pub struct RunOptions {
     pub ctx: HostCtx,
     /// Where `erasure` checks get their tasks.
     pub erasures: ErasureTasks,
+    /// Where the run shows its progress on a terminal (`check` only).
+    pub board: Option<Arc<Board>>,
 }
 
 /// The erasure tasks a run carries out.
@@ -143,17 +147,21 @@ pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>
 
 /// Collects and judges one check.
 pub async fn run_check(check: &Check, ctx: &HostCtx, judge: &JudgeCtx) -> CheckReport {
-    run_check_as(check, &check.id, ctx, judge).await
+    run_check_as(check, &check.id, ctx, judge, None).await
 }
 
-/// [`run_check`], shown as `label` on the run's progress board if it has one.
-async fn run_check_as(check: &Check, label: &str, ctx: &HostCtx, judge: &JudgeCtx) -> CheckReport {
+/// [`run_check`], shown as `label` on the run's progress `board` if it has one.
+async fn run_check_as(
+    check: &Check,
+    label: &str,
+    ctx: &HostCtx,
+    judge: &JudgeCtx,
+    board: Option<&Arc<Board>>,
+) -> CheckReport {
     let started = Instant::now();
     let limit = check.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_std());
     let pace = ctx.pace.for_check(check.type_name());
-    let _shown = pace
-        .board()
-        .map(|b| b.start(label.to_owned(), pace.clone()));
+    let _shown = board.map(|b| b.start(label.to_owned(), pace.clone()));
     let ctx = &HostCtx {
         pace,
         ..ctx.clone()
@@ -193,12 +201,13 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
     // new for every run, gone with it.
     let memo = RunMemo::default();
     let mut handles = Vec::new();
-    if let Some(board) = ctx.pace.board() {
+    if let Some(board) = &opts.board {
         board.set_total(controls.iter().map(|c| c.checks.len() as u64).sum());
     }
     for control in &controls {
         for check in control.checks_for(&opts.roles) {
             let (ctx, judge, gate, memo) = (ctx.clone(), judge.clone(), gate.clone(), memo.clone());
+            let board = opts.board.clone();
             let label = format!("{}/{}", control.id, check.id);
             let heavy = file_heavy(&check.spec).then(|| heavy_gate.clone());
             let check = with_tasks(check, &opts.erasures)
@@ -212,7 +221,10 @@ pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
                 };
                 let _permit = gate.acquire_owned().await;
                 match check {
-                    Ok(check) => memo.scope(run_check_as(&check, &label, &ctx, &judge)).await,
+                    Ok(check) => {
+                        let run = run_check_as(&check, &label, &ctx, &judge, board.as_ref());
+                        memo.scope(run).await
+                    }
                     Err((id, check_type, summary)) => CheckReport {
                         id,
                         check_type,
@@ -350,6 +362,7 @@ mod tests {
             controls: vec![],
             ctx: HostCtx::live(),
             erasures: ErasureTasks::FromPolicy,
+            board: None,
         };
         let r = run(&p, &opts).await.unwrap();
         assert_eq!(r.agent.roles, ["db"]);

@@ -218,7 +218,7 @@ fn enroll(
     secret_file: Option<PathBuf>,
     config: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
-    use vigil_agent::daemon::http::Secret;
+    use vigil_agent::client::http::Secret;
     let default = PathBuf::from(vigil_agent::config::DEFAULT_CONFIG);
     let config = config.or_else(|| default.is_file().then_some(default));
     let cfg = match &config {
@@ -257,7 +257,7 @@ fn enroll(
         }
     }
     let rt = runtime()?;
-    match rt.block_on(vigil_agent::enroll::enroll(
+    match rt.block_on(vigil_agent::client::enroll::enroll(
         &cfg,
         server.as_deref(),
         &secret,
@@ -511,19 +511,13 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             // Progress on a terminal only, and never beside JSON on stdout.
             let board = (std::io::stderr().is_terminal() && fmt != Format::Json)
                 .then(|| Arc::new(vigil_agent::progress::Board::default()));
-            let ctx = match &board {
-                Some(b) => HostCtx {
-                    pace: ctx.pace.clone().with_board(b.clone()),
-                    ..ctx
-                },
-                None => ctx,
-            };
             let opts = RunOptions {
                 host: host.or(cfg.host.clone()).unwrap_or_else(engine::hostname),
                 roles,
                 controls,
                 ctx,
                 erasures: engine::ErasureTasks::FromPolicy,
+                board: board.clone(),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -676,7 +670,7 @@ fn run_policy_tests(policy_path: &std::path::Path) -> u8 {
 
 /// The drop-in `erase-unit` prints; `None` when the policy's erasure needs nothing.
 fn erase_unit(p: &policy::Policy, file: &std::path::Path, state_dir: &str) -> Option<String> {
-    use vigil_agent::collect::erasure::preflight::{unit_needs, Needs};
+    use vigil_agent::act::preflight::{unit_needs, Needs};
     use vigil_rules::checks::CheckSpec;
     let mut needs = Needs::default();
     for c in p.controls.iter().flat_map(|c| c.checks.iter()) {

@@ -201,8 +201,6 @@ pub struct Pace {
     priority: ScanPriority,
     budget: Option<Arc<Bucket>>,
     token: Arc<CheckToken>,
-    /// Where a run shows its progress on a terminal (`check` only).
-    board: Option<Arc<crate::progress::Board>>,
 }
 
 /// Throws its check's stop switch when dropped, unless disarmed.
@@ -239,19 +237,7 @@ impl Pace {
                 ))
             }),
             token: Arc::default(),
-            board: None,
         }
-    }
-
-    /// The same pacing, showing the run's progress on `board`.
-    pub fn with_board(mut self, board: Arc<crate::progress::Board>) -> Pace {
-        self.board = Some(board);
-        self
-    }
-
-    /// The run's progress board, if it has one.
-    pub fn board(&self) -> Option<&Arc<crate::progress::Board>> {
-        self.board.as_ref()
     }
 
     /// The check expects to read `bytes` bytes (for progress only).
@@ -311,7 +297,6 @@ impl Pace {
             priority: self.priority,
             budget: self.budget.clone(),
             token: Arc::new(token),
-            board: self.board.clone(),
         }
     }
 

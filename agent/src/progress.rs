@@ -2,8 +2,8 @@
 //! and, for the long ones (dpkg verification, log scans, clamd scans), how
 //! far they are, as files or bytes done of the total.
 //!
-//! The engine registers each running check on a [`Board`] (found through
-//! the run's [`Pace`]); collectors that know their amount of work say so with
+//! The engine registers each running check, with its [`Pace`], on the run's
+//! [`Board`] (`RunOptions::board`); collectors that know their amount of work say so with
 //! [`Pace::expect_items`] / [`Pace::expect_bytes`], and the bytes their paced
 //! readers read are counted already. A [`Ticker`] redraws one status line on
 //! stderr a few times a second and erases it at the end. Nothing of this is

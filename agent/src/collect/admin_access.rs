@@ -12,7 +12,7 @@ use vigil_rules::checks::admin_access::{
     key_fingerprint, Account, AuthorizedKey, Facts, Group, MatchSetting, Params, Sshd, SudoersFacts,
 };
 
-use super::{io_reason, read_optional, HostCtx};
+use super::host::{io_reason, read_optional, HostCtx};
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let mut facts = Facts::default();

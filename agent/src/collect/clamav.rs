@@ -26,7 +26,7 @@ use vigil_rules::checks::clamav::{
     parse_version, DateSource, Facts, Infected, Params, Scan, ScanError, SelfTest,
 };
 
-use super::{io_reason, stat_identity, HostCtx};
+use super::host::{io_reason, stat_identity, HostCtx};
 
 /// How long one clamd command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -226,7 +226,7 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let db_dir = ctx.path(&p.database_directory);
     let (db_files, db_newest, db_fingerprint) = {
         let dir = db_dir.clone();
-        super::blocking(move || Ok(database_files(&dir))).await?
+        super::host::blocking(move || Ok(database_files(&dir))).await?
     };
     facts.database_files = db_files;
     match date {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use vigil_rules::checks::firewall::{proc_net, Facts, Output, Params, Socket};
 
-use super::{io_reason, HostCtx};
+use super::host::{io_reason, HostCtx};
 
 pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     if !ctx.is_live() {

@@ -2,7 +2,7 @@
 //! heartbeat files at each mirror path.
 //!
 //! The connection string may hold a password; every message leaving here
-//! passes through [`scrub`] first.
+//! passes through [`Dsn::scrub`] first.
 
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use vigil_rules::checks::mirror_lag::{
     parse_heartbeat, Facts, Heartbeat, Params, PostgresFacts, PostgresSpec, Replica, Standby,
 };
 
-use super::{blocking, io_reason, HostCtx};
+use super::dsn::Dsn;
+use super::host::{blocking, io_reason, HostCtx};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -48,78 +49,6 @@ fn heartbeat(path: &str, ctx: &HostCtx) -> Heartbeat {
     hb
 }
 
-fn dsn_of(pg: &PostgresSpec, ctx: &HostCtx) -> Result<String, String> {
-    if let Some(d) = &pg.dsn {
-        return Ok(d.clone());
-    }
-    if let Some(f) = &pg.dsn_file {
-        return std::fs::read_to_string(ctx.path(f))
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| format!("cannot read `dsn_file` `{f}`: {}", io_reason(&e)));
-    }
-    if let Some(v) = &pg.dsn_env {
-        return std::env::var(v).map_err(|_| format!("environment variable `{v}` is not set"));
-    }
-    Err("no connection string".into())
-}
-
-/// The password of a connection string (URL or `key=value` form), if any.
-fn password_of(dsn: &str) -> Option<String> {
-    if let Some((_, rest)) = dsn.split_once("://") {
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, pass)) = userinfo.split_once(':') {
-                if !pass.is_empty() {
-                    return Some(pass.to_owned());
-                }
-            }
-        }
-    }
-    for part in dsn.split(['?', '&', ' ']) {
-        if let Some(v) = part.strip_prefix("password=") {
-            if !v.is_empty() {
-                return Some(v.trim_matches('\'').to_owned());
-            }
-        }
-    }
-    None
-}
-
-/// Removes the connection string's password (raw and percent-decoded) from a message.
-pub fn scrub(msg: &str, dsn: &str) -> String {
-    let mut out = msg.to_owned();
-    if let Some(pass) = password_of(dsn) {
-        let decoded = percent_decode(&pass);
-        for s in [pass, decoded] {
-            if !s.is_empty() {
-                out = out.replace(&s, "[REDACTED]");
-            }
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            if let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn postgres(spec: &PostgresSpec, ctx: &HostCtx) -> PostgresFacts {
     let mut facts = PostgresFacts {
         target: String::new(),
@@ -129,7 +58,12 @@ async fn postgres(spec: &PostgresSpec, ctx: &HostCtx) -> PostgresFacts {
         standby: None,
         error: None,
     };
-    let dsn = match dsn_of(spec, ctx) {
+    let dsn = match Dsn::read(
+        spec.dsn.as_deref(),
+        spec.dsn_file.as_deref(),
+        spec.dsn_env.as_deref(),
+        ctx,
+    ) {
         Ok(d) => d,
         Err(e) => {
             facts.target = spec
@@ -137,13 +71,13 @@ async fn postgres(spec: &PostgresSpec, ctx: &HostCtx) -> PostgresFacts {
                 .clone()
                 .or_else(|| spec.dsn_env.as_ref().map(|v| format!("${v}")))
                 .unwrap_or_default();
-            facts.error = Some(e);
+            facts.error = Some(e.to_string());
             return facts;
         }
     };
-    facts.target = scrub(&dsn, &dsn);
-    if let Err(e) = query(&dsn, &mut facts).await {
-        facts.error = Some(scrub(&e, &dsn));
+    facts.target = dsn.to_string();
+    if let Err(e) = query(dsn.expose(), &mut facts).await {
+        facts.error = Some(dsn.scrub(&e));
     }
     facts
 }
@@ -224,28 +158,4 @@ async fn query(dsn: &str, facts: &mut PostgresFacts) -> Result<(), String> {
     }
     let _ = conn.close().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_hides_url_and_keyword_passwords() {
-        assert_eq!(
-            scrub(
-                "bad postgres://m:p%40ss@h/db p@ss",
-                "postgres://m:p%40ss@h/db"
-            ),
-            "bad postgres://m:[REDACTED]@h/db [REDACTED]"
-        );
-        assert_eq!(
-            scrub("x s3cr3t y", "host=h password=s3cr3t"),
-            "x [REDACTED] y"
-        );
-        assert_eq!(
-            scrub("postgres://m@h/db", "postgres://m@h/db"),
-            "postgres://m@h/db"
-        );
-    }
 }

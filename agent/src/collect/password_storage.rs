@@ -7,7 +7,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::Row;
 use vigil_rules::checks::password_storage::{classify, Entry, Facts, Params, Source, SqlSource};
 
-use super::{blocking, read_optional, HostCtx};
+use super::dsn::Dsn;
+use super::host::{blocking, read_optional, HostCtx};
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let mut facts = Facts::default();
@@ -18,7 +19,7 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             .push(blocking(move || Ok(read_shadow(&shadow, &ctx))).await?);
     }
     if let Some(sql) = &p.sql {
-        facts.sources.push(read_sql(sql).await);
+        facts.sources.push(read_sql(sql, ctx).await);
     }
     Ok(facts)
 }
@@ -62,47 +63,22 @@ fn read_shadow(shadow: &str, ctx: &HostCtx) -> Source {
     src
 }
 
-pub fn dsn_of(sql: &SqlSource) -> Result<String, String> {
-    if let Some(d) = &sql.dsn {
-        return Ok(d.clone());
-    }
-    if let Some(f) = &sql.dsn_file {
-        return std::fs::read_to_string(f)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| format!("cannot read `dsn_file` `{f}`: {}", super::io_reason(&e)));
-    }
-    if let Some(v) = &sql.dsn_env {
-        return std::env::var(v).map_err(|_| format!("environment variable `{v}` is not set"));
-    }
-    Err("no connection string".into())
-}
-
-/// Removes the password of a connection string from a message.
-pub fn scrub(msg: &str, dsn: &str) -> String {
-    let mut out = msg.to_owned();
-    if let Some((_, rest)) = dsn.split_once("://") {
-        if let Some((userinfo, _)) = rest.split_once('@') {
-            if let Some((_, pass)) = userinfo.split_once(':') {
-                if !pass.is_empty() {
-                    out = out.replace(pass, "[REDACTED]");
-                }
-            }
-        }
-    }
-    out
-}
-
-async fn read_sql(sql: &SqlSource) -> Source {
+async fn read_sql(sql: &SqlSource, ctx: &HostCtx) -> Source {
     let mut src = Source {
         name: "sql".into(),
         entries: vec![],
         error: None,
         malformed: vec![],
     };
-    let dsn = match dsn_of(sql) {
+    let dsn = match Dsn::read(
+        sql.dsn.as_deref(),
+        sql.dsn_file.as_deref(),
+        sql.dsn_env.as_deref(),
+        ctx,
+    ) {
         Ok(d) => d,
         Err(e) => {
-            src.error = Some(e);
+            src.error = Some(e.to_string());
             return src;
         }
     };
@@ -110,19 +86,19 @@ async fn read_sql(sql: &SqlSource) -> Source {
     let pool = match AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(&dsn)
+        .connect(dsn.expose())
         .await
     {
         Ok(p) => p,
         Err(e) => {
-            src.error = Some(scrub(&format!("cannot connect to the database: {e}"), &dsn));
+            src.error = Some(dsn.scrub(&format!("cannot connect to the database: {e}")));
             return src;
         }
     };
     let rows = match sqlx::query(&sql.query).fetch_all(&pool).await {
         Ok(r) => r,
         Err(e) => {
-            src.error = Some(scrub(&format!("query failed: {e}"), &dsn));
+            src.error = Some(dsn.scrub(&format!("query failed: {e}")));
             return src;
         }
     };
@@ -156,20 +132,4 @@ async fn read_sql(sql: &SqlSource) -> Source {
     }
     pool.close().await;
     src
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_hides_the_password() {
-        assert_eq!(
-            scrub(
-                "failed for postgres://u:s3cret@h/db",
-                "postgres://u:s3cret@h/db"
-            ),
-            "failed for postgres://u:[REDACTED]@h/db"
-        );
-    }
 }

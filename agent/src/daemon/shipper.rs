@@ -12,19 +12,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::http::{self, Secret};
 use super::spool::{Loaded, Spool};
-
-/// Where the reporter is and who we are.
-#[derive(Clone, Debug)]
-pub struct Conn {
-    pub client: reqwest::Client,
-    pub server: String,
-    pub token: Option<Secret>,
-    /// Where the token came from: read again while the token is refused, so
-    /// a `vigil-agent enroll` resumes shipping without a restart.
-    pub token_file: Option<std::path::PathBuf>,
-}
+use crate::client::{http, send_report, Conn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -63,9 +52,9 @@ impl Backoff {
 /// Ships every spooled report in order until one cannot be delivered now.
 pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
     let mut sent = 0;
-    let Some(token) = &conn.token else {
+    if conn.token.is_none() {
         return Outcome::NeedsEnroll { sent };
-    };
+    }
     let entries = match spool.entries() {
         Ok(e) => e,
         Err(e) => {
@@ -75,7 +64,6 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
             }
         }
     };
-    let url = http::endpoint(&conn.server, "/api/v1/reports");
     for entry in entries {
         let body = match spool.load(&entry) {
             Ok(Loaded::Report(b)) => b,
@@ -95,24 +83,10 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
                 }
             }
         };
-        let resp = conn
-            .client
-            .post(&url)
-            .bearer_auth(token.expose())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Retry {
-                    sent,
-                    reason: format!("{}: {}", conn.server, http::describe(&e)),
-                }
-            }
+        let (status, text) = match send_report(conn, body).await {
+            Ok(answer) => answer,
+            Err(reason) => return Outcome::Retry { sent, reason },
         };
-        let status = resp.status();
         match status {
             StatusCode::OK | StatusCode::CREATED => {
                 if let Err(e) = spool.remove(&entry) {
@@ -128,7 +102,7 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
                 tracing::debug!(report = %entry.name(), status = status.as_u16(), "report delivered");
             }
             StatusCode::UNAUTHORIZED => {
-                let msg = http::error_message(&resp.text().await.unwrap_or_default());
+                let msg = http::error_message(&text);
                 tracing::error!(
                     "the reporter refused this agent's token ({msg}); reports stay in the spool \
                      until the agent is enrolled again: run `vigil-agent enroll`"
@@ -139,7 +113,7 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
             | StatusCode::FORBIDDEN
             | StatusCode::PAYLOAD_TOO_LARGE
             | StatusCode::UNPROCESSABLE_ENTITY => {
-                let msg = http::error_message(&resp.text().await.unwrap_or_default());
+                let msg = http::error_message(&text);
                 match spool.reject(&entry) {
                     Ok(to) => tracing::error!(
                         status = status.as_u16(),
@@ -159,7 +133,7 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
                 }
             }
             _ => {
-                let msg = http::error_message(&resp.text().await.unwrap_or_default());
+                let msg = http::error_message(&text);
                 return Outcome::Retry {
                     sent,
                     reason: format!("the reporter answered {status}: {msg}"),

@@ -23,9 +23,10 @@ use std::time::Duration;
 use vigil_rules::checks::erasure::readiness::{Prerequisite, Readiness};
 use vigil_rules::checks::erasure::{substitute, BackupPhase, ExportPhase, Params, ResticRepo};
 
-use super::preflight::literal_root;
-use super::{export, hooks, nofollow};
-use crate::collect::{blocking, io_reason, HostCtx};
+use crate::act::erasure::sql_count;
+use crate::act::preflight::literal_root;
+use crate::act::{export, hooks, nofollow};
+use crate::collect::host::{blocking, io_reason, HostCtx};
 
 /// An account id no customer has, for probes that need one.
 const PROBE_ACCOUNT: &str = "vigil-readiness-probe";
@@ -46,7 +47,7 @@ pub async fn gather(p: &Params, ctx: &HostCtx) -> Readiness {
             }
         }
         if let Some(sql) = &s.sql {
-            let r = super::sql_count(sql, PROBE_ACCOUNT).await;
+            let r = sql_count(sql, PROBE_ACCOUNT, ctx).await;
             out.push(Prerequisite {
                 phase: "site".into(),
                 what: "sql count runs".into(),

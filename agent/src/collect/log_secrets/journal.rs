@@ -21,7 +21,8 @@ use vigil_rules::checks::log_secrets::detect::{Hit, Scanner};
 use vigil_rules::checks::log_secrets::journal::{next_entry, Entry};
 use vigil_rules::checks::log_secrets::{FileFacts, HitFact, Params, ReadMode};
 
-use super::{HostCtx, JournalState};
+use super::state::JournalState;
+use crate::collect::host::{io_reason, HostCtx};
 
 /// Bytes of entries scanned at once.
 const BATCH: usize = 1 << 20;
@@ -155,7 +156,7 @@ fn run(
                 "`journalctl` not found: install systemd's journalctl or set `journal: false`"
                     .to_owned()
             } else {
-                format!("cannot run journalctl: {}", super::io_reason(&e))
+                format!("cannot run journalctl: {}", io_reason(&e))
             }
         })?;
     let mut out = Scanned {
@@ -213,7 +214,7 @@ fn run(
     if let Err(e) = read {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(format!("reading the journal: {}", super::io_reason(&e)));
+        return Err(format!("reading the journal: {}", io_reason(&e)));
     }
     let mut err = String::new();
     if let Some(mut s) = child.stderr.take() {
@@ -221,7 +222,7 @@ fn run(
     }
     let status = child
         .wait()
-        .map_err(|e| format!("journalctl: {}", super::io_reason(&e)))?;
+        .map_err(|e| format!("journalctl: {}", io_reason(&e)))?;
     if !status.success() {
         let first = err.lines().next().unwrap_or("").trim().to_owned();
         return Err(format!("journalctl failed ({status}): {first}"));

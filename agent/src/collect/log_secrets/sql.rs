@@ -3,35 +3,32 @@
 
 use std::time::Duration;
 
+use crate::collect::dsn::Dsn;
+use crate::collect::host::HostCtx;
 use futures_util::TryStreamExt;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::Row;
 use vigil_rules::checks::log_secrets::detect::Scanner;
 use vigil_rules::checks::log_secrets::{FileFacts, HitFact, Params, SqlScan};
-use vigil_rules::checks::password_storage::SqlSource;
 
-use crate::collect::password_storage::{dsn_of, scrub};
-
-pub(super) fn scan(q: &SqlScan, scanner: &Scanner, p: &Params) -> FileFacts {
+pub(super) fn scan(q: &SqlScan, scanner: &Scanner, p: &Params, ctx: &HostCtx) -> FileFacts {
     let mut ff = FileFacts {
         path: format!("sql `{}`", q.query.trim()),
         ..Default::default()
     };
-    let src = SqlSource {
-        dsn: q.dsn.clone(),
-        dsn_file: q.dsn_file.clone(),
-        dsn_env: q.dsn_env.clone(),
-        query: q.query.clone(),
-        allow_empty: true,
-    };
-    let dsn = match dsn_of(&src) {
+    let dsn = match Dsn::read(
+        q.dsn.as_deref(),
+        q.dsn_file.as_deref(),
+        q.dsn_env.as_deref(),
+        ctx,
+    ) {
         Ok(d) => d,
         Err(e) => {
-            ff.error = Some(e);
+            ff.error = Some(e.to_string());
             return ff;
         }
     };
-    let fut = rows(&dsn, &q.query, q.sample_rows, p.max_line_bytes);
+    let fut = rows(dsn.expose(), &q.query, q.sample_rows, p.max_line_bytes);
     // The collector runs on a blocking thread of the agent's runtime (or
     // none, in benchmarks): wait for the query there.
     let got = match tokio::runtime::Handle::try_current() {
@@ -47,7 +44,7 @@ pub(super) fn scan(q: &SqlScan, scanner: &Scanner, p: &Params) -> FileFacts {
     let text = match got {
         Ok(t) => t,
         Err(e) => {
-            ff.error = Some(scrub(&e, &dsn));
+            ff.error = Some(dsn.scrub(&e));
             return ff;
         }
     };

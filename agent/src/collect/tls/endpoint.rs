@@ -25,8 +25,8 @@ use vigil_rules::checks::tls::endpoint::{
 };
 use vigil_rules::checks::tls::protocol_rank;
 
-use super::super::HostCtx;
 use super::{http, load_anchors, probe, validate, Anchors};
+use crate::collect::host::{blocking, io_reason, HostCtx};
 
 /// Accepts everything, remembering whether an OCSP response was stapled.
 #[derive(Debug, Default)]
@@ -130,8 +130,7 @@ pub fn split_address_port(address: &str, default_port: &str) -> (String, String)
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let (system, ca, c) = (p.system_roots, p.ca_file.clone(), ctx.clone());
-    let anchors =
-        Arc::new(super::super::blocking(move || load_anchors(system, ca.as_deref(), &c)).await?);
+    let anchors = Arc::new(blocking(move || load_anchors(system, ca.as_deref(), &c)).await?);
     let tasks: Vec<_> = p
         .all_addresses()
         .into_iter()
@@ -211,7 +210,7 @@ async fn session(
 
     let tcp = TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("cannot connect to {addr}: {}", super::super::io_reason(&e)))?;
+        .map_err(|e| format!("cannot connect to {addr}: {}", io_reason(&e)))?;
     let mut tls = connector
         .connect(name, tcp)
         .await

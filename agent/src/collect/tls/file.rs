@@ -5,8 +5,8 @@ use rustls::pki_types::CertificateDer;
 use vigil_rules::checks::tls::cert::{encode, ChainFacts};
 use vigil_rules::checks::tls::file::{Facts, Params};
 
-use super::super::{io_reason, HostCtx};
 use super::{load_anchors, validate};
+use crate::collect::host::{io_reason, HostCtx};
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let path = ctx.path(&p.path);

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vigil_rules::checks::tls::http::{parse_head, HttpHead};
 
-use super::super::io_reason;
+use crate::collect::host::io_reason;
 
 /// The most of a response that is read looking for the end of its head.
 pub const HEAD_LIMIT: usize = 16 * 1024;

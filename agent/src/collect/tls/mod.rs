@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::RootCertStore;
 use vigil_rules::checks::tls::cert::{Trust, TrustOutcome};
 
-use super::{io_reason, HostCtx};
+use super::host::{io_reason, HostCtx};
 
 pub mod endpoint;
 pub mod file;

@@ -22,7 +22,10 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use super::has_glob;
+/// Whether a pattern component has glob characters.
+pub fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
 
 /// One entry a pattern matched: its parent directory's descriptor and name.
 pub struct Entry {
@@ -49,7 +52,7 @@ pub struct Resolved {
 }
 
 fn reason(e: Errno) -> String {
-    crate::collect::io_reason(&std::io::Error::from(e))
+    crate::collect::host::io_reason(&std::io::Error::from(e))
 }
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY

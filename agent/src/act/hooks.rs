@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use vigil_rules::checks::erasure::{substitute, valid_account, Action};
 
+use crate::collect::dsn::Dsn;
+
 /// How a command ended.
 #[derive(Debug)]
 pub struct Ran {
@@ -46,9 +48,12 @@ pub async fn run(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start `{program}`: {}", super::super::io_reason(&e)))?;
+    let child = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start `{program}`: {}",
+            crate::collect::host::io_reason(&e)
+        )
+    })?;
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Err(_) => Err(format!(
             "`{program}` timed out after {} and was killed",
@@ -56,7 +61,7 @@ pub async fn run(
         )),
         Ok(Err(e)) => Err(format!(
             "waiting for `{program}` failed: {}",
-            super::super::io_reason(&e)
+            crate::collect::host::io_reason(&e)
         )),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -115,11 +120,11 @@ pub fn scrub_line(line: &str) -> String {
     let words: Vec<String> = line
         .split(' ')
         .map(|w| {
-            if let Some((scheme, rest)) = w.split_once("://") {
-                if let Some((userinfo, host)) = rest.split_once('@') {
-                    if let Some((user, _)) = userinfo.split_once(':') {
-                        return format!("{scheme}://{user}:[REDACTED]@{host}");
-                    }
+            if w.contains("://") {
+                let url = Dsn::new(w);
+                let shown = url.to_string();
+                if shown != w {
+                    return shown;
                 }
             }
             for sep in ['=', ':'] {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::http::{self, Secret};
 use crate::config::AgentConfig;
-use crate::daemon::http::{self, Secret};
-use crate::daemon::spool::write_durable;
+use crate::durable::write_durable;
 
 #[derive(Debug)]
 pub struct Enrolled {

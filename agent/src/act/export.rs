@@ -20,8 +20,9 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::Row;
 use vigil_rules::checks::password_storage::SqlSource;
 
-use crate::collect::io_reason;
-use crate::collect::password_storage::{dsn_of, scrub};
+use crate::collect::dsn::Dsn;
+use crate::collect::host::io_reason;
+use crate::collect::host::HostCtx;
 
 pub const FORMAT: &str = "papyrs-export/1";
 
@@ -442,20 +443,30 @@ fn valid_slug(s: &str) -> bool {
 /// account) returns the slug in its first column and the Markdown body in its
 /// second. No rows is an error unless `allow_empty` (nothing found is not
 /// proof that the site has no database pages).
-pub async fn db_pages(sql: &SqlSource, account: &str) -> Result<Vec<(String, String)>, String> {
-    let dsn = dsn_of(sql)?;
+pub async fn db_pages(
+    sql: &SqlSource,
+    account: &str,
+    ctx: &HostCtx,
+) -> Result<Vec<(String, String)>, String> {
+    let dsn = Dsn::read(
+        sql.dsn.as_deref(),
+        sql.dsn_file.as_deref(),
+        sql.dsn_env.as_deref(),
+        ctx,
+    )
+    .map_err(|e| e.to_string())?;
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect(&dsn)
+        .connect(dsn.expose())
         .await
-        .map_err(|e| scrub(&format!("cannot connect to the database: {e}"), &dsn))?;
+        .map_err(|e| dsn.scrub(&format!("cannot connect to the database: {e}")))?;
     let rows = sqlx::query(&sql.query)
         .bind(account.to_owned())
         .fetch_all(&pool)
         .await
-        .map_err(|e| scrub(&format!("the export query failed: {e}"), &dsn));
+        .map_err(|e| dsn.scrub(&format!("the export query failed: {e}")));
     pool.close().await;
     let mut out = Vec::new();
     for r in rows? {

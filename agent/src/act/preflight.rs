@@ -18,7 +18,7 @@ use vigil_rules::checks::erasure::{
 };
 
 use super::nofollow;
-use crate::collect::HostCtx;
+use crate::collect::host::HostCtx;
 
 /// A capability erasure may need, with its bit in `CapEff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -37,7 +37,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::nofollow::{self, Entry};
-use crate::collect::io_reason;
+use crate::collect::host::io_reason;
 
 fn token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'

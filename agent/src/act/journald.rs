@@ -18,7 +18,7 @@ use vigil_rules::checks::erasure::{Action, JournalDelete, JournalLogs, Outcome, 
 use super::hooks;
 use super::journal::Journal;
 use super::purge::carries;
-use crate::collect::HostCtx;
+use crate::collect::host::HostCtx;
 
 fn base(j: &JournalLogs, ctx: &HostCtx) -> Vec<String> {
     let mut argv = vec!["journalctl".to_owned(), "--no-pager".to_owned()];

@@ -48,7 +48,7 @@ impl Journal {
                 Some(format!(
                     "cannot read `{}`: {}",
                     path.display(),
-                    crate::collect::io_reason(&e)
+                    crate::collect::host::io_reason(&e)
                 )),
             ),
         };
@@ -99,7 +99,7 @@ impl Journal {
             self.problem = Some(format!(
                 "cannot write `{}`: {}",
                 self.path.display(),
-                crate::collect::io_reason(&e)
+                crate::collect::host::io_reason(&e)
             ));
         }
     }

@@ -28,7 +28,7 @@ use vigil_rules::checks::erasure::{
 
 use super::hooks;
 use super::journal::Journal;
-use crate::collect::HostCtx;
+use crate::collect::host::HostCtx;
 
 #[derive(Deserialize)]
 struct Snapshot {
@@ -90,7 +90,7 @@ impl Repo {
             .map_err(|e| {
                 format!(
                     "cannot make a cache directory: {}",
-                    crate::collect::io_reason(&e)
+                    crate::collect::host::io_reason(&e)
                 )
             })?;
         let repository = if r.repository.starts_with('/') {

@@ -274,6 +274,10 @@ fn a_security_fix_kept_out_by_a_pin_is_a_finding() {
     f.pins = pins;
     let v = PatchLevel::judge(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["security_update_held_back"], "{v:?}");
-    assert!(v.findings[0].message.contains("7.88.1-10+deb12u12"), "{}", v.findings[0].message);
+    assert!(
+        v.findings[0].message.contains("7.88.1-10+deb12u12"),
+        "{}",
+        v.findings[0].message
+    );
     assert_eq!(v.evidence["pending"], 0);
 }

@@ -934,6 +934,13 @@ fn admin_uploads_the_feed_and_no_feed_is_an_error() {
     assert_eq!(info["updated_by"], "admin");
     let again: serde_json::Value = put(&admin, feed.clone()).json().unwrap();
     assert_eq!(again["changed"], false);
+    // Both routes are in the OpenAPI document.
+    let (_, doc) = r.get_json(&admin, "/api/v1/openapi.json");
+    let route = &doc["paths"]["/api/v1/advisories"];
+    assert!(
+        route["get"].is_object() && route["put"].is_object(),
+        "{route}"
+    );
     // The upload is in the audit log, which still verifies.
     let (s, v) = r.get_json(&admin, "/api/v1/audit/verify");
     assert_eq!((s, &v["ok"]), (200, &serde_json::json!(true)), "{v}");

@@ -147,6 +147,7 @@ static TABLE: &[Entry] = &[
     ("patch_level/pending_security_update", "Install the security updates now (`apt-get update && apt-get upgrade`), and let unattended-upgrades do it nightly.", UNATTENDED),
     ("patch_level/pending_updates", "Install the pending updates (`apt-get upgrade`) at the next maintenance window.", None),
     ("patch_level/reboot_required", "Reboot the host (see /var/run/reboot-required.pkgs for why) at the next maintenance window.", None),
+    ("patch_level/security_update_held_back", "Find the pin or NotAutomatic archive that keeps the fix out (`apt-cache policy PACKAGE`), and lower or remove it so the security archive's version becomes the candidate; then `apt-get upgrade`.", None),
     ("patch_level/unattended_upgrades_off", "`apt-get install unattended-upgrades` and enable it: `dpkg-reconfigure -plow unattended-upgrades` (writes APT::Periodic::Unattended-Upgrade \"1\").", UNATTENDED),
     ("patch_level/unattended_upgrades_stale", "Check why unattended-upgrades has not run (`systemctl status apt-daily-upgrade.timer`, /var/log/unattended-upgrades/).", UNATTENDED),
     // --- tls (tls_endpoint and tls_certificate_file) --------------------

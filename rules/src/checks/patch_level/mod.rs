@@ -144,6 +144,7 @@ finding_codes! {
     pub enum Code {
         OpenAdvisory = ("open_advisory", High, "an advisory affects the installed version of a package"),
         PendingSecurityUpdate = ("pending_security_update", High, "a security archive offers a newer version of an installed package"),
+        SecurityUpdateHeldBack = ("security_update_held_back", High, "a security archive offers a newer version that apt's priorities (pins, NotAutomatic) keep from being installed"),
         PendingUpdates = ("pending_updates", Medium, "more pending updates than the policy tolerates"),
         AptStale = ("apt_stale", Medium, "apt has not refreshed its package indices recently"),
         UnattendedUpgradesOff = ("unattended_upgrades_off", High, "unattended-upgrades is not installed or not enabled"),
@@ -177,6 +178,9 @@ pub struct Pending<'a> {
 pub struct PendingSet<'a> {
     pub pending: Vec<Pending<'a>>,
     pub held_back: Vec<(&'a Installed, &'a Available)>,
+    /// Security versions newer than both the installed version and the
+    /// candidate: fixes apt would not install.
+    pub security_held: Vec<(&'a Installed, &'a Available)>,
     /// Each package file's priority and description, as `apt-cache policy`
     /// lists them (`500 release v=12,o=Debian,a=stable,…`), without repeats.
     pub files: Vec<String>,
@@ -219,6 +223,7 @@ pub fn pending<'a>(
     let mut out = PendingSet {
         pending: Vec::new(),
         held_back: Vec::new(),
+        security_held: Vec::new(),
         files: listed,
     };
     for pkg in installed {
@@ -288,6 +293,18 @@ pub fn pending<'a>(
             .filter(|a| newer(&a.version))
             .max_by(|a, b| compare_lenient(&a.version, &b.version))
             .copied();
+        let top = cand
+            .map(|(v, _)| v)
+            .filter(|v| newer(v))
+            .unwrap_or(pkg.version.as_str());
+        if let Some(sec) = entries
+            .iter()
+            .flatten()
+            .filter(|a| a.security && compare_lenient(&a.version, top) == Ordering::Greater)
+            .max_by(|a, b| compare_lenient(&a.version, &b.version))
+        {
+            out.security_held.push((pkg, sec));
+        }
         let Some((cv, centries)) = cand.filter(|(v, _)| newer(v)) else {
             if let Some(n) = newest_offered {
                 out.held_back.push((pkg, n));
@@ -465,6 +482,15 @@ impl CheckKind for PatchLevel {
                 fd.severity = Severity::Info;
             }
             findings.push(fd);
+        }
+        for (pkg, sec) in &set.security_held {
+            findings.push(Code::SecurityUpdateHeldBack.finding(
+                &pkg.name,
+                format!(
+                    "{} {} installed, {} available from {} but apt's priorities keep it out (see `apt-cache policy {}`)",
+                    pkg.name, pkg.version, sec.version, sec.origin, pkg.name
+                ),
+            ));
         }
         if let Some(max) = p.max_pending {
             if pend.len() > max as usize {

@@ -251,3 +251,33 @@ fn candidates_follow_apt_pinning() {
         v.summary
     );
 }
+
+#[test]
+fn a_security_fix_kept_out_by_a_pin_is_a_finding() {
+    let mut f = healthy();
+    let sec = PackageFile {
+        origin: "Debian".into(),
+        label: "Debian-Security".into(),
+        suite: "stable-security".into(),
+        codename: "bookworm-security".into(),
+        ..PackageFile::default()
+    };
+    f.files = vec![sec];
+    let mut a = avail("curl", "7.88.1-10+deb12u12", true);
+    a.file = Some(0);
+    f.available = vec![a];
+    let (pins, _) = apt_policy::preferences(
+        "Package: curl\nPin: release l=Debian-Security\nPin-Priority: -1\n",
+        "/etc/apt/preferences.d/hold",
+    )
+    .unwrap();
+    f.pins = pins;
+    let v = PatchLevel::judge(&params(), &f, &ctx());
+    assert_eq!(codes(&v), vec!["security_update_held_back"], "{v:?}");
+    assert!(
+        v.findings[0].message.contains("7.88.1-10+deb12u12"),
+        "{}",
+        v.findings[0].message
+    );
+    assert_eq!(v.evidence["pending"], 0);
+}

@@ -192,7 +192,7 @@ fn fresh_sets_in_two_locations_pass() {
     assert!(codes(&check).is_empty(), "{check}");
     let summary = check["summary"].as_str().unwrap();
     assert!(
-        summary.starts_with("2 locations with fresh backups, newest 2.0 h old"),
+        summary.starts_with("2 hosts with fresh backups, newest 2.0 h old"),
         "{summary}"
     );
 }
@@ -251,12 +251,21 @@ fn too_few_sets_and_missing_path_fail() {
     assert!(msgs[0].contains("does not contain `/srv/mail`"), "{msgs:?}");
 }
 
+/// The name `vigil-agent check` reports as its host (no config, no
+/// `--host`): the kernel hostname, lower case.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 #[test]
-fn two_repositories_on_one_site_are_one_location() {
+fn two_repositories_on_one_host_are_one_location() {
     let lab = Lab::new();
     let a = lab.repo("repo-a", &[3]);
     let b = lab.repo("repo-b", &[4]);
-    // No `site`: both are paths on this host, so both count as `local`.
+    // No `site`: both are paths on this host, so both are this host.
     let with = format!(
         "sources:\n{}{}min_locations: 2",
         lab.source(&a, "", "restic.pass"),
@@ -265,11 +274,138 @@ fn two_repositories_on_one_site_are_one_location() {
     let (_, check) = lab.check(&with);
     assert_eq!(status(&check), "fail", "{check}");
     assert_eq!(codes(&check), ["too_few_locations"]);
+    let host = this_host();
     let msg = check["findings"][0]["message"].as_str().unwrap();
     assert!(
-        msg.contains(
-            "1 distinct location holds a fresh backup (local), the policy asks for at least 2"
-        ),
+        msg.contains(&format!(
+            "1 distinct host holds a fresh backup ({}), the policy asks for at least 2",
+            host.to_ascii_lowercase()
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "`{}` on {}",
+            b.display(),
+            host.to_ascii_lowercase()
+        )),
+        "{msg}"
+    );
+}
+
+/// Issue 24, BK-2: a location is the host that holds it. A second repository
+/// said to be on this host's own name, dotted and in capitals (as an sftp URL
+/// to itself would be), is this host again; on another host it counts.
+#[test]
+fn a_copy_on_this_hosts_own_name_is_not_a_second_location() {
+    let lab = Lab::new();
+    let a = lab.repo("repo-a", &[3, 27]);
+    let b = lab.repo("repo-b", &[4, 28]);
+    let host = this_host().to_ascii_lowercase();
+    let own = format!("{}.papyrs.internal.", host.to_ascii_uppercase());
+    let with = format!(
+        "sources:\n{}{}min_locations: 2\nmin_sets: 2",
+        lab.source(&a, "", "restic.pass"),
+        lab.source(&b, &format!("\"{own}\""), "restic.pass"),
+    );
+    let (o, check) = lab.check(&with);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(codes(&check), ["too_few_locations"], "{check}");
+    let sources = check["evidence"]["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["host"], host.as_str(), "{check}");
+    assert_eq!(sources[1]["host"], host.as_str(), "{check}");
+    assert_eq!(check["evidence"]["fresh_hosts"], serde_json::json!([host]));
+    // `localhost` is this host too.
+    let with = format!(
+        "sources:\n{}{}min_locations: 2",
+        lab.source(&a, "", "restic.pass"),
+        lab.source(&b, "localhost", "restic.pass"),
+    );
+    let (_, check) = lab.check(&with);
+    assert_eq!(codes(&check), ["too_few_locations"], "{check}");
+    // Another host: two locations.
+    let with = format!(
+        "sources:\n{}{}min_locations: 2\nmin_sets: 2",
+        lab.source(&a, "", "restic.pass"),
+        lab.source(&b, "offline-1.papyrs.internal", "restic.pass"),
+    );
+    let (o, check) = lab.check(&with);
+    assert_eq!(status(&check), "pass", "{check}");
+    assert_eq!(o.status.code(), Some(0));
+    let mut want = vec![host.clone(), "offline-1.papyrs.internal".to_owned()];
+    want.sort();
+    assert_eq!(check["evidence"]["fresh_hosts"], serde_json::json!(want));
+}
+
+/// papyrs.yaml's BK-2 on the offline host (`--role offline_backup`): its own
+/// repository, a real one under `--root`, with a week of nightly sets
+/// passes; with three it fails `too_few_sets`; the backup server's check
+/// does not run there.
+#[test]
+fn papyrs_bk2_reads_the_offline_repository_on_the_offline_host() {
+    let lab = Lab::new();
+    let root = lab.path("root");
+    std::fs::create_dir_all(root.join("srv/backup")).unwrap();
+    std::fs::create_dir_all(root.join("etc/vigil")).unwrap();
+    std::fs::copy(
+        lab.path("restic.pass"),
+        root.join("etc/vigil/restic-offline.pass"),
+    )
+    .unwrap();
+    let run = |lab: &Lab| {
+        let o = Command::new(agent())
+            .args(["check", "--policy"])
+            .arg(workspace().join("policies/papyrs.yaml"))
+            .args([
+                "--role",
+                "offline_backup",
+                "--control",
+                "BK-2",
+                "--format",
+                "json",
+                "--root",
+            ])
+            .arg(&root)
+            .arg("--state-dir")
+            .arg(lab.path("state"))
+            .env("RESTIC_CACHE_DIR", lab.path("cache"))
+            .env_remove("RESTIC_PASSWORD")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .output()
+            .unwrap();
+        let report = report_json(&o);
+        let checks = report["controls"][0]["checks"].as_array().unwrap().clone();
+        assert_eq!(
+            checks.len(),
+            1,
+            "only the offline host's check runs: {report}"
+        );
+        (o, checks[0].clone())
+    };
+    lab.repo(
+        "root/srv/backup/restic-offline",
+        &[2, 26, 50, 74, 98, 122, 146],
+    );
+    let (o, check) = run(&lab);
+    assert_eq!(check["id"], "offline-sets");
+    assert_eq!(status(&check), "pass", "{check}");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 host with fresh backups, newest 2.0 h old"),
+        "{check}"
+    );
+    std::fs::remove_dir_all(root.join("srv/backup/restic-offline")).unwrap();
+    lab.repo("root/srv/backup/restic-offline", &[2, 26, 50]);
+    let (_, check) = run(&lab);
+    assert_eq!(status(&check), "fail", "{check}");
+    assert_eq!(codes(&check), ["too_few_sets"], "{check}");
+    let msg = check["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("keeps 3 sets, the policy asks for at least 7"),
         "{msg}"
     );
 }

@@ -17,10 +17,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 use vigil_rules::checks::backup_freshness::{
-    parse_borg_encryption, parse_borg_list, parse_manifest, parse_restic_snapshots, parse_zone,
-    path_covers, redact_location, restic_ls_path, set_time_from_name, site_of, BackupSet,
-    CachedListing, Checksum, DataCheck, Facts, Kind, Mount, Params, PathPresence, SourceFacts,
-    SourceSpec, Zone,
+    loopback_host_names, parse_borg_encryption, parse_borg_list, parse_manifest,
+    parse_restic_snapshots, parse_zone, path_covers, redact_location, restic_ls_path,
+    set_time_from_name, site_of, BackupSet, CachedListing, Checksum, DataCheck, Facts, Kind, Mount,
+    Params, PathPresence, SourceFacts, SourceSpec, Zone,
 };
 
 use super::{blocking, io_reason, HostCtx, RunMemo};
@@ -54,7 +54,42 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     }
     Ok(Facts {
         sources: slots.into_iter().flatten().collect(),
+        host_names: host_names(ctx),
     })
+}
+
+/// The names this host goes by, for telling which repositories are on it:
+/// the kernel hostname (live hosts), `/etc/hostname` and the loopback names
+/// of `/etc/hosts` under the root. The agent's configured host name is the
+/// judge's own.
+fn host_names(ctx: &HostCtx) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        let n = n.trim().to_ascii_lowercase();
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+    };
+    if ctx.is_live() {
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            add(&h);
+        }
+    }
+    if let Ok(h) = std::fs::read_to_string(ctx.path("/etc/hostname")) {
+        if let Some(line) = h
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            add(line);
+        }
+    }
+    if let Ok(hosts) = std::fs::read_to_string(ctx.path("/etc/hosts")) {
+        for n in loopback_host_names(&hosts) {
+            add(&n);
+        }
+    }
+    out
 }
 
 async fn one(

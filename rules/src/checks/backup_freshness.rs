@@ -50,8 +50,9 @@ pub struct SourceSpec {
     /// to the program as a file, never on its command line.
     #[serde(default)]
     pub password_file: Option<String>,
-    /// Which place this copy is in, for `min_locations`. Defaults to the
-    /// remote host of the repository, or `local` for a path on this host.
+    /// The host holding this copy, for `min_locations`, when the location
+    /// does not show it. Defaults to the host in the repository string, or
+    /// this host for a path (see [`default_site`]).
     #[serde(default)]
     pub site: Option<String>,
     /// The policy vouches that this location is on this host (or a trusted
@@ -77,7 +78,8 @@ pub struct Params {
     /// Sets each location must keep.
     #[serde(default = "one")]
     pub min_sets: u64,
-    /// Distinct locations (sites) holding a fresh backup.
+    /// Distinct hosts holding a fresh backup (a location is the host that
+    /// holds the repository: [`host_of_source`]).
     #[serde(default = "one")]
     pub min_locations: u64,
     #[serde(default = "yes")]
@@ -226,6 +228,11 @@ pub struct CachedListing {
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     pub sources: Vec<SourceFacts>,
+    /// The names this host goes by besides the agent's host name (kernel
+    /// hostname, `/etc/hostname`, loopback names in `/etc/hosts`): a
+    /// repository reached at one of them is on this host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_names: Vec<String>,
 }
 
 finding_codes! {
@@ -233,7 +240,7 @@ finding_codes! {
         Stale = ("stale", High, "the newest backup set of a location is older than `max_age_hours`"),
         NoSets = ("no_sets", High, "a location holds no backup set at all"),
         TooFewSets = ("too_few_sets", Medium, "a location keeps fewer sets than `min_sets`"),
-        TooFewLocations = ("too_few_locations", High, "fewer distinct locations than `min_locations` hold a fresh backup"),
+        TooFewLocations = ("too_few_locations", High, "fewer distinct hosts than `min_locations` hold a fresh backup (a location is the host that holds the repository)"),
         UnencryptedTransport = ("unencrypted_transport", High, "backups reach a location over a connection that is not encrypted"),
         UnencryptedRepository = ("unencrypted_repository", High, "a borg repository is not encrypted (`encryption.mode` is `none`)"),
         MissingPath = ("missing_path", High, "the newest set lacks a path the policy requires"),
@@ -570,11 +577,17 @@ fn host_of_url(rest: &str) -> String {
     host.split(':').next().unwrap_or(host).to_owned()
 }
 
-/// Where a location is, as a site name: the remote host, or `local`.
+/// Where a location is, as a site name: the host in the repository string
+/// (lower case), the cloud provider (`b2`, `azure`, `gs`, `swift`), or
+/// `local` for a path (resolved to this host, or a network mount's server,
+/// by [`host_of_source`]).
 pub fn default_site(kind: Kind, location: &str) -> String {
     let l = location.trim();
     if let Some(i) = l.find("://") {
-        return host_of_url(l.get(i + 3..).unwrap_or(""));
+        if l.starts_with("file://") {
+            return "local".into();
+        }
+        return host_of_url(l.get(i + 3..).unwrap_or("")).to_ascii_lowercase();
     }
     if kind == Kind::Restic {
         if let Some(rest) = l.strip_prefix("sftp:") {
@@ -583,13 +596,22 @@ pub fn default_site(kind: Kind, location: &str) -> String {
                 .rsplit('@')
                 .next()
                 .unwrap_or(before_colon)
-                .to_owned();
+                .to_ascii_lowercase();
         }
-        for p in ["rest:", "s3:", "swift:", "b2:", "azure:", "gs:", "rclone:"] {
+        for p in ["rest:", "s3:"] {
             if let Some(rest) = l.strip_prefix(p) {
                 let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-                return format!("{}{}", p, host_of_url(rest));
+                return host_of_url(rest).to_ascii_lowercase();
             }
+        }
+        // Cloud stores: the provider is the place (the bucket is not a host).
+        for p in ["swift:", "b2:", "azure:", "gs:"] {
+            if l.starts_with(p) {
+                return p.trim_end_matches(':').to_owned();
+            }
+        }
+        if let Some(rest) = l.strip_prefix("rclone:") {
+            return format!("rclone:{}", rest.split(':').next().unwrap_or(rest));
         }
         if l.starts_with("local:") {
             return "local".into();
@@ -598,10 +620,141 @@ pub fn default_site(kind: Kind, location: &str) -> String {
     if !l.starts_with('/') {
         // scp-like `user@host:path` (borg, rsync).
         if let Some((host, _)) = l.split_once(':') {
-            return host.rsplit('@').next().unwrap_or(host).to_owned();
+            return host.rsplit('@').next().unwrap_or(host).to_ascii_lowercase();
         }
     }
     "local".into()
+}
+
+/// The names that always mean this host.
+const LOOPBACK_NAMES: &[&str] = &["localhost", "localhost.localdomain", "127.0.0.1", "::1"];
+
+/// This host, as `min_locations` sees it: its name and every alias.
+#[derive(Debug, Clone)]
+pub struct ThisHost {
+    pub name: String,
+    pub aliases: Vec<String>,
+}
+
+impl ThisHost {
+    /// `name` (the agent's host name) and the facts' `host_names`.
+    pub fn new(name: &str, host_names: &[String]) -> Self {
+        let mut aliases: Vec<String> = host_names.iter().map(|n| canonical_host(n)).collect();
+        aliases.extend(LOOPBACK_NAMES.iter().map(|n| (*n).to_owned()));
+        aliases.push(canonical_host(name));
+        aliases.retain(|a| !a.is_empty());
+        ThisHost {
+            name: canonical_host(name),
+            aliases,
+        }
+    }
+
+    pub fn is(&self, host: &str) -> bool {
+        let h = canonical_host(host);
+        h.starts_with("127.") || self.aliases.iter().any(|a| same_host(a, &h))
+    }
+}
+
+/// Lower case, no trailing dot, no IPv6 brackets.
+pub fn canonical_host(h: &str) -> String {
+    h.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+fn is_ip(h: &str) -> bool {
+    h.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Whether two host names name one host: equal (without case and trailing
+/// dot), or one is a bare name and the other's first label (`backup-1` and
+/// `backup-1.papyrs.internal`). IP addresses compare whole.
+pub fn same_host(a: &str, b: &str) -> bool {
+    let (a, b) = (canonical_host(a), canonical_host(b));
+    if a == b {
+        return true;
+    }
+    if a.is_empty() || b.is_empty() || is_ip(&a) || is_ip(&b) {
+        return false;
+    }
+    let first = |h: &str| h.split('.').next().unwrap_or("").to_owned();
+    match (a.contains('.'), b.contains('.')) {
+        (false, true) => first(&b) == a,
+        (true, false) => first(&a) == b,
+        _ => false,
+    }
+}
+
+/// The names `/etc/hosts` gives to loopback addresses (`127.0.0.0/8`,
+/// `::1`): Debian writes `127.0.1.1 host.example host` for the host itself.
+pub fn loopback_host_names(hosts: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in hosts.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let Some(addr) = fields.next() else { continue };
+        let loopback = match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => false,
+        };
+        if !loopback {
+            continue;
+        }
+        for name in fields {
+            let n = canonical_host(name);
+            if !n.is_empty() && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// The server a network mount's source names: `nas-1` for `nas-1:/export`
+/// (NFS, GlusterFS, sshfs `user@host:/path`), `//nas-1/share` (SMB/CIFS),
+/// `mon1,mon2:/` (CephFS: the first). `None` for a local filesystem.
+pub fn mount_server(m: &Mount) -> Option<String> {
+    if !(NETWORK_FS.contains(&m.fs_type.as_str()) || m.fs_type == "fuse.sshfs") {
+        return None;
+    }
+    let src = m.source.trim();
+    let host = if let Some(rest) = src.strip_prefix("//") {
+        rest.split('/').next().unwrap_or("")
+    } else if let Some(rest) = src.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        let before = src.split(":/").next().unwrap_or(src);
+        let before = before.rsplit('@').next().unwrap_or(before);
+        let first = before.split(',').next().unwrap_or(before);
+        // `mon1:6789` (CephFS) or `host:` (scp-like): the name before the port.
+        match first.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => first.trim_end_matches(':'),
+        }
+    };
+    let host = canonical_host(host);
+    (!host.is_empty()).then_some(host)
+}
+
+/// The host that holds a source's copy: its `site` when that names a host,
+/// this host for a path (`local`) unless the path is on a network mount,
+/// then the mount's server; a name of this host becomes this host's name.
+pub fn host_of_source(s: &SourceFacts, this: &ThisHost) -> String {
+    let named = if s.site == "local" {
+        match s.mount.as_ref().and_then(mount_server) {
+            Some(server) => server,
+            None => return this.name.clone(),
+        }
+    } else {
+        canonical_host(&s.site)
+    };
+    if this.is(&named) {
+        this.name.clone()
+    } else {
+        named
+    }
 }
 
 const NETWORK_FS: &[&str] = &[
@@ -802,15 +955,34 @@ impl CheckKind for BackupFreshness {
         let mut findings = Vec::new();
         let mut errors = Vec::new();
         let max_age = chrono::Duration::hours(p.max_age_hours as i64);
-        let mut fresh_sites: BTreeSet<String> = BTreeSet::new();
+        let mut fresh_hosts: BTreeSet<String> = BTreeSet::new();
         let mut evidence_sources = Vec::new();
-        for s in &facts.sources {
+        let this = ThisHost::new(&ctx.host, &facts.host_names);
+        // Each source's host; names of one host (short and dotted) are
+        // folded into the first seen.
+        let mut known: Vec<String> = Vec::new();
+        let holders: Vec<String> = facts
+            .sources
+            .iter()
+            .map(|s| {
+                let h = host_of_source(s, &this);
+                match known.iter().find(|k| same_host(k, &h)) {
+                    Some(k) => k.clone(),
+                    None => {
+                        known.push(h.clone());
+                        h
+                    }
+                }
+            })
+            .collect();
+        for (s, holder) in facts.sources.iter().zip(&holders) {
             let subject = s.location.clone();
             let transport = judge_transport(s.kind, &s.location, s.mount.as_ref());
             evidence_sources.push(serde_json::json!({
                 "kind": s.kind.as_str(),
                 "location": s.location,
                 "site": s.site,
+                "host": holder,
                 "sets": s.sets.len(),
                 "newest": s.sets.iter().map(|x| x.time).max(),
                 "transport": transport,
@@ -925,13 +1097,12 @@ impl CheckKind for BackupFreshness {
                 }
             }
             if fresh && !damaged {
-                fresh_sites.insert(s.site.clone());
+                fresh_hosts.insert(holder.clone());
             }
         }
-        let all_sites: BTreeSet<&str> = facts.sources.iter().map(|s| s.site.as_str()).collect();
         let evidence = serde_json::json!({
             "sources": evidence_sources,
-            "fresh_sites": fresh_sites,
+            "fresh_hosts": fresh_hosts,
             "max_age_hours": p.max_age_hours,
             "min_sets": p.min_sets,
             "min_locations": p.min_locations,
@@ -945,17 +1116,30 @@ impl CheckKind for BackupFreshness {
         if facts.sources.is_empty() {
             return Verdict::error("no backup source was read");
         }
-        if (fresh_sites.len() as u64) < p.min_locations {
+        if (fresh_hosts.len() as u64) < p.min_locations {
+            let n = fresh_hosts.len();
+            let listed = if n == 0 {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    fresh_hosts.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            let wheres = facts
+                .sources
+                .iter()
+                .zip(&holders)
+                .map(|(s, h)| format!("`{}` on {h}", s.location))
+                .collect::<Vec<_>>()
+                .join(", ");
             findings.push(Code::TooFewLocations.finding(
                 "backups",
                 format!(
-                    "{} distinct location{} hold{} a fresh backup ({}), the policy asks for at least {} (sites seen: {})",
-                    fresh_sites.len(),
-                    if fresh_sites.len() == 1 { "" } else { "s" },
-                    if fresh_sites.len() == 1 { "s" } else { "" },
-                    fresh_sites.iter().cloned().collect::<Vec<_>>().join(", "),
+                    "{n} distinct host{} hold{} a fresh backup{listed}, the policy asks for at least {} (a location is the host that holds it: {wheres})",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "s" } else { "" },
                     p.min_locations,
-                    all_sites.iter().copied().collect::<Vec<_>>().join(", "),
                 ),
             ));
         }
@@ -965,9 +1149,9 @@ impl CheckKind for BackupFreshness {
             .flat_map(|s| s.sets.iter().map(|x| x.time))
             .max();
         let ok = format!(
-            "{} location{} with fresh backups, newest {}",
-            fresh_sites.len(),
-            if fresh_sites.len() == 1 { "" } else { "s" },
+            "{} host{} with fresh backups, newest {}",
+            fresh_hosts.len(),
+            if fresh_hosts.len() == 1 { "" } else { "s" },
             newest_overall.map_or_else(
                 || "none".to_owned(),
                 |t| format!("{} old", hours(ctx.now - t))
@@ -1200,6 +1384,7 @@ mod tests {
     fn fresh_everywhere_passes() {
         let p = params(TWO);
         let facts = Facts {
+            host_names: vec![],
             sources: vec![
                 source(
                     "/a",
@@ -1207,29 +1392,29 @@ mod tests {
                     &["2026-11-24T02:00:00Z", "2026-11-25T02:00:00Z"],
                 ),
                 source(
-                    "sftp:b@h:/r",
-                    "h",
+                    "sftp:b@b1:/r",
+                    "b1",
                     &["2026-11-24T02:00:00Z", "2026-11-25T02:00:00Z"],
                 ),
             ],
         };
         let v = BackupFreshness::judge(&p, &facts, &ctx());
         assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
-        assert_eq!(
-            v.summary,
-            "2 locations with fresh backups, newest 6.0 h old"
-        );
+        assert_eq!(v.summary, "2 hosts with fresh backups, newest 6.0 h old");
+        assert_eq!(v.evidence["fresh_hosts"], serde_json::json!(["b1", "h"]));
+        assert_eq!(v.evidence["sources"][0]["host"], "h");
     }
 
     #[test]
     fn stale_few_and_one_location_fail_with_details() {
         let p = params(TWO);
         let facts = Facts {
+            host_names: vec![],
             sources: vec![
                 source("/a", "local", &["2026-11-25T02:00:00Z"]),
                 source(
-                    "sftp:b@h:/r",
-                    "h",
+                    "sftp:b@b1:/r",
+                    "b1",
                     &["2026-11-20T02:00:00Z", "2026-11-21T02:00:00Z"],
                 ),
             ],
@@ -1255,13 +1440,21 @@ mod tests {
         let v = BackupFreshness::judge(
             &p,
             &Facts {
+                host_names: vec![],
                 sources: vec![s.clone()],
             },
             &ctx(),
         );
         assert_eq!(codes(&v), ["unencrypted_transport"]);
         s.local = true;
-        let v = BackupFreshness::judge(&p, &Facts { sources: vec![s] }, &ctx());
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                host_names: vec![],
+                sources: vec![s],
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, CheckStatus::Pass);
     }
 
@@ -1270,7 +1463,14 @@ mod tests {
         let p = params(TWO);
         let mut bad = source("/a", "local", &[]);
         bad.error = Some("wrong password or no key found".into());
-        let v = BackupFreshness::judge(&p, &Facts { sources: vec![bad] }, &ctx());
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                host_names: vec![],
+                sources: vec![bad],
+            },
+            &ctx(),
+        );
         assert_eq!(v.status, CheckStatus::Error);
         assert!(v.summary.contains("wrong password"));
     }
@@ -1285,7 +1485,14 @@ mod tests {
             path: "/srv/www".into(),
             present: false,
         }];
-        let v = BackupFreshness::judge(&p, &Facts { sources: vec![s] }, &ctx());
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                host_names: vec![],
+                sources: vec![s],
+            },
+            &ctx(),
+        );
         assert_eq!(
             codes(&v),
             [
@@ -1293,6 +1500,160 @@ mod tests {
                 "missing_path",
                 "too_few_locations"
             ]
+        );
+    }
+
+    /// Issue 24, BK-2: `min_locations` counts hosts. A path is this host,
+    /// a URL its host, a name of this host (short or dotted, loopback, one of
+    /// `host_names`) is this host, a path on a network mount is the server's.
+    #[test]
+    fn locations_are_hosts_not_paths() {
+        let p = params(TWO);
+        let ctx = JudgeCtx {
+            now: "2026-11-25T08:00:00Z".parse().unwrap(),
+            host: "backup-1".into(),
+        };
+        let times = ["2026-11-24T02:00:00Z", "2026-11-25T02:00:00Z"];
+        let remote = |loc: &str| source(loc, &default_site(Kind::Restic, loc), &times);
+        let judge = |sources: Vec<SourceFacts>, names: &[&str]| {
+            BackupFreshness::judge(
+                &p,
+                &Facts {
+                    host_names: names.iter().map(|n| (*n).to_owned()).collect(),
+                    sources,
+                },
+                &ctx,
+            )
+        };
+        // The papyrs layout before issue 24: sftp to the backup server itself.
+        let v = judge(
+            vec![
+                source("/srv/backup/restic-local", "local", &times),
+                remote("sftp:backup@backup-1.papyrs.internal:/restic"),
+            ],
+            &[],
+        );
+        assert_eq!(codes(&v), ["too_few_locations"], "{v:?}");
+        let m = &v.findings[0].message;
+        assert!(
+            m.starts_with(
+                "1 distinct host holds a fresh backup (backup-1), the policy asks for at least 2"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("`/srv/backup/restic-local` on backup-1, `sftp:backup@backup-1.papyrs.internal:/restic` on backup-1"),
+            "{m}"
+        );
+        assert_eq!(v.evidence["sources"][1]["host"], "backup-1");
+        // The offline host is another host.
+        let v = judge(
+            vec![
+                source("/srv/backup/restic-local", "local", &times),
+                remote("sftp:backup@offline-1.papyrs.internal:/srv/backup/restic-offline"),
+            ],
+            &[],
+        );
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert_eq!(
+            v.evidence["fresh_hosts"],
+            serde_json::json!(["backup-1", "offline-1.papyrs.internal"])
+        );
+        // Loopback and the host's other names are this host.
+        for (loc, names) in [
+            ("sftp:backup@localhost:/r", &[][..]),
+            ("sftp:backup@127.0.1.1:/r", &[][..]),
+            ("rest:https://[::1]:8000/r", &[][..]),
+            ("sftp:backup@bk.example.org:/r", &["bk.example.org"][..]),
+            ("sftp:backup@BACKUP-1.:/r", &[][..]),
+        ] {
+            let v = judge(vec![source("/a", "local", &times), remote(loc)], names);
+            assert_eq!(codes(&v), ["too_few_locations"], "{loc}: {v:?}");
+        }
+        // Two names of one remote host count once.
+        let v = judge(
+            vec![
+                remote("sftp:b@b1:/r"),
+                remote("rest:https://B1.example.:8000/"),
+            ],
+            &[],
+        );
+        assert_eq!(codes(&v), ["too_few_locations"], "{v:?}");
+        // A path on an NFS mount is on the NFS server.
+        let mut nfs = source("/mnt/nas/r", "local", &times);
+        nfs.local = true;
+        nfs.mount = Some(Mount {
+            mount_point: "/mnt/nas".into(),
+            fs_type: "nfs4".into(),
+            source: "nas-1.example:/export".into(),
+            options: "rw,sec=sys".into(),
+        });
+        let v = judge(vec![source("/a", "local", &times), nfs], &[]);
+        assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
+        assert_eq!(
+            v.evidence["fresh_hosts"],
+            serde_json::json!(["backup-1", "nas-1.example"])
+        );
+        // Facts of older agents (no host_names) still judge.
+        let old: Facts = serde_json::from_value(serde_json::json!({"sources": []})).unwrap();
+        assert!(old.host_names.is_empty());
+    }
+
+    #[test]
+    fn host_names_and_mount_servers() {
+        assert!(same_host("backup-1", "backup-1.papyrs.internal"));
+        assert!(same_host(
+            "Backup-1.Papyrs.Internal.",
+            "backup-1.papyrs.internal"
+        ));
+        assert!(!same_host("backup-1.a.example", "backup-1.b.example"));
+        assert!(!same_host("backup-1", "backup-2.papyrs.internal"));
+        assert!(!same_host("10", "10.0.0.1"));
+        let this = ThisHost::new("web-1", &["web-1.example".into()]);
+        assert!(this.is("WEB-1") && this.is("web-1.example") && this.is("localhost"));
+        assert!(this.is("127.0.0.1") && this.is("::1") && !this.is("web-2"));
+        let m = |fs: &str, src: &str| Mount {
+            mount_point: "/mnt".into(),
+            fs_type: fs.into(),
+            source: src.into(),
+            options: String::new(),
+        };
+        assert_eq!(
+            mount_server(&m("nfs4", "nas-1:/export")).as_deref(),
+            Some("nas-1")
+        );
+        assert_eq!(
+            mount_server(&m("cifs", "//NAS-2/share")).as_deref(),
+            Some("nas-2")
+        );
+        assert_eq!(
+            mount_server(&m("fuse.sshfs", "u@h3.example:/x")).as_deref(),
+            Some("h3.example")
+        );
+        assert_eq!(
+            mount_server(&m("ceph", "mon1:6789,mon2:6789:/")).as_deref(),
+            Some("mon1")
+        );
+        assert_eq!(
+            mount_server(&m("nfs", "[fd00::5]:/e")).as_deref(),
+            Some("fd00::5")
+        );
+        assert_eq!(mount_server(&m("ext4", "/dev/sda1")), None);
+        assert_eq!(
+            default_site(Kind::Restic, "s3:s3.amazonaws.com/bucket"),
+            "s3.amazonaws.com"
+        );
+        assert_eq!(default_site(Kind::Restic, "b2:bucket:path"), "b2");
+        assert_eq!(
+            default_site(Kind::Restic, "rclone:remote:path"),
+            "rclone:remote"
+        );
+        assert_eq!(default_site(Kind::Directory, "file:///srv/x"), "local");
+        assert_eq!(
+            loopback_host_names(
+                "127.0.0.1\tlocalhost\n127.0.1.1 Backup-1.papyrs.internal backup-1 # me\n10.0.0.5 offline-1\n::1 ip6-localhost ip6-loopback\nbad line\n"
+            ),
+            ["localhost", "backup-1.papyrs.internal", "backup-1", "ip6-localhost", "ip6-loopback"]
         );
     }
 
@@ -1314,7 +1675,14 @@ mod tests {
             unchanged_since: "2026-11-24T02:05:00Z".parse().unwrap(),
             required_paths_cached: false,
         });
-        let v = BackupFreshness::judge(&p, &Facts { sources: vec![s] }, &ctx());
+        let v = BackupFreshness::judge(
+            &p,
+            &Facts {
+                host_names: vec![],
+                sources: vec![s],
+            },
+            &ctx(),
+        );
         assert_eq!(codes(&v), ["stale", "too_few_locations"]);
         let l = &v.evidence["sources"][0]["listing"];
         assert_eq!(l["from_cache"], true);
@@ -1323,6 +1691,7 @@ mod tests {
         let v = BackupFreshness::judge(
             &p,
             &Facts {
+                host_names: vec![],
                 sources: vec![plain],
             },
             &ctx(),

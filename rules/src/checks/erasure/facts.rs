@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::readiness;
-
 /// One deletion action the collector ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
@@ -111,7 +109,28 @@ pub struct TaskFacts {
 pub struct Facts {
     pub tasks: Vec<TaskFacts>,
     /// Gathered when no task is pending for this host: whether it could
-    /// carry out its phases now ([`readiness`]).
+    /// carry out its phases now ([`super::readiness`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness: Option<readiness::Readiness>,
+    pub readiness: Option<Readiness>,
+}
+
+/// What the agent found, per phase this host handles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    pub prerequisites: Vec<Prerequisite>,
+}
+
+/// One thing a phase needs, and whether it holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prerequisite {
+    /// `site`, `local_backups`, `offline_backups`, `logs` or `export`.
+    pub phase: String,
+    /// What was proved: `hook /usr/local/bin/papyrs-admin executable`,
+    /// `restic /srv/backup/restic-local opens and locks`, `write /var/log/papyrs`.
+    pub what: String,
+    pub ready: bool,
+    /// How it was proved, or what stops it (never a secret).
+    pub detail: String,
 }

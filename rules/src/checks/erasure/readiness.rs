@@ -6,32 +6,11 @@
 //! [`judge`] passes when every one holds and fails with `erasure_not_ready`
 //! naming each that does not.
 
-use serde::{Deserialize, Serialize};
+pub use super::facts::{Prerequisite, Readiness};
 
 use super::evidence::{Evidence, ReadinessSeen};
 use super::Code;
 use crate::verdict::{FindingCode, Verdict};
-
-/// What the agent found, per phase this host handles.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Readiness {
-    pub prerequisites: Vec<Prerequisite>,
-}
-
-/// One thing a phase needs, and whether it holds now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Prerequisite {
-    /// `site`, `local_backups`, `offline_backups`, `logs` or `export`.
-    pub phase: String,
-    /// What was proved: `hook /usr/local/bin/papyrs-admin executable`,
-    /// `restic /srv/backup/restic-local opens and locks`, `write /var/log/papyrs`.
-    pub what: String,
-    pub ready: bool,
-    /// How it was proved, or what stops it (never a secret).
-    pub detail: String,
-}
 
 /// `pass` with the evidence, `fail` with `erasure_not_ready` per missing
 /// prerequisite; `skipped` when this host handles no phase at all.

@@ -486,7 +486,11 @@ impl Layer {
     }
 
     /// Whether the packet may be accepted by this layer.
-    pub fn may_accept(&self, p: &Probe) -> Result<bool, String> {
+    pub fn may_accept(&self, p: &Probe) -> Result<bool, super::RulesetError> {
+        self.accepts(p).map_err(super::RulesetError::Eval)
+    }
+
+    fn accepts(&self, p: &Probe) -> Result<bool, String> {
         for (t, c) in self.input_chains(p.family) {
             let o = t.run_chain(&c.name, p, 0, &mut Memo::new())?;
             let accepted = o.accept || (o.fall && !c.policy_drop);

@@ -8,12 +8,14 @@
 //! jumps, gotos, verdict maps and conntrack state included. What the model does
 //! not know is an error naming it, never a pass.
 
+mod error;
 pub mod eval;
 mod evidence;
 mod facts;
 mod params;
 pub mod parse;
 
+pub use error::RulesetError;
 pub use evidence::{Evidence, LayerSeen};
 pub use facts::{Facts, Output, Socket};
 pub use params::{Backend, Params};
@@ -42,15 +44,15 @@ const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];
 const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
 
 /// Builds the layers to evaluate from the facts, as `backend` asks.
-pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
-    let ipt = |o: &Output, fam: Family, tool: &str| -> Result<Option<eval::Table>, String> {
+pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, RulesetError> {
+    let ipt = |o: &Output, fam: Family, tool: &str| -> Result<Option<eval::Table>, RulesetError> {
         match o {
             Output::Text(t) => iptables::parse(t, fam),
-            Output::Failed(why) => Err(format!("{tool}-save failed: {why}")),
-            Output::Absent => Err(format!("{tool}-save is not installed")),
+            Output::Failed(why) => Err(RulesetError::Tool(format!("{tool}-save failed: {why}"))),
+            Output::Absent => Err(RulesetError::Tool(format!("{tool}-save is not installed"))),
         }
     };
-    let ipt_layer = |name: &str| -> Result<Layer, String> {
+    let ipt_layer = |name: &str| -> Result<Layer, RulesetError> {
         let mut l = Layer {
             name: name.into(),
             tables: Vec::new(),
@@ -64,8 +66,12 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
     match backend {
         Backend::Nftables => match &facts.nft {
             Output::Text(t) => Ok(vec![nft::parse(t, &[])?]),
-            Output::Failed(why) => Err(format!("`nft -j list ruleset` failed: {why}")),
-            Output::Absent => Err("nft is not installed (package `nftables`)".into()),
+            Output::Failed(why) => Err(RulesetError::Tool(format!(
+                "`nft -j list ruleset` failed: {why}"
+            ))),
+            Output::Absent => Err(RulesetError::Tool(
+                "nft is not installed (package `nftables`)".into(),
+            )),
         },
         Backend::Iptables => Ok(vec![ipt_layer("iptables")?]),
         Backend::Auto => {
@@ -126,11 +132,15 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
                     let skip = if nf_tables { skip } else { Vec::new() };
                     out.push(nft::parse(t, &skip)?);
                 }
-                Output::Failed(why) => return Err(format!("`nft -j list ruleset` failed: {why}")),
+                Output::Failed(why) => {
+                    return Err(RulesetError::Tool(format!(
+                        "`nft -j list ruleset` failed: {why}"
+                    )))
+                }
                 Output::Absent if out.is_empty() => {
-                    return Err(
+                    return Err(RulesetError::Tool(
                         "neither nft nor iptables-save is available to read the firewall".into(),
-                    )
+                    ))
                 }
                 Output::Absent => {}
             }
@@ -140,7 +150,7 @@ pub fn layers(backend: Backend, facts: &Facts) -> Result<Vec<Layer>, String> {
 }
 
 /// Whether a packet gets through every layer.
-fn passes(layers: &[Layer], p: &Probe) -> Result<bool, String> {
+fn passes(layers: &[Layer], p: &Probe) -> Result<bool, RulesetError> {
     for l in layers {
         if !l.may_accept(p)? {
             return Ok(false);
@@ -153,7 +163,11 @@ fn passes(layers: &[Layer], p: &Probe) -> Result<bool, String> {
 ///
 /// Only ports where some rule's port match can change are evaluated: every
 /// port between two such boundaries meets the same rules the same way.
-pub fn reachable(layers: &[Layer], family: Family, proto: Proto) -> Result<Vec<bool>, String> {
+pub fn reachable(
+    layers: &[Layer],
+    family: Family,
+    proto: Proto,
+) -> Result<Vec<bool>, RulesetError> {
     let mut bounds: Vec<u64> = vec![1];
     for l in layers {
         for t in &l.tables {
@@ -235,7 +249,7 @@ impl CheckKind for Firewall {
     fn judge(p: &Params, facts: &Facts, _ctx: &JudgeCtx) -> Verdict {
         let layers = match layers(p.backend, facts) {
             Ok(l) => l,
-            Err(e) => return Verdict::error(e),
+            Err(e) => return Verdict::error(e.to_string()),
         };
         let allowed = |proto: Proto| match proto {
             Proto::Tcp => &p.allowed_tcp,
@@ -273,7 +287,7 @@ impl CheckKind for Firewall {
             for fam in FAMILIES {
                 match reachable(&layers, fam, proto) {
                     Ok(r) => open.push((proto, fam, r)),
-                    Err(e) => return Verdict::error(e),
+                    Err(e) => return Verdict::error(e.to_string()),
                 }
             }
         }
@@ -352,7 +366,7 @@ impl CheckKind for Firewall {
                         fam.name()
                     ),
                 )),
-                Err(e) => return Verdict::error(e),
+                Err(e) => return Verdict::error(e.to_string()),
             }
         }
 

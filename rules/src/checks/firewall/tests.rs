@@ -262,6 +262,7 @@ fn iptables_parser_locates_bad_lines() {
     assert_eq!(e, Ok(Some(Some("the match module `set`".into()))));
     assert!(iptables::parse("*filter\n-A INPUT -j ACCEPT\n", Family::V4)
         .unwrap_err()
+        .to_string()
         .contains("line 2"));
 }
 

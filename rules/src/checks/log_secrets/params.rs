@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{detect, Code, DETECTORS};
+use super::codes::{Code, DETECTORS};
+use super::detect;
 use crate::verdict::FindingCode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

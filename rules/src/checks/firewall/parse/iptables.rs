@@ -5,12 +5,17 @@
 
 use std::collections::BTreeMap;
 
+use crate::checks::firewall::error::RulesetError;
 use crate::checks::firewall::eval::{
     Action, Chain, Cond, Family, Key, Op, Proto, Rule, Table, Val,
 };
 
 /// Parses one family's save output. `Ok(None)` when it has no `*filter` table.
-pub fn parse(text: &str, family: Family) -> Result<Option<Table>, String> {
+pub fn parse(text: &str, family: Family) -> Result<Option<Table>, RulesetError> {
+    parse_save(text, family).map_err(RulesetError::Iptables)
+}
+
+fn parse_save(text: &str, family: Family) -> Result<Option<Table>, String> {
     let tool = match family {
         Family::V4 => "iptables",
         Family::V6 => "ip6tables",

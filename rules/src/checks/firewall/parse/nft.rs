@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::checks::firewall::error::RulesetError;
 use crate::checks::firewall::eval::{
     Action, Chain, Cond, Family, Key, Layer, Op, Proto, Rule, Table, Val,
 };
@@ -16,7 +17,11 @@ use crate::checks::firewall::eval::{
 type Sets = BTreeMap<(String, String, String), Vec<Val>>;
 
 /// Parses the JSON text. `skip` names tables (`family name`) to leave out.
-pub fn parse(text: &str, skip: &[&str]) -> Result<Layer, String> {
+pub fn parse(text: &str, skip: &[&str]) -> Result<Layer, RulesetError> {
+    parse_json(text, skip).map_err(RulesetError::Nft)
+}
+
+fn parse_json(text: &str, skip: &[&str]) -> Result<Layer, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| {
         format!(
             "nft JSON is not valid at line {} column {}: {e}",

@@ -8,8 +8,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::api::{self, AppState, PolicyBlob, Shared};
+use crate::api;
 use crate::config::ReporterConfig;
+use crate::state::{AppState, PolicyBlob, Shared};
 use crate::store::Store;
 
 pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
@@ -213,7 +214,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
             .max_export_bytes
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
         site: crate::web::Site::new(cfg)?,
-        ingest: crate::ingest::Ingest::default(),
+        ingest: crate::queue::Ingest::default(),
         agent_tls: cfg.agent_tls.clone(),
         enroll_role_secrets: cfg.enroll_role_secrets.clone(),
         throttle: crate::throttle::Throttle::default(),

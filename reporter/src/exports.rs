@@ -42,10 +42,13 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Admin, AgentAuth, AppState, Shared, Staff};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Admin, AgentAuth, Staff};
 use crate::posture::rfc3339;
+use crate::state::{AppState, Shared};
 use crate::store::{now_ms, Store, StoreError};
 use sqlx::AnyConnection;
 
@@ -332,7 +335,7 @@ pub async fn create_link(
     let req: LinkRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LinkRequest::default()
     } else {
-        crate::api::parse_json(&body, "link request")?
+        crate::extract::parse_json(&body, "link request")?
     };
     let valid_for = match req.valid_for.as_deref() {
         None => DEFAULT_LINK,
@@ -809,7 +812,7 @@ pub async fn request_export(
             "`{account}` is not an account id"
         )));
     }
-    let req: ExportRequestBody = crate::api::parse_json(&body, "export request")?;
+    let req: ExportRequestBody = crate::extract::parse_json(&body, "export request")?;
     if req.requested_by.trim().is_empty() || req.requested_by.len() > 500 {
         return Err(ApiError::BadRequest(
             "`requested_by` must say who asked (at most 500 characters)".into(),
@@ -919,4 +922,11 @@ pub async fn export_status(
 /// The public download route.
 pub fn router() -> Router<Shared> {
     Router::new().route("/exports/{token}", get(download))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(create_link))
+        .routes(routes!(request_export, export_status))
 }

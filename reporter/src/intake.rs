@@ -8,11 +8,10 @@
 //! content type (415), body size (413), UTF-8 and field lengths (400). A
 //! filled honeypot field gets an ordinary-looking answer and is not stored.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,51 +19,19 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Shared, Staff};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Staff;
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::{now_ms, StoreError};
 use crate::web::PageError;
 
-// --- configuration ------------------------------------------------------------
-
-/// `intake:` in the reporter config.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct IntakeConfig {
-    /// Largest submission body in bytes (default 16384).
-    pub max_body_bytes: usize,
-    /// Submissions per client address per hour (default 10). Behind a proxy
-    /// the client is taken from `Forwarded`/`X-Forwarded-For` only when the
-    /// peer is one of the config's `trusted_proxies`.
-    pub per_address_per_hour: u32,
-    /// Submissions per hour from everyone together (default 200).
-    pub global_per_hour: u32,
-    /// Largest incident attachment in bytes (default 10 MiB).
-    pub max_attachment_bytes: usize,
-    /// clamd's socket (`/run/clamav/clamd.ctl`) or `HOST:PORT`: attachments
-    /// are scanned there and refused when infected or when clamd cannot answer.
-    pub clamd: Option<String>,
-    pub max_summary_chars: usize,
-    pub max_description_chars: usize,
-}
-
-impl Default for IntakeConfig {
-    fn default() -> Self {
-        IntakeConfig {
-            max_body_bytes: 16 * 1024,
-            per_address_per_hour: 10,
-            global_per_hour: 200,
-            max_attachment_bytes: 10 * 1024 * 1024,
-            clamd: None,
-            max_summary_chars: 200,
-            max_description_chars: 10_000,
-        }
-    }
-}
-
-pub use crate::notify::NotifyConfig;
+pub use crate::config::intake::IntakeConfig;
+pub use crate::config::notify::NotifyConfig;
+pub use crate::net::{client_addr, GlobalWindow, Peer, ProxyNet};
 
 // --- the submission, validated -----------------------------------------------
 
@@ -597,158 +564,6 @@ pub async fn transition_with(
     get_one(state, id)
         .await?
         .ok_or_else(|| ApiError::Internal("incident vanished".into()))
-}
-
-// --- the peer address -----------------------------------------------------------
-
-/// An address or network (`10.0.0.0/8`, `::1`) of a trusted proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl ProxyNet {
-    pub fn parse(s: &str) -> Result<ProxyNet, String> {
-        let (a, p) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("`{s}` is not an address or network like 10.0.0.0/8"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
-            None => max,
-        };
-        Ok(ProxyNet { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// One hop of `Forwarded: for=…` or `X-Forwarded-For`: an address, with or
-/// without quotes, brackets and port; None for `unknown` and obfuscated names.
-fn hop_addr(v: &str) -> Option<IpAddr> {
-    let v = v.trim().trim_matches('"');
-    if let Ok(a) = v.parse() {
-        return Some(a);
-    }
-    if let Some(rest) = v.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
-    }
-    v.rsplit_once(':').and_then(|(a, _)| a.parse().ok())
-}
-
-/// The hops a request passed, oldest first, from `Forwarded` (RFC 7239) or,
-/// without it, `X-Forwarded-For`; None marks a hop that named no address.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let fwd: Vec<&str> = headers
-        .get_all(header::FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !fwd.is_empty() {
-        return fwd
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(|elem| {
-                elem.split(';').find_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| hop_addr(v))
-                })?
-            })
-            .collect();
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(hop_addr)
-        .collect()
-}
-
-/// The client of a request: the peer, unless the peer is a trusted proxy;
-/// then the nearest hop of the forwarding headers that is not itself a
-/// trusted proxy. Headers from any other peer are ignored: a client cannot
-/// choose the address it is counted under.
-pub fn client_addr(
-    peer: Option<IpAddr>,
-    headers: &HeaderMap,
-    trusted: &[ProxyNet],
-) -> Option<IpAddr> {
-    let is_trusted = |a: IpAddr| trusted.iter().any(|n| n.contains(a));
-    let mut client = peer?;
-    if !is_trusted(client) {
-        return Some(client);
-    }
-    for hop in forwarded_chain(headers).into_iter().rev() {
-        let Some(a) = hop else {
-            // A hop without an address: the last proxy that named one answers for it.
-            return Some(client);
-        };
-        client = a;
-        if !is_trusted(a) {
-            break;
-        }
-    }
-    Some(client)
-}
-
-/// A fixed one-hour window over every submission (the global intake limit).
-#[derive(Default)]
-pub struct GlobalWindow(std::sync::Mutex<(i64, u32)>);
-
-impl GlobalWindow {
-    pub fn count(&self, now_ms: i64, window_ms: i64) -> u32 {
-        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if now_ms.saturating_sub(w.0) >= window_ms {
-            *w = (now_ms, 0);
-        }
-        w.1 = w.1.saturating_add(1);
-        w.1
-    }
-}
-
-/// The client's address, from the connection (not from headers a client can set).
-pub struct Peer(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
 }
 
 // --- submission, shared by the JSON route and the form ----------------------------
@@ -1421,6 +1236,15 @@ pub fn router() -> Router<Shared> {
         .route("/report-incident", get(form_page).post(form_submit))
         .route("/incident-status/{token}", get(status_page))
         .route("/.well-known/security.txt", get(security_txt_route))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(submit_json, list_json))
+        .routes(routes!(get_json))
+        .routes(routes!(transition_json))
+        .routes(routes!(attach))
 }
 
 #[cfg(test)]

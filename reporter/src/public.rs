@@ -23,9 +23,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 
-use crate::api::Shared;
+pub use crate::config::public::PublicLimit;
+use crate::state::Shared;
 
 /// Rate-limited public routes.
 pub const PUBLIC_PATHS: &[&str] = &[
@@ -43,43 +43,6 @@ const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Beyond this many tracked clients, idle ones are forgotten.
 const MAX_CLIENTS: usize = 10_000;
-
-/// Config `public_limit:`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PublicLimit {
-    /// Requests per minute per client, sustained (default 60; 0 turns the
-    /// limit off, for benchmarks only).
-    #[serde(default = "default_per_minute")]
-    pub per_minute: u32,
-    /// Requests a client may make at once before the rate applies (default 20).
-    #[serde(default = "default_burst")]
-    pub burst: u32,
-    /// How long a rendered document is served again before it is rendered
-    /// anew (default 10 s).
-    #[serde(default = "default_cache_seconds")]
-    pub cache_seconds: u64,
-}
-
-fn default_per_minute() -> u32 {
-    60
-}
-fn default_burst() -> u32 {
-    20
-}
-fn default_cache_seconds() -> u64 {
-    10
-}
-
-impl Default for PublicLimit {
-    fn default() -> Self {
-        PublicLimit {
-            per_minute: default_per_minute(),
-            burst: default_burst(),
-            cache_seconds: default_cache_seconds(),
-        }
-    }
-}
 
 struct Bucket {
     tokens: f64,

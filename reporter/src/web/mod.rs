@@ -10,18 +10,16 @@ pub mod chart;
 pub mod pages;
 pub mod session;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Router;
 use minijinja::Environment;
 
-use crate::api::Shared;
+use crate::config::intake::IntakeConfig;
+use crate::config::notify::NotifyConfig;
 use crate::config::ReporterConfig;
-use crate::intake::{IntakeConfig, NotifyConfig};
+pub use crate::net::{network_of, RateLimiter};
+use crate::state::Shared;
 
 /// What the public and staff pages need beyond the store: config, templates,
 /// the intake's rate limiter, the notification client.
@@ -40,9 +38,9 @@ pub struct Site {
     pub limiter: RateLimiter,
     pub http: Option<reqwest::Client>,
     /// Peers whose `Forwarded`/`X-Forwarded-For` name the client (config `trusted_proxies`).
-    pub trusted_proxies: Vec<crate::intake::ProxyNet>,
+    pub trusted_proxies: Vec<crate::net::ProxyNet>,
     /// The intake's limit over all clients together.
-    pub intake_global: crate::intake::GlobalWindow,
+    pub intake_global: crate::net::GlobalWindow,
 }
 
 impl Site {
@@ -84,10 +82,10 @@ impl Site {
             trusted_proxies: cfg
                 .trusted_proxies
                 .iter()
-                .map(|p| crate::intake::ProxyNet::parse(p))
+                .map(|p| crate::net::ProxyNet::parse(p))
                 .collect::<Result<_, _>>()
                 .map_err(|e| anyhow::anyhow!("`trusted_proxies`: {e}"))?,
-            intake_global: crate::intake::GlobalWindow::default(),
+            intake_global: crate::net::GlobalWindow::default(),
         })
     }
 
@@ -141,51 +139,6 @@ fn templates() -> anyhow::Result<Environment<'static>> {
             .map_err(|e| anyhow::anyhow!("template `{name}`: {e}"))?;
     }
     Ok(env)
-}
-
-/// A fixed-window counter per client address.
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
-}
-
-impl RateLimiter {
-    /// Counts one request of `addr` at `now_ms`; false when it is over
-    /// `limit` in the current window of `window_ms`.
-    pub fn allow(&self, addr: IpAddr, now_ms: i64, window_ms: i64, limit: u32) -> bool {
-        self.count(addr, now_ms, window_ms) <= limit
-    }
-
-    /// Counts one request of `addr`'s network (the address for IPv4, its /64
-    /// for IPv6: one host holds a whole /64) and returns the count in the
-    /// current window.
-    pub fn count(&self, addr: IpAddr, now_ms: i64, window_ms: i64) -> u32 {
-        let addr = network_of(addr);
-        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window_ms);
-        }
-        let e = w.entry(addr).or_insert((now_ms, 0));
-        if now_ms.saturating_sub(e.0) >= window_ms {
-            *e = (now_ms, 0);
-        }
-        e.1 = e.1.saturating_add(1);
-        e.1
-    }
-}
-
-/// The unit a rate limit counts: an IPv4 address, an IPv6 /64.
-pub fn network_of(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
 }
 
 /// An error of an HTML page: a page saying what went wrong, or a redirect to
@@ -267,26 +220,4 @@ pub fn router() -> Router<Shared> {
     Router::new()
         .merge(pages::router())
         .merge(session::router())
-}
-
-#[cfg(test)]
-mod limiter_tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
-        let l = RateLimiter::default();
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(l.count(a, 0, 1000), 1);
-        assert_eq!(l.count(b, 1, 1000), 2, "same /64");
-        assert_eq!(l.count(other, 2, 1000), 1);
-        let v4: IpAddr = "192.0.2.7".parse().unwrap();
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(l.count(v4, 3, 1000), 1);
-        assert_eq!(l.count(mapped, 4, 1000), 2);
-        assert!(!l.allow(mapped, 5, 1000, 2));
-        assert!(l.allow(mapped, 2000, 1000, 2), "a new window");
-    }
 }

@@ -13,9 +13,10 @@ use sqlx::Row;
 
 use super::session::WebStaff;
 use super::{chart, PageError};
-use crate::api::{compute_posture, Shared};
+use crate::fleet::compute_posture;
 use crate::intake;
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::now_ms;
 
 const STATUS_WORDS: &[&str] = &["pass", "fail", "error", "attested", "waived", "unknown"];

@@ -26,9 +26,13 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::PageError;
-use crate::api::{Shared, Staff};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Staff;
+use crate::state::Shared;
 use crate::store::{now_ms, UserRow};
 
 pub const COOKIE: &str = "vigil_session";
@@ -436,4 +440,9 @@ pub fn router() -> Router<Shared> {
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/login/link/{secret}", get(follow_link))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(create_login_link))
 }

@@ -11,6 +11,8 @@
 //! The verifier ([`verify`]) works on an [`Export`], which is what the database
 //! holds or what `vigil-reporter audit export` wrote: the same code checks both.
 
+pub mod routes;
+
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as B64;

@@ -49,7 +49,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .merge(crate::exports::routes())
         .merge(crate::waivers::routes())
         .merge(crate::baselines::routes())
-        .merge(crate::audit::routes::routes())
+        .merge(crate::audit_routes::routes())
 }
 
 /// This document.

@@ -50,7 +50,7 @@ pub fn build(state: Shared) -> Router {
         )
         // Public routes: per-client rate limit and a short response cache.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.public.clone(),
             crate::public::guard,
         ))
         // Bodies beyond the largest report are refused before they are read whole.
@@ -213,7 +213,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         max_export_bytes: cfg
             .max_export_bytes
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
-        site: crate::web::Site::new(cfg)?,
+        site: crate::site::Site::new(cfg)?,
         ingest: crate::queue::Ingest::default(),
         agent_tls: cfg.agent_tls.clone(),
         enroll_role_secrets: cfg.enroll_role_secrets.clone(),
@@ -221,7 +221,9 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         staff_token_lifetime_ms: cfg
             .staff_token_lifetime
             .map(|d| i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)),
-        public: crate::public::Public::new(cfg.public_limit.clone().unwrap_or_default()),
+        public: Arc::new(crate::public::Public::new(
+            cfg.public_limit.clone().unwrap_or_default(),
+        )),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

@@ -62,7 +62,7 @@ pub const MAX_LINK: std::time::Duration = std::time::Duration::from_secs(30 * 86
 pub const SHA_HEADER: &str = "x-archive-sha256";
 
 fn valid_account(a: &str) -> bool {
-    crate::closures::valid_account(a)
+    crate::extract::valid_account(a)
 }
 
 fn valid_sha(s: &str) -> bool {
@@ -155,7 +155,7 @@ pub async fn upload(
                 "the `{SHA_HEADER}` header (64 hex digits) is required"
             ))
         })?;
-    if !crate::closures::agent_proves(&state.erasure, "export", &agent) {
+    if !crate::config::erasure::agent_proves(&state.erasure, "export", &agent) {
         return Err(ApiError::Forbidden(format!(
             "`{}` has no role that exports sites",
             agent.host
@@ -807,7 +807,7 @@ pub async fn request_export(
     Path(account): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ExportRequestView>)> {
-    if !crate::closures::valid_account(&account) {
+    if !crate::extract::valid_account(&account) {
         return Err(ApiError::BadRequest(format!(
             "`{account}` is not an account id"
         )));
@@ -908,7 +908,7 @@ pub async fn export_status(
     _staff: Staff,
     Path(account): Path<String>,
 ) -> ApiResult<Json<ExportRequestView>> {
-    if !crate::closures::valid_account(&account) {
+    if !crate::extract::valid_account(&account) {
         return Err(ApiError::BadRequest(format!(
             "`{account}` is not an account id"
         )));

@@ -134,3 +134,11 @@ pub fn token_expired(u: &UserRow, lifetime_ms: Option<i64>, now: i64) -> bool {
         (None, _) => false,
     }
 }
+
+/// An account id a closure may take: a safe path component and argv word
+/// (no `.`/`..`, no leading `.` or `-`), at most 128 characters.
+pub fn valid_account(a: &str) -> bool {
+    vigil_rules::checks::erasure::valid_account(a)
+        && a.len() <= 128
+        && a.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}

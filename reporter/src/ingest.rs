@@ -318,7 +318,7 @@ pub async fn reporter_waivers(
 // --- the transaction ----------------------------------------------------------------
 
 /// Stores several reports in ONE transaction (one commit, one fsync: the
-/// group commit of [`crate::ingest`]), each with its control rows, the
+/// group commit above), each with its control rows, the
 /// agent's `last_seen` and its audit entry, in a few multi-row statements
 /// per batch rather than a few per report. The caller holds
 /// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the

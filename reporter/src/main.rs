@@ -529,7 +529,8 @@ fn verify_certificate_file(file: &std::path::Path, key: &str) -> anyhow::Result<
     let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let cert: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("`{}` is not JSON", file.display()))?;
-    let problems = vigil_reporter::audit::verify_certificate(&cert, key);
+    let problems =
+        vigil_reporter::audit::verify_certificate(&cert, key, vigil_reporter::closures::STATES);
     if problems.is_empty() {
         println!(
             "erasure certificate verified: account `{}` closed at {}",

@@ -6,7 +6,7 @@
 //! Four anonymous pollers of these routes once held the audit log's write
 //! lock for seconds at a time and starved ingest (issue 19, item 2): the
 //! checkpoint now comes from the log's incremental tree without that lock
-//! ([`crate::audit::AuditLog::checkpoint`]), and this layer bounds what the
+//! (the audit log's `checkpoint`), and this layer bounds what the
 //! rest can cost.
 //!
 //! The client is the connection's peer address (an IPv6 client by its /64):
@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 pub use crate::config::public::PublicLimit;
-use crate::state::Shared;
 
 /// Rate-limited public routes.
 pub const PUBLIC_PATHS: &[&str] = &[
@@ -142,7 +141,7 @@ fn too_many(retry_after: u64) -> Response {
 
 /// The middleware: limits public routes per client and serves rendered
 /// documents from the cache while they are fresh. Other routes pass through.
-pub async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Response {
+pub async fn guard(State(public): State<Arc<Public>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let Some(path) = PUBLIC_PATHS.iter().find(|p| **p == path) else {
         return next.run(req).await;
@@ -151,14 +150,14 @@ pub async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Err(wait) = state.public.allow(ip, Instant::now()) {
+    if let Err(wait) = public.allow(ip, Instant::now()) {
         return too_many(wait);
     }
-    let slot = match state.public.cache.get(path) {
+    let slot = match public.cache.get(path) {
         Some(slot) if req.method() == Method::GET => slot,
         _ => return next.run(req).await,
     };
-    let ttl = Duration::from_secs(state.public.limit.cache_seconds);
+    let ttl = Duration::from_secs(public.limit.cache_seconds);
     // One render at a time per route: concurrent callers wait for it and
     // share the result instead of each rendering.
     let mut cached = slot.lock().await;

@@ -1,4 +1,4 @@
-//! The reports waiting for the next group commit of [`crate::ingest`]: a
+//! The reports waiting for the next group commit of the ingest feature: a
 //! queue and a flag saying a flusher task is running. It lives in the shared
 //! state; the ingest feature fills and drains it.
 

@@ -32,8 +32,8 @@ pub type Frameworks = std::collections::BTreeMap<String, Vec<String>>;
 
 pub struct AppState {
     pub store: Store,
-    pub audit: crate::audit::AuditLog,
-    pub erasure: crate::closures::ErasureConfig,
+    pub audit: crate::audit::log::AuditLog,
+    pub erasure: crate::config::erasure::ErasureConfig,
     pub enroll_secrets: Vec<String>,
     /// The policy handed out (the newest published), cached.
     pub policy: std::sync::RwLock<Option<PolicyBlob>>,
@@ -44,19 +44,19 @@ pub struct AppState {
     pub exports_dir: std::path::PathBuf,
     pub max_export_bytes: u64,
     /// The HTML pages' and the intake's config and state.
-    pub site: crate::web::Site,
+    pub site: crate::site::Site,
     /// Reports waiting for the next group commit.
     pub ingest: crate::queue::Ingest,
     /// Optional mutual TLS with agent certificates.
     pub agent_tls: Option<crate::mtls::AgentTls>,
-    /// Enrollment secrets that approve the roles they list ([`crate::enrollment`]).
+    /// Enrollment secrets that approve the roles they list (the enrollment feature).
     pub enroll_role_secrets: Vec<crate::config::RoleSecret>,
-    /// Login and enrollment attempts ([`crate::throttle`]).
+    /// Login and enrollment attempts (the throttle).
     pub throttle: crate::throttle::Throttle,
     /// Staff tokens expire this long after issue (config `staff_token_lifetime`).
     pub staff_token_lifetime_ms: Option<i64>,
     /// Rate limit and response cache of the public routes.
-    pub public: crate::public::Public,
+    pub public: Arc<crate::public::Public>,
 }
 
 pub type Shared = Arc<AppState>;

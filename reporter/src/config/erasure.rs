@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::store::AgentRow;
+
 /// Which roles must prove each phase; `*` is every host.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,4 +57,29 @@ impl Default for ErasureConfig {
             roles: default_roles(),
         }
     }
+}
+
+pub fn roles_for<'a>(cfg: &'a ErasureConfig, phase: &str) -> &'a [String] {
+    cfg.roles.get(phase).map_or(&[], Vec::as_slice)
+}
+
+/// Whether `agent`'s (reporter-trusted) roles prove `phase`.
+pub fn agent_proves(cfg: &ErasureConfig, phase: &str, agent: &AgentRow) -> bool {
+    !hosts_for(cfg, phase, std::slice::from_ref(agent)).is_empty()
+}
+
+/// The current, active agents whose roles prove `phase`.
+pub fn hosts_for<'a>(
+    cfg: &ErasureConfig,
+    phase: &str,
+    agents: &'a [AgentRow],
+) -> Vec<&'a AgentRow> {
+    let roles = roles_for(cfg, phase);
+    let everyone = roles.iter().any(|r| r == "*");
+    agents
+        .iter()
+        .filter(|a| {
+            a.revoked_at.is_none() && (everyone || a.roles.iter().any(|r| roles.contains(r)))
+        })
+        .collect()
 }

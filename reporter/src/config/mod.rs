@@ -40,7 +40,7 @@ pub struct ReporterConfig {
     #[serde(default)]
     pub enroll_secrets: Vec<String>,
     /// Role-scoped enrollment secrets: an agent enrolling with one is trusted
-    /// with the roles it requests that the secret lists (`crate::enrollment`).
+    /// with the roles it requests that the secret lists (the enrollment feature).
     /// Roles requested with a plain secret wait for an admin's approval.
     #[serde(default)]
     pub enroll_role_secrets: Vec<RoleSecret>,

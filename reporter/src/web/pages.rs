@@ -11,8 +11,9 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::chart;
 use super::session::WebStaff;
-use super::{chart, PageError};
+use crate::error::PageError;
 use crate::fleet::compute_posture;
 use crate::intake;
 use crate::posture::rfc3339;

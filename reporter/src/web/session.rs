@@ -25,11 +25,12 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::PageError;
+use crate::error::PageError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth;
+use crate::error::safe_next;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Staff;
 use crate::state::Shared;
@@ -155,14 +156,6 @@ impl FromRequestParts<Shared> for WebStaff {
             .to_owned();
         Err(PageError::Login(next))
     }
-}
-
-/// Only local absolute paths: no `//host`, no scheme, no backslash tricks.
-pub fn safe_next(next: &str) -> bool {
-    next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
 }
 
 async fn new_session(state: &Shared, user: &str) -> Result<String, PageError> {

@@ -1,4 +1,4 @@
-//! The audit log's routes of `/api/v1`: verification and inclusion proofs
+//! The audit log's routes of `/api/v1` (the log itself is [`crate::audit`]): verification and inclusion proofs
 //! for staff, the newest signed checkpoint for anyone.
 
 use axum::extract::{Query, State};

@@ -305,7 +305,6 @@ pub fn routes() -> OpenApiRouter<Shared> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::extract::token_expired;
     use crate::store::UserRow;
 

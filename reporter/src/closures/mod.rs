@@ -886,7 +886,7 @@ mod tests {
             "sqlite://{}?mode=rwc",
             dir.path().join("vigil.db").display()
         );
-        let store = Store::open(&url).await.unwrap();
+        let store = crate::store::Store::open(&url).await.unwrap();
         let audit =
             crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
         let now = now_ms();

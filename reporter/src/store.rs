@@ -1,6 +1,9 @@
 //! The reporter's store: SQLite (WAL, a file in the data directory) by default,
 //! PostgreSQL by URL for a fleet that outgrows one machine. One code path over
 //! sqlx's `Any` driver; one set of migrations per backend.
+//! The two sets are the same file for file except where the dialects part
+//! (0019's auto-increment key: `INTEGER PRIMARY KEY AUTOINCREMENT` in SQLite,
+//! `BIGSERIAL` in PostgreSQL), so each backend keeps its own folder.
 //!
 //! INVARIANT: every statement uses `$1..$n` placeholders in increasing order of
 //! first appearance, which both PostgreSQL and SQLite bind positionally; times

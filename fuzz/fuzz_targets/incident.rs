@@ -1,6 +1,6 @@
 //! Incident submissions (`POST /api/v1/incidents` JSON and the
 //! `/report-incident` form) through the reporter's own decoding and
-//! validation (`reporter/src/intake_input.rs`, included by path so the fuzz
+//! validation (`reporter/src/intake/input.rs`, included by path so the fuzz
 //! build does not link the reporter). Input: the first byte picks JSON or form.
 //! Properties: no panic, no hang; what validation accepts is trimmed,
 //! non-empty, within the limits and free of control characters.
@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use vigil_fuzz::select;
 
-#[path = "../../reporter/src/intake_input.rs"]
+#[path = "../../reporter/src/intake/input.rs"]
 #[allow(dead_code)]
 mod intake_input;
 

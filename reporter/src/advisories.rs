@@ -38,24 +38,7 @@ use crate::store::{now_ms, StoreError};
 /// may inflate up to `feeds::MAX_FEED`).
 pub const MAX_UPLOAD: usize = 128 * 1024 * 1024;
 
-/// Config `advisories:`: where the reporter fetches the feed, and how often.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeedConfig {
-    /// `https://…` (or `http://`) of a debsecan feed or the tracker's JSON.
-    pub url: String,
-    /// How often (default 6h).
-    #[serde(default)]
-    pub every: Option<vigil_rules::duration::PolicyDuration>,
-}
-
-impl FeedConfig {
-    pub fn interval(&self) -> Duration {
-        self.every
-            .map_or(Duration::from_secs(6 * 3600), |d| d.as_std())
-            .max(Duration::from_secs(1))
-    }
-}
+pub use crate::config::advisories::FeedConfig;
 
 /// What the reporter holds (the feed itself aside).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]

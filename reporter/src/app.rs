@@ -8,8 +8,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::api::{self, AppState, PolicyBlob, Shared};
+use crate::api;
 use crate::config::ReporterConfig;
+use crate::state::{AppState, PolicyBlob, Shared};
 use crate::store::Store;
 
 pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
@@ -49,7 +50,7 @@ pub fn build(state: Shared) -> Router {
         )
         // Public routes: per-client rate limit and a short response cache.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.public.clone(),
             crate::public::guard,
         ))
         // Bodies beyond the largest report are refused before they are read whole.
@@ -212,15 +213,17 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         max_export_bytes: cfg
             .max_export_bytes
             .unwrap_or(crate::exports::DEFAULT_MAX_EXPORT),
-        site: crate::web::Site::new(cfg)?,
-        ingest: crate::ingest::Ingest::default(),
+        site: crate::site::Site::new(cfg)?,
+        ingest: crate::queue::Ingest::default(),
         agent_tls: cfg.agent_tls.clone(),
         enroll_role_secrets: cfg.enroll_role_secrets.clone(),
         throttle: crate::throttle::Throttle::default(),
         staff_token_lifetime_ms: cfg
             .staff_token_lifetime
             .map(|d| i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)),
-        public: crate::public::Public::new(cfg.public_limit.clone().unwrap_or_default()),
+        public: Arc::new(crate::public::Public::new(
+            cfg.public_limit.clone().unwrap_or_default(),
+        )),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

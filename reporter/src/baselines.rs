@@ -21,20 +21,16 @@ use utoipa::ToSchema;
 use vigil_rules::report::Report;
 
 use sqlx::AnyConnection;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Shared, Staff};
 use crate::error::ApiResult;
+use crate::extract::Staff;
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::StoreError;
 
-/// One baseline hash seen in a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    pub control_id: String,
-    pub check_id: String,
-    pub path: String,
-    pub sha256: String,
-}
+pub use crate::store::Seen;
 
 /// The baselines a report carries (pure): every `file_integrity` check with
 /// `evidence.baseline.sha256`.
@@ -173,6 +169,11 @@ pub async fn list(State(state): State<Shared>, _staff: Staff) -> ApiResult<Json<
         });
     }
     Ok(Json(BaselineList { baselines: out }))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 #[cfg(test)]

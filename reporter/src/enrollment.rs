@@ -26,17 +26,24 @@
 //! transaction with the audit entry.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Admin, Shared, Staff};
 use crate::audit::AuditLog;
+use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_json, refusal, valid_host, Admin, Staff};
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::{now_ms, NewAgent, Store, StoreError, AGENT_COLUMNS};
 
 /// How long an admin's permission to re-enroll a host stays usable.
@@ -522,7 +529,7 @@ pub async fn approve(
                 .into(),
         ));
     }
-    let req: ApproveRoles = crate::api::parse_json(&body, "role approval")?;
+    let req: ApproveRoles = crate::extract::parse_json(&body, "role approval")?;
     if let Some(r) = &req.roles {
         if !valid_roles(r) {
             return Err(ApiError::BadRequest(
@@ -543,7 +550,208 @@ pub async fn approve(
 }
 
 pub fn valid_roles(r: &[String]) -> bool {
-    r.len() <= 32 && r.iter().all(|x| x.len() <= 64 && crate::api::valid_host(x))
+    r.len() <= 32 && r.iter().all(|x| x.len() <= 64 && valid_host(x))
+}
+
+// --- enrollment, the route ------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub secret: String,
+    pub host: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The agent's schedule; the host is stale after twice this without a report.
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrollResponse {
+    pub agent_id: String,
+    /// Shown once; the reporter keeps only its digest.
+    pub token: String,
+    pub host: String,
+    /// Base64 ed25519 key that signs the policies this reporter hands out;
+    /// the agent refuses a policy it does not verify.
+    pub policy_key: String,
+    /// The roles the reporter trusts this agent with.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Requested roles waiting for an admin's approval.
+    #[serde(default)]
+    pub pending_roles: Vec<String>,
+}
+
+/// Enrolls an agent with the enrollment secret and returns its own token.
+/// A host whose agent is active is refused until an admin revokes that agent
+/// or allows the re-enrollment ([`crate::enrollment`]); requested roles are
+/// trusted only once approved.
+#[utoipa::path(post, path = "/api/v1/enroll", tag = "agents", request_body = EnrollRequest,
+    responses((status = 201, body = EnrollResponse), (status = 400, description = "malformed request"), (status = 401, description = "wrong enrollment secret, or (mutual TLS) no agent certificate"),
+        (status = 403, description = "(mutual TLS) the agent certificate names another host, or the active agent is bound to a certificate and none was presented"),
+        (status = 409, description = "the host has an active agent: an admin must revoke it or allow the re-enrollment"),
+        (status = 429, description = "too many wrong secrets from this client")), operation_id = "enroll")]
+async fn enroll_route(
+    State(state): State<Shared>,
+    tls: Option<axum::Extension<Arc<axum_server::tls::TlsInfo>>>,
+    parts: axum::http::Extensions,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
+    let req: EnrollRequest = parse_json(&body, "enrollment request")?;
+    if !valid_host(&req.host) {
+        return Err(ApiError::BadRequest(
+            "`host` must be a host name (letters, digits, `-`, `.`, `_`)".into(),
+        ));
+    }
+    if !crate::enrollment::valid_roles(&req.roles) {
+        return Err(ApiError::BadRequest(
+            "`roles` must be at most 32 short words".into(),
+        ));
+    }
+    // Wrong secrets are throttled per client network (issue 19, item 3).
+    let client = crate::throttle::client_of(&parts)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let keys = [format!("enroll:{client}")];
+    let now = crate::store::now_ms();
+    state.throttle.check_failures(&keys, now)?;
+    let plain = state
+        .enroll_secrets
+        .iter()
+        .any(|s| auth::secrets_equal(s, &req.secret));
+    let mut granted: Vec<String> = Vec::new();
+    let mut scoped = false;
+    for rs in &state.enroll_role_secrets {
+        if auth::secrets_equal(&rs.secret, &req.secret) {
+            scoped = true;
+            granted.extend(rs.roles.iter().cloned());
+        }
+    }
+    if !plain && !scoped {
+        state.throttle.record(&keys, false, now);
+        tracing::warn!(host = %req.host, %client, "enrollment refused: wrong secret");
+        return Err(ApiError::Unauthorized("wrong enrollment secret".into()));
+    }
+    state.throttle.record(&keys, true, now);
+    let cert =
+        crate::mtls::presented(tls.as_ref().map(|t| &t.0)).map_err(ApiError::Unauthorized)?;
+    let spki = crate::mtls::check_enrollment(state.agent_tls.as_ref(), &req.host, cert.as_ref())
+        .map_err(|r| {
+            tracing::warn!(host = %req.host, "enrollment refused: agent certificate");
+            refusal(r)
+        })?;
+    let token = auth::new_token(auth::AGENT_PREFIX);
+    let id = uuid::Uuid::new_v4().to_string();
+    let interval =
+        i64::try_from(req.interval_secs.unwrap_or(900).clamp(1, 7 * 86400)).unwrap_or(900);
+    let roles = crate::enrollment::enroll(
+        &state.store,
+        &state.audit,
+        &crate::store::NewAgent {
+            id: &id,
+            host: &req.host,
+            roles: &req.roles,
+            interval_secs: interval,
+            token_lookup: &token.lookup,
+            token_digest: &token.digest,
+            cert_spki_sha256: spki.as_deref(),
+        },
+        &granted,
+    )
+    .await
+    .inspect_err(|e| {
+        if !matches!(e, ApiError::Internal(_)) {
+            tracing::warn!(host = %req.host, %client, error = %e, "enrollment refused");
+        }
+    })?;
+    let pending: Vec<String> = req
+        .roles
+        .iter()
+        .filter(|r| !roles.contains(r))
+        .cloned()
+        .collect();
+    tracing::info!(host = %req.host, agent_id = %id, ?roles, ?pending, "agent enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollResponse {
+            agent_id: id,
+            token: token.token,
+            host: req.host,
+            policy_key: crate::policies::public_key_b64(&state.policy_key),
+            roles,
+            pending_roles: pending,
+        }),
+    ))
+}
+
+// --- revocation ---------------------------------------------------------------
+
+/// Revokes agent `id`'s token, audited as done `by`; false when no active agent has that id.
+pub async fn revoke_token(
+    store: &Store,
+    audit: &AuditLog,
+    id: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await?;
+    let r = sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if r.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "agent.revoked",
+            by,
+            serde_json::json!({"agent_id": id}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokeResponse {
+    pub agent_id: String,
+    pub revoked: bool,
+}
+
+/// Revokes an agent's token; the agent is told to enroll again.
+#[utoipa::path(delete, path = "/api/v1/agents/{agent_id}", tag = "staff", security(("bearer" = [])), params(("agent_id" = String, Path, description = "agent id")),
+    responses((status = 200, body = RevokeResponse), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no such active agent")))]
+async fn revoke_agent(
+    State(state): State<Shared>,
+    Admin(user): Admin,
+    Path(agent_id): Path<String>,
+) -> ApiResult<Json<RevokeResponse>> {
+    if revoke_token(&state.store, &state.audit, &agent_id, &user.name).await? {
+        tracing::info!(%agent_id, by = %user.name, "agent token revoked");
+        Ok(Json(RevokeResponse {
+            agent_id,
+            revoked: true,
+        }))
+    } else {
+        Err(ApiError::NotFound(format!("no active agent `{agent_id}`")))
+    }
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll_route))
+        .routes(routes!(revoke_agent))
+        .routes(routes!(list_agents))
+        .routes(routes!(revoke))
+        .routes(routes!(allow))
+        .routes(routes!(approve))
 }
 
 #[cfg(test)]

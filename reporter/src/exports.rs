@@ -42,10 +42,13 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Admin, AgentAuth, AppState, Shared, Staff};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Admin, AgentAuth, Staff};
 use crate::posture::rfc3339;
+use crate::state::{AppState, Shared};
 use crate::store::{now_ms, Store, StoreError};
 use sqlx::AnyConnection;
 
@@ -59,7 +62,7 @@ pub const MAX_LINK: std::time::Duration = std::time::Duration::from_secs(30 * 86
 pub const SHA_HEADER: &str = "x-archive-sha256";
 
 fn valid_account(a: &str) -> bool {
-    crate::closures::valid_account(a)
+    crate::extract::valid_account(a)
 }
 
 fn valid_sha(s: &str) -> bool {
@@ -152,7 +155,7 @@ pub async fn upload(
                 "the `{SHA_HEADER}` header (64 hex digits) is required"
             ))
         })?;
-    if !crate::closures::agent_proves(&state.erasure, "export", &agent) {
+    if !crate::config::erasure::agent_proves(&state.erasure, "export", &agent) {
         return Err(ApiError::Forbidden(format!(
             "`{}` has no role that exports sites",
             agent.host
@@ -332,7 +335,7 @@ pub async fn create_link(
     let req: LinkRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LinkRequest::default()
     } else {
-        crate::api::parse_json(&body, "link request")?
+        crate::extract::parse_json(&body, "link request")?
     };
     let valid_for = match req.valid_for.as_deref() {
         None => DEFAULT_LINK,
@@ -804,12 +807,12 @@ pub async fn request_export(
     Path(account): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<ExportRequestView>)> {
-    if !crate::closures::valid_account(&account) {
+    if !crate::extract::valid_account(&account) {
         return Err(ApiError::BadRequest(format!(
             "`{account}` is not an account id"
         )));
     }
-    let req: ExportRequestBody = crate::api::parse_json(&body, "export request")?;
+    let req: ExportRequestBody = crate::extract::parse_json(&body, "export request")?;
     if req.requested_by.trim().is_empty() || req.requested_by.len() > 500 {
         return Err(ApiError::BadRequest(
             "`requested_by` must say who asked (at most 500 characters)".into(),
@@ -905,7 +908,7 @@ pub async fn export_status(
     _staff: Staff,
     Path(account): Path<String>,
 ) -> ApiResult<Json<ExportRequestView>> {
-    if !crate::closures::valid_account(&account) {
+    if !crate::extract::valid_account(&account) {
         return Err(ApiError::BadRequest(format!(
             "`{account}` is not an account id"
         )));
@@ -919,4 +922,11 @@ pub async fn export_status(
 /// The public download route.
 pub fn router() -> Router<Shared> {
     Router::new().route("/exports/{token}", get(download))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(create_link))
+        .routes(routes!(request_export, export_status))
 }

@@ -15,49 +15,151 @@
 //! If a batch fails (a database error), nothing of it was stored; its reports
 //! are then stored one by one so that one bad report fails alone.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use tokio::sync::oneshot;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_rules::report::{self, Report};
 
-use crate::api::AppState;
-use crate::store::{NewReport, StoreError, Stored};
+use crate::audit::AuditLog;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_json, AgentAuth};
+use crate::queue::Reply;
+use crate::state::{AppState, Shared};
+use crate::store::{now_ms, placeholders, NewReport, Store, StoreError, Stored};
 
-/// Most reports in one transaction; the rest wait for the next one.
-pub const MAX_BATCH: usize = 256;
-
-type Reply = oneshot::Sender<Result<Stored, StoreError>>;
-
-#[derive(Default)]
-pub struct Ingest {
-    queue: Mutex<Vec<(NewReport, Reply)>>,
-    /// A flusher task is running (or about to).
-    flushing: AtomicBool,
+/// The ingest route with its documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(ingest))
 }
 
-impl Ingest {
-    fn push(&self, report: NewReport, reply: Reply) -> Result<(), StoreError> {
-        self.queue
-            .lock()
-            .map_err(|_| StoreError::Corrupt("the ingest queue's lock is poisoned".into()))?
-            .push((report, reply));
-        Ok(())
-    }
+// --- the route ------------------------------------------------------------------
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    pub report_id: String,
+    /// False when this report id was already stored: acknowledged all the same.
+    pub stored: bool,
+}
 
-    fn take(&self) -> Vec<(NewReport, Reply)> {
-        match self.queue.lock() {
-            Ok(mut q) => {
-                let n = q.len().min(MAX_BATCH);
-                q.drain(..n).collect()
-            }
-            Err(_) => Vec::new(),
+/// Checks a report beyond its shape: ids, times, and that statuses and the
+/// summary agree with the checks ([`report::validate`], pure, fuzzed).
+pub fn validate_report(r: &Report) -> Result<(), String> {
+    report::validate(r, chrono::Utc::now())
+}
+
+/// Stores one report of the calling agent; idempotent by `report_id`.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "agents", security(("bearer" = [])),
+    request_body(content = serde_json::Value, description = "one vigil.report/v1 object", content_type = "application/json"),
+    responses((status = 201, body = IngestResponse, description = "stored"), (status = 200, body = IngestResponse, description = "already stored"),
+        (status = 400, description = "invalid report"), (status = 401, description = "unknown or revoked token; re-enroll"),
+        (status = 403, description = "report of another host"), (status = 409, description = "report id used by another host"), (status = 413, description = "too large")))]
+async fn ingest(
+    State(state): State<Shared>,
+    AgentAuth(agent): AgentAuth,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
+    // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
+    let received_at = crate::store::now_ms();
+    if body.len() > state.max_report_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "a report may be at most {} bytes",
+            state.max_report_bytes
+        )));
+    }
+    let mut r: Report = parse_json(&body, "report")?;
+    validate_report(&r).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
+    if r.agent.host != agent.host {
+        return Err(ApiError::Forbidden(format!(
+            "this agent reports for `{}`, not `{}`",
+            agent.host, r.agent.host
+        )));
+    }
+    let body_text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
+    // Waivers the agent claims hold only where the reporter's own cover them.
+    let mut vetted: Option<String> = None;
+    let claims_waiver = r.controls.iter().any(|c| {
+        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
+    });
+    if claims_waiver {
+        let waivers = reporter_waivers(&state.store).await?;
+        let refused = vet_waivers(
+            &mut r,
+            &agent.host,
+            &agent.roles,
+            &waivers,
+            chrono::Utc::now().date_naive(),
+        );
+        if !refused.is_empty() {
+            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
+            vetted =
+                Some(serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?);
         }
     }
-
-    fn is_empty(&self) -> bool {
-        self.queue.lock().map(|q| q.is_empty()).unwrap_or(true)
+    let body_text = vetted.as_deref().unwrap_or(body_text);
+    let summary =
+        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let new = NewReport {
+        report_id: r.report_id.clone(),
+        agent_id: agent.id.clone(),
+        host: agent.host.clone(),
+        policy_id: r.policy.id.clone(),
+        policy_version: r.policy.version.clone(),
+        policy_sha256: r.policy.sha256.clone(),
+        started_at: r.started_at.timestamp_millis(),
+        finished_at: r.finished_at.timestamp_millis(),
+        summary,
+        body: body_text.to_owned(),
+        controls: r
+            .controls
+            .iter()
+            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
+            .collect(),
+        baselines: crate::baselines::seen_in(&r),
+    };
+    match store(&state, new).await? {
+        Stored::New => {
+            // Erasure proofs move closures; a failure here does not un-store the report.
+            match crate::closures::record_results(&state, &agent, &r, received_at).await {
+                Ok(true) => {
+                    if let Err(e) = crate::closures::advance_all(&state, &agent.host).await {
+                        tracing::error!(error = %e, "cannot advance closures");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "cannot record erasure results"),
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(IngestResponse {
+                    report_id: r.report_id.clone(),
+                    stored: true,
+                }),
+            ))
+        }
+        Stored::Duplicate => Ok((
+            StatusCode::OK,
+            Json(IngestResponse {
+                report_id: r.report_id.clone(),
+                stored: false,
+            }),
+        )),
+        Stored::Conflict => Err(ApiError::Conflict(
+            "this report id is taken by another host's report".into(),
+        )),
     }
 }
+
+// --- the group commit -------------------------------------------------------------
 
 /// Stores `report` (idempotently by its id) and returns once the
 /// transaction holding it has committed.
@@ -85,11 +187,7 @@ async fn flush(state: Arc<AppState>) {
         }
         let _g = state.audit.write_lock().await;
         let (reports, replies): (Vec<NewReport>, Vec<Reply>) = batch.into_iter().unzip();
-        match state
-            .store
-            .insert_reports_locked(&state.audit, &reports)
-            .await
-        {
+        match insert_reports_locked(&state.store, &state.audit, &reports).await {
             Ok(results) if results.len() == replies.len() => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The requester may have gone (client disconnected): the
@@ -102,15 +200,17 @@ async fn flush(state: Arc<AppState>) {
                     tracing::warn!(error = %e, reports = reports.len(), "a batched commit failed; storing its reports one by one");
                 }
                 for (report, reply) in reports.iter().zip(replies) {
-                    let result = state
-                        .store
-                        .insert_reports_locked(&state.audit, std::slice::from_ref(report))
-                        .await
-                        .and_then(|mut v| {
-                            v.pop().ok_or_else(|| {
-                                StoreError::Corrupt("a batch of one stored nothing".into())
-                            })
-                        });
+                    let result = insert_reports_locked(
+                        &state.store,
+                        &state.audit,
+                        std::slice::from_ref(report),
+                    )
+                    .await
+                    .and_then(|mut v| {
+                        v.pop().ok_or_else(|| {
+                            StoreError::Corrupt("a batch of one stored nothing".into())
+                        })
+                    });
                     let _ = reply.send(result);
                 }
             }
@@ -212,6 +312,135 @@ pub async fn reporter_waivers(
                 .map_err(|e| StoreError::Corrupt(format!("stored waiver: {e}")))?,
         );
     }
+    Ok(out)
+}
+
+// --- the transaction ----------------------------------------------------------------
+
+/// Stores several reports in ONE transaction (one commit, one fsync: the
+/// group commit above), each with its control rows, the
+/// agent's `last_seen` and its audit entry, in a few multi-row statements
+/// per batch rather than a few per report. The caller holds
+/// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the
+/// batch is stored and the caller retries the reports one by one.
+pub async fn insert_reports_locked(
+    store: &Store,
+    audit: &AuditLog,
+    reports: &[NewReport],
+) -> Result<Vec<Stored>, StoreError> {
+    let now = now_ms();
+    let mut tx = store.begin_write().await?;
+    let mut next_seq = audit.next_seq(&mut tx, store.backend).await?;
+    // 1. The reports; RETURNING names the ones that were new.
+    let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in reports.chunks(store.backend.rows_per_statement(11)) {
+        let sql = format!(
+            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
+             VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+            placeholders(chunk.len(), 11)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.report_id.as_str())
+                .bind(r.agent_id.as_str())
+                .bind(r.host.as_str())
+                .bind(r.policy_id.as_str())
+                .bind(r.policy_version.as_str())
+                .bind(r.policy_sha256.as_str())
+                .bind(r.started_at)
+                .bind(r.finished_at)
+                .bind(now)
+                .bind(r.summary.as_str())
+                .bind(r.body.as_str());
+        }
+        inserted.extend(q.fetch_all(&mut *tx).await?);
+    }
+    // 2. Who stored what: the first copy of a new id is New; any other
+    // copy (stored earlier, or a retry in this very batch) is a
+    // duplicate of its own host's report or a conflict with another's.
+    let mut out = Vec::with_capacity(reports.len());
+    let mut new: Vec<&NewReport> = Vec::new();
+    for r in reports {
+        if inserted.remove(&r.report_id) {
+            new.push(r);
+            out.push(Stored::New);
+            continue;
+        }
+        let owner: Option<String> = match new.iter().find(|n| n.report_id == r.report_id) {
+            Some(n) => Some(n.host.clone()),
+            None => {
+                sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
+                    .bind(r.report_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
+        out.push(if owner.as_deref() == Some(r.host.as_str()) {
+            Stored::Duplicate
+        } else {
+            Stored::Conflict
+        });
+    }
+    // 3. Control rows of the new reports.
+    let rows: Vec<(&NewReport, &(String, String, String))> = new
+        .iter()
+        .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
+        .collect();
+    for chunk in rows.chunks(store.backend.rows_per_statement(6)) {
+        let sql = format!(
+            "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
+            placeholders(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for (r, (id, title, status)) in chunk {
+            q = q
+                .bind(r.report_id.as_str())
+                .bind(r.host.as_str())
+                .bind(id.as_str())
+                .bind(title.as_str())
+                .bind(status.as_str())
+                .bind(r.finished_at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // 4. The agents heard from.
+    let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    for chunk in agents.chunks(store.backend.rows_per_statement(1)) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE agents SET last_seen = $1 WHERE id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // 5. One audit entry per new report, numbered in order, each followed
+    // by an entry per baseline whose hash changed since the last report.
+    let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
+    for r in &new {
+        let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
+        entries.push(audit.entry(
+            next_seq,
+            "report.ingested",
+            &r.host,
+            serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
+        ));
+        next_seq += 1;
+        for data in
+            crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now).await?
+        {
+            entries.push(audit.entry(next_seq, "baseline.changed", &r.host, data));
+            next_seq += 1;
+        }
+    }
+    crate::audit::insert_entries(&mut tx, &entries, store.backend.rows_per_statement(7)).await?;
+    tx.commit().await?;
     Ok(out)
 }
 

@@ -1,10 +1,20 @@
 //! `vigil-reporter`: the central service agents report to.
 //!
-//! - [`store`] keeps agents, reports and users in SQLite or PostgreSQL
-//!   (one code path over sqlx's `Any` driver, migrations per backend).
-//! - [`api`] holds the `/api/v1` routes, their authentication (agent tokens,
-//!   staff tokens) and the OpenAPI document generated from them; [`app`]
-//!   assembles the router with limits and timeouts.
+//! The modules stand in layers; each imports only those below it.
+//!
+//! - Ground: [`store`] keeps agents, reports and users in SQLite or PostgreSQL
+//!   (one code path over sqlx's `Any` driver, migrations per backend);
+//!   [`audit`] is the tamper-evident log over it ([`merkle`]); [`config`]
+//!   holds every config section, each feature's own included; [`net`],
+//!   [`auth`], [`throttle`], [`error`], [`site`], [`queue`].
+//! - [`state`] is what every route may reach (assembled in [`app`] only);
+//!   [`extract`] takes the calling agent, the staff member and the JSON body
+//!   from a request.
+//! - Features own their routes and their SQL: [`enrollment`], [`ingest`],
+//!   [`policies`], [`fleet`], [`users`], [`waivers`], [`baselines`],
+//!   [`exports`], [`closures`], [`intake`], [`notify`], [`audit_routes`]; each
+//!   has a `routes()` that [`api`] merges into the `/api/v1` router and its
+//!   OpenAPI document; [`app`] assembles the service with limits and timeouts.
 //! - [`posture`] computes the fleet's standing per control, pure over stored rows.
 //! - [`web`] renders the staff HTML pages; [`intake`] takes incident reports;
 //!   [`brochure`] typesets the security brochure and the policy PDF; [`export`]
@@ -20,6 +30,7 @@ pub mod advisories;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod audit_routes;
 pub mod auth;
 pub mod baselines;
 pub mod brochure;
@@ -29,15 +40,20 @@ pub mod enrollment;
 pub mod error;
 pub mod export;
 pub mod exports;
+pub mod extract;
+pub mod fleet;
 pub mod ingest;
 pub mod intake;
-pub mod intake_input;
 pub mod merkle;
 pub mod mtls;
+pub mod net;
 pub mod notify;
 pub mod policies;
 pub mod posture;
 pub mod public;
+pub mod queue;
+pub mod site;
+pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod tls;

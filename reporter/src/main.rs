@@ -251,7 +251,7 @@ fn actor(by: Option<String>) -> String {
         .unwrap_or_else(|| "cli".into())
 }
 
-async fn state_at(at: &StoreArgs) -> anyhow::Result<vigil_reporter::api::Shared> {
+async fn state_at(at: &StoreArgs) -> anyhow::Result<vigil_reporter::state::Shared> {
     let cfg = config_of(at.config.as_ref())?;
     let data = data_dir(at.data.clone(), &cfg);
     app::state(&cfg, &data).await
@@ -529,7 +529,8 @@ fn verify_certificate_file(file: &std::path::Path, key: &str) -> anyhow::Result<
     let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
     let cert: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("`{}` is not JSON", file.display()))?;
-    let problems = vigil_reporter::audit::verify_certificate(&cert, key);
+    let problems =
+        vigil_reporter::audit::verify_certificate(&cert, key, vigil_reporter::closures::STATES);
     if problems.is_empty() {
         println!(
             "erasure certificate verified: account `{}` closed at {}",
@@ -607,7 +608,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             let cfg = config_of(config.as_ref())?;
             let state = app::state(&cfg, &data_dir(data, &cfg)).await?;
             let now = vigil_reporter::store::now_ms();
-            let posture = vigil_reporter::api::compute_posture(&state, now)
+            let posture = vigil_reporter::fleet::compute_posture(&state, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot compute the posture: {e}"))?;
             let mut reports = Vec::new();
@@ -737,7 +738,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         } => {
             let cfg = config_of(config.as_ref())?;
             let data = data_dir(data, &cfg);
-            if !vigil_reporter::api::valid_host(&name) {
+            if !vigil_reporter::extract::valid_host(&name) {
                 anyhow::bail!("user name `{name}` must be letters, digits, `-`, `.` or `_`");
             }
             let state = app::state(&cfg, &data).await?;
@@ -759,17 +760,16 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 Role::Admin => "admin",
                 Role::Auditor => "auditor",
             };
-            if !state
-                .store
-                .add_user(
-                    &state.audit,
-                    &name,
-                    role,
-                    password_hash.as_deref(),
-                    &token.lookup,
-                    &token.digest,
-                )
-                .await?
+            if !vigil_reporter::users::add_user(
+                &state.store,
+                &state.audit,
+                &name,
+                role,
+                password_hash.as_deref(),
+                &token.lookup,
+                &token.digest,
+            )
+            .await?
             {
                 anyhow::bail!("user `{name}` already exists");
             }

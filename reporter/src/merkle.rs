@@ -48,7 +48,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
 /// The compact state of a growing tree: the roots of its perfect subtrees,
 /// largest (leftmost) first, whose sizes are the set bits of `size`. Appending
 /// a leaf and computing the root cost O(log n) without reading the leaves
-/// again: the audit log keeps one ([`crate::audit`]) so that a checkpoint
+/// again: the audit log keeps one (the audit log) so that a checkpoint
 /// does not rehash a million entries.
 ///
 /// INVARIANT: `nodes.len() == size.count_ones()` and `nodes[i]` is the root of

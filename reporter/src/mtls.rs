@@ -16,7 +16,7 @@
 //!   certificate (before mTLS was turned on) is told to enroll again;
 //! - with `require: false`, an enrollment without a certificate never
 //!   replaces an active agent bound to a key, even when an admin allowed the
-//!   host's re-enrollment ([`crate::enrollment::decide`]).
+//!   host's re-enrollment (enrollment's `decide`).
 //!
 //! The judgement ([`check_binding`], [`check_enrollment`]) is pure; the
 //! certificate reading ([`presented`]) only parses what rustls verified.
@@ -26,28 +26,9 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// The `agent_tls` config section.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AgentTls {
-    /// PEM: the CA(s) that issue agent certificates.
-    pub ca: PathBuf,
-    /// PEM CRLs of those CAs; with any, every certificate's revocation
-    /// status must be known (a CA without a CRL here fails closed).
-    #[serde(default)]
-    pub crls: Vec<PathBuf>,
-    /// Agents must enroll and report with a certificate (default true); with
-    /// false, only agents that enrolled with one are held to it.
-    #[serde(default = "yes")]
-    pub require: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+pub use crate::config::mtls::AgentTls;
 
 /// What the agent routes need to know about the presented certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,15 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::json;
 use sqlx::Row;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{AppState, PolicyBlob};
+use axum::extract::State;
+use axum::Json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::AgentAuth;
+use crate::state::{AppState, PolicyBlob, Shared};
 use crate::store::{now_ms, StoreError};
 
 /// The base64 ed25519 signature of a policy's exact bytes.
@@ -114,6 +121,28 @@ pub async fn publish(
 /// The base64 public key agents pin at enrollment.
 pub fn public_key_b64(key: &SigningKey) -> String {
     B64.encode(key.verifying_key().as_bytes())
+}
+
+/// The policy route with its documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(agent_policy))
+}
+
+/// The policy this agent should run, with its digest.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = PolicyBlob), (status = 401, description = "unknown or revoked token"), (status = 404, description = "no policy is handed out")))]
+async fn agent_policy(
+    State(state): State<Shared>,
+    AgentAuth(_agent): AgentAuth,
+) -> ApiResult<Json<PolicyBlob>> {
+    // Read the store: `policy publish` may have run in another process.
+    let latest = crate::policies::latest(&state).await?;
+    if latest.as_ref().map(|b| &b.sha256) != state.policy().as_ref().map(|b| &b.sha256) {
+        state.set_policy(latest.clone());
+    }
+    latest
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("this reporter hands out no policy".into()))
 }
 
 #[cfg(test)]

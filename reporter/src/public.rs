@@ -6,7 +6,7 @@
 //! Four anonymous pollers of these routes once held the audit log's write
 //! lock for seconds at a time and starved ingest (issue 19, item 2): the
 //! checkpoint now comes from the log's incremental tree without that lock
-//! ([`crate::audit::AuditLog::checkpoint`]), and this layer bounds what the
+//! (the audit log's `checkpoint`), and this layer bounds what the
 //! rest can cost.
 //!
 //! The client is the connection's peer address (an IPv6 client by its /64):
@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -23,9 +23,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 
-use crate::api::Shared;
+pub use crate::config::public::PublicLimit;
 
 /// Rate-limited public routes.
 pub const PUBLIC_PATHS: &[&str] = &[
@@ -43,43 +42,6 @@ const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Beyond this many tracked clients, idle ones are forgotten.
 const MAX_CLIENTS: usize = 10_000;
-
-/// Config `public_limit:`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PublicLimit {
-    /// Requests per minute per client, sustained (default 60; 0 turns the
-    /// limit off, for benchmarks only).
-    #[serde(default = "default_per_minute")]
-    pub per_minute: u32,
-    /// Requests a client may make at once before the rate applies (default 20).
-    #[serde(default = "default_burst")]
-    pub burst: u32,
-    /// How long a rendered document is served again before it is rendered
-    /// anew (default 10 s).
-    #[serde(default = "default_cache_seconds")]
-    pub cache_seconds: u64,
-}
-
-fn default_per_minute() -> u32 {
-    60
-}
-fn default_burst() -> u32 {
-    20
-}
-fn default_cache_seconds() -> u64 {
-    10
-}
-
-impl Default for PublicLimit {
-    fn default() -> Self {
-        PublicLimit {
-            per_minute: default_per_minute(),
-            burst: default_burst(),
-            cache_seconds: default_cache_seconds(),
-        }
-    }
-}
 
 struct Bucket {
     tokens: f64,
@@ -179,7 +141,7 @@ fn too_many(retry_after: u64) -> Response {
 
 /// The middleware: limits public routes per client and serves rendered
 /// documents from the cache while they are fresh. Other routes pass through.
-pub async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Response {
+pub async fn guard(State(public): State<Arc<Public>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let Some(path) = PUBLIC_PATHS.iter().find(|p| **p == path) else {
         return next.run(req).await;
@@ -188,14 +150,14 @@ pub async fn guard(State(state): State<Shared>, req: Request, next: Next) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Err(wait) = state.public.allow(ip, Instant::now()) {
+    if let Err(wait) = public.allow(ip, Instant::now()) {
         return too_many(wait);
     }
-    let slot = match state.public.cache.get(path) {
+    let slot = match public.cache.get(path) {
         Some(slot) if req.method() == Method::GET => slot,
         _ => return next.run(req).await,
     };
-    let ttl = Duration::from_secs(state.public.limit.cache_seconds);
+    let ttl = Duration::from_secs(public.limit.cache_seconds);
     // One render at a time per route: concurrent callers wait for it and
     // share the result instead of each rendering.
     let mut cached = slot.lock().await;

@@ -1,6 +1,9 @@
 //! The reporter's store: SQLite (WAL, a file in the data directory) by default,
 //! PostgreSQL by URL for a fleet that outgrows one machine. One code path over
 //! sqlx's `Any` driver; one set of migrations per backend.
+//! The two sets are the same file for file except where the dialects part
+//! (0019's auto-increment key: `INTEGER PRIMARY KEY AUTOINCREMENT` in SQLite,
+//! `BIGSERIAL` in PostgreSQL), so each backend keeps its own folder.
 //!
 //! INVARIANT: every statement uses `$1..$n` placeholders in increasing order of
 //! first appearance, which both PostgreSQL and SQLite bind positionally; times
@@ -8,10 +11,8 @@
 
 use std::time::Duration;
 
-use sha2::Digest as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 
-use crate::audit::AuditLog;
 use sqlx::{AnyPool, Executor, Row};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +139,7 @@ pub struct AgentRow {
     pub last_seen: Option<i64>,
     pub token_digest: String,
     /// Hex SHA-256 of the public key of the certificate the agent enrolled
-    /// with (optional mutual TLS, [`crate::mtls`]).
+    /// with (optional mutual TLS).
     pub cert_spki_sha256: Option<String>,
 }
 
@@ -196,7 +197,7 @@ pub enum Stored {
 }
 
 /// A report to store, owned so it can wait in the group-commit queue
-/// ([`crate::ingest`]).
+/// (the ingest feature).
 #[derive(Debug, Clone)]
 pub struct NewReport {
     pub report_id: String,
@@ -212,8 +213,17 @@ pub struct NewReport {
     /// (control id, title, status)
     pub controls: Vec<(String, String, String)>,
     /// The file_integrity baselines the report carries, remembered in the
-    /// same transaction ([`crate::baselines`]).
-    pub baselines: Vec<crate::baselines::Seen>,
+    /// same transaction (the baselines feature).
+    pub baselines: Vec<Seen>,
+}
+
+/// One baseline hash seen in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub control_id: String,
+    pub check_id: String,
+    pub path: String,
+    pub sha256: String,
 }
 
 impl Backend {
@@ -271,7 +281,7 @@ impl Store {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     // Writers that begin with a write (`begin_write`, single
                     // statements) wait here for the one writer; the longest
-                    // holder is a group commit of `ingest::MAX_BATCH` reports.
+                    // holder is a group commit of `queue::MAX_BATCH` reports.
                     conn.execute("PRAGMA busy_timeout = 20000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
@@ -388,172 +398,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn revoke_agent(&self, audit: &AuditLog, id: &str, by: &str) -> Result<bool> {
-        let _g = audit.write_lock().await;
-        let mut tx = self.pool.begin().await?;
-        let r =
-            sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if r.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        audit
-            .append_in(
-                &mut tx,
-                self.backend,
-                "agent.revoked",
-                by,
-                serde_json::json!({"agent_id": id}),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     // --- reports ------------------------------------------------------------
-
-    /// Stores a report and its control results in one transaction; the same
-    /// report id twice is stored once.
-    pub async fn insert_report(&self, audit: &AuditLog, r: &NewReport) -> Result<Stored> {
-        let _g = audit.write_lock().await;
-        let mut out = self
-            .insert_reports_locked(audit, std::slice::from_ref(r))
-            .await?;
-        out.pop()
-            .ok_or_else(|| StoreError::Corrupt("a batch of one stored nothing".into()))
-    }
-
-    /// Stores several reports in ONE transaction (one commit, one fsync: the
-    /// group commit of [`crate::ingest`]), each with its control rows, the
-    /// agent's `last_seen` and its audit entry, in a few multi-row statements
-    /// per batch rather than a few per report. The caller holds
-    /// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the
-    /// batch is stored and the caller retries the reports one by one.
-    pub async fn insert_reports_locked(
-        &self,
-        audit: &AuditLog,
-        reports: &[NewReport],
-    ) -> Result<Vec<Stored>> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let mut next_seq = audit.next_seq(&mut tx, self.backend).await?;
-        // 1. The reports; RETURNING names the ones that were new.
-        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for chunk in reports.chunks(self.backend.rows_per_statement(11)) {
-            let sql = format!(
-                "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
-                 VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-                placeholders(chunk.len(), 11)
-            );
-            let mut q = sqlx::query_scalar::<_, String>(&sql);
-            for r in chunk {
-                q = q
-                    .bind(r.report_id.as_str())
-                    .bind(r.agent_id.as_str())
-                    .bind(r.host.as_str())
-                    .bind(r.policy_id.as_str())
-                    .bind(r.policy_version.as_str())
-                    .bind(r.policy_sha256.as_str())
-                    .bind(r.started_at)
-                    .bind(r.finished_at)
-                    .bind(now)
-                    .bind(r.summary.as_str())
-                    .bind(r.body.as_str());
-            }
-            inserted.extend(q.fetch_all(&mut *tx).await?);
-        }
-        // 2. Who stored what: the first copy of a new id is New; any other
-        // copy (stored earlier, or a retry in this very batch) is a
-        // duplicate of its own host's report or a conflict with another's.
-        let mut out = Vec::with_capacity(reports.len());
-        let mut new: Vec<&NewReport> = Vec::new();
-        for r in reports {
-            if inserted.remove(&r.report_id) {
-                new.push(r);
-                out.push(Stored::New);
-                continue;
-            }
-            let owner: Option<String> = match new.iter().find(|n| n.report_id == r.report_id) {
-                Some(n) => Some(n.host.clone()),
-                None => {
-                    sqlx::query_scalar("SELECT host FROM reports WHERE report_id = $1")
-                        .bind(r.report_id.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
-            };
-            out.push(if owner.as_deref() == Some(r.host.as_str()) {
-                Stored::Duplicate
-            } else {
-                Stored::Conflict
-            });
-        }
-        // 3. Control rows of the new reports.
-        let rows: Vec<(&NewReport, &(String, String, String))> = new
-            .iter()
-            .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
-            .collect();
-        for chunk in rows.chunks(self.backend.rows_per_statement(6)) {
-            let sql = format!(
-                "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
-                placeholders(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (r, (id, title, status)) in chunk {
-                q = q
-                    .bind(r.report_id.as_str())
-                    .bind(r.host.as_str())
-                    .bind(id.as_str())
-                    .bind(title.as_str())
-                    .bind(status.as_str())
-                    .bind(r.finished_at);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        // 4. The agents heard from.
-        let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
-        agents.sort_unstable();
-        agents.dedup();
-        for chunk in agents.chunks(self.backend.rows_per_statement(1)) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE agents SET last_seen = $1 WHERE id IN ({})",
-                list.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(now);
-            for a in chunk {
-                q = q.bind(*a);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        // 5. One audit entry per new report, numbered in order, each followed
-        // by an entry per baseline whose hash changed since the last report.
-        let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
-        for r in &new {
-            let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
-            entries.push(audit.entry(
-                next_seq,
-                "report.ingested",
-                &r.host,
-                serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
-            ));
-            next_seq += 1;
-            for data in
-                crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now)
-                    .await?
-            {
-                entries.push(audit.entry(next_seq, "baseline.changed", &r.host, data));
-                next_seq += 1;
-            }
-        }
-        crate::audit::insert_entries(&mut tx, &entries, self.backend.rows_per_statement(7)).await?;
-        tx.commit().await?;
-        Ok(out)
-    }
 
     /// Reports, newest first, optionally of one host.
     pub async fn reports(&self, host: Option<&str>, limit: i64) -> Result<Vec<ReportRow>> {
@@ -653,46 +498,6 @@ impl Store {
     }
 
     // --- users --------------------------------------------------------------
-
-    pub async fn add_user(
-        &self,
-        audit: &AuditLog,
-        name: &str,
-        role: &str,
-        password_hash: Option<&str>,
-        lookup: &str,
-        digest: &str,
-    ) -> Result<bool> {
-        let _g = audit.write_lock().await;
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at, token_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(role)
-        .bind(password_hash)
-        .bind(lookup)
-        .bind(digest)
-        .bind(now_ms())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        audit
-            .append_in(
-                &mut tx,
-                self.backend,
-                "user.added",
-                "cli",
-                serde_json::json!({"name": name, "role": role}),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
 
     pub async fn user_by_lookup(&self, lookup: &str) -> Result<Option<UserRow>> {
         let row = sqlx::query(

@@ -77,7 +77,7 @@ fn secs(ms: i64) -> u64 {
 /// an in-process router): an IPv4 address, an IPv6 /64.
 pub fn client_of(ext: &Extensions) -> Option<IpAddr> {
     ext.get::<ConnectInfo<SocketAddr>>()
-        .map(|c| crate::web::network_of(c.0.ip()))
+        .map(|c| crate::net::network_of(c.0.ip()))
 }
 
 impl Throttle {

@@ -12,23 +12,16 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Admin, Shared};
 use crate::audit::AuditLog;
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Admin;
 use crate::posture::rfc3339;
-use crate::store::{now_ms, Store, StoreError, UserRow};
-
-/// Whether `u`'s token is past the configured lifetime at `now`.
-pub fn token_expired(u: &UserRow, lifetime_ms: Option<i64>, now: i64) -> bool {
-    match (lifetime_ms, u.token_issued_at) {
-        (Some(l), Some(issued)) => issued.saturating_add(l) <= now,
-        // A lifetime is set but the issue time is unknown: treat it as expired.
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
+use crate::state::Shared;
+use crate::store::{now_ms, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
@@ -260,9 +253,60 @@ pub async fn rotate(
     }))
 }
 
+/// Adds a staff member (audited as done by `cli`); false when the name is taken.
+pub async fn add_user(
+    store: &Store,
+    audit: &AuditLog,
+    name: &str,
+    role: &str,
+    password_hash: Option<&str>,
+    lookup: &str,
+    digest: &str,
+) -> Result<bool, StoreError> {
+    let _g = audit.write_lock().await;
+    let mut tx = store.pool.begin().await?;
+    let r = sqlx::query(
+        "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at, token_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(role)
+    .bind(password_hash)
+    .bind(lookup)
+    .bind(digest)
+    .bind(now_ms())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    audit
+        .append_in(
+            &mut tx,
+            store.backend,
+            "user.added",
+            "cli",
+            serde_json::json!({"name": name, "role": role}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+        .routes(routes!(rotate))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::extract::token_expired;
+    use crate::store::UserRow;
 
     #[test]
     fn lifetime() {

@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vigil_rules::waivers::{self, Waiver};
 
-use crate::api::{Admin, AgentAuth, Shared, Staff};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Admin, AgentAuth, Staff};
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::{now_ms, StoreError};
 
 /// Waivers expiring within this many days are listed as expiring soon.
@@ -102,7 +105,7 @@ struct Stored {
     revoked_by: Option<String>,
 }
 
-async fn load_all(state: &crate::api::AppState) -> ApiResult<Vec<Stored>> {
+async fn load_all(state: &crate::state::AppState) -> ApiResult<Vec<Stored>> {
     let rows = sqlx::query(
         "SELECT body, created_by, created_at, revoked_at, revoked_by FROM waivers ORDER BY expires, id",
     )
@@ -148,7 +151,7 @@ fn view(s: Stored, today: NaiveDate) -> WaiverView {
 }
 
 /// Every waiver, soonest expiry first, with its state.
-pub async fn list_views(state: &crate::api::AppState) -> ApiResult<Vec<WaiverView>> {
+pub async fn list_views(state: &crate::state::AppState) -> ApiResult<Vec<WaiverView>> {
     let t = today();
     Ok(load_all(state)
         .await?
@@ -167,7 +170,7 @@ pub async fn create(
     Admin(user): Admin,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<WaiverView>)> {
-    let body: Value = crate::api::parse_json(&body, "waiver")?;
+    let body: Value = crate::extract::parse_json(&body, "waiver")?;
     let policy = state.policy();
     let w =
         validate(&body, policy.as_ref().map(|p| p.yaml.as_str())).map_err(ApiError::BadRequest)?;
@@ -323,6 +326,14 @@ pub async fn for_agent(
         .map(|s| s.body)
         .collect();
     Ok(Json(AgentWaivers { waivers }))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(for_agent))
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 use typst::foundations::{Dict, IntoValue};
 use typst_as_lib::{TypstEngine, TypstTemplateMainFile};
 
-use crate::api::{compute_posture, AppState, Shared};
+use crate::fleet::compute_posture;
 use crate::posture::{rfc3339, Posture};
+use crate::state::{AppState, Shared};
 use crate::store::now_ms;
 
 pub const SCHEMA: &str = "vigil.trust/v1";
@@ -183,7 +184,7 @@ fn section_of(source: Option<&str>) -> String {
 /// Everything [`shape`] needs, read from the store.
 pub struct Inputs {
     pub organization: String,
-    pub policy: Option<crate::api::PolicyBlob>,
+    pub policy: Option<crate::state::PolicyBlob>,
     pub posture: Posture,
     /// (report id, host, finished_at ms, body) of every host's newest report.
     pub reports: Vec<(String, String, i64, String)>,

@@ -14,8 +14,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::Row;
 
-use super::{NotifyConfig, SmtpConfig, WebhookFormat};
-use crate::api::{AppState, Shared};
+use crate::config::notify::{parse_smtp_url, NotifyConfig, SmtpConfig, WebhookFormat};
+use crate::state::{AppState, Shared};
 use crate::store::{now_ms, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,25 +27,6 @@ pub enum SendError {
     Smtp(String),
     #[error("not configured: {0}")]
     NotConfigured(&'static str),
-}
-
-/// (implicit TLS, host, port) of `smtp://HOST:PORT` or `smtps://HOST:PORT`.
-pub fn parse_smtp_url(url: &str) -> Option<(bool, String, u16)> {
-    let (wrapped, rest) = if let Some(r) = url.strip_prefix("smtps://") {
-        (true, r)
-    } else {
-        (false, url.strip_prefix("smtp://")?)
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (rest, if wrapped { 465 } else { 587 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', '@', ' ']) {
-        return None;
-    }
-    Some((wrapped, host.to_owned(), port))
 }
 
 fn transport(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {

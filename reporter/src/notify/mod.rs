@@ -19,139 +19,21 @@
 pub mod deliver;
 pub mod scan;
 
-use std::path::PathBuf;
-
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::api::{Shared, Staff};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Staff;
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::{now_ms, StoreError};
 
-// --- configuration ------------------------------------------------------------
-
-/// `notify:` in the reporter config.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifyConfig {
-    /// POSTed a JSON notice of every event (no submitter text in it).
-    pub webhook: Option<String>,
-    /// Sent as `Authorization: Bearer …` to the webhook. `VIGIL_WEBHOOK_TOKEN` overrides it.
-    pub webhook_token: Option<String>,
-    /// `json` (default: the event's fields and a `text` line) or `slack`
-    /// (only `{"text": …}`, what a Slack incoming webhook takes).
-    pub webhook_format: WebhookFormat,
-    /// E-mail notices.
-    pub smtp: Option<SmtpConfig>,
-    /// Hold e-mailed notices other than `incident.new` and `breach.deadline`
-    /// and send them as one e-mail a day, at `digest_hour` (UTC). Webhooks
-    /// are never held.
-    pub digest: bool,
-    pub digest_hour: u32,
-    /// How often the store is looked at for new events (default 60 s).
-    pub scan_every_secs: u64,
-    /// How often the outbox is drained (default 5 s).
-    pub drain_every_secs: u64,
-    /// The first retry after a failed delivery (default 30 s), doubling up
-    /// to an hour; after `max_attempts` (default 12) the notice is given up.
-    pub retry_base_secs: u64,
-    pub max_attempts: u32,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            webhook: None,
-            webhook_token: None,
-            webhook_format: WebhookFormat::Json,
-            smtp: None,
-            digest: false,
-            digest_hour: 8,
-            scan_every_secs: 60,
-            drain_every_secs: 5,
-            retry_base_secs: 30,
-            max_attempts: 12,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    #[default]
-    Json,
-    Slack,
-}
-
-/// `notify.smtp:`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpConfig {
-    /// `smtp://HOST:PORT` (STARTTLS, required) or `smtps://HOST:PORT` (implicit TLS).
-    pub url: String,
-    pub from: String,
-    /// Staff addresses notices go to.
-    #[serde(default)]
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    /// A file holding the password (its first line), never the password itself.
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    /// A PEM CA to trust besides the system's (a private mail relay).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
-
-impl NotifyConfig {
-    /// Problems with the values (the keys are checked by serde), as
-    /// (key, message) pairs.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        if let Some(w) = &self.webhook {
-            if !(w.starts_with("https://") || w.starts_with("http://")) {
-                out.push(("webhook", format!("`{w}` is not an http(s) URL")));
-            }
-        }
-        if let Some(s) = &self.smtp {
-            if deliver::parse_smtp_url(&s.url).is_none() {
-                out.push((
-                    "smtp",
-                    format!(
-                        "`url`: `{}` is not smtp://HOST:PORT or smtps://HOST:PORT",
-                        s.url
-                    ),
-                ));
-            }
-            for a in std::iter::once(&s.from).chain(&s.to) {
-                if a.parse::<lettre::message::Mailbox>().is_err() {
-                    out.push(("smtp", format!("`{a}` is not an e-mail address")));
-                }
-            }
-            if s.username.is_some() != s.password_file.is_some() {
-                out.push((
-                    "smtp",
-                    "`username` and `password_file` go together".to_owned(),
-                ));
-            }
-        }
-        if self.digest_hour > 23 {
-            out.push(("digest_hour", "must be 0 to 23".to_owned()));
-        }
-        if self.scan_every_secs == 0 || self.drain_every_secs == 0 || self.retry_base_secs == 0 {
-            out.push((
-                "scan_every_secs",
-                "intervals must be at least 1 second".to_owned(),
-            ));
-        }
-        out
-    }
-}
-
+pub use crate::config::notify::{NotifyConfig, SmtpConfig, WebhookFormat};
 // --- events ---------------------------------------------------------------------
 
 pub const EVENTS: &[&str] = &[
@@ -277,7 +159,7 @@ pub async fn enqueue(
 }
 
 /// Records `n` in a transaction of its own.
-pub async fn enqueue_now(state: &crate::api::AppState, n: &Notice) -> Result<u64, StoreError> {
+pub async fn enqueue_now(state: &crate::state::AppState, n: &Notice) -> Result<u64, StoreError> {
     let mut tx = state.store.pool.begin().await?;
     let added = enqueue(&mut tx, &state.site.notify, n, now_ms()).await?;
     tx.commit().await?;
@@ -354,7 +236,7 @@ pub struct NoticesQuery {
 }
 
 pub async fn records(
-    state: &crate::api::AppState,
+    state: &crate::state::AppState,
     event: Option<&str>,
     limit: i64,
 ) -> Result<Vec<NoticeRecord>, StoreError> {
@@ -439,6 +321,11 @@ pub fn spawn(state: Shared) {
     let st = state.clone();
     tokio::spawn(async move { scan::run(st).await });
     tokio::spawn(async move { deliver::run(state).await });
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(list_json))
 }
 
 #[cfg(test)]

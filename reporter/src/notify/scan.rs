@@ -20,8 +20,8 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::Notice;
-use crate::api::{AppState, Shared};
 use crate::posture::{is_stale, rfc3339};
+use crate::state::{AppState, Shared};
 use crate::store::{now_ms, StoreError};
 
 pub const EXPIRING_DAYS: i64 = 14;

@@ -11,11 +11,13 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::chart;
 use super::session::WebStaff;
-use super::{chart, PageError};
-use crate::api::{compute_posture, Shared};
+use crate::error::PageError;
+use crate::fleet::compute_posture;
 use crate::intake;
 use crate::posture::rfc3339;
+use crate::state::Shared;
 use crate::store::now_ms;
 
 const STATUS_WORDS: &[&str] = &["pass", "fail", "error", "attested", "waived", "unknown"];

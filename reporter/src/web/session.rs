@@ -25,10 +25,15 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::PageError;
-use crate::api::{Shared, Staff};
+use crate::error::PageError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::auth;
+use crate::error::safe_next;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Staff;
+use crate::state::Shared;
 use crate::store::{now_ms, UserRow};
 
 pub const COOKIE: &str = "vigil_session";
@@ -151,14 +156,6 @@ impl FromRequestParts<Shared> for WebStaff {
             .to_owned();
         Err(PageError::Login(next))
     }
-}
-
-/// Only local absolute paths: no `//host`, no scheme, no backslash tricks.
-pub fn safe_next(next: &str) -> bool {
-    next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
 }
 
 async fn new_session(state: &Shared, user: &str) -> Result<String, PageError> {
@@ -436,4 +433,9 @@ pub fn router() -> Router<Shared> {
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/login/link/{secret}", get(follow_link))
+}
+
+/// This feature's `/api/v1` routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(create_login_link))
 }

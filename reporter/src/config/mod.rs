@@ -4,6 +4,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub mod advisories;
+pub mod erasure;
+pub mod intake;
+pub mod mtls;
+pub mod notify;
+pub mod public;
 use vigil_rules::policy::Diagnostics;
 use vigil_rules::yaml;
 
@@ -26,15 +33,15 @@ pub struct ReporterConfig {
     #[serde(default)]
     pub tls: Option<TlsFiles>,
     /// Optional mutual TLS: agents present certificates from this CA and
-    /// their tokens are bound to them ([`crate::mtls`]).
+    /// their tokens are bound to them (`mtls`).
     #[serde(default)]
-    pub agent_tls: Option<crate::mtls::AgentTls>,
+    pub agent_tls: Option<mtls::AgentTls>,
     /// Enrollment secrets; several at once so they can be rotated.
     /// `VIGIL_ENROLL_SECRET` adds one.
     #[serde(default)]
     pub enroll_secrets: Vec<String>,
     /// Role-scoped enrollment secrets: an agent enrolling with one is trusted
-    /// with the roles it requests that the secret lists (`crate::enrollment`).
+    /// with the roles it requests that the secret lists (the enrollment feature).
     /// Roles requested with a plain secret wait for an admin's approval.
     #[serde(default)]
     pub enroll_role_secrets: Vec<RoleSecret>,
@@ -63,10 +70,10 @@ pub struct ReporterConfig {
     /// Per-client limit of the public routes (`/brochure.pdf`, `/trust.json`,
     /// `/policy.pdf`, `/api/v1/audit/checkpoint`).
     #[serde(default)]
-    pub public_limit: Option<crate::public::PublicLimit>,
+    pub public_limit: Option<public::PublicLimit>,
     /// Account closure: cooling-off, offline retention, roles per phase.
     #[serde(default)]
-    pub erasure: Option<crate::closures::ErasureConfig>,
+    pub erasure: Option<erasure::ErasureConfig>,
     /// Largest report accepted, in bytes (default 4 MiB).
     #[serde(default)]
     pub max_report_bytes: Option<usize>,
@@ -97,13 +104,13 @@ pub struct ReporterConfig {
     pub policy_text: Option<PathBuf>,
     /// Limits of the incident intake.
     #[serde(default)]
-    pub intake: crate::intake::IntakeConfig,
-    /// Notices to staff by webhook and e-mail ([`crate::notify`]).
+    pub intake: intake::IntakeConfig,
+    /// Notices to staff by webhook and e-mail (`notify`).
     #[serde(default)]
-    pub notify: crate::notify::NotifyConfig,
-    /// The advisory feed fetched for agents ([`crate::advisories`]).
+    pub notify: notify::NotifyConfig,
+    /// The advisory feed fetched for agents (`advisories`).
     #[serde(default)]
-    pub advisories: Option<crate::advisories::FeedConfig>,
+    pub advisories: Option<advisories::FeedConfig>,
 }
 
 /// An enrollment secret that also approves the roles it lists.
@@ -173,7 +180,7 @@ impl ReporterConfig {
             }
         }
         for p in &cfg.trusted_proxies {
-            if let Err(e) = crate::intake::ProxyNet::parse(p) {
+            if let Err(e) = crate::net::ProxyNet::parse(p) {
                 diags.push(yaml::Diag::new(
                     key_loc("trusted_proxies"),
                     format!("`trusted_proxies`: {e}"),

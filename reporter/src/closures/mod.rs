@@ -20,16 +20,20 @@
 //! When a closure ends (`closed` or `cancelled`) the account's export archives
 //! and links are deleted in the same transaction as the transition.
 
+pub mod certificate;
+pub mod identifiers;
+pub mod routes;
+pub mod rows;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::api::AppState;
 use crate::posture::{is_stale, rfc3339};
-use crate::store::{now_ms, AgentRow, Store, StoreError};
+use crate::state::AppState;
+use crate::store::{now_ms, AgentRow, StoreError};
 use sha2::{Digest, Sha256};
 
 pub const STATES: &[&str] = &[
@@ -41,63 +45,19 @@ pub const STATES: &[&str] = &[
     "logs_purged",
     "closed",
 ];
-/// The phase whose proof moves `STATES[i]` to `STATES[i + 1]`: the erasure
-/// check's phases, in order.
+/// The phase whose proof moves `STATES[i]` to `STATES[i + 1]` (the erasure
+/// check's own list).
 pub use vigil_rules::checks::erasure::PHASES;
 
-/// Which roles must prove each phase; `*` is every host.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ErasureConfig {
-    /// How long a closure can be cancelled; site erasure waits for it. Default 7 days.
-    #[serde(default = "default_cooling")]
-    pub cooling_off: vigil_rules::duration::PolicyDuration,
-    /// How long offline sets are kept. Informational only: no phase advances
-    /// on time alone; the offline host's agent proves rotation. Default 90 days.
-    #[serde(default = "default_retention")]
-    pub offline_retention: vigil_rules::duration::PolicyDuration,
-    /// How long after the cooling-off a closure must be done; later it is
-    /// overdue (`erasure.overdue`). Default 30 days.
-    #[serde(default = "default_deadline")]
-    pub deadline: vigil_rules::duration::PolicyDuration,
-    #[serde(default = "default_roles")]
-    pub roles: BTreeMap<String, Vec<String>>,
-}
-
-fn default_cooling() -> vigil_rules::duration::PolicyDuration {
-    vigil_rules::duration::PolicyDuration(std::time::Duration::from_secs(7 * 86400))
-}
-fn default_retention() -> vigil_rules::duration::PolicyDuration {
-    vigil_rules::duration::PolicyDuration(std::time::Duration::from_secs(90 * 86400))
-}
-fn default_deadline() -> vigil_rules::duration::PolicyDuration {
-    vigil_rules::duration::PolicyDuration(std::time::Duration::from_secs(30 * 86400))
-}
-fn default_roles() -> BTreeMap<String, Vec<String>> {
-    [
-        ("export", "app"),
-        ("site", "app"),
-        ("local_backups", "backup"),
-        ("offline_backups", "offline_backup"),
-        // Only the app servers hold Papyrs' logs: policies/papyrs.yaml puts
-        // GDPR-4's logs phase on `app` (`["*"]` makes every host prove it).
-        ("logs", "app"),
-    ]
-    .iter()
-    .map(|(p, r)| ((*p).to_owned(), vec![(*r).to_owned()]))
-    .collect()
-}
-
-impl Default for ErasureConfig {
-    fn default() -> Self {
-        ErasureConfig {
-            cooling_off: default_cooling(),
-            offline_retention: default_retention(),
-            deadline: default_deadline(),
-            roles: default_roles(),
-        }
-    }
-}
+pub use crate::config::erasure::{agent_proves, ErasureConfig};
+use crate::config::erasure::{hosts_for, roles_for};
+pub use crate::extract::valid_account;
+pub use certificate::{certificate, overdue, Overdue};
+use identifiers::check_account_as_identifier;
+pub use identifiers::check_identifier;
+use rows::{
+    freeze_in, frozen_hosts, load, open_closures, results, runs, ClosureRow, ResultRow, COLS,
+};
 
 /// Largest number of erasure results one report may record; the rest are
 /// ignored (issue 19 item 18: a report cannot flood the results).
@@ -110,36 +70,6 @@ const MAX_RUNS: i64 = 16;
 const CLOCK_ALLOWANCE_MS: i64 = 5 * 60 * 1000;
 /// How long agents are told to delete the export archive of an ended closure.
 pub const DELETE_NOTICE_MS: i64 = 30 * 86_400_000;
-
-#[derive(Debug, Clone)]
-struct ClosureRow {
-    account: String,
-    state: String,
-    requested_by: String,
-    reason: String,
-    identifiers: Vec<String>,
-    requested_at: i64,
-    state_since: i64,
-    cooling_off_until: i64,
-    offline_method: Option<String>,
-    offline_evidence: Option<String>,
-    history: Vec<Value>,
-    due_at: i64,
-    overdue_at: Option<i64>,
-    approved_by: String,
-}
-
-#[derive(Debug, Clone)]
-struct ResultRow {
-    phase: String,
-    host: String,
-    done: bool,
-    report_id: String,
-    /// When the reporter received the proof (its own clock).
-    received_at: i64,
-    digest: String,
-    detail: Value,
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClosureView {
@@ -173,269 +103,6 @@ pub struct PhaseView {
     /// What each host reported for this account and phase.
     pub evidence: Vec<Value>,
     pub note: Option<String>,
-}
-
-/// An account id a closure may take: a safe path component and argv word
-/// (no `.`/`..`, no leading `.` or `-`), at most 128 characters.
-pub fn valid_account(a: &str) -> bool {
-    vigil_rules::checks::erasure::valid_account(a)
-        && a.len() <= 128
-        && a.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-}
-
-/// Words found in ordinary log lines: an identifier equal to one would blank
-/// every matching line fleet-wide (issue 19 item 17).
-const COMMON_WORDS: &[&str] = &[
-    "accepted",
-    "account",
-    "admin",
-    "administrator",
-    "apache",
-    "authentication",
-    "backup",
-    "client",
-    "closed",
-    "configuration",
-    "connection",
-    "connections",
-    "cron",
-    "daemon",
-    "debug",
-    "default",
-    "disconnected",
-    "error",
-    "example",
-    "failed",
-    "failure",
-    "http",
-    "https",
-    "info",
-    "kernel",
-    "localhost",
-    "login",
-    "logout",
-    "nginx",
-    "notice",
-    "papyrs",
-    "password",
-    "postgres",
-    "postgresql",
-    "request",
-    "response",
-    "restic",
-    "root",
-    "server",
-    "service",
-    "session",
-    "sshd",
-    "started",
-    "starting",
-    "stopped",
-    "sudo",
-    "syslog",
-    "systemd",
-    "test",
-    "unattended-upgrades",
-    "user",
-    "users",
-    "warning",
-    "www-data",
-];
-
-fn is_common_word(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    COMMON_WORDS.contains(&l.as_str())
-}
-
-/// Whether `id` is specific enough to purge log lines by: 6 to 256
-/// characters, no whitespace or control characters, not a common word, and
-/// either holding a digit or at least 12 characters long; digits alone need 8.
-pub fn check_identifier(id: &str) -> Result<(), String> {
-    let n = id.chars().count();
-    if !(6..=256).contains(&n) {
-        return Err(format!(
-            "identifier `{id}` must be 6 to 256 characters: a shorter one matches unrelated log lines"
-        ));
-    }
-    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "identifier `{id}` holds whitespace or a control character"
-        ));
-    }
-    if is_common_word(id) {
-        return Err(format!(
-            "identifier `{id}` is a common word in logs: it would blank every line carrying it"
-        ));
-    }
-    let digits = id.chars().filter(char::is_ascii_digit).count();
-    if digits == n && n < 8 {
-        return Err(format!(
-            "identifier `{id}` is a short number: it needs 8 digits or more"
-        ));
-    }
-    if digits == 0 && n < 12 {
-        return Err(format!(
-            "identifier `{id}` is not specific: give one with a digit, or of 12 characters or more"
-        ));
-    }
-    Ok(())
-}
-
-/// The account id is always one of the identifiers: it must not be a common
-/// word and needs 4 characters or more.
-fn check_account_as_identifier(account: &str) -> Result<(), String> {
-    if account.chars().count() < 4 || is_common_word(account) {
-        return Err(format!(
-            "account `{account}` would be purged from logs as an identifier, but it is too short or a common word"
-        ));
-    }
-    Ok(())
-}
-
-fn row_of(r: &sqlx::any::AnyRow) -> Result<ClosureRow, StoreError> {
-    let ids: String = r.try_get("identifiers")?;
-    let hist: String = r.try_get("history")?;
-    Ok(ClosureRow {
-        account: r.try_get("account")?,
-        state: r.try_get("state")?,
-        requested_by: r.try_get("requested_by")?,
-        reason: r.try_get("reason")?,
-        identifiers: serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        requested_at: r.try_get("requested_at")?,
-        state_since: r.try_get("state_since")?,
-        cooling_off_until: r.try_get("cooling_off_until")?,
-        offline_method: r.try_get("offline_method")?,
-        offline_evidence: r.try_get("offline_evidence")?,
-        history: serde_json::from_str(&hist).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        due_at: r.try_get("due_at")?,
-        overdue_at: r.try_get("overdue_at")?,
-        approved_by: r.try_get("approved_by")?,
-    })
-}
-
-const COLS: &str = "account, state, requested_by, reason, identifiers, requested_at, state_since, cooling_off_until, offline_method, offline_evidence, history, due_at, overdue_at, approved_by";
-
-async fn load(state: &AppState, account: &str) -> Result<Option<ClosureRow>, StoreError> {
-    load_in(&state.store, account).await
-}
-
-async fn load_in(store: &Store, account: &str) -> Result<Option<ClosureRow>, StoreError> {
-    let r = sqlx::query(&format!("SELECT {COLS} FROM closures WHERE account = $1"))
-        .bind(account)
-        .fetch_optional(&store.pool)
-        .await?;
-    r.as_ref().map(row_of).transpose()
-}
-
-async fn open_closures(store: &Store) -> Result<Vec<ClosureRow>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT {COLS} FROM closures WHERE state <> 'closed' AND state <> 'cancelled' ORDER BY account"))
-        .fetch_all(&store.pool)
-        .await?;
-    rows.iter().map(row_of).collect()
-}
-
-async fn results(state: &AppState, account: &str) -> Result<Vec<ResultRow>, StoreError> {
-    let rows = sqlx::query("SELECT phase, host, done, report_id, received_at, digest, detail FROM erasure_results WHERE account = $1 ORDER BY phase, host")
-        .bind(account)
-        .fetch_all(&state.store.pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let detail: String = r.try_get("detail")?;
-            Ok(ResultRow {
-                phase: r.try_get("phase")?,
-                host: r.try_get("host")?,
-                done: r.try_get::<i64, _>("done")? == 1,
-                report_id: r.try_get("report_id")?,
-                received_at: r.try_get("received_at")?,
-                digest: r.try_get("digest")?,
-                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
-            })
-        })
-        .collect()
-}
-
-/// The distinct runs received for `phase` since `since`, oldest first.
-async fn runs(
-    state: &AppState,
-    account: &str,
-    phase: &str,
-    host: &str,
-    since: i64,
-) -> Result<Vec<Value>, StoreError> {
-    let rows = sqlx::query("SELECT report_id, received_at, detail FROM erasure_runs WHERE account = $1 AND phase = $2 AND host = $3 AND received_at >= $4 ORDER BY received_at")
-        .bind(account)
-        .bind(phase)
-        .bind(host)
-        .bind(since)
-        .fetch_all(&state.store.pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let detail: String = r.try_get("detail")?;
-            let d: Value = serde_json::from_str(&detail).unwrap_or(Value::Null);
-            Ok(json!({
-                "report_id": r.try_get::<String, _>("report_id")?,
-                "received_at": rfc3339(r.try_get("received_at")?),
-                "actions": d.get("actions").cloned().unwrap_or(Value::Null),
-                "checked": d.get("checked").cloned().unwrap_or(Value::Null),
-                "digest": d.get("digest").cloned().unwrap_or(Value::Null),
-            }))
-        })
-        .collect()
-}
-
-async fn frozen_hosts(
-    state: &AppState,
-    account: &str,
-    phase: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT host FROM closure_phase_hosts WHERE account = $1 AND phase = $2 ORDER BY host",
-    )
-    .bind(account)
-    .bind(phase)
-    .fetch_all(&state.store.pool)
-    .await?)
-}
-
-/// Freezes the hosts that must prove `phase`, inside the caller's transaction.
-async fn freeze_in(
-    conn: &mut sqlx::AnyConnection,
-    account: &str,
-    phase: &str,
-    hosts: &[String],
-) -> Result<(), StoreError> {
-    for h in hosts {
-        sqlx::query("INSERT INTO closure_phase_hosts (account, phase, host) VALUES ($1, $2, $3) ON CONFLICT (account, phase, host) DO NOTHING")
-            .bind(account)
-            .bind(phase)
-            .bind(h)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-fn roles_for<'a>(cfg: &'a ErasureConfig, phase: &str) -> &'a [String] {
-    cfg.roles.get(phase).map_or(&[], Vec::as_slice)
-}
-
-/// Whether `agent`'s (reporter-trusted) roles prove `phase`.
-pub fn agent_proves(cfg: &ErasureConfig, phase: &str, agent: &AgentRow) -> bool {
-    !hosts_for(cfg, phase, std::slice::from_ref(agent)).is_empty()
-}
-
-/// The current, active agents whose roles prove `phase`.
-fn hosts_for<'a>(cfg: &ErasureConfig, phase: &str, agents: &'a [AgentRow]) -> Vec<&'a AgentRow> {
-    let roles = roles_for(cfg, phase);
-    let everyone = roles.iter().any(|r| r == "*");
-    agents
-        .iter()
-        .filter(|a| {
-            a.revoked_at.is_none() && (everyone || a.roles.iter().any(|r| roles.contains(r)))
-        })
-        .collect()
 }
 
 fn host_names(cfg: &ErasureConfig, phase: &str, agents: &[AgentRow]) -> Vec<String> {
@@ -1166,130 +833,6 @@ async fn view(state: &AppState, c: ClosureRow) -> Result<ClosureView, StoreError
     })
 }
 
-/// A closure past its deadline, newly found by [`overdue`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Overdue {
-    pub account: String,
-    /// The closure's state when found late.
-    pub state: String,
-    pub due_by: String,
-    pub requested_at: String,
-}
-
-/// The open closures that passed their deadline since the last call: each is
-/// returned, and recorded as `erasure.overdue` in the audit log, once. The
-/// notification helper calls this on its schedule and sends one
-/// `erasure.overdue` event per item.
-pub async fn overdue(
-    store: &Store,
-    audit: &crate::audit::AuditLog,
-    now: i64,
-) -> Result<Vec<Overdue>, StoreError> {
-    let late: Vec<ClosureRow> = open_closures(store)
-        .await?
-        .into_iter()
-        .filter(|c| c.due_at > 0 && now > c.due_at && c.overdue_at.is_none())
-        .collect();
-    let mut out = Vec::new();
-    for c in late {
-        let _g = audit.write_lock().await;
-        let mut tx = store.pool.begin().await?;
-        let r = sqlx::query("UPDATE closures SET overdue_at = $1 WHERE account = $2 AND overdue_at IS NULL AND state = $3")
-            .bind(now)
-            .bind(&c.account)
-            .bind(&c.state)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            tx.rollback().await?;
-            continue;
-        }
-        let item = Overdue {
-            account: c.account.clone(),
-            state: c.state.clone(),
-            due_by: rfc3339(c.due_at),
-            requested_at: rfc3339(c.requested_at),
-        };
-        audit
-            .append_in(
-                &mut tx,
-                store.backend,
-                "erasure.overdue",
-                "reporter",
-                json!({"account": item.account, "state": item.state, "due_by": item.due_by}),
-            )
-            .await?;
-        tx.commit().await?;
-        out.push(item);
-    }
-    Ok(out)
-}
-
-/// The erasure certificate of a closed account: every transition with its
-/// evidence (the runs that deleted included), the audit entries that
-/// recorded them with inclusion proofs against a signed checkpoint, all
-/// signed with the audit key. Verifiable offline with
-/// `vigil-reporter audit verify --certificate FILE`. Only the entries of the
-/// closure that closed count: a closure cancelled and reopened still gets a
-/// certificate that verifies (issue 19 item 18).
-pub async fn certificate(state: &AppState, account: &str) -> Result<Option<Value>, StoreError> {
-    let Some(c) = load(state, account).await? else {
-        return Ok(None);
-    };
-    if c.state != "closed" {
-        return Ok(None);
-    }
-    let cp = state.audit.checkpoint(&state.store).await?;
-    let entries = crate::audit::entries(&state.store).await?;
-    let size = usize::try_from(cp.size).unwrap_or(0);
-    let leaves: Vec<crate::merkle::Hash> = entries
-        .iter()
-        .take(size)
-        .map(|e| crate::merkle::leaf_hash(&e.encode()))
-        .collect();
-    let ours = |e: &crate::audit::Entry| {
-        e.kind.starts_with("closure.")
-            && e.data.get("account").and_then(Value::as_str) == Some(account)
-    };
-    // The newest `closure.requested` of the account opens the closure that closed.
-    let start = entries
-        .iter()
-        .take(size)
-        .enumerate()
-        .filter(|(_, e)| ours(e) && e.kind == "closure.requested")
-        .map(|(i, _)| i)
-        .next_back()
-        .unwrap_or(0);
-    let mut proven = Vec::new();
-    for (i, e) in entries.iter().enumerate().take(size).skip(start) {
-        if ours(e) {
-            let proof: Vec<String> = crate::merkle::inclusion_proof(i, &leaves)
-                .iter()
-                .map(hex::encode)
-                .collect();
-            proven.push(json!({"entry": e, "proof": proof}));
-        }
-    }
-    let mut cert = json!({
-        "schema": "vigil.erasure-certificate/v1",
-        "account": c.account,
-        "requested_by": c.requested_by,
-        "reason": c.reason,
-        "approved_by": c.approved_by,
-        "requested_at": rfc3339(c.requested_at),
-        "closed_at": rfc3339(c.state_since),
-        "transitions": c.history,
-        "audit": {"origin": state.audit.origin, "public_key": state.audit.public_key_b64(), "checkpoint": cp.note, "tree_size": cp.size, "entries": proven},
-    });
-    let sig = state
-        .audit
-        .sign(crate::audit::canonical_json(&cert).as_bytes());
-    if let Some(o) = cert.as_object_mut() {
-        o.insert("signature".into(), Value::String(sig));
-    }
-    Ok(Some(cert))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1334,7 +877,7 @@ mod tests {
             "sqlite://{}?mode=rwc",
             dir.path().join("vigil.db").display()
         );
-        let store = Store::open(&url).await.unwrap();
+        let store = crate::store::Store::open(&url).await.unwrap();
         let audit =
             crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
         let now = now_ms();

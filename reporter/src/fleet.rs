@@ -1,0 +1,266 @@
+//! The fleet as staff read it through `/api/v1`: posture per control
+//! (now or at a past time), hosts with their newest status, and the stored
+//! reports.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Staff;
+use crate::posture::{self, Posture};
+use crate::state::{AppState, Shared};
+
+/// The fleet routes with their documentation.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(get_posture))
+        .routes(routes!(list_hosts))
+        .routes(routes!(get_host))
+        .routes(routes!(list_reports))
+        .routes(routes!(get_report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AtQuery {
+    /// Posture as it stood at this time (RFC 3339); now when absent.
+    pub at: Option<String>,
+}
+
+fn parse_at(at: Option<&str>) -> ApiResult<i64> {
+    match at {
+        None => Ok(crate::store::now_ms()),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| ApiError::BadRequest(format!("`at`: `{s}` is not an RFC 3339 time"))),
+    }
+}
+
+pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
+    let rows = state.store.latest_controls(at).await?;
+    let last = state.store.last_report_times(at).await?;
+    let agents = state.store.agents().await?;
+    let (controls, control_roles) = state
+        .policy()
+        .map(|p| (p.controls, p.control_roles))
+        .unwrap_or_default();
+    let mut p = posture::compute(at, &rows, &last, &agents, &controls, &control_roles);
+    p.waivers = crate::waivers::list_views(state)
+        .await?
+        .into_iter()
+        .filter(|v| v.state == "active")
+        .map(|v| {
+            let field = |k: &str| {
+                v.waiver
+                    .get(k)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            posture::WaiverSummary {
+                id: field("id"),
+                control: field("control"),
+                check: v
+                    .waiver
+                    .get("check")
+                    .and_then(|x| x.as_str())
+                    .map(str::to_owned),
+                expires: field("expires"),
+                days_left: v.days_left,
+                expiring_soon: v.expiring_soon,
+                approved_by: field("approved_by"),
+                justification: field("justification"),
+            }
+        })
+        .collect();
+    Ok(p)
+}
+
+/// Per control across the fleet: status, hosts failing, last verified.
+#[utoipa::path(get, path = "/api/v1/posture", tag = "staff", security(("bearer" = [])), params(AtQuery),
+    responses((status = 200, body = Posture), (status = 400, description = "bad `at`"), (status = 401, description = "not staff")))]
+async fn get_posture(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Query(q): Query<AtQuery>,
+) -> ApiResult<Json<Posture>> {
+    let at = parse_at(q.at.as_deref())?;
+    Ok(Json(compute_posture(&state, at).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostSummary {
+    pub host: String,
+    pub agent_id: Option<String>,
+    pub roles: Vec<String>,
+    pub last_report_at: Option<String>,
+    pub last_report_id: Option<String>,
+    pub stale: bool,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostsResponse {
+    pub hosts: Vec<HostSummary>,
+}
+
+async fn host_summaries(state: &AppState) -> ApiResult<Vec<HostSummary>> {
+    let at = crate::store::now_ms();
+    let p = compute_posture(state, at).await?;
+    let agents = state.store.agents().await?;
+    Ok(p.hosts
+        .into_iter()
+        .map(|h| {
+            let a = agents.iter().find(|a| a.host == h.host);
+            HostSummary {
+                agent_id: a.map(|a| a.id.clone()),
+                roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
+                host: h.host,
+                last_report_at: h.last_report_at,
+                last_report_id: h.last_report_id,
+                stale: h.stale,
+                revoked: h.revoked,
+            }
+        })
+        .collect())
+}
+
+/// Hosts, their last report and staleness.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "staff", security(("bearer" = [])),
+    responses((status = 200, body = HostsResponse), (status = 401, description = "not staff")))]
+async fn list_hosts(State(state): State<Shared>, _staff: Staff) -> ApiResult<Json<HostsResponse>> {
+    Ok(Json(HostsResponse {
+        hosts: host_summaries(&state).await?,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostDetail {
+    #[serde(flatten)]
+    pub summary: HostSummary,
+    /// The newest status of each control on this host.
+    pub controls: Vec<HostControl>,
+    pub recent_reports: Vec<ReportListItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostControl {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub verified_at: String,
+}
+
+/// One host: its last reports and each control's newest status.
+#[utoipa::path(get, path = "/api/v1/hosts/{host}", tag = "staff", security(("bearer" = [])), params(("host" = String, Path, description = "host name")),
+    responses((status = 200, body = HostDetail), (status = 401, description = "not staff"), (status = 404, description = "unknown host")))]
+async fn get_host(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(host): Path<String>,
+) -> ApiResult<Json<HostDetail>> {
+    let summary = host_summaries(&state)
+        .await?
+        .into_iter()
+        .find(|h| h.host == host)
+        .ok_or_else(|| ApiError::NotFound(format!("no host `{host}`")))?;
+    let rows = state.store.latest_controls(crate::store::now_ms()).await?;
+    let stale = summary.stale;
+    let controls = rows
+        .into_iter()
+        .filter(|r| r.host == host)
+        .map(|r| HostControl {
+            id: r.control_id,
+            title: r.title,
+            status: if stale { "unknown".into() } else { r.status },
+            verified_at: posture::rfc3339(r.finished_at),
+        })
+        .collect();
+    let recent_reports = report_items(&state, Some(&host), 10).await?;
+    Ok(Json(HostDetail {
+        summary,
+        controls,
+        recent_reports,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsQuery {
+    pub host: Option<String>,
+    /// 1 to 1000, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportListItem {
+    pub report_id: String,
+    pub host: String,
+    pub finished_at: String,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportsResponse {
+    pub reports: Vec<ReportListItem>,
+}
+
+async fn report_items(
+    state: &AppState,
+    host: Option<&str>,
+    limit: i64,
+) -> ApiResult<Vec<ReportListItem>> {
+    let rows = state.store.reports(host, limit).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ReportListItem {
+                summary: serde_json::from_str(&r.summary)
+                    .map_err(|e| ApiError::Internal(format!("stored summary: {e}")))?,
+                report_id: r.report_id,
+                host: r.host,
+                finished_at: posture::rfc3339(r.finished_at),
+            })
+        })
+        .collect()
+}
+
+/// Stored reports, newest first.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "staff", security(("bearer" = [])), params(ReportsQuery),
+    responses((status = 200, body = ReportsResponse), (status = 400, description = "bad limit"), (status = 401, description = "not staff")))]
+async fn list_reports(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Query(q): Query<ReportsQuery>,
+) -> ApiResult<Json<ReportsResponse>> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "`limit` must be between 1 and 1000".into(),
+        ));
+    }
+    Ok(Json(ReportsResponse {
+        reports: report_items(&state, q.host.as_deref(), limit).await?,
+    }))
+}
+
+/// One stored report, as the agent sent it.
+#[utoipa::path(get, path = "/api/v1/reports/{report_id}", tag = "staff", security(("bearer" = [])), params(("report_id" = String, Path, description = "report id")),
+    responses((status = 200, body = serde_json::Value, description = "the vigil.report/v1 object"), (status = 401, description = "not staff"), (status = 404, description = "unknown report")))]
+async fn get_report(
+    State(state): State<Shared>,
+    _staff: Staff,
+    Path(report_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let body = state
+        .store
+        .report_body(&report_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no report `{report_id}`")))?;
+    Ok(Json(serde_json::from_str(&body).map_err(|e| {
+        ApiError::Internal(format!("stored report: {e}"))
+    })?))
+}

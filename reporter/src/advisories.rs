@@ -28,9 +28,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_rules::checks::patch_level::feeds;
 
-use crate::api::{Admin, AgentAuth, Shared};
+use crate::extract::{Admin, AgentAuth};
+use crate::state::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{now_ms, StoreError};
 
@@ -279,6 +281,11 @@ pub fn spawn(state: Shared, cfg: Option<FeedConfig>) {
             }
         }
     });
+}
+
+/// `PUT`/`GET /api/v1/advisories`.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new().routes(routes!(upload, for_agent))
 }
 
 #[cfg(test)]

@@ -50,10 +50,7 @@ pub fn router() -> OpenApiRouter<Shared> {
         .merge(crate::waivers::routes())
         .merge(crate::baselines::routes())
         .merge(crate::audit_routes::routes())
-        .routes(routes!(
-            crate::advisories::upload,
-            crate::advisories::for_agent
-        ))
+        .merge(crate::advisories::routes())
 }
 
 /// This document.

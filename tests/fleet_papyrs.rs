@@ -37,10 +37,11 @@
 //! backup on offline-1) turns exactly that control `fail` on exactly that
 //! host, every other control and host staying as they were.
 //!
-//! Runtime: 53 s once built, on 2 cores shared with other builds (load
-//! average 14-17), measured 2026-12-03 with `cargo test -p vigil-tests
-//! --test fleet_papyrs`: the fleet was healthy 35 s in and the breaks showed
-//! 8 s later; setup (PostgreSQL, clamd, restic side by side) takes about 15 s.
+//! Runtime: 53 s and 72 s in two runs once built, on 2 cores shared with
+//! other builds (load average 14-19), measured 2026-12-03 with `cargo test
+//! -p vigil-tests --test fleet_papyrs`: the fleet was healthy 34-35 s in and
+//! the breaks showed 8-14 s later; the rest is the no-op `cargo build` of
+//! the support library and stopping the daemons.
 //! Runs as root (network namespaces, nftables, PostgreSQL as `postgres`),
 //! as .ci/run does, and needs python3 for the HTTPS server and forwarder
 //! (tests/data/fleet_papyrs/helper.py).

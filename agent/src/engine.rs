@@ -62,6 +62,34 @@ pub enum ErasureTasks {
     Unavailable(String),
 }
 
+/// Why a run's controls cannot be selected: the run does not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectError {
+    /// Ids the policy has no control for.
+    #[error(
+        "no control `{}` in policy `{policy}` (it has: {})",
+        unknown.join("`, `"),
+        has.join(", ")
+    )]
+    Unknown {
+        unknown: Vec<String>,
+        policy: String,
+        has: Vec<String>,
+    },
+    /// Controls asked for by id that do not apply to the host's roles,
+    /// each as `` `ID` (roles: …) ``.
+    #[error(
+        "control {} does not apply to a host with role(s) {}",
+        outside.join(", "),
+        roles.join(", ")
+    )]
+    OutsideRoles {
+        outside: Vec<String>,
+        roles: Vec<String>,
+    },
+}
+
 /// The check as this run executes it: `erasure` checks get the run's tasks.
 fn with_tasks(check: &Check, erasures: &ErasureTasks) -> Result<Check, String> {
     let CheckSpec::Erasure(params) = &check.spec else {
@@ -89,7 +117,7 @@ pub fn select_for<'a>(
     policy: &'a Policy,
     ids: &[String],
     roles: &[String],
-) -> Result<Vec<&'a Control>, String> {
+) -> Result<Vec<&'a Control>, SelectError> {
     let selected = select(policy, ids)?;
     let outside: Vec<String> = selected
         .iter()
@@ -97,11 +125,10 @@ pub fn select_for<'a>(
         .map(|c| format!("`{}` (roles: {})", c.id, c.effective_roles().join(", ")))
         .collect();
     if !outside.is_empty() {
-        return Err(format!(
-            "control {} does not apply to a host with role(s) {}",
-            outside.join(", "),
-            roles.join(", ")
-        ));
+        return Err(SelectError::OutsideRoles {
+            outside,
+            roles: roles.to_vec(),
+        });
     }
     Ok(selected
         .into_iter()
@@ -116,27 +143,21 @@ pub fn retain_applicable(policy: &Policy, due: &mut Vec<String>, roles: &[String
 }
 
 /// Controls selected by id, in policy order; unknown ids are an error naming them.
-pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>, String> {
+pub fn select<'a>(policy: &'a Policy, ids: &[String]) -> Result<Vec<&'a Control>, SelectError> {
     if ids.is_empty() {
         return Ok(policy.controls.iter().collect());
     }
-    let unknown: Vec<&str> = ids
+    let unknown: Vec<String> = ids
         .iter()
         .filter(|id| policy.control(id).is_none())
-        .map(String::as_str)
+        .cloned()
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "no control `{}` in policy `{}` (it has: {})",
-            unknown.join("`, `"),
-            policy.meta.id,
-            policy
-                .controls
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        return Err(SelectError::Unknown {
+            unknown,
+            policy: policy.meta.id.clone(),
+            has: policy.controls.iter().map(|c| c.id.clone()).collect(),
+        });
     }
     Ok(policy
         .controls
@@ -187,7 +208,7 @@ async fn run_check_as(
     }
 }
 
-pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, String> {
+pub async fn run(policy: &Policy, opts: &RunOptions) -> Result<Report, SelectError> {
     let controls = select_for(policy, &opts.controls, &opts.roles)?;
     let started_at = chrono::Utc::now();
     let judge = Arc::new(JudgeCtx {
@@ -347,7 +368,7 @@ mod tests {
         assert_eq!(ids(&["db"]), ["FW"]);
         assert!(ids(&["offline"]).is_empty());
         let e = select_for(&p, &["BK".into()], &roles(&["app"])).unwrap_err();
-        assert!(e.contains("`BK` (roles: backup)"), "{e}");
+        assert!(e.to_string().contains("`BK` (roles: backup)"), "{e}");
         let mut due = vec!["BK".to_owned(), "FW".to_owned(), "gone".to_owned()];
         retain_applicable(&p, &mut due, &roles(&["app"]));
         assert_eq!(due, ["FW"]);

@@ -11,7 +11,7 @@ use vigil_rules::checks::CheckKind;
 use vigil_rules::policy::{self, Policy};
 use vigil_rules::waivers::Waiver;
 
-use super::{get, unexpected, Conn};
+use super::{get, unexpected, ClientError, Conn};
 use crate::engine::ErasureTasks;
 
 /// What the reporter said about the policy.
@@ -22,9 +22,9 @@ pub enum Fetched {
     /// The reporter hands out no policy (404).
     NoPolicy,
     /// The reporter sent a policy we refuse (invalid, wrong digest).
-    Refused(String),
+    Refused(ClientError),
     /// No answer (down, 5xx, 401).
-    Unavailable(String),
+    Unavailable(ClientError),
 }
 
 #[derive(serde::Deserialize)]
@@ -46,30 +46,34 @@ pub fn accept_policy(
     yaml: &str,
     signature: Option<&str>,
     key: Option<&ed25519_dalek::VerifyingKey>,
-) -> Result<Policy, String> {
+) -> Result<Policy, ClientError> {
+    let refused = |why: &str| ClientError::Refused(why.to_owned());
     if let Some(key) = key {
         use base64::Engine as _;
-        let sig =
-            signature.ok_or("it is not signed, and this agent pinned the reporter's policy key")?;
+        let sig = signature.ok_or_else(|| {
+            refused("it is not signed, and this agent pinned the reporter's policy key")
+        })?;
         let sig = base64::engine::general_purpose::STANDARD
             .decode(sig.trim())
             .ok()
             .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
-            .ok_or("its signature is not a base64 ed25519 signature")?;
+            .ok_or_else(|| refused("its signature is not a base64 ed25519 signature"))?;
         key.verify_strict(yaml.as_bytes(), &sig).map_err(|_| {
-            "its signature does not verify with the reporter's policy key pinned at enrollment"
+            refused(
+                "its signature does not verify with the reporter's policy key pinned at enrollment",
+            )
         })?;
     }
     let digest = hex::encode(Sha256::digest(yaml.as_bytes()));
     if !digest.eq_ignore_ascii_case(sha256.trim()) {
-        return Err(format!(
+        return Err(ClientError::Refused(format!(
             "its sha256 is {digest} but the reporter announced {}",
             sha256.trim()
-        ));
+        )));
     }
     policy::parse(yaml.as_bytes(), "<reporter policy>").map_err(|d| {
         let lines: Vec<String> = d.to_string().lines().take(5).map(str::to_owned).collect();
-        format!("it is invalid: {}", lines.join("; "))
+        ClientError::Refused(format!("it is invalid: {}", lines.join("; ")))
     })
 }
 
@@ -87,7 +91,9 @@ pub async fn fetch_policy(conn: &Conn, key: Option<&ed25519_dalek::VerifyingKey>
                 }
                 Err(why) => Fetched::Refused(why),
             },
-            Err(e) => Fetched::Refused(format!("the answer is not a policy: {e}")),
+            Err(e) => Fetched::Refused(ClientError::Refused(format!(
+                "the answer is not a policy: {e}"
+            ))),
         },
         404 => Fetched::NoPolicy,
         _ => Fetched::Unavailable(unexpected(status, &text)),
@@ -105,26 +111,26 @@ struct TaskList {
 
 /// The accounts whose export archive the reporter says to delete; an
 /// account id that could escape a path refuses them all.
-pub fn accept_export_deletions(body: &str) -> Result<Vec<String>, String> {
-    let list: TaskList =
-        serde_json::from_str(body).map_err(|e| format!("the answer is not a task list: {e}"))?;
+pub fn accept_export_deletions(body: &str) -> Result<Vec<String>, ClientError> {
+    let list: TaskList = serde_json::from_str(body)
+        .map_err(|e| ClientError::Refused(format!("the answer is not a task list: {e}")))?;
     if let Some(bad) = list
         .delete_exports
         .iter()
         .find(|a| !erasure::valid_account(a))
     {
-        return Err(format!(
+        return Err(ClientError::Refused(format!(
             "the reporter asked to delete the export of `{bad}`, which is not an account id"
-        ));
+        )));
     }
     Ok(list.delete_exports)
 }
 
 /// Checks the tasks the reporter handed out: an account id that could escape
 /// a path template, an unknown phase or an empty identifier refuses them all.
-pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
-    let list: TaskList =
-        serde_json::from_str(body).map_err(|e| format!("the answer is not a task list: {e}"))?;
+pub fn accept_tasks(body: &str) -> Result<Vec<Task>, ClientError> {
+    let list: TaskList = serde_json::from_str(body)
+        .map_err(|e| ClientError::Refused(format!("the answer is not a task list: {e}")))?;
     let params = erasure::Params {
         tasks: list.tasks,
         site: None,
@@ -136,7 +142,9 @@ pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
     };
     let problems = <erasure::Erasure as CheckKind>::validate(&params);
     if let Some((_, why)) = problems.first() {
-        return Err(format!("the reporter sent an invalid erasure task: {why}"));
+        return Err(ClientError::Refused(format!(
+            "the reporter sent an invalid erasure task: {why}"
+        )));
     }
     Ok(params.tasks)
 }
@@ -146,7 +154,7 @@ pub fn accept_tasks(body: &str) -> Result<Vec<Task>, String> {
 pub async fn fetch_erasures(conn: &Conn) -> (ErasureTasks, Vec<String>) {
     let (status, text) = match get(conn, "/api/v1/erasures").await {
         Ok(answer) => answer,
-        Err(why) => return (ErasureTasks::Unavailable(why), vec![]),
+        Err(why) => return (ErasureTasks::Unavailable(why.to_string()), vec![]),
     };
     match status.as_u16() {
         200 => {
@@ -156,17 +164,20 @@ pub async fn fetch_erasures(conn: &Conn) -> (ErasureTasks, Vec<String>) {
             });
             match accept_tasks(&text) {
                 Ok(tasks) => (ErasureTasks::FromReporter(tasks), deletions),
-                Err(why) => (ErasureTasks::Unavailable(why), deletions),
+                Err(why) => (ErasureTasks::Unavailable(why.to_string()), deletions),
             }
         }
-        _ => (ErasureTasks::Unavailable(unexpected(status, &text)), vec![]),
+        _ => (
+            ErasureTasks::Unavailable(unexpected(status, &text).to_string()),
+            vec![],
+        ),
     }
 }
 
 /// `GET /api/v1/agent/waivers`: the waivers whose scope takes this host in.
 /// Control names are not checked against the running policy (a waiver for a
 /// control this host does not run never matches).
-pub async fn fetch_waivers(conn: &Conn) -> Result<Vec<Waiver>, String> {
+pub async fn fetch_waivers(conn: &Conn) -> Result<Vec<Waiver>, ClientError> {
     let (status, text) = get(conn, "/api/v1/agent/waivers").await?;
     match status.as_u16() {
         200 => accept_waivers(&text),
@@ -176,10 +187,13 @@ pub async fn fetch_waivers(conn: &Conn) -> Result<Vec<Waiver>, String> {
 }
 
 /// Checks the waivers the reporter handed out, like a waivers file.
-pub fn accept_waivers(body: &str) -> Result<Vec<Waiver>, String> {
+pub fn accept_waivers(body: &str) -> Result<Vec<Waiver>, ClientError> {
     vigil_rules::waivers::parse_checked(body, "<reporter waivers>", None).map_err(|d| {
         let lines: Vec<String> = d.to_string().lines().take(5).map(str::to_owned).collect();
-        format!("the reporter's waivers are invalid: {}", lines.join("; "))
+        ClientError::Refused(format!(
+            "the reporter's waivers are invalid: {}",
+            lines.join("; ")
+        ))
     })
 }
 
@@ -195,7 +209,9 @@ mod tests {
         let p = accept_policy(&sha, P, None, None).unwrap();
         assert_eq!(p.meta.id, "p");
         assert_eq!(p.sha256, sha);
-        let e = accept_policy(&"0".repeat(64), P, None, None).unwrap_err();
+        let e = accept_policy(&"0".repeat(64), P, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sha256"), "{e}");
         let bad = P.replace("attestation", "no_such_type");
         let e = accept_policy(
@@ -204,7 +220,8 @@ mod tests {
             None,
             None,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("it is invalid: <reporter policy>:"), "{e}");
     }
 
@@ -233,7 +250,7 @@ mod tests {
             ),
             ("<html>", "task list"),
         ] {
-            let e = accept_tasks(bad).unwrap_err();
+            let e = accept_tasks(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
@@ -251,11 +268,14 @@ mod tests {
         let good = b64(key.sign(P.as_bytes()));
         assert!(accept_policy(&sha, P, Some(&good), Some(&pinned)).is_ok());
         // unsigned, signed by another key, signature of other bytes, garbage
-        let e = accept_policy(&sha, P, None, Some(&pinned)).unwrap_err();
+        let e = accept_policy(&sha, P, None, Some(&pinned))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not signed"), "{e}");
         let other = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
         let e = accept_policy(&sha, P, Some(&b64(other.sign(P.as_bytes()))), Some(&pinned))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not verify"), "{e}");
         let forged = P.replace("title: a", "title: b");
         let fsha = hex::encode(Sha256::digest(forged.as_bytes()));

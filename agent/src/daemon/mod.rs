@@ -200,7 +200,7 @@ impl Daemon {
             Fetched::NoPolicy => return load_local_policy(cfg).map(|(p, s)| (p, s, None)),
             Fetched::Refused(why) => {
                 tracing::error!("refusing the reporter's policy: {why}");
-                refused = Some(why);
+                refused = Some(why.to_string());
             }
             Fetched::Unavailable(why) => {
                 tracing::warn!("cannot fetch the policy from the reporter: {why}");
@@ -248,7 +248,7 @@ impl Daemon {
                     self.policy.meta.id,
                     self.policy.meta.version
                 );
-                self.policy_refused = Some(why);
+                self.policy_refused = Some(why.to_string());
             }
             Fetched::Unavailable(why) => tracing::warn!(
                 "cannot fetch the policy from the reporter: {why}; keeping {}",
@@ -532,7 +532,7 @@ async fn ship_loop(
 /// Runs the daemon until SIGTERM; `Err` means it could not start.
 pub async fn run(config_path: &Path) -> Result<(), String> {
     let cfg = AgentConfig::load(config_path).map_err(|e| e.to_string())?;
-    let conn = connect(&cfg)?;
+    let conn = connect(&cfg).map_err(|e| e.to_string())?;
     let spool = Spool::open(&cfg.spool_dir(), limits(&cfg))
         .map_err(|e| format!("cannot open the spool `{}`: {e}", cfg.spool_dir().display()))?;
     std::fs::create_dir_all(cfg.state_dir()).map_err(|e| {
@@ -598,7 +598,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
         d.spool.entries().map_or(0, |e| e.len())
     );
 
-    let mut running: Option<JoinHandle<Result<Report, String>>> = None;
+    let mut running: Option<JoinHandle<Result<Report, engine::SelectError>>> = None;
     let mut stopping = false;
     loop {
         let wake = d

@@ -85,7 +85,12 @@ pub async fn ship_pending(conn: &Conn, spool: &Spool) -> Outcome {
         };
         let (status, text) = match send_report(conn, body).await {
             Ok(answer) => answer,
-            Err(reason) => return Outcome::Retry { sent, reason },
+            Err(why) => {
+                return Outcome::Retry {
+                    sent,
+                    reason: why.to_string(),
+                }
+            }
         };
         match status {
             StatusCode::OK | StatusCode::CREATED => {

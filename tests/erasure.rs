@@ -503,7 +503,7 @@ fn erasure_waits_for_a_lock_another_restic_holds() {
         "the erasure did not wait for the lock"
     );
     for (f, id) in &blobs {
-        assert!(!has_blob(&r, id), "{} still in the packs", f.display());
+        assert!(!r.has_blob(id), "{} still in the packs", f.display());
     }
     // The concurrent backup is kept.
     let snaps = r.cmd(&["snapshots", "--json"]);

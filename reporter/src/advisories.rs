@@ -31,9 +31,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_rules::checks::patch_level::feeds;
 
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Admin, AgentAuth};
 use crate::state::Shared;
-use crate::error::{ApiError, ApiResult};
 use crate::store::{now_ms, StoreError};
 
 /// The largest upload or fetched body, in bytes (a zlib-compressed feed

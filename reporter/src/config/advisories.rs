@@ -23,4 +23,3 @@ impl FeedConfig {
             .max(Duration::from_secs(1))
     }
 }
-

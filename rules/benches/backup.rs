@@ -97,6 +97,7 @@ fn main() -> Result<(), String> {
     };
     let facts = backup_freshness::Facts {
         sources: vec![source("/a", "local"), source("sftp:b@h:/r", "h")],
+        host_names: vec![],
     };
     let ctx = JudgeCtx {
         now: chrono::Utc::now(),

@@ -970,6 +970,6 @@ fn admin_uploads_the_feed_and_no_feed_is_an_error() {
     ]);
     let rep = report_json(&o);
     let c = check_of(&rep, "SP-6", "patch");
-    assert_eq!(codes(&c), ["open_advisory"], "{c}");
+    assert_eq!(codes(c), ["open_advisory"], "{c}");
     assert_eq!(c["evidence"]["advisories"]["source"], "reporter");
 }

@@ -466,7 +466,7 @@ fn agents_in_three_roles_carry_a_closure_to_closed() {
                 .count()
                 == 2
         );
-        r.cmd(&["check", "--read-data"]);
+        r.cmd(&["check", "--retry-lock", "2m", "--read-data"]);
     }
     assert!(sites.join("carol/attachments/price-list.txt").exists());
     // The backup checks still pass on every repository.

@@ -81,6 +81,7 @@ const LEFT_OUT: &[(&str, &str, &str)] = &[
     ("SP-8", "processor-pci-attestation", "SP-8's log checks are left out, so SP-8 is"),
     ("SP-8", "no-card-numbers-in-logs", "the machine's /var/log (tests/log_secrets.rs)"),
     ("SP-8", "no-card-numbers-stored", "SP-8's log checks are left out, so SP-8 is"),
+    ("BK-2", "offline-sets", "offline-1's own repository is BK-1's subject here; its break (a stale newest set) must fail one control only (tests/backup.rs runs offline-sets under --root)"),
 ];
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -885,10 +886,11 @@ controls:
           required_paths: ["{web}/srv/papyrs", "{db}/var/backups/postgresql"]
   - id: BK-2
     title: Multiple sets of backups are kept in multiple locations
-    roles: [backup]
+    roles: [backup, offline_backup]
     checks:
       - id: sets-and-locations
         type: backup_freshness
+        roles: [backup]
         timeout: 5m
         with:
           sources:

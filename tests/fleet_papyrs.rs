@@ -81,7 +81,6 @@ const LEFT_OUT: &[(&str, &str, &str)] = &[
     ("SP-8", "processor-pci-attestation", "SP-8's log checks are left out, so SP-8 is"),
     ("SP-8", "no-card-numbers-in-logs", "the machine's /var/log (tests/log_secrets.rs)"),
     ("SP-8", "no-card-numbers-stored", "SP-8's log checks are left out, so SP-8 is"),
-    ("BK-2", "offline-sets", "offline-1's own repository is BK-1's subject here; its break (a stale newest set) must fail one control only (tests/backup.rs runs offline-sets under --root)"),
 ];
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -899,6 +898,17 @@ controls:
           max_age_hours: 26
           min_sets: 7
           min_locations: 2
+      # offline-1's own set (the test makes one). A week's window here, so
+      # that offline-1's break (a newest set three days old) fails BK-1 alone.
+      - id: offline-sets
+        type: backup_freshness
+        roles: [offline_backup]
+        timeout: 5m
+        with:
+          sources:
+            - {{kind: restic, location: "{orepo}", password_file: "{opass}"}}
+          max_age_hours: 170
+          min_sets: 1
   - id: BK-3
     title: Backups are transferred over an encrypted connection
     roles: [backup]

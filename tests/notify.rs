@@ -227,7 +227,7 @@ fn web_report(sp5: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
                 "attestation",
                 "pass",
                 "attested",
-                json!({"expires": (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%d").to_string()}),
+                json!({"by": "dpo@papyrs.example", "on": "2026-11-25", "evidence": "https://wiki.papyrs.example/dpa", "statement": null, "expires": (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%d").to_string()}),
                 json!([]),
             ),
         ],

@@ -7,7 +7,7 @@
 mod seed;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use vigil_tests::*;
@@ -254,49 +254,6 @@ fn login_form_session_cookie_csrf_and_filters() {
         .send()
         .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
-}
-
-/// Runs headless Chromium on `url` with `args`; fails the test after 90 s.
-fn chromium(profile: &std::path::Path, args: &[&str], url: &str) -> String {
-    let bin = require_tool("chromium", "chromium");
-    let mut child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s).unwrap_or_default();
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    reader.join().unwrap()
 }
 
 fn login_link(r: &Reporter, staff: &str) -> String {

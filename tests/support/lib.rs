@@ -21,7 +21,7 @@ pub use agent::{
 pub use binaries::{binary, workspace};
 pub use daemon::DaemonAgent;
 pub use fixture::{copy_dir, FixtureHost};
-pub use machine::{free_port, require_tool, sha256_hex, wait_until};
+pub use machine::{chromium, free_port, require_tool, sha256_hex, wait_until};
 pub use pg::PgCluster;
 pub use policy::{
     check_yaml, control_yaml, policy_yaml, single_check_policy, write_policy, SingleCheckPolicy,

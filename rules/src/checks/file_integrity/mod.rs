@@ -7,6 +7,7 @@
 //! file added, removed or changed against the baseline, and the baseline
 //! itself is the one the agent wrote.
 
+pub mod cache;
 mod evidence;
 mod facts;
 mod params;

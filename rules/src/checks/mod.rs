@@ -55,8 +55,8 @@ pub trait CheckKind {
     type Facts: DeserializeOwned + Serialize + Clone + Debug + Send + 'static;
     /// What a verdict of this type carries as `evidence`: a struct the judge
     /// builds and the reporter and daemon decode (`Verdict.evidence` and
-    /// `CheckReport.evidence` stay JSON on the wire). A type still judged
-    /// with `json!` says `serde_json::Value` here.
+    /// `CheckReport.evidence` stay JSON on the wire). Debug builds assert
+    /// that every verdict's evidence reads back as this type unchanged.
     type Evidence: Serialize + DeserializeOwned + Clone + Debug + Send + 'static;
     /// The stable finding codes.
     type Code: FindingCode;

@@ -130,7 +130,7 @@ impl CheckKind for BackupFreshness {
             ));
         }
         if let Err(e) = parse_zone(&p.time_zone) {
-            out.push((Some("time_zone"), e));
+            out.push((Some("time_zone"), e.to_string()));
         }
         if p.command_timeout_seconds == 0 {
             out.push((

@@ -40,6 +40,19 @@ pub(crate) fn one_dsn_source(
         == 1
 }
 
+/// A validation problem for each of `paths` that is not absolute, located at
+/// `key` (the rule `clamav`'s `scan_paths` and `file_integrity`'s `paths`
+/// and `baseline` follow).
+pub(crate) fn relative_paths<'a>(
+    key: Option<&'static str>,
+    paths: impl IntoIterator<Item = &'a String>,
+) -> impl Iterator<Item = (Option<&'static str>, String)> {
+    paths
+        .into_iter()
+        .filter(|s| !s.starts_with('/'))
+        .map(move |s| (key, format!("`{s}` is not an absolute path")))
+}
+
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
 pub struct JudgeCtx {

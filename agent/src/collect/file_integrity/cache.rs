@@ -36,24 +36,19 @@ pub fn save(path: &Path, last_full_pass: i64, recs: &[Rec]) -> std::io::Result<(
 mod tests {
     use super::*;
 
-    fn recs(n: u8) -> Vec<Rec> {
-        let mut v: Vec<Rec> = (0..n)
-            .map(|i| Rec {
-                key: key(format!("/usr/bin/f{i}").as_bytes(), &[i; 16]),
-                ident: [i; 8],
-                outcome: Outcome::Matched,
-            })
-            .collect();
-        sort(&mut v);
-        v
-    }
-
     #[test]
     fn save_is_atomic_and_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/dpkg.cache");
-        save(&p, 3, &recs(3)).unwrap();
+        let recs = [b"/usr/bin/a", b"/usr/bin/b", b"/usr/bin/c"].map(|path| Rec {
+            key: key(path, &[7; 16]),
+            ident: [1; 8],
+            outcome: Outcome::Matched,
+        });
+        let mut recs = recs.to_vec();
+        sort(&mut recs);
+        save(&p, 3, &recs).unwrap();
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600

@@ -80,11 +80,10 @@ impl CheckKind for FileIntegrity {
                 ));
             }
         }
-        for s in p.paths.iter().chain(p.baseline.iter()) {
-            if !s.starts_with('/') {
-                out.push((None, format!("`{s}` is not an absolute path")));
-            }
-        }
+        out.extend(super::relative_paths(
+            None,
+            p.paths.iter().chain(p.baseline.iter()),
+        ));
         out
     }
 

@@ -46,11 +46,12 @@ pub(crate) fn one_dsn_source(
 pub(crate) fn relative_paths<'a>(
     key: Option<&'static str>,
     paths: impl IntoIterator<Item = &'a String>,
-) -> impl Iterator<Item = (Option<&'static str>, String)> {
+) -> Vec<(Option<&'static str>, String)> {
     paths
         .into_iter()
         .filter(|s| !s.starts_with('/'))
-        .map(move |s| (key, format!("`{s}` is not an absolute path")))
+        .map(|s| (key, format!("`{s}` is not an absolute path")))
+        .collect()
 }
 
 /// What judging needs besides params and facts.

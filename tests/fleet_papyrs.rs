@@ -48,8 +48,8 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -83,65 +83,6 @@ const LEFT_OUT: &[(&str, &str, &str)] = &[
     ("SP-8", "no-card-numbers-stored", "SP-8's log checks are left out, so SP-8 is"),
 ];
 
-fn run_ok(cmd: &mut Command) -> Output {
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(o.status.success(), "{cmd:?}: {}{}", stdout(&o), stderr(&o));
-    o
-}
-
-/// A network namespace with its loopback up, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(host: &str) -> Netns {
-        let ip = require_tool("ip", "iproute2");
-        let name = format!("vf{}-{host}", std::process::id());
-        run_ok(Command::new(&ip).args(["netns", "add", &name]));
-        let ns = Netns { name };
-        run_ok(Command::new(&ip).args(["-n", &ns.name, "link", "set", "lo", "up"]));
-        ns
-    }
-
-    /// `prog` run inside the namespace (`ip netns exec` execs it: the
-    /// child's pid is the program's).
-    fn cmd(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name])
-            .arg(prog)
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn nft(&self, args: &[&str]) {
-        run_ok(self.cmd(require_tool("nft", "nftables")).args(args));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Processes the test started, killed on drop.
-#[derive(Default)]
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Starts tests/data/fleet_papyrs/helper.py with `args` and waits for `ready`.
 fn helper(mut cmd: Command, args: &[&str]) -> Child {
     let script = workspace().join("tests/data/fleet_papyrs/helper.py");
@@ -157,321 +98,6 @@ fn helper(mut cmd: Command, args: &[&str]) -> Child {
         .unwrap();
     assert_eq!(line.trim(), "ready", "helper {args:?} did not start");
     child
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    run_ok(
-        Command::new(require_tool("openssl", "openssl"))
-            .args(args)
-            .current_dir(dir),
-    );
-}
-
-/// A private CA (`ca.pem`, made once) and a leaf for papyrs.example and
-/// www.papyrs.example valid `days` days (-1: expired a day ago), written as
-/// `fullchain.pem` (leaf then CA) and `privkey.pem` in `dir`.
-fn certificate(dir: &Path, days: i32) {
-    std::fs::create_dir_all(dir).unwrap();
-    if !dir.join("ca.pem").exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "3650",
-                "-subj",
-                "/CN=Fleet Test Gandi CA",
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "privkey.pem",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=papyrs.example",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:papyrs.example,DNS:www.papyrs.example\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            &days.to_string(),
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let chain = std::fs::read_to_string(dir.join("leaf.pem")).unwrap()
-        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
-    std::fs::write(dir.join("fullchain.pem"), chain).unwrap();
-}
-
-/// PostgreSQL clusters run as `postgres` inside db-1's namespace; stopped on drop.
-struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    ns: String,
-    started: Vec<PathBuf>,
-}
-
-impl Postgres {
-    fn new(ns: &Netns) -> Postgres {
-        require_tool("runuser", "util-linux");
-        let bin = ["17", "16", "15"]
-            .iter()
-            .map(|v| PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
-            .find(|p| p.join("initdb").exists())
-            .unwrap_or_else(|| panic!("this test needs PostgreSQL's server binaries: apt-get install postgresql (.ci/run does)"));
-        let dir = tempfile::Builder::new()
-            .prefix("vigil-fleet-pg-")
-            .tempdir()
-            .unwrap();
-        run_ok(
-            Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(dir.path()),
-        );
-        Postgres {
-            dir,
-            bin,
-            ns: ns.name.clone(),
-            started: vec![],
-        }
-    }
-
-    fn as_postgres(&self, prog: &str, args: &[&str]) -> Output {
-        run_ok(
-            Command::new("ip")
-                .args(["netns", "exec", &self.ns, "runuser", "-u", "postgres", "--"])
-                .arg(self.bin.join(prog))
-                .args(args)
-                .current_dir(self.dir.path()),
-        )
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn conf(&self, data: &Path, port: u16, listen: &str, extra: &str) {
-        let text = format!(
-            "\nport = {port}\nlisten_addresses = '{listen}'\nunix_socket_directories = '{}'\n\
-             wal_level = replica\nmax_wal_senders = 6\nmax_replication_slots = 6\nhot_standby = on\n\
-             wal_receiver_status_interval = 1s\nfsync = off\nsynchronous_commit = off\nshared_buffers = 16MB\n{extra}",
-            self.dir.path().display()
-        );
-        let file = data.join("postgresql.auto.conf");
-        let old = std::fs::read_to_string(&file).unwrap_or_default();
-        std::fs::write(&file, old + &text).unwrap();
-    }
-
-    fn start(&mut self, data: &Path) {
-        let log = data.with_extension("log");
-        self.as_postgres(
-            "pg_ctl",
-            &[
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-            ],
-        );
-        if !self.started.contains(&data.to_path_buf()) {
-            self.started.push(data.to_path_buf());
-        }
-    }
-
-    fn stop(&self, data: &Path) {
-        self.as_postgres(
-            "pg_ctl",
-            &["stop", "-m", "fast", "-w", "-D", data.to_str().unwrap()],
-        );
-    }
-
-    /// The primary on 5432 (every address of the namespace, as on a real
-    /// database server) and two standbys on 127.0.0.1:5433 and :5434.
-    fn primary_and_standbys(&mut self) {
-        let data = self.data("primary");
-        self.as_postgres(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        self.conf(&data, 5432, "*", "");
-        self.start(&data);
-        for n in 1..=2u16 {
-            let data = self.data(&format!("standby{n}"));
-            self.as_postgres(
-                "pg_basebackup",
-                &[
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    "5432",
-                    "-U",
-                    "postgres",
-                    "-D",
-                    data.to_str().unwrap(),
-                    "-R",
-                    "-X",
-                    "stream",
-                    "-C",
-                    "-S",
-                    &format!("standby{n}"),
-                    "--no-sync",
-                ],
-            );
-            self.conf(
-                &data,
-                5432 + n,
-                "127.0.0.1",
-                &format!("primary_conninfo = 'host=127.0.0.1 port=5432 user=postgres application_name=papyrs-standby-{n}'\n"),
-            );
-            self.start(&data);
-        }
-    }
-
-    fn sql(&self, db: &str, sql: &str) -> String {
-        let o = self.as_postgres(
-            "psql",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                "5432",
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-XAtq",
-                "-c",
-                sql,
-            ],
-        );
-        stdout(&o).trim().to_owned()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        for data in self.started.iter().rev() {
-            let _ = Command::new("ip")
-                .args(["netns", "exec", &self.ns, "runuser", "-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .args(["stop", "-m", "immediate", "-D"])
-                .arg(data)
-                .current_dir(self.dir.path())
-                .output();
-        }
-    }
-}
-
-/// One clamd for every host, with a database of two test signatures.
-struct Clamd {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Clamd {
-    fn start(dir: &Path) -> Clamd {
-        let clamd = require_tool("clamd", "clamav-daemon");
-        let db = dir.join("db");
-        std::fs::create_dir_all(&db).unwrap();
-        // EICAR's MD5 and size (the self test scans EICAR), and a made-up
-        // pattern; no file of this repository holds EICAR itself.
-        std::fs::write(
-            db.join("test.hdb"),
-            "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n",
-        )
-        .unwrap();
-        let hex: String = "vigil-fleet-test-pattern"
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        std::fs::write(db.join("test.ndb"), format!("Vigil-Fleet-Test:0:*:{hex}\n")).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("clamd.conf"),
-            format!("Foreground yes\nLocalSocket {d}/clamd.sock\nDatabaseDirectory {d}/db\nTemporaryDirectory {d}\nPidFile {d}/clamd.pid\nLogFile {d}/clamd.log\nStreamMaxLength 1M\nSelfCheck 3600\n"),
-        )
-        .unwrap();
-        let child = Command::new(clamd)
-            .arg("-c")
-            .arg(dir.join("clamd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let me = Clamd {
-            child,
-            dir: dir.to_owned(),
-        };
-        let sock = me.socket();
-        wait_until(90, "clamd to answer PING", || {
-            use std::io::{Read, Write};
-            let Ok(mut s) = std::os::unix::net::UnixStream::connect(&sock) else {
-                return false;
-            };
-            let _ = s.write_all(b"zPING\0");
-            let mut a = Vec::new();
-            let _ = s.read_to_end(&mut a);
-            a.starts_with(b"PONG")
-        });
-        me
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join("clamd.sock")
-    }
-}
-
-impl Drop for Clamd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A restic repository holding `sets` backups of `data`, one a night, the
@@ -645,7 +271,7 @@ fn a_papyrs_fleet_by_role_passes_and_each_break_fails_one_control_on_one_host() 
     std::fs::create_dir_all(base.join("web-1/srv/papyrs-mirror/sites")).unwrap();
     heartbeat(base);
     let ssl = base.join("web-1/etc/ssl/papyrs");
-    certificate(&ssl, 90);
+    private_ca_certificate(&ssl, 90);
     children.0.push(helper(
         ns["web-1"].cmd(require_tool("python3", "python3")),
         &[
@@ -668,12 +294,19 @@ fn a_papyrs_fleet_by_role_passes_and_each_break_fails_one_control_on_one_host() 
     // The slow parts side by side: PostgreSQL, clamd, restic.
     let (pg, clamd, local, copy, offline) = std::thread::scope(|s| {
         let pg = s.spawn(|| {
-            let mut pg = Postgres::new(&ns["db-1"]);
-            pg.primary_and_standbys();
-            pg.sql("postgres", "CREATE DATABASE papyrs");
-            pg.sql("papyrs", "CREATE TABLE pages (id serial PRIMARY KEY, account text, body text); INSERT INTO pages (account, body) VALUES ('acme', 'Welcome')");
+            // The primary on 5432 (every address of the namespace, as on a
+            // real database server) and two standbys on 127.0.0.1:5433, :5434.
+            let pg = PgReplication::start(&Streaming {
+                netns: Some(&ns["db-1"].name),
+                primary_port: 5432,
+                primary_listen: "*",
+                standby_ports: &[5433, 5434],
+                application_name: "papyrs-standby",
+            });
+            pg.sql(5432, "postgres", "CREATE DATABASE papyrs");
+            pg.sql(5432, "papyrs", "CREATE TABLE pages (id serial PRIMARY KEY, account text, body text); INSERT INTO pages (account, body) VALUES ('acme', 'Welcome')");
             wait_until(60, "two streaming standbys", || {
-                pg.sql("postgres", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "2"
+                pg.sql(5432, "postgres", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "2"
             });
             pg
         });
@@ -1158,9 +791,9 @@ controls:
     heartbeat(base);
     // web-1: the certificate file is replaced by an expired one; nginx (here
     // the Python server) still serves the old one until reloaded.
-    certificate(&ssl, -1);
+    private_ca_certificate(&ssl, -1);
     // db-1: a standby stops.
-    pg.stop(&pg.data("standby2"));
+    pg.stop(&pg.path("standby2"));
     // backup-1: rsync's port opened to the world.
     ns["backup-1"].nft(&[
         "add", "rule", "inet", "filter", "input", "tcp", "dport", "873", "accept",

@@ -1,197 +1,43 @@
-//! `mirror_lag` against real PostgreSQL 15 streaming replication: a primary
-//! and two standbys on loopback ports, started from the installed server
-//! binaries as the `postgres` user; then healthy, a standby with replay
+//! `mirror_lag` against real PostgreSQL streaming replication (15 or later):
+//! a primary and two standbys on loopback ports, started from the installed
+//! server binaries as the `postgres` user (`PgReplication`, shared with
+//! fleet_papyrs.rs); then healthy, a standby with replay
 //! paused falling behind, and a standby stopped. Heartbeat mirrors on a
 //! fixture root.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigil_tests::*;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-
-fn pg_bin(name: &str) -> PathBuf {
-    let p = Path::new(BIN).join(name);
-    assert!(
-        p.exists(),
-        "this test needs PostgreSQL 15's `{name}`: install it with `apt-get install postgresql-15` (.ci/run does)"
-    );
-    p
-}
-
-/// The primary and standbys; every cluster started is stopped on drop.
+/// The primary and its two standbys (`tests/support/pg.rs`), and the checks
+/// this test runs against them.
 struct Clusters {
-    dir: tempfile::TempDir,
-    started: Vec<PathBuf>,
-}
-
-impl Drop for Clusters {
-    fn drop(&mut self) {
-        for data in &self.started {
-            let _ = Command::new("runuser")
-                .current_dir(self.dir.path())
-                .args(["-u", "postgres", "--"])
-                .arg(pg_bin("pg_ctl"))
-                .args(["stop", "-m", "immediate", "-D"])
-                .arg(data)
-                .output();
-        }
-    }
+    pg: PgReplication,
 }
 
 impl Clusters {
-    fn new() -> Self {
-        require_tool("runuser", "util-linux");
-        let dir = tempfile::Builder::new()
-            .prefix("vigil-mirror-")
-            .tempdir()
-            .unwrap();
-        as_root(
-            Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(dir.path()),
-        );
-        Clusters {
-            dir,
-            started: vec![],
-        }
+    /// A primary and two standbys, each on a free loopback port; the
+    /// standbys connect as `vigil-standby-1` and `-2`.
+    fn start() -> (Self, u16, u16, u16) {
+        let (primary, s1, s2) = (free_port(), free_port(), free_port());
+        let pg = PgReplication::start(&Streaming {
+            netns: None,
+            primary_port: primary,
+            primary_listen: "127.0.0.1",
+            standby_ports: &[s1, s2],
+            application_name: "vigil-standby",
+        });
+        (Clusters { pg }, primary, s1, s2)
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn as_postgres(&self, program: &str, args: &[&str]) -> Output {
-        let o = Command::new("runuser")
-            .current_dir(self.dir.path())
-            .args(["-u", "postgres", "--"])
-            .arg(pg_bin(program))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{program} {args:?}: {}{}",
-            stdout(&o),
-            stderr(&o)
-        );
-        o
-    }
-
-    fn conf(&self, data: &Path, port: u16, extra: &str) {
-        let text = format!(
-            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             wal_level = replica\nmax_wal_senders = 6\nmax_replication_slots = 6\nhot_standby = on\n\
-             wal_receiver_status_interval = 1s\nfsync = off\nsynchronous_commit = off\nshared_buffers = 16MB\n{extra}",
-            self.dir.path().display()
-        );
-        let file = data.join("postgresql.auto.conf");
-        let mut old = std::fs::read_to_string(&file).unwrap_or_default();
-        old.push_str(&text);
-        std::fs::write(&file, old).unwrap();
-    }
-
-    fn start(&mut self, data: &Path) {
-        let log = data.with_extension("log");
-        self.as_postgres(
-            "pg_ctl",
-            &[
-                "start",
-                "-w",
-                "-t",
-                "30",
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-            ],
-        );
-        if !self.started.contains(&data.to_path_buf()) {
-            self.started.push(data.to_path_buf());
-        }
-    }
-
-    fn stop(&self, data: &Path) {
-        self.as_postgres(
-            "pg_ctl",
-            &["stop", "-m", "fast", "-w", "-D", data.to_str().unwrap()],
-        );
-    }
-
-    fn primary(&mut self) -> u16 {
-        let data = self.path("primary");
-        let port = free_port();
-        self.as_postgres(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        self.conf(&data, port, "");
-        self.start(&data);
-        port
-    }
-
-    fn standby(&mut self, primary: u16, n: u32) -> u16 {
-        let data = self.path(&format!("standby{n}"));
-        let port = free_port();
-        self.as_postgres(
-            "pg_basebackup",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary.to_string(),
-                "-U",
-                "postgres",
-                "-D",
-                data.to_str().unwrap(),
-                "-R",
-                "-X",
-                "stream",
-                "-C",
-                "-S",
-                &format!("vigil_slot{n}"),
-                "--no-sync",
-            ],
-        );
-        self.conf(
-            &data,
-            port,
-            &format!(
-                "primary_conninfo = 'host=127.0.0.1 port={primary} user=postgres application_name=vigil-standby-{n}'\n"
-            ),
-        );
-        self.start(&data);
-        port
+        self.pg.path(rel)
     }
 
     fn sql(&self, port: u16, sql: &str) -> String {
-        let o = self.as_postgres(
-            "psql",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-XAtq",
-                "-c",
-                sql,
-            ],
-        );
-        stdout(&o).trim().to_owned()
+        self.pg.sql(port, "postgres", sql)
     }
 
     /// Waits until `sql` on `port` prints `want`.
@@ -225,11 +71,6 @@ fn mirror_policy(with: &str) -> SingleCheckPolicy {
     single_check_policy("BK-M", "pg", "mirror_lag", with).timeout("2m")
 }
 
-fn as_root(cmd: &mut Command) {
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
-}
-
 fn status(check: &serde_json::Value) -> &str {
     check["status"].as_str().unwrap_or("")
 }
@@ -238,10 +79,7 @@ const CAUGHT_UP: &str = "SELECT count(*) FROM pg_stat_replication WHERE state = 
 
 #[test]
 fn streaming_replicas_healthy_paused_and_stopped() {
-    let mut c = Clusters::new();
-    let primary = c.primary();
-    let s1 = c.standby(primary, 1);
-    let s2 = c.standby(primary, 2);
+    let (c, primary, s1, s2) = Clusters::start();
     c.sql(
         primary,
         "CREATE TABLE pages (id serial PRIMARY KEY, body text); INSERT INTO pages (body) SELECT 'page ' || g FROM generate_series(1, 100) g",
@@ -299,7 +137,7 @@ fn streaming_replicas_healthy_paused_and_stopped() {
     // Resume and catch up, then stop standby 1: too few replicas.
     c.sql(s2, "SELECT pg_wal_replay_resume()");
     c.wait_for(primary, CAUGHT_UP, "2");
-    c.stop(&c.path("standby1"));
+    c.pg.stop(&c.path("standby1"));
     c.wait_for(primary, "SELECT count(*) FROM pg_stat_replication", "1");
     let (_, check) = c.check(&on_primary);
     assert_eq!(status(&check), "fail", "{check}");

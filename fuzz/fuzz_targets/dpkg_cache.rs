@@ -1,6 +1,6 @@
 //! `dpkg_verify`'s verification cache as the agent reads it back from the
-//! state directory (`agent/src/collect/file_integrity/cache.rs`, included by
-//! path: the fuzz build does not link the agent). The input is the file
+//! state directory (`vigil_rules::checks::file_integrity::cache`: the format
+//! is decoded in rules, the agent only reads and writes the file). The input is the file
 //! without its trailing SHA-256, which the target appends (as `encode` does)
 //! so that inputs get past the checksum to the layout checks; the raw input,
 //! unsealed, and the header reader are fed too.
@@ -12,9 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
-#[path = "../../agent/src/collect/file_integrity/cache.rs"]
-#[allow(dead_code)]
-mod cache;
+use vigil_rules::checks::file_integrity::cache;
 
 const HEADER: usize = 32;
 const RECORD: usize = 25;

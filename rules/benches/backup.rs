@@ -53,7 +53,7 @@ fn main() -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let zone = parse_zone("Europe/Amsterdam")?;
+    let zone = parse_zone("Europe/Amsterdam").map_err(|e| e.to_string())?;
     time("restic snapshots --json, 10k snapshots", n, || {
         parse_restic_snapshots(&restic)
     });
@@ -76,7 +76,7 @@ fn main() -> Result<(), String> {
             .count()
     });
 
-    let sets = parse_restic_snapshots(&restic)?;
+    let sets = parse_restic_snapshots(&restic).map_err(|e| e.to_string())?;
     let params: backup_freshness::Params = serde_json::from_str(
         r#"{"sources":[{"kind":"restic","location":"/a"},{"kind":"restic","location":"sftp:b@h:/r"}],"min_sets":7,"min_locations":2}"#,
     )

@@ -6,9 +6,12 @@
 
 mod agent;
 mod binaries;
+mod certs;
+mod clamd;
 mod daemon;
 mod fixture;
 mod machine;
+mod netns;
 mod pg;
 mod policy;
 mod reporter;
@@ -19,10 +22,13 @@ pub use agent::{
     agent, agent_check, check_of, codes, report_json, run_agent, stderr, stdout, AgentCheck,
 };
 pub use binaries::{binary, workspace};
+pub use certs::private_ca_certificate;
+pub use clamd::Clamd;
 pub use daemon::DaemonAgent;
 pub use fixture::{copy_dir, FixtureHost};
 pub use machine::{chromium, free_port, require_tool, sha256_hex, wait_until};
-pub use pg::PgCluster;
+pub use netns::{run_ok, Children, Netns};
+pub use pg::{PgCluster, PgReplication, Streaming};
 pub use policy::{
     check_yaml, control_yaml, policy_yaml, single_check_policy, write_policy, SingleCheckPolicy,
 };

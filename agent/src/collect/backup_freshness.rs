@@ -28,7 +28,7 @@ use super::{blocking, io_reason, HostCtx, RunMemo};
 mod cache;
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
-    let zone = parse_zone(&p.time_zone)?;
+    let zone = parse_zone(&p.time_zone).map_err(|e| e.to_string())?;
     let mounts = if ctx.is_live() {
         std::fs::read_to_string("/proc/self/mountinfo")
             .map(|t| parse_mountinfo(&t))
@@ -492,7 +492,7 @@ async fn list_snapshots(
     if !ran.ok {
         return Err(format!("`restic snapshots` failed: {}", tail(&ran)));
     }
-    parse_restic_snapshots(&ran.stdout)
+    parse_restic_snapshots(&ran.stdout).map_err(|e| e.to_string())
 }
 
 /// `restic ls` of one snapshot, reduced to which `required_paths` it holds
@@ -720,7 +720,7 @@ async fn borg(
     if !ran.ok {
         return Err(format!("`borg info` failed: {}", tail(&ran)));
     }
-    sf.encryption_mode = Some(parse_borg_encryption(&ran.stdout)?);
+    sf.encryption_mode = Some(parse_borg_encryption(&ran.stdout).map_err(|e| e.to_string())?);
 
     let mut c = borg_cmd(&bin, pass.as_deref());
     c.args(["list", "--json", &repo]);
@@ -728,7 +728,7 @@ async fn borg(
     if !ran.ok {
         return Err(format!("`borg list` failed: {}", tail(&ran)));
     }
-    sf.sets = parse_borg_list(&ran.stdout, zone)?;
+    sf.sets = parse_borg_list(&ran.stdout, zone).map_err(|e| e.to_string())?;
 
     if let (false, Some(n)) = (
         p.required_paths.is_empty(),
@@ -780,7 +780,7 @@ fn directory(
         };
         let text = std::fs::read_to_string(&mpath)
             .map_err(|e| format!("cannot read manifest `{manifest}`: {}", io_reason(&e)))?;
-        let entries = parse_manifest(&text, zone)?;
+        let entries = parse_manifest(&text, zone).map_err(|e| e.to_string())?;
         if !p.required_paths.is_empty() {
             return Err(
                 "`required_paths` cannot be checked against a manifest of archive files".into(),

@@ -40,6 +40,20 @@ pub(crate) fn one_dsn_source(
         == 1
 }
 
+/// A validation problem for each of `paths` that is not absolute, located at
+/// `key` (the rule `clamav`'s `scan_paths` and `file_integrity`'s `paths`
+/// and `baseline` follow).
+pub(crate) fn relative_paths<'a>(
+    key: Option<&'static str>,
+    paths: impl IntoIterator<Item = &'a String>,
+) -> Vec<(Option<&'static str>, String)> {
+    paths
+        .into_iter()
+        .filter(|s| !s.starts_with('/'))
+        .map(|s| (key, format!("`{s}` is not an absolute path")))
+        .collect()
+}
+
 /// What judging needs besides params and facts.
 #[derive(Debug, Clone)]
 pub struct JudgeCtx {
@@ -55,8 +69,8 @@ pub trait CheckKind {
     type Facts: DeserializeOwned + Serialize + Clone + Debug + Send + 'static;
     /// What a verdict of this type carries as `evidence`: a struct the judge
     /// builds and the reporter and daemon decode (`Verdict.evidence` and
-    /// `CheckReport.evidence` stay JSON on the wire). A type still judged
-    /// with `json!` says `serde_json::Value` here.
+    /// `CheckReport.evidence` stay JSON on the wire). Debug builds assert
+    /// that every verdict's evidence reads back as this type unchanged.
     type Evidence: Serialize + DeserializeOwned + Clone + Debug + Send + 'static;
     /// The stable finding codes.
     type Code: FindingCode;

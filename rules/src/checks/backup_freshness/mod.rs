@@ -62,7 +62,7 @@ fn hours(d: chrono::Duration) -> String {
 impl CheckKind for BackupFreshness {
     type Params = Params;
     type Facts = Facts;
-    type Evidence = serde_json::Value;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "nightly backups: newest set age, set count and distinct locations, encrypted transport";
@@ -130,7 +130,7 @@ impl CheckKind for BackupFreshness {
             ));
         }
         if let Err(e) = parse_zone(&p.time_zone) {
-            out.push((Some("time_zone"), e));
+            out.push((Some("time_zone"), e.to_string()));
         }
         if p.command_timeout_seconds == 0 {
             out.push((
@@ -303,11 +303,10 @@ impl CheckKind for BackupFreshness {
             min_sets: p.min_sets,
             min_locations: p.min_locations,
         };
-        let evidence = serde_json::to_value(&evidence).unwrap_or_default();
         if !errors.is_empty() {
             let mut v = Verdict::error(errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         if facts.sources.is_empty() {

@@ -6,6 +6,38 @@ use serde::{Deserialize, Serialize};
 
 use super::BackupSet;
 
+/// What the backup parsers reject; the messages name the tool, the line or
+/// the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("`{0}` is not an offset like `+01:00`")]
+    NotAnOffset(String),
+    #[error("unknown time zone `{0}` (use `UTC`, `+01:00` or a name like `Europe/Amsterdam`)")]
+    UnknownZone(String),
+    /// A tool printed something that is not the JSON it prints.
+    #[error("`{tool}` printed something unexpected: {detail}")]
+    Unexpected { tool: &'static str, detail: String },
+    #[error("`borg info --json` names no `encryption.mode`")]
+    NoEncryptionMode,
+    #[error("restic snapshot time `{0}` is not a time")]
+    ResticTime(String),
+    #[error("borg archive `{name}` has no readable time (`{raw}`)")]
+    BorgTime { name: String, raw: String },
+    #[error("manifest line {0}: expected `TIME SHA256 FILE`")]
+    ManifestShape(usize),
+    #[error("manifest line {line}: `{time}` is not a time")]
+    ManifestTime { line: usize, time: String },
+    #[error("manifest line {line}: `{sum}` is not a SHA-256 in hex")]
+    ManifestSum { line: usize, sum: String },
+    #[error("manifest line {0}: no file name")]
+    ManifestNoFile(usize),
+}
+
+/// UTC as a fixed offset.
+fn utc_zone() -> Zone {
+    Zone::Fixed(chrono::Offset::fix(&Utc))
+}
+
 /// A time zone for naive times.
 #[derive(Debug, Clone, Copy)]
 pub enum Zone {
@@ -14,12 +46,10 @@ pub enum Zone {
 }
 
 /// Parses `UTC`, `Z`, `+01:00`, `-0530` or an IANA zone name.
-pub fn parse_zone(s: &str) -> Result<Zone, String> {
+pub fn parse_zone(s: &str) -> Result<Zone, ParseError> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("utc") || t == "Z" {
-        return Ok(Zone::Fixed(
-            chrono::FixedOffset::east_opt(0).ok_or("offset")?,
-        ));
+        return Ok(utc_zone());
     }
     if let Some(rest) = t.strip_prefix('+').or_else(|| t.strip_prefix('-')) {
         let sign = if t.starts_with('-') { -1 } else { 1 };
@@ -33,11 +63,11 @@ pub fn parse_zone(s: &str) -> Result<Zone, String> {
                 }
             }
         }
-        return Err(format!("`{s}` is not an offset like `+01:00`"));
+        return Err(ParseError::NotAnOffset(s.to_owned()));
     }
-    t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
-        format!("unknown time zone `{s}` (use `UTC`, `+01:00` or a name like `Europe/Amsterdam`)")
-    })
+    t.parse::<chrono_tz::Tz>()
+        .map(Zone::Named)
+        .map_err(|_| ParseError::UnknownZone(s.to_owned()))
 }
 
 impl Zone {
@@ -94,7 +124,7 @@ pub fn parse_time(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
 }
 
 /// restic's `snapshots --json`: an array of `{time, id, short_id, hostname, paths}`.
-pub fn parse_restic_snapshots(json: &str) -> Result<Vec<BackupSet>, String> {
+pub fn parse_restic_snapshots(json: &str) -> Result<Vec<BackupSet>, ParseError> {
     #[derive(Deserialize)]
     struct Snap {
         time: String,
@@ -105,14 +135,17 @@ pub fn parse_restic_snapshots(json: &str) -> Result<Vec<BackupSet>, String> {
         #[serde(default)]
         hostname: Option<String>,
     }
-    let snaps: Vec<Snap> = serde_json::from_str(json.trim())
-        .map_err(|e| format!("`restic snapshots --json` printed something unexpected: {e}"))?;
-    let utc = Zone::Fixed(chrono::FixedOffset::east_opt(0).ok_or("offset")?);
+    let snaps: Vec<Snap> =
+        serde_json::from_str(json.trim()).map_err(|e| ParseError::Unexpected {
+            tool: "restic snapshots --json",
+            detail: e.to_string(),
+        })?;
+    let utc = utc_zone();
     snaps
         .into_iter()
         .map(|s| {
-            let time = parse_time(&s.time, utc)
-                .ok_or_else(|| format!("restic snapshot time `{}` is not a time", s.time))?;
+            let time =
+                parse_time(&s.time, utc).ok_or_else(|| ParseError::ResticTime(s.time.clone()))?;
             Ok(BackupSet {
                 id: s.short_id.unwrap_or_else(|| s.id.chars().take(8).collect()),
                 time,
@@ -124,7 +157,7 @@ pub fn parse_restic_snapshots(json: &str) -> Result<Vec<BackupSet>, String> {
 
 /// borg's `list --json`: `{"archives": [{"name", "time" | "start"}]}`, times
 /// without a zone (the borg host's local time), read in `zone`.
-pub fn parse_borg_list(json: &str, zone: Zone) -> Result<Vec<BackupSet>, String> {
+pub fn parse_borg_list(json: &str, zone: Zone) -> Result<Vec<BackupSet>, ParseError> {
     #[derive(Deserialize)]
     struct Archive {
         #[serde(default)]
@@ -140,14 +173,17 @@ pub fn parse_borg_list(json: &str, zone: Zone) -> Result<Vec<BackupSet>, String>
     struct List {
         archives: Vec<Archive>,
     }
-    let list: List = serde_json::from_str(json.trim())
-        .map_err(|e| format!("`borg list --json` printed something unexpected: {e}"))?;
+    let list: List = serde_json::from_str(json.trim()).map_err(|e| ParseError::Unexpected {
+        tool: "borg list --json",
+        detail: e.to_string(),
+    })?;
     list.archives
         .into_iter()
         .map(|a| {
             let raw = a.time.or(a.start).unwrap_or_default();
-            let time = parse_time(&raw, zone).ok_or_else(|| {
-                format!("borg archive `{}` has no readable time (`{raw}`)", a.name)
+            let time = parse_time(&raw, zone).ok_or_else(|| ParseError::BorgTime {
+                name: a.name.clone(),
+                raw: raw.clone(),
             })?;
             Ok(BackupSet {
                 id: a.name,
@@ -159,14 +195,17 @@ pub fn parse_borg_list(json: &str, zone: Zone) -> Result<Vec<BackupSet>, String>
 }
 
 /// borg's `info --json`: the repository's `encryption.mode`.
-pub fn parse_borg_encryption(json: &str) -> Result<String, String> {
-    let v: serde_json::Value = serde_json::from_str(json.trim())
-        .map_err(|e| format!("`borg info --json` printed something unexpected: {e}"))?;
+pub fn parse_borg_encryption(json: &str) -> Result<String, ParseError> {
+    let v: serde_json::Value =
+        serde_json::from_str(json.trim()).map_err(|e| ParseError::Unexpected {
+            tool: "borg info --json",
+            detail: e.to_string(),
+        })?;
     v.get("encryption")
         .and_then(|e| e.get("mode"))
         .and_then(|m| m.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| "`borg info --json` names no `encryption.mode`".to_owned())
+        .ok_or(ParseError::NoEncryptionMode)
 }
 
 /// One line of `restic ls --json`: the node's path, if the line is a node.
@@ -201,7 +240,7 @@ pub struct ManifestEntry {
 /// A manifest: `#` comments and lines `TIME SHA256 FILE`, where TIME is
 /// RFC 3339 or `YYYY-MM-DDTHH:MM:SS` (read in `zone`) and FILE is relative to
 /// the manifest's folder (it may contain spaces).
-pub fn parse_manifest(text: &str, zone: Zone) -> Result<Vec<ManifestEntry>, String> {
+pub fn parse_manifest(text: &str, zone: Zone) -> Result<Vec<ManifestEntry>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
@@ -211,23 +250,20 @@ pub fn parse_manifest(text: &str, zone: Zone) -> Result<Vec<ManifestEntry>, Stri
         let mut parts = l.splitn(3, char::is_whitespace);
         let (t, sum, file) = match (parts.next(), parts.next(), parts.next()) {
             (Some(t), Some(s), Some(f)) => (t, s, f.trim()),
-            _ => {
-                return Err(format!(
-                    "manifest line {}: expected `TIME SHA256 FILE`",
-                    i + 1
-                ))
-            }
+            _ => return Err(ParseError::ManifestShape(i + 1)),
         };
-        let time = parse_time(t, zone)
-            .ok_or_else(|| format!("manifest line {}: `{t}` is not a time", i + 1))?;
+        let time = parse_time(t, zone).ok_or_else(|| ParseError::ManifestTime {
+            line: i + 1,
+            time: t.to_owned(),
+        })?;
         if sum.len() != 64 || !sum.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
-                "manifest line {}: `{sum}` is not a SHA-256 in hex",
-                i + 1
-            ));
+            return Err(ParseError::ManifestSum {
+                line: i + 1,
+                sum: sum.to_owned(),
+            });
         }
         if file.is_empty() {
-            return Err(format!("manifest line {}: no file name", i + 1));
+            return Err(ParseError::ManifestNoFile(i + 1));
         }
         out.push(ManifestEntry {
             time,

@@ -229,7 +229,7 @@ fn fresh_everywhere_passes() {
             ),
         ],
     };
-    let v = BackupFreshness::judge(&p, &facts, &ctx());
+    let v = crate::checks::judged::<BackupFreshness>(&p, &facts, &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
     assert_eq!(v.summary, "2 hosts with fresh backups, newest 6.0 h old");
     assert_eq!(v.evidence["fresh_hosts"], serde_json::json!(["b1", "h"]));
@@ -250,7 +250,7 @@ fn stale_few_and_one_location_fail_with_details() {
             ),
         ],
     };
-    let v = BackupFreshness::judge(&p, &facts, &ctx());
+    let v = crate::checks::judged::<BackupFreshness>(&p, &facts, &ctx());
     assert_eq!(v.status, CheckStatus::Fail);
     assert_eq!(codes(&v), ["too_few_sets", "stale", "too_few_locations"]);
     assert!(
@@ -268,7 +268,7 @@ fn stale_few_and_one_location_fail_with_details() {
 fn plain_transport_fails_unless_local() {
     let p = params("sources: [{kind: restic, location: 'rest:http://b:8000/'}]");
     let mut s = source("rest:http://b:8000/", "rest:b", &["2026-11-25T02:00:00Z"]);
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],
@@ -278,7 +278,7 @@ fn plain_transport_fails_unless_local() {
     );
     assert_eq!(codes(&v), ["unencrypted_transport"]);
     s.local = true;
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],
@@ -294,7 +294,7 @@ fn unreadable_source_is_an_error() {
     let p = params(TWO);
     let mut bad = source("/a", "local", &[]);
     bad.error = Some("wrong password or no key found".into());
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],
@@ -316,7 +316,7 @@ fn unencrypted_borg_and_missing_paths_fail() {
         path: "/srv/www".into(),
         present: false,
     }];
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],
@@ -347,7 +347,7 @@ fn locations_are_hosts_not_paths() {
     let times = ["2026-11-24T02:00:00Z", "2026-11-25T02:00:00Z"];
     let remote = |loc: &str| source(loc, &default_site(Kind::Restic, loc), &times);
     let judge = |sources: Vec<SourceFacts>, names: &[&str]| {
-        BackupFreshness::judge(
+        crate::checks::judged::<BackupFreshness>(
             &p,
             &Facts {
                 host_names: names.iter().map(|n| (*n).to_owned()).collect(),
@@ -506,7 +506,7 @@ fn cached_listing_is_judged_against_now_and_shown() {
         unchanged_since: "2026-11-24T02:05:00Z".parse().unwrap(),
         required_paths_cached: false,
     });
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],
@@ -519,7 +519,7 @@ fn cached_listing_is_judged_against_now_and_shown() {
     assert_eq!(l["from_cache"], true);
     assert_eq!(l["unchanged_since"], "2026-11-24T02:05:00Z");
     let plain = source("/a", "local", &["2026-11-25T02:00:00Z"]);
-    let v = BackupFreshness::judge(
+    let v = crate::checks::judged::<BackupFreshness>(
         &p,
         &Facts {
             host_names: vec![],

@@ -71,11 +71,7 @@ impl CheckKind for Clamav {
                 "must be at least 1".to_owned(),
             ));
         }
-        for s in &p.scan_paths {
-            if !s.starts_with('/') {
-                out.push((Some("scan_paths"), format!("`{s}` is not an absolute path")));
-            }
-        }
+        out.extend(super::relative_paths(Some("scan_paths"), &p.scan_paths));
         out
     }
 

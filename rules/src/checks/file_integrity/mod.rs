@@ -7,6 +7,7 @@
 //! file added, removed or changed against the baseline, and the baseline
 //! itself is the one the agent wrote.
 
+pub mod cache;
 mod evidence;
 mod facts;
 mod params;
@@ -79,11 +80,10 @@ impl CheckKind for FileIntegrity {
                 ));
             }
         }
-        for s in p.paths.iter().chain(p.baseline.iter()) {
-            if !s.starts_with('/') {
-                out.push((None, format!("`{s}` is not an absolute path")));
-            }
-        }
+        out.extend(super::relative_paths(
+            None,
+            p.paths.iter().chain(p.baseline.iter()),
+        ));
         out
     }
 

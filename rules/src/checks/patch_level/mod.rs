@@ -10,15 +10,18 @@
 //! [`dpkg_version`], exactly as dpkg orders them.
 
 pub mod apt_policy;
-pub mod dpkg_version;
-pub mod feeds;
-pub mod status;
+mod evidence;
+mod facts;
+mod params;
+pub mod parse;
+
+pub use evidence::{AdvisoriesEvidence, AdvisoryCounts, Evidence, KernelEvidence};
+pub use facts::{AdvisoryFeed, Facts, Unattended};
+pub use params::Params;
+pub use parse::{dpkg_version, feeds, status};
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
-
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
@@ -29,116 +32,6 @@ use feeds::Advisory;
 use status::{Available, Installed};
 
 pub struct PatchLevel;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Pending security updates tolerated.
-    #[serde(default)]
-    pub max_pending_security: u32,
-    /// Pending updates of any kind tolerated; unlimited when absent.
-    #[serde(default)]
-    pub max_pending: Option<u32>,
-    /// Days since apt last refreshed its indices.
-    #[serde(default = "default_days")]
-    pub max_days_since_update: u32,
-    #[serde(default = "yes")]
-    pub require_unattended_upgrades: bool,
-    /// A debsecan feed or security tracker JSON: a path or `file://` URL,
-    /// or `reporter`: the feed the reporter keeps for every host.
-    #[serde(default)]
-    pub advisories: Option<String>,
-    /// Advisories of these urgencies are not findings.
-    #[serde(default = "default_ignored")]
-    pub ignore_urgencies: Vec<String>,
-    /// Also report advisories that have no fix in the release yet.
-    #[serde(default)]
-    pub include_unfixed: bool,
-    /// The release codename; from `/etc/os-release` when absent.
-    #[serde(default)]
-    pub release: Option<String>,
-    #[serde(default = "default_status")]
-    pub dpkg_status: String,
-    #[serde(default = "default_lists")]
-    pub apt_lists: String,
-    #[serde(default = "yes")]
-    pub check_reboot: bool,
-    #[serde(default = "yes")]
-    pub check_kernel: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_days() -> u32 {
-    7
-}
-fn default_ignored() -> Vec<String> {
-    vec!["unimportant".into(), "end-of-life".into()]
-}
-fn default_status() -> String {
-    "/var/lib/dpkg/status".into()
-}
-fn default_lists() -> String {
-    "/var/lib/apt/lists".into()
-}
-
-/// unattended-upgrades as configured and as it ran.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unattended {
-    pub installed: bool,
-    /// `APT::Periodic::*` settings from apt.conf(.d), later files winning.
-    pub periodic: BTreeMap<String, String>,
-    /// The newest of its stamp file and log.
-    pub last_run: Option<DateTime<Utc>>,
-}
-
-/// Advisories read from the feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdvisoryFeed {
-    pub source: String,
-    pub format: String,
-    pub release: String,
-    /// Advisories naming an installed package (source or binary).
-    pub advisories: Vec<Advisory>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub installed: Vec<Installed>,
-    /// Versions the apt indices offer for installed packages.
-    pub available: Vec<Available>,
-    /// The package files (indices with their Release fields) the
-    /// `available` entries point into.
-    #[serde(default)]
-    pub files: Vec<PackageFile>,
-    /// apt's pins, in apt's reading order (`/etc/apt/preferences`, then
-    /// `preferences.d`), and what apt would warn about in them.
-    #[serde(default)]
-    pub pins: Vec<Pin>,
-    #[serde(default)]
-    pub pin_warnings: Vec<String>,
-    /// `APT::Default-Release` (the target release, priority 990).
-    #[serde(default)]
-    pub default_release: Option<String>,
-    /// How many Packages indices were read.
-    pub indices: usize,
-    /// When apt last refreshed its indices, and from what that was told.
-    pub apt_updated: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub apt_updated_from: String,
-    pub unattended: Unattended,
-    /// `None`: no `/var/run/reboot-required`; else the packages that asked.
-    pub reboot_required: Option<Vec<String>>,
-    /// `uname -r` of the running kernel.
-    pub running_kernel: Option<String>,
-    /// `None` when no feed was configured.
-    pub advisories: Option<Result<AdvisoryFeed, String>>,
-    /// Inputs that could not be read or parsed: the check is then `error`.
-    #[serde(default)]
-    pub errors: Vec<String>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -415,7 +308,7 @@ pub fn loopback_http(url: &str) -> Option<(String, String)> {
 impl CheckKind for PatchLevel {
     type Params = Params;
     type Facts = Facts;
-    type Evidence = serde_json::Value;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str = "no pending security updates or open advisories, apt fresh, unattended-upgrades on, no reboot or newer kernel pending";
 
@@ -590,7 +483,7 @@ impl CheckKind for PatchLevel {
         }
 
         // Kernel.
-        let mut kernel_ev = serde_json::Value::Null;
+        let mut kernel_ev = None;
         if p.check_kernel {
             let kernels: Vec<(&Installed, &str)> = f
                 .installed
@@ -622,14 +515,19 @@ impl CheckKind for PatchLevel {
                     format!("running kernel {run} and no linux-image package installed (container or custom kernel): not compared"),
                 )),
             }
-            kernel_ev = serde_json::json!({
-                "running": f.running_kernel,
-                "installed": kernels.iter().map(|(i, _)| format!("{} {}", i.name, i.version)).collect::<Vec<_>>(),
+            kernel_ev = Some(KernelEvidence {
+                running: f.running_kernel.clone(),
+                installed: kernels
+                    .iter()
+                    .map(|(i, _)| format!("{} {}", i.name, i.version))
+                    .collect(),
             });
         }
 
         // Advisories.
-        let mut adv_ev = serde_json::json!("not checked: no `advisories` feed configured");
+        let mut adv_ev = AdvisoriesEvidence::NotChecked(
+            "not checked: no `advisories` feed configured".to_owned(),
+        );
         match &f.advisories {
             None => not_checked.push("advisories (no feed configured)"),
             Some(Err(e)) => return Verdict::error(format!("advisories: {e}")),
@@ -686,9 +584,13 @@ impl CheckKind for PatchLevel {
                         findings.push(fd);
                     }
                 }
-                adv_ev = serde_json::json!({
-                    "source": feed.source, "format": feed.format, "release": feed.release,
-                    "entries_for_installed": feed.advisories.len(), "open": open, "unfixed": unfixed,
+                adv_ev = AdvisoriesEvidence::Checked(AdvisoryCounts {
+                    source: feed.source.clone(),
+                    format: feed.format.clone(),
+                    release: feed.release.clone(),
+                    entries_for_installed: feed.advisories.len(),
+                    open,
+                    unfixed,
                 });
             }
         }
@@ -715,26 +617,26 @@ impl CheckKind for PatchLevel {
                 )
             })
             .collect();
-        let evidence = serde_json::json!({
-            "installed": f.installed.len(),
-            "indices": f.indices,
-            "pending": pend.len(),
-            "pending_security": security.len(),
-            "pending_list": listed,
-            "pins": f.pins.len(),
-            "package_files": set.files,
-            "pin_warnings": f.pin_warnings,
-            "default_release": f.default_release,
-            "held_back_by_priority": set.held_back.len(),
-            "held_back_list": held,
-            "apt_updated": f.apt_updated,
-            "apt_updated_from": f.apt_updated_from,
-            "unattended_upgrades": f.unattended,
-            "reboot_required": f.reboot_required,
-            "kernel": kernel_ev,
-            "advisories": adv_ev,
-            "not_checked": not_checked,
-        });
+        let evidence = Evidence {
+            installed: f.installed.len(),
+            indices: f.indices,
+            pending: pend.len(),
+            pending_security: security.len(),
+            pending_list: listed,
+            pins: f.pins.len(),
+            package_files: set.files.clone(),
+            pin_warnings: f.pin_warnings.clone(),
+            default_release: f.default_release.clone(),
+            held_back_by_priority: set.held_back.len(),
+            held_back_list: held,
+            apt_updated: f.apt_updated,
+            apt_updated_from: f.apt_updated_from.clone(),
+            unattended_upgrades: f.unattended.clone(),
+            reboot_required: f.reboot_required.clone(),
+            kernel: kernel_ev,
+            advisories: adv_ev,
+            not_checked: not_checked.iter().map(|s| (*s).to_owned()).collect(),
+        };
         let mut ok = format!(
             "{} packages, {} pending ({} security), apt fresh",
             f.installed.len(),

@@ -1,5 +1,7 @@
 use super::*;
 use crate::verdict::CheckStatus;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
@@ -84,7 +86,7 @@ fn codes(v: &Verdict) -> Vec<&str> {
 
 #[test]
 fn healthy_host_passes_and_says_what_it_did_not_check() {
-    let v = PatchLevel::judge(&params(), &healthy(), &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &healthy(), &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
     assert!(
         v.summary.contains("not checked: advisories"),
@@ -99,18 +101,18 @@ fn pending_security_update_by_origin() {
     f.available.push(avail("curl", "7.88.1-10+deb12u12", true));
     f.available
         .push(avail("libcurl4", "7.88.1-10+deb12u9", false));
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["pending_security_update"]);
     assert!(v.findings[0]
         .message
         .contains("7.88.1-10+deb12u12 available from Debian bookworm-security"));
     let mut p = params();
     p.max_pending_security = 1;
-    let v = PatchLevel::judge(&p, &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&p, &f, &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
     p.max_pending = Some(1);
     assert_eq!(
-        codes(&PatchLevel::judge(&p, &f, &ctx())),
+        codes(&crate::checks::judged::<PatchLevel>(&p, &f, &ctx())),
         vec!["pending_security_update", "pending_updates"]
     );
 }
@@ -128,7 +130,7 @@ fn stale_apt_unattended_reboot_kernel() {
         "6.1.115-1",
         "linux-signed-amd64",
     ));
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(
         codes(&v),
         vec![
@@ -151,7 +153,7 @@ fn open_advisories_from_a_feed() {
         release: "bookworm".into(),
         advisories: feeds::debsecan(feed, &|_| true).unwrap(),
     }));
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["open_advisory"]);
     let m = &v.findings[0].message;
     assert!(
@@ -168,19 +170,19 @@ fn unreadable_inputs_are_errors() {
     let mut f = healthy();
     f.errors.push("`/var/lib/dpkg/status` line 4: bad".into());
     assert_eq!(
-        PatchLevel::judge(&params(), &f, &ctx()).status,
+        crate::checks::judged::<PatchLevel>(&params(), &f, &ctx()).status,
         CheckStatus::Error
     );
     let mut f = healthy();
     f.advisories = Some(Err("feed is truncated".into()));
     assert_eq!(
-        PatchLevel::judge(&params(), &f, &ctx()).status,
+        crate::checks::judged::<PatchLevel>(&params(), &f, &ctx()).status,
         CheckStatus::Error
     );
     let mut f = healthy();
     f.installed.clear();
     assert_eq!(
-        PatchLevel::judge(&params(), &f, &ctx()).status,
+        crate::checks::judged::<PatchLevel>(&params(), &f, &ctx()).status,
         CheckStatus::Error
     );
 }
@@ -190,7 +192,7 @@ fn no_indices_means_stale_not_pass() {
     let mut f = healthy();
     f.indices = 0;
     assert_eq!(
-        codes(&PatchLevel::judge(&params(), &f, &ctx())),
+        codes(&crate::checks::judged::<PatchLevel>(&params(), &f, &ctx())),
         vec!["apt_stale"]
     );
 }
@@ -223,7 +225,7 @@ fn candidates_follow_apt_pinning() {
         from(avail("curl", "8.14.1-2~bpo12+1", false), 1),
         from(avail("libcurl4", "7.88.1-10+deb12u9", false), 0),
     ];
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(v.status, CheckStatus::Pass, "{v:?}");
     assert_eq!(v.evidence["pending"], 1, "{}", v.evidence);
     assert_eq!(
@@ -238,12 +240,12 @@ fn candidates_follow_apt_pinning() {
     )
     .unwrap();
     f.pins = pins;
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(v.evidence["pending"], 2, "{}", v.evidence);
     assert_eq!(v.evidence["held_back_by_priority"], 0);
     // An unknown default release is an error, as apt refuses it.
     f.default_release = Some("trixie".into());
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(v.status, CheckStatus::Error);
     assert!(
         v.summary.contains("Default-Release `trixie`"),
@@ -272,7 +274,7 @@ fn a_security_fix_kept_out_by_a_pin_is_a_finding() {
     )
     .unwrap();
     f.pins = pins;
-    let v = PatchLevel::judge(&params(), &f, &ctx());
+    let v = crate::checks::judged::<PatchLevel>(&params(), &f, &ctx());
     assert_eq!(codes(&v), vec!["security_update_held_back"], "{v:?}");
     assert!(
         v.findings[0].message.contains("7.88.1-10+deb12u12"),

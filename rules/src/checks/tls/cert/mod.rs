@@ -7,11 +7,11 @@ mod parse;
 
 pub use evidence::CertInfo;
 pub use facts::{ChainFacts, Trust, TrustOutcome};
-pub use parse::{decode, describe, encode};
-use parse::{info_of, ip_text, sig_name};
+pub use parse::{decode, describe, encode, CertError};
+use parse::{info_of, ip_text, parse_der, sig_name};
 
 use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::X509Certificate;
 
 use crate::finding_codes;
 use crate::verdict::{Finding, FindingCode};
@@ -101,7 +101,7 @@ pub fn analyse(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Analysis {
     let mut out = Analysis::default();
-    let ders: Vec<(usize, Result<Vec<u8>, String>)> = facts
+    let ders: Vec<(usize, Result<Vec<u8>, CertError>)> = facts
         .chain
         .iter()
         .enumerate()
@@ -109,11 +109,10 @@ pub fn analyse(
         .collect();
     let mut parsed: Vec<Parsed<'_>> = Vec::new();
     for (i, der) in &ders {
-        let res = der.as_ref().map_err(Clone::clone).and_then(|d| {
-            X509Certificate::from_der(d)
-                .map(|(_, c)| (c, d))
-                .map_err(|e| format!("not X.509 DER: {e}"))
-        });
+        let res = der
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|d| parse_der(d).map(|c| (c, d)));
         match res {
             Ok((cert, d)) => {
                 let info = info_of(&cert, d);

@@ -8,17 +8,33 @@ use x509_parser::public_key::PublicKey;
 
 use super::evidence::CertInfo;
 
+/// Why a certificate of the facts could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("not base64")]
+    NotBase64,
+    /// x509-parser's reason.
+    #[error("not X.509 DER: {0}")]
+    NotDer(String),
+}
+
+/// Parses DER, or says why it is not a certificate.
+pub(super) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c)
+        .map_err(|e| CertError::NotDer(e.to_string()))
+}
+
 /// Parses one DER certificate into its evidence, for collectors and tests.
-pub fn describe(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("not X.509 DER: {e}"))?;
-    Ok(info_of(&cert, der))
+pub fn describe(der: &[u8]) -> Result<CertInfo, CertError> {
+    Ok(info_of(&parse_der(der)?, der))
 }
 
 /// Decodes base64 DER as carried in facts.
-pub fn decode(b64: &str) -> Result<Vec<u8>, String> {
+pub fn decode(b64: &str) -> Result<Vec<u8>, CertError> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|_| "not base64".to_owned())
+        .map_err(|_| CertError::NotBase64)
 }
 
 /// Encodes DER for facts.

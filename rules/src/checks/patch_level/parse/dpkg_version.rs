@@ -11,23 +11,38 @@ pub struct Version<'a> {
     pub revision: &'a str,
 }
 
+/// A version dpkg rejects, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("empty version")]
+    Empty,
+    #[error("version `{0}` has embedded spaces")]
+    EmbeddedSpaces(String),
+    #[error("epoch in version `{0}` is not a number")]
+    EpochNotANumber(String),
+    #[error("epoch in version `{0}` is too big")]
+    EpochTooBig(String),
+    #[error("version `{0}` has an empty upstream part")]
+    EmptyUpstream(String),
+}
+
 /// Parses a version as dpkg does; `Err` for what dpkg rejects.
-pub fn parse(v: &str) -> Result<Version<'_>, String> {
+pub fn parse(v: &str) -> Result<Version<'_>, VersionError> {
     let v = v.trim();
     if v.is_empty() {
-        return Err("empty version".into());
+        return Err(VersionError::Empty);
     }
     if v.chars().any(char::is_whitespace) {
-        return Err(format!("version `{v}` has embedded spaces"));
+        return Err(VersionError::EmbeddedSpaces(v.to_owned()));
     }
     let (epoch, rest) = match v.split_once(':') {
         Some((e, rest)) => {
             if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("epoch in version `{v}` is not a number"));
+                return Err(VersionError::EpochNotANumber(v.to_owned()));
             }
             let epoch = e
                 .parse::<u64>()
-                .map_err(|_| format!("epoch in version `{v}` is too big"))?;
+                .map_err(|_| VersionError::EpochTooBig(v.to_owned()))?;
             (epoch, rest)
         }
         None => (0, v),
@@ -37,7 +52,7 @@ pub fn parse(v: &str) -> Result<Version<'_>, String> {
         None => (rest, ""),
     };
     if upstream.is_empty() {
-        return Err(format!("version `{v}` has an empty upstream part"));
+        return Err(VersionError::EmptyUpstream(v.to_owned()));
     }
     Ok(Version {
         epoch,
@@ -107,7 +122,7 @@ pub fn cmp_parsed(a: &Version<'_>, b: &Version<'_>) -> Ordering {
 }
 
 /// Compares two version strings; `Err` names a version dpkg would reject.
-pub fn compare(a: &str, b: &str) -> Result<Ordering, String> {
+pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
     Ok(cmp_parsed(&parse(a)?, &parse(b)?))
 }
 

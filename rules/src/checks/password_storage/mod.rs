@@ -3,167 +3,27 @@
 //! The collector reads `/etc/shadow` and/or an application database and hands
 //! each stored value to [`classify`] at once, so the facts carry the scheme and
 //! its cost parameters, never the hash.
+//!
+//! The parts: [`params`], [`facts`], [`parse`] ([`classify`]), [`evidence`]
+//! and the judge here.
+
+mod evidence;
+mod facts;
+mod params;
+mod parse;
 
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::{CheckKind, JudgeCtx};
 use crate::finding_codes;
 use crate::verdict::{FindingCode, Verdict};
 
+pub use evidence::{Evidence, SourceEvidence};
+pub use facts::{Entry, Facts, Source, Stored};
+pub use params::{Params, SqlSource, SCHEMES};
+pub use parse::classify;
+
 pub struct PasswordStorage;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// A shadow(5) file, e.g. `/etc/shadow`.
-    #[serde(default)]
-    pub shadow: Option<String>,
-    /// An application database holding password hashes.
-    #[serde(default)]
-    pub sql: Option<SqlSource>,
-    /// Schemes accepted as salted slow hashes.
-    #[serde(default = "default_allowed")]
-    pub allowed: Vec<String>,
-    #[serde(default = "default_sha512_rounds")]
-    pub min_sha_crypt_rounds: u64,
-    #[serde(default = "default_bcrypt_cost")]
-    pub min_bcrypt_cost: u64,
-    #[serde(default = "default_pbkdf2")]
-    pub min_pbkdf2_iterations: u64,
-    /// Argon2 memory in KiB (OWASP: 19 MiB with t=2).
-    #[serde(default = "default_argon2_m")]
-    pub min_argon2_memory_kib: u64,
-    #[serde(default = "default_scrypt_ln")]
-    pub min_scrypt_log_n: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqlSource {
-    /// `sqlite:///path/app.db` or `postgres://user@host/db`. Prefer `dsn_file`
-    /// or `dsn_env` when the connection string holds a password.
-    #[serde(default)]
-    pub dsn: Option<String>,
-    #[serde(default)]
-    pub dsn_file: Option<String>,
-    #[serde(default)]
-    pub dsn_env: Option<String>,
-    /// Returns the hash in its first column and, optionally, a row label
-    /// (user id) in a second.
-    pub query: String,
-    /// A query returning no rows is an error (nothing found is not proof)
-    /// unless this is set.
-    #[serde(default)]
-    pub allow_empty: bool,
-}
-
-pub const SCHEMES: &[&str] = &[
-    "yescrypt",
-    "gost_yescrypt",
-    "sha512_crypt",
-    "sha256_crypt",
-    "md5_crypt",
-    "bcrypt",
-    "argon2id",
-    "argon2i",
-    "argon2d",
-    "scrypt",
-    "pbkdf2_sha256",
-    "pbkdf2_sha512",
-    "pbkdf2_sha1",
-    "des_crypt",
-    "bsdi_crypt",
-    "unsalted_md5",
-    "unsalted_sha1",
-    "unsalted_sha256",
-    "unsalted_sha512",
-];
-
-fn default_allowed() -> Vec<String> {
-    [
-        "yescrypt",
-        "gost_yescrypt",
-        "sha512_crypt",
-        "bcrypt",
-        "argon2id",
-        "argon2i",
-        "scrypt",
-        "pbkdf2_sha256",
-        "pbkdf2_sha512",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
-}
-fn default_sha512_rounds() -> u64 {
-    5000
-}
-fn default_bcrypt_cost() -> u64 {
-    10
-}
-fn default_pbkdf2() -> u64 {
-    600_000
-}
-fn default_argon2_m() -> u64 {
-    19_456
-}
-fn default_scrypt_ln() -> u64 {
-    15
-}
-
-/// What one stored password field is, without the field itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Stored {
-    /// `!`, `*`, `!!` or a hash behind `!`: no password login.
-    Locked,
-    /// An empty field: login without a password.
-    Empty,
-    Hash {
-        scheme: String,
-        /// Cost parameters: `rounds`, `cost`, `m`, `t`, `p`, `i`, `ln`.
-        #[serde(default)]
-        params: BTreeMap<String, u64>,
-        salted: bool,
-    },
-    /// Not a format we know: plain text or an exotic scheme.
-    Unrecognized { length: usize },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// The account name or the row label.
-    pub subject: String,
-    /// `FILE:LINE` or `sql row N`.
-    pub place: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    pub stored: Stored,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    /// `/etc/shadow` or `sql`.
-    pub name: String,
-    #[serde(default)]
-    pub entries: Vec<Entry>,
-    /// Why the source could not be read; the check is then `error`.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Lines that could not be parsed (`line`, reason).
-    #[serde(default)]
-    pub malformed: Vec<(u64, String)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Facts {
-    pub sources: Vec<Source>,
-}
 
 finding_codes! {
     pub enum Code {
@@ -189,163 +49,14 @@ const WEAK: &[&str] = &[
     "pbkdf2_sha1",
 ];
 
-/// The crypt alphabet `./0-9A-Za-z`: a digit's value.
-fn itoa64(c: char) -> Option<u64> {
-    const A: &str = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    A.find(c).map(|i| i as u64)
-}
-
 /// The SHA-crypt family: accepted at its rounds, but the weakest scheme a
 /// policy may allow (only iterations, no memory cost).
 const WEAKEST_ACCEPTABLE: &[&str] = &["sha512_crypt", "sha256_crypt"];
 
-fn b64_crypt(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '.' || c == '/'
-}
-
-/// Recognizes a stored password value. The value is not kept.
-pub fn classify(field: &str) -> Stored {
-    let f = field.trim();
-    if f.is_empty() {
-        return Stored::Empty;
-    }
-    if f.starts_with('!') || f.starts_with('*') {
-        return Stored::Locked;
-    }
-    let hash = |scheme: &str, params: Vec<(&str, u64)>, salted: bool| Stored::Hash {
-        scheme: scheme.to_owned(),
-        params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        salted,
-    };
-    let parts: Vec<&str> = f.split('$').collect();
-    let part = |i: usize| parts.get(i).copied().unwrap_or("");
-    if f.starts_with('$') {
-        match part(1) {
-            "y" => return hash("yescrypt", vec![], !part(3).is_empty()),
-            "gy" => return hash("gost_yescrypt", vec![], !part(3).is_empty()),
-            "7" => {
-                // `$7$` + N as one itoa64 digit (log2 N) + r and p (5 each) + salt.
-                let setting = part(2);
-                let ln = setting.chars().next().and_then(itoa64);
-                let salted = setting.len() > 11 && parts.len() >= 4;
-                let params = ln.map(|ln| vec![("ln", ln)]).unwrap_or_default();
-                return hash("scrypt", params, salted);
-            }
-            id @ ("6" | "5") => {
-                let scheme = if id == "6" {
-                    "sha512_crypt"
-                } else {
-                    "sha256_crypt"
-                };
-                let (rounds, salt) = match part(2).strip_prefix("rounds=") {
-                    Some(r) => (r.parse().unwrap_or(0), part(3)),
-                    None => (5000, part(2)),
-                };
-                return hash(
-                    scheme,
-                    vec![("rounds", rounds)],
-                    !salt.is_empty() && parts.len() >= 4,
-                );
-            }
-            "1" | "apr1" => return hash("md5_crypt", vec![], !part(2).is_empty()),
-            "2a" | "2b" | "2y" | "2x" => {
-                let cost = part(2).parse().unwrap_or(0);
-                return hash("bcrypt", vec![("cost", cost)], part(3).len() >= 22);
-            }
-            a @ ("argon2id" | "argon2i" | "argon2d") => {
-                let mut params = Vec::new();
-                for seg in parts.iter().skip(2) {
-                    for kv in seg.split(',') {
-                        if let Some((k, v)) = kv.split_once('=') {
-                            if let (k @ ("m" | "t" | "p"), Ok(v)) = (k, v.parse::<u64>()) {
-                                params.push((k, v));
-                            }
-                        }
-                    }
-                }
-                let salted = parts.len() >= 5;
-                return hash(a, params, salted);
-            }
-            "scrypt" => {
-                let mut params = Vec::new();
-                for kv in part(2).split(',') {
-                    if let Some((k, v)) = kv.split_once('=') {
-                        if let (k @ ("ln" | "r" | "p"), Ok(v)) = (k, v.parse::<u64>()) {
-                            params.push((k, v));
-                        }
-                    }
-                }
-                return hash("scrypt", params, !part(3).is_empty());
-            }
-            p @ ("pbkdf2-sha256" | "pbkdf2-sha512" | "pbkdf2" | "pbkdf2-sha1") => {
-                let scheme = match p {
-                    "pbkdf2-sha256" => "pbkdf2_sha256",
-                    "pbkdf2-sha512" => "pbkdf2_sha512",
-                    _ => "pbkdf2_sha1",
-                };
-                let raw = part(2);
-                let iters = raw.strip_prefix("i=").unwrap_or(raw);
-                let iters = iters.split(',').next().unwrap_or("").parse().unwrap_or(0);
-                return hash(scheme, vec![("i", iters)], !part(3).is_empty());
-            }
-            _ => return Stored::Unrecognized { length: f.len() },
-        }
-    }
-    // Django's `algorithm$iterations$salt$hash` and friends.
-    match part(0) {
-        "pbkdf2_sha256" | "pbkdf2_sha1" | "pbkdf2_sha512" if parts.len() == 4 => {
-            let scheme = part(0);
-            return hash(
-                scheme,
-                vec![("i", part(1).parse().unwrap_or(0))],
-                !part(2).is_empty(),
-            );
-        }
-        "argon2" if parts.len() >= 2 => {
-            let inner = format!(
-                "${}",
-                parts.get(1..).map(|p| p.join("$")).unwrap_or_default()
-            );
-            return classify(&inner);
-        }
-        "bcrypt" | "bcrypt_sha256" => {
-            let inner = format!(
-                "${}",
-                parts
-                    .get(1..)
-                    .map(|p| p.join("$"))
-                    .unwrap_or_default()
-                    .trim_start_matches('$')
-            );
-            return classify(&inner);
-        }
-        _ => {}
-    }
-    if f.len() == 13 && f.chars().all(b64_crypt) {
-        return hash("des_crypt", vec![], true);
-    }
-    if f.len() == 20 && f.starts_with('_') && f.chars().skip(1).all(b64_crypt) {
-        return hash("bsdi_crypt", vec![], true);
-    }
-    if f.chars().all(|c| c.is_ascii_hexdigit()) {
-        let scheme = match f.len() {
-            32 => Some("unsalted_md5"),
-            40 => Some("unsalted_sha1"),
-            64 => Some("unsalted_sha256"),
-            128 => Some("unsalted_sha512"),
-            _ => None,
-        };
-        if let Some(s) = scheme {
-            return hash(s, vec![], false);
-        }
-    }
-    Stored::Unrecognized { length: f.len() }
-}
-
 impl CheckKind for PasswordStorage {
     type Params = Params;
     type Facts = Facts;
-    type Evidence = serde_json::Value;
+    type Evidence = Evidence;
     type Code = Code;
     const SUMMARY: &'static str =
         "stored passwords (shadow, application databases) are salted slow hashes";
@@ -491,14 +202,22 @@ impl CheckKind for PasswordStorage {
             .map(|(k, v)| format!("{v} {k}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let evidence = serde_json::json!({
-            "sources": facts.sources.iter().map(|s| serde_json::json!({"name": s.name, "entries": s.entries.len(), "error": s.error})).collect::<Vec<_>>(),
-            "schemes": tally,
-        });
+        let evidence = Evidence {
+            sources: facts
+                .sources
+                .iter()
+                .map(|s| SourceEvidence {
+                    name: s.name.clone(),
+                    entries: s.entries.len(),
+                    error: s.error.clone(),
+                })
+                .collect(),
+            schemes: tally,
+        };
         if !errors.is_empty() {
             let mut v = Verdict::error(errors.join("; "));
             v.findings = findings;
-            v.evidence = evidence;
+            v.evidence = crate::verdict::to_json(&evidence);
             return v;
         }
         if facts.sources.is_empty() {
@@ -588,7 +307,7 @@ mod tests {
                 malformed: vec![],
             }],
         };
-        PasswordStorage::judge(
+        crate::checks::judged::<PasswordStorage>(
             p,
             &facts,
             &JudgeCtx {
@@ -749,7 +468,7 @@ mod tests {
                 malformed: vec![],
             }],
         };
-        let v = PasswordStorage::judge(
+        let v = crate::checks::judged::<PasswordStorage>(
             &p,
             &facts,
             &JudgeCtx {

@@ -9,6 +9,7 @@ mod binaries;
 mod daemon;
 mod fixture;
 mod machine;
+mod metrics;
 mod pg;
 mod policy;
 mod reporter;
@@ -22,6 +23,7 @@ pub use binaries::{binary, workspace};
 pub use daemon::DaemonAgent;
 pub use fixture::{copy_dir, FixtureHost};
 pub use machine::{chromium, free_port, require_tool, sha256_hex, wait_until};
+pub use metrics::{scrape, Exposition};
 pub use pg::PgCluster;
 pub use policy::{
     check_yaml, control_yaml, policy_yaml, single_check_policy, write_policy, SingleCheckPolicy,

@@ -174,3 +174,109 @@ fn scraped(url: &str, token: &str) -> String {
     assert_eq!(s, 200, "{body}");
     body
 }
+
+/// The agent's listener: check durations and statuses after a cycle; the
+/// spool's depth and the failure counter grow while the reporter is away,
+/// and the shipped counter catches up when it is back.
+#[test]
+fn agent_metrics_follow_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Reporter::start(&dir.path().join("data"), false, None, &[]);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut a = DaemonAgent::new(
+        "metrics-agent",
+        &r.base,
+        &format!("metrics:\n  listen: 127.0.0.1:{port}\n"),
+    );
+    let o = a.enroll(ENROLL_SECRET);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    a.start(&[]);
+
+    let agent_scrape = || {
+        let (s, body) = scrape(&url, None);
+        assert_eq!(s, 200, "{body}");
+        Exposition::checked(body)
+    };
+    // The listener is up once the daemon runs; wait for a delivered report.
+    let mut m = None;
+    wait_until(60, "a report shipped by the agent", || {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if up {
+            let e = agent_scrape();
+            let shipped = e.value("vigil_agent_reports_shipped_total", &[]);
+            m = Some(e);
+            shipped >= 1.0
+        } else {
+            false
+        }
+    });
+    let m = m.unwrap();
+    let d1 = m.value(
+        "vigil_agent_check_duration_seconds",
+        &[("control", "D-1"), ("check", "d1"), ("type", "attestation")],
+    );
+    assert!(d1 >= 0.0 && d1 < 60.0, "{d1}");
+    assert_eq!(
+        m.value(
+            "vigil_agent_check_status",
+            &[("control", "D-1"), ("check", "d1"), ("status", "pass")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "vigil_agent_check_status",
+            &[("control", "D-1"), ("check", "d1"), ("status", "fail")]
+        ),
+        0.0
+    );
+    assert!(m.value("vigil_agent_last_shipment_timestamp_seconds", &[]) > 1.7e9);
+    assert_eq!(m.value("vigil_agent_ship_failures_total", &[]), 0.0);
+    // Not found elsewhere; not for other methods.
+    assert_eq!(scrape(&format!("http://127.0.0.1:{port}/"), None).0, 404);
+
+    // The reporter goes away: reports pile up in the spool, deliveries fail.
+    r.kill9();
+    wait_until(60, "reports waiting in the spool", || {
+        let e = agent_scrape();
+        e.value("vigil_agent_spool_reports", &[]) >= 2.0
+            && e.value("vigil_agent_ship_failures_total", &[]) >= 1.0
+    });
+    let before = agent_scrape().value("vigil_agent_reports_shipped_total", &[]);
+    // Back again: the spool drains and the shipped counter catches up.
+    r.restart();
+    wait_until(90, "the spool delivered", || {
+        let e = agent_scrape();
+        e.value("vigil_agent_spool_reports", &[]) == 0.0
+            && e.value("vigil_agent_reports_shipped_total", &[]) >= before + 2.0
+    });
+    assert_eq!(a.stop(), 0, "{}", a.log());
+}
+
+/// A non-loopback listen address is refused at start, naming the file and
+/// the field, unless `allow_remote` says so.
+#[test]
+fn agent_refuses_a_remote_metrics_listener() {
+    let a = DaemonAgent::new(
+        "metrics-remote",
+        "http://127.0.0.1:9",
+        "metrics:\n  listen: 0.0.0.0:9464\n",
+    );
+    let o = std::process::Command::new(agent())
+        .args(["run", "--config"])
+        .arg(a.config())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    let want = format!(
+        "{}:10:11: `metrics.listen`: `0.0.0.0:9464` is not a loopback address",
+        a.config().display()
+    );
+    assert!(err.contains(&want), "no `{want}` in:\n{err}");
+    assert!(
+        err.contains("allow_remote"),
+        "the error says how to allow it: {err}"
+    );
+}

@@ -216,7 +216,7 @@ fn agent_metrics_follow_the_daemon() {
         "vigil_agent_check_duration_seconds",
         &[("control", "D-1"), ("check", "d1"), ("type", "attestation")],
     );
-    assert!(d1 >= 0.0 && d1 < 60.0, "{d1}");
+    assert!((0.0..60.0).contains(&d1), "{d1}");
     assert_eq!(
         m.value(
             "vigil_agent_check_status",

@@ -34,7 +34,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 /// Route classes of `vigil_reporter_http_requests_total` (a fixed set, so the
 /// label cannot grow with paths).
 pub const ROUTE_CLASSES: &[&str] = &["ingest", "api", "metrics", "health", "pages"];
-const STATUS_CLASSES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Status classes shown at 0 before their first request (1xx never ends a request).
+const STATUS_CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];
 
 /// The reporter's registry and its metrics.
 pub struct Metrics {
@@ -91,7 +92,7 @@ impl Metrics {
             ),
         )?;
         for route in ROUTE_CLASSES {
-            for class in &STATUS_CLASSES[1..] {
+            for class in STATUS_CLASSES {
                 http_requests.with_label_values(&[*route, *class]);
             }
         }

@@ -59,6 +59,43 @@ pub struct AgentConfig {
     /// (10^6 bytes); 0 = unlimited; the daemon's default is 50.
     #[serde(default)]
     pub read_budget_mb_per_s: Option<u64>,
+    /// The daemon's optional local metrics listener (`daemon::metrics`); off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsListen>,
+}
+
+/// `metrics:` in the agent config: where the daemon serves `GET /metrics`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsListen {
+    /// An address and port like `127.0.0.1:9464`.
+    pub listen: String,
+    /// Serve beyond loopback. Off by default: the figures reveal this host's
+    /// state (which checks fail, whether it reaches its reporter) to anyone
+    /// who can connect, and the listener has no authentication.
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl MetricsListen {
+    /// The address to bind, refusing a non-loopback one unless `allow_remote`.
+    pub fn address(&self) -> Result<std::net::SocketAddr, String> {
+        let addr: std::net::SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "`metrics.listen`: `{}` is not an address like 127.0.0.1:9464",
+                self.listen
+            )
+        })?;
+        if !addr.ip().is_loopback() && !self.allow_remote {
+            return Err(format!(
+                "`metrics.listen`: `{}` is not a loopback address; the metrics reveal this host's state \
+                 (failing checks, undelivered reports) to anyone who connects, without authentication: \
+                 listen on 127.0.0.1 or ::1, or set `metrics.allow_remote: true`",
+                self.listen
+            ));
+        }
+        Ok(addr)
+    }
 }
 
 /// Defaults of the daemon's paths and limits.
@@ -169,6 +206,15 @@ impl AgentConfig {
             if zero {
                 let loc = node.get(key).map_or(node.loc, |n| n.loc);
                 diags.push(yaml::Diag::new(loc, format!("`{key}` must be at least 1")));
+            }
+        }
+        if let Some(m) = &cfg.metrics {
+            if let Err(e) = m.address() {
+                let loc = node
+                    .get("metrics")
+                    .and_then(|n| n.get("listen"))
+                    .map_or(node.loc, |n| n.loc);
+                diags.push(yaml::Diag::new(loc, e));
             }
         }
         for (i, r) in cfg.roles.iter().enumerate() {
@@ -304,6 +350,38 @@ mod tests {
         assert!(check_server_url("http://LOCALHOST/").is_ok());
         assert!(check_server_url("http://127.0.0.2:80/").is_ok());
         assert!(check_server_url("https://reporter.internal:8443").is_ok());
+    }
+
+    #[test]
+    fn metrics_listen_is_loopback_unless_allowed() {
+        let c = AgentConfig::parse("metrics:\n  listen: 127.0.0.1:9464\n", "a.yaml").unwrap();
+        assert_eq!(c.metrics.unwrap().address().unwrap().port(), 9464);
+        assert!(AgentConfig::parse("metrics: {listen: \"[::1]:9464\"}\n", "a.yaml").is_ok());
+        let e = AgentConfig::parse("host: a\nmetrics:\n  listen: 0.0.0.0:9464\n", "a.yaml")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "a.yaml:3:11: `metrics.listen`: `0.0.0.0:9464` is not a loopback address"
+            ),
+            "{e}"
+        );
+        let c = AgentConfig::parse(
+            "metrics:\n  listen: 0.0.0.0:9464\n  allow_remote: true\n",
+            "a.yaml",
+        )
+        .unwrap();
+        assert!(c.metrics.unwrap().address().is_ok());
+        let e = AgentConfig::parse("metrics:\n  listen: localhost\n", "a.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`metrics.listen`: `localhost` is not an address"),
+            "{e}"
+        );
+        assert!(AgentConfig::parse("metrics:\n  port: 1\n", "a.yaml").is_err());
+        assert!(AgentConfig::parse("host: a\n", "a.yaml")
+            .unwrap()
+            .metrics
+            .is_none());
     }
 
     #[test]

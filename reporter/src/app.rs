@@ -23,6 +23,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The router and its OpenAPI document.
 pub fn build(state: Shared) -> Router {
+    let metrics = state.metrics.clone();
     let max = state.max_report_bytes;
     let max_export = usize::try_from(state.max_export_bytes).unwrap_or(usize::MAX);
     let (api_router, _openapi) = api::router().split_for_parts();
@@ -44,6 +45,7 @@ pub fn build(state: Shared) -> Router {
         .merge(crate::web::router())
         .merge(crate::intake::router())
         .merge(crate::brochure::router())
+        .merge(crate::metrics::route::router())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -62,6 +64,11 @@ pub fn build(state: Shared) -> Router {
         .with_state(state)
         .merge(uploads)
         .layer(axum::middleware::map_response(security_headers))
+        // Outermost: every answer is counted, timeouts and size refusals too.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
 }
 
 /// The Content-Security-Policy of HTML pages: no script at all, styles only
@@ -224,6 +231,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
         public: Arc::new(crate::public::Public::new(
             cfg.public_limit.clone().unwrap_or_default(),
         )),
+        metrics: Arc::new(crate::metrics::Metrics::new(cfg.metrics.scrape_token()?)?),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

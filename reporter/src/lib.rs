@@ -25,6 +25,9 @@
 //!   [`throttle`] bounds and rate-limits login and enrollment attempts;
 //!   [`enrollment`] decides who may enroll as a host and which roles the
 //!   reporter trusts; [`users`] lists, disables and rotates staff tokens.
+//! - [`metrics`] keeps the Prometheus registry (counted by a middleware,
+//!   store figures read at scrape time) and serves `GET /metrics` to staff
+//!   or the configured scrape token.
 
 pub mod advisories;
 pub mod api;
@@ -45,6 +48,7 @@ pub mod fleet;
 pub mod ingest;
 pub mod intake;
 pub mod merkle;
+pub mod metrics;
 pub mod mtls;
 pub mod net;
 pub mod notify;

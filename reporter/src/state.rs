@@ -57,6 +57,8 @@ pub struct AppState {
     pub staff_token_lifetime_ms: Option<i64>,
     /// Rate limit and response cache of the public routes.
     pub public: Arc<crate::public::Public>,
+    /// The Prometheus registry of `GET /metrics` (the metrics module).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub type Shared = Arc<AppState>;

@@ -11,6 +11,7 @@ mod clamd;
 mod daemon;
 mod fixture;
 mod machine;
+mod metrics;
 mod netns;
 mod pg;
 mod policy;
@@ -27,6 +28,7 @@ pub use clamd::Clamd;
 pub use daemon::DaemonAgent;
 pub use fixture::{copy_dir, FixtureHost};
 pub use machine::{chromium, free_port, require_tool, sha256_hex, wait_until};
+pub use metrics::{scrape, Exposition};
 pub use netns::{run_ok, Children, Netns};
 pub use pg::{PgCluster, PgReplication, Streaming};
 pub use policy::{

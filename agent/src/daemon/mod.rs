@@ -7,6 +7,7 @@
 //! config (and the policy), SIGTERM lets the current run finish, flushes the
 //! spool once more and exits. See docs/agent-daemon.md.
 
+pub mod metrics;
 pub mod scheduler;
 pub mod sd_notify;
 pub mod shipper;
@@ -362,6 +363,9 @@ impl Daemon {
             Err(e) => tracing::error!("{e}; keeping the policy key known"),
         }
         let interval_changed = cfg.interval() != self.cfg.interval();
+        if cfg.metrics != self.cfg.metrics {
+            tracing::warn!("config `metrics` changed: the metrics listener keeps its address until the agent restarts");
+        }
         self.cfg = cfg;
         self.conn = conn.clone();
         self.conn_tx.send_replace(conn);
@@ -454,6 +458,7 @@ async fn ship_loop(
     mut conn_rx: watch::Receiver<Conn>,
     spool: watch::Receiver<Arc<Spool>>,
     wake: Arc<Notify>,
+    board: Arc<metrics::Board>,
 ) {
     let mut backoff = Backoff::default();
     let mut rng = fastrand::Rng::new();
@@ -483,6 +488,7 @@ async fn ship_loop(
         } else {
             shipper::ship_pending(&conn, &sp).await
         };
+        board.record_shipment(&outcome, chrono::Utc::now().timestamp());
         let wait = match outcome {
             Outcome::Drained { sent } => {
                 if was_failing {
@@ -580,7 +586,23 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     };
     d.refresh_waivers().await;
     d.set_policy(policy, source);
-    let shipper = tokio::spawn(ship_loop(conn_rx, spool_rx, wake_shipper));
+    let board = Arc::new(metrics::Board::default());
+    let metrics_task = match &d.cfg.metrics {
+        Some(m) => {
+            let addr = m.address()?;
+            let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                format!("cannot listen for metrics on `{addr}` (config `metrics.listen`): {e}")
+            })?;
+            tracing::info!("serving metrics on http://{addr}/metrics");
+            Some(tokio::spawn(metrics::serve(
+                l,
+                board.clone(),
+                spool_rx.clone(),
+            )))
+        }
+        None => None,
+    };
+    let shipper = tokio::spawn(ship_loop(conn_rx, spool_rx, wake_shipper, board.clone()));
 
     let notifier = Notifier::from_env();
     let watchdog_every = notifier.watchdog_every();
@@ -639,6 +661,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
                         for id in &applied.expired {
                             tracing::warn!("waiver `{id}` has expired: the failure it covered counts again");
                         }
+                        board.record_report(&report);
                         d.spool_report(report);
                     }
                     Ok(Err(e)) => tracing::error!("the run could not start: {e}"),
@@ -724,6 +747,9 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
 
     shipper.abort();
     let _ = shipper.await;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     let pending = d.spool.entries().map_or(0, |e| e.len());
     if pending > 0 {
         match tokio::time::timeout(FINAL_FLUSH, shipper::ship_pending(&d.conn, &d.spool)).await {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 pub mod advisories;
 pub mod erasure;
 pub mod intake;
+pub mod metrics;
 pub mod mtls;
 pub mod notify;
 pub mod public;
@@ -111,6 +112,9 @@ pub struct ReporterConfig {
     /// The advisory feed fetched for agents (`advisories`).
     #[serde(default)]
     pub advisories: Option<advisories::FeedConfig>,
+    /// Who may scrape `GET /metrics` besides staff (`metrics`).
+    #[serde(default)]
+    pub metrics: metrics::MetricsConfig,
 }
 
 /// An enrollment secret that also approves the roles it lists.

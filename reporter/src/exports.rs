@@ -181,7 +181,7 @@ pub async fn upload(
     // the closure is checked again inside it: one that ended meanwhile wins.
     let created = {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             drop(_g);
@@ -372,7 +372,7 @@ pub async fn create_link(
         request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ApiError::Gone(format!(
@@ -464,7 +464,7 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
     // counted exactly when it is in the log.
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
         sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
             .bind(&digest)
             .execute(&mut *tx)
@@ -654,7 +654,7 @@ pub async fn record_request_proof(
         return Ok(false);
     }
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     let r = sqlx::query("UPDATE export_requests SET sha256 = $1, host = $2, proved_at = $3 WHERE account = $4 AND ended_at IS NULL AND expires_at > $3 AND sha256 IS NULL")
         .bind(sha)
         .bind(host)
@@ -693,7 +693,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
     let mut n = 0;
     for account in due {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await?;
+        let mut tx = state.store.begin_write().await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)
@@ -839,7 +839,7 @@ pub async fn request_export(
     let expires_at = now.saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)

@@ -69,6 +69,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_one_active_agent.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/sqlite/0022_export_chunks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -115,6 +119,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         13,
         include_str!("../migrations/postgres/0013_one_active_agent.sql"),
+    ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_export_chunks.sql"),
     ),
 ];
 

@@ -419,7 +419,10 @@ pub async fn record_results(
                 let digest = task.digest.as_str();
                 let detail = t.to_string();
                 let run_digest = hex::encode(Sha256::digest(detail.as_bytes()));
-                let mut tx = state.store.pool.begin().await?;
+                // Lock first (across reporters on PostgreSQL): the same
+                // host's proof arriving at two reporters at once would
+                // otherwise both delete nothing and insert the same key.
+                let mut tx = state.store.begin_write().await?;
                 sqlx::query(
                     "DELETE FROM erasure_results WHERE account = $1 AND phase = $2 AND host = $3",
                 )

@@ -135,23 +135,23 @@ async fn receive_chunks(
             buf.extend_from_slice(head);
             rest = tail;
             if buf.len() == CHUNK {
-                put_chunk(store, upload, n, &buf).await?;
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                put_chunk(store, upload, n, full).await?;
                 n += 1;
-                buf.clear();
             }
         }
     }
     if !buf.is_empty() || n == 0 {
-        put_chunk(store, upload, n, &buf).await?;
+        put_chunk(store, upload, n, buf).await?;
     }
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-async fn put_chunk(store: &Store, upload: &str, n: i64, data: &[u8]) -> Result<(), StoreError> {
+async fn put_chunk(store: &Store, upload: &str, n: i64, data: Vec<u8>) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO export_chunks (upload, n, data, created_at) VALUES ($1, $2, $3, $4)")
         .bind(upload)
         .bind(n)
-        .bind(data.to_vec())
+        .bind(data)
         .bind(now_ms())
         .execute(&store.pool)
         .await?;

@@ -164,7 +164,7 @@ pub async fn enroll(
 ) -> ApiResult<Vec<String>> {
     let now = now_ms();
     let _g = audit.write_lock().await;
-    let mut tx = store.begin_write().await.map_err(StoreError::from)?;
+    let mut tx = store.begin_write().await?;
     lock_host(&mut tx, a.host).await?;
     let active = active_of(&mut tx, a.host).await?;
     let allowed: Option<String> = sqlx::query_scalar(

@@ -261,7 +261,7 @@ pub async fn upload(
     // the closure is checked again inside it: one that ended meanwhile wins.
     let stored = async {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ApiError::NotFound(format!(
@@ -465,7 +465,7 @@ pub async fn create_link(
         request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ApiError::Gone(format!(
@@ -581,7 +581,7 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
     // counted exactly when it is in the log.
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
             .bind(&digest)
             .execute(&mut *tx)
@@ -965,7 +965,7 @@ pub async fn request_export(
     let expires_at = now.saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)

@@ -395,6 +395,28 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
 // --- issue 19 and 21 regressions ------------------------------------------------
 
 /// A report dated `finished` proving the given task entries.
+/// How many archive chunks the SQLite store at `db` holds (the real
+/// `sqlite3` shell, read only).
+fn export_chunks(db: &std::path::Path) -> i64 {
+    let o = Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(db)
+        .arg("SELECT COUNT(*) FROM export_chunks")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test needs the sqlite3 shell (apt-get install sqlite3): {e}")
+        });
+    assert!(
+        o.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("sqlite3 said {:?}: {e}", o.stdout))
+}
+
 fn report_with(host: &str, finished: chrono::DateTime<chrono::Utc>, tasks: Vec<Value>) -> Value {
     let t = finished.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let done = tasks.iter().all(|t| t["done"] == true);
@@ -753,8 +775,11 @@ fn a_reopened_closure_certifies_with_its_deletion_runs_and_leaves_no_export() {
     };
     let path = link["path"].as_str().unwrap().to_owned();
     assert_eq!(download(&path), 200);
-    let stored = dir.path().join("data/exports/acme");
-    assert!(stored.join(format!("{sha}.tar.gz")).is_file());
+    // The archive lives in the database (issue 22 item 6), not on this
+    // reporter's disk: any reporter sharing the database serves it.
+    let db = dir.path().join("data/vigil.db");
+    assert!(!dir.path().join("data/exports/acme").exists());
+    assert_eq!(export_chunks(&db), 1);
 
     std::thread::sleep(std::time::Duration::from_millis(1200));
     // Site: a run that deleted but could not verify, then a verifying run.
@@ -787,7 +812,11 @@ fn a_reopened_closure_certifies_with_its_deletion_runs_and_leaves_no_export() {
     assert_eq!(c["state"], "closed", "{c:#}");
 
     // Nothing of the export is left, and nothing new is accepted.
-    assert!(!stored.exists(), "the export archives outlived the closure");
+    assert_eq!(
+        export_chunks(&db),
+        0,
+        "the export archive outlived the closure"
+    );
     assert_eq!(download(&path), 404);
     assert_eq!(f.upload("app-1", "acme", &archive), 404);
     let (s, _) = f.staff(
@@ -892,8 +921,11 @@ fn an_export_on_request_is_proved_uploaded_linked_and_deleted_after_its_validity
     assert_eq!(got.bytes().unwrap().to_vec(), archive);
     // Past its validity the archive, its rows and links are deleted (the
     // reporter sweeps every 10 s) and the app host is told to delete its copy.
-    let stored = dir.path().join("data/exports/beta");
-    wait_until(20, "the expired export to be deleted", || !stored.exists());
+    let db = dir.path().join("data/vigil.db");
+    assert_eq!(export_chunks(&db), 1);
+    wait_until(20, "the expired export to be deleted", || {
+        export_chunks(&db) == 0
+    });
     assert_ne!(
         f.r.client().get(&url).send().unwrap().status().as_u16(),
         200

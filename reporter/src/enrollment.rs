@@ -164,7 +164,7 @@ pub async fn enroll(
 ) -> ApiResult<Vec<String>> {
     let now = now_ms();
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await.map_err(StoreError::from)?;
+    let mut tx = store.begin_write().await?;
     lock_host(&mut tx, a.host).await?;
     let active = active_of(&mut tx, a.host).await?;
     let allowed: Option<String> = sqlx::query_scalar(
@@ -239,7 +239,7 @@ pub async fn revoke_host(
     by: &str,
 ) -> Result<Option<String>, StoreError> {
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     lock_host(&mut tx, host).await?;
     let Some(a) = active_of(&mut tx, host).await? else {
         tx.rollback().await?;
@@ -277,7 +277,7 @@ pub async fn allow_reenroll(
 ) -> Result<bool, StoreError> {
     let now = now_ms();
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     lock_host(&mut tx, host).await?;
     let Some(a) = active_of(&mut tx, host).await? else {
         tx.rollback().await?;
@@ -317,7 +317,7 @@ pub async fn approve_roles(
     by: &str,
 ) -> Result<Option<Vec<String>>, StoreError> {
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     lock_host(&mut tx, host).await?;
     let row = sqlx::query(
         "SELECT id, roles, requested_roles FROM agents WHERE host = $1 AND revoked_at IS NULL",
@@ -695,7 +695,7 @@ pub async fn revoke_token(
     by: &str,
 ) -> Result<bool, StoreError> {
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let r = sqlx::query("UPDATE agents SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now_ms())
         .bind(id)

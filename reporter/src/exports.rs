@@ -2,8 +2,9 @@
 //!
 //! The app server that holds a site writes the archive and proves its
 //! manifest in the `export` phase of the `erasure` check; its daemon then
-//! uploads the archive (`PUT /api/v1/exports/{account}`, streamed to
-//! `DATA/exports/ACCOUNT/SHA256.tar.gz` and hashed on the way). Staff make a
+//! uploads the archive (`PUT /api/v1/exports/{account}`, streamed into the
+//! database in chunks of [`CHUNK`] bytes and hashed on the way, so that every
+//! reporter sharing the database serves it; issue 22 item 6). Staff make a
 //! download link (`POST /api/v1/accounts/{account}/export/link`) only for the
 //! archive whose digest the agent proved: a random token of 256 bits, stored
 //! as its SHA-256 digest, valid for a chosen time (default 7 days, at most
@@ -40,7 +41,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -71,9 +71,17 @@ fn valid_sha(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// An archive from before migration 0022, kept on the disk of the reporter
+/// that received it (its `exports` row names no upload).
 fn archive_path(dir: &FsPath, account: &str, sha: &str) -> PathBuf {
     dir.join(account).join(format!("{sha}.tar.gz"))
 }
+
+/// The largest piece of an archive held in memory or in one row.
+pub const CHUNK: usize = 1024 * 1024;
+/// Chunks no `exports` row names (an upload cut off, a reporter killed)
+/// are deleted by [`sweep`] once this old.
+const ORPHAN_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Uploaded {
@@ -84,26 +92,32 @@ pub struct Uploaded {
     pub created: bool,
 }
 
-/// Streams the body to a temporary file beside its final place, hashing it;
-/// returns (temporary path, digest, size).
-async fn receive(
-    dir: &FsPath,
+/// Streams the body into `export_chunks` under a fresh upload id, hashing
+/// it; returns (upload id, digest, size). At most one chunk is in memory.
+/// On any error the chunks written so far are deleted.
+async fn receive(store: &Store, body: Body, max: u64) -> Result<(String, String, u64), ApiError> {
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let upload = hex::encode(id);
+    match receive_chunks(store, &upload, body, max).await {
+        Ok((sha, size)) => Ok((upload, sha, size)),
+        Err(e) => {
+            delete_upload(store, &upload).await;
+            Err(e)
+        }
+    }
+}
+
+async fn receive_chunks(
+    store: &Store,
+    upload: &str,
     body: Body,
     max: u64,
-) -> Result<(tempfile::TempPath, String, u64), ApiError> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot create `{}`: {e}", dir.display())))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".upload-")
-        .tempfile_in(dir)
-        .map_err(|e| ApiError::Internal(format!("cannot create a temporary file: {e}")))?
-        .into_temp_path();
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| ApiError::Internal(format!("cannot open the temporary file: {e}")))?;
+) -> Result<(String, u64), ApiError> {
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
+    let mut n: i64 = 0;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("upload interrupted: {e}")))?;
@@ -114,14 +128,83 @@ async fn receive(
             )));
         }
         hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::Internal(format!("cannot write the archive: {e}")))?;
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
+            let take = rest.len().min(CHUNK - buf.len());
+            let (head, tail) = rest.split_at(take);
+            buf.extend_from_slice(head);
+            rest = tail;
+            if buf.len() == CHUNK {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                put_chunk(store, upload, n, full).await?;
+                n += 1;
+            }
+        }
     }
-    file.sync_all()
+    if !buf.is_empty() || n == 0 {
+        put_chunk(store, upload, n, buf).await?;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+async fn put_chunk(store: &Store, upload: &str, n: i64, data: Vec<u8>) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO export_chunks (upload, n, data, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(upload)
+        .bind(n)
+        .bind(data)
+        .bind(now_ms())
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an upload's chunks (best effort: [`sweep`] gets what is left).
+async fn delete_upload(store: &Store, upload: &str) {
+    if let Err(e) = sqlx::query("DELETE FROM export_chunks WHERE upload = $1")
+        .bind(upload)
+        .execute(&store.pool)
         .await
-        .map_err(|e| ApiError::Internal(format!("cannot sync the archive: {e}")))?;
-    Ok((tmp, hex::encode(hasher.finalize()), size))
+    {
+        tracing::warn!(error = %e, "cannot delete the chunks of a refused upload; the sweep will");
+    }
+}
+
+/// The archive's chunks in order, read one at a time: the response body of
+/// a download. A chunk missing before `size` bytes were sent is an error
+/// (the archive was deleted meanwhile), which cuts the response short.
+fn chunk_stream(
+    store: Store,
+    upload: String,
+    size: u64,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures_util::stream::unfold((0_i64, 0_u64), move |(n, sent)| {
+        let (store, upload) = (store.clone(), upload.clone());
+        async move {
+            if sent >= size && n > 0 {
+                return None;
+            }
+            let row: Result<Option<Vec<u8>>, sqlx::Error> =
+                sqlx::query_scalar("SELECT data FROM export_chunks WHERE upload = $1 AND n = $2")
+                    .bind(&upload)
+                    .bind(n)
+                    .fetch_optional(&store.pool)
+                    .await;
+            match row {
+                Ok(Some(data)) if !data.is_empty() => {
+                    let sent = sent.saturating_add(data.len() as u64);
+                    Some((Ok(axum::body::Bytes::from(data)), (n + 1, sent)))
+                }
+                Ok(_) if sent >= size => None,
+                Ok(_) => Some((
+                    Err(std::io::Error::other(
+                        "the archive was deleted while it was sent",
+                    )),
+                    (n + 1, u64::MAX),
+                )),
+                Err(e) => Some((Err(std::io::Error::other(e)), (n + 1, u64::MAX))),
+            }
+        }
+    })
 }
 
 /// An app server hands in the export archive it proved.
@@ -166,32 +249,27 @@ pub async fn upload(
             "no closure or export is open for `{account}`"
         )));
     }
-    let dir = state.exports_dir.join(&account);
-    let (tmp, sha, size) = receive(&dir, body, state.max_export_bytes).await?;
+    let (upload, sha, size) = receive(&state.store, body, state.max_export_bytes).await?;
     if sha != claimed {
+        delete_upload(&state.store, &upload).await;
         return Err(ApiError::BadRequest(format!(
             "the body's SHA-256 is {sha}, not the {claimed} announced"
         )));
     }
-    let dest = archive_path(&state.exports_dir, &account, &sha);
-    tmp.persist(&dest)
-        .map_err(|e| ApiError::Internal(format!("cannot keep the archive: {e}")))?;
     let size_i = i64::try_from(size).unwrap_or(i64::MAX);
     // The row and its audit entry are one transaction (issue 19 item 15), and
     // the closure is checked again inside it: one that ended meanwhile wins.
-    let created = {
+    let stored = async {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
-            drop(_g);
-            let _ = tokio::fs::remove_file(&dest).await;
             return Err(ApiError::NotFound(format!(
                 "no closure or export is open for `{account}`"
             )));
         }
         let inserted = sqlx::query(
-            "INSERT INTO exports (account, sha256, size, host, uploaded_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO exports (account, sha256, size, host, uploaded_at, upload) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (account, sha256) DO NOTHING",
         )
         .bind(&account)
@@ -199,6 +277,7 @@ pub async fn upload(
         .bind(size_i)
         .bind(&agent.host)
         .bind(now_ms())
+        .bind(&upload)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?
@@ -216,7 +295,21 @@ pub async fn upload(
                 .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        inserted > 0
+        Ok::<bool, ApiError>(inserted > 0)
+    }
+    .await;
+    // The same archive stored before (by this reporter or another) keeps
+    // its own chunks; a refused one leaves none.
+    let created = match stored {
+        Ok(true) => true,
+        Ok(false) => {
+            delete_upload(&state.store, &upload).await;
+            false
+        }
+        Err(e) => {
+            delete_upload(&state.store, &upload).await;
+            return Err(e);
+        }
     };
     if created {
         tracing::info!(%account, host = %agent.host, size, "export archive stored");
@@ -372,7 +465,7 @@ pub async fn create_link(
         request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         if !export_open_in(&mut tx, &account).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Err(ApiError::Gone(format!(
@@ -455,16 +548,40 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
             "a stored link names a bad archive".into(),
         ));
     }
-    let path = archive_path(&state.exports_dir, &account, &sha);
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        ApiError::Internal(format!("cannot open the archive `{}`: {e}", path.display()))
-    })?;
-    let len = file.metadata().await.map(|m| m.len()).ok();
+    let stored = sqlx::query("SELECT size, upload FROM exports WHERE account = $1 AND sha256 = $2")
+        .bind(&account)
+        .bind(&sha)
+        .fetch_optional(&state.store.pool)
+        .await
+        .map_err(StoreError::from)?
+        .ok_or_else(|| ApiError::Gone("the archive of this link was deleted".into()))?;
+    let size: i64 = stored.try_get("size").map_err(StoreError::from)?;
+    let upload: Option<String> = stored.try_get("upload").map_err(StoreError::from)?;
+    let (body, len) = match upload {
+        Some(u) => {
+            let size = u64::try_from(size).unwrap_or(0);
+            (
+                Body::from_stream(chunk_stream(state.store.clone(), u, size)),
+                Some(size),
+            )
+        }
+        None => {
+            let path = archive_path(&state.exports_dir, &account, &sha);
+            let file = tokio::fs::File::open(&path).await.map_err(|e| {
+                ApiError::Internal(format!("cannot open the archive `{}`: {e}", path.display()))
+            })?;
+            let len = file.metadata().await.map(|m| m.len()).ok();
+            (
+                Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+                len,
+            )
+        }
+    };
     // The count and its audit entry are one transaction: a download is
     // counted exactly when it is in the log.
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
             .bind(&digest)
             .execute(&mut *tx)
@@ -482,7 +599,6 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
             .await?;
         tx.commit().await.map_err(StoreError::from)?;
     }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut resp = (
         [
             (header::CONTENT_TYPE, "application/gzip".to_owned()),
@@ -556,6 +672,10 @@ pub async fn drop_in(
             .bind(account)
             .fetch_all(&mut *conn)
             .await?;
+    sqlx::query("DELETE FROM export_chunks WHERE upload IN (SELECT upload FROM exports WHERE account = $1 AND upload IS NOT NULL)")
+        .bind(account)
+        .execute(&mut *conn)
+        .await?;
     let links = sqlx::query("DELETE FROM export_links WHERE account = $1")
         .bind(account)
         .execute(&mut *conn)
@@ -584,7 +704,8 @@ pub async fn drop_in(
     Ok(Dropped { archives, links })
 }
 
-/// Removes `DATA/exports/ACCOUNT/` (every archive and partial upload of it).
+/// Removes `DATA/exports/ACCOUNT/`: archives stored on disk before migration
+/// 0022 (the chunks in the database went with [`drop_in`]'s transaction).
 pub async fn remove_files(state: &AppState, account: &str, d: &Dropped) {
     if !valid_account(account) {
         return;
@@ -654,7 +775,7 @@ pub async fn record_request_proof(
         return Ok(false);
     }
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     let r = sqlx::query("UPDATE export_requests SET sha256 = $1, host = $2, proved_at = $3 WHERE account = $4 AND ended_at IS NULL AND expires_at > $3 AND sha256 IS NULL")
         .bind(sha)
         .bind(host)
@@ -693,7 +814,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
     let mut n = 0;
     for account in due {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await?;
+        let mut tx = state.store.begin_write().await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)
@@ -718,6 +839,11 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
         }
         n += 1;
     }
+    // Interrupted uploads: chunks that no archive row names.
+    sqlx::query("DELETE FROM export_chunks WHERE created_at < $1 AND upload NOT IN (SELECT upload FROM exports WHERE upload IS NOT NULL)")
+        .bind(now.saturating_sub(ORPHAN_MS))
+        .execute(&state.store.pool)
+        .await?;
     Ok(n)
 }
 
@@ -839,7 +965,7 @@ pub async fn request_export(
     let expires_at = now.saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
     {
         let _g = state.audit.write_lock().await;
-        let mut tx = state.store.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = state.store.begin_write().await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)

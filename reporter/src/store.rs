@@ -69,6 +69,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_one_active_agent.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/sqlite/0022_export_chunks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -116,7 +120,17 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/postgres/0013_one_active_agent.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/postgres/0022_export_chunks.sql"),
+    ),
 ];
+
+/// The advisory lock key that serializes audited writers across reporters
+/// sharing one PostgreSQL database ([`Store::begin_write`]).
+pub const WRITE_LOCK: i64 = 727_273;
+/// Takes [`WRITE_LOCK`] until the transaction ends (re-entrant within it).
+pub const WRITE_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(727273)";
 
 #[derive(Clone)]
 pub struct Store {
@@ -302,10 +316,22 @@ impl Store {
     /// commits in between, its first write cannot upgrade and SQLite answers
     /// `database is locked` at once, without waiting: the 500s agents saw
     /// under load. Every transaction that reads before it writes begins here.
+    ///
+    /// On PostgreSQL it takes [`WRITE_LOCK`], an advisory transaction lock,
+    /// as its first statement: reporters sharing the database (scale-out,
+    /// issue 22 item 6) then serialize their audited writes as SQLite's one
+    /// writer does, so that everything such a transaction reads (the audit
+    /// log's next sequence number, a closure's state, a feed's digest, a
+    /// duplicate report id) is what it commits against. Taken first, before
+    /// any row lock, it cannot deadlock against another holder.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                tx.execute(WRITE_LOCK_SQL).await?;
+                tx
+            }
         })
     }
 

@@ -91,7 +91,7 @@ pub async fn set_disabled(
     by: &str,
 ) -> Result<bool, StoreError> {
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let r = if disabled {
         sqlx::query("UPDATE users SET disabled_at = $1 WHERE name = $2 AND disabled_at IS NULL")
             .bind(now_ms())
@@ -140,7 +140,7 @@ pub async fn rotate_token(
 ) -> Result<Option<String>, StoreError> {
     let t = auth::new_token(auth::STAFF_PREFIX);
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let r = sqlx::query(
         "UPDATE users SET token_lookup = $1, token_digest = $2, token_issued_at = $3 WHERE name = $4",
     )
@@ -264,7 +264,7 @@ pub async fn add_user(
     digest: &str,
 ) -> Result<bool, StoreError> {
     let _g = audit.write_lock().await;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let r = sqlx::query(
         "INSERT INTO users (name, role, password_hash, token_lookup, token_digest, created_at, token_issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
     )

@@ -405,7 +405,10 @@ impl AuditLog {
         backend: Backend,
     ) -> Result<i64, StoreError> {
         if backend == Backend::Postgres {
-            conn.execute("SELECT pg_advisory_xact_lock(727273)").await?;
+            // Already held when the transaction began with
+            // `Store::begin_write` (then this costs one round trip); taken
+            // here for a transaction that did not.
+            conn.execute(crate::store::WRITE_LOCK_SQL).await?;
         }
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), -1) + 1 FROM audit_log")

@@ -36,7 +36,7 @@ pub async fn overdue(
     let mut out = Vec::new();
     for c in late {
         let _g = audit.write_lock().await;
-        let mut tx = store.pool.begin().await?;
+        let mut tx = store.begin_write().await?;
         let r = sqlx::query("UPDATE closures SET overdue_at = $1 WHERE account = $2 AND overdue_at IS NULL AND state = $3")
             .bind(now)
             .bind(&c.account)

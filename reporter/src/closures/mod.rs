@@ -313,7 +313,7 @@ async fn transition(
     );
     let ends = matches!(to, "closed" | "cancelled");
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     let r = sqlx::query("UPDATE closures SET state = $1, state_since = $2, history = $3 WHERE account = $4 AND state = $5")
         .bind(to)
         .bind(now)
@@ -419,7 +419,10 @@ pub async fn record_results(
                 let digest = task.digest.as_str();
                 let detail = t.to_string();
                 let run_digest = hex::encode(Sha256::digest(detail.as_bytes()));
-                let mut tx = state.store.pool.begin().await?;
+                // Lock first (across reporters on PostgreSQL): the same
+                // host's proof arriving at two reporters at once would
+                // otherwise both delete nothing and insert the same key.
+                let mut tx = state.store.begin_write().await?;
                 sqlx::query(
                     "DELETE FROM erasure_results WHERE account = $1 AND phase = $2 AND host = $3",
                 )
@@ -583,7 +586,7 @@ pub async fn open(
     ];
     let _g = state.audit.write_lock().await;
     let run = async {
-        let mut tx = state.store.pool.begin().await?;
+        let mut tx = state.store.begin_write().await?;
         if existing.is_some() {
             // Reopening a cancelled closure: nothing of the old one counts.
             for table in [
@@ -701,7 +704,7 @@ pub async fn declare_offline(
         return Ok(None);
     };
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query(
         "UPDATE closures SET offline_method = $1, offline_evidence = $2 WHERE account = $3",
     )

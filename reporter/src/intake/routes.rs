@@ -478,12 +478,7 @@ pub async fn attach(
     let now = now_ms();
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let _g = state.audit.write_lock().await;
-    let mut tx = state
-        .store
-        .pool
-        .begin()
-        .await
-        .map_err(|e| Refusal::Store(e.into()))?;
+    let mut tx = state.store.begin_write().await.map_err(Refusal::Store)?;
     sqlx::query("INSERT INTO incident_attachments (incident_id, sha256, name, size, content_type, scan, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (incident_id, sha256) DO NOTHING")
         .bind(&id)
         .bind(&digest)

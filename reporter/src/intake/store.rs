@@ -142,7 +142,7 @@ pub(super) async fn insert(
     let token = new_status_token();
     // The audit log's writer lock first, then the transaction (as the log does).
     let _g = state.audit.write_lock().await;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     sqlx::query("INSERT INTO incidents (id, created_at, updated_at, status, contact, summary, description, affected, source_addr, status_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(id)
         .bind(now)

@@ -578,7 +578,7 @@ controls:
         db = p("db-1"),
         all = p("all"),
         clamd_sock = clamd.socket().display(),
-        clamd_db = clamd.dir.join("db").display(),
+        clamd_db = clamd.database().display(),
         lrepo = local.repo.display(),
         lpass = local.pass.display(),
         crepo = copy.repo.display(),

@@ -61,6 +61,11 @@ impl Clamd {
         me
     }
 
+    /// Its signature database directory.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.join("clamd.sock")
     }

@@ -146,6 +146,9 @@ struct Stored {
     report_id: String,
 }
 
+/// [`newer`] in SQL, for `latest_hosts`' upsert.
+const NEWER_HOST_REPORT: &str = "(excluded.finished_at > latest_hosts.finished_at OR (excluded.finished_at = latest_hosts.finished_at AND excluded.report_id < latest_hosts.report_id))";
+
 /// Whether a result (`finished_at`, `report_id`) replaces the stored one.
 fn newer(finished_at: i64, report_id: &str, than_f: i64, than_id: &str) -> bool {
     finished_at > than_f || (finished_at == than_f && report_id < than_id)
@@ -304,9 +307,9 @@ pub async fn apply(
         let sql = format!(
             "INSERT INTO latest_hosts (host, finished_at, received_at, report_id, status) VALUES {} \
              ON CONFLICT (host) DO UPDATE SET status = excluded.status, \
-             received_at = CASE WHEN excluded.finished_at > latest_hosts.finished_at THEN excluded.received_at ELSE latest_hosts.received_at END, \
-             report_id = CASE WHEN excluded.finished_at > latest_hosts.finished_at THEN excluded.report_id ELSE latest_hosts.report_id END, \
-             finished_at = CASE WHEN excluded.finished_at > latest_hosts.finished_at THEN excluded.finished_at ELSE latest_hosts.finished_at END",
+             received_at = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.received_at ELSE latest_hosts.received_at END, \
+             report_id = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.report_id ELSE latest_hosts.report_id END, \
+             finished_at = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.finished_at ELSE latest_hosts.finished_at END",
             placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
@@ -1081,5 +1084,106 @@ mod tests {
         assert_eq!(p.controls[0].status, "fail");
         assert_eq!(p.controls[0].applicable_hosts, 2);
         assert_eq!(p.controls[1].status, "pass");
+    }
+
+    /// Item 7 of the brief: the maintained state gives the posture that
+    /// scanning every stored report gives, for reports delivered out of
+    /// order (late spool deliveries, ties of finished_at) in several batches.
+    #[tokio::test]
+    async fn maintained_state_matches_a_scan_of_the_stored_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let audit =
+            crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        let statuses = ["pass", "fail", "error", "attested", "waived", "unknown"];
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let base = 1_800_000_000_000_i64;
+        let mut reports = Vec::new();
+        for _ in 0..240 {
+            let host = format!("h-{}", next(9));
+            // Coarse times make ties between reports of one host.
+            let finished_at = base + i64::try_from(next(40)).unwrap() * 60_000;
+            let mut controls: Vec<(String, String, String)> = Vec::new();
+            for c in 1..=6 {
+                if next(4) > 0 {
+                    let s = statuses[usize::try_from(next(6)).unwrap()];
+                    controls.push((format!("SP-{c}"), format!("t{c}"), s.to_owned()));
+                }
+            }
+            let checks = controls.iter().map(|_| "[]".to_owned()).collect();
+            reports.push(NewReport {
+                report_id: format!("r-{:04}", next(10_000)),
+                agent_id: host.clone(),
+                host,
+                policy_id: "p".into(),
+                policy_version: "1".into(),
+                policy_sha256: "0".into(),
+                started_at: finished_at,
+                finished_at,
+                summary: "{}".into(),
+                body: "{}".into(),
+                controls,
+                checks,
+                baselines: vec![],
+            });
+        }
+        // Delivered in batches of varying size, in this (unsorted) order.
+        let mut rest = reports.as_slice();
+        while !rest.is_empty() {
+            let n = usize::try_from(1 + next(30)).unwrap().min(rest.len());
+            let (batch, tail) = rest.split_at(n);
+            let _g = audit.write_lock().await;
+            crate::ingest::insert_reports_locked(&store, &audit, batch)
+                .await
+                .unwrap();
+            rest = tail;
+        }
+        let policy: Vec<(String, String)> = (1..=7)
+            .map(|c| (format!("SP-{c}"), format!("t{c}")))
+            .collect();
+        for at in [base + 41 * 60_000, base + 60 * 60_000 + 1_800_000] {
+            let scanned = posture::compute(
+                at,
+                &store.latest_controls(at).await.unwrap(),
+                &store.last_report_times(at).await.unwrap(),
+                &[],
+                &policy,
+                &BTreeMap::new(),
+            );
+            let maintained = snapshot(&store, at)
+                .await
+                .unwrap()
+                .posture(&policy, &BTreeMap::new());
+            assert_eq!(maintained, scanned, "at {at}");
+            assert!(
+                scanned.controls.iter().any(|c| !c.hosts_failing.is_empty())
+                    || at > base + 3_600_000
+            );
+        }
+        // The roll-ups agree with the latest results (the module's INVARIANT).
+        let today = day_of(crate::store::now_ms());
+        let rows = daily_rows(&store, today, today).await.unwrap();
+        let latest = latest(&store).await.unwrap();
+        for (c, _) in &policy {
+            for s in statuses {
+                let want = latest
+                    .iter()
+                    .filter(|r| &r.control_id == c && r.status == s)
+                    .count();
+                let got: i64 = rows
+                    .iter()
+                    .filter(|r| &r.control_id == c && r.status == s && r.day == today)
+                    .map(|r| r.hosts)
+                    .sum();
+                assert_eq!(got, i64::try_from(want).unwrap(), "{c} {s}");
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ pub mod policies;
 pub mod posture;
 pub mod public;
 pub mod queue;
+pub mod retention;
 pub mod site;
 pub mod state;
 pub mod store;

@@ -65,3 +65,6 @@ INSERT INTO control_daily (control_id, day, status, hosts, fresh)
 SELECT l.control_id, m.d, l.status, COUNT(*), SUM(CASE WHEN l.received_at >= m.d THEN 1 ELSE 0 END)
 FROM latest_results l, (SELECT (MAX(received_at) / 86400000) * 86400000 AS d FROM latest_results) m
 GROUP BY l.control_id, m.d, l.status
+;
+-- Retention deletes by receive time (`retention`).
+CREATE INDEX reports_received ON reports (received_at)

@@ -194,18 +194,41 @@ fn api_contract(r: &Reporter) {
         .find(|c| c["id"] == "SP-1")
         .unwrap();
     assert_eq!(sp1["status"], "error", "web-2 recovered; db-1 still errors");
-    let at = before
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        .replace('+', "%2B");
-    let (s, p) = r.get_json(&auditor, &format!("/api/v1/posture?at={at}"));
+    // `?at=` reads the daily roll-ups (day resolution): the posture at the
+    // end of the UTC day holding `at`, today's as of now, so the sub-second
+    // `before` already sees web-2's recovery; the day before saw nothing.
+    let at_of = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .replace('+', "%2B")
+    };
+    let (s, p) = r.get_json(&auditor, &format!("/api/v1/posture?at={}", at_of(before)));
     assert_eq!(s, 200, "{p}");
+    assert_eq!(p["resolution"], "day");
     let sp1 = p["controls"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["id"] == "SP-1")
         .unwrap();
-    assert_eq!(sp1["status"], "fail", "posture in the past");
+    assert_eq!(sp1["status"], "error", "today's roll-up: {p}");
+    assert_eq!(sp1["counts"], json!({"pass": 2, "error": 1}), "{p}");
+    let (s, p) = r.get_json(
+        &auditor,
+        &format!(
+            "/api/v1/posture?at={}",
+            at_of(before - chrono::Duration::days(1))
+        ),
+    );
+    assert_eq!(s, 200, "{p}");
+    assert!(
+        p["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["counts"] == json!({}) && c["status"] == "unknown"),
+        "posture in the past, before any report: {p}"
+    );
+    assert!(p["score"].is_null(), "no result known that day: {p}");
     let (s, _) = r.get_json(&auditor, "/api/v1/posture?at=yesterday");
     assert_eq!(s, 400);
 

@@ -63,6 +63,17 @@ enum Cmd {
         #[command(subcommand)]
         what: RenderCmd,
     },
+    /// Delete stored reports received more than DURATION ago (`90d`), in
+    /// batches; each host's newest report, the latest results, the daily
+    /// roll-ups and the audit log stay.
+    Prune {
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Export the posture and every host's newest results (JSON, CSV or SARIF 2.1.0).
     Export {
         #[arg(long, value_enum, default_value = "json")]
@@ -598,6 +609,33 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Prune {
+            older_than,
+            data,
+            config,
+        } => {
+            let keep = vigil_rules::duration::PolicyDuration::parse(&older_than)
+                .map_err(|e| anyhow::anyhow!("`--older-than`: {e}"))?;
+            let cfg = config_of(config.as_ref())?;
+            let state = app::state(&cfg, &data_dir(data, &cfg)).await?;
+            let keep_ms = i64::try_from(keep.as_std().as_millis()).unwrap_or(i64::MAX);
+            let cutoff = vigil_reporter::store::now_ms().saturating_sub(keep_ms);
+            let started = std::time::Instant::now();
+            let done = vigil_reporter::retention::prune(&state.store, &state.audit, cutoff, |p| {
+                if p.batches % 20 == 0 {
+                    eprintln!("pruned {} reports so far", p.reports);
+                }
+            })
+            .await
+            .context("cannot prune stored reports")?;
+            eprintln!(
+                "pruned {} reports received before {} in {:.1} s",
+                done.reports,
+                vigil_reporter::posture::rfc3339(cutoff),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Cmd::Export {
             format,
             output,
@@ -612,7 +650,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot compute the posture: {e}"))?;
             let mut reports = Vec::new();
-            for (host, at, id) in state.store.last_report_times(now).await? {
+            for (host, at, id) in vigil_reporter::fleet_state::last_reports(&state.store).await? {
                 if let Some(body) = state.store.report_body(&id).await? {
                     reports.push((host, at, body));
                 }
@@ -811,6 +849,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             // Notices: the event scan and the outbox's drainer.
             vigil_reporter::notify::spawn(state.clone());
             vigil_reporter::advisories::spawn(state.clone(), cfg.advisories.clone());
+            vigil_reporter::retention::spawn(
+                state.clone(),
+                cfg.retention.as_ref().and_then(|r| r.reports),
+            );
             // Signed checkpoints at intervals, whenever the log has grown.
             let st = state.clone();
             tokio::spawn(async move {

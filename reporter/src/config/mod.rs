@@ -115,6 +115,19 @@ pub struct ReporterConfig {
     /// Who may scrape `GET /metrics` besides staff (`metrics`).
     #[serde(default)]
     pub metrics: metrics::MetricsConfig,
+    /// How long stored reports are kept (`retention`).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+}
+
+/// Config `retention:` (the retention feature).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Stored reports are deleted this long after they were received
+    /// (`90d`), daily; kept forever when absent.
+    #[serde(default)]
+    pub reports: Option<vigil_rules::duration::PolicyDuration>,
 }
 
 /// An enrollment secret that also approves the roles it lists.
@@ -248,5 +261,18 @@ mod tests {
         );
         let c = ReporterConfig::parse("agent_tls:\n  ca: a.pem\n", "r.yaml").unwrap();
         assert!(c.agent_tls.unwrap().require);
+        let e = ReporterConfig::parse("retention:\n  reports: soon\n", "r.yaml").unwrap_err();
+        assert!(
+            e.to_string().starts_with("r.yaml:2:12: ")
+                && e.to_string().contains("`soon` is not a duration"),
+            "{e}"
+        );
+        let c = ReporterConfig::parse("retention:\n  reports: 90d\n", "r.yaml").unwrap();
+        assert_eq!(
+            c.retention
+                .and_then(|r| r.reports)
+                .map(|d| d.as_std().as_secs()),
+            Some(90 * 86_400)
+        );
     }
 }

@@ -12,7 +12,8 @@
 #   DATABASE_URL=postgres://... tests/data/ingest/load.sh
 #
 # Knobs (environment): HOSTS (100), LARGE (hosts posting the ~400 kB report,
-# 10), DURATION (30s), BIN (target/release), KEEP=1 keeps the work directory.
+# 10), DURATION (30s), BIN (target/release; REPORTER and AGENT name the two
+# binaries apart), KEEP=1 keeps the work directory.
 # Needs: wrk, curl, sqlite3 or psql, and as root for PG=1 the PostgreSQL
 # server binaries (apt-get install wrk curl sqlite3 postgresql).
 set -euo pipefail
@@ -23,8 +24,8 @@ BIN=${BIN:-$root/target/release}
 HOSTS=${HOSTS:-100}
 LARGE=${LARGE:-10}
 DURATION=${DURATION:-30s}
-reporter=$BIN/vigil-reporter
-agent=$BIN/vigil-agent
+reporter=${REPORTER:-$BIN/vigil-reporter}
+agent=${AGENT:-$BIN/vigil-agent}
 policy=$root/policies/papyrs.yaml
 
 for tool in wrk curl; do
@@ -135,10 +136,22 @@ echo "enrolled $HOSTS hosts: $LARGE post the large report, the others web/app/ba
 mkdir -p "$work/out"
 echo "load: $(uptime | sed 's/.*load average/load average/') on $(nproc) CPUs"
 echo "wrk -t $HOSTS -c $HOSTS -d $DURATION --timeout 30s (one connection per agent)"
+# CPU seconds (user + system) of a process so far
+cpu_of() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+r_cpu0=$(cpu_of "$rpid")
 wrk -t "$HOSTS" -c "$HOSTS" -d "$DURATION" --timeout 30s -s "$here/post.lua" "$base/api/v1/reports" \
-  -- "$work/hosts" "$work/out" | tee "$work/wrk.out"
+  -- "$work/hosts" "$work/out" >"$work/wrk.out" &
+wpid=$!
+w_cpu=0
+while kill -0 "$wpid" 2>/dev/null; do w_cpu=$(cpu_of "$wpid" 2>/dev/null || echo "$w_cpu"); sleep 0.5; done
+wait "$wpid"
+r_cpu=$(echo "$(cpu_of "$rpid") - $r_cpu0" | bc)
+cat "$work/wrk.out"
 result=$(grep '^RESULT' "$work/wrk.out")
 get() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+echo "CPU during the run: reporter $r_cpu s, wrk >= $w_cpu s;" \
+  "reporter $(echo "scale=0; $r_cpu * 1000000 / ($(get ok) + 1)" | bc) µs CPU per stored report" \
+  "(2 idle cores would allow ~$(echo "scale=0; 2 * ($(get ok) + 1) / ($r_cpu + $w_cpu)" | bc)/s for reporter + wrk)"
 
 # --- 5. what the store holds -------------------------------------------------------
 sleep 1 # answers abandoned by wrk may still be committing

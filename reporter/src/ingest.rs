@@ -32,7 +32,7 @@ use vigil_rules::report::{self, Report};
 
 use crate::audit::AuditLog;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::AgentAuth;
+use crate::extract::{AgentAuth, ReportBody};
 use crate::queue::Reply;
 use crate::state::{AppState, Shared};
 use crate::store::{now_ms, placeholders, NewReport, Store, StoreError, Stored};
@@ -102,18 +102,10 @@ fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
 async fn ingest(
     State(state): State<Shared>,
     AgentAuth(agent): AgentAuth,
-    body: Bytes,
+    ReportBody(body): ReportBody,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
     let received_at = crate::store::now_ms();
-    // The route's body limit (app.rs) refused a larger body while it
-    // arrived, before buffering it; this is the exact limit.
-    if body.len() > state.max_report_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "a report may be at most {} bytes",
-            state.max_report_bytes
-        )));
-    }
     let Parsed {
         report: mut r,
         body: mut body_text,

@@ -708,3 +708,102 @@ fn openapi_covers_every_api_route() {
         }
     }
 }
+
+/// Issue 22, item 4: a papyrs report of a real host is 300+ kB (85
+/// patch-level findings, a file_integrity tree). One that size is accepted
+/// and stored byte for byte, and the body limit still answers 413 while a
+/// too-large body arrives, before it is buffered whole.
+#[test]
+fn a_large_report_is_stored_intact_and_a_huge_body_refused_early() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let r = Reporter::start(dir.path(), false, None, &[]);
+    let token = r.enroll("big-1", 3600);
+    let admin = r.add_user("admin", "admin");
+
+    let mut rep = report_of(
+        "big-1",
+        &[
+            ("SP-6", "patch_level", "fail"),
+            ("SP-9", "attestation", "pass"),
+        ],
+        now(),
+    );
+    let findings: Vec<Value> = (0..1500)
+        .map(|i| {
+            json!({"code": "outdated", "severity": "high", "subject": format!("libpäckage-{i}"),
+                "message": format!("libpäckage-{i} 1.2.{i}-1 has a security update 1.2.{i}-2 (DSA-{i}-1, “quoted”, ✓)")})
+        })
+        .collect();
+    rep["controls"][0]["checks"][0]["findings"] = json!(findings);
+    let body = serde_json::to_vec(&rep).unwrap();
+    assert!(body.len() > 300 * 1024, "{} bytes", body.len());
+    let resp = r
+        .client()
+        .post(format!("{}/api/v1/reports", r.base))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let id = rep["report_id"].as_str().unwrap();
+    // The stored body is the posted bytes, and the API answers the same JSON.
+    let stored = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); sys.stdout.buffer.write(c.execute('SELECT body FROM reports WHERE report_id = ?', (sys.argv[2],)).fetchone()[0].encode())",
+        ])
+        .arg(dir.path().join("vigil.db"))
+        .arg(id)
+        .output()
+        .unwrap();
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    assert!(
+        stored.stdout == body,
+        "the stored body differs from the posted one"
+    );
+    let (s, got) = r.get_json(&admin, &format!("/api/v1/reports/{id}"));
+    assert_eq!(s, 200);
+    assert_eq!(got, rep);
+    assert_eq!(stored_count(&r, &admin), 1);
+
+    // A declared length beyond the limit: 413 with no byte of the body sent.
+    let connect = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        s
+    };
+    let answer = |s: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let head = |extra: &str| {
+        format!("POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n{extra}\r\n")
+    };
+    let mut s = connect();
+    s.write_all(head("Content-Length: 1073741824\r\n").as_bytes())
+        .unwrap();
+    let a = answer(&mut s);
+    assert!(a.starts_with("HTTP/1.1 413"), "{a:?}");
+    // Chunked, no length: refused once the limit is passed, without waiting
+    // for the end of the body (which never comes).
+    let mut s = connect();
+    s.write_all(head("Transfer-Encoding: chunked\r\n").as_bytes())
+        .unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+    for _ in 0..(4 * 1024 / 64 + 2) {
+        if s.write_all(chunk.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let a = answer(&mut s);
+    assert!(a.starts_with("HTTP/1.1 413"), "{a:?}");
+    assert_eq!(stored_count(&r, &admin), 1);
+}

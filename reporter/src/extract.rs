@@ -2,9 +2,10 @@
 //! calling agent (its token, and with mutual TLS its certificate), the staff
 //! member and their role, and the checked JSON body.
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
@@ -103,6 +104,43 @@ impl FromRequestParts<Shared> for Admin {
                 u.name, u.role
             )))
         }
+    }
+}
+
+// --- the report body ---------------------------------------------------------
+
+/// A report's body, collected once. A declared `Content-Length` over
+/// `max_report_bytes` is answered 413 before a byte of the body is read; an
+/// undeclared length (chunked) is cut off by the route's body limit as soon
+/// as it passes it, so a huge body is never buffered whole.
+pub struct ReportBody(pub Bytes);
+
+impl FromRequest<Shared> for ReportBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, ApiError> {
+        let max = state.max_report_bytes;
+        let too_large = || ApiError::TooLarge(format!("a report may be at most {max} bytes"));
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let body = <Bytes as FromRequest<Shared>>::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+        if body.len() > max {
+            return Err(too_large());
+        }
+        Ok(ReportBody(body))
     }
 }
 

@@ -32,7 +32,7 @@ use vigil_rules::report::{self, Report};
 
 use crate::audit::AuditLog;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, AgentAuth};
+use crate::extract::{AgentAuth, ReportBody};
 use crate::queue::Reply;
 use crate::state::{AppState, Shared};
 use crate::store::{now_ms, placeholders, NewReport, Store, StoreError, Stored};
@@ -56,6 +56,43 @@ pub fn validate_report(r: &Report) -> Result<(), String> {
     report::validate(r, chrono::Utc::now())
 }
 
+/// Reports larger than this are parsed and validated on the blocking pool:
+/// serde_json turns a 385 kB papyrs report into a `Report` in milliseconds,
+/// which on a runtime worker would stall every other request on it. Below
+/// it the parse takes about as long as the hand-off to another thread.
+pub const INLINE_PARSE_BYTES: usize = 16 * 1024;
+
+/// A parsed, validated report with the body it came from (moved, never copied).
+struct Parsed {
+    report: Report,
+    body: String,
+    body_sha256: String,
+}
+
+/// The CPU half of the route: the body is validated as UTF-8 once (taking
+/// the request's buffer, not copying it), parsed once from that `str` (which
+/// serde_json then need not validate again), checked, and hashed for its
+/// audit entry (outside the one flusher, which every report waits on).
+fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
+    let body = String::from_utf8(Vec::from(body))
+        .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
+    let report: Report = serde_json::from_str(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
+    validate_report(&report).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
+    if report.agent.host != host {
+        return Err(ApiError::Forbidden(format!(
+            "this agent reports for `{}`, not `{}`",
+            host, report.agent.host
+        )));
+    }
+    let body_sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+    Ok(Parsed {
+        report,
+        body,
+        body_sha256,
+    })
+}
+
 /// Stores one report of the calling agent; idempotent by `report_id`.
 #[utoipa::path(post, path = "/api/v1/reports", tag = "agents", security(("bearer" = [])),
     request_body(content = serde_json::Value, description = "one vigil.report/v1 object", content_type = "application/json"),
@@ -65,28 +102,23 @@ pub fn validate_report(r: &Report) -> Result<(), String> {
 async fn ingest(
     State(state): State<Shared>,
     AgentAuth(agent): AgentAuth,
-    body: Bytes,
+    ReportBody(body): ReportBody,
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
     let received_at = crate::store::now_ms();
-    if body.len() > state.max_report_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "a report may be at most {} bytes",
-            state.max_report_bytes
-        )));
-    }
-    let mut r: Report = parse_json(&body, "report")?;
-    validate_report(&r).map_err(|e| ApiError::BadRequest(format!("invalid report: {e}")))?;
-    if r.agent.host != agent.host {
-        return Err(ApiError::Forbidden(format!(
-            "this agent reports for `{}`, not `{}`",
-            agent.host, r.agent.host
-        )));
-    }
-    let body_text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
+    let Parsed {
+        report: mut r,
+        body: mut body_text,
+        mut body_sha256,
+    } = if body.len() > INLINE_PARSE_BYTES {
+        let host = agent.host.clone();
+        tokio::task::spawn_blocking(move || parse_report(body, &host))
+            .await
+            .map_err(|e| ApiError::Internal(format!("report parser: {e}")))??
+    } else {
+        parse_report(body, &agent.host)?
+    };
     // Waivers the agent claims hold only where the reporter's own cover them.
-    let mut vetted: Option<String> = None;
     let claims_waiver = r.controls.iter().any(|c| {
         c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
     });
@@ -101,11 +133,10 @@ async fn ingest(
         );
         if !refused.is_empty() {
             tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
-            vetted =
-                Some(serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?);
+            body_text = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+            body_sha256 = hex::encode(sha2::Sha256::digest(body_text.as_bytes()));
         }
     }
-    let body_text = vetted.as_deref().unwrap_or(body_text);
     let summary =
         serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
     let new = NewReport {
@@ -118,7 +149,8 @@ async fn ingest(
         started_at: r.started_at.timestamp_millis(),
         finished_at: r.finished_at.timestamp_millis(),
         summary,
-        body: body_text.to_owned(),
+        body: body_text,
+        body_sha256,
         controls: r
             .controls
             .iter()
@@ -427,12 +459,11 @@ pub async fn insert_reports_locked(
     // by an entry per baseline whose hash changed since the last report.
     let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
     for r in &new {
-        let body_sha256 = hex::encode(sha2::Sha256::digest(r.body.as_bytes()));
         entries.push(audit.entry(
             next_seq,
             "report.ingested",
             &r.host,
-            serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
+            serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": r.body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
         ));
         next_seq += 1;
         for data in

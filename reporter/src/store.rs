@@ -232,6 +232,9 @@ pub struct NewReport {
     pub finished_at: i64,
     pub summary: String,
     pub body: String,
+    /// Hex SHA-256 of `body` for its audit entry, computed by the route
+    /// (in parallel), not by the one flusher.
+    pub body_sha256: String,
     /// (control id, title, status)
     pub controls: Vec<(String, String, String)>,
     /// Each control's checks in compact JSON, in `controls` order

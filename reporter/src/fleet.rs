@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Staff;
+use crate::fleet_state;
 use crate::posture::{self, Posture};
 use crate::state::{AppState, Shared};
 
@@ -27,7 +28,10 @@ pub fn routes() -> OpenApiRouter<Shared> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
-    /// Posture as it stood at this time (RFC 3339); now when absent.
+    /// Posture as it stood at the end of the UTC day holding this time
+    /// (RFC 3339), read from the daily roll-ups: day resolution, per control
+    /// counts and status only (host lists empty), a host whose result was not
+    /// received that day counted as `unknown`. The live posture when absent.
     pub at: Option<String>,
 }
 
@@ -40,15 +44,34 @@ fn parse_at(at: Option<&str>) -> ApiResult<i64> {
     }
 }
 
+/// The live posture at `at` (normally now) from the maintained state
+/// (`fleet_state`), with the score, its 30-day trend and the waivers in force.
 pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
-    let rows = state.store.latest_controls(at).await?;
-    let last = state.store.last_report_times(at).await?;
-    let agents = state.store.agents().await?;
     let (controls, control_roles) = state
         .policy()
         .map(|p| (p.controls, p.control_roles))
         .unwrap_or_default();
-    let mut p = posture::compute(at, &rows, &last, &agents, &controls, &control_roles);
+    let mut p = fleet_state::snapshot(&state.store, at)
+        .await?
+        .posture(&controls, &control_roles);
+    p.score = fleet_state::score_of(&p);
+    p.trend = fleet_state::score_trend(&state.store, at, 30).await?;
+    with_waivers(state, p).await
+}
+
+/// The posture at the end of the UTC day holding `at`, from the roll-ups.
+pub async fn posture_on_day(state: &AppState, at: i64) -> ApiResult<Posture> {
+    let (controls, control_roles) = state
+        .policy()
+        .map(|p| (p.controls, p.control_roles))
+        .unwrap_or_default();
+    let mut p = fleet_state::posture_on_day(&state.store, at, &controls, &control_roles).await?;
+    p.trend = fleet_state::score_trend(&state.store, at, 30).await?;
+    p.score = p.trend.last().and_then(|t| t.score);
+    Ok(p)
+}
+
+async fn with_waivers(state: &AppState, mut p: Posture) -> ApiResult<Posture> {
     p.waivers = crate::waivers::list_views(state)
         .await?
         .into_iter()
@@ -88,8 +111,13 @@ async fn get_posture(
     _staff: Staff,
     Query(q): Query<AtQuery>,
 ) -> ApiResult<Json<Posture>> {
-    let at = parse_at(q.at.as_deref())?;
-    Ok(Json(compute_posture(&state, at).await?))
+    match q.at.as_deref() {
+        None => Ok(Json(compute_posture(&state, crate::store::now_ms()).await?)),
+        Some(_) => {
+            let at = parse_at(q.at.as_deref())?;
+            Ok(Json(posture_on_day(&state, at).await?))
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,22 +137,18 @@ pub struct HostsResponse {
 }
 
 async fn host_summaries(state: &AppState) -> ApiResult<Vec<HostSummary>> {
-    let at = crate::store::now_ms();
-    let p = compute_posture(state, at).await?;
     let agents = state.store.agents().await?;
-    Ok(p.hosts
+    let hosts = fleet_state::fleet_hosts(&state.store, &agents, crate::store::now_ms()).await?;
+    Ok(hosts
         .into_iter()
-        .map(|h| {
-            let a = agents.iter().find(|a| a.host == h.host);
-            HostSummary {
-                agent_id: a.map(|a| a.id.clone()),
-                roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
-                host: h.host,
-                last_report_at: h.last_report_at,
-                last_report_id: h.last_report_id,
-                stale: h.stale,
-                revoked: h.revoked,
-            }
+        .map(|h| HostSummary {
+            host: h.host,
+            agent_id: h.agent_id,
+            roles: h.roles,
+            last_report_at: h.last_report_at,
+            last_report_id: h.last_report_id,
+            stale: h.stale,
+            revoked: h.revoked,
         })
         .collect())
 }
@@ -142,7 +166,8 @@ async fn list_hosts(State(state): State<Shared>, _staff: Staff) -> ApiResult<Jso
 pub struct HostDetail {
     #[serde(flatten)]
     pub summary: HostSummary,
-    /// The newest status of each control on this host.
+    /// Each control's latest result on this host (across reports, kept
+    /// after the reports are pruned), in the policy's order.
     pub controls: Vec<HostControl>,
     pub recent_reports: Vec<ReportListItem>,
 }
@@ -151,8 +176,15 @@ pub struct HostDetail {
 pub struct HostControl {
     pub id: String,
     pub title: String,
+    /// `unknown` while the host is stale.
     pub status: String,
+    /// The agent's finished_at of the report the result came in.
     pub verified_at: String,
+    /// The status the host reported (staleness not applied).
+    pub reported_status: String,
+    pub report_id: String,
+    /// The control's checks with their findings.
+    pub checks: Vec<fleet_state::CheckBrief>,
 }
 
 /// One host: its last reports and each control's newest status.
@@ -168,16 +200,23 @@ async fn get_host(
         .into_iter()
         .find(|h| h.host == host)
         .ok_or_else(|| ApiError::NotFound(format!("no host `{host}`")))?;
-    let rows = state.store.latest_controls(crate::store::now_ms()).await?;
+    let policy = state.policy().map(|p| p.controls).unwrap_or_default();
     let stale = summary.stale;
-    let controls = rows
+    let controls = fleet_state::host_results(&state.store, &host, &policy)
+        .await?
         .into_iter()
-        .filter(|r| r.host == host)
         .map(|r| HostControl {
             id: r.control_id,
             title: r.title,
-            status: if stale { "unknown".into() } else { r.status },
-            verified_at: posture::rfc3339(r.finished_at),
+            status: if stale {
+                "unknown".into()
+            } else {
+                r.status.clone()
+            },
+            verified_at: r.finished_at,
+            reported_status: r.status,
+            report_id: r.report_id,
+            checks: r.checks,
         })
         .collect();
     let recent_reports = report_items(&state, Some(&host), 10).await?;

@@ -124,6 +124,7 @@ async fn ingest(
             .iter()
             .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
             .collect(),
+        checks: crate::fleet_state::compact_checks(&r),
         baselines: crate::baselines::seen_in(&r),
     };
     match store(&state, new).await? {
@@ -404,6 +405,8 @@ pub async fn insert_reports_locked(
         }
         q.execute(&mut *tx).await?;
     }
+    // 3b. The maintained fleet state (latest results, roll-ups).
+    crate::fleet_state::apply(&mut tx, store.backend, &new, now).await?;
     // 4. The agents heard from.
     let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
     agents.sort_unstable();

@@ -42,6 +42,7 @@ pub mod export;
 pub mod exports;
 pub mod extract;
 pub mod fleet;
+pub mod fleet_state;
 pub mod ingest;
 pub mod intake;
 pub mod merkle;

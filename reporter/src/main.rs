@@ -612,7 +612,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot compute the posture: {e}"))?;
             let mut reports = Vec::new();
-            for (host, at, id) in state.store.last_report_times(now).await? {
+            for (host, at, id) in vigil_reporter::fleet_state::last_reports(&state.store).await? {
                 if let Some(body) = state.store.report_body(&id).await? {
                     reports.push((host, at, body));
                 }

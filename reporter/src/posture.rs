@@ -10,7 +10,7 @@
 //! policy counts as `unknown` for it; a host outside the control's roles is
 //! left out of its counts and listed in `hosts_not_applicable`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -57,6 +57,18 @@ pub struct Posture {
     /// Waivers in force now (apart from the statuses they produce), soonest
     /// expiry first; `expiring_soon` within 14 days.
     pub waivers: Vec<WaiverSummary>,
+    /// Fleet compliance score (0..=1): the share of applicable host ×
+    /// control results that are pass, attested or waived; a stale host's
+    /// results and applicable controls never reported count as unknown (not
+    /// compliant). None when there is no result.
+    pub score: Option<f64>,
+    /// The score of each of the last 30 UTC days, oldest first, from the
+    /// daily roll-ups (see `fleet_state`).
+    pub trend: Vec<crate::fleet_state::TrendPoint>,
+    /// `live` (the maintained latest results, staleness judged at `at`) or
+    /// `day` (`?at=`: the roll-ups at the end of the UTC day holding `at`;
+    /// host lists are then empty).
+    pub resolution: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -103,6 +115,11 @@ pub fn host_roles<'a>(agents: &'a [AgentRow], host: &str) -> &'a [String] {
         .map_or(&[], |a| a.roles.as_slice())
 }
 
+/// The posture at `at` from each (host, control)'s latest result (`rows`),
+/// each host's newest report (`last_reports`: host, finished_at, report_id)
+/// and the agents. O(rows + hosts × controls) with maps: no per-row search.
+/// Controls come in the published policy's order (`policy_controls`), then
+/// controls only hosts know of, in order of appearance in `rows`.
 pub fn compute(
     at: i64,
     rows: &[ControlRow],
@@ -111,26 +128,31 @@ pub fn compute(
     policy_controls: &[(String, String)],
     control_roles: &BTreeMap<String, Vec<String>>,
 ) -> Posture {
-    let mut hosts: Vec<HostState> = Vec::new();
-    let mut stale_hosts: Vec<&str> = Vec::new();
-    let mut names: Vec<&str> = agents.iter().map(|a| a.host.as_str()).collect();
-    for (h, _, _) in last_reports {
-        if !names.contains(&h.as_str()) {
-            names.push(h);
-        }
+    // The newest agent of each host (agents come newest first per host).
+    let mut agent_of: HashMap<&str, &AgentRow> = HashMap::with_capacity(agents.len());
+    for a in agents {
+        agent_of.entry(a.host.as_str()).or_insert(a);
     }
-    names.sort();
-    names.dedup();
-    for name in names {
-        let last = last_reports.iter().find(|(h, _, _)| h == name);
-        let agent = agents.iter().find(|a| a.host == name);
+    let mut last_of: HashMap<&str, &(String, i64, String)> =
+        HashMap::with_capacity(last_reports.len());
+    for l in last_reports {
+        last_of.entry(l.0.as_str()).or_insert(l);
+    }
+    let mut names: Vec<&str> = agent_of.keys().copied().collect();
+    names.extend(last_of.keys().filter(|h| !agent_of.contains_key(*h)));
+    names.sort_unstable();
+    let mut hosts: Vec<HostState> = Vec::with_capacity(names.len());
+    let mut stale_hosts: HashSet<&str> = HashSet::new();
+    for name in &names {
+        let last = last_of.get(name);
+        let agent = agent_of.get(name);
         let interval = agent.map_or(900, |a| a.interval_secs);
         let stale = is_stale(last.map(|l| l.1), interval, at);
         if stale {
-            stale_hosts.push(name);
+            stale_hosts.insert(name);
         }
         hosts.push(HostState {
-            host: name.to_owned(),
+            host: (*name).to_owned(),
             last_report_at: last.map(|l| rfc3339(l.1)),
             last_report_id: last.map(|l| l.2.clone()),
             stale,
@@ -140,48 +162,48 @@ pub fn compute(
     }
     let no_roles: Vec<String> = Vec::new();
     let roles_of = |id: &str| control_roles.get(id).unwrap_or(&no_roles);
-    let host_applies = |id: &str, host: &str| applies(roles_of(id), host_roles(agents, host));
+    let roles_of_host = |host: &str| agent_of.get(host).map_or(&[][..], |a| a.roles.as_slice());
+    let host_applies = |id: &str, host: &str| applies(roles_of(id), roles_of_host(host));
 
     // In policy order, then controls only hosts know of, in order of appearance.
-    let mut by_control: Vec<(&str, (String, Vec<HostResult>))> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut by_control: Vec<(&str, String, Vec<HostResult>)> = Vec::new();
     for (id, title) in policy_controls {
-        if !by_control.iter().any(|(k, _)| k == id) {
-            by_control.push((id, (title.clone(), Vec::new())));
+        if !index.contains_key(id.as_str()) {
+            index.insert(id, by_control.len());
+            by_control.push((id, title.clone(), Vec::new()));
         }
     }
+    let in_policy = by_control.len();
     for r in rows.iter().filter(|r| host_applies(&r.control_id, &r.host)) {
-        let status = if stale_hosts.contains(&r.host.as_str()) {
+        let status = if stale_hosts.contains(r.host.as_str()) {
             "unknown"
         } else {
             r.status.as_str()
         };
-        let i = match by_control.iter().position(|(k, _)| *k == r.control_id) {
-            Some(i) => i,
-            None => {
-                by_control.push((&r.control_id, (r.title.clone(), Vec::new())));
-                by_control.len() - 1
-            }
-        };
-        if let Some((_, e)) = by_control.get_mut(i) {
-            e.1.push((r.host.as_str(), status, r.finished_at));
+        let i = *index.entry(r.control_id.as_str()).or_insert_with(|| {
+            by_control.push((&r.control_id, r.title.clone(), Vec::new()));
+            by_control.len() - 1
+        });
+        if let Some(e) = by_control.get_mut(i) {
+            e.2.push((r.host.as_str(), status, r.finished_at));
         }
     }
     // An applicable host that never reported a control of the policy: unknown.
-    for (id, (_, results)) in by_control.iter_mut() {
-        let id: &str = id;
-        if !policy_controls.iter().any(|(p, _)| p == id) {
-            continue;
-        }
+    for (id, _, results) in by_control.iter_mut().take(in_policy) {
+        let reported: HashSet<&str> = results.iter().map(|r| r.0).collect();
         for h in hosts.iter().filter(|h| !h.revoked) {
-            if host_applies(id, &h.host) && !results.iter().any(|r| r.0 == h.host) {
+            if !reported.contains(h.host.as_str()) && host_applies(id, &h.host) {
                 results.push((h.host.as_str(), "unknown", 0));
             }
         }
+    }
+    for (_, _, results) in by_control.iter_mut() {
         results.sort_by(|a, b| a.0.cmp(b.0));
     }
     let controls = by_control
         .into_iter()
-        .map(|(id, (title, results))| {
+        .map(|(id, title, results)| {
             let mut counts: BTreeMap<String, u32> = BTreeMap::new();
             for (_, s, _) in &results {
                 *counts.entry((*s).to_owned()).or_default() += 1;
@@ -245,6 +267,9 @@ pub fn compute(
         controls,
         hosts,
         waivers: vec![],
+        score: None,
+        trend: vec![],
+        resolution: "live".into(),
     }
 }
 

@@ -69,6 +69,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_one_active_agent.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/sqlite/0021_fleet_state.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -115,6 +119,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         13,
         include_str!("../migrations/postgres/0013_one_active_agent.sql"),
+    ),
+    (
+        21,
+        include_str!("../migrations/postgres/0021_fleet_state.sql"),
     ),
 ];
 
@@ -212,6 +220,9 @@ pub struct NewReport {
     pub body: String,
     /// (control id, title, status)
     pub controls: Vec<(String, String, String)>,
+    /// Each control's checks in compact JSON, in `controls` order
+    /// (`fleet_state::compact_checks`).
+    pub checks: Vec<String>,
     /// The file_integrity baselines the report carries, remembered in the
     /// same transaction (the baselines feature).
     pub baselines: Vec<Seen>,

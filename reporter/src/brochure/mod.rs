@@ -442,7 +442,7 @@ pub async fn gather(state: &AppState) -> anyhow::Result<Trust> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot compute the posture: {e}"))?;
     let mut reports = Vec::new();
-    for (host, at, id) in state.store.last_report_times(now).await? {
+    for (host, at, id) in crate::fleet_state::last_reports(&state.store).await? {
         if let Some(body) = state.store.report_body(&id).await? {
             reports.push((id, host, at, body));
         }

@@ -221,13 +221,7 @@ pub async fn advance_all(state: &AppState, actor: &str) -> Result<(), StoreError
 }
 
 async fn last_seen_map(state: &AppState) -> Result<BTreeMap<String, i64>, StoreError> {
-    Ok(state
-        .store
-        .last_report_times(now_ms())
-        .await?
-        .into_iter()
-        .map(|(h, t, _)| (h, t))
-        .collect())
+    crate::fleet_state::last_seen(&state.store).await
 }
 
 /// The pending phase of a closure in `state`, if any.

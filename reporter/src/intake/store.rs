@@ -405,11 +405,11 @@ pub async fn transition_with(
             .policy()
             .map(|p| p.controls.into_iter().map(|c| c.0).collect())
             .unwrap_or_default();
-        let reported = state.store.latest_controls(now_ms()).await?;
+        let reported = crate::fleet_state::reported_controls(&state.store).await?;
         if let Some(x) = c
             .controls
             .iter()
-            .find(|x| !policy.contains(x) && !reported.iter().any(|r| &r.control_id == *x))
+            .find(|x| !policy.contains(x) && !reported.contains(x))
         {
             return Err(ApiError::BadRequest(format!("no control `{x}`")));
         }

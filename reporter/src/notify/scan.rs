@@ -78,7 +78,7 @@ async fn change(
 }
 
 async fn controls(state: &AppState, now: i64) -> Result<(), StoreError> {
-    let rows = state.store.latest_controls(now).await?;
+    let rows = crate::fleet_state::latest(&state.store).await?;
     let known = states(state, "control|").await?;
     for r in rows {
         let subject = format!("control|{}|{}", r.host, r.control_id);
@@ -112,7 +112,7 @@ async fn controls(state: &AppState, now: i64) -> Result<(), StoreError> {
 }
 
 async fn hosts(state: &AppState, now: i64) -> Result<(), StoreError> {
-    let last = state.store.last_report_times(now).await?;
+    let last = crate::fleet_state::last_reports(&state.store).await?;
     let agents = state.store.agents().await?;
     let known = states(state, "host|").await?;
     for a in agents.iter().filter(|a| a.revoked_at.is_none()) {
@@ -208,7 +208,7 @@ async fn expiring(state: &AppState, now: i64, mem: &mut Memory) -> Result<(), St
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let mut notices = Vec::new();
-    let newest = state.store.last_report_times(now).await?;
+    let newest = crate::fleet_state::last_reports(&state.store).await?;
     mem.ends.retain(|h, _| newest.iter().any(|n| &n.0 == h));
     for (host, _at, id) in newest {
         if mem.ends.get(&host).is_none_or(|(seen, _)| *seen != id) {

@@ -1,10 +1,15 @@
 //! The staff HTML pages end to end: authentication (Bearer, the login form's
 //! strict session cookie, one-time login links), CSRF on forms, filters,
 //! escaping, and every page loaded in real headless Chromium with screenshots
-//! kept under `target/screenshots/staff-pages/` for a person to look at.
+//! kept under `target/screenshots/staff-pages/` for a person to look at. The
+//! fleet pages at scale (overview, host list, control, host) are in
+//! `staff/fleet_views.rs`.
 
 #[path = "staff/seed.rs"]
 mod seed;
+
+#[path = "staff/fleet_views.rs"]
+mod fleet_views;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -324,7 +329,12 @@ fn pages_in_headless_chromium() {
         (
             "control-SP-5",
             "/reports/controls/SP-5",
-            &["SP-5", "<svg", "Hosts now"],
+            &[
+                "SP-5",
+                "<svg",
+                "What to do about its findings",
+                "unexpected_open_port",
+            ],
         ),
         (
             "host-web-2",

@@ -2,17 +2,18 @@
 //! question a page asks (the controls' counts with their first failing hosts,
 //! one page of hosts, one control's hosts, one host's latest results). The
 //! pages call nothing else of the store, so where the answers come from is
-//! decided here alone.
+//! decided here alone: the state `fleet_state` maintains at ingest (latest
+//! result per host and control, newest report per host, daily roll-ups),
+//! never a scan of stored reports.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::views::{self, HostFilter, Staleness};
 use crate::error::PageError;
+use crate::fleet_state;
 use crate::state::AppState;
-use crate::store::StoreError;
 
 /// One control of the overview.
 #[derive(Debug, Clone, Serialize)]
@@ -34,10 +35,9 @@ pub struct HostLine {
     pub last_report_ms: Option<i64>,
     pub stale: bool,
     pub revoked: bool,
-    /// Its worst control status ([`views::WORST_FIRST`]).
+    /// Its worst control status ([`views::WORST_FIRST`]); `unknown` when
+    /// stale or never reported.
     pub worst: String,
-    /// How many of its controls fail.
-    pub failing: u64,
 }
 
 /// The fleet's hosts in numbers.
@@ -58,101 +58,63 @@ pub struct ControlHost {
     pub at_ms: i64,
 }
 
-/// One host's newest result of a control, with its report.
-#[derive(Debug, Clone)]
-pub struct LatestControl {
-    pub id: String,
-    pub title: String,
-    pub status: String,
-    pub at_ms: i64,
-    pub report_id: String,
+fn roles_and_policy(state: &AppState) -> (Vec<(String, String)>, BTreeMap<String, Vec<String>>) {
+    state
+        .policy()
+        .map(|p| (p.controls, p.control_roles))
+        .unwrap_or_default()
 }
 
-fn se(e: sqlx::Error) -> PageError {
-    StoreError::from(e).into()
+fn counts64(c: &BTreeMap<String, u32>) -> BTreeMap<String, u64> {
+    c.iter().map(|(k, v)| (k.clone(), u64::from(*v))).collect()
 }
 
-/// Every host's worst status and staleness, from the posture.
-struct Fleet {
-    posture: crate::posture::Posture,
-    lines: Vec<HostLine>,
+fn rank(s: &str) -> usize {
+    views::WORST_FIRST
+        .iter()
+        .position(|w| *w == s)
+        .unwrap_or(views::WORST_FIRST.len())
 }
 
-async fn fleet(state: &AppState, now: i64) -> Result<Fleet, PageError> {
-    let posture = crate::fleet::compute_posture(state, now).await?;
-    let last: BTreeMap<String, i64> = state
-        .store
-        .last_report_times(now)
+/// Every host with its worst status (staleness applied), from the
+/// maintained state.
+async fn all_hosts(state: &AppState, now: i64) -> Result<Vec<HostLine>, PageError> {
+    let agents = state.store.agents().await?;
+    Ok(fleet_state::fleet_hosts(&state.store, &agents, now)
         .await?
         .into_iter()
-        .map(|(h, t, _)| (h, t))
-        .collect();
-    let lines = posture
-        .hosts
-        .iter()
-        .map(|h| {
-            let mut statuses: Vec<&str> = Vec::new();
-            let mut failing = 0;
-            for c in &posture.controls {
-                if c.hosts_not_applicable.contains(&h.host) {
-                    continue;
-                }
-                let s = if c.hosts_failing.contains(&h.host) {
-                    failing += 1;
-                    "fail"
-                } else if c.hosts_error.contains(&h.host) {
-                    "error"
-                } else if c.hosts_unknown.contains(&h.host) {
-                    "unknown"
-                } else {
-                    "pass"
-                };
-                statuses.push(s);
-            }
-            HostLine {
-                host: h.host.clone(),
-                roles: h.roles.clone(),
-                last_report_ms: last.get(&h.host).copied(),
-                stale: h.stale,
-                revoked: h.revoked,
-                worst: if h.stale {
-                    "unknown".into()
-                } else {
-                    views::worst(statuses).to_owned()
-                },
-                failing,
-            }
+        .map(|h| HostLine {
+            host: h.host,
+            roles: h.roles,
+            last_report_ms: h.last_report_ms,
+            stale: h.stale,
+            revoked: h.revoked,
+            worst: h.status,
         })
-        .collect();
-    Ok(Fleet { posture, lines })
+        .collect())
 }
 
 /// The overview: every control with its counts and first `n` failing hosts,
-/// the hosts in numbers, and (pass, attested, …) counts over every result.
+/// and the hosts in numbers.
 pub async fn overview(
     state: &AppState,
     now: i64,
     n: usize,
 ) -> Result<(Vec<ControlLine>, HostsSummary), PageError> {
-    let f = fleet(state, now).await?;
-    let controls = f
-        .posture
-        .controls
-        .iter()
+    let (policy, roles) = roles_and_policy(state);
+    let controls = fleet_state::control_summaries(&state.store, now, &policy, &roles, n)
+        .await?
+        .into_iter()
         .map(|c| ControlLine {
-            id: c.id.clone(),
-            title: c.title.clone(),
-            counts: c
-                .counts
-                .iter()
-                .map(|(k, v)| (k.clone(), u64::from(*v)))
-                .collect(),
-            failing: c.hosts_failing.iter().take(n).cloned().collect(),
-            failing_total: c.hosts_failing.len() as u64,
+            counts: counts64(&c.counts),
+            failing_total: c.failing_total as u64,
+            failing: c.failing,
+            id: c.id,
+            title: c.title,
         })
         .collect();
     let mut s = HostsSummary::default();
-    for h in &f.lines {
+    for h in all_hosts(state, now).await? {
         s.total += 1;
         s.stale += u64::from(h.stale && !h.revoked);
         s.revoked += u64::from(h.revoked);
@@ -160,7 +122,7 @@ pub async fn overview(
             *s.by_role.entry(r.clone()).or_default() += 1;
         }
         if !h.revoked {
-            *s.by_worst.entry(h.worst.clone()).or_default() += 1;
+            *s.by_worst.entry(h.worst).or_default() += 1;
         }
     }
     Ok((controls, s))
@@ -173,29 +135,23 @@ pub async fn hosts(
     now: i64,
     f: &HostFilter,
 ) -> Result<(Vec<HostLine>, u64), PageError> {
-    let mut lines = fleet(state, now).await?.lines;
+    let needle = f.q.as_ref().map(|q| q.to_lowercase());
+    let mut lines = all_hosts(state, now).await?;
     lines.retain(|h| {
         f.status.as_ref().is_none_or(|s| &h.worst == s)
             && f.role.as_ref().is_none_or(|r| h.roles.contains(r))
-            && f.q
+            && needle
                 .as_ref()
-                .is_none_or(|q| h.host.to_lowercase().contains(&q.to_lowercase()))
+                .is_none_or(|q| h.host.to_lowercase().contains(q.as_str()))
             && match f.stale {
                 None => true,
                 Some(Staleness::Stale) => h.stale,
                 Some(Staleness::Fresh) => !h.stale,
             }
     });
-    let rank = |s: &str| {
-        views::WORST_FIRST
-            .iter()
-            .position(|w| *w == s)
-            .unwrap_or(99)
-    };
     lines.sort_by(|a, b| {
         rank(&a.worst)
             .cmp(&rank(&b.worst))
-            .then(b.failing.cmp(&a.failing))
             .then_with(|| a.host.cmp(&b.host))
     });
     let total = lines.len() as u64;
@@ -208,8 +164,9 @@ pub async fn hosts(
     Ok((rows, total))
 }
 
-/// The control's posture (None: no such control) and one page of its hosts,
-/// optionally of one status, failing first.
+/// The control (None: neither the policy nor any host knows it) with its
+/// hosts per status, and one page of its hosts, optionally of one status,
+/// worst first then by name.
 pub async fn control_hosts(
     state: &AppState,
     now: i64,
@@ -218,47 +175,35 @@ pub async fn control_hosts(
     offset: u64,
     limit: u32,
 ) -> Result<Option<(ControlLine, Vec<ControlHost>, u64)>, PageError> {
-    let f = fleet(state, now).await?;
-    let Some(c) = f.posture.controls.iter().find(|c| c.id == id) else {
-        return Ok(None);
+    let (policy, roles) = roles_and_policy(state);
+    let all = fleet_state::control_hosts(&state.store, now, id, &roles, None, 0, usize::MAX)
+        .await?
+        .items;
+    let title = match policy.iter().find(|(p, _)| p == id) {
+        Some((_, t)) => t.clone(),
+        // A control of an older policy that some host still reports.
+        None if all.iter().any(|h| h.finished_at.is_some()) => id.to_owned(),
+        None => return Ok(None),
     };
-    let latest = state.store.latest_controls(now).await?;
-    let stale: Vec<&str> = f
-        .posture
-        .hosts
-        .iter()
-        .filter(|h| h.stale)
-        .map(|h| h.host.as_str())
-        .collect();
-    let mut rows: Vec<ControlHost> = latest
-        .iter()
-        .filter(|r| r.control_id == id && !c.hosts_not_applicable.contains(&r.host))
-        .map(|r| ControlHost {
-            host: r.host.clone(),
-            status: if stale.contains(&r.host.as_str()) {
-                "unknown".into()
-            } else {
-                r.status.clone()
-            },
-            at_ms: r.finished_at,
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut failing = 0u64;
+    for h in &all {
+        *counts.entry(h.status.clone()).or_default() += 1;
+        failing += u64::from(h.status == "fail");
+    }
+    let mut rows: Vec<ControlHost> = all
+        .into_iter()
+        .filter(|h| status.is_none_or(|s| h.status == s))
+        .map(|h| ControlHost {
+            at_ms: h
+                .finished_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(0, |t| t.timestamp_millis()),
+            host: h.host,
+            status: h.status,
         })
         .collect();
-    for h in &c.hosts_unknown {
-        if !rows.iter().any(|r| &r.host == h) {
-            rows.push(ControlHost {
-                host: h.clone(),
-                status: "unknown".into(),
-                at_ms: 0,
-            });
-        }
-    }
-    rows.retain(|r| status.is_none_or(|s| r.status == s));
-    let rank = |s: &str| {
-        views::WORST_FIRST
-            .iter()
-            .position(|w| *w == s)
-            .unwrap_or(99)
-    };
     rows.sort_by(|a, b| {
         rank(&a.status)
             .cmp(&rank(&b.status))
@@ -271,112 +216,73 @@ pub async fn control_hosts(
         .take(limit as usize)
         .collect();
     let line = ControlLine {
-        id: c.id.clone(),
-        title: c.title.clone(),
-        counts: c
-            .counts
-            .iter()
-            .map(|(k, v)| (k.clone(), u64::from(*v)))
-            .collect(),
+        id: id.to_owned(),
+        title,
+        counts,
         failing: Vec::new(),
-        failing_total: c.hosts_failing.len() as u64,
+        failing_total: failing,
     };
     Ok(Some((line, rows, total)))
 }
 
 /// The host's line (None: no such host).
 pub async fn host(state: &AppState, now: i64, host: &str) -> Result<Option<HostLine>, PageError> {
-    Ok(fleet(state, now)
+    Ok(all_hosts(state, now)
         .await?
-        .lines
         .into_iter()
         .find(|h| h.host == host))
 }
 
-/// The newest result of every control the host ever reported, with the
-/// report that holds it (a control missing from the newest report keeps
-/// the result of the report that last had it).
-pub async fn host_latest(state: &AppState, host: &str) -> Result<Vec<LatestControl>, PageError> {
-    let rows = sqlx::query(
-        "SELECT cr.control_id, cr.title, cr.status, cr.finished_at, cr.report_id FROM control_results cr \
-         JOIN (SELECT control_id, MAX(finished_at) AS f FROM control_results WHERE host = $1 GROUP BY control_id) l \
-         ON cr.control_id = l.control_id AND cr.finished_at = l.f WHERE cr.host = $1 ORDER BY cr.control_id, cr.report_id",
-    )
-    .bind(host)
-    .fetch_all(&state.store.pool)
-    .await
-    .map_err(se)?;
-    let mut out: Vec<LatestControl> = Vec::new();
-    for r in &rows {
-        let c = LatestControl {
-            id: r.try_get("control_id").map_err(se)?,
-            title: r.try_get("title").map_err(se)?,
-            status: r.try_get("status").map_err(se)?,
-            at_ms: r.try_get("finished_at").map_err(se)?,
-            report_id: r.try_get("report_id").map_err(se)?,
-        };
-        if out.last().is_some_and(|l| l.id == c.id) {
-            continue;
-        }
-        out.push(c);
-    }
-    Ok(out)
+/// The newest result of every control the host ever reported, with its
+/// checks (a control missing from the newest report keeps the result of
+/// the report that last had it), in the policy's order.
+pub async fn host_latest(
+    state: &AppState,
+    host: &str,
+) -> Result<Vec<fleet_state::HostResult>, PageError> {
+    let (policy, _) = roles_and_policy(state);
+    Ok(fleet_state::host_results(&state.store, host, &policy).await?)
 }
 
-/// Per day of the last `days`, (results per status) over every control and
-/// host: the compliance trend.
+/// The fleet compliance score of each of the last `days` days (0..=100),
+/// from the daily roll-ups.
 pub async fn trend(
     state: &AppState,
     now: i64,
-    days: i64,
-) -> Result<Vec<super::chart::Day>, PageError> {
-    let from = now - days * 86_400_000;
-    let rows = sqlx::query(
-        "SELECT host, control_id, status, finished_at FROM control_results WHERE finished_at <= $1 ORDER BY finished_at",
-    )
-    .bind(now)
-    .fetch_all(&state.store.pool)
-    .await
-    .map_err(se)?;
-    let mut history: Vec<(String, String, i64)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let host: String = r.try_get("host").map_err(se)?;
-        let control: String = r.try_get("control_id").map_err(se)?;
-        history.push((
-            format!("{host}\u{0}{control}"),
-            r.try_get("status").map_err(se)?,
-            r.try_get("finished_at").map_err(se)?,
-        ));
-    }
-    Ok(super::chart::days(&history, from, now))
+    days: u32,
+) -> Result<Vec<(String, Option<f64>)>, PageError> {
+    Ok(fleet_state::score_trend(&state.store, now, days)
+        .await?
+        .into_iter()
+        .map(|p| (p.day, p.score.map(|s| s * 100.0)))
+        .collect())
 }
 
-/// One control's results per day of the last `days` (hosts per status at
-/// the end of each day).
+/// One control's hosts per status at the end of each of the last `days`
+/// days, from the daily roll-ups (one small read per day).
 pub async fn control_trend(
     state: &AppState,
     now: i64,
     id: &str,
     days: i64,
 ) -> Result<Vec<super::chart::Day>, PageError> {
-    let from = now - days * 86_400_000;
-    let rows = sqlx::query(
-        "SELECT host, status, finished_at FROM control_results WHERE control_id = $1 AND finished_at <= $2 ORDER BY finished_at",
-    )
-    .bind(id)
-    .bind(now)
-    .fetch_all(&state.store.pool)
-    .await
-    .map_err(se)?;
-    let mut history: Vec<(String, String, i64)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        history.push((
-            r.try_get("host").map_err(se)?,
-            r.try_get("status").map_err(se)?,
-            r.try_get("finished_at").map_err(se)?,
-        ));
+    let (policy, roles) = roles_and_policy(state);
+    let mut out = Vec::new();
+    for back in (0..days).rev() {
+        let at = now - back * fleet_state::DAY_MS;
+        let p = fleet_state::posture_on_day(&state.store, at, &policy, &roles).await?;
+        let counts = p
+            .controls
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| c.counts)
+            .unwrap_or_default();
+        let date = chrono::DateTime::from_timestamp_millis(fleet_state::day_of(at))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        out.push(super::chart::Day { date, counts });
     }
-    Ok(super::chart::days(&history, from, now))
+    Ok(out)
 }
 
 /// The waivers in force, soonest expiry first.

@@ -45,10 +45,26 @@ fn policy_ids(state: &Shared) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverviewQuery {
+    /// Only controls whose fleet status is this.
+    status: Option<String>,
+    control: Option<String>,
+    /// Only the controls mapped to this framework (`iso27001`, `soc2`, …).
+    framework: Option<String>,
+}
+
 #[derive(Serialize)]
 struct OverviewControl {
     id: String,
     title: String,
+    /// The control's fleet status: its worst host's.
+    status: String,
+    /// `iso27001 A.8.24, A.8.20 · soc2 CC6.7`, from the published policy.
+    frameworks: String,
+    /// Active hosts outside the control's roles.
+    na: u64,
     /// (status, hosts) in [`views::WORST_FIRST`] order, zero counts left out.
     counts: Vec<(String, u64)>,
     applicable: u64,
@@ -75,18 +91,66 @@ fn ordered_counts(counts: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
     v
 }
 
-async fn overview(State(state): State<Shared>, staff: WebStaff) -> Result<Html<String>, PageError> {
+async fn overview(
+    State(state): State<Shared>,
+    staff: WebStaff,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Html<String>, PageError> {
+    let status = views::status_filter(q.status).map_err(bad)?;
+    let control = q.control.filter(|s| !s.trim().is_empty());
+    let framework = q.framework.filter(|s| !s.is_empty());
+    if let Some(f) = &framework {
+        if !vigil_rules::policy::FRAMEWORKS.contains(&f.as_str()) {
+            return Err(bad(format!(
+                "`framework` must be one of {}",
+                vigil_rules::policy::FRAMEWORKS.join(", ")
+            )));
+        }
+    }
+    let mapped = state
+        .policy()
+        .map(|p| p.control_frameworks)
+        .unwrap_or_default();
     let now = now_ms();
     let (mut lines, hosts) = fleet_data::overview(&state, now, FIRST_FAILING).await?;
     views::policy_order(&mut lines, &policy_ids(&state), |c| c.id.as_str());
+    let active = hosts.total - hosts.revoked;
     let mut fleet_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let all_ids: Vec<String> = lines.iter().map(|c| c.id.clone()).collect();
     let controls: Vec<OverviewControl> = lines
         .into_iter()
-        .map(|c| {
+        .filter_map(|c| {
             for (s, n) in &c.counts {
                 *fleet_counts.entry(s.clone()).or_default() += n;
             }
-            OverviewControl {
+            let fleet_status = views::control_status(&c.counts).to_owned();
+            *by_status.entry(fleet_status.clone()).or_default() += 1;
+            let keep = status.as_ref().is_none_or(|s| *s == fleet_status)
+                && control
+                    .as_ref()
+                    .is_none_or(|f| c.id.eq_ignore_ascii_case(f.trim()))
+                && framework
+                    .as_ref()
+                    .is_none_or(|f| mapped.get(&c.id).is_some_and(|m| m.contains_key(f)));
+            if !keep {
+                return None;
+            }
+            let frameworks = mapped
+                .get(&c.id)
+                .map(|m| {
+                    m.iter()
+                        .filter(|(name, _)| framework.as_ref().is_none_or(|f| f == *name))
+                        .map(|(name, ids)| format!("{name} {}", ids.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(" · ")
+                })
+                .unwrap_or_default();
+            let applicable: u64 = c.counts.values().sum();
+            Some(OverviewControl {
+                status: fleet_status,
+                frameworks,
+                na: active.saturating_sub(applicable),
                 score: views::score_text(views::score(&c.counts)),
                 applicable: c.counts.values().sum(),
                 counts: ordered_counts(&c.counts),
@@ -94,21 +158,10 @@ async fn overview(State(state): State<Shared>, staff: WebStaff) -> Result<Html<S
                 failing: c.failing,
                 id: c.id,
                 title: c.title,
-            }
+            })
         })
         .collect();
-    let trend = fleet_data::trend(&state, now, 30).await?;
-    let points: Vec<(String, Option<f64>)> = trend
-        .iter()
-        .map(|d| {
-            let counts: BTreeMap<String, u64> = d
-                .counts
-                .iter()
-                .map(|(k, v)| (k.clone(), u64::from(*v)))
-                .collect();
-            (d.date.clone(), views::score(&counts))
-        })
-        .collect();
+    let points = fleet_data::trend(&state, now, 30).await?;
     let score = views::score(&fleet_counts);
     let week_ago = points
         .len()
@@ -144,6 +197,13 @@ async fn overview(State(state): State<Shared>, staff: WebStaff) -> Result<Html<S
             open_incidents => open_incidents,
             expiring => waivers.iter().filter(|w| w.expiring_soon).count(),
             waivers => waivers,
+            by_status => ordered_counts(&by_status),
+            statuses => views::STATUS_FILTERS,
+            filter_status => status,
+            filter_control => control,
+            filter_framework => framework,
+            frameworks => vigil_rules::policy::FRAMEWORKS,
+            control_ids => all_ids,
         },
     )
 }
@@ -153,7 +213,6 @@ struct HostRow {
     host: String,
     roles: Vec<String>,
     worst: String,
-    failing: u64,
     stale: bool,
     revoked: bool,
     last: Option<When>,
@@ -165,7 +224,6 @@ fn host_row(h: HostLine, now: i64) -> HostRow {
         host: h.host,
         roles: h.roles,
         worst: h.worst,
-        failing: h.failing,
         stale: h.stale,
         revoked: h.revoked,
     }
@@ -339,6 +397,7 @@ struct CheckView {
     check_type: String,
     status: String,
     summary: String,
+    waived_by: Option<String>,
     findings: Vec<FindingView>,
 }
 
@@ -352,38 +411,36 @@ struct HostControl {
     checks: Vec<CheckView>,
 }
 
-fn status_word<T: Serialize>(s: &T) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn checks_view(c: &vigil_rules::report::ControlReport) -> Vec<CheckView> {
-    c.checks
-        .iter()
+fn checks_view(checks: Vec<crate::fleet_state::CheckBrief>) -> Vec<CheckView> {
+    checks
+        .into_iter()
         .map(|k| CheckView {
-            id: k.id.clone(),
-            check_type: k.check_type.clone(),
-            status: status_word(&k.status),
-            summary: k.summary.clone(),
             findings: k
                 .findings
-                .iter()
+                .into_iter()
                 .map(|f| {
                     let fix = vigil_rules::checks::remediation::for_code(&k.check_type, &f.code);
                     FindingView {
-                        code: f.code.clone(),
-                        severity: status_word(&f.severity),
-                        subject: f.subject.clone(),
-                        message: f.message.clone(),
+                        code: f.code,
+                        severity: f.severity,
+                        subject: f.subject,
+                        message: f.message,
                         remediation: fix.map(|r| r.text.to_owned()),
                         reference: fix.and_then(|r| r.reference).map(str::to_owned),
                     }
                 })
                 .collect(),
+            id: k.id,
+            check_type: k.check_type,
+            status: k.status,
+            summary: k.summary,
+            waived_by: k.waived_by,
         })
         .collect()
+}
+
+fn ms_of(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp_millis())
 }
 
 async fn host_page(
@@ -396,41 +453,23 @@ async fn host_page(
         return Err(not_found(format!("no host `{host}`")));
     };
     let latest = fleet_data::host_latest(&state, &host).await?;
-    // The reports holding the newest result of some control: usually the
-    // newest one, plus an older one per control the newest lacks.
-    let mut bodies: BTreeMap<String, vigil_rules::report::Report> = BTreeMap::new();
-    for l in &latest {
-        if bodies.contains_key(&l.report_id) {
-            continue;
-        }
-        if let Some(body) = state.store.report_body(&l.report_id).await? {
-            let r: vigil_rules::report::Report = serde_json::from_str(&body)
-                .map_err(|e| PageError::Internal(format!("stored report: {e}")))?;
-            bodies.insert(l.report_id.clone(), r);
-        }
-    }
     let roles = state.policy().map(|p| p.control_roles).unwrap_or_default();
     let no_roles = Vec::new();
     let mut controls: Vec<HostControl> = Vec::new();
     let mut not_applicable = Vec::new();
     for l in latest {
-        let scope = roles.get(&l.id).unwrap_or(&no_roles);
+        let scope = roles.get(&l.control_id).unwrap_or(&no_roles);
         if !crate::posture::applies(scope, &h.roles) {
-            not_applicable.push(minijinja::context! { id => l.id, roles => scope });
+            not_applicable.push(minijinja::context! { id => l.control_id, roles => scope });
             continue;
         }
-        let checks = bodies
-            .get(&l.report_id)
-            .and_then(|r| r.controls.iter().find(|c| c.id == l.id))
-            .map(checks_view)
-            .unwrap_or_default();
         controls.push(HostControl {
             status: if h.stale { "unknown".into() } else { l.status },
-            at: When::at(l.at_ms, now),
-            id: l.id,
+            at: When::at(ms_of(&l.finished_at), now),
+            id: l.control_id,
             title: l.title,
             report_id: l.report_id,
-            checks,
+            checks: checks_view(l.checks),
         });
     }
     // Controls of the policy the host should run but never reported.
@@ -454,7 +493,17 @@ async fn host_page(
     }
     views::policy_order(&mut controls, &policy_ids(&state), |c| c.id.as_str());
     let reports = state.store.reports(Some(&host), 10).await?;
-    let newest = reports.first().map(|r| r.report_id.clone());
+    // The host inventory its newest stored report carries.
+    let inventory = match reports.first() {
+        Some(r) => match state.store.report_body(&r.report_id).await? {
+            Some(body) => serde_json::from_str::<vigil_rules::report::Report>(&body)
+                .ok()
+                .and_then(|r| r.inventory.map(|i| i.rows()))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     let reports: Vec<_> = reports
         .iter()
         .map(|r| minijinja::context! {
@@ -462,19 +511,6 @@ async fn host_page(
             summary => serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default(),
         })
         .collect();
-    let inventory = match &newest {
-        Some(id) => match bodies.get(id) {
-            Some(r) => r.inventory.as_ref().map(|i| i.rows()).unwrap_or_default(),
-            None => match state.store.report_body(id).await? {
-                Some(body) => serde_json::from_str::<vigil_rules::report::Report>(&body)
-                    .ok()
-                    .and_then(|r| r.inventory.map(|i| i.rows()))
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            },
-        },
-        None => Vec::new(),
-    };
     let counts = {
         let mut m: BTreeMap<String, u64> = BTreeMap::new();
         for c in &controls {

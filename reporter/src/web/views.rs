@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Control statuses from worst to best: a host's status on the host list is
-/// the first of these any of its controls has.
-pub const WORST_FIRST: &[&str] = &["fail", "error", "unknown", "waived", "attested", "pass"];
+/// the first of these any of its controls has (the order `fleet_state` and
+/// the posture judge in).
+pub const WORST_FIRST: &[&str] = &["fail", "error", "unknown", "attested", "waived", "pass"];
 
 /// The statuses a host or a control's hosts can be filtered by.
 pub const STATUS_FILTERS: &[&str] = WORST_FIRST;
@@ -125,6 +126,20 @@ pub fn worst<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'static str {
         return "unknown";
     }
     WORST_FIRST.get(best).copied().unwrap_or("unknown")
+}
+
+/// A control's fleet status from its hosts per status, as the posture
+/// judges it: fail if any host fails; else error; else unknown; else
+/// attested; else waived; else pass (no host at all: unknown).
+pub fn control_status(counts: &BTreeMap<String, u64>) -> &'static str {
+    let has = |s: &str| counts.get(s).is_some_and(|n| *n > 0);
+    if counts.values().sum::<u64>() == 0 {
+        return "unknown";
+    }
+    ["fail", "error", "unknown", "attested", "waived"]
+        .into_iter()
+        .find(|s| has(s))
+        .unwrap_or("pass")
 }
 
 /// The fleet compliance score: the share of (host, control) results that
@@ -402,15 +417,28 @@ mod tests {
     fn worst_status_and_score() {
         assert_eq!(worst(["pass", "attested", "fail", "error"]), "fail");
         assert_eq!(worst(["pass", "waived"]), "waived");
+        assert_eq!(worst(["waived", "attested"]), "attested");
         assert_eq!(worst(["pass", "unknown", "attested"]), "unknown");
         assert_eq!(worst([]), "unknown");
+        let c: BTreeMap<String, u64> = [
+            ("pass".to_owned(), 3),
+            ("waived".to_owned(), 1),
+            ("attested".to_owned(), 1),
+        ]
+        .into();
+        assert_eq!(control_status(&c), "attested");
+        assert_eq!(control_status(&BTreeMap::new()), "unknown");
+        let c: BTreeMap<String, u64> = [("pass".to_owned(), 3), ("fail".to_owned(), 0)].into();
+        assert_eq!(control_status(&c), "pass");
         let mut c = BTreeMap::new();
         assert_eq!(score(&c), None);
         assert_eq!(score_text(score(&c)), "–");
         c.insert("pass".to_owned(), 6u64);
         c.insert("attested".to_owned(), 1);
-        c.insert("waived".to_owned(), 1);
+        c.insert("error".to_owned(), 1);
         assert_eq!(score_text(score(&c)), "87.5 %");
+        c.insert("waived".to_owned(), 1);
+        assert_eq!(score_text(score(&c)), "88.9 %");
         let mut nearly = BTreeMap::new();
         nearly.insert("pass".to_owned(), 9999u64);
         nearly.insert("fail".to_owned(), 1);

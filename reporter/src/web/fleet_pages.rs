@@ -453,7 +453,10 @@ async fn host_page(
         return Err(not_found(format!("no host `{host}`")));
     };
     let latest = fleet_data::host_latest(&state, &host).await?;
-    let roles = state.policy().map(|p| p.control_roles).unwrap_or_default();
+    let (policy, roles) = state
+        .policy()
+        .map(|p| (p.controls, p.control_roles))
+        .unwrap_or_default();
     let no_roles = Vec::new();
     let mut controls: Vec<HostControl> = Vec::new();
     let mut not_applicable = Vec::new();
@@ -466,29 +469,31 @@ async fn host_page(
         controls.push(HostControl {
             status: if h.stale { "unknown".into() } else { l.status },
             at: When::at(ms_of(&l.finished_at), now),
+            // The published policy's wording, else what the agent sent.
+            title: policy
+                .iter()
+                .find(|(id, _)| *id == l.control_id)
+                .map_or(l.title, |(_, t)| t.clone()),
             id: l.control_id,
-            title: l.title,
             report_id: l.report_id,
             checks: checks_view(l.checks),
         });
     }
     // Controls of the policy the host should run but never reported.
-    if let Some(p) = state.policy() {
-        for (id, title) in &p.controls {
-            let scope = roles.get(id).unwrap_or(&no_roles);
-            if crate::posture::applies(scope, &h.roles) && !controls.iter().any(|c| &c.id == id) {
-                controls.push(HostControl {
-                    id: id.clone(),
-                    title: title.clone(),
-                    status: "unknown".into(),
-                    at: When {
-                        exact: String::new(),
-                        ago: "never reported".into(),
-                    },
-                    report_id: String::new(),
-                    checks: Vec::new(),
-                });
-            }
+    for (id, title) in &policy {
+        let scope = roles.get(id).unwrap_or(&no_roles);
+        if crate::posture::applies(scope, &h.roles) && !controls.iter().any(|c| &c.id == id) {
+            controls.push(HostControl {
+                id: id.clone(),
+                title: title.clone(),
+                status: "unknown".into(),
+                at: When {
+                    exact: String::new(),
+                    ago: "never reported".into(),
+                },
+                report_id: String::new(),
+                checks: Vec::new(),
+            });
         }
     }
     views::policy_order(&mut controls, &policy_ids(&state), |c| c.id.as_str());

@@ -58,7 +58,10 @@ pub struct ControlHost {
     pub at_ms: i64,
 }
 
-fn roles_and_policy(state: &AppState) -> (Vec<(String, String)>, BTreeMap<String, Vec<String>>) {
+/// The published policy's (id, title) controls and each control's roles.
+type PolicyScope = (Vec<(String, String)>, BTreeMap<String, Vec<String>>);
+
+fn roles_and_policy(state: &AppState) -> PolicyScope {
     state
         .policy()
         .map(|p| (p.controls, p.control_roles))

@@ -1,10 +1,15 @@
 //! The staff HTML pages end to end: authentication (Bearer, the login form's
 //! strict session cookie, one-time login links), CSRF on forms, filters,
 //! escaping, and every page loaded in real headless Chromium with screenshots
-//! kept under `target/screenshots/staff-pages/` for a person to look at.
+//! kept under `target/screenshots/staff-pages/` for a person to look at. The
+//! fleet pages at scale (overview, host list, control, host) are in
+//! `staff/fleet_views.rs`.
 
 #[path = "staff/seed.rs"]
 mod seed;
+
+#[path = "staff/fleet_views.rs"]
+mod fleet_views;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -218,16 +223,14 @@ fn login_form_session_cookie_csrf_and_filters() {
     };
     let (s, all) = get("/");
     assert_eq!(s, 200);
-    for text in [
-        "Fleet overview",
-        "web-1",
-        "web-2",
-        "db-1",
-        "✗ FAIL",
-        "✓ pass",
-        "✓ attested",
-    ] {
+    // The overview names failing hosts only; every host is on the host list.
+    for text in ["Fleet overview", "web-2", "✗ FAIL", "✓ pass", "✓ attested"] {
         assert!(all.contains(text), "overview lacks {text}");
+    }
+    let (s, hosts) = get("/reports/hosts");
+    assert_eq!(s, 200);
+    for h in ["web-1", "web-2", "db-1"] {
+        assert!(hosts.contains(&format!(">{h}</a>")), "host list lacks {h}");
     }
     let (_, failing) = get("/?status=fail");
     assert!(
@@ -324,7 +327,12 @@ fn pages_in_headless_chromium() {
         (
             "control-SP-5",
             "/reports/controls/SP-5",
-            &["SP-5", "<svg", "Hosts now"],
+            &[
+                "SP-5",
+                "<svg",
+                "What to do about its findings",
+                "port_not_allowed",
+            ],
         ),
         (
             "host-web-2",

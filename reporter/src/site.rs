@@ -103,7 +103,9 @@ fn templates() -> anyhow::Result<Environment<'static>> {
     for (name, text) in [
         ("base.html", include_str!("web/templates/base.html")),
         ("login.html", include_str!("web/templates/login.html")),
+        ("macros.html", include_str!("web/templates/macros.html")),
         ("overview.html", include_str!("web/templates/overview.html")),
+        ("hosts.html", include_str!("web/templates/hosts.html")),
         ("closures.html", include_str!("web/templates/closures.html")),
         ("closure.html", include_str!("web/templates/closure.html")),
         ("control.html", include_str!("web/templates/control.html")),

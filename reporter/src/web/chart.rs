@@ -123,6 +123,65 @@ pub fn svg(days: &[Day], title: &str) -> String {
     s
 }
 
+/// A line of the fleet's compliance score (0 to 100 %) per day, `points`
+/// being (date, score); a day without a score leaves a gap.
+pub fn score_svg(points: &[(String, Option<f64>)], title: &str) -> String {
+    let (w, h, left, bottom, top) = (640.0_f64, 160.0_f64, 40.0_f64, 28.0_f64, 10.0_f64);
+    let plot_h = h - bottom - top;
+    let n = points.len().max(2) as f64;
+    let step = (w - left - 8.0) / (n - 1.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"score-title\" class=\"chart\"><title id=\"score-title\">{}</title>",
+        escape(title)
+    );
+    for pct in [0.0, 50.0, 100.0] {
+        let y = top + plot_h * (1.0 - pct / 100.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{pct} %</text>",
+            w - 4.0,
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    let mut path = String::new();
+    let mut pen_down = false;
+    for (i, (date, score)) in points.iter().enumerate() {
+        let x = left + step * i as f64;
+        let Some(v) = score else {
+            pen_down = false;
+            continue;
+        };
+        let y = top + plot_h * (1.0 - v.clamp(0.0, 100.0) / 100.0);
+        path.push_str(&format!(
+            "{}{x:.1},{y:.1} ",
+            if pen_down { "L" } else { "M" }
+        ));
+        pen_down = true;
+        s.push_str(&format!(
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#17324d\"><title>{}: {v:.1} %</title></circle>",
+            escape(date)
+        ));
+    }
+    if !path.is_empty() {
+        s.push_str(&format!(
+            "<path d=\"{}\" fill=\"none\" stroke=\"#17324d\" stroke-width=\"1.5\"/>",
+            path.trim_end()
+        ));
+    }
+    if let (Some(f), Some(l)) = (points.first(), points.last()) {
+        s.push_str(&format!(
+            "<text x=\"{left}\" y=\"{:.1}\" font-size=\"10\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+            h - 10.0,
+            escape(&f.0),
+            w - 4.0,
+            h - 10.0,
+            escape(&l.0)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -151,5 +210,21 @@ mod tests {
         let svg = svg(&days, "SP-1 <x>");
         assert!(svg.starts_with("<svg") && svg.contains("SP-1 &lt;x&gt;"));
         assert_eq!(svg.matches("<rect").count(), 5);
+    }
+
+    #[test]
+    fn score_line_leaves_gaps_and_escapes() {
+        let pts = vec![
+            ("d1".to_string(), Some(50.0)),
+            ("d2".to_string(), None),
+            ("d3".to_string(), Some(100.0)),
+            ("<d4>".to_string(), Some(90.0)),
+        ];
+        let svg = score_svg(&pts, "score");
+        assert_eq!(svg.matches("<circle").count(), 3);
+        // one move for the first point, one after the gap
+        assert_eq!(svg.matches(" d=\"M").count(), 1);
+        assert!(svg.contains(" M"), "{svg}");
+        assert!(svg.contains("&lt;d4&gt;") && !svg.contains("<d4>"));
     }
 }

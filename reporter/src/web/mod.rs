@@ -7,8 +7,11 @@
 //! JavaScript.
 
 pub mod chart;
+pub mod fleet_data;
+pub mod fleet_pages;
 pub mod pages;
 pub mod session;
+pub mod views;
 
 use axum::Router;
 
@@ -17,6 +20,7 @@ use crate::state::Shared;
 /// The staff pages, the login routes and the public incident pages.
 pub fn router() -> Router<Shared> {
     Router::new()
+        .merge(fleet_pages::router())
         .merge(pages::router())
         .merge(session::router())
 }

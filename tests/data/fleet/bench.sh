@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The fleet views at 10,000 hosts (issue 22): a release reporter on SQLite,
+# seeded by tests/data/fleet/seed.py (see its docstring for what is seeded
+# how), then each view measured with wrk (external, staff Bearer token) at
+# two stored-report counts: after the API rounds, and after padding the
+# store with copies of every report (the views must not read them).
+#
+#   bash tests/data/fleet/bench.sh [HOSTS] [ROUNDS] [PAD] [SECONDS]
+#   defaults: 10000 hosts, 2 hourly rounds through the API, 10 pad copies, 20 s per view
+#
+# Needs: target/release/vigil-reporter (cargo build --release -p vigil-reporter), wrk, curl, python3.
+set -euo pipefail
+HOSTS=${1:-10000}
+ROUNDS=${2:-2}
+PAD=${3:-10}
+SECS=${4:-20}
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+BIN=${BIN:-$ROOT/target/release/vigil-reporter}
+SEED="python3 $ROOT/tests/data/fleet/seed.py"
+WORK=${WORK:-$(mktemp -d /tmp/fleet-bench.XXXXXX)}
+PORT=${PORT:-18622}
+BASE=http://127.0.0.1:$PORT
+SECRET=bench-enroll-secret-0123456789
+ROLE_SECRET=bench-role-secret-0123456789
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
+[ -x "$BIN" ] || { echo "build $BIN first: cargo build --release -p vigil-reporter"; exit 1; }
+
+cat > "$WORK/reporter.yaml" <<YAML
+policy: $ROOT/policies/papyrs.yaml
+organization: Bench
+enroll_role_secrets:
+  - secret: $ROLE_SECRET
+    roles: [app, db, backup, offline_backup]
+YAML
+VIGIL_ENROLL_SECRET=$SECRET VIGIL_LOG=warn "$BIN" serve --plain-http --listen 127.0.0.1:$PORT \
+  --data "$WORK/data" --config "$WORK/reporter.yaml" > "$WORK/reporter.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+TOKEN=$("$BIN" user add bench --role admin --data "$WORK/data")
+DB=$WORK/data/vigil.db
+
+t0=$(date +%s)
+$SEED enroll "$BASE" "$ROLE_SECRET" "$HOSTS" "$WORK/tokens.tsv"
+echo "enrolled $HOSTS hosts in $(( $(date +%s) - t0 )) s"
+t0=$(date +%s)
+$SEED rounds "$BASE" "$WORK/tokens.tsv" "$ROUNDS"
+echo "posted $ROUNDS rounds in $(( $(date +%s) - t0 )) s"
+$SEED rollups "$DB"
+
+FAILING=$(sqlite3 "$DB" "SELECT host FROM latest_results WHERE status = 'fail' ORDER BY host LIMIT 1")
+measure() {
+  local label=$1
+  echo "== $label: $(sqlite3 "$DB" 'SELECT COUNT(*) FROM reports') stored reports, $(sqlite3 "$DB" 'SELECT COUNT(*) FROM latest_hosts') hosts, db $(du -h "$DB" | cut -f1)"
+  for path in / /api/v1/posture "/reports/hosts" "/reports/hosts?status=fail" "/reports/hosts/$FAILING" /reports/controls/SP-5 "/reports/controls/SP-5?status=fail"; do
+    bytes=$(curl -s -o /dev/null -w '%{size_download} %{http_code}' -H "Authorization: Bearer $TOKEN" "$BASE$path")
+    echo "-- $path: bytes/status $bytes; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    wrk -t2 -c4 -d"${SECS}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE$path" \
+      | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors" | tr -s ' ' | paste -sd' '
+  done
+}
+measure "after the API rounds"
+$SEED pad "$DB" "$PAD"
+measure "after padding"
+echo "work dir: $WORK"

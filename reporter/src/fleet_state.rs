@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
+pub use crate::posture::TrendPoint;
 use crate::posture::{self, is_stale, rfc3339};
 use crate::store::{placeholders, AgentRow, Backend, ControlRow, NewReport, Store, StoreError};
 
@@ -803,18 +804,6 @@ pub fn score_of(p: &posture::Posture) -> Option<f64> {
         }
     }
     (all > 0).then(|| ok as f64 / all as f64)
-}
-
-/// One day of the score's trend.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct TrendPoint {
-    /// The UTC day, `YYYY-MM-DD`.
-    pub day: String,
-    /// Share (0..=1) of the day's host × control results that are compliant
-    /// and were received that day; None when no result was known then.
-    pub score: Option<f64>,
-    /// Host × control results known at the end of the day.
-    pub results: u64,
 }
 
 /// One roll-up row.

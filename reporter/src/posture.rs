@@ -64,11 +64,23 @@ pub struct Posture {
     pub score: Option<f64>,
     /// The score of each of the last 30 UTC days, oldest first, from the
     /// daily roll-ups (see `fleet_state`).
-    pub trend: Vec<crate::fleet_state::TrendPoint>,
+    pub trend: Vec<TrendPoint>,
     /// `live` (the maintained latest results, staleness judged at `at`) or
     /// `day` (`?at=`: the roll-ups at the end of the UTC day holding `at`;
     /// host lists are then empty).
     pub resolution: String,
+}
+
+/// One day of the score's trend.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct TrendPoint {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Share (0..=1) of the day's host × control results that are compliant
+    /// and were received that day; None when no result was known then.
+    pub score: Option<f64>,
+    /// Host × control results known at the end of the day.
+    pub results: u64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]

@@ -1118,6 +1118,7 @@ mod tests {
                 finished_at,
                 summary: "{}".into(),
                 body: "{}".into(),
+                body_sha256: String::new(),
                 controls,
                 checks,
                 baselines: vec![],

@@ -729,7 +729,7 @@ fn a_large_report_is_stored_intact_and_a_huge_body_refused_early() {
         ],
         now(),
     );
-    let findings: Vec<Value> = (0..1500)
+    let findings: Vec<Value> = (0..2200)
         .map(|i| {
             json!({"code": "outdated", "severity": "high", "subject": format!("libpäckage-{i}"),
                 "message": format!("libpäckage-{i} 1.2.{i}-1 has a security update 1.2.{i}-2 (DSA-{i}-1, “quoted”, ✓)")})

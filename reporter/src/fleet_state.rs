@@ -50,8 +50,10 @@ pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS) * DAY_MS
 }
 
-/// Statuses that count as compliant in the score.
-pub const COMPLIANT: [&str; 3] = ["pass", "attested", "waived"];
+/// Statuses that count as compliant in the score. Not `waived`: a waived
+/// control failed and is accepted for a while, never counted as met (as the
+/// overview and the brochure say).
+pub const COMPLIANT: [&str; 2] = ["pass", "attested"];
 
 /// Worst first: the order a host's or a control's overall status is taken in.
 const WORST_FIRST: [&str; 6] = ["fail", "error", "unknown", "attested", "waived", "pass"];

@@ -57,7 +57,8 @@ gen() { # name, agent args...
   local name=$1; shift
   local out="$work/templates/$name.raw.json"
   # exit status 1/2 = failing controls, which is what we want in the report
-  "$agent" check --policy "$policy" --format json --host loadhost "$@" --output "$out" || [ $? -le 2 ]
+  # its own state directory: never the host's /var/lib/vigil
+  "$agent" check --policy "$policy" --format json --host loadhost --state-dir "$work/agent-state" "$@" --output "$out" || [ $? -le 2 ]
   [ -s "$out" ] || { echo "vigil-agent check $* wrote no report" >&2; exit 1; }
   # Compact, as the daemon ships it, with placeholders for the values each
   # request makes fresh (python3 keeps integers and key order exactly).

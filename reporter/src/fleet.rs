@@ -72,34 +72,7 @@ pub async fn posture_on_day(state: &AppState, at: i64) -> ApiResult<Posture> {
 }
 
 async fn with_waivers(state: &AppState, mut p: Posture) -> ApiResult<Posture> {
-    p.waivers = crate::waivers::list_views(state)
-        .await?
-        .into_iter()
-        .filter(|v| v.state == "active")
-        .map(|v| {
-            let field = |k: &str| {
-                v.waiver
-                    .get(k)
-                    .and_then(|x| x.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            posture::WaiverSummary {
-                id: field("id"),
-                control: field("control"),
-                check: v
-                    .waiver
-                    .get("check")
-                    .and_then(|x| x.as_str())
-                    .map(str::to_owned),
-                expires: field("expires"),
-                days_left: v.days_left,
-                expiring_soon: v.expiring_soon,
-                approved_by: field("approved_by"),
-                justification: field("justification"),
-            }
-        })
-        .collect();
+    p.waivers = crate::waivers::in_force(state).await?;
     Ok(p)
 }
 

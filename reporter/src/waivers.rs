@@ -160,6 +160,32 @@ pub async fn list_views(state: &crate::state::AppState) -> ApiResult<Vec<WaiverV
         .collect())
 }
 
+/// The waivers in force now, as posture and the overview summarize them,
+/// soonest expiry first (the store's order).
+pub async fn in_force(
+    state: &crate::state::AppState,
+) -> ApiResult<Vec<crate::posture::WaiverSummary>> {
+    Ok(list_views(state)
+        .await?
+        .into_iter()
+        .filter(|v| v.state == "active")
+        .map(|v| {
+            let text = |k: &str| v.waiver.get(k).and_then(|x| x.as_str());
+            let field = |k: &str| text(k).unwrap_or_default().to_owned();
+            crate::posture::WaiverSummary {
+                id: field("id"),
+                control: field("control"),
+                check: text("check").map(str::to_owned),
+                expires: field("expires"),
+                days_left: v.days_left,
+                expiring_soon: v.expiring_soon,
+                approved_by: field("approved_by"),
+                justification: field("justification"),
+            }
+        })
+        .collect())
+}
+
 /// Creates a waiver (admin). Validated against the reporter's policy.
 #[utoipa::path(post, path = "/api/v1/waivers", tag = "staff", security(("bearer" = [])),
     request_body(content = Object, description = "one waiver, shaped like a waivers-file entry: id, control, check?, hosts/roles, justification, approved_by, approved_on, expires"),

@@ -290,34 +290,5 @@ pub async fn control_trend(
 
 /// The waivers in force, soonest expiry first.
 pub async fn waivers(state: &AppState) -> Result<Vec<crate::posture::WaiverSummary>, PageError> {
-    let mut out: Vec<crate::posture::WaiverSummary> = crate::waivers::list_views(state)
-        .await?
-        .into_iter()
-        .filter(|v| v.state == "active")
-        .map(|v| {
-            let field = |k: &str| {
-                v.waiver
-                    .get(k)
-                    .and_then(|x| x.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            crate::posture::WaiverSummary {
-                id: field("id"),
-                control: field("control"),
-                check: v
-                    .waiver
-                    .get("check")
-                    .and_then(|x| x.as_str())
-                    .map(str::to_owned),
-                expires: field("expires"),
-                days_left: v.days_left,
-                expiring_soon: v.expiring_soon,
-                approved_by: field("approved_by"),
-                justification: field("justification"),
-            }
-        })
-        .collect();
-    out.sort_by_key(|w| w.days_left);
-    Ok(out)
+    Ok(crate::waivers::in_force(state).await?)
 }

@@ -31,7 +31,7 @@ pub fn build(state: Shared) -> Router {
     let uploads = Router::new()
         .route(
             "/api/v1/exports/{account}",
-            axum::routing::put(crate::exports::upload),
+            axum::routing::put(crate::exports::routes::upload),
         )
         .layer(DefaultBodyLimit::max(max_export))
         .layer(TimeoutLayer::with_status_code(

@@ -14,7 +14,7 @@ use sqlx::Row;
 use super::store::{
     chunk_stream, delete_upload, export_open, export_open_in, proved_archive, receive, request_view,
 };
-use super::{
+use super::types::{
     archive_path, valid_account, valid_sha, ExportLink, ExportRequestBody, ExportRequestView,
     LinkRequest, Uploaded, DEFAULT_LINK, MAX_LINK, SHA_HEADER,
 };

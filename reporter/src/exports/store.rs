@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
-use super::{valid_account, valid_sha, ExportRequestView, CHUNK, ORPHAN_MS};
+use super::types::{valid_account, valid_sha, ExportRequestView, CHUNK, ORPHAN_MS};
 use crate::error::{ApiError, ApiResult};
 use crate::posture::rfc3339;
 use crate::state::{AppState, Shared};

@@ -71,10 +71,9 @@ pub async fn store(
 ) -> Result<FeedInfo, ApiError> {
     let sha = hex::encode(Sha256::digest(checked.text.as_bytes()));
     let now = now_ms();
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.begin_write().await?;
+    let mut w = state.audit.begin(&state.store).await?;
     let held: Option<String> = sqlx::query_scalar("SELECT sha256 FROM advisory_feed WHERE id = 1")
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
     let changed = held.as_deref() != Some(sha.as_str());
@@ -94,23 +93,18 @@ pub async fn store(
         .bind(source)
         .bind(actor)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
-        state
-            .audit
-            .append_in(
-                &mut tx,
-                state.store.backend,
-                event,
-                actor,
-                json!({"sha256": sha, "format": checked.format, "entries": checked.entries,
+        w.append(
+            event,
+            actor,
+            json!({"sha256": sha, "format": checked.format, "entries": checked.entries,
                        "bytes": checked.text.len(), "source": source}),
-            )
-            .await?;
+        )
+        .await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    drop(_g);
+    w.commit().await?;
     let mut info = info(state).await?.ok_or_else(|| {
         ApiError::Internal("the advisory feed vanished after it was stored".into())
     })?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
@@ -14,6 +14,21 @@ use crate::state::{AppState, PolicyBlob, Shared};
 use crate::store::Store;
 
 pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
+
+// What each feature's routes reach, taken from the application state: the
+// features see these, never `AppState`.
+
+impl FromRef<Shared> for crate::exports::Exports {
+    fn from_ref(s: &Shared) -> Self {
+        Self {
+            store: s.store.clone(),
+            audit: s.audit.clone(),
+            erasure: s.erasure.clone(),
+            dir: s.exports_dir.clone(),
+            max_bytes: s.max_export_bytes,
+        }
+    }
+}
 
 /// A client must send a request's headers (the first one from the moment it
 /// connects, later ones on a kept-alive connection) within this time, or the
@@ -210,8 +225,8 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
     )?;
     let state = Arc::new(AppState {
         store,
-        audit,
-        erasure: cfg.erasure.clone().unwrap_or_default(),
+        audit: Arc::new(audit),
+        erasure: Arc::new(cfg.erasure.clone().unwrap_or_default()),
         enroll_secrets: secrets,
         policy: std::sync::RwLock::new(None),
         policy_key,

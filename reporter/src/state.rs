@@ -32,8 +32,8 @@ pub type Frameworks = std::collections::BTreeMap<String, Vec<String>>;
 
 pub struct AppState {
     pub store: Store,
-    pub audit: crate::audit::log::AuditLog,
-    pub erasure: crate::config::erasure::ErasureConfig,
+    pub audit: Arc<crate::audit::log::AuditLog>,
+    pub erasure: Arc<crate::config::erasure::ErasureConfig>,
     pub enroll_secrets: Vec<String>,
     /// The policy handed out (the newest published), cached.
     pub policy: std::sync::RwLock<Option<PolicyBlob>>,

@@ -64,8 +64,13 @@ pub async fn serve(
                 tracing::error!(error = %e, "cannot advance closures");
             }
             // Exports on request past their validity are deleted (audited).
-            if let Err(e) =
-                vigil_reporter::exports::sweep(&st, vigil_reporter::store::now_ms()).await
+            if let Err(e) = vigil_reporter::exports::sweep(
+                &st.store,
+                &st.audit,
+                &st.exports_dir,
+                vigil_reporter::store::now_ms(),
+            )
+            .await
             {
                 tracing::error!(error = %e, "cannot delete expired exports");
             }

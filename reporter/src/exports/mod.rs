@@ -47,8 +47,8 @@ pub use store::{
     OpenRequest,
 };
 pub use types::{
-    ExportLink, ExportRequestBody, ExportRequestView, LinkRequest, Uploaded, CHUNK, DEFAULT_LINK,
-    DEFAULT_MAX_EXPORT, MAX_LINK, SHA_HEADER,
+    ExportLink, ExportRequestBody, ExportRequestView, Exports, LinkRequest, Uploaded, CHUNK,
+    DEFAULT_LINK, DEFAULT_MAX_EXPORT, MAX_LINK, SHA_HEADER,
 };
 
 /// The public download route.

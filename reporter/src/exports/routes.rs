@@ -16,12 +16,11 @@ use super::store::{
 };
 use super::types::{
     archive_path, valid_account, valid_sha, ExportLink, ExportRequestBody, ExportRequestView,
-    LinkRequest, Uploaded, DEFAULT_LINK, MAX_LINK, SHA_HEADER,
+    Exports, LinkRequest, Uploaded, DEFAULT_LINK, MAX_LINK, SHA_HEADER,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Admin, AgentAuth, Staff};
 use crate::posture::rfc3339;
-use crate::state::Shared;
 use crate::store::{now_ms, StoreError};
 
 /// An app server hands in the export archive it proved.
@@ -34,7 +33,7 @@ use crate::store::{now_ms, StoreError};
         (status = 401, description = "unknown or revoked token"), (status = 403, description = "this agent's roles do not export"),
         (status = 404, description = "no closure for the account"), (status = 413, description = "larger than `max_export_bytes`")))]
 pub async fn upload(
-    State(state): State<Shared>,
+    State(state): State<Exports>,
     AgentAuth(agent): AgentAuth,
     Path(account): Path<String>,
     headers: HeaderMap,
@@ -66,7 +65,7 @@ pub async fn upload(
             "no closure or export is open for `{account}`"
         )));
     }
-    let (upload, sha, size) = receive(&state.store, body, state.max_export_bytes).await?;
+    let (upload, sha, size) = receive(&state.store, body, state.max_bytes).await?;
     if sha != claimed {
         delete_upload(&state.store, &upload).await;
         return Err(ApiError::BadRequest(format!(
@@ -77,10 +76,9 @@ pub async fn upload(
     // The row and its audit entry are one transaction (issue 19 item 15), and
     // the closure is checked again inside it: one that ended meanwhile wins.
     let stored = async {
-        let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await?;
-        if !export_open_in(&mut tx, &account).await? {
-            tx.rollback().await.map_err(StoreError::from)?;
+        let mut w = state.audit.begin(&state.store).await?;
+        if !export_open_in(&mut w.tx, &account).await? {
+            w.rollback().await?;
             return Err(ApiError::NotFound(format!(
                 "no closure or export is open for `{account}`"
             )));
@@ -95,23 +93,18 @@ pub async fn upload(
         .bind(&agent.host)
         .bind(now_ms())
         .bind(&upload)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?
         .rows_affected();
         if inserted > 0 {
-            state
-                .audit
-                .append_in(
-                    &mut tx,
-                    state.store.backend,
-                    "export.uploaded",
+            w.append("export.uploaded",
                     &agent.host,
                     json!({"account": account, "sha256": sha, "size": size}),
                 )
                 .await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
+        w.commit().await?;
         Ok::<bool, ApiError>(inserted > 0)
     }
     .await;
@@ -155,7 +148,7 @@ pub async fn upload(
         (status = 409, description = "no proved export yet, or its archive not uploaded yet"),
         (status = 410, description = "the closure ended: the export was deleted")))]
 pub async fn create_link(
-    State(state): State<Shared>,
+    State(state): State<Exports>,
     Admin(user): Admin,
     Path(account): Path<String>,
     body: axum::body::Bytes,
@@ -170,18 +163,8 @@ pub async fn create_link(
     } else {
         crate::extract::parse_json(&body, "link request")?
     };
-    let valid_for = match req.valid_for.as_deref() {
-        None => DEFAULT_LINK,
-        Some(s) => vigil_rules::duration::PolicyDuration::parse(s)
-            .map_err(|e| ApiError::BadRequest(format!("`valid_for`: {e}")))?
-            .as_std(),
-    };
-    if valid_for.is_zero() || valid_for > MAX_LINK {
-        return Err(ApiError::BadRequest(
-            "`valid_for` must be more than 0 and at most 30 days".into(),
-        ));
-    }
-    let (sha, host, request_expiry) = proved_archive(&state, &account).await?;
+    let valid_for = valid_for(req.valid_for.as_deref())?;
+    let (sha, host, request_expiry) = proved_archive(&state.store, &account).await?;
     let size: Option<i64> =
         sqlx::query_scalar("SELECT size FROM exports WHERE account = $1 AND sha256 = $2")
             .bind(&account)
@@ -204,10 +187,9 @@ pub async fn create_link(
     let expires_at =
         request_expiry.map_or(now.saturating_add(ms), |e| e.min(now.saturating_add(ms)));
     {
-        let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await?;
-        if !export_open_in(&mut tx, &account).await? {
-            tx.rollback().await.map_err(StoreError::from)?;
+        let mut w = state.audit.begin(&state.store).await?;
+        if !export_open_in(&mut w.tx, &account).await? {
+            w.rollback().await?;
             return Err(ApiError::Gone(format!(
                 "no closure or export is open for `{account}` any more"
             )));
@@ -222,21 +204,17 @@ pub async fn create_link(
         .bind(&user.name)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
-        state
-            .audit
-            .append_in(
-                &mut tx,
-                state.store.backend,
-                "export.link_created",
-                &user.name,
-                json!({"account": account, "sha256": sha, "expires_at": rfc3339(expires_at),
+        w.append(
+            "export.link_created",
+            &user.name,
+            json!({"account": account, "sha256": sha, "expires_at": rfc3339(expires_at),
                        "link": digest.get(..16).unwrap_or_default()}),
-            )
-            .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        )
+        .await?;
+        w.commit().await?;
     }
     Ok((
         StatusCode::CREATED,
@@ -251,14 +229,14 @@ pub async fn create_link(
 }
 
 /// `GET /exports/{token}`: the archive, to whoever holds an unexpired link.
-pub(super) async fn download(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+pub(super) async fn download(State(state): State<Exports>, Path(token): Path<String>) -> Response {
     match serve(&state, &token).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
+async fn serve(state: &Exports, token: &str) -> ApiResult<Response> {
     let unknown = || ApiError::NotFound("no such download link".into());
     if token.len() != 43
         || !token
@@ -306,7 +284,7 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
             )
         }
         None => {
-            let path = archive_path(&state.exports_dir, &account, &sha);
+            let path = archive_path(&state.dir, &account, &sha);
             let file = tokio::fs::File::open(&path).await.map_err(|e| {
                 ApiError::Internal(format!("cannot open the archive `{}`: {e}", path.display()))
             })?;
@@ -320,24 +298,18 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
     // The count and its audit entry are one transaction: a download is
     // counted exactly when it is in the log.
     {
-        let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await?;
+        let mut w = state.audit.begin(&state.store).await?;
         sqlx::query("UPDATE export_links SET downloads = downloads + 1 WHERE digest = $1")
             .bind(&digest)
-            .execute(&mut *tx)
+            .execute(&mut *w.tx)
             .await
             .map_err(StoreError::from)?;
-        state
-            .audit
-            .append_in(
-                &mut tx,
-                state.store.backend,
-                "export.downloaded",
+        w.append("export.downloaded",
                 "link",
                 json!({"account": account, "sha256": sha, "link": digest.get(..16).unwrap_or_default()}),
             )
             .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        w.commit().await?;
     }
     let mut resp = (
         [
@@ -369,7 +341,7 @@ async fn serve(state: &Shared, token: &str) -> ApiResult<Response> {
         (status = 400, description = "bad account or body"), (status = 401, description = "not staff"), (status = 403, description = "not an admin"),
         (status = 409, description = "the account's closure is closed")))]
 pub async fn request_export(
-    State(state): State<Shared>,
+    State(state): State<Exports>,
     Admin(user): Admin,
     Path(account): Path<String>,
     body: axum::body::Bytes,
@@ -391,26 +363,15 @@ pub async fn request_export(
             "`reason`: at most 2000 characters".into(),
         ));
     }
-    let valid_for = match req.valid_for.as_deref() {
-        None => DEFAULT_LINK,
-        Some(s) => vigil_rules::duration::PolicyDuration::parse(s)
-            .map_err(|e| ApiError::BadRequest(format!("`valid_for`: {e}")))?
-            .as_std(),
-    };
-    if valid_for.is_zero() || valid_for > MAX_LINK {
-        return Err(ApiError::BadRequest(
-            "`valid_for` must be more than 0 and at most 30 days".into(),
-        ));
-    }
+    let valid_for = valid_for(req.valid_for.as_deref())?;
     let now = now_ms();
     let expires_at = now.saturating_add(i64::try_from(valid_for.as_millis()).unwrap_or(i64::MAX));
     {
-        let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await?;
+        let mut w = state.audit.begin(&state.store).await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *w.tx)
                 .await
                 .map_err(StoreError::from)?;
         if closure.as_deref() == Some("closed") {
@@ -423,20 +384,19 @@ pub async fn request_export(
         )
         .bind(&account)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
         if open.is_some() {
-            tx.rollback().await.map_err(StoreError::from)?;
-            drop(_g);
-            let v = request_view(&state, &account)
+            w.rollback().await?;
+            let v = request_view(&state.store, &account)
                 .await?
                 .ok_or_else(|| ApiError::Internal("the export request vanished".into()))?;
             return Ok((StatusCode::OK, Json(v)));
         }
         sqlx::query("DELETE FROM export_requests WHERE account = $1")
             .bind(&account)
-            .execute(&mut *tx)
+            .execute(&mut *w.tx)
             .await
             .map_err(StoreError::from)?;
         sqlx::query("INSERT INTO export_requests (account, requested_by, reason, requested_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
@@ -445,22 +405,17 @@ pub async fn request_export(
             .bind(&reason)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut *w.tx)
             .await
             .map_err(StoreError::from)?;
-        state
-            .audit
-            .append_in(
-                &mut tx,
-                state.store.backend,
-                "export.requested",
+        w.append("export.requested",
                 &user.name,
                 json!({"account": account, "requested_by": req.requested_by, "reason": reason, "expires_at": rfc3339(expires_at)}),
             )
             .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        w.commit().await?;
     }
-    let v = request_view(&state, &account)
+    let v = request_view(&state.store, &account)
         .await?
         .ok_or_else(|| ApiError::Internal("the export request vanished".into()))?;
     Ok((StatusCode::CREATED, Json(v)))
@@ -471,7 +426,7 @@ pub async fn request_export(
     params(("account" = String, Path, description = "account id")),
     responses((status = 200, body = ExportRequestView), (status = 401, description = "not staff"), (status = 404, description = "no export request")))]
 pub async fn export_status(
-    State(state): State<Shared>,
+    State(state): State<Exports>,
     _staff: Staff,
     Path(account): Path<String>,
 ) -> ApiResult<Json<ExportRequestView>> {
@@ -480,8 +435,25 @@ pub async fn export_status(
             "`{account}` is not an account id"
         )));
     }
-    request_view(&state, &account)
+    request_view(&state.store, &account)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no export request for `{account}`")))
+}
+
+/// A link's or a request's `valid_for`: default 7 days, more than 0 and at
+/// most 30 days.
+fn valid_for(given: Option<&str>) -> ApiResult<std::time::Duration> {
+    let valid_for = match given {
+        None => DEFAULT_LINK,
+        Some(s) => vigil_rules::duration::PolicyDuration::parse(s)
+            .map_err(|e| ApiError::BadRequest(format!("`valid_for`: {e}")))?
+            .as_std(),
+    };
+    if valid_for.is_zero() || valid_for > MAX_LINK {
+        return Err(ApiError::BadRequest(
+            "`valid_for` must be more than 0 and at most 30 days".into(),
+        ));
+    }
+    Ok(valid_for)
 }

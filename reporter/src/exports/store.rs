@@ -9,10 +9,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use super::types::{valid_account, valid_sha, ExportRequestView, CHUNK, ORPHAN_MS};
+use crate::audit::AuditLog;
 use crate::error::{ApiError, ApiResult};
 use crate::posture::rfc3339;
-use crate::state::{AppState, Shared};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, Backend, Store, StoreError};
 
 /// Streams the body into `export_chunks` under a fresh upload id, hashing
 /// it; returns (upload id, digest, size). At most one chunk is in memory.
@@ -143,12 +143,12 @@ pub(super) fn chunk_stream(
 /// export request's proof; never from any host's earlier result (issue 19
 /// item 6).
 pub(super) async fn proved_archive(
-    state: &Shared,
+    store: &Store,
     account: &str,
 ) -> ApiResult<(String, String, Option<i64>)> {
     let closure = sqlx::query("SELECT state, history FROM closures WHERE account = $1")
         .bind(account)
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await
         .map_err(StoreError::from)?;
     if let Some(row) = closure {
@@ -183,7 +183,7 @@ pub(super) async fn proved_archive(
     let req = sqlx::query("SELECT sha256, host, expires_at FROM export_requests WHERE account = $1 AND ended_at IS NULL AND expires_at > $2")
         .bind(account)
         .bind(now_ms())
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await
         .map_err(StoreError::from)?;
     if let Some(row) = req {
@@ -244,7 +244,8 @@ pub struct Dropped {
 /// after the commit ([`remove_files`]).
 pub async fn drop_in(
     conn: &mut AnyConnection,
-    state: &AppState,
+    audit: &AuditLog,
+    backend: Backend,
     account: &str,
     actor: &str,
     why: &str,
@@ -273,11 +274,10 @@ pub async fn drop_in(
         .execute(&mut *conn)
         .await?;
     let links = i64::try_from(links).unwrap_or(i64::MAX);
-    state
-        .audit
+    audit
         .append_in(
             conn,
-            state.store.backend,
+            backend,
             "export.deleted",
             actor,
             json!({"account": account, "why": why, "archives": archives, "links": links}),
@@ -288,11 +288,11 @@ pub async fn drop_in(
 
 /// Removes `DATA/exports/ACCOUNT/`: archives stored on disk before migration
 /// 0022 (the chunks in the database went with [`drop_in`]'s transaction).
-pub async fn remove_files(state: &AppState, account: &str, d: &Dropped) {
+pub async fn remove_files(exports_dir: &std::path::Path, account: &str, d: &Dropped) {
     if !valid_account(account) {
         return;
     }
-    let dir = state.exports_dir.join(account);
+    let dir = exports_dir.join(account);
     match tokio::fs::remove_dir_all(&dir).await {
         Ok(()) => {
             tracing::info!(%account, archives = d.archives.len(), links = d.links, "export archives deleted");
@@ -339,7 +339,8 @@ pub async fn ended_requests(store: &Store, since: i64) -> Result<Vec<String>, St
 /// Records an app host's proof of an export on request (the first one
 /// wins); audited with the proof in one transaction.
 pub async fn record_request_proof(
-    state: &AppState,
+    store: &Store,
+    audit: &AuditLog,
     account: &str,
     host: &str,
     done: bool,
@@ -356,51 +357,50 @@ pub async fn record_request_proof(
     if !done {
         return Ok(false);
     }
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.begin_write().await?;
+    let mut w = audit.begin(store).await?;
     let r = sqlx::query("UPDATE export_requests SET sha256 = $1, host = $2, proved_at = $3 WHERE account = $4 AND ended_at IS NULL AND expires_at > $3 AND sha256 IS NULL")
         .bind(sha)
         .bind(host)
         .bind(received_at)
         .bind(account)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await?;
     if r.rows_affected() == 0 {
-        tx.rollback().await?;
+        w.rollback().await?;
         return Ok(false);
     }
-    state
-        .audit
-        .append_in(
-            &mut tx,
-            state.store.backend,
-            "export.proved",
-            host,
-            json!({"account": account, "sha256": sha}),
-        )
-        .await?;
-    tx.commit().await?;
+    w.append(
+        "export.proved",
+        host,
+        json!({"account": account, "sha256": sha}),
+    )
+    .await?;
+    w.commit().await?;
     Ok(true)
 }
 
 /// Ends the export requests whose validity passed: their archives, rows and
 /// links are deleted (audited as `export.deleted`, why `export expired`)
 /// unless a closure of the account is open (it deletes them when it ends).
-pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
+pub async fn sweep(
+    store: &Store,
+    audit: &AuditLog,
+    exports_dir: &std::path::Path,
+    now: i64,
+) -> Result<usize, StoreError> {
     let due: Vec<String> = sqlx::query_scalar(
         "SELECT account FROM export_requests WHERE ended_at IS NULL AND expires_at <= $1",
     )
     .bind(now)
-    .fetch_all(&state.store.pool)
+    .fetch_all(&store.pool)
     .await?;
     let mut n = 0;
     for account in due {
-        let _g = state.audit.write_lock().await;
-        let mut tx = state.store.begin_write().await?;
+        let mut w = audit.begin(store).await?;
         let closure: Option<String> =
             sqlx::query_scalar("SELECT state FROM closures WHERE account = $1")
                 .bind(&account)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *w.tx)
                 .await?;
         let dropped = if closure.is_some_and(|s| s != "closed" && s != "cancelled") {
             sqlx::query(
@@ -408,34 +408,43 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<usize, StoreError> {
             )
             .bind(now)
             .bind(&account)
-            .execute(&mut *tx)
+            .execute(&mut *w.tx)
             .await?;
             None
         } else {
-            Some(drop_in(&mut tx, state, &account, "reporter", "export expired").await?)
+            Some(
+                drop_in(
+                    &mut w.tx,
+                    audit,
+                    store.backend,
+                    &account,
+                    "reporter",
+                    "export expired",
+                )
+                .await?,
+            )
         };
-        tx.commit().await?;
-        drop(_g);
+        w.commit().await?;
         if let Some(d) = dropped {
-            remove_files(state, &account, &d).await;
+            remove_files(exports_dir, &account, &d).await;
         }
         n += 1;
     }
     // Interrupted uploads: chunks that no archive row names.
     sqlx::query("DELETE FROM export_chunks WHERE created_at < $1 AND upload NOT IN (SELECT upload FROM exports WHERE upload IS NOT NULL)")
         .bind(now.saturating_sub(ORPHAN_MS))
-        .execute(&state.store.pool)
+        .execute(&store.pool)
         .await?;
     Ok(n)
 }
 
 pub(super) async fn request_view(
-    state: &Shared,
+    store: &Store,
     account: &str,
 ) -> ApiResult<Option<ExportRequestView>> {
     let Some(r) = sqlx::query("SELECT requested_by, reason, requested_at, expires_at, sha256, host, ended_at FROM export_requests WHERE account = $1")
         .bind(account)
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await
         .map_err(StoreError::from)?
     else {
@@ -451,7 +460,7 @@ pub(super) async fn request_view(
         )
         .bind(account)
         .bind(s)
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await
         .map_err(StoreError::from)?
         .is_some(),

@@ -2,8 +2,27 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::audit::AuditLog;
+use crate::config::erasure::ErasureConfig;
+use crate::store::Store;
+
+/// What the export routes reach: the store, the audit log, which roles
+/// prove the export phase, and where and how large archives may be. Built
+/// from the application state in `app.rs`.
+#[derive(Clone)]
+pub struct Exports {
+    pub store: Store,
+    pub audit: Arc<AuditLog>,
+    pub erasure: Arc<ErasureConfig>,
+    /// Where archives from before migration 0022 are kept (`DATA/exports`).
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+}
 
 /// Largest archive accepted by default.
 pub const DEFAULT_MAX_EXPORT: u64 = 2 * 1024 * 1024 * 1024;

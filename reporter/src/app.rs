@@ -18,6 +18,24 @@ pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
 // What each feature's routes reach, taken from the application state: the
 // features see these, never `AppState`.
 
+impl FromRef<Shared> for Store {
+    fn from_ref(s: &Shared) -> Self {
+        s.store.clone()
+    }
+}
+
+impl FromRef<Shared> for crate::state::Audit {
+    fn from_ref(s: &Shared) -> Self {
+        crate::state::Audit(s.audit.clone())
+    }
+}
+
+impl FromRef<Shared> for crate::users::TokenLifetime {
+    fn from_ref(s: &Shared) -> Self {
+        crate::users::TokenLifetime(s.staff_token_lifetime_ms)
+    }
+}
+
 impl FromRef<Shared> for crate::exports::Exports {
     fn from_ref(s: &Shared) -> Self {
         Self {

@@ -63,6 +63,18 @@ pub struct AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// The audit log as a route takes it (`State<Audit>`, built in `app.rs`);
+/// it derefs to the log.
+#[derive(Clone)]
+pub struct Audit(pub Arc<crate::audit::log::AuditLog>);
+
+impl std::ops::Deref for Audit {
+    type Target = crate::audit::log::AuditLog;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 impl AppState {
     /// The policy handed out now.
     pub fn policy(&self) -> Option<PolicyBlob> {

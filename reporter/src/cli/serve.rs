@@ -48,7 +48,11 @@ pub async fn serve(
     }
     // Notices: the event scan and the outbox's drainer.
     vigil_reporter::notify::spawn(state.clone());
-    vigil_reporter::advisories::spawn(state.clone(), cfg.advisories.clone());
+    vigil_reporter::advisories::spawn(
+        state.store.clone(),
+        vigil_reporter::state::Audit(state.audit.clone()),
+        cfg.advisories.clone(),
+    );
     vigil_reporter::retention::spawn(
         state.clone(),
         cfg.retention.as_ref().and_then(|r| r.reports),

@@ -234,24 +234,7 @@ fn a_closure_runs_every_phase_to_a_verifiable_certificate() {
     f.prove("quiet-1", "acme", "logs", true);
     let c = f.closure("acme");
     assert_eq!(c["state"], "closed", "{c:#}");
-    let states: Vec<&str> = c["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["to"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        states,
-        [
-            "requested",
-            "export_ready",
-            "site_erased",
-            "local_backups_erased",
-            "offline_backups_erased",
-            "logs_purged",
-            "closed"
-        ]
-    );
+    assert_eq!(closure_history_states(&c), CLOSURE_STATES_IN_ORDER);
 
     // The certificate verifies offline, and fails once one byte changes.
     let resp =

@@ -537,20 +537,11 @@ fn concurrent_burst(database: Option<&str>) {
             .collect()
     });
     assert_eq!(results.len(), AGENTS * PER_AGENT * 2);
-    let mut per_id: std::collections::HashMap<&str, Vec<(u16, Option<bool>)>> =
-        std::collections::HashMap::new();
-    for (id, status, stored) in &results {
-        per_id.entry(id).or_default().push((*status, *stored));
-    }
-    assert_eq!(per_id.len(), AGENTS * PER_AGENT);
-    for (id, mut answers) in per_id {
-        answers.sort();
-        assert_eq!(
-            answers,
-            vec![(200, Some(false)), (201, Some(true))],
-            "report {id}: stored once, acknowledged twice"
-        );
-    }
+    assert_each_report_stored_once(
+        &results,
+        AGENTS * PER_AGENT,
+        "stored once, acknowledged twice",
+    );
     // Another host reusing burst-0's stored id: refused, nothing stored.
     let mut stolen = report_of("burst-1", &controls, now());
     stolen["report_id"] = json!(results[0].0);

@@ -174,20 +174,11 @@ fn reports_sent_to_two_reporters_are_stored_once_in_one_audit_chain() {
             .collect()
     });
     seen.assert_no_5xx();
-    let mut per_id: std::collections::HashMap<&str, Vec<(u16, Option<bool>)>> =
-        std::collections::HashMap::new();
-    for (id, status, stored) in &results {
-        per_id.entry(id).or_default().push((*status, *stored));
-    }
-    assert_eq!(per_id.len(), AGENTS * PER_AGENT);
-    for (id, mut answers) in per_id {
-        answers.sort();
-        assert_eq!(
-            answers,
-            vec![(200, Some(false)), (201, Some(true))],
-            "report {id}: stored once by one reporter, a duplicate for the other"
-        );
-    }
+    assert_each_report_stored_once(
+        &results,
+        AGENTS * PER_AGENT,
+        "stored once by one reporter, a duplicate for the other",
+    );
     // Stored exactly once, each with exactly one audit entry, and both
     // reporters list the same reports.
     let total = AGENTS * PER_AGENT;
@@ -401,23 +392,9 @@ fn a_closure_advances_once_and_an_export_crosses_reporters() {
     prove_everywhere("logs", &["app-1", "backup-1", "offline-1"], None);
     let (c1, c2) = (closure(&r1), closure(&r2));
     assert_eq!(c1["state"], "closed", "{c1:#}");
-    let states: Vec<&str> = c1["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["to"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        states,
-        [
-            "requested",
-            "export_ready",
-            "site_erased",
-            "local_backups_erased",
-            "offline_backups_erased",
-            "logs_purged",
-            "closed"
-        ],
+        closure_history_states(&c1),
+        CLOSURE_STATES_IN_ORDER,
         "each phase once"
     );
     assert_eq!(c1["history"], c2["history"]);

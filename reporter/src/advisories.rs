@@ -31,10 +31,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_rules::checks::patch_level::feeds;
 
+use crate::audit::AuditLog;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Admin, AgentAuth};
-use crate::state::Shared;
-use crate::store::{now_ms, StoreError};
+use crate::state::{Audit, Shared};
+use crate::store::{now_ms, Store, StoreError};
 
 /// The largest upload or fetched body, in bytes (a zlib-compressed feed
 /// may inflate up to `feeds::MAX_FEED`).
@@ -63,7 +64,8 @@ pub struct FeedInfo {
 /// Stores a checked feed when it differs from the one held, with its audit
 /// entry in the same transaction. Returns what is held now.
 pub async fn store(
-    state: &Shared,
+    store: &Store,
+    audit: &AuditLog,
     checked: &feeds::Checked,
     source: &str,
     actor: &str,
@@ -71,10 +73,9 @@ pub async fn store(
 ) -> Result<FeedInfo, ApiError> {
     let sha = hex::encode(Sha256::digest(checked.text.as_bytes()));
     let now = now_ms();
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.begin_write().await?;
+    let mut w = audit.begin(store).await?;
     let held: Option<String> = sqlx::query_scalar("SELECT sha256 FROM advisory_feed WHERE id = 1")
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
     let changed = held.as_deref() != Some(sha.as_str());
@@ -94,24 +95,19 @@ pub async fn store(
         .bind(source)
         .bind(actor)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
-        state
-            .audit
-            .append_in(
-                &mut tx,
-                state.store.backend,
-                event,
-                actor,
-                json!({"sha256": sha, "format": checked.format, "entries": checked.entries,
+        w.append(
+            event,
+            actor,
+            json!({"sha256": sha, "format": checked.format, "entries": checked.entries,
                        "bytes": checked.text.len(), "source": source}),
-            )
-            .await?;
+        )
+        .await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    drop(_g);
-    let mut info = info(state).await?.ok_or_else(|| {
+    w.commit().await?;
+    let mut info = info(store).await?.ok_or_else(|| {
         ApiError::Internal("the advisory feed vanished after it was stored".into())
     })?;
     info.changed = changed;
@@ -119,11 +115,11 @@ pub async fn store(
 }
 
 /// What the reporter holds, if anything.
-pub async fn info(state: &Shared) -> Result<Option<FeedInfo>, ApiError> {
+pub async fn info(store: &Store) -> Result<Option<FeedInfo>, ApiError> {
     let row = sqlx::query(
         "SELECT sha256, format, entries, bytes, source, updated_by, updated_at FROM advisory_feed WHERE id = 1",
     )
-    .fetch_optional(&state.store.pool)
+    .fetch_optional(&store.pool)
     .await
     .map_err(StoreError::from)?;
     let Some(r) = row else {
@@ -152,7 +148,8 @@ pub async fn info(state: &Shared) -> Result<Option<FeedInfo>, ApiError> {
         (status = 401, description = "not staff"), (status = 403, description = "not an admin"),
         (status = 413, description = "larger than 128 MiB")))]
 pub async fn upload(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Admin(user): Admin,
     body: axum::body::Body,
 ) -> ApiResult<Json<FeedInfo>> {
@@ -163,8 +160,9 @@ pub async fn upload(
     })?;
     let checked = feeds::check(&bytes, feeds::MAX_FEED)
         .map_err(|e| ApiError::BadRequest(format!("the advisory feed is refused: {e}")))?;
-    let info = store(
-        &state,
+    let info = self::store(
+        &store,
+        &audit,
         &checked,
         "upload",
         &user.name,
@@ -183,11 +181,11 @@ pub async fn upload(
         (status = 401, description = "unknown or revoked token"),
         (status = 404, description = "the reporter holds no feed: the agent's check is `error`")))]
 pub async fn for_agent(
-    State(state): State<Shared>,
+    State(store): State<Store>,
     AgentAuth(_agent): AgentAuth,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let Some(held) = info(&state).await? else {
+    let Some(held) = info(&store).await? else {
         return Err(ApiError::NotFound(
             "the reporter holds no advisory feed: an admin uploads one (PUT /api/v1/advisories) or config `advisories.url` fetches one".into(),
         ));
@@ -202,7 +200,7 @@ pub async fn for_agent(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     let body: Option<String> = sqlx::query_scalar("SELECT body FROM advisory_feed WHERE id = 1")
-        .fetch_optional(&state.store.pool)
+        .fetch_optional(&store.pool)
         .await
         .map_err(StoreError::from)?;
     let body = body.ok_or_else(|| ApiError::NotFound("the advisory feed was removed".into()))?;
@@ -223,7 +221,8 @@ pub async fn for_agent(
 /// Fetches the configured feed once: `Ok(info)` when it was stored (changed
 /// or not).
 pub async fn fetch_once(
-    state: &Shared,
+    store: &Store,
+    audit: &AuditLog,
     client: &reqwest::Client,
     cfg: &FeedConfig,
 ) -> Result<FeedInfo, String> {
@@ -255,14 +254,21 @@ pub async fn fetch_once(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the feed at `{}` is refused: {e}", cfg.url))?;
-    store(state, &checked, &cfg.url, "reporter", "advisories.fetched")
-        .await
-        .map_err(|e| e.to_string())
+    self::store(
+        store,
+        audit,
+        &checked,
+        &cfg.url,
+        "reporter",
+        "advisories.fetched",
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Fetches the configured feed now and then every `every`, for as long as
 /// the reporter runs. A failure keeps the feed held and is logged.
-pub fn spawn(state: Shared, cfg: Option<FeedConfig>) {
+pub fn spawn(store: Store, audit: Audit, cfg: Option<FeedConfig>) {
     let Some(cfg) = cfg else {
         return;
     };
@@ -272,7 +278,7 @@ pub fn spawn(state: Shared, cfg: Option<FeedConfig>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match fetch_once(&state, &client, &cfg).await {
+            match fetch_once(&store, &audit, &client, &cfg).await {
                 Ok(i) if i.changed => {
                     tracing::info!(sha256 = %i.sha256, format = %i.format, entries = i.entries, "advisory feed fetched: new content")
                 }

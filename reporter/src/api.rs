@@ -14,7 +14,7 @@ use crate::state::Shared;
     info(title = "vigil reporter", description = "Agents report here; staff read the fleet's posture."),
     modifiers(&SecurityAddon),
     // Routed apart (its own body limit and timeout, see app.rs), documented here.
-    paths(crate::exports::upload),
+    paths(crate::exports::routes::upload),
     tags((name = "agents", description = "routes agents call"), (name = "staff", description = "routes for security staff (Bearer token)"),
         (name = "incidents", description = "incident intake (anyone) and triage (staff)"))
 )]

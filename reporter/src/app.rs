@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
@@ -14,6 +14,39 @@ use crate::state::{AppState, PolicyBlob, Shared};
 use crate::store::Store;
 
 pub const DEFAULT_MAX_REPORT: usize = 4 * 1024 * 1024;
+
+// What each feature's routes reach, taken from the application state: the
+// features see these, never `AppState`.
+
+impl FromRef<Shared> for Store {
+    fn from_ref(s: &Shared) -> Self {
+        s.store.clone()
+    }
+}
+
+impl FromRef<Shared> for crate::state::Audit {
+    fn from_ref(s: &Shared) -> Self {
+        crate::state::Audit(s.audit.clone())
+    }
+}
+
+impl FromRef<Shared> for crate::users::TokenLifetime {
+    fn from_ref(s: &Shared) -> Self {
+        crate::users::TokenLifetime(s.staff_token_lifetime_ms)
+    }
+}
+
+impl FromRef<Shared> for crate::exports::Exports {
+    fn from_ref(s: &Shared) -> Self {
+        Self {
+            store: s.store.clone(),
+            audit: s.audit.clone(),
+            erasure: s.erasure.clone(),
+            dir: s.exports_dir.clone(),
+            max_bytes: s.max_export_bytes,
+        }
+    }
+}
 
 /// A client must send a request's headers (the first one from the moment it
 /// connects, later ones on a kept-alive connection) within this time, or the
@@ -31,7 +64,7 @@ pub fn build(state: Shared) -> Router {
     let uploads = Router::new()
         .route(
             "/api/v1/exports/{account}",
-            axum::routing::put(crate::exports::upload),
+            axum::routing::put(crate::exports::routes::upload),
         )
         .layer(DefaultBodyLimit::max(max_export))
         .layer(TimeoutLayer::with_status_code(
@@ -210,8 +243,8 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
     )?;
     let state = Arc::new(AppState {
         store,
-        audit,
-        erasure: cfg.erasure.clone().unwrap_or_default(),
+        audit: Arc::new(audit),
+        erasure: Arc::new(cfg.erasure.clone().unwrap_or_default()),
         enroll_secrets: secrets,
         policy: std::sync::RwLock::new(None),
         policy_key,

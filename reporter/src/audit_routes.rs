@@ -10,7 +10,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Staff;
-use crate::state::Shared;
+use crate::state::{Audit, Shared};
+use crate::store::Store;
 
 /// The audit routes with their documentation.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -24,10 +25,11 @@ pub fn routes() -> OpenApiRouter<Shared> {
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = crate::audit::Verification, description = "`ok` is false and `first_bad_seq` names the first entry altered, removed or reordered when tampering is found"), (status = 401, description = "not staff")))]
 async fn audit_verify(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     _staff: Staff,
 ) -> ApiResult<Json<crate::audit::Verification>> {
-    let export = state.audit.export(&state.store).await?;
+    let export = audit.export(&store).await?;
     Ok(Json(crate::audit::verify(&export, None)))
 }
 
@@ -44,14 +46,17 @@ pub struct CheckpointResponse {
 
 /// The newest signed checkpoint of the audit log (issued now if the log grew).
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "agents", responses((status = 200, body = CheckpointResponse)))]
-async fn audit_checkpoint(State(state): State<Shared>) -> ApiResult<Json<CheckpointResponse>> {
-    let cp = state.audit.checkpoint(&state.store).await?;
+async fn audit_checkpoint(
+    State(store): State<Store>,
+    State(audit): State<Audit>,
+) -> ApiResult<Json<CheckpointResponse>> {
+    let cp = audit.checkpoint(&store).await?;
     Ok(Json(CheckpointResponse {
-        origin: state.audit.origin.clone(),
+        origin: audit.origin.clone(),
         size: cp.size,
         root: cp.root,
         note: cp.note,
-        public_key: state.audit.public_key_b64(),
+        public_key: audit.public_key_b64(),
     }))
 }
 
@@ -75,12 +80,13 @@ pub struct InclusionProof {
 #[utoipa::path(get, path = "/api/v1/audit/proof", tag = "staff", security(("bearer" = [])), params(ProofQuery),
     responses((status = 200, body = InclusionProof), (status = 400, description = "missing or bad `seq`"), (status = 401, description = "not staff"), (status = 404, description = "no such entry")))]
 async fn audit_proof(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     _staff: Staff,
     Query(q): Query<ProofQuery>,
 ) -> ApiResult<Json<InclusionProof>> {
-    let cp = state.audit.checkpoint(&state.store).await?;
-    let entries = crate::audit::entries(&state.store).await?;
+    let cp = audit.checkpoint(&store).await?;
+    let entries = crate::audit::entries(&store).await?;
     let idx = usize::try_from(q.seq)
         .map_err(|_| ApiError::NotFound(format!("no audit entry {}", q.seq)))?;
     let entry = entries

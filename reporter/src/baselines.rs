@@ -28,7 +28,7 @@ use crate::error::ApiResult;
 use crate::extract::Staff;
 use crate::posture::rfc3339;
 use crate::state::Shared;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 pub use crate::store::Seen;
 
@@ -149,9 +149,9 @@ pub struct BaselineList {
 /// Every file_integrity baseline's hash as last reported, with its changes.
 #[utoipa::path(get, path = "/api/v1/baselines", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = BaselineList), (status = 401, description = "not staff")))]
-pub async fn list(State(state): State<Shared>, _staff: Staff) -> ApiResult<Json<BaselineList>> {
+pub async fn list(State(store): State<Store>, _staff: Staff) -> ApiResult<Json<BaselineList>> {
     let rows = sqlx::query("SELECT host, control_id, check_id, path, sha256, previous_sha256, first_seen, last_seen, changes FROM baselines ORDER BY host, control_id, check_id")
-        .fetch_all(&state.store.pool)
+        .fetch_all(&store.pool)
         .await
         .map_err(StoreError::from)?;
     let mut out = Vec::with_capacity(rows.len());

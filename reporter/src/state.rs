@@ -32,8 +32,8 @@ pub type Frameworks = std::collections::BTreeMap<String, Vec<String>>;
 
 pub struct AppState {
     pub store: Store,
-    pub audit: crate::audit::log::AuditLog,
-    pub erasure: crate::config::erasure::ErasureConfig,
+    pub audit: Arc<crate::audit::log::AuditLog>,
+    pub erasure: Arc<crate::config::erasure::ErasureConfig>,
     pub enroll_secrets: Vec<String>,
     /// The policy handed out (the newest published), cached.
     pub policy: std::sync::RwLock<Option<PolicyBlob>>,
@@ -62,6 +62,18 @@ pub struct AppState {
 }
 
 pub type Shared = Arc<AppState>;
+
+/// The audit log as a route takes it (`State<Audit>`, built in `app.rs`);
+/// it derefs to the log.
+#[derive(Clone)]
+pub struct Audit(pub Arc<crate::audit::log::AuditLog>);
+
+impl std::ops::Deref for Audit {
+    type Target = crate::audit::log::AuditLog;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 impl AppState {
     /// The policy handed out now.

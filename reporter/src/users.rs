@@ -20,8 +20,13 @@ use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Admin;
 use crate::posture::rfc3339;
-use crate::state::Shared;
+use crate::state::{Audit, Shared};
 use crate::store::{now_ms, Store, StoreError};
+
+/// How long a staff token lives after issue, in milliseconds (config
+/// `staff_token_lifetime`; none: for ever). Built in `app.rs`.
+#[derive(Clone, Copy)]
+pub struct TokenLifetime(pub Option<i64>);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
@@ -173,9 +178,13 @@ pub async fn rotate_token(
 /// Every staff user, with token issue and expiry times.
 #[utoipa::path(get, path = "/api/v1/users", tag = "staff", security(("bearer" = [])),
     responses((status = 200, body = UserList), (status = 401, description = "not staff"), (status = 403, description = "not an admin")))]
-pub async fn list(State(state): State<Shared>, _admin: Admin) -> ApiResult<Json<UserList>> {
+pub async fn list(
+    State(store): State<Store>,
+    State(lifetime): State<TokenLifetime>,
+    _admin: Admin,
+) -> ApiResult<Json<UserList>> {
     Ok(Json(UserList {
-        users: list_users(&state.store, state.staff_token_lifetime_ms).await?,
+        users: list_users(&store, lifetime.0).await?,
     }))
 }
 
@@ -193,7 +202,8 @@ pub struct UserChange {
 #[utoipa::path(post, path = "/api/v1/users/{name}/disable", tag = "staff", security(("bearer" = [])), params(("name" = String, Path, description = "user name")),
     responses((status = 200, body = UserChange), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no such enabled user"), (status = 409, description = "an admin cannot disable themself")))]
 pub async fn disable(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Admin(user): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserChange>> {
@@ -203,7 +213,7 @@ pub async fn disable(
                 .into(),
         ));
     }
-    if set_disabled(&state.store, &state.audit, &name, true, &user.name).await? {
+    if set_disabled(&store, &audit, &name, true, &user.name).await? {
         tracing::info!(%name, by = %user.name, "staff user disabled");
         Ok(Json(UserChange {
             name,
@@ -219,11 +229,12 @@ pub async fn disable(
 #[utoipa::path(post, path = "/api/v1/users/{name}/enable", tag = "staff", security(("bearer" = [])), params(("name" = String, Path, description = "user name")),
     responses((status = 200, body = UserChange), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no such disabled user")))]
 pub async fn enable(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Admin(user): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserChange>> {
-    if set_disabled(&state.store, &state.audit, &name, false, &user.name).await? {
+    if set_disabled(&store, &audit, &name, false, &user.name).await? {
         Ok(Json(UserChange {
             name,
             action: "enabled".into(),
@@ -238,11 +249,12 @@ pub async fn enable(
 #[utoipa::path(post, path = "/api/v1/users/{name}/rotate", tag = "staff", security(("bearer" = [])), params(("name" = String, Path, description = "user name")),
     responses((status = 200, body = UserChange), (status = 401, description = "not staff"), (status = 403, description = "not an admin"), (status = 404, description = "no such user")))]
 pub async fn rotate(
-    State(state): State<Shared>,
+    State(store): State<Store>,
+    State(audit): State<Audit>,
     Admin(user): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserChange>> {
-    let token = rotate_token(&state.store, &state.audit, &name, &user.name)
+    let token = rotate_token(&store, &audit, &name, &user.name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no user `{name}`")))?;
     tracing::info!(%name, by = %user.name, "staff token rotated");

@@ -5,6 +5,7 @@
 //! `use vigil_tests::*` or names what it uses from the crate root.
 
 mod agent;
+mod answers;
 mod binaries;
 mod certs;
 mod clamd;
@@ -21,6 +22,9 @@ mod restic;
 
 pub use agent::{
     agent, agent_check, check_of, codes, report_json, run_agent, stderr, stdout, AgentCheck,
+};
+pub use answers::{
+    assert_each_report_stored_once, closure_history_states, CLOSURE_STATES_IN_ORDER,
 };
 pub use binaries::{binary, workspace};
 pub use certs::private_ca_certificate;

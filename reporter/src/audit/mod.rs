@@ -13,6 +13,8 @@
 
 pub mod log;
 pub mod verify;
+pub mod write;
 
 pub use log::*;
 pub use verify::*;
+pub use write::AuditedWrite;

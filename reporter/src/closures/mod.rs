@@ -342,8 +342,15 @@ async fn transition(
         .await?;
     let dropped = if ends {
         Some(
-            crate::exports::drop_in(&mut tx, state, &c.account, actor, &format!("closure {to}"))
-                .await?,
+            crate::exports::drop_in(
+                &mut tx,
+                &state.audit,
+                state.store.backend,
+                &c.account,
+                actor,
+                &format!("closure {to}"),
+            )
+            .await?,
         )
     } else {
         None
@@ -351,7 +358,7 @@ async fn transition(
     tx.commit().await?;
     drop(_g);
     if let Some(d) = dropped {
-        crate::exports::remove_files(state, &c.account, &d).await;
+        crate::exports::remove_files(&state.exports_dir, &c.account, &d).await;
     }
     c.state = to.to_owned();
     c.state_since = now;
@@ -399,7 +406,8 @@ pub async fn record_results(
                 if pending != Some(phase) {
                     if phase == "export" {
                         any |= crate::exports::record_request_proof(
-                            state,
+                            &state.store,
+                            &state.audit,
                             account,
                             host,
                             done,

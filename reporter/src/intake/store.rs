@@ -141,8 +141,7 @@ pub(super) async fn insert(
     let now = now_ms();
     let token = new_status_token();
     // The audit log's writer lock first, then the transaction (as the log does).
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.begin_write().await?;
+    let mut w = state.audit.begin(&state.store).await?;
     sqlx::query("INSERT INTO incidents (id, created_at, updated_at, status, contact, summary, description, affected, source_addr, status_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(id)
         .bind(now)
@@ -154,7 +153,7 @@ pub(super) async fn insert(
         .bind(v.affected_area.as_deref())
         .bind(addr)
         .bind(sha256_hex(&token))
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await?;
     sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note, public) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(id)
@@ -165,16 +164,11 @@ pub(super) async fn insert(
         .bind("new")
         .bind(None::<String>)
         .bind(1_i64)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await?;
     // The log holds a digest of what was submitted, not the text itself.
     let content = serde_json::json!([v.summary, v.description, v.affected_area, v.contact]);
-    state
-        .audit
-        .append_in(
-            &mut tx,
-            state.store.backend,
-            "incident.reported",
+    w.append("incident.reported",
             "submitter",
             serde_json::json!({"tracking_id": id, "status": "new", "content_sha256": sha256_hex(&content.to_string())}),
         )
@@ -187,11 +181,11 @@ pub(super) async fn insert(
         format!("New incident report {id}: {link}"),
         serde_json::json!({"tracking_id": id, "created_at": rfc3339(now), "url": link}),
     );
-    crate::notify::enqueue(&mut tx, &state.site.notify, &notice, now).await?;
+    crate::notify::enqueue(&mut w.tx, &state.site.notify, &notice, now).await?;
     if let Some(to) = email_of(v.contact.as_deref()) {
         let status_url = state.site.url(&format!("/incident-status/{token}"));
         crate::notify::enqueue_ack(
-            &mut tx,
+            &mut w.tx,
             &state.site.notify,
             &crate::notify::Ack {
                 to,
@@ -203,7 +197,7 @@ pub(super) async fn insert(
         )
         .await?;
     }
-    tx.commit().await?;
+    w.commit().await?;
     Ok((now, token))
 }
 
@@ -414,13 +408,12 @@ pub async fn transition_with(
             return Err(ApiError::BadRequest(format!("no control `{x}`")));
         }
     }
-    let _g = state.audit.write_lock().await;
-    let mut tx = state.store.begin_write().await?;
+    let mut w = state.audit.begin(&state.store).await?;
     let row = sqlx::query(
         "SELECT status, severity, assignee, breach_notify_by FROM incidents WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *w.tx)
     .await
     .map_err(StoreError::from)?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no incident `{id}`")))?;
@@ -469,7 +462,7 @@ pub async fn transition_with(
         "SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = $1",
     )
     .bind(id)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *w.tx)
     .await
     .map_err(StoreError::from)?;
     sqlx::query("INSERT INTO incident_events (incident_id, seq, at, actor, from_status, to_status, note, public) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -481,7 +474,7 @@ pub async fn transition_with(
         .bind(&to)
         .bind(note)
         .bind(i64::from(c.public && note.is_some()))
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
     sqlx::query("UPDATE incidents SET status = $1, updated_at = $2, severity = $3, assignee = $4, breach_notify_by = $5, breach_marked_at = $6 WHERE id = $7")
@@ -492,7 +485,7 @@ pub async fn transition_with(
         .bind(breach)
         .bind(breach.map(|b| b.saturating_sub(BREACH_NOTIFY_MS)))
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *w.tx)
         .await
         .map_err(StoreError::from)?;
     for (kind, targets) in [("host", c.hosts), ("control", c.controls)] {
@@ -503,17 +496,12 @@ pub async fn transition_with(
                 .bind(t)
                 .bind(now)
                 .bind(actor)
-                .execute(&mut *tx)
+                .execute(&mut *w.tx)
                 .await
                 .map_err(StoreError::from)?;
         }
     }
-    state
-        .audit
-        .append_in(
-            &mut tx,
-            state.store.backend,
-            "incident.transition",
+    w.append("incident.transition",
             actor,
             serde_json::json!({"tracking_id": id, "from": cur, "to": to, "note_sha256": note.map(sha256_hex),
                 "severity": severity, "assignee": assignee,
@@ -521,8 +509,7 @@ pub async fn transition_with(
                 "hosts": c.hosts, "controls": c.controls}),
         )
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    drop(_g);
+    w.commit().await?;
     tracing::info!(incident = %id, from = %cur, to = %to, by = %actor, "incident triaged");
     get_one(state, id)
         .await?

@@ -14,6 +14,7 @@
 use vigil_rules::checks::file_integrity::{Facts, Params};
 
 use super::host::HostCtx;
+use crate::collect::CollectError;
 use crate::pace::{self, Pace};
 
 mod baseline;
@@ -72,7 +73,7 @@ fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, String> {
         .map_err(|e| format!("cannot start the vigil-integrity threads: {e}"))
 }
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     // Between full passes dpkg_verify reads only the few files whose
     // identity changed: one thread per core then, not the [`MIN_THREADS`] a
     // full pass needs to keep the disk busy (each idle thread still costs
@@ -84,7 +85,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     };
     let facts = pool.install(|| collect_here(p, ctx));
     if ctx.pace.is_stopped() {
-        return Err(pace::Stopped.to_string());
+        return Err(pace::Stopped.into());
     }
     Ok(facts)
 }

@@ -10,8 +10,9 @@ use std::process::Command;
 use vigil_rules::checks::firewall::{proc_net, Facts, Output, Params, Socket};
 
 use super::host::{io_reason, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     if !ctx.is_live() {
         return Err("the firewall is read from the running kernel: run with --root /".into());
     }

@@ -11,14 +11,15 @@ use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use vigil_rules::checks::patch_level::apt_policy::{self, PackageFile};
-use vigil_rules::checks::patch_level::status::{self, Release};
+use vigil_rules::checks::patch_level::status::{self, Deb822Error, Release};
 use vigil_rules::checks::patch_level::{
     feeds, loopback_http, AdvisoryFeed, Facts, Params, Unattended,
 };
 
 use super::{io_reason, read_optional, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let mut facts = Facts::default();
     let status_path = ctx.path(&p.dpkg_status);
     match read_optional(&status_path) {
@@ -29,7 +30,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         Ok(None) => facts
             .errors
             .push(format!("`{}` does not exist", p.dpkg_status)),
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     let names: HashSet<&str> = facts.installed.iter().map(|i| i.name.as_str()).collect();
 
@@ -167,7 +168,7 @@ fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>)
         let Some(text) = read_optional(&path)? else {
             continue;
         };
-        let (mut p, mut w) = apt_policy::preferences(&text, &shown)?;
+        let (mut p, mut w) = apt_policy::preferences(&text, &shown).map_err(|e| e.to_string())?;
         pins.append(&mut p);
         warnings.append(&mut w);
     }
@@ -247,7 +248,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         let wanted = |p: &str| names.contains(p);
         let mut index =
             status::PackagesIndex::new(&wanted, &release).with_file(package_files.len());
-        let parsed = |e: String| format!("`{}` {e}", path.display());
+        let parsed = |e: Deb822Error| format!("`{}` {e}", path.display());
         let read = if ext.is_empty() {
             std::fs::File::open(path)
                 .map_err(|e| StreamError::Read(io_reason(&e)))
@@ -277,7 +278,7 @@ enum StreamError {
     /// Reading failed (the reason).
     Read(String),
     /// The parser's complaint (the caller names the file).
-    Parse(String),
+    Parse(Deb822Error),
 }
 
 /// Feeds what `r` gives to the index parser, 64 KiB at a time.
@@ -610,7 +611,7 @@ mod tests {
         assert!(small.len() < 10_000, "a zip bomb in miniature");
         assert_eq!(inflate_bounded(&small, 1 << 20).unwrap().len(), 1 << 20);
         let e = inflate_bounded(&small, 1000).unwrap_err();
-        assert!(e.contains("inflates past 1000"), "{e}");
+        assert!(e.to_string().contains("inflates past 1000"), "{e}");
         assert!(inflate_bounded(b"\x78not zlib", 1000).is_err());
     }
 

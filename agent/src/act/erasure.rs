@@ -372,7 +372,8 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
                 )),
                 Err(e) => actions.push(Action::failed(
                     format!("purge {shown}"),
-                    e.replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
+                    e.to_string()
+                        .replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
                 )),
             }
         }
@@ -383,7 +384,9 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
             Ok(s) => Outcome::Remaining {
                 detail: format!("{} of {} line(s) carry an identifier", s.carrying, s.lines),
             },
-            Err(reason) => Outcome::Error { reason },
+            Err(e) => Outcome::Error {
+                reason: e.to_string(),
+            },
         };
         probes.push(Probe {
             kind: ProbeKind::Log,
@@ -454,10 +457,12 @@ async fn export_task(x: &ExportPhase, account: &str, ctx: &HostCtx, tf: &mut Tas
                 manifest_entries: n,
             });
         }
-        Err(detail) => tf.probes.push(Probe {
+        Err(e) => tf.probes.push(Probe {
             kind: ProbeKind::Export,
             target,
-            outcome: Outcome::Remaining { detail },
+            outcome: Outcome::Remaining {
+                detail: e.to_string(),
+            },
         }),
     }
 }

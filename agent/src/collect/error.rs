@@ -34,6 +34,9 @@ pub enum CollectError {
     /// The check ran past its timeout and its readers stopped.
     #[error(transparent)]
     Cancelled(#[from] crate::pace::Stopped),
+    /// The TLS checks' trust anchors could not be loaded.
+    #[error(transparent)]
+    Anchors(#[from] crate::collect::tls::AnchorError),
     /// A path could not be resolved or opened without following a link.
     #[error(transparent)]
     Nofollow(#[from] NofollowError),

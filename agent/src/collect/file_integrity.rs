@@ -101,7 +101,7 @@ fn collect_here(p: &Params, ctx: &HostCtx) -> Facts {
     if let Some(b) = &p.baseline {
         match baseline::compare_baseline(p, b, ctx) {
             Ok(b) => facts.baseline = Some(b),
-            Err(e) => facts.errors.push(e),
+            Err(e) => facts.errors.push(e.to_string()),
         }
     }
     facts

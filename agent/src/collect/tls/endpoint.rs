@@ -131,7 +131,9 @@ pub fn split_address_port(address: &str, default_port: &str) -> (String, String)
 
 pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let (system, ca, c) = (p.system_roots, p.ca_file.clone(), ctx.clone());
-    let anchors = Arc::new(blocking(move || load_anchors(system, ca.as_deref(), &c)).await?);
+    let anchors = Arc::new(
+        blocking(move || Ok::<_, CollectError>(load_anchors(system, ca.as_deref(), &c)?)).await?,
+    );
     let tasks: Vec<_> = p
         .all_addresses()
         .into_iter()

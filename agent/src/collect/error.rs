@@ -34,6 +34,9 @@ pub enum CollectError {
     /// The check ran past its timeout and its readers stopped.
     #[error(transparent)]
     Cancelled(#[from] crate::pace::Stopped),
+    /// The check's reading threads could not be started.
+    #[error(transparent)]
+    Threads(#[from] crate::pace::PoolError),
     /// The TLS checks' trust anchors could not be loaded.
     #[error(transparent)]
     Anchors(#[from] crate::collect::tls::AnchorError),

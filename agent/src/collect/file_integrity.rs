@@ -15,7 +15,7 @@ use vigil_rules::checks::file_integrity::{Facts, Params};
 
 use super::host::HostCtx;
 use crate::collect::CollectError;
-use crate::pace::{self, Pace};
+use crate::pace::{self, Pace, PoolError};
 
 mod baseline;
 pub mod cache;
@@ -57,12 +57,12 @@ const MIN_THREADS: usize = 8;
 
 /// The check's own pool: [`MIN_THREADS`] or one per core if more, each
 /// thread at the configured priority ([`Pace::enter_thread`]).
-pub fn thread_pool(pace: &Pace) -> Result<rayon::ThreadPool, String> {
+pub fn thread_pool(pace: &Pace) -> Result<rayon::ThreadPool, PoolError> {
     sized_pool(pace, MIN_THREADS)
 }
 
 /// A pool of `min` threads or one per core if more.
-fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, String> {
+fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, PoolError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let pace = pace.clone();
     rayon::ThreadPoolBuilder::new()
@@ -70,7 +70,10 @@ fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, String> {
         .thread_name(|i| format!("vigil-integrity-{i}"))
         .start_handler(move |_| pace.enter_thread())
         .build()
-        .map_err(|e| format!("cannot start the vigil-integrity threads: {e}"))
+        .map_err(|source| PoolError {
+            name: "vigil-integrity".into(),
+            source,
+        })
 }
 
 pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {

@@ -132,7 +132,7 @@ pub fn collect_with_threads(
                 s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect()
             }
             Err(e) => {
-                facts.state_warnings.push(e);
+                facts.state_warnings.push(e.to_string());
                 BTreeMap::new()
             }
         }
@@ -206,7 +206,7 @@ pub fn collect_with_threads(
     }
     if p.incremental {
         if let Err(e) = save_state(&state_path, &new_state) {
-            facts.state_warnings.push(e);
+            facts.state_warnings.push(e.to_string());
         }
     }
     facts.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -34,6 +34,9 @@ pub enum CollectError {
     /// The check ran past its timeout and its readers stopped.
     #[error(transparent)]
     Cancelled(#[from] crate::pace::Stopped),
+    /// apt's preferences (or `APT::Default-Release`) refused, with the file and line.
+    #[error(transparent)]
+    Apt(#[from] vigil_rules::checks::patch_level::apt_policy::AptError),
     /// The check's reading threads could not be started.
     #[error(transparent)]
     Threads(#[from] crate::pace::PoolError),

@@ -44,7 +44,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
             facts.apt_updated = newest;
             facts.apt_updated_from = "the Release files' modification times".into();
         }
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     if let Some(t) = mtime(&ctx.path("/var/lib/apt/periodic/update-success-stamp")) {
         facts.apt_updated = Some(t);
@@ -57,7 +57,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
             facts.pins = pins;
             facts.pin_warnings = warnings;
         }
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     let conf = apt_config(ctx);
     facts.default_release = conf
@@ -146,7 +146,9 @@ type Lists = (
 /// apt's preferences: `/etc/apt/preferences`, then the files of
 /// `preferences.d` apt reads (no extension or `.pref`, names of letters,
 /// digits, `_-.:`), sorted, as apt reads them.
-fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>), String> {
+fn read_preferences(
+    ctx: &HostCtx,
+) -> Result<(Vec<apt_policy::Pin>, Vec<String>), CollectError> {
     let mut files = vec![(
         "/etc/apt/preferences".to_owned(),
         ctx.path("/etc/apt/preferences"),
@@ -168,7 +170,7 @@ fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>)
         let Some(text) = read_optional(&path)? else {
             continue;
         };
-        let (mut p, mut w) = apt_policy::preferences(&text, &shown).map_err(|e| e.to_string())?;
+        let (mut p, mut w) = apt_policy::preferences(&text, &shown)?;
         pins.append(&mut p);
         warnings.append(&mut w);
     }
@@ -189,19 +191,13 @@ pub fn preferences_name(n: &str) -> bool {
 }
 
 /// Reads every `*_Packages*` index in `dir`, keeping installed names only.
-fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
+fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, CollectError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok((Vec::new(), Vec::new(), None))
         }
-        Err(e) => {
-            return Err(format!(
-                "cannot list `{}`: {}",
-                dir.display(),
-                io_reason(&e)
-            ))
-        }
+        Err(e) => return Err(CollectError::io("list", dir, e)),
     };
     let mut files: Vec<(String, PathBuf)> = entries
         .flatten()
@@ -215,11 +211,11 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
             .strip_suffix("InRelease")
             .or_else(|| name.strip_suffix("Release"));
         if let Some(prefix) = prefix {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
-            let r = Release::parse(&text).map_err(|e| format!("`{}` {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| CollectError::io("read", path, e))?;
+            let r = Release::parse(&text).map_err(|e| CollectError::parse(path.display(), e))?;
             let pf = PackageFile::from_release(&text, name)
-                .map_err(|e| format!("`{}` {e}", path.display()))?;
+                .map_err(|e| CollectError::parse(path.display(), e))?;
             releases.push((prefix.to_owned(), r, pf));
             newest = newest.max(mtime(path));
         }
@@ -248,7 +244,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         let wanted = |p: &str| names.contains(p);
         let mut index =
             status::PackagesIndex::new(&wanted, &release).with_file(package_files.len());
-        let parsed = |e: Deb822Error| format!("`{}` {e}", path.display());
+        let parsed = |e: Deb822Error| CollectError::parse(path.display(), e);
         let read = if ext.is_empty() {
             std::fs::File::open(path)
                 .map_err(|e| StreamError::Read(io_reason(&e)))
@@ -263,7 +259,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
             apt_cat(path, &mut index)
         };
         read.map_err(|e| match e {
-            StreamError::Read(why) => why,
+            StreamError::Read(why) => CollectError::Other(why),
             StreamError::Parse(why) => parsed(why),
         })?;
         let mut got = index.finish().map_err(parsed)?;

@@ -209,10 +209,10 @@ fn names(dir: &OwnedFd, comp: &str, path: &Path) -> Result<Vec<OsString>, Nofoll
         component: comp.to_owned(),
         source,
     })?;
-    let d = rustix::fs::Dir::read_from(dir).map_err(os("list", &path))?;
+    let d = rustix::fs::Dir::read_from(dir).map_err(os("list", path))?;
     let mut out = Vec::new();
     for entry in d {
-        let entry = entry.map_err(os("list", &path))?;
+        let entry = entry.map_err(os("list", path))?;
         let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
         if name == "." || name == ".." {
             continue;
@@ -297,9 +297,9 @@ fn remove_at(
                 ));
                 return Ok(());
             }
-            Err(e) => return Err(os("open", &path)(e)),
+            Err(e) => return Err(os("open", path)(e)),
         };
-        let sub_stat = rustix::fs::fstat(&sub).map_err(os("stat", &path))?;
+        let sub_stat = rustix::fs::fstat(&sub).map_err(os("stat", path))?;
         if sub_stat.st_ino != st.st_ino || sub_stat.st_dev != st.st_dev {
             r.refused.push(format!(
                 "`{}`: replaced while being removed, not followed",
@@ -308,9 +308,9 @@ fn remove_at(
             return Ok(());
         }
         let mut names = Vec::new();
-        let d = rustix::fs::Dir::read_from(&sub).map_err(os("list", &path))?;
+        let d = rustix::fs::Dir::read_from(&sub).map_err(os("list", path))?;
         for entry in d {
-            let entry = entry.map_err(os("list", &path))?;
+            let entry = entry.map_err(os("list", path))?;
             let n = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
             if n != "." && n != ".." {
                 names.push(n);
@@ -339,13 +339,13 @@ fn remove_at(
         }
         match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(os("remove", &path)(e)),
+            Err(e) => return Err(os("remove", path)(e)),
         }
     } else {
         // A file, link, socket or FIFO: only its name goes; nothing is opened.
         match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(os("remove", &path)(e)),
+            Err(e) => return Err(os("remove", path)(e)),
         }
     }
     r.entries += 1;

@@ -146,9 +146,7 @@ type Lists = (
 /// apt's preferences: `/etc/apt/preferences`, then the files of
 /// `preferences.d` apt reads (no extension or `.pref`, names of letters,
 /// digits, `_-.:`), sorted, as apt reads them.
-fn read_preferences(
-    ctx: &HostCtx,
-) -> Result<(Vec<apt_policy::Pin>, Vec<String>), CollectError> {
+fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>), CollectError> {
     let mut files = vec![(
         "/etc/apt/preferences".to_owned(),
         ctx.path("/etc/apt/preferences"),

@@ -79,20 +79,13 @@ pub struct MetricsListen {
 
 impl MetricsListen {
     /// The address to bind, refusing a non-loopback one unless `allow_remote`.
-    pub fn address(&self) -> Result<std::net::SocketAddr, String> {
-        let addr: std::net::SocketAddr = self.listen.parse().map_err(|_| {
-            format!(
-                "`metrics.listen`: `{}` is not an address like 127.0.0.1:9464",
-                self.listen
-            )
-        })?;
+    pub fn address(&self) -> Result<std::net::SocketAddr, ListenError> {
+        let addr: std::net::SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| ListenError::NotAnAddress(self.listen.clone()))?;
         if !addr.ip().is_loopback() && !self.allow_remote {
-            return Err(format!(
-                "`metrics.listen`: `{}` is not a loopback address; the metrics reveal this host's state \
-                 (failing checks, undelivered reports) to anyone who connects, without authentication: \
-                 listen on 127.0.0.1 or ::1, or set `metrics.allow_remote: true`",
-                self.listen
-            ));
+            return Err(ListenError::NotLoopback(self.listen.clone()));
         }
         Ok(addr)
     }
@@ -196,7 +189,7 @@ impl AgentConfig {
         if let Some(server) = &cfg.server {
             if let Err(e) = check_server_url(server) {
                 let loc = node.get("server").map_or(node.loc, |n| n.loc);
-                diags.push(yaml::Diag::new(loc, e));
+                diags.push(yaml::Diag::new(loc, e.to_string()));
             }
         }
         for (key, zero) in [
@@ -214,7 +207,7 @@ impl AgentConfig {
                     .get("metrics")
                     .and_then(|n| n.get("listen"))
                     .map_or(node.loc, |n| n.loc);
-                diags.push(yaml::Diag::new(loc, e));
+                diags.push(yaml::Diag::new(loc, e.to_string()));
             }
         }
         for (i, r) in cfg.roles.iter().enumerate() {
@@ -237,20 +230,52 @@ impl AgentConfig {
     }
 }
 
+/// Why the config's `server` is refused. The URL is not echoed when it
+/// carries user-info (it may hold a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerUrlError {
+    #[error("`server`: `{url}` is not a valid URL: {source}")]
+    Invalid {
+        url: String,
+        #[source]
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    #[error("`server` carries user-info (`user@` or `user:password@` before the host); remove it")]
+    UserInfo,
+    #[error("`server`: `{0}` is plain http to a non-loopback address; use https://")]
+    PlainHttp(String),
+    #[error("`server`: `{0}` must start with https://")]
+    Scheme(String),
+}
+
+/// Why `metrics.listen` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    #[error("`metrics.listen`: `{0}` is not an address like 127.0.0.1:9464")]
+    NotAnAddress(String),
+    #[error(
+        "`metrics.listen`: `{0}` is not a loopback address; the metrics reveal this host's state \
+             (failing checks, undelivered reports) to anyone who connects, without authentication: \
+             listen on 127.0.0.1 or ::1, or set `metrics.allow_remote: true`"
+    )]
+    NotLoopback(String),
+}
+
 /// `https://` anywhere; `http://` only to a loopback address. The URL is
 /// parsed and its parsed host judged: `http://localhost:1@evil.example/`
 /// names the host `evil.example` (the rest is user-info), so a prefix test
 /// on the text is fooled. User-info is refused outright: the agent
 /// authenticates with its token, never with credentials in the URL.
-pub fn check_server_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| format!("`server`: `{url}` is not a valid URL: {e}"))?;
+pub fn check_server_url(url: &str) -> Result<(), ServerUrlError> {
+    let parsed = reqwest::Url::parse(url).map_err(|source| ServerUrlError::Invalid {
+        url: url.to_owned(),
+        source,
+    })?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         // The URL is not echoed: its user-info may be a password.
-        return Err(
-            "`server` carries user-info (`user@` or `user:password@` before the host); remove it"
-                .to_owned(),
-        );
+        return Err(ServerUrlError::UserInfo);
     }
     match parsed.scheme() {
         "https" => Ok(()),
@@ -269,12 +294,10 @@ pub fn check_server_url(url: &str) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!(
-                    "`server`: `{url}` is plain http to a non-loopback address; use https://"
-                ))
+                Err(ServerUrlError::PlainHttp(url.to_owned()))
             }
         }
-        _ => Err(format!("`server`: `{url}` must start with https://")),
+        _ => Err(ServerUrlError::Scheme(url.to_owned())),
     }
 }
 
@@ -337,7 +360,7 @@ mod tests {
             "http://[::1]@evil.example/",
             "http://localhost@evil.example/",
         ] {
-            let e = check_server_url(url).unwrap_err();
+            let e = check_server_url(url).unwrap_err().to_string();
             assert!(e.contains("user-info"), "{url}: {e}");
         }
         // user-info is refused on https too

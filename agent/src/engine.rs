@@ -193,7 +193,7 @@ async fn run_check_as(
             "timed out after {}",
             humantime::format_duration(limit)
         )),
-        Ok(Err(reason)) => Verdict::error(reason),
+        Ok(Err(reason)) => Verdict::error(reason.to_string()),
         Ok(Ok(facts)) => check.spec.judge(&facts, judge),
     };
     CheckReport {

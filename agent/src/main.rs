@@ -413,7 +413,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                         .get("facts")
                         .cloned()
                         .unwrap_or_default(),
-                    Err(e) => serde_json::json!({"collect_error": e}),
+                    Err(e) => serde_json::json!({"collect_error": e.to_string()}),
                 };
                 out.insert(check.id.clone(), value);
             }

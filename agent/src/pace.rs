@@ -424,14 +424,27 @@ impl Pace {
 
     /// A thread pool of its own for one check's parallel reading, its
     /// threads at the configured priority. Dropped with the check.
-    pub fn thread_pool(&self, name: &'static str) -> Result<rayon::ThreadPool, String> {
+    pub fn thread_pool(&self, name: &'static str) -> Result<rayon::ThreadPool, PoolError> {
         let pace = self.clone();
         rayon::ThreadPoolBuilder::new()
             .thread_name(move |i| format!("{name}-{i}"))
             .start_handler(move |_| pace.enter_thread())
             .build()
-            .map_err(|e| format!("cannot start the {name} threads: {e}"))
+            .map_err(|source| PoolError {
+                name: name.to_owned(),
+                source,
+            })
     }
+}
+
+/// A check's thread pool could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {name} threads: {source}")]
+pub struct PoolError {
+    /// The threads' name prefix (`vigil-integrity`).
+    pub name: String,
+    #[source]
+    pub source: rayon::ThreadPoolBuildError,
 }
 
 /// nice 19 and `IOPRIO_CLASS_IDLE` for the calling thread (both per-thread on

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(c) = cache::decode(&file[..]) else {
         return;
     };
-    assert_eq!(cache::last_full_pass(&file[..]).ok(), Some(c.last_full_pass));
+    assert_eq!(
+        cache::last_full_pass(&file[..]).ok(),
+        Some(c.last_full_pass)
+    );
     let body = &data[HEADER..];
     assert_eq!(body.len() % RECORD, 0, "accepted a partial record");
     assert_eq!(c.len(), body.len() / RECORD);

@@ -1,16 +1,13 @@
 //! Incident submissions (`POST /api/v1/incidents` JSON and the
-//! `/report-incident` form) through the reporter's own decoding and
-//! validation (`reporter/src/intake/input.rs`, included by path so the fuzz
-//! build does not link the reporter). Input: the first byte picks JSON or form.
+//! `/report-incident` form) through the decoding and validation the
+//! reporter's intake calls (`vigil_rules::incident`, pure, so the fuzz build
+//! does not link the reporter). Input: the first byte picks JSON or form.
 //! Properties: no panic, no hang; what validation accepts is trimmed,
 //! non-empty, within the limits and free of control characters.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use vigil_fuzz::select;
-
-#[path = "../../reporter/src/intake/input.rs"]
-#[allow(dead_code)]
-mod intake_input;
+use vigil_rules::incident as intake_input;
 
 const MAX_SUMMARY: usize = 200;
 const MAX_DESCRIPTION: usize = 10_000;
@@ -33,6 +30,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(v.description.chars().count() <= MAX_DESCRIPTION);
     assert!(!v.summary.chars().any(char::is_control));
     for o in [&v.contact, &v.affected_area].into_iter().flatten() {
-        assert!(!o.is_empty() && o.chars().count() <= 200 && !o.chars().any(char::is_control));
+        assert!(
+            !o.is_empty()
+                && o.chars().count() <= intake_input::MAX_SHORT_CHARS
+                && !o.chars().any(char::is_control)
+        );
     }
 });

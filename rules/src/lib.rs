@@ -58,6 +58,7 @@
 pub mod checks;
 pub mod duration;
 pub mod format;
+pub mod incident;
 pub mod policy;
 pub mod policytest;
 pub mod report;

@@ -123,24 +123,25 @@ async fn site(
     }
     for pat in &patterns {
         let (pt, root) = (pat.clone(), ctx.root.clone());
-        let outcome = match blocking(move || nofollow::resolve(&root, &pt)).await {
-            Err(reason) => Outcome::Error { reason },
-            Ok(r) if r.found.is_empty() && r.links.is_empty() => Outcome::Clean {
-                detail: "absent".into(),
-            },
-            Ok(r) => Outcome::Remaining {
-                detail: if has_glob(pat) || !r.links.is_empty() {
-                    let links = if r.links.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {} symbolic link(s) not followed", r.links.len())
-                    };
-                    format!("{} match(es) present{links}", r.found.len())
-                } else {
-                    "present".into()
+        let outcome =
+            match blocking(move || nofollow::resolve(&root, &pt).map_err(String::from)).await {
+                Err(reason) => Outcome::Error { reason },
+                Ok(r) if r.found.is_empty() && r.links.is_empty() => Outcome::Clean {
+                    detail: "absent".into(),
                 },
-            },
-        };
+                Ok(r) => Outcome::Remaining {
+                    detail: if has_glob(pat) || !r.links.is_empty() {
+                        let links = if r.links.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} symbolic link(s) not followed", r.links.len())
+                        };
+                        format!("{} match(es) present{links}", r.found.len())
+                    } else {
+                        "present".into()
+                    },
+                },
+            };
         tf.probes.push(Probe {
             kind: ProbeKind::Path,
             target: format!("path {pat}"),
@@ -161,7 +162,7 @@ fn remove_paths(patterns: &[String], ctx: &HostCtx) -> Vec<Action> {
         let resolved = match nofollow::resolve(&ctx.root, pat) {
             Ok(r) => r,
             Err(e) => {
-                out.push(Action::failed(what, e));
+                out.push(Action::failed(what, e.to_string()));
                 continue;
             }
         };
@@ -193,7 +194,7 @@ fn remove_paths(patterns: &[String], ctx: &HostCtx) -> Vec<Action> {
             })
             .collect();
         if let Some(f) = failure {
-            out.push(Action::failed(what, f));
+            out.push(Action::failed(what, f.to_string()));
         } else if !refused.is_empty() {
             out.push(Action::failed(
                 what,
@@ -348,10 +349,12 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
                         .filter(|e| e.kind() != rustix::fs::FileType::Directory),
                 );
             }
-            Err(reason) => probes.push(Probe {
+            Err(e) => probes.push(Probe {
                 kind: ProbeKind::Log,
                 target: format!("log {pat}"),
-                outcome: Outcome::Error { reason },
+                outcome: Outcome::Error {
+                    reason: e.to_string(),
+                },
             }),
         }
     }
@@ -369,7 +372,8 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
                 )),
                 Err(e) => actions.push(Action::failed(
                     format!("purge {shown}"),
-                    e.replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
+                    e.to_string()
+                        .replace(ctx.root.to_string_lossy().trim_end_matches('/'), ""),
                 )),
             }
         }
@@ -380,7 +384,9 @@ fn purge_and_scan(l: &LogsPhase, ids: &[String], ctx: &HostCtx) -> (Vec<Action>,
             Ok(s) => Outcome::Remaining {
                 detail: format!("{} of {} line(s) carry an identifier", s.carrying, s.lines),
             },
-            Err(reason) => Outcome::Error { reason },
+            Err(e) => Outcome::Error {
+                reason: e.to_string(),
+            },
         };
         probes.push(Probe {
             kind: ProbeKind::Log,
@@ -451,10 +457,12 @@ async fn export_task(x: &ExportPhase, account: &str, ctx: &HostCtx, tf: &mut Tas
                 manifest_entries: n,
             });
         }
-        Err(detail) => tf.probes.push(Probe {
+        Err(e) => tf.probes.push(Probe {
             kind: ProbeKind::Export,
             target,
-            outcome: Outcome::Remaining { detail },
+            outcome: Outcome::Remaining {
+                detail: e.to_string(),
+            },
         }),
     }
 }

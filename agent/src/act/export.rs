@@ -47,8 +47,78 @@ enum Content {
     File(PathBuf),
 }
 
-fn err(what: &str, p: &Path, e: &std::io::Error) -> String {
-    format!("cannot {what} `{}`: {}", p.display(), io_reason(e))
+/// Why an export could not be made, read back or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// `cannot read `/srv/site/x`: permission denied`.
+    #[error("cannot {what} `{}`: {}", path.display(), io_reason(source))]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("site `{}` does not exist", .0.display())]
+    NoSite(PathBuf),
+    #[error("the database page slug `{0}` is not `[A-Za-z0-9._-]+`")]
+    BadSlug(String),
+    #[error("`{}` is outside the site", .0.display())]
+    OutsideSite(PathBuf),
+    #[error("cannot encode the manifest: {0}")]
+    EncodeManifest(#[source] serde_json::Error),
+    /// A site file that could not be converted: `` `forms/f/records.jsonl`: line 2: … ``.
+    #[error("`{path}`: {source}")]
+    Convert {
+        path: String,
+        #[source]
+        source: Box<ExportError>,
+    },
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("no `comments` array")]
+    NoComments,
+    #[error("line {line}: not JSON: {source}")]
+    LineNotJson {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("line {0}: not a JSON object")]
+    LineNotObject(usize),
+    #[error("schema.json: not JSON: {0}")]
+    SchemaNotJson(#[source] serde_json::Error),
+    #[error("{0}")]
+    EncodeRecords(#[source] serde_json::Error),
+    #[error("the archive has no manifest.json")]
+    NoManifest,
+    #[error("manifest.json is not a manifest: {0}")]
+    BadManifest(#[source] serde_json::Error),
+    #[error("`{0}` is in the manifest, not in the archive")]
+    Missing(String),
+    #[error("`{0}` does not match its manifest entry")]
+    Mismatch(String),
+    #[error("`{0}` is in the archive, not in the manifest")]
+    Unlisted(String),
+    #[error("`{0}` is not an account id")]
+    BadAccount(String),
+    #[error("`{}` is not a regular file; left alone", .0.display())]
+    NotRegular(PathBuf),
+}
+
+/// The erasure reports a failure in its own words.
+impl From<ExportError> for String {
+    fn from(e: ExportError) -> String {
+        e.to_string()
+    }
+}
+
+fn err(what: &'static str, p: &Path, e: std::io::Error) -> ExportError {
+    ExportError::Io {
+        what,
+        path: p.to_path_buf(),
+        source: e,
+    }
 }
 
 /// Exports the site at `site_root` into `output_dir/<account>-export.tar.gz`
@@ -60,17 +130,15 @@ pub fn export(
     output_dir: &Path,
     account: &str,
     db_pages: &[(String, String)],
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, ExportError> {
     if !site_root.is_dir() {
-        return Err(format!("site `{}` does not exist", site_root.display()));
+        return Err(ExportError::NoSite(site_root.to_path_buf()));
     }
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
     walk(site_root, site_root, &mut files)?;
     for (slug, body) in db_pages {
         if !valid_slug(slug) {
-            return Err(format!(
-                "the database page slug `{slug}` is not `[A-Za-z0-9._-]+`"
-            ));
+            return Err(ExportError::BadSlug(slug.clone()));
         }
         files.insert(
             format!("pages/{slug}.md"),
@@ -95,24 +163,24 @@ pub fn export(
             sha256,
         });
     }
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| format!("cannot encode the manifest: {e}"))?;
+    let manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(ExportError::EncodeManifest)?;
 
-    std::fs::create_dir_all(output_dir).map_err(|e| err("create", output_dir, &e))?;
+    std::fs::create_dir_all(output_dir).map_err(|e| err("create", output_dir, e))?;
     let archive = output_dir.join(format!("{account}-export.tar.gz"));
     let tmp = tempfile::Builder::new()
         .prefix(".vigil-export-")
         .tempfile_in(output_dir)
-        .map_err(|e| err("write in", output_dir, &e))?;
+        .map_err(|e| err("write in", output_dir, e))?;
     let mtime = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     let mut tar = tar::Builder::new(GzEncoder::new(tmp, flate2::Compression::default()));
-    let w = |e: std::io::Error| err("write", &archive, &e);
+    let w = |e: std::io::Error| err("write", &archive, e);
     append(&mut tar, "manifest.json", &manifest_bytes, mtime).map_err(w)?;
     for (path, content) in &files {
         match content {
             Content::Bytes(b) => append(&mut tar, path, b, mtime).map_err(w)?,
             Content::File(p) => {
-                let mut f = File::open(p).map_err(|e| err("read", p, &e))?;
+                let mut f = File::open(p).map_err(|e| err("read", p, e))?;
                 let mut header = header_for(f.metadata().map_err(w)?.len(), mtime);
                 tar.append_data(&mut header, path, &mut f).map_err(w)?;
             }
@@ -143,30 +211,30 @@ fn append<W: Write>(
     tar.append_data(&mut h, path, bytes)
 }
 
-fn hash_file(p: &Path) -> Result<(u64, String), String> {
-    let mut f = File::open(p).map_err(|e| err("read", p, &e))?;
+fn hash_file(p: &Path) -> Result<(u64, String), ExportError> {
+    let mut f = File::open(p).map_err(|e| err("read", p, e))?;
     let mut h = Sha256::new();
-    let size = std::io::copy(&mut f, &mut h).map_err(|e| err("read", p, &e))?;
+    let size = std::io::copy(&mut f, &mut h).map_err(|e| err("read", p, e))?;
     Ok((size, hex::encode(h.finalize())))
 }
 
 /// Every regular file under `dir`, by its `/`-separated path relative to
 /// `root`. Symbolic links are not followed (a site cannot export what lies
 /// outside it).
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Content>) -> Result<(), String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| err("read", dir, &e))?;
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Content>) -> Result<(), ExportError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| err("read", dir, e))?;
     for entry in rd {
-        let entry = entry.map_err(|e| err("read", dir, &e))?;
+        let entry = entry.map_err(|e| err("read", dir, e))?;
         let ft = entry
             .file_type()
-            .map_err(|e| err("read", &entry.path(), &e))?;
+            .map_err(|e| err("read", &entry.path(), e))?;
         let path = entry.path();
         if ft.is_dir() {
             walk(root, &path, out)?;
         } else if ft.is_file() {
             let rel = path
                 .strip_prefix(root)
-                .map_err(|_| format!("`{}` is outside the site", path.display()))?;
+                .map_err(|_| ExportError::OutsideSite(path.clone()))?;
             let rel = rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -178,14 +246,14 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Content>) -> Result<
     Ok(())
 }
 
-fn read_text(p: &Path) -> Result<String, String> {
-    std::fs::read_to_string(p).map_err(|e| err("read", p, &e))
+fn read_text(p: &Path) -> Result<String, ExportError> {
+    std::fs::read_to_string(p).map_err(|e| err("read", p, e))
 }
 
 /// Adds the open-format renderings: `pages/X.md` → `+ pages/X.html`,
 /// `discussions/X.json` → `+ discussions/X.csv`,
 /// `forms/F/records.jsonl` → `forms/F/records.json` + `forms/F/records.csv`.
-fn convert(files: BTreeMap<String, Content>) -> Result<BTreeMap<String, Content>, String> {
+fn convert(files: BTreeMap<String, Content>) -> Result<BTreeMap<String, Content>, ExportError> {
     let mut out = BTreeMap::new();
     for (path, content) in files {
         let src = match &content {
@@ -215,8 +283,10 @@ fn convert(files: BTreeMap<String, Content>) -> Result<BTreeMap<String, Content>
                 );
             }
             ["discussions", name] if name.ends_with(".json") => {
-                let csv =
-                    discussion_csv(&read_text(&src)?).map_err(|e| format!("`{path}`: {e}"))?;
+                let csv = discussion_csv(&read_text(&src)?).map_err(|e| ExportError::Convert {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
                 out.insert(
                     format!("discussions/{}.csv", name.trim_end_matches(".json")),
                     Content::Bytes(csv.into_bytes()),
@@ -229,8 +299,12 @@ fn convert(files: BTreeMap<String, Content>) -> Result<BTreeMap<String, Content>
                 } else {
                     None
                 };
-                let (json, csv) = records(&read_text(&src)?, schema.as_deref())
-                    .map_err(|e| format!("`{path}`: {e}"))?;
+                let (json, csv) = records(&read_text(&src)?, schema.as_deref()).map_err(|e| {
+                    ExportError::Convert {
+                        path: path.clone(),
+                        source: Box::new(e),
+                    }
+                })?;
                 out.insert(format!("forms/{form}/records.json"), Content::Bytes(json));
                 out.insert(
                     format!("forms/{form}/records.csv"),
@@ -322,12 +396,12 @@ fn cell(v: Option<&serde_json::Value>) -> String {
 }
 
 /// `{"page": …, "comments": [{id, author, at, body, reply_to?}]}` → CSV.
-pub fn discussion_csv(json: &str) -> Result<String, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+pub fn discussion_csv(json: &str) -> Result<String, ExportError> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(ExportError::NotJson)?;
     let comments = v
         .get("comments")
         .and_then(|c| c.as_array())
-        .ok_or("no `comments` array")?;
+        .ok_or(ExportError::NoComments)?;
     let cols = ["id", "reply_to", "author", "at", "body"];
     let mut out = csv_row(&cols.map(String::from));
     for c in comments {
@@ -339,23 +413,25 @@ pub fn discussion_csv(json: &str) -> Result<String, String> {
 
 /// JSON lines of form records → a JSON array and a CSV whose columns are the
 /// schema's fields (in order), then any other key found in the records.
-pub fn records(jsonl: &str, schema: Option<&str>) -> Result<(Vec<u8>, String), String> {
+pub fn records(jsonl: &str, schema: Option<&str>) -> Result<(Vec<u8>, String), ExportError> {
     let mut rows = Vec::new();
     for (i, line) in jsonl.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+            serde_json::from_str(line).map_err(|source| ExportError::LineNotJson {
+                line: i + 1,
+                source,
+            })?;
         if !v.is_object() {
-            return Err(format!("line {}: not a JSON object", i + 1));
+            return Err(ExportError::LineNotObject(i + 1));
         }
         rows.push(v);
     }
     let mut cols: Vec<String> = Vec::new();
     if let Some(s) = schema {
-        let s: serde_json::Value =
-            serde_json::from_str(s).map_err(|e| format!("schema.json: not JSON: {e}"))?;
+        let s: serde_json::Value = serde_json::from_str(s).map_err(ExportError::SchemaNotJson)?;
         for f in s
             .get("fields")
             .and_then(|f| f.as_array())
@@ -379,20 +455,20 @@ pub fn records(jsonl: &str, schema: Option<&str>) -> Result<(Vec<u8>, String), S
         let row: Vec<String> = cols.iter().map(|c| cell(r.get(c))).collect();
         csv.push_str(&csv_row(&row));
     }
-    let json = serde_json::to_vec_pretty(&rows).map_err(|e| format!("{e}"))?;
+    let json = serde_json::to_vec_pretty(&rows).map_err(ExportError::EncodeRecords)?;
     Ok((json, csv))
 }
 
 /// Reads an archive back: every file the manifest lists is there with its
 /// size and SHA-256, and every file there is listed. Returns the number of
 /// manifest entries and the archive's own SHA-256.
-pub fn verify(archive: &Path) -> Result<(u64, String), String> {
+pub fn verify(archive: &Path) -> Result<(u64, String), ExportError> {
     let (_, archive_sha256) = hash_file(archive)?;
-    let f = File::open(archive).map_err(|e| err("read", archive, &e))?;
+    let f = File::open(archive).map_err(|e| err("read", archive, e))?;
     let mut tar = tar::Archive::new(GzDecoder::new(f));
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut manifest = None;
-    let r = |e: std::io::Error| err("read", archive, &e);
+    let r = |e: std::io::Error| err("read", archive, e);
     for entry in tar.entries().map_err(r)? {
         let mut entry = entry.map_err(r)?;
         let path = entry.path().map_err(r)?.to_string_lossy().into_owned();
@@ -406,25 +482,19 @@ pub fn verify(archive: &Path) -> Result<(u64, String), String> {
         let size = std::io::copy(&mut entry, &mut h).map_err(r)?;
         seen.insert(path, (size, hex::encode(h.finalize())));
     }
-    let manifest = manifest.ok_or("the archive has no manifest.json")?;
-    let manifest: Manifest = serde_json::from_slice(&manifest)
-        .map_err(|e| format!("manifest.json is not a manifest: {e}"))?;
+    let manifest = manifest.ok_or(ExportError::NoManifest)?;
+    let manifest: Manifest = serde_json::from_slice(&manifest).map_err(ExportError::BadManifest)?;
     for m in &manifest.files {
         match seen.remove(&m.path) {
-            None => {
-                return Err(format!(
-                    "`{}` is in the manifest, not in the archive",
-                    m.path
-                ))
-            }
+            None => return Err(ExportError::Missing(m.path.clone())),
             Some((size, sha)) if size != m.size || sha != m.sha256 => {
-                return Err(format!("`{}` does not match its manifest entry", m.path))
+                return Err(ExportError::Mismatch(m.path.clone()))
             }
             Some(_) => {}
         }
     }
     if let Some(extra) = seen.keys().next() {
-        return Err(format!("`{extra}` is in the archive, not in the manifest"));
+        return Err(ExportError::Unlisted(extra.clone()));
     }
     Ok((manifest.files.len() as u64, archive_sha256))
 }
@@ -497,22 +567,19 @@ pub enum Removed {
 /// Deletes `output_dir/<account>-export.tar.gz`: the reporter says the
 /// account's closure ended or its export on request expired. A symbolic link
 /// or anything but a regular file there is refused, never followed.
-pub fn remove_archive(output_dir: &Path, account: &str) -> Result<Removed, String> {
+pub fn remove_archive(output_dir: &Path, account: &str) -> Result<Removed, ExportError> {
     if !vigil_rules::checks::erasure::valid_account(account) {
-        return Err(format!("`{account}` is not an account id"));
+        return Err(ExportError::BadAccount(account.to_owned()));
     }
     let archive = output_dir.join(format!("{account}-export.tar.gz"));
     match std::fs::symlink_metadata(&archive) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Removed::Absent),
-        Err(e) => Err(err("look at", &archive, &e)),
-        Ok(m) if !m.file_type().is_file() => Err(format!(
-            "`{}` is not a regular file; left alone",
-            archive.display()
-        )),
+        Err(e) => Err(err("look at", &archive, e)),
+        Ok(m) if !m.file_type().is_file() => Err(ExportError::NotRegular(archive.clone())),
         Ok(_) => match std::fs::remove_file(&archive) {
             Ok(()) => Ok(Removed::Deleted),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Removed::Absent),
-            Err(e) => Err(err("delete", &archive, &e)),
+            Err(e) => Err(err("delete", &archive, e)),
         },
     }
 }
@@ -552,6 +619,7 @@ mod tests {
         let bad = vec![("../x".to_owned(), "x".to_owned())];
         assert!(export(site.path(), out.path(), "acme", &bad)
             .unwrap_err()
+            .to_string()
             .contains("slug"));
         assert_eq!(
             remove_archive(out.path(), "acme").unwrap(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use vigil_rules::checks::erasure::{substitute, valid_account, Action};
 
 use crate::collect::dsn::Dsn;
+use crate::collect::host::io_reason;
 
 /// How a command ended.
 #[derive(Debug)]
@@ -24,16 +25,43 @@ impl Ran {
     }
 }
 
+/// Why a command gave no exit status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("empty command")]
+    Empty,
+    #[error("cannot start `{program}`: {}", io_reason(source))]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{program}` timed out after {} and was killed", humantime::format_duration(*timeout))]
+    TimedOut { program: String, timeout: Duration },
+    #[error("waiting for `{program}` failed: {}", io_reason(source))]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// restic's and journald's steps report it in their own words.
+impl From<RunError> for String {
+    fn from(e: RunError) -> String {
+        e.to_string()
+    }
+}
+
 /// Runs `argv` with extra environment; `Err` when it cannot start or times out
 /// (the child is killed then).
 pub async fn run(
     argv: &[String],
     env: &[(&str, PathBuf)],
     timeout: Duration,
-) -> Result<Ran, String> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| "empty command".to_owned())?;
+) -> Result<Ran, RunError> {
+    let (program, args) = argv.split_first().ok_or(RunError::Empty)?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -48,21 +76,19 @@ pub async fn run(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start `{program}`: {}",
-            crate::collect::host::io_reason(&e)
-        )
+    let child = cmd.spawn().map_err(|source| RunError::Start {
+        program: program.clone(),
+        source,
     })?;
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => Err(format!(
-            "`{program}` timed out after {} and was killed",
-            humantime::format_duration(timeout)
-        )),
-        Ok(Err(e)) => Err(format!(
-            "waiting for `{program}` failed: {}",
-            crate::collect::host::io_reason(&e)
-        )),
+        Err(_) => Err(RunError::TimedOut {
+            program: program.clone(),
+            timeout,
+        }),
+        Ok(Err(source)) => Err(RunError::Wait {
+            program: program.clone(),
+            source,
+        }),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let tail = stderr
@@ -107,7 +133,7 @@ pub async fn run_hook(template: &[String], account: &str, timeout: Duration) -> 
             what,
             ok: false,
             exit_code: None,
-            detail: Some(e),
+            detail: Some(e.to_string()),
             at: None,
         },
     }

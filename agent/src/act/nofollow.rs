@@ -55,6 +55,59 @@ fn reason(e: Errno) -> String {
     crate::collect::host::io_reason(&std::io::Error::from(e))
 }
 
+/// Why a path could not be resolved, opened or removed without following a
+/// link: the path, what was being done, and the OS error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NofollowError {
+    #[error("`{pattern}` has a `..` component")]
+    DotDot { pattern: String },
+    #[error("`{pattern}` names the root itself")]
+    RootItself { pattern: String },
+    #[error("`{component}` is not a valid glob: {source}")]
+    Glob {
+        component: String,
+        #[source]
+        source: glob::PatternError,
+    },
+    /// `cannot open `/srv/x`: permission denied`; `what` is the verb phrase.
+    #[error("cannot {what} `{}`: {}", path.display(), reason(*source))]
+    Os {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Errno,
+    },
+    #[error("cannot stat the root: {}", reason(*source))]
+    StatRoot {
+        #[source]
+        source: Errno,
+    },
+    #[error("`{}` is not a regular file: left alone", path.display())]
+    NotRegular { path: PathBuf },
+    #[error("`{}` changed while being opened: left alone", path.display())]
+    Changed { path: PathBuf },
+    #[error("`{}` has {links} hard links: rewriting it would change another file, left alone", path.display())]
+    HardLinks { path: PathBuf, links: u64 },
+    /// The owner check refused a rewrite (`reason` says whose file it is).
+    #[error("`{}`: {reason}", path.display())]
+    NotOurs { path: PathBuf, reason: String },
+    #[error("cannot make a temporary file beside `{}`", path.display())]
+    NoTempName { path: PathBuf },
+}
+
+/// The purge and erasure report a refusal as their own message.
+impl From<NofollowError> for String {
+    fn from(e: NofollowError) -> String {
+        e.to_string()
+    }
+}
+
+fn os(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> NofollowError {
+    let path = path.to_path_buf();
+    move |source| NofollowError::Os { what, path, source }
+}
+
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
@@ -62,21 +115,25 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 
 /// Resolves `pattern` (absolute as on the host, globs allowed per component)
 /// under `root` without following any link below the root.
-pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, String> {
+pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, NofollowError> {
     let comps: Vec<&str> = pattern
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
     if comps.contains(&"..") {
-        return Err(format!("`{pattern}` has a `..` component"));
+        return Err(NofollowError::DotDot {
+            pattern: pattern.to_owned(),
+        });
     }
     let root_fd = rustix::fs::open(root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())
-        .map_err(|e| format!("cannot open the root `{}`: {}", root.display(), reason(e)))?;
+        .map_err(os("open the root", root))?;
     let root_stat =
-        rustix::fs::fstat(&root_fd).map_err(|e| format!("cannot stat the root: {}", reason(e)))?;
+        rustix::fs::fstat(&root_fd).map_err(|source| NofollowError::StatRoot { source })?;
     let mut out = Resolved::default();
     let Some((last, dirs)) = comps.split_last() else {
-        return Err(format!("`{pattern}` names the root itself"));
+        return Err(NofollowError::RootItself {
+            pattern: pattern.to_owned(),
+        });
     };
     let mut level: Vec<(Arc<OwnedFd>, Stat, PathBuf)> =
         vec![(Arc::new(root_fd), root_stat, root.to_path_buf())];
@@ -92,9 +149,7 @@ pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, String> {
                 ) {
                     Ok(st) => st,
                     Err(Errno::NOENT) => continue,
-                    Err(e) => {
-                        return Err(format!("cannot look at `{}`: {}", p.display(), reason(e)))
-                    }
+                    Err(e) => return Err(os("look at", &p)(e)),
                 };
                 match FileType::from_raw_mode(st.st_mode) {
                     FileType::Symlink => out.links.push(p),
@@ -106,17 +161,13 @@ pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, String> {
                             Mode::empty(),
                         ) {
                             Ok(sub) => {
-                                let st = rustix::fs::fstat(&sub).map_err(|e| {
-                                    format!("cannot stat `{}`: {}", p.display(), reason(e))
-                                })?;
+                                let st = rustix::fs::fstat(&sub).map_err(os("stat", &p))?;
                                 next.push((Arc::new(sub), st, p));
                             }
                             // Swapped for a link or removed since the stat.
                             Err(Errno::LOOP | Errno::NOTDIR) => out.links.push(p),
                             Err(Errno::NOENT) => {}
-                            Err(e) => {
-                                return Err(format!("cannot open `{}`: {}", p.display(), reason(e)))
-                            }
+                            Err(e) => return Err(os("open", &p)(e)),
                         }
                     }
                     _ => {}
@@ -140,7 +191,7 @@ pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, String> {
                     stat: st,
                 }),
                 Err(Errno::NOENT) => {}
-                Err(e) => return Err(format!("cannot look at `{}`: {}", p.display(), reason(e))),
+                Err(e) => return Err(os("look at", &p)(e)),
             }
         }
     }
@@ -150,17 +201,18 @@ pub fn resolve(root: &Path, pattern: &str) -> Result<Resolved, String> {
 }
 
 /// The names in `dir` a component names: itself, or the entries its glob matches.
-fn names(dir: &OwnedFd, comp: &str, path: &Path) -> Result<Vec<OsString>, String> {
+fn names(dir: &OwnedFd, comp: &str, path: &Path) -> Result<Vec<OsString>, NofollowError> {
     if !has_glob(comp) {
         return Ok(vec![OsString::from(comp)]);
     }
-    let pat = glob::Pattern::new(comp).map_err(|e| format!("`{comp}` is not a valid glob: {e}"))?;
-    let d = rustix::fs::Dir::read_from(dir)
-        .map_err(|e| format!("cannot list `{}`: {}", path.display(), reason(e)))?;
+    let pat = glob::Pattern::new(comp).map_err(|source| NofollowError::Glob {
+        component: comp.to_owned(),
+        source,
+    })?;
+    let d = rustix::fs::Dir::read_from(dir).map_err(os("list", path))?;
     let mut out = Vec::new();
     for entry in d {
-        let entry =
-            entry.map_err(|e| format!("cannot list `{}`: {}", path.display(), reason(e)))?;
+        let entry = entry.map_err(os("list", path))?;
         let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
         if name == "." || name == ".." {
             continue;
@@ -198,7 +250,7 @@ pub struct Removed {
 }
 
 /// Removes a matched entry: a file, or a directory and everything in it.
-pub fn remove(e: &Entry) -> Result<Removed, String> {
+pub fn remove(e: &Entry) -> Result<Removed, NofollowError> {
     let mut r = Removed::default();
     if e.kind() == FileType::Symlink {
         r.refused.push(format!(
@@ -226,7 +278,7 @@ fn remove_at(
     st: &Stat,
     path: &Path,
     r: &mut Removed,
-) -> Result<(), String> {
+) -> Result<(), NofollowError> {
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
         if st.st_dev != dir_stat.st_dev {
             r.refused.push(format!(
@@ -245,10 +297,9 @@ fn remove_at(
                 ));
                 return Ok(());
             }
-            Err(e) => return Err(format!("cannot open `{}`: {}", path.display(), reason(e))),
+            Err(e) => return Err(os("open", path)(e)),
         };
-        let sub_stat = rustix::fs::fstat(&sub)
-            .map_err(|e| format!("cannot stat `{}`: {}", path.display(), reason(e)))?;
+        let sub_stat = rustix::fs::fstat(&sub).map_err(os("stat", path))?;
         if sub_stat.st_ino != st.st_ino || sub_stat.st_dev != st.st_dev {
             r.refused.push(format!(
                 "`{}`: replaced while being removed, not followed",
@@ -257,11 +308,9 @@ fn remove_at(
             return Ok(());
         }
         let mut names = Vec::new();
-        let d = rustix::fs::Dir::read_from(&sub)
-            .map_err(|e| format!("cannot list `{}`: {}", path.display(), reason(e)))?;
+        let d = rustix::fs::Dir::read_from(&sub).map_err(os("list", path))?;
         for entry in d {
-            let entry =
-                entry.map_err(|e| format!("cannot list `{}`: {}", path.display(), reason(e)))?;
+            let entry = entry.map_err(os("list", path))?;
             let n = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
             if n != "." && n != ".." {
                 names.push(n);
@@ -273,7 +322,7 @@ fn remove_at(
             let cst = match rustix::fs::statat(&sub, n.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(s) => s,
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(format!("cannot look at `{}`: {}", p.display(), reason(e))),
+                Err(e) => return Err(os("look at", &p)(e)),
             };
             if !owner_ok(&cst, &sub_stat) {
                 r.refused.push(format!(
@@ -290,13 +339,13 @@ fn remove_at(
         }
         match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(format!("cannot remove `{}`: {}", path.display(), reason(e))),
+            Err(e) => return Err(os("remove", path)(e)),
         }
     } else {
         // A file, link, socket or FIFO: only its name goes; nothing is opened.
         match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(format!("cannot remove `{}`: {}", path.display(), reason(e))),
+            Err(e) => return Err(os("remove", path)(e)),
         }
     }
     r.entries += 1;
@@ -306,50 +355,45 @@ fn remove_at(
 /// Opens a matched log file for reading (and writing when `write`), refusing
 /// anything but a regular file with one link, of the owner [`owner_ok`]
 /// allows, that is still the entry resolved.
-pub fn open_file(e: &Entry, write: bool) -> Result<std::fs::File, String> {
+pub fn open_file(e: &Entry, write: bool) -> Result<std::fs::File, NofollowError> {
     let kind = e.kind();
     if kind != FileType::RegularFile {
-        return Err(format!(
-            "`{}` is not a regular file: left alone",
-            e.path.display()
-        ));
+        return Err(NofollowError::NotRegular {
+            path: e.path.clone(),
+        });
     }
     let mut flags = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     flags |= if write { OFlags::RDWR } else { OFlags::RDONLY };
     let fd = rustix::fs::openat(e.dir.as_fd(), e.name.as_os_str(), flags, Mode::empty())
-        .map_err(|er| format!("cannot open `{}`: {}", e.path.display(), reason(er)))?;
-    let st = rustix::fs::fstat(&fd)
-        .map_err(|er| format!("cannot stat `{}`: {}", e.path.display(), reason(er)))?;
+        .map_err(os("open", &e.path))?;
+    let st = rustix::fs::fstat(&fd).map_err(os("stat", &e.path))?;
     // A gzip'd rotation purged a moment ago is a new inode by the same name:
     // reading it is fine; rewriting takes the inode that was resolved.
     let moved = st.st_ino != e.stat.st_ino || st.st_dev != e.stat.st_dev;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || (write && moved) {
-        return Err(format!(
-            "`{}` changed while being opened: left alone",
-            e.path.display()
-        ));
+        return Err(NofollowError::Changed {
+            path: e.path.clone(),
+        });
     }
     if write {
         if st.st_nlink != 1 {
-            return Err(format!(
-                "`{}` has {} hard links: rewriting it would change another file, left alone",
-                e.path.display(),
-                st.st_nlink
-            ));
+            return Err(NofollowError::HardLinks {
+                path: e.path.clone(),
+                links: st.st_nlink,
+            });
         }
         if !owner_ok(&st, &e.dir_stat) {
-            return Err(format!(
-                "`{}`: {}",
-                e.path.display(),
-                owner_reason(&st, &e.dir_stat).replace("delete", "rewrite")
-            ));
+            return Err(NofollowError::NotOurs {
+                path: e.path.clone(),
+                reason: owner_reason(&st, &e.dir_stat).replace("delete", "rewrite"),
+            });
         }
     }
     Ok(std::fs::File::from(fd))
 }
 
 /// A new temporary file beside `e` (`O_CREAT | O_EXCL | O_NOFOLLOW`, 0600).
-pub fn temp_beside(e: &Entry) -> Result<(OsString, std::fs::File), String> {
+pub fn temp_beside(e: &Entry) -> Result<(OsString, std::fs::File), NofollowError> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     for _ in 0..16 {
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -366,32 +410,19 @@ pub fn temp_beside(e: &Entry) -> Result<(OsString, std::fs::File), String> {
         ) {
             Ok(fd) => return Ok((name, std::fs::File::from(fd))),
             Err(Errno::EXIST) => continue,
-            Err(er) => {
-                return Err(format!(
-                    "cannot make a temporary file beside `{}`: {}",
-                    e.path.display(),
-                    reason(er)
-                ))
-            }
+            Err(er) => return Err(os("make a temporary file beside", &e.path)(er)),
         }
     }
-    Err(format!(
-        "cannot make a temporary file beside `{}`",
-        e.path.display()
-    ))
+    Err(NofollowError::NoTempName {
+        path: e.path.clone(),
+    })
 }
 
 /// Renames the temporary `tmp` over `e`, within its directory.
-pub fn replace(e: &Entry, tmp: &OsStr) -> Result<(), String> {
+pub fn replace(e: &Entry, tmp: &OsStr) -> Result<(), NofollowError> {
     rustix::fs::renameat(e.dir.as_fd(), tmp, e.dir.as_fd(), e.name.as_os_str())
-        .map_err(|er| format!("cannot replace `{}`: {}", e.path.display(), reason(er)))?;
-    rustix::fs::fsync(e.dir.as_fd()).map_err(|er| {
-        format!(
-            "cannot sync the directory of `{}`: {}",
-            e.path.display(),
-            reason(er)
-        )
-    })
+        .map_err(os("replace", &e.path))?;
+    rustix::fs::fsync(e.dir.as_fd()).map_err(os("sync the directory of", &e.path))
 }
 
 /// Removes a temporary file made by [`temp_beside`].

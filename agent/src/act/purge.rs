@@ -31,12 +31,12 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
-use super::nofollow::{self, Entry};
+use super::nofollow::{self, Entry, NofollowError};
 use crate::collect::host::io_reason;
 
 fn token_byte(b: u8) -> bool {
@@ -73,6 +73,31 @@ pub fn is_gz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
+/// Why a log file could not be scanned or purged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PurgeError {
+    /// Opening it without following a link, or replacing it, was refused.
+    #[error(transparent)]
+    Nofollow(#[from] NofollowError),
+    /// `cannot read `/var/log/x`: …` (scan) or `cannot purge `…`: …`.
+    #[error("cannot {what} `{}`: {}", path.display(), io_reason(source))]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> PurgeError + Copy + 'a {
+    move |source| PurgeError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// What a scan found in one file.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Scan {
@@ -82,7 +107,7 @@ pub struct Scan {
 
 /// Counts the lines of a file (gzip'd or not) and those carrying an
 /// identifier; the file is opened without following a link, regular only.
-pub fn scan(e: &Entry, ids: &[String]) -> Result<Scan, String> {
+pub fn scan(e: &Entry, ids: &[String]) -> Result<Scan, PurgeError> {
     let file = nofollow::open_file(e, false)?;
     let path = e.path.as_path();
     let reader: Box<dyn Read> = if is_gz(path) {
@@ -97,7 +122,7 @@ pub fn scan(e: &Entry, ids: &[String]) -> Result<Scan, String> {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
+            .map_err(io("read", path))?;
         if n == 0 {
             return Ok(s);
         }
@@ -111,7 +136,7 @@ pub fn scan(e: &Entry, ids: &[String]) -> Result<Scan, String> {
 /// Purges one file; returns how many lines were removed (gzip) or blanked.
 /// The file is opened without following a link and must be a regular file
 /// with one link, owned as [`nofollow::owner_ok`] allows.
-pub fn purge(e: &Entry, ids: &[String]) -> Result<u64, String> {
+pub fn purge(e: &Entry, ids: &[String]) -> Result<u64, PurgeError> {
     if is_gz(&e.path) {
         purge_gz(e, ids)
     } else {
@@ -129,8 +154,8 @@ pub fn purge(e: &Entry, ids: &[String]) -> Result<u64, String> {
     }
 }
 
-fn blank_in_place(file: &File, path: &Path, ids: &[String]) -> Result<u64, String> {
-    let what = |e: std::io::Error| format!("cannot purge `{}`: {}", path.display(), io_reason(&e));
+fn blank_in_place(file: &File, path: &Path, ids: &[String]) -> Result<u64, PurgeError> {
+    let what = io("purge", path);
     let size = file.metadata().map_err(what)?.len();
     let mut reader = BufReader::new(file.take(size));
     let mut offset = 0u64;
@@ -157,10 +182,9 @@ fn blank_in_place(file: &File, path: &Path, ids: &[String]) -> Result<u64, Strin
     Ok(hits.len() as u64)
 }
 
-fn purge_gz(e: &Entry, ids: &[String]) -> Result<u64, String> {
+fn purge_gz(e: &Entry, ids: &[String]) -> Result<u64, PurgeError> {
     let path = e.path.as_path();
-    let what =
-        |er: std::io::Error| format!("cannot purge `{}`: {}", path.display(), io_reason(&er));
+    let what = io("purge", path);
     let file = nofollow::open_file(e, true)?;
     let meta = file.metadata().map_err(what)?;
     let mut input = BufReader::new(MultiGzDecoder::new(file));

@@ -119,7 +119,9 @@ impl Repo {
             format!("{}s", LOCK_WAIT.as_secs()),
         ];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
-        hooks::run(&argv, &self.env, timeout + LOCK_WAIT).await
+        hooks::run(&argv, &self.env, timeout + LOCK_WAIT)
+            .await
+            .map_err(String::from)
     }
 
     async fn restic(&self, args: &[&str], timeout: Duration) -> Result<Vec<u8>, String> {

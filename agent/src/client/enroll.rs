@@ -31,36 +31,47 @@ struct EnrollResponse {
 /// Where the reporter's policy key is pinned, in the state directory.
 pub const POLICY_KEY_FILE: &str = "reporter-policy-key.pub";
 
+/// Why the pinned policy key cannot be used (policy checking must not turn
+/// itself off silently).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyKeyError {
+    #[error("cannot read the policy key `{}`: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the policy key `{}` is not a base64 ed25519 key", .0.display())]
+    NotAKey(std::path::PathBuf),
+    #[error("the policy key `{}` is invalid: {source}", path.display())]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: ed25519_dalek::SignatureError,
+    },
+}
+
 /// The pinned policy key, if enrollment gave one. A file that is there but
 /// unreadable or malformed is an error: it must not silently turn checking off.
 pub fn pinned_policy_key(
     state_dir: &std::path::Path,
-) -> Result<Option<ed25519_dalek::VerifyingKey>, String> {
+) -> Result<Option<ed25519_dalek::VerifyingKey>, PolicyKeyError> {
     use base64::Engine as _;
     let path = state_dir.join(POLICY_KEY_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "cannot read the policy key `{}`: {e}",
-                path.display()
-            ))
-        }
+        Err(source) => return Err(PolicyKeyError::Read { path, source }),
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| {
-            format!(
-                "the policy key `{}` is not a base64 ed25519 key",
-                path.display()
-            )
-        })?;
+        .ok_or_else(|| PolicyKeyError::NotAKey(path.clone()))?;
     ed25519_dalek::VerifyingKey::from_bytes(&bytes)
         .map(Some)
-        .map_err(|e| format!("the policy key `{}` is invalid: {e}", path.display()))
+        .map_err(|source| PolicyKeyError::Invalid { path, source })
 }
 
 /// Enrolls with `server` (the config's when `None`).
@@ -130,7 +141,7 @@ pub async fn enroll(
         let path = dir.join(POLICY_KEY_FILE);
         write_durable(&path, format!("{key}\n").as_bytes(), 0o644)
             .map_err(|e| format!("cannot write the policy key to `{}`: {e}", path.display()))?;
-        pinned_policy_key(&dir)?;
+        pinned_policy_key(&dir).map_err(|e| e.to_string())?;
     }
     Ok(Enrolled {
         agent_id: answer.agent_id,

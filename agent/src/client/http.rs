@@ -32,7 +32,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client for `server` with the config's trust anchor.
 pub fn client(server: &str, cfg: &AgentConfig) -> Result<reqwest::Client, String> {
-    check_server_url(server)?;
+    check_server_url(server).map_err(|e| e.to_string())?;
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))

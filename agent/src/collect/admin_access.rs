@@ -13,8 +13,9 @@ use vigil_rules::checks::admin_access::{
 };
 
 use super::host::{io_reason, read_optional, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let mut facts = Facts::default();
     if let Some(file) = &p.roster_file {
         match read_optional(&ctx.path(file)) {
@@ -27,19 +28,19 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             Ok(None) => facts.errors.push(format!(
                 "roster file `{file}` does not exist: who may administer this host is unknown"
             )),
-            Err(e) => facts.errors.push(e),
+            Err(e) => facts.errors.push(e.to_string()),
         }
     }
     let passwd_path = ctx.path(&p.passwd);
     match read_optional(&passwd_path) {
         Ok(Some(text)) => facts.accounts = parse_passwd(&text),
         Ok(None) => facts.errors.push(format!("`{}` does not exist", p.passwd)),
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     match read_optional(&ctx.path(&p.group)) {
         Ok(Some(text)) => facts.groups = parse_group(&text),
         Ok(None) => facts.errors.push(format!("`{}` does not exist", p.group)),
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
 
     facts.sudoers = collect_sudoers(&p.sudoers, ctx, &mut facts.errors);
@@ -48,7 +49,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     if config.exists() {
         let mut parsed = ConfigFiles::default();
         if let Err(e) = parsed.read(&config, ctx, None, 0) {
-            facts.errors.push(e);
+            facts.errors.push(e.to_string());
         }
         let mut sshd = Sshd {
             source: p.sshd_config.clone(),
@@ -259,7 +260,7 @@ fn collect_sudoers(sudoers: &str, ctx: &HostCtx, errors: &mut Vec<String>) -> Op
         Ok(Some(_)) => {}
         Ok(None) => return None,
         Err(e) => {
-            errors.push(e);
+            errors.push(e.to_string());
             return None;
         }
     }
@@ -295,7 +296,7 @@ fn read_sudoers_file(
             return;
         }
         Err(e) => {
-            errors.push(e);
+            errors.push(e.to_string());
             return;
         }
     };
@@ -373,7 +374,7 @@ fn collect_keys(facts: &mut Facts, ctx: &HostCtx, key_files: &str) {
                 Ok(Some(t)) => t,
                 Ok(None) => continue,
                 Err(e) => {
-                    facts.errors.push(e);
+                    facts.errors.push(e.to_string());
                     continue;
                 }
             };

@@ -24,10 +24,11 @@ use vigil_rules::checks::backup_freshness::{
 };
 
 use super::{blocking, io_reason, HostCtx, RunMemo};
+use crate::collect::CollectError;
 
 mod cache;
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let zone = parse_zone(&p.time_zone).map_err(|e| e.to_string())?;
     let mounts = if ctx.is_live() {
         std::fs::read_to_string("/proc/self/mountinfo")

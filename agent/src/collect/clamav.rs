@@ -27,6 +27,7 @@ use vigil_rules::checks::clamav::{
 };
 
 use super::host::{io_reason, stat_identity, HostCtx};
+use crate::collect::CollectError;
 
 /// How long one clamd command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -186,7 +187,7 @@ fn eicar() -> Vec<u8> {
     parts.concat().into_bytes()
 }
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let conn = Conn::parse(&p.address)?;
     let mut facts = Facts {
         address: p.address.clone(),
@@ -226,7 +227,7 @@ pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     let db_dir = ctx.path(&p.database_directory);
     let (db_files, db_newest, db_fingerprint) = {
         let dir = db_dir.clone();
-        super::host::blocking(move || Ok(database_files(&dir))).await?
+        super::host::blocking(move || Ok::<_, CollectError>(database_files(&dir))).await?
     };
     facts.database_files = db_files;
     match date {

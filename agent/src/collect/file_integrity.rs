@@ -14,7 +14,8 @@
 use vigil_rules::checks::file_integrity::{Facts, Params};
 
 use super::host::HostCtx;
-use crate::pace::{self, Pace};
+use crate::collect::CollectError;
+use crate::pace::{self, Pace, PoolError};
 
 mod baseline;
 pub mod cache;
@@ -56,12 +57,12 @@ const MIN_THREADS: usize = 8;
 
 /// The check's own pool: [`MIN_THREADS`] or one per core if more, each
 /// thread at the configured priority ([`Pace::enter_thread`]).
-pub fn thread_pool(pace: &Pace) -> Result<rayon::ThreadPool, String> {
+pub fn thread_pool(pace: &Pace) -> Result<rayon::ThreadPool, PoolError> {
     sized_pool(pace, MIN_THREADS)
 }
 
 /// A pool of `min` threads or one per core if more.
-fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, String> {
+fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, PoolError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let pace = pace.clone();
     rayon::ThreadPoolBuilder::new()
@@ -69,10 +70,13 @@ fn sized_pool(pace: &Pace, min: usize) -> Result<rayon::ThreadPool, String> {
         .thread_name(|i| format!("vigil-integrity-{i}"))
         .start_handler(move |_| pace.enter_thread())
         .build()
-        .map_err(|e| format!("cannot start the vigil-integrity threads: {e}"))
+        .map_err(|source| PoolError {
+            name: "vigil-integrity".into(),
+            source,
+        })
 }
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     // Between full passes dpkg_verify reads only the few files whose
     // identity changed: one thread per core then, not the [`MIN_THREADS`] a
     // full pass needs to keep the disk busy (each idle thread still costs
@@ -84,7 +88,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
     };
     let facts = pool.install(|| collect_here(p, ctx));
     if ctx.pace.is_stopped() {
-        return Err(pace::Stopped.to_string());
+        return Err(pace::Stopped.into());
     }
     Ok(facts)
 }
@@ -100,7 +104,7 @@ fn collect_here(p: &Params, ctx: &HostCtx) -> Facts {
     if let Some(b) = &p.baseline {
         match baseline::compare_baseline(p, b, ctx) {
             Ok(b) => facts.baseline = Some(b),
-            Err(e) => facts.errors.push(e),
+            Err(e) => facts.errors.push(e.to_string()),
         }
     }
     facts

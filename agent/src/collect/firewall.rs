@@ -10,8 +10,9 @@ use std::process::Command;
 use vigil_rules::checks::firewall::{proc_net, Facts, Output, Params, Socket};
 
 use super::host::{io_reason, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     if !ctx.is_live() {
         return Err("the firewall is read from the running kernel: run with --root /".into());
     }
@@ -45,7 +46,8 @@ pub fn collect(_p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         ip6tables,
         iptables_legacy,
         ip6tables_legacy,
-        sockets: sockets(Path::new("/proc")),
+        // The facts carry the message (they are JSON).
+        sockets: sockets(Path::new("/proc")).map_err(|e| e.to_string()),
     })
 }
 
@@ -77,7 +79,7 @@ fn run(prog: Option<PathBuf>, args: &[&str]) -> Output {
 
 /// Listening TCP sockets and bound UDP sockets of the current network
 /// namespace, from `/proc/net/*`, with owners from `/proc/*/fd`.
-pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
+pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, CollectError> {
     let mut out: Vec<(Socket, u64)> = Vec::new();
     for (file, proto, v6) in [
         ("tcp", "tcp", false),
@@ -90,17 +92,11 @@ pub fn sockets(proc_root: &Path) -> Result<Vec<Socket>, String> {
             Ok(t) => t,
             // No IPv6 in this kernel: nothing listens on it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && v6 => continue,
-            Err(e) => {
-                return Err(format!(
-                    "cannot read `{}`: {}",
-                    path.display(),
-                    io_reason(&e)
-                ))
-            }
+            Err(e) => return Err(CollectError::io("read", path, e)),
         };
         out.extend(
             proc_net::parse_proc_net(&text, proto, v6)
-                .map_err(|e| format!("`{}` {e}", path.display()))?,
+                .map_err(|e| CollectError::parse(path.display(), e))?,
         );
     }
     let owners = socket_owners(proc_root);

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::pace::Pace;
 
+use super::CollectError;
+
 /// Where and how facts are gathered.
 #[derive(Debug, Clone)]
 pub struct HostCtx {
@@ -102,24 +104,21 @@ impl RunMemo {
 }
 
 /// Runs file-bound work off the async threads, so timeouts still fire.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+/// A stopped task is [`CollectError::Stopped`], in the caller's error type.
+pub async fn blocking<T: Send + 'static, E: From<CollectError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| format!("collector stopped unexpectedly: {e}"))?
+        .map_err(|e| E::from(CollectError::Stopped(e)))?
 }
 
 /// Reads a file as text; `Ok(None)` when it does not exist.
-pub fn read_optional(path: &Path) -> Result<Option<String>, String> {
+pub fn read_optional(path: &Path) -> Result<Option<String>, CollectError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!(
-            "cannot read `{}`: {}",
-            path.display(),
-            io_reason(&e)
-        )),
+        Err(e) => Err(CollectError::io("read", path, e)),
     }
 }
 

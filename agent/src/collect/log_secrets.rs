@@ -28,6 +28,7 @@ use std::time::Instant;
 use vigil_rules::checks::log_secrets::{Facts, FileFacts, GlobFacts, Params};
 
 use super::host::{io_reason, HostCtx};
+use crate::collect::CollectError;
 use crate::pace;
 
 mod journal;
@@ -38,13 +39,17 @@ mod state;
 use read::{finish, par_map, prepare, scan_part, segments, Job, Part, Prepared, MIN_SEGMENT};
 use state::{load_state, save_state, state_file, FileState, JournalState, State, STATE_VERSION};
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     collect_with_threads(p, ctx, cores)
 }
 
 /// [`collect`] on at most `threads` threads (the benchmark's one-core runs).
-pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result<Facts, String> {
+pub fn collect_with_threads(
+    p: &Params,
+    ctx: &HostCtx,
+    threads: usize,
+) -> Result<Facts, CollectError> {
     let started = Instant::now();
     let scanner = p.scanner().map_err(|e| e.to_string())?;
     let mut facts = Facts::default();
@@ -127,7 +132,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
                 s.files.into_iter().map(|f| ((f.dev, f.ino), f)).collect()
             }
             Err(e) => {
-                facts.state_warnings.push(e);
+                facts.state_warnings.push(e.to_string());
                 BTreeMap::new()
             }
         }
@@ -143,7 +148,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
         Some(prepare(path, &ctx.display(path), &old, &ctx.pace))
     });
     if ctx.pace.is_stopped() {
-        return Err(pace::Stopped.to_string());
+        return Err(pace::Stopped.into());
     }
     let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
     let mut jobs: Vec<Job> = Vec::new();
@@ -166,7 +171,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     });
     if ctx.pace.is_stopped() {
         // Half-read files must not be remembered as read.
-        return Err(pace::Stopped.to_string());
+        return Err(pace::Stopped.into());
     }
     // Each file's parts, in order.
     let mut by_file: Vec<Vec<Part>> = prepared.iter().map(|_| Vec::new()).collect();
@@ -191,7 +196,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     if p.journal {
         let (ff, st) = journal::scan(&scanner, p, ctx, old_journal);
         if ctx.pace.is_stopped() {
-            return Err(pace::Stopped.to_string());
+            return Err(pace::Stopped.into());
         }
         facts.files.push(ff);
         new_state.journal = st;
@@ -201,7 +206,7 @@ pub fn collect_with_threads(p: &Params, ctx: &HostCtx, threads: usize) -> Result
     }
     if p.incremental {
         if let Err(e) = save_state(&state_path, &new_state) {
-            facts.state_warnings.push(e);
+            facts.state_warnings.push(e.to_string());
         }
     }
     facts.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -14,18 +14,21 @@ use vigil_rules::checks::mirror_lag::{
 
 use super::dsn::Dsn;
 use super::host::{blocking, io_reason, HostCtx};
+use crate::collect::CollectError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let mut facts = Facts::default();
     if let Some(pg) = &p.postgres {
         facts.postgres = Some(postgres(pg, ctx).await);
     }
     if let Some(hb) = &p.heartbeat {
         let (mirrors, ctx) = (hb.mirrors.clone(), ctx.clone());
-        facts.heartbeats =
-            blocking(move || Ok(mirrors.iter().map(|m| heartbeat(m, &ctx)).collect())).await?;
+        facts.heartbeats = blocking(move || {
+            Ok::<_, CollectError>(mirrors.iter().map(|m| heartbeat(m, &ctx)).collect())
+        })
+        .await?;
     }
     Ok(facts)
 }

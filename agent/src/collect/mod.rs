@@ -15,6 +15,7 @@ pub mod backup_freshness;
 pub mod clamav;
 pub mod dsn;
 pub mod erasure;
+pub mod error;
 pub mod file_integrity;
 pub mod firewall;
 pub mod host;
@@ -25,8 +26,7 @@ pub mod password_storage;
 pub mod patch_level;
 pub mod tls;
 
-/// Why facts could not be gathered: the check becomes `error` with this text.
-pub type CollectError = String;
+pub use error::CollectError;
 
 /// Gathers the facts one check needs.
 ///

@@ -9,14 +9,15 @@ use vigil_rules::checks::password_storage::{classify, Entry, Facts, Params, Sour
 
 use super::dsn::Dsn;
 use super::host::{blocking, read_optional, HostCtx};
+use crate::collect::CollectError;
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let mut facts = Facts::default();
     if let Some(shadow) = &p.shadow {
         let (shadow, ctx) = (shadow.clone(), ctx.clone());
         facts
             .sources
-            .push(blocking(move || Ok(read_shadow(&shadow, &ctx))).await?);
+            .push(blocking(move || Ok::<_, CollectError>(read_shadow(&shadow, &ctx))).await?);
     }
     if let Some(sql) = &p.sql {
         facts.sources.push(read_sql(sql, ctx).await);
@@ -38,7 +39,7 @@ fn read_shadow(shadow: &str, ctx: &HostCtx) -> Source {
             return src;
         }
         Err(e) => {
-            src.error = Some(e);
+            src.error = Some(e.to_string());
             return src;
         }
     };

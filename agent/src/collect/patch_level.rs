@@ -11,14 +11,15 @@ use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use vigil_rules::checks::patch_level::apt_policy::{self, PackageFile};
-use vigil_rules::checks::patch_level::status::{self, Release};
+use vigil_rules::checks::patch_level::status::{self, Deb822Error, Release};
 use vigil_rules::checks::patch_level::{
     feeds, loopback_http, AdvisoryFeed, Facts, Params, Unattended,
 };
 
 use super::{io_reason, read_optional, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let mut facts = Facts::default();
     let status_path = ctx.path(&p.dpkg_status);
     match read_optional(&status_path) {
@@ -29,7 +30,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         Ok(None) => facts
             .errors
             .push(format!("`{}` does not exist", p.dpkg_status)),
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     let names: HashSet<&str> = facts.installed.iter().map(|i| i.name.as_str()).collect();
 
@@ -43,7 +44,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             facts.apt_updated = newest;
             facts.apt_updated_from = "the Release files' modification times".into();
         }
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     if let Some(t) = mtime(&ctx.path("/var/lib/apt/periodic/update-success-stamp")) {
         facts.apt_updated = Some(t);
@@ -56,7 +57,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
             facts.pins = pins;
             facts.pin_warnings = warnings;
         }
-        Err(e) => facts.errors.push(e),
+        Err(e) => facts.errors.push(e.to_string()),
     }
     let conf = apt_config(ctx);
     facts.default_release = conf
@@ -145,7 +146,7 @@ type Lists = (
 /// apt's preferences: `/etc/apt/preferences`, then the files of
 /// `preferences.d` apt reads (no extension or `.pref`, names of letters,
 /// digits, `_-.:`), sorted, as apt reads them.
-fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>), String> {
+fn read_preferences(ctx: &HostCtx) -> Result<(Vec<apt_policy::Pin>, Vec<String>), CollectError> {
     let mut files = vec![(
         "/etc/apt/preferences".to_owned(),
         ctx.path("/etc/apt/preferences"),
@@ -188,19 +189,13 @@ pub fn preferences_name(n: &str) -> bool {
 }
 
 /// Reads every `*_Packages*` index in `dir`, keeping installed names only.
-fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
+fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, CollectError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok((Vec::new(), Vec::new(), None))
         }
-        Err(e) => {
-            return Err(format!(
-                "cannot list `{}`: {}",
-                dir.display(),
-                io_reason(&e)
-            ))
-        }
+        Err(e) => return Err(CollectError::io("list", dir, e)),
     };
     let mut files: Vec<(String, PathBuf)> = entries
         .flatten()
@@ -214,11 +209,11 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
             .strip_suffix("InRelease")
             .or_else(|| name.strip_suffix("Release"));
         if let Some(prefix) = prefix {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
-            let r = Release::parse(&text).map_err(|e| format!("`{}` {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| CollectError::io("read", path, e))?;
+            let r = Release::parse(&text).map_err(|e| CollectError::parse(path.display(), e))?;
             let pf = PackageFile::from_release(&text, name)
-                .map_err(|e| format!("`{}` {e}", path.display()))?;
+                .map_err(|e| CollectError::parse(path.display(), e))?;
             releases.push((prefix.to_owned(), r, pf));
             newest = newest.max(mtime(path));
         }
@@ -247,7 +242,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
         let wanted = |p: &str| names.contains(p);
         let mut index =
             status::PackagesIndex::new(&wanted, &release).with_file(package_files.len());
-        let parsed = |e: String| format!("`{}` {e}", path.display());
+        let parsed = |e: Deb822Error| CollectError::parse(path.display(), e);
         let read = if ext.is_empty() {
             std::fs::File::open(path)
                 .map_err(|e| StreamError::Read(io_reason(&e)))
@@ -262,7 +257,7 @@ fn read_lists(dir: &Path, names: &HashSet<&str>) -> Result<Lists, String> {
             apt_cat(path, &mut index)
         };
         read.map_err(|e| match e {
-            StreamError::Read(why) => why,
+            StreamError::Read(why) => CollectError::Other(why),
             StreamError::Parse(why) => parsed(why),
         })?;
         let mut got = index.finish().map_err(parsed)?;
@@ -277,7 +272,7 @@ enum StreamError {
     /// Reading failed (the reason).
     Read(String),
     /// The parser's complaint (the caller names the file).
-    Parse(String),
+    Parse(Deb822Error),
 }
 
 /// Feeds what `r` gives to the index parser, 64 KiB at a time.
@@ -610,7 +605,7 @@ mod tests {
         assert!(small.len() < 10_000, "a zip bomb in miniature");
         assert_eq!(inflate_bounded(&small, 1 << 20).unwrap().len(), 1 << 20);
         let e = inflate_bounded(&small, 1000).unwrap_err();
-        assert!(e.contains("inflates past 1000"), "{e}");
+        assert!(e.to_string().contains("inflates past 1000"), "{e}");
         assert!(inflate_bounded(b"\x78not zlib", 1000).is_err());
     }
 

@@ -549,7 +549,8 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     })?;
     let mut signals =
         Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let policy_key = crate::client::enroll::pinned_policy_key(&cfg.state_dir())?;
+    let policy_key =
+        crate::client::enroll::pinned_policy_key(&cfg.state_dir()).map_err(|e| e.to_string())?;
     if policy_key.is_none() {
         tracing::warn!(
             "no policy key pinned in `{}`: policies from the reporter are accepted unsigned (run `vigil-agent enroll` again to pin it)",
@@ -589,7 +590,7 @@ pub async fn run(config_path: &Path) -> Result<(), String> {
     let board = Arc::new(metrics::Board::default());
     let metrics_task = match &d.cfg.metrics {
         Some(m) => {
-            let addr = m.address()?;
+            let addr = m.address().map_err(|e| e.to_string())?;
             let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
                 format!("cannot listen for metrics on `{addr}` (config `metrics.listen`): {e}")
             })?;

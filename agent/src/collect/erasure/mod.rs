@@ -10,8 +10,9 @@ use vigil_rules::checks::erasure::{valid_account, Facts, Params, TaskFacts};
 
 use super::host::HostCtx;
 use crate::act::erasure::run_task;
+use crate::collect::CollectError;
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let timeout = p.hook_timeout.as_std();
     let mut facts = Facts::default();
     for t in &p.tasks {

@@ -272,7 +272,7 @@ async fn restic(phase: &str, r: &ResticRepo, ctx: &HostCtx, timeout: Duration) -
                 ran.stderr_tail
             ),
         ),
-        Err(e) => not_ready(phase, what, e),
+        Err(e) => not_ready(phase, what, e.to_string()),
     }
 }
 

@@ -16,6 +16,72 @@ use super::with_buf;
 use crate::collect::host::{io_reason, HostCtx};
 use crate::pace::{self, Pace};
 
+/// Why a baseline could not be written or compared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaselineError {
+    #[error(transparent)]
+    Cancelled(#[from] pace::Stopped),
+    #[error("cannot walk `{path}`: {}", walk_reason(source))]
+    Walk {
+        path: String,
+        #[source]
+        source: walkdir::Error,
+    },
+    #[error("cannot stat `{path}`: {source}")]
+    Stat {
+        path: String,
+        #[source]
+        source: walkdir::Error,
+    },
+    /// `cannot read `/etc/x`: …`; `what` is `read`, `read link`, `create`, `write`.
+    #[error("cannot {what} `{path}`: {}", io_reason(source))]
+    Io {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("this check has no `baseline` file")]
+    NoBaselineFile,
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("baseline `{0}` does not exist: create it with `vigil-agent baseline --policy FILE --control ID`")]
+    Missing(String),
+    #[error("cannot read baseline `{baseline}`: {}", io_reason(source))]
+    ReadBaseline {
+        baseline: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("baseline `{baseline}` is not a vigil baseline: {source}")]
+    NotABaseline {
+        baseline: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("baseline `{baseline}` has schema `{schema}`, expected `{}`", SCHEMA)]
+    Schema { baseline: String, schema: String },
+    #[error("baseline `{baseline}` covers {covers:?} but the policy says {policy:?}: re-create it with `vigil-agent baseline`")]
+    Covers {
+        baseline: String,
+        covers: Vec<String>,
+        policy: Vec<String>,
+    },
+}
+
+fn walk_reason(e: &walkdir::Error) -> String {
+    e.io_error().map_or_else(|| e.to_string(), io_reason)
+}
+
+fn io(
+    what: &'static str,
+    path: impl std::fmt::Display,
+) -> impl FnOnce(std::io::Error) -> BaselineError {
+    let path = path.to_string();
+    move |source| BaselineError::Io { what, path, source }
+}
+
 fn sha256_file(path: &Path, buf: &mut [u8], pace: &Pace) -> std::io::Result<String> {
     pace.check()?;
     let mut f = pace.reader(std::fs::File::open(path)?);
@@ -66,7 +132,7 @@ fn snapshot(
     exclude: &[String],
     skip: &str,
     ctx: &HostCtx,
-) -> Result<BTreeMap<String, Entry>, String> {
+) -> Result<BTreeMap<String, Entry>, BaselineError> {
     let mut found: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
     for p in paths {
         let real = ctx.path(p);
@@ -81,14 +147,11 @@ fn snapshot(
                 .any(|x| host == *x || host.starts_with(&format!("{}/", x.trim_end_matches('/'))))
         }) {
             if ctx.pace.is_stopped() {
-                return Err(pace::Stopped.to_string());
+                return Err(pace::Stopped.into());
             }
-            let e = e.map_err(|e| {
-                format!(
-                    "cannot walk `{}`: {}",
-                    e.path().map_or(p.clone(), |x| ctx.display(x)),
-                    e.io_error().map_or_else(|| e.to_string(), io_reason)
-                )
+            let e = e.map_err(|source| BaselineError::Walk {
+                path: source.path().map_or(p.clone(), |x| ctx.display(x)),
+                source,
             })?;
             let ft = e.file_type();
             if !(ft.is_file() || ft.is_symlink()) {
@@ -98,9 +161,10 @@ fn snapshot(
             if host == skip {
                 continue;
             }
-            let md = e
-                .metadata()
-                .map_err(|err| format!("cannot stat `{host}`: {err}"))?;
+            let md = e.metadata().map_err(|source| BaselineError::Stat {
+                path: host.clone(),
+                source,
+            })?;
             found.push((host, e.path().to_path_buf(), md));
         }
     }
@@ -110,12 +174,10 @@ fn snapshot(
             with_buf(|buf| {
                 let symlink = md.file_type().is_symlink();
                 let (sha256, target) = if symlink {
-                    let t = std::fs::read_link(real)
-                        .map_err(|e| format!("cannot read link `{host}`: {}", io_reason(&e)))?;
+                    let t = std::fs::read_link(real).map_err(io("read link", host))?;
                     (None, Some(t.to_string_lossy().into_owned()))
                 } else {
-                    let h = sha256_file(real, buf, &ctx.pace)
-                        .map_err(|e| format!("cannot read `{host}`: {}", io_reason(&e)))?;
+                    let h = sha256_file(real, buf, &ctx.pace).map_err(io("read", host))?;
                     (Some(h), None)
                 };
                 Ok((
@@ -154,11 +216,8 @@ pub struct Written {
 
 /// Writes the baseline of `p.paths` to `p.baseline` and records its hash in
 /// the state directory.
-pub fn write_baseline(p: &Params, ctx: &HostCtx) -> Result<Written, String> {
-    let baseline = p
-        .baseline
-        .as_ref()
-        .ok_or_else(|| "this check has no `baseline` file".to_owned())?;
+pub fn write_baseline(p: &Params, ctx: &HostCtx) -> Result<Written, BaselineError> {
+    let baseline = p.baseline.as_ref().ok_or(BaselineError::NoBaselineFile)?;
     let entries = snapshot(&p.paths, &p.exclude, baseline, ctx)?;
     let file = BaselineFile {
         schema: SCHEMA.into(),
@@ -167,17 +226,16 @@ pub fn write_baseline(p: &Params, ctx: &HostCtx) -> Result<Written, String> {
         exclude: p.exclude.clone(),
         entries,
     };
-    let mut bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+    let mut bytes = serde_json::to_vec_pretty(&file).map_err(BaselineError::Encode)?;
     bytes.push(b'\n');
     let real = ctx.path(baseline);
     if let Some(dir) = real.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create `{}`: {}", dir.display(), io_reason(&e)))?;
+        std::fs::create_dir_all(dir).map_err(io("create", dir.display()))?;
     }
     let tmp = real.with_extension("tmp");
     std::fs::write(&tmp, &bytes)
         .and_then(|_| std::fs::rename(&tmp, &real))
-        .map_err(|e| format!("cannot write `{}`: {}", real.display(), io_reason(&e)))?;
+        .map_err(io("write", real.display()))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let rec = record_path(ctx, baseline);
     let recorded = rec
@@ -204,34 +262,41 @@ pub(super) fn compare_baseline(
     p: &Params,
     baseline: &str,
     ctx: &HostCtx,
-) -> Result<Baseline, String> {
+) -> Result<Baseline, BaselineError> {
     let real = ctx.path(baseline);
     let bytes = match std::fs::read(&real) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "baseline `{baseline}` does not exist: create it with `vigil-agent baseline --policy FILE --control ID`"
-            ))
+            return Err(BaselineError::Missing(baseline.to_owned()))
         }
-        Err(e) => return Err(format!("cannot read baseline `{baseline}`: {}", io_reason(&e))),
+        Err(source) => {
+            return Err(BaselineError::ReadBaseline {
+                baseline: baseline.to_owned(),
+                source,
+            })
+        }
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let recorded_sha256 = std::fs::read_to_string(record_path(ctx, baseline))
         .ok()
         .map(|s| s.trim().to_owned());
-    let file: BaselineFile = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("baseline `{baseline}` is not a vigil baseline: {e}"))?;
+    let file: BaselineFile =
+        serde_json::from_slice(&bytes).map_err(|source| BaselineError::NotABaseline {
+            baseline: baseline.to_owned(),
+            source,
+        })?;
     if file.schema != SCHEMA {
-        return Err(format!(
-            "baseline `{baseline}` has schema `{}`, expected `{SCHEMA}`",
-            file.schema
-        ));
+        return Err(BaselineError::Schema {
+            baseline: baseline.to_owned(),
+            schema: file.schema,
+        });
     }
     if file.paths != p.paths || file.exclude != p.exclude {
-        return Err(format!(
-            "baseline `{baseline}` covers {:?} but the policy says {:?}: re-create it with `vigil-agent baseline`",
-            file.paths, p.paths
-        ));
+        return Err(BaselineError::Covers {
+            baseline: baseline.to_owned(),
+            covers: file.paths,
+            policy: p.paths.clone(),
+        });
     }
     let now = snapshot(&p.paths, &p.exclude, baseline, ctx)?;
     let mut diffs = Vec::new();

@@ -75,39 +75,62 @@ pub(super) fn state_file(p: &Params, ctx: &HostCtx) -> PathBuf {
     ))
 }
 
-pub(super) fn load_state(path: &Path) -> Result<State, String> {
+/// Why the scan state could not be read or kept: a warning, the scan goes on
+/// from the start of every file (or reads them all again next run).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    #[error("state `{}` is unreadable ({source}); every file is read from the start", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot read state `{}`: {}; every file is read from the start", path.display(), io_reason(source))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write state `{}`: {}; the next run reads every file again", path.display(), io_reason(source))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+pub(super) fn load_state(path: &Path) -> Result<State, StateError> {
     match std::fs::read(path) {
         Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
             Ok(s) if s.version == STATE_VERSION => Ok(s),
             Ok(_) => Ok(State::default()),
-            Err(e) => Err(format!(
-                "state `{}` is unreadable ({e}); every file is read from the start",
-                path.display()
-            )),
+            Err(source) => Err(StateError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            }),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-        Err(e) => Err(format!(
-            "cannot read state `{}`: {}; every file is read from the start",
-            path.display(),
-            io_reason(&e)
-        )),
+        Err(source) => Err(StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
-pub(super) fn save_state(path: &Path, state: &State) -> Result<(), String> {
+pub(super) fn save_state(path: &Path, state: &State) -> Result<(), StateError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| {
-        format!(
-            "cannot write state `{}`: {}; the next run reads every file again",
-            path.display(),
-            io_reason(&e)
-        )
+    let fail = |source: std::io::Error| StateError::Write {
+        path: path.to_path_buf(),
+        source,
     };
     std::fs::create_dir_all(dir).map_err(fail)?;
     let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec(state).map_err(|e| format!("state: {e}"))?;
+    let bytes = serde_json::to_vec(state).map_err(StateError::Encode)?;
     // Exclusive, no-follow creation: a symlink planted at the temp name is
     // never written through (a leftover is unlinked first).
     let create = || {

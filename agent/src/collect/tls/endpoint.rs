@@ -27,6 +27,7 @@ use vigil_rules::checks::tls::protocol_rank;
 
 use super::{http, load_anchors, probe, validate, Anchors};
 use crate::collect::host::{blocking, io_reason, HostCtx};
+use crate::collect::CollectError;
 
 /// Accepts everything, remembering whether an OCSP response was stapled.
 #[derive(Debug, Default)]
@@ -128,9 +129,11 @@ pub fn split_address_port(address: &str, default_port: &str) -> (String, String)
     }
 }
 
-pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub async fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let (system, ca, c) = (p.system_roots, p.ca_file.clone(), ctx.clone());
-    let anchors = Arc::new(blocking(move || load_anchors(system, ca.as_deref(), &c)).await?);
+    let anchors = Arc::new(
+        blocking(move || Ok::<_, CollectError>(load_anchors(system, ca.as_deref(), &c)?)).await?,
+    );
     let tasks: Vec<_> = p
         .all_addresses()
         .into_iter()

@@ -7,8 +7,9 @@ use vigil_rules::checks::tls::file::{Facts, Params};
 
 use super::{load_anchors, validate};
 use crate::collect::host::{io_reason, HostCtx};
+use crate::collect::CollectError;
 
-pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
+pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, CollectError> {
     let path = ctx.path(&p.path);
     let pem =
         std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {}", p.path, io_reason(&e)))?;
@@ -17,7 +18,7 @@ pub fn collect(p: &Params, ctx: &HostCtx) -> Result<Facts, String> {
         chain.push(der.map_err(|e| format!("`{}` is not a PEM certificate chain: {e}", p.path))?);
     }
     if chain.is_empty() {
-        return Err(format!("`{}` holds no PEM certificate", p.path));
+        return Err(format!("`{}` holds no PEM certificate", p.path).into());
     }
     let anchors = load_anchors(p.system_roots, p.ca_file.as_deref(), ctx)?;
     let trust = validate(&chain, &anchors);

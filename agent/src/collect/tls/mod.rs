@@ -20,6 +20,35 @@ pub mod file;
 pub mod http;
 pub mod probe;
 
+/// Why the trust anchors could not be loaded: the check cannot judge trust.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorError {
+    /// `why` is the first error of the store, or `none found`.
+    #[error("no system trust anchors could be loaded: {why}")]
+    NoSystemAnchors { why: String },
+    #[error("cannot read ca_file `{ca_file}`: {}", io_reason(source))]
+    Read {
+        ca_file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ca_file `{ca_file}`: {source}")]
+    Pem {
+        ca_file: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("ca_file `{ca_file}`: a certificate is not usable as a trust anchor: {source}")]
+    Unusable {
+        ca_file: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("ca_file `{ca_file}` holds no PEM certificate")]
+    Empty { ca_file: String },
+}
+
 /// The anchors a check trusts, and how to say where they came from.
 pub struct Anchors {
     pub store: RootCertStore,
@@ -27,7 +56,11 @@ pub struct Anchors {
 }
 
 /// Loads the system store (when asked) and `ca_file` (under the host root).
-pub fn load_anchors(system: bool, ca_file: Option<&str>, ctx: &HostCtx) -> Result<Anchors, String> {
+pub fn load_anchors(
+    system: bool,
+    ca_file: Option<&str>,
+    ctx: &HostCtx,
+) -> Result<Anchors, AnchorError> {
     let mut store = RootCertStore::empty();
     let mut parts = Vec::new();
     if system {
@@ -38,24 +71,32 @@ pub fn load_anchors(system: bool, ca_file: Option<&str>, ctx: &HostCtx) -> Resul
                 .errors
                 .first()
                 .map_or_else(|| "none found".to_owned(), |e| e.to_string());
-            return Err(format!("no system trust anchors could be loaded: {why}"));
+            return Err(AnchorError::NoSystemAnchors { why });
         }
         parts.push(format!("system ({added} roots)"));
     }
     if let Some(ca) = ca_file {
         let path = ctx.path(ca);
-        let pem = std::fs::read(&path)
-            .map_err(|e| format!("cannot read ca_file `{ca}`: {}", io_reason(&e)))?;
+        let pem = std::fs::read(&path).map_err(|source| AnchorError::Read {
+            ca_file: ca.to_owned(),
+            source,
+        })?;
         let mut n = 0;
         for der in CertificateDer::pem_slice_iter(&pem) {
-            let der = der.map_err(|e| format!("ca_file `{ca}`: {e}"))?;
-            store.add(der).map_err(|e| {
-                format!("ca_file `{ca}`: a certificate is not usable as a trust anchor: {e}")
+            let der = der.map_err(|source| AnchorError::Pem {
+                ca_file: ca.to_owned(),
+                source,
+            })?;
+            store.add(der).map_err(|source| AnchorError::Unusable {
+                ca_file: ca.to_owned(),
+                source,
             })?;
             n += 1;
         }
         if n == 0 {
-            return Err(format!("ca_file `{ca}` holds no PEM certificate"));
+            return Err(AnchorError::Empty {
+                ca_file: ca.to_owned(),
+            });
         }
         parts.push(format!("{ca} ({n})"));
     }

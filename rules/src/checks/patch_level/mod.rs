@@ -88,7 +88,7 @@ pub fn pending<'a>(
     files: &[PackageFile],
     pins: &[Pin],
     default_release: Option<&str>,
-) -> Result<PendingSet<'a>, String> {
+) -> Result<PendingSet<'a>, apt_policy::AptError> {
     let mut all = files.to_vec();
     let status = all.len();
     all.push(PackageFile::dpkg_status());
@@ -354,7 +354,7 @@ impl CheckKind for PatchLevel {
             f.default_release.as_deref(),
         ) {
             Ok(s) => s,
-            Err(e) => return Verdict::error(e),
+            Err(e) => return Verdict::error(e.to_string()),
         };
         let pend = &set.pending;
         let security: Vec<&Pending> = pend.iter().filter(|x| x.security.is_some()).collect();

@@ -23,7 +23,34 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::dpkg_version::compare_lenient;
-use super::status::paragraphs;
+use super::status::{paragraphs, Deb822Error};
+
+/// Why a preferences file, a Release file or `APT::Default-Release` was
+/// refused, naming the file and line (apt refuses the same).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AptError {
+    #[error("`{file}` {source}")]
+    Deb822 {
+        file: String,
+        #[source]
+        source: Deb822Error,
+    },
+    #[error("`{file}` line {line}: a stanza without `Package`")]
+    NoPackage { file: String, line: usize },
+    #[error("`{file}` line {line}: `Pin-Priority: never` is only allowed with `Package: *`")]
+    NeverOnSpecific { file: String, line: usize },
+    #[error("`{file}` line {line}: Pin-Priority `{raw}` is not a number from -32768 to 32767")]
+    BadPriority {
+        file: String,
+        line: usize,
+        raw: String,
+    },
+    #[error("`{file}` line {line}: no Pin-Priority (or 0) given")]
+    NoPriority { file: String, line: usize },
+    #[error("APT::Default-Release `{0}` names no release in the sources (apt refuses it too)")]
+    UnknownDefaultRelease(String),
+}
 
 /// `Pin-Priority: never` (only for `Package: *`): the file is never used.
 pub const NEVER: i32 = i16::MIN as i32;
@@ -57,7 +84,7 @@ impl PackageFile {
     /// The Release/InRelease text's first paragraph (after an OpenPGP
     /// armour header) with the list file's name; site, component and
     /// architecture come from the index's name ([`index_name_parts`]).
-    pub fn from_release(text: &str, name: &str) -> Result<PackageFile, String> {
+    pub fn from_release(text: &str, name: &str) -> Result<PackageFile, Deb822Error> {
         let body = match text.find("-----BEGIN PGP SIGNED MESSAGE-----") {
             Some(_) => text.split_once("\n\n").map_or(text, |(_, rest)| rest),
             None => text,
@@ -228,10 +255,13 @@ impl Pin {
 /// without `Pin` is skipped; a pin kind apt does not know is a warning (and
 /// skipped), as in apt; no `Package`, no priority, 0, or one outside
 /// -32768..=32767 is an error naming the line, as it makes apt fail.
-pub fn preferences(text: &str, file: &str) -> Result<(Vec<Pin>, Vec<String>), String> {
+pub fn preferences(text: &str, file: &str) -> Result<(Vec<Pin>, Vec<String>), AptError> {
     let mut pins = Vec::new();
     let mut warnings = Vec::new();
-    let paras = paragraphs(text, None).map_err(|e| format!("`{file}` {e}"))?;
+    let paras = paragraphs(text, None).map_err(|source| AptError::Deb822 {
+        file: file.to_owned(),
+        source,
+    })?;
     for p in paras {
         if p.fields.is_empty() {
             continue;
@@ -239,7 +269,10 @@ pub fn preferences(text: &str, file: &str) -> Result<(Vec<Pin>, Vec<String>), St
         let at = format!("`{file}` line {}", p.line);
         let name = p.get("Package").map(str::trim).unwrap_or_default();
         if name.is_empty() {
-            return Err(format!("{at}: a stanza without `Package`"));
+            return Err(AptError::NoPackage {
+                file: file.to_owned(),
+                line: p.line,
+            });
         }
         let general = name == "*";
         let Some(pin) = p.get("Pin") else {
@@ -264,9 +297,10 @@ pub fn preferences(text: &str, file: &str) -> Result<(Vec<Pin>, Vec<String>), St
         let raw = p.get("Pin-Priority").map(str::trim).unwrap_or_default();
         let priority = if raw == "never" {
             if !general {
-                return Err(format!(
-                    "{at}: `Pin-Priority: never` is only allowed with `Package: *`"
-                ));
+                return Err(AptError::NeverOnSpecific {
+                    file: file.to_owned(),
+                    line: p.line,
+                });
             }
             NEVER
         } else if raw.is_empty() {
@@ -278,14 +312,19 @@ pub fn preferences(text: &str, file: &str) -> Result<(Vec<Pin>, Vec<String>), St
                     (n as i32).max(NEVER + 1)
                 }
                 _ => {
-                    return Err(format!(
-                        "{at}: Pin-Priority `{raw}` is not a number from -32768 to 32767"
-                    ))
+                    return Err(AptError::BadPriority {
+                        file: file.to_owned(),
+                        line: p.line,
+                        raw: raw.to_owned(),
+                    })
                 }
             }
         };
         if priority == 0 {
-            return Err(format!("{at}: no Pin-Priority (or 0) given"));
+            return Err(AptError::NoPriority {
+                file: file.to_owned(),
+                line: p.line,
+            });
         }
         pins.push(Pin {
             packages: if general {
@@ -692,7 +731,7 @@ impl<'a> AptPolicy<'a> {
         files: &'a [PackageFile],
         pins: &[Pin],
         default_release: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AptError> {
         let mut general: Vec<(Matcher, i32)> = Vec::new();
         if let Some(rel) = default_release.filter(|r| !r.is_empty()) {
             let p = Pattern::new(rel);
@@ -703,7 +742,7 @@ impl<'a> AptPolicy<'a> {
             }) || rel.as_bytes().get(1) == Some(&b'=')
                 || p.matches(Some("now"));
             if !found {
-                return Err(format!("APT::Default-Release `{rel}` names no release in the sources (apt refuses it too)"));
+                return Err(AptError::UnknownDefaultRelease(rel.to_owned()));
             }
             general.push((Matcher::new("release", rel), 990));
         }

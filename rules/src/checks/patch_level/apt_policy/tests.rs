@@ -67,19 +67,27 @@ fn preferences_stanzas_and_errors() {
     );
     assert_eq!(p[2].priority, NEVER);
     // Errors name the file and the line of the stanza.
-    let e = preferences("Package: a\nPin: release a=x\n", "/etc/apt/preferences.d/x").unwrap_err();
+    let e = preferences("Package: a\nPin: release a=x\n", "/etc/apt/preferences.d/x")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "`/etc/apt/preferences.d/x` line 1: no Pin-Priority (or 0) given"
     );
-    let e = preferences("Pin: release a=x\nPin-Priority: 5\n", "f").unwrap_err();
+    let e = preferences("Pin: release a=x\nPin-Priority: 5\n", "f")
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("line 1") && e.contains("without `Package`"),
         "{e}"
     );
-    let e = preferences("Package: a\nPin: release a=x\nPin-Priority: 40000\n", "f").unwrap_err();
+    let e = preferences("Package: a\nPin: release a=x\nPin-Priority: 40000\n", "f")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("-32768 to 32767"), "{e}");
-    let e = preferences("Package: a\nPin: release a=x\nPin-Priority: never\n", "f").unwrap_err();
+    let e = preferences("Package: a\nPin: release a=x\nPin-Priority: never\n", "f")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("only allowed with `Package: *`"), "{e}");
     // A kind apt does not know, or `version` in a general pin: a warning.
     let (p, w) = preferences("Package: *\nPin: version 1.0\nPin-Priority: 5\n\nPackage: a\nPin: label x\nPin-Priority: 5\n", "f").unwrap();
@@ -152,6 +160,7 @@ fn general_pins_first_match_wins_and_never_overrides() {
     assert_eq!(p.file_priority(3), 990);
     assert!(AptPolicy::new(&files, &[], Some("sid"))
         .unwrap_err()
+        .to_string()
         .contains("`sid`"));
     assert!(AptPolicy::new(&files, &[], Some("a=sid")).is_ok());
     // `release 12*` is a version; a plain word matches suite or codename;

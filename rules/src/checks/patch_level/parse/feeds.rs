@@ -35,13 +35,55 @@ pub fn format_of(text: &str) -> &'static str {
     }
 }
 
+/// Why an advisory feed was refused: the line or the JSON position where
+/// there is one; the caller names the feed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedError {
+    #[error("debsecan feed: line 1 is not `VERSION 1`")]
+    NotDebsecan,
+    #[error("debsecan feed line {line}: expected `NAME,FLAGS,DESCRIPTION`")]
+    VulnerabilityLine { line: usize },
+    #[error("debsecan feed is truncated: no package list")]
+    NoPackageList,
+    #[error("debsecan feed line {line}: expected 5 comma-separated fields")]
+    PackageLine { line: usize },
+    #[error("debsecan feed line {line}: `{index}` is not a vulnerability index")]
+    NotAnIndex { line: usize, index: String },
+    #[error("debsecan feed line {line}: vulnerability index {index} out of range")]
+    IndexOutOfRange { line: usize, index: usize },
+    #[error("debsecan feed line {line}: flags `{flags}` are not 4 characters")]
+    Flags { line: usize, flags: String },
+    #[error("debsecan feed is truncated: the package list does not end")]
+    PackageListUnended,
+    #[error("security tracker JSON is not valid at line {} column {}: {source}", source.line(), source.column())]
+    TrackerJson {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("security tracker JSON is not an object of packages")]
+    TrackerNotObject,
+    #[error("security tracker JSON: `{package}` is not an object of issues")]
+    TrackerPackage { package: String },
+    #[error("not valid zlib data: {0}")]
+    Zlib(#[source] std::io::Error),
+    #[error("it inflates past {max} bytes")]
+    InflatesPast { max: u64 },
+    #[error("it is larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    #[error("it holds no advisory")]
+    NoAdvisory,
+}
+
 /// Parses either format for `release` (a codename, e.g. `bookworm`; the
 /// debsecan feed is already per release). `wanted` filters package names.
 pub fn parse(
     text: &str,
     release: &str,
     wanted: &dyn Fn(&str) -> bool,
-) -> Result<Vec<Advisory>, String> {
+) -> Result<Vec<Advisory>, FeedError> {
     if format_of(text) == "debsecan" {
         debsecan(text, wanted)
     } else {
@@ -54,11 +96,11 @@ pub fn parse(
 /// (`PACKAGE,VULN_INDEX,FLAGS,UNSTABLE_VERSION,OTHER_VERSIONS`), a blank line,
 /// then source-to-binary lines. FLAGS: `B`inary or `S`ource, urgency
 /// (`L`/`M`/`H`/space), remote (`R`/`?`/space), `F`ix available.
-pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisory>, String> {
+pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisory>, FeedError> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, "VERSION 1")) => {}
-        _ => return Err("debsecan feed: line 1 is not `VERSION 1`".into()),
+        _ => return Err(FeedError::NotDebsecan),
     }
     let mut vulns: Vec<(String, String)> = Vec::new();
     let mut ended = false;
@@ -69,15 +111,12 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
         }
         let mut parts = line.splitn(3, ',');
         let (Some(name), Some(_flags)) = (parts.next(), parts.next()) else {
-            return Err(format!(
-                "debsecan feed line {}: expected `NAME,FLAGS,DESCRIPTION`",
-                i + 1
-            ));
+            return Err(FeedError::VulnerabilityLine { line: i + 1 });
         };
         vulns.push((name.to_owned(), parts.next().unwrap_or_default().to_owned()));
     }
     if !ended {
-        return Err("debsecan feed is truncated: no package list".into());
+        return Err(FeedError::NoPackageList);
     }
     let mut out = Vec::new();
     ended = false;
@@ -89,21 +128,22 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
         }
         let parts: Vec<&str> = line.splitn(5, ',').collect();
         let [package, vnum, flags, unstable, other] = parts.as_slice() else {
-            return Err(format!(
-                "debsecan feed line {n}: expected 5 comma-separated fields"
-            ));
+            return Err(FeedError::PackageLine { line: n });
         };
-        let idx: usize = vnum.parse().map_err(|_| {
-            format!("debsecan feed line {n}: `{vnum}` is not a vulnerability index")
+        let idx: usize = vnum.parse().map_err(|_| FeedError::NotAnIndex {
+            line: n,
+            index: (*vnum).to_owned(),
         })?;
-        let (id, desc) = vulns.get(idx).ok_or_else(|| {
-            format!("debsecan feed line {n}: vulnerability index {idx} out of range")
+        let (id, desc) = vulns.get(idx).ok_or(FeedError::IndexOutOfRange {
+            line: n,
+            index: idx,
         })?;
         let f: Vec<char> = flags.chars().collect();
         if f.len() < 4 {
-            return Err(format!(
-                "debsecan feed line {n}: flags `{flags}` are not 4 characters"
-            ));
+            return Err(FeedError::Flags {
+                line: n,
+                flags: (*flags).to_owned(),
+            });
         }
         if !wanted(package) {
             continue;
@@ -143,7 +183,7 @@ pub fn debsecan(text: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Advisor
         }
     }
     if !ended {
-        return Err("debsecan feed is truncated: the package list does not end".into());
+        return Err(FeedError::PackageListUnended);
     }
     Ok(out)
 }
@@ -154,17 +194,10 @@ pub fn tracker_json(
     text: &str,
     release: &str,
     wanted: &dyn Fn(&str) -> bool,
-) -> Result<Vec<Advisory>, String> {
-    let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "security tracker JSON is not valid at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        )
-    })?;
-    let pkgs = doc
-        .as_object()
-        .ok_or("security tracker JSON is not an object of packages")?;
+) -> Result<Vec<Advisory>, FeedError> {
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| FeedError::TrackerJson { source })?;
+    let pkgs = doc.as_object().ok_or(FeedError::TrackerNotObject)?;
     let mut out = Vec::new();
     for (pkg, issues) in pkgs {
         if !wanted(pkg) {
@@ -172,7 +205,9 @@ pub fn tracker_json(
         }
         let issues = issues
             .as_object()
-            .ok_or_else(|| format!("security tracker JSON: `{pkg}` is not an object of issues"))?;
+            .ok_or_else(|| FeedError::TrackerPackage {
+                package: pkg.clone(),
+            })?;
         for (id, issue) in issues {
             let Some(rel) = issue.get("releases").and_then(|r| r.get(release)) else {
                 continue;
@@ -235,10 +270,12 @@ mod tests {
         assert!(
             debsecan("VERSION 1\nCVE-1,,x\n\nopenssl,7,S  F,1,\n\n", &|_| true)
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(debsecan("VERSION 1\nCVE-1,,x\n", &|_| true)
             .unwrap_err()
+            .to_string()
             .contains("truncated"));
     }
 
@@ -251,6 +288,7 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(tracker_json(&text[..40], "bookworm", &|_| true)
             .unwrap_err()
+            .to_string()
             .contains("line 1"));
     }
 }
@@ -260,15 +298,15 @@ mod tests {
 pub const MAX_FEED: u64 = 256 * 1024 * 1024;
 
 /// Inflates a zlib stream, refusing one that inflates past `max` bytes.
-pub fn inflate_bounded(bytes: &[u8], max: u64) -> Result<Vec<u8>, String> {
+pub fn inflate_bounded(bytes: &[u8], max: u64) -> Result<Vec<u8>, FeedError> {
     use std::io::Read as _;
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(bytes)
         .take(max.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| format!("not valid zlib data: {e}"))?;
+        .map_err(FeedError::Zlib)?;
     if out.len() as u64 > max {
-        return Err(format!("it inflates past {max} bytes"));
+        return Err(FeedError::InflatesPast { max });
     }
     Ok(out)
 }
@@ -286,23 +324,23 @@ pub struct Checked {
 
 /// Decodes and parses a whole feed (any release, every package): what the
 /// agent's parser would refuse is refused here too.
-pub fn check(bytes: &[u8], max: u64) -> Result<Checked, String> {
+pub fn check(bytes: &[u8], max: u64) -> Result<Checked, FeedError> {
     let bytes = if bytes.first() == Some(&0x78) {
         std::borrow::Cow::Owned(inflate_bounded(bytes, max)?)
     } else {
         if bytes.len() as u64 > max {
-            return Err(format!("it is larger than {max} bytes"));
+            return Err(FeedError::TooLarge { max });
         }
         std::borrow::Cow::Borrowed(bytes)
     };
-    let text =
-        String::from_utf8(bytes.into_owned()).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    let text = String::from_utf8(bytes.into_owned()).map_err(|_| FeedError::NotUtf8)?;
     let format = format_of(&text);
     let entries = if format == "debsecan" {
         debsecan(&text, &|_| true)?.len()
     } else {
         tracker_json(&text, "", &|_| true)?;
-        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| FeedError::TrackerJson { source })?;
         doc.as_object().map_or(0, |o| {
             o.values()
                 .filter_map(|v| v.as_object())
@@ -311,7 +349,7 @@ pub fn check(bytes: &[u8], max: u64) -> Result<Checked, String> {
         })
     };
     if entries == 0 {
-        return Err("it holds no advisory".into());
+        return Err(FeedError::NoAdvisory);
     }
     Ok(Checked {
         text,

@@ -3,6 +3,34 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dpkg_version::VersionError;
+
+/// Why deb822 text (dpkg's `status`, a `Packages` index, a `Release` file)
+/// was refused, with the line; the caller names the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Deb822Error {
+    #[error("line {line}: a continuation line outside any field")]
+    ContinuationOutsideField { line: usize },
+    #[error("line {line}: `{text}` is not a `Field: value` line")]
+    NotAField { line: usize, text: String },
+    #[error("line {line}: `{name}` is not a field name")]
+    BadFieldName { line: usize, name: String },
+    #[error("line {line}: a paragraph without `Package`")]
+    NoPackage { line: usize },
+    #[error("line {line}: installed package `{package}` has no `Version`")]
+    NoVersion { line: usize, package: String },
+    #[error("line {line}: package `{package}`: {source}")]
+    BadVersion {
+        line: usize,
+        package: String,
+        #[source]
+        source: VersionError,
+    },
+    #[error("line {line}: an entry without `Package` or `Version`")]
+    IncompleteEntry { line: usize },
+}
+
 /// One deb822 paragraph: fields in order, with the line it starts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Paragraph {
@@ -22,7 +50,7 @@ impl Paragraph {
 /// Splits deb822 text into paragraphs; `Err` names the first bad line.
 /// `keep` selects the fields to keep (all when `None`), which keeps big
 /// indices cheap.
-pub fn paragraphs(text: &str, keep: Option<&[&str]>) -> Result<Vec<Paragraph>, String> {
+pub fn paragraphs(text: &str, keep: Option<&[&str]>) -> Result<Vec<Paragraph>, Deb822Error> {
     let mut out = Vec::new();
     let mut lines = Deb822Lines::new(keep);
     for line in text.lines() {
@@ -57,7 +85,7 @@ impl<'k> Deb822Lines<'k> {
 
     /// Takes the next line (without its line end); a paragraph is returned
     /// when a blank line ends it.
-    pub fn line(&mut self, line: &str) -> Result<Option<Paragraph>, String> {
+    pub fn line(&mut self, line: &str) -> Result<Option<Paragraph>, Deb822Error> {
         self.n += 1;
         let n = self.n;
         if line.trim().is_empty() {
@@ -69,7 +97,7 @@ impl<'k> Deb822Lines<'k> {
         }
         if line.starts_with(' ') || line.starts_with('\t') {
             if self.cur.line == 0 {
-                return Err(format!("line {n}: a continuation line outside any field"));
+                return Err(Deb822Error::ContinuationOutsideField { line: n });
             }
             if self.last_kept {
                 if let Some((_, v)) = self.cur.fields.last_mut() {
@@ -83,13 +111,16 @@ impl<'k> Deb822Lines<'k> {
             return Ok(None);
         }
         let Some((k, v)) = line.split_once(':') else {
-            return Err(format!(
-                "line {n}: `{}` is not a `Field: value` line",
-                excerpt(line)
-            ));
+            return Err(Deb822Error::NotAField {
+                line: n,
+                text: excerpt(line),
+            });
         };
         if k.is_empty() || k.contains(char::is_whitespace) {
-            return Err(format!("line {n}: `{}` is not a field name", excerpt(k)));
+            return Err(Deb822Error::BadFieldName {
+                line: n,
+                name: excerpt(k),
+            });
         }
         if self.cur.line == 0 {
             self.cur.line = n;
@@ -119,11 +150,11 @@ pub struct ChunkLines {
 
 impl ChunkLines {
     /// Calls `each` with every line `chunk` completes.
-    pub fn push(
+    pub fn push<E>(
         &mut self,
         chunk: &[u8],
-        each: &mut dyn FnMut(&str) -> Result<(), String>,
-    ) -> Result<(), String> {
+        each: &mut dyn FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut rest = chunk;
         while let Some(i) = rest.iter().position(|b| *b == b'\n') {
             let (head, tail) = rest.split_at(i);
@@ -141,7 +172,7 @@ impl ChunkLines {
     }
 
     /// The last line, when the bytes do not end with a line end.
-    pub fn finish(self, each: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+    pub fn finish<E>(self, each: &mut dyn FnMut(&str) -> Result<(), E>) -> Result<(), E> {
         if self.partial.is_empty() {
             return Ok(());
         }
@@ -170,13 +201,13 @@ pub struct Installed {
 
 /// The installed packages of a dpkg `status` file (`Status: install ok installed`
 /// and the other states where files are on disk: half-configured, unpacked...).
-pub fn installed(text: &str) -> Result<Vec<Installed>, String> {
+pub fn installed(text: &str) -> Result<Vec<Installed>, Deb822Error> {
     const KEEP: &[&str] = &["Package", "Status", "Version", "Architecture", "Source"];
     let mut out = Vec::new();
     for p in paragraphs(text, Some(KEEP))? {
         let name = p
             .get("Package")
-            .ok_or_else(|| format!("line {}: a paragraph without `Package`", p.line))?;
+            .ok_or(Deb822Error::NoPackage { line: p.line })?;
         let status = p.get("Status").unwrap_or_default();
         let state = status.split_whitespace().nth(2).unwrap_or_default();
         if !matches!(
@@ -185,14 +216,15 @@ pub fn installed(text: &str) -> Result<Vec<Installed>, String> {
         ) {
             continue;
         }
-        let version = p.get("Version").ok_or_else(|| {
-            format!(
-                "line {}: installed package `{name}` has no `Version`",
-                p.line
-            )
+        let version = p.get("Version").ok_or_else(|| Deb822Error::NoVersion {
+            line: p.line,
+            package: name.to_owned(),
         })?;
-        super::dpkg_version::parse(version)
-            .map_err(|e| format!("line {}: package `{name}`: {e}", p.line))?;
+        super::dpkg_version::parse(version).map_err(|source| Deb822Error::BadVersion {
+            line: p.line,
+            package: name.to_owned(),
+            source,
+        })?;
         let (source, source_version) = match p.get("Source") {
             Some(s) => match s.split_once('(') {
                 Some((n, v)) => (
@@ -241,7 +273,7 @@ pub fn packages_index(
     text: &str,
     wanted: &dyn Fn(&str) -> bool,
     release: &Release,
-) -> Result<Vec<Available>, String> {
+) -> Result<Vec<Available>, Deb822Error> {
     let mut index = PackagesIndex::new(wanted, release);
     index.push(text.as_bytes())?;
     index.finish()
@@ -279,7 +311,7 @@ impl<'a> PackagesIndex<'a> {
     }
 
     /// The next bytes of the index, cut anywhere.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Deb822Error> {
         let PackagesIndex {
             bytes,
             lines,
@@ -297,7 +329,7 @@ impl<'a> PackagesIndex<'a> {
     }
 
     /// The wanted entries, once every byte was pushed.
-    pub fn finish(self) -> Result<Vec<Available>, String> {
+    pub fn finish(self) -> Result<Vec<Available>, Deb822Error> {
         let PackagesIndex {
             bytes,
             mut lines,
@@ -323,12 +355,9 @@ impl<'a> PackagesIndex<'a> {
         wanted: &dyn Fn(&str) -> bool,
         (release, file): (&Release, Option<usize>),
         out: &mut Vec<Available>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Deb822Error> {
         let (Some(name), Some(version)) = (p.get("Package"), p.get("Version")) else {
-            return Err(format!(
-                "line {}: an entry without `Package` or `Version`",
-                p.line
-            ));
+            return Err(Deb822Error::IncompleteEntry { line: p.line });
         };
         if wanted(name) {
             let (source, source_version) = match p.get("Source") {
@@ -367,7 +396,7 @@ pub struct Release {
 
 impl Release {
     /// Reads the first paragraph (after an OpenPGP armour header, if any).
-    pub fn parse(text: &str) -> Result<Release, String> {
+    pub fn parse(text: &str) -> Result<Release, Deb822Error> {
         let body = match text.find("-----BEGIN PGP SIGNED MESSAGE-----") {
             Some(_) => {
                 // The signed text starts after the armour headers' blank line.
@@ -428,9 +457,12 @@ mod tests {
     #[test]
     fn corrupt_status_is_located() {
         let e = installed("Package: a\nStatus: install ok installed\nVersion: 1\ngarbage here\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 4:"), "{e}");
-        let e = installed("Package: a\nStatus: install ok installed\nVersion: x:1\n").unwrap_err();
+        let e = installed("Package: a\nStatus: install ok installed\nVersion: x:1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("epoch"), "{e}");
     }
 
@@ -483,7 +515,7 @@ mod tests {
         let r = Release::default();
         let text = "Package: a\nVersion: 1\n\nPackage: b\nno colon here\n";
         let whole = packages_index(text, &none, &r).unwrap_err();
-        assert!(whole.starts_with("line 5:"), "{whole}");
+        assert!(whole.to_string().starts_with("line 5:"), "{whole}");
         let mut index = PackagesIndex::new(&none, &r);
         let e = text
             .as_bytes()
@@ -494,7 +526,11 @@ mod tests {
         // The last entry without a line end, missing its version.
         let mut index = PackagesIndex::new(&none, &r);
         index.push(b"Package: a\nVersion: 1\n\nPackage: b").unwrap();
-        assert!(index.finish().unwrap_err().starts_with("line 4:"));
+        assert!(index
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 4:"));
     }
 
     #[test]
@@ -504,6 +540,9 @@ mod tests {
         assert_eq!(got[0].line, 2);
         assert_eq!(got[0].get("a"), Some("1\nb"));
         assert_eq!(got[1].line, 7);
-        assert!(paragraphs(" x\n", None).unwrap_err().starts_with("line 1:"));
+        assert!(paragraphs(" x\n", None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 1:"));
     }
 }

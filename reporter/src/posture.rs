@@ -109,9 +109,6 @@ pub fn is_stale(last: Option<i64>, interval_secs: i64, at: i64) -> bool {
     }
 }
 
-/// (host, status, finished_at) of one control.
-type HostResult<'a> = (&'a str, &'a str, i64);
-
 /// Whether a control scoped to `control_roles` applies to a host with
 /// `host_roles` (empty on either side: it does).
 pub fn applies(control_roles: &[String], host_roles: &[String]) -> bool {
@@ -149,6 +146,14 @@ pub struct HostIn<'a> {
     /// false for a host known only by results, which is then never stale,
     /// never filled in as `unknown` and runs every control.
     pub listed: bool,
+}
+
+impl HostIn<'_> {
+    /// Whether the host is stale at `at` ([`is_stale`]; never for a host
+    /// known only by results).
+    pub fn stale_at(&self, at: i64) -> bool {
+        self.listed && is_stale(self.last.map(|l| l.0), self.interval_secs, at)
+    }
 }
 
 /// One control's latest results: (index into [`FleetIn::hosts`], status
@@ -220,11 +225,7 @@ pub fn judge<'a>(
     control_roles: &'a BTreeMap<String, Vec<String>>,
     only: Option<&str>,
 ) -> Judged<'a> {
-    let stale: Vec<bool> = fleet
-        .hosts
-        .iter()
-        .map(|h| h.listed && is_stale(h.last.map(|l| l.0), h.interval_secs, at))
-        .collect();
+    let stale: Vec<bool> = fleet.hosts.iter().map(|h| h.stale_at(at)).collect();
     let no_rows: &[(u32, u8, i64)] = &[];
     let no_roles: &[String] = &[];
     let by_id: HashMap<&str, &ControlIn> = fleet.controls.iter().map(|c| (c.id, c)).collect();
@@ -562,6 +563,9 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (host, status, finished_at) of one control.
+    type HostResult<'a> = (&'a str, &'a str, i64);
 
     fn row(host: &str, control: &str, status: &str, t: i64) -> ControlRow {
         ControlRow {

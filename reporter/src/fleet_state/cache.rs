@@ -5,7 +5,7 @@
 //! its last statement, so the counter's row lock is the last one taken). A
 //! view reads the counter first, then reuses the latest results and newest
 //! reports it read at that generation ([`Cache`]), or reads them again (in
-//! one read transaction, one packed row per control). The agents (roles,
+//! one read transaction, one packed row per control and status). The agents (roles,
 //! intervals, revocations) change outside ingest and are read on every view
 //! (one packed row). Staleness depends on the time and is judged on every
 //! view ([`crate::posture::judge`]).
@@ -116,34 +116,53 @@ async fn load(store: &Store) -> Result<Latest> {
             r.try_get("status")?,
         ));
     }
-    // One row per control with its results packed (`host\tstatus\tms`
-    // lines; host names and statuses hold no tab or newline): 200,000
-    // results decode as 20 rows.
-    let t = tab(store.backend);
-    let sql = format!(
-        "SELECT control_id, MIN(title) AS title, {} AS packed FROM latest_results GROUP BY control_id",
-        packed(
-            store.backend,
-            &format!("host || {t} || status || {t} || CAST(finished_at AS TEXT)")
-        )
-    );
+    // One row per control and status with its hosts and times packed
+    // (comma-separated; host names hold no comma), read from the covering
+    // index `latest_results_control` on SQLite: 200,000 results decode as a
+    // few dozen rows.
+    let sql = match store.backend {
+        Backend::Sqlite => "SELECT control_id, status, MIN(title) AS title, group_concat(host) AS hosts, \
+             group_concat(finished_at) AS times FROM latest_results GROUP BY control_id, status"
+            .to_owned(),
+        Backend::Postgres => "SELECT control_id, status, MIN(title) AS title, string_agg(host, ',' ORDER BY host) AS hosts, \
+             string_agg(CAST(finished_at AS TEXT), ',' ORDER BY host) AS times FROM latest_results GROUP BY control_id, status"
+            .to_owned(),
+    };
     let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
     tx.commit().await?;
-    let mut per: Vec<(String, String, String)> = Vec::with_capacity(rows.len());
+    // control -> (title, [(status, hosts, times)])
+    let mut per: Vec<(String, String, Vec<(String, String, String)>)> = Vec::new();
     for r in &rows {
-        let packed: Option<String> = r.try_get("packed")?;
-        per.push((
-            r.try_get("control_id")?,
-            r.try_get("title")?,
-            packed.unwrap_or_default(),
-        ));
+        let control: String = r.try_get("control_id")?;
+        let title: String = r.try_get("title")?;
+        let hosts: Option<String> = r.try_get("hosts")?;
+        let times: Option<String> = r.try_get("times")?;
+        let group = (
+            r.try_get("status")?,
+            hosts.unwrap_or_default(),
+            times.unwrap_or_default(),
+        );
+        match per.iter_mut().find(|p| p.0 == control) {
+            Some(p) => {
+                if title < p.1 {
+                    p.1 = title;
+                }
+                p.2.push(group);
+            }
+            None => per.push((control, title, vec![group])),
+        }
     }
     let mut names: Vec<String> = reports.iter().map(|r| r.0.clone()).collect();
     let mut statuses_seen: Vec<&str> = Vec::new();
-    for (_, _, p) in &per {
-        for (h, s, _) in lines(p) {
-            names.push(h.to_owned());
-            if !statuses_seen.contains(&s) {
+    for (_, _, groups) in &per {
+        for (s, hosts, _) in groups {
+            names.extend(
+                hosts
+                    .split(',')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned),
+            );
+            if !statuses_seen.contains(&s.as_str()) {
                 statuses_seen.push(s);
             }
         }
@@ -166,12 +185,17 @@ async fn load(store: &Store) -> Result<Latest> {
         }
     }
     let mut controls = Vec::with_capacity(per.len());
-    for (id, title, p) in &per {
+    for (id, title, groups) in &per {
         let mut rows: Vec<(u32, u8, i64)> = Vec::new();
-        for (h, s, ms) in lines(p) {
-            let Some(i) = index.get(h) else { continue };
-            let ms: i64 = ms.parse().map_err(|_| corrupt("latest_results time", ms))?;
-            rows.push((*i, posture::status_code(&statuses, s), ms));
+        for (s, hosts, times) in groups {
+            let code = posture::status_code(&statuses, s);
+            let hosts = hosts.split(',').filter(|h| !h.is_empty());
+            let times = times.split(',').filter(|t| !t.is_empty());
+            for (h, ms) in hosts.zip(times) {
+                let Some(i) = index.get(h) else { continue };
+                let ms: i64 = ms.parse().map_err(|_| corrupt("latest_results time", ms))?;
+                rows.push((*i, code, ms));
+            }
         }
         rows.sort_unstable_by_key(|r| r.0);
         rows.dedup_by_key(|r| r.0);
@@ -183,14 +207,6 @@ async fn load(store: &Store) -> Result<Latest> {
         reports: by_name,
         statuses,
         controls,
-    })
-}
-
-/// The `host\tstatus\tms` lines of a packed control.
-fn lines(p: &str) -> impl Iterator<Item = (&str, &str, &str)> {
-    p.split('\n').filter_map(|l| {
-        let mut f = l.split('\t');
-        Some((f.next()?, f.next()?, f.next()?))
     })
 }
 

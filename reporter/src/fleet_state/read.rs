@@ -205,23 +205,20 @@ pub fn stale_sql(last: &str, interval: &str) -> String {
     )
 }
 
-/// The newest agent of every host (by creation, then id), as a subquery.
-const NEWEST_AGENTS: &str =
-    "SELECT x.host, x.id, x.roles, x.interval_secs, x.revoked_at FROM agents x \
-     WHERE NOT EXISTS (SELECT 1 FROM agents y WHERE y.host = x.host \
-     AND (y.created_at > x.created_at OR (y.created_at = x.created_at AND y.id > x.id)))";
-
 /// Every host as the host list shows it (`$1` is the time staleness is
-/// judged at): agents' hosts and hosts with a newest report.
+/// judged at): agents' hosts and hosts with a newest report, each with its
+/// newest agent (by creation, then id). Index searches per host
+/// (`agents_host`, `latest_hosts`' key), no scan of results.
 fn hosts_sql() -> String {
     let stale = stale_sql("l.finished_at", "COALESCE(a.interval_secs, 900)");
     format!(
-        "WITH a AS ({NEWEST_AGENTS}), \
-         n AS (SELECT host FROM a UNION SELECT host FROM latest_hosts), \
+        "WITH n AS (SELECT host FROM agents UNION SELECT host FROM latest_hosts), \
          h AS (SELECT n.host AS host, a.id AS agent_id, a.roles AS roles, a.revoked_at AS revoked_at, \
                l.finished_at AS finished_at, l.report_id AS report_id, l.status AS status, \
                CASE WHEN {stale} THEN 1 ELSE 0 END AS stale \
-               FROM n LEFT JOIN a ON a.host = n.host LEFT JOIN latest_hosts l ON l.host = n.host) \
+               FROM n LEFT JOIN agents a ON a.host = n.host AND NOT EXISTS (SELECT 1 FROM agents y WHERE y.host = a.host \
+                 AND (y.created_at > a.created_at OR (y.created_at = a.created_at AND y.id > a.id))) \
+               LEFT JOIN latest_hosts l ON l.host = n.host) \
          SELECT h.*, CASE WHEN stale = 1 OR status IS NULL THEN 'unknown' ELSE status END AS worst FROM h"
     )
 }

@@ -127,6 +127,9 @@ pub fn host_roles<'a>(agents: &'a [AgentRow], host: &str) -> &'a [String] {
 /// Statuses in the order [`FleetIn::statuses`] starts with: a status code is
 /// its index (`0` fail … `5` pass); other statuses follow in any order.
 pub const STATUS_ORDER: [&str; 6] = ["fail", "error", "unknown", "attested", "waived", "pass"];
+/// One control's result on one host: (host index, status code, finished_at).
+pub type Row = (u32, u8, i64);
+
 /// The code of `unknown` in every [`FleetIn::statuses`] table.
 pub const UNKNOWN: u8 = 2;
 
@@ -531,7 +534,7 @@ pub fn compute(
         .map(|(i, n)| (*n, u32::try_from(i).unwrap_or(u32::MAX)))
         .collect();
     let statuses = status_table(rows.iter().map(|r| r.status.as_str()));
-    let mut per: Vec<(&str, &str, Vec<(u32, u8, i64)>)> = Vec::new();
+    let mut per: Vec<(&str, &str, Vec<Row>)> = Vec::new();
     let mut at_of: HashMap<&str, usize> = HashMap::new();
     for r in rows {
         let i = *at_of.entry(r.control_id.as_str()).or_insert_with(|| {

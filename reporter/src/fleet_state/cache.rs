@@ -57,7 +57,7 @@ struct Latest {
     /// Status table ([`posture::status_table`]).
     statuses: Vec<String>,
     /// Per control: id, title, (name index, status code, finished_at) by name.
-    controls: Vec<(String, String, Vec<(u32, u8, i64)>)>,
+    controls: Vec<(String, String, Vec<posture::Row>)>,
 }
 
 /// The views' cache (one per reporter process).
@@ -131,7 +131,9 @@ async fn load(store: &Store) -> Result<Latest> {
     let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     // control -> (title, [(status, hosts, times)])
-    let mut per: Vec<(String, String, Vec<(String, String, String)>)> = Vec::new();
+    // (status, hosts, times) of one control.
+    type Group = (String, String, String);
+    let mut per: Vec<(String, String, Vec<Group>)> = Vec::new();
     for r in &rows {
         let control: String = r.try_get("control_id")?;
         let title: String = r.try_get("title")?;

@@ -265,6 +265,7 @@ pub async fn state(cfg: &ReporterConfig, data: &std::path::Path) -> anyhow::Resu
             cfg.public_limit.clone().unwrap_or_default(),
         )),
         metrics: Arc::new(crate::metrics::Metrics::new(cfg.metrics.scrape_token()?)?),
+        fleet_cache: Default::default(),
     });
     // The config's policy is published (signed, audited) when it is not the
     // newest published one already.

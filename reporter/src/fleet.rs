@@ -51,9 +51,9 @@ pub async fn compute_posture(state: &AppState, at: i64) -> ApiResult<Posture> {
         .policy()
         .map(|p| (p.controls, p.control_roles))
         .unwrap_or_default();
-    let mut p = fleet_state::snapshot(&state.store, at)
-        .await?
-        .posture(&controls, &control_roles);
+    let view = fleet_state::view(&state.store, &state.fleet_cache).await?;
+    let fleet = view.fleet();
+    let mut p = posture::judge(&fleet, at, &controls, &control_roles, None).posture();
     p.score = fleet_state::score_of(&p);
     p.trend = fleet_state::score_trend(&state.store, at, 30).await?;
     with_waivers(state, p).await
@@ -109,20 +109,23 @@ pub struct HostsResponse {
     pub hosts: Vec<HostSummary>,
 }
 
+fn host_summary(h: fleet_state::FleetHost) -> HostSummary {
+    HostSummary {
+        host: h.host,
+        agent_id: h.agent_id,
+        roles: h.roles,
+        last_report_at: h.last_report_at,
+        last_report_id: h.last_report_id,
+        stale: h.stale,
+        revoked: h.revoked,
+    }
+}
+
 async fn host_summaries(state: &AppState) -> ApiResult<Vec<HostSummary>> {
-    let agents = state.store.agents().await?;
-    let hosts = fleet_state::fleet_hosts(&state.store, &agents, crate::store::now_ms()).await?;
-    Ok(hosts
+    let view = fleet_state::view(&state.store, &state.fleet_cache).await?;
+    Ok(fleet_state::fleet_hosts(&view, crate::store::now_ms())
         .into_iter()
-        .map(|h| HostSummary {
-            host: h.host,
-            agent_id: h.agent_id,
-            roles: h.roles,
-            last_report_at: h.last_report_at,
-            last_report_id: h.last_report_id,
-            stale: h.stale,
-            revoked: h.revoked,
-        })
+        .map(host_summary)
         .collect())
 }
 
@@ -168,10 +171,9 @@ async fn get_host(
     _staff: Staff,
     Path(host): Path<String>,
 ) -> ApiResult<Json<HostDetail>> {
-    let summary = host_summaries(&state)
+    let summary = fleet_state::one_host(&state.store, &host, crate::store::now_ms())
         .await?
-        .into_iter()
-        .find(|h| h.host == host)
+        .map(host_summary)
         .ok_or_else(|| ApiError::NotFound(format!("no host `{host}`")))?;
     let policy = state.policy().map(|p| p.controls).unwrap_or_default();
     let stale = summary.stale;

@@ -59,6 +59,8 @@ pub struct AppState {
     pub public: Arc<crate::public::Public>,
     /// The Prometheus registry of `GET /metrics` (the metrics module).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The fleet views' cache of the maintained state (`fleet_state::view`).
+    pub fleet_cache: crate::fleet_state::Cache,
 }
 
 pub type Shared = Arc<AppState>;

@@ -77,6 +77,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../migrations/sqlite/0022_export_chunks.sql"),
     ),
+    (
+        23,
+        include_str!("../migrations/sqlite/0023_fleet_generation.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -131,6 +135,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         22,
         include_str!("../migrations/postgres/0022_export_chunks.sql"),
+    ),
+    (
+        23,
+        include_str!("../migrations/postgres/0023_fleet_generation.sql"),
     ),
 ];
 

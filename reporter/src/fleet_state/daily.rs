@@ -61,6 +61,61 @@ pub(super) async fn daily_rows(store: &Store, from: i64, to: i64) -> Result<Vec<
         .collect()
 }
 
+/// The roll-up rows of one control that describe days `from..=to`: its
+/// rows in range and its last row before `from` (one range read of the
+/// primary key).
+pub async fn control_daily_rows(
+    store: &Store,
+    control: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<DailyRow>> {
+    let rows = sqlx::query(
+        "SELECT control_id, day, status, hosts, fresh FROM control_daily \
+         WHERE control_id = $1 AND day <= $2 \
+         AND day >= COALESCE((SELECT MAX(p.day) FROM control_daily p WHERE p.control_id = $1 AND p.day <= $3), $3) \
+         ORDER BY day",
+    )
+    .bind(control)
+    .bind(to)
+    .bind(from)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DailyRow {
+                control_id: r.try_get("control_id")?,
+                day: r.try_get("day")?,
+                status: r.try_get("status")?,
+                hosts: r.try_get("hosts")?,
+                fresh: r.try_get("fresh")?,
+            })
+        })
+        .collect()
+}
+
+/// One control's hosts per status at the end of each of the `days` UTC days
+/// up to the one holding `now`, oldest first: (day's midnight, counts), as
+/// [`posture_on_day`] counts them, from one read.
+pub async fn control_days(
+    store: &Store,
+    control: &str,
+    now: i64,
+    days: u32,
+) -> Result<Vec<(i64, BTreeMap<String, u32>)>> {
+    let to = day_of(now);
+    let from = to - i64::from(days.max(1) - 1) * DAY_MS;
+    let rows = control_daily_rows(store, control, from, to).await?;
+    let mut out = Vec::with_capacity(days as usize);
+    let mut d = from;
+    while d <= to {
+        let counts = day_counts(&rows, d).remove(control).unwrap_or_default();
+        out.push((d, counts));
+        d += DAY_MS;
+    }
+    Ok(out)
+}
+
 /// Per control, hosts per status at the end of `day`, with hosts whose
 /// result was not received that day counted as `unknown`. Pure over rows
 /// sorted by day.

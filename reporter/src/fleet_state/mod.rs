@@ -30,12 +30,14 @@
 //! per status equals the count of `latest_results` rows of that control per
 //! status (both written in one transaction).
 
+mod cache;
 mod daily;
 mod order;
 mod read;
 mod upkeep;
 
 pub use crate::posture::TrendPoint;
+pub use cache::*;
 pub use daily::*;
 pub use order::*;
 pub use read::*;

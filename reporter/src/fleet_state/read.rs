@@ -1,15 +1,15 @@
 //! Reading: narrow queries over the maintained state for the API, the pages,
 //! notifications and exports.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::*;
-use crate::posture::{self, is_stale, rfc3339};
-use crate::store::{AgentRow, Backend, ControlRow, Store};
+use crate::posture::{is_stale, rfc3339, Judged};
+use crate::store::{Backend, ControlRow, Store};
 
 /// The latest result of every (host, control), without checks, ordered by
 /// host then control id: what the scans of `control_results` gave
@@ -163,94 +163,257 @@ pub struct HostFilter {
     pub stale: Option<bool>,
 }
 
-/// A page of a longer list.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Matching items in all pages.
-    pub total: usize,
-    pub offset: usize,
-    pub limit: usize,
-}
-
-fn page<T>(all: Vec<T>, offset: usize, limit: usize) -> Page<T> {
-    let total = all.len();
-    Page {
-        items: all.into_iter().skip(offset).take(limit).collect(),
-        total,
-        offset,
-        limit,
-    }
-}
-
-/// Every host (agents and hosts that reported), by name, with staleness at
-/// `at` (epoch ms, normally now) applied. `agents` is `Store::agents()`.
-pub async fn fleet_hosts(store: &Store, agents: &[AgentRow], at: i64) -> Result<Vec<FleetHost>> {
-    let rows = sqlx::query("SELECT host, finished_at, report_id, status FROM latest_hosts")
-        .fetch_all(&store.pool)
-        .await?;
-    let mut latest: HashMap<String, (i64, String, String)> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        latest.insert(
-            r.try_get("host")?,
-            (
-                r.try_get("finished_at")?,
-                r.try_get("report_id")?,
-                r.try_get("status")?,
-            ),
-        );
-    }
-    let by_host: HashMap<&str, &AgentRow> =
-        agents.iter().rev().map(|a| (a.host.as_str(), a)).collect();
-    let mut names: BTreeSet<&str> = by_host.keys().copied().collect();
-    names.extend(latest.keys().map(String::as_str));
-    Ok(names
-        .into_iter()
-        .map(|h| {
-            let a = by_host.get(h);
-            let l = latest.get(h);
-            let stale = is_stale(l.map(|l| l.0), a.map_or(900, |a| a.interval_secs), at);
+/// Every host of the view (agents and hosts that reported), by name, with
+/// staleness at `at` applied.
+pub fn fleet_hosts(view: &View, at: i64) -> Vec<FleetHost> {
+    let f = view.fleet();
+    f.hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.listed)
+        .map(|(i, h)| {
+            let stale = h.stale_at(at);
+            let (agent_id, worst) = view.host_extra(i);
             FleetHost {
-                host: h.to_owned(),
-                agent_id: a.map(|a| a.id.clone()),
-                roles: a.map(|a| a.roles.clone()).unwrap_or_default(),
-                last_report_at: l.map(|l| rfc3339(l.0)),
-                last_report_ms: l.map(|l| l.0),
-                last_report_id: l.map(|l| l.1.clone()),
+                host: h.name.to_owned(),
+                agent_id: agent_id.map(str::to_owned),
+                roles: f
+                    .role_sets
+                    .get(h.role_set)
+                    .map(|r| r.to_vec())
+                    .unwrap_or_default(),
+                last_report_at: h.last.map(|l| rfc3339(l.0)),
+                last_report_ms: h.last.map(|l| l.0),
+                last_report_id: h.last.map(|l| l.1.to_owned()),
                 stale,
-                revoked: a.is_some_and(|a| a.revoked_at.is_some()),
-                status: match l {
-                    Some(l) if !stale => l.2.clone(),
+                revoked: h.revoked,
+                status: match worst {
+                    Some(w) if !stale => w.to_owned(),
                     _ => "unknown".into(),
                 },
             }
         })
-        .collect())
+        .collect()
 }
 
-/// A page of [`fleet_hosts`] matching `filter`, by name, with the total count.
+/// [`crate::posture::is_stale`] in SQL: whether a host whose newest report
+/// finished at `last` (NULL: never) with an agent of `interval` seconds is
+/// stale at `$1` (epoch ms). Tested against `is_stale` at its edges.
+pub fn stale_sql(last: &str, interval: &str) -> String {
+    format!(
+        "({last} IS NULL OR $1 - {last} > (CASE WHEN {interval} < 1 THEN 1 ELSE {interval} END) * 2000)"
+    )
+}
+
+/// Every host as the host list shows it (`$1` is the time staleness is
+/// judged at): agents' hosts and hosts with a newest report, each with its
+/// newest agent (by creation, then id). Index searches per host
+/// (`agents_host`, `latest_hosts`' key), no scan of results.
+fn hosts_sql() -> String {
+    let stale = stale_sql("l.finished_at", "COALESCE(a.interval_secs, 900)");
+    format!(
+        "WITH n AS (SELECT host FROM agents UNION SELECT host FROM latest_hosts), \
+         h AS (SELECT n.host AS host, a.id AS agent_id, a.roles AS roles, a.revoked_at AS revoked_at, \
+               l.finished_at AS finished_at, l.report_id AS report_id, l.status AS status, \
+               CASE WHEN {stale} THEN 1 ELSE 0 END AS stale \
+               FROM n LEFT JOIN agents a ON a.host = n.host AND NOT EXISTS (SELECT 1 FROM agents y WHERE y.host = a.host \
+                 AND (y.created_at > a.created_at OR (y.created_at = a.created_at AND y.id > a.id))) \
+               LEFT JOIN latest_hosts l ON l.host = n.host) \
+         SELECT h.*, CASE WHEN stale = 1 OR status IS NULL THEN 'unknown' ELSE status END AS worst FROM h"
+    )
+}
+
+/// `CASE` giving a status's place in [`super::WORST_FIRST`].
+fn rank_sql(col: &str) -> String {
+    let mut s = format!("CASE {col}");
+    for (i, w) in super::WORST_FIRST.iter().enumerate() {
+        s.push_str(&format!(" WHEN '{w}' THEN {i}"));
+    }
+    s.push_str(&format!(" ELSE {} END", super::WORST_FIRST.len()));
+    s
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+async fn fetch(store: &Store, sql: &str, binds: &[Bind]) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(t) => q.bind(t.as_str()),
+        };
+    }
+    Ok(q.fetch_all(&store.pool).await?)
+}
+
+fn host_of(r: &sqlx::any::AnyRow) -> Result<FleetHost> {
+    let roles: Option<String> = r.try_get("roles")?;
+    let finished_at: Option<i64> = r.try_get("finished_at")?;
+    let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+    let stale: i64 = r.try_get("stale")?;
+    Ok(FleetHost {
+        host: r.try_get("host")?,
+        agent_id: r.try_get("agent_id")?,
+        roles: match roles {
+            Some(r) => serde_json::from_str(&r)
+                .map_err(|e| StoreError::Corrupt(format!("agent roles: {e}")))?,
+            None => Vec::new(),
+        },
+        last_report_at: finished_at.map(rfc3339),
+        last_report_ms: finished_at,
+        last_report_id: r.try_get("report_id")?,
+        stale: stale != 0,
+        revoked: revoked_at.is_some(),
+        status: r.try_get("worst")?,
+    })
+}
+
+/// One page (1-based `page`, clamped to the last one) of the hosts matching
+/// `filter`, worst status first then by name, with staleness judged at `at`
+/// in SQL; and how many match in all, and the page given. Reads `per` rows
+/// (and counts when the page asked for is past the end).
 pub async fn hosts_page(
     store: &Store,
-    agents: &[AgentRow],
     at: i64,
     filter: &HostFilter,
-    offset: usize,
-    limit: usize,
-) -> Result<Page<FleetHost>> {
-    let needle = filter.name.as_ref().map(|n| n.to_lowercase());
-    let all: Vec<FleetHost> = fleet_hosts(store, agents, at)
-        .await?
-        .into_iter()
-        .filter(|h| filter.status.as_ref().is_none_or(|s| *s == h.status))
-        .filter(|h| filter.role.as_ref().is_none_or(|r| h.roles.contains(r)))
-        .filter(|h| filter.stale.is_none_or(|s| s == h.stale))
-        .filter(|h| {
-            needle
-                .as_ref()
-                .is_none_or(|n| h.host.to_lowercase().contains(n.as_str()))
-        })
-        .collect();
-    Ok(page(all, offset, limit))
+    page: u32,
+    per: u32,
+) -> Result<(Vec<FleetHost>, u64, u32)> {
+    let mut wh: Vec<String> = Vec::new();
+    let mut binds: Vec<Bind> = vec![Bind::Int(at)];
+    let (find, collate) = match store.backend {
+        Backend::Sqlite => ("instr", ""),
+        Backend::Postgres => ("strpos", " COLLATE \"C\""),
+    };
+    if let Some(s) = &filter.status {
+        binds.push(Bind::Text(s.clone()));
+        wh.push(format!("worst = ${}", binds.len()));
+    }
+    if let Some(r) = &filter.role {
+        // `roles` is a JSON array: its elements appear quoted.
+        binds.push(Bind::Text(
+            serde_json::to_string(r).unwrap_or_else(|_| format!("\"{r}\"")),
+        ));
+        wh.push(format!("{find}(roles, ${}) > 0", binds.len()));
+    }
+    if let Some(n) = &filter.name {
+        binds.push(Bind::Text(n.to_lowercase()));
+        wh.push(format!("{find}(lower(host), ${}) > 0", binds.len()));
+    }
+    if let Some(st) = filter.stale {
+        binds.push(Bind::Int(i64::from(st)));
+        wh.push(format!("stale = ${}", binds.len()));
+    }
+    let cond = if wh.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", wh.join(" AND "))
+    };
+    let base = format!("SELECT * FROM ({}) v{cond}", hosts_sql());
+    let page_sql = |page: u32| {
+        format!(
+            "SELECT v.*, COUNT(*) OVER () AS total FROM ({base}) v ORDER BY {}, host{collate} LIMIT {} OFFSET {}",
+            rank_sql("worst"),
+            per.max(1),
+            u64::from(page.max(1) - 1) * u64::from(per.max(1)),
+        )
+    };
+    let mut page = page.max(1);
+    let mut rows = fetch(store, &page_sql(page), &binds).await?;
+    let total: u64 = match rows.first() {
+        Some(r) => u64::try_from(r.try_get::<i64, _>("total")?).unwrap_or(0),
+        None if page == 1 => 0,
+        None => {
+            let counted = fetch(
+                store,
+                &format!("SELECT COUNT(*) AS n FROM ({base}) c"),
+                &binds,
+            )
+            .await?;
+            let n: i64 = match counted.first() {
+                Some(r) => r.try_get("n")?,
+                None => 0,
+            };
+            let total = u64::try_from(n).unwrap_or(0);
+            let last = u32::try_from(total.div_ceil(u64::from(per.max(1))))
+                .unwrap_or(u32::MAX)
+                .max(1);
+            if last < page {
+                page = last;
+                rows = fetch(store, &page_sql(page), &binds).await?;
+            }
+            total
+        }
+    };
+    let items = rows.iter().map(host_of).collect::<Result<Vec<_>>>()?;
+    Ok((items, total, page))
+}
+
+/// One host by name (None: neither an agent nor a report knows it), with
+/// staleness at `at`: two keyed reads.
+pub async fn one_host(store: &Store, host: &str, at: i64) -> Result<Option<FleetHost>> {
+    let agent = sqlx::query(
+        "SELECT id, roles, interval_secs, revoked_at FROM agents WHERE host = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(host)
+    .fetch_optional(&store.pool)
+    .await?;
+    let last =
+        sqlx::query("SELECT finished_at, report_id, status FROM latest_hosts WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&store.pool)
+            .await?;
+    if agent.is_none() && last.is_none() {
+        return Ok(None);
+    }
+    let mut h = FleetHost {
+        host: host.to_owned(),
+        agent_id: None,
+        roles: Vec::new(),
+        last_report_at: None,
+        last_report_ms: None,
+        last_report_id: None,
+        stale: true,
+        revoked: false,
+        status: "unknown".into(),
+    };
+    let mut interval = 900;
+    if let Some(a) = &agent {
+        let roles: String = a.try_get("roles")?;
+        h.agent_id = Some(a.try_get("id")?);
+        h.roles = serde_json::from_str(&roles)
+            .map_err(|e| StoreError::Corrupt(format!("agent roles: {e}")))?;
+        interval = a.try_get("interval_secs")?;
+        h.revoked = a.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+    }
+    let mut worst = None;
+    if let Some(l) = &last {
+        let t: i64 = l.try_get("finished_at")?;
+        h.last_report_at = Some(rfc3339(t));
+        h.last_report_ms = Some(t);
+        h.last_report_id = Some(l.try_get("report_id")?);
+        worst = Some(l.try_get::<String, _>("status")?);
+    }
+    h.stale = is_stale(h.last_report_ms, interval, at);
+    if let Some(w) = worst.filter(|_| !h.stale) {
+        h.status = w;
+    }
+    Ok(Some(h))
+}
+
+/// Active hosts (an unrevoked agent) and how many of them are fresh at `at`
+/// (a newest report within twice the interval, as the posture judges).
+pub async fn staleness_counts(store: &Store, at: i64) -> Result<(i64, i64)> {
+    let sql = format!(
+        "SELECT COUNT(*) AS active, CAST(COALESCE(SUM(CASE WHEN {} THEN 0 ELSE 1 END), 0) AS BIGINT) AS fresh \
+         FROM agents a LEFT JOIN latest_hosts l ON l.host = a.host WHERE a.revoked_at IS NULL",
+        stale_sql("l.finished_at", "a.interval_secs")
+    );
+    let row = sqlx::query(&sql).bind(at).fetch_one(&store.pool).await?;
+    Ok((row.try_get("active")?, row.try_get("fresh")?))
 }
 
 /// One control across the fleet, for the overview.
@@ -269,65 +432,36 @@ pub struct ControlSummary {
     pub last_verified: Option<String>,
 }
 
-/// Everything the posture is computed from, read once.
-pub struct Snapshot {
-    pub at: i64,
-    pub rows: Vec<ControlRow>,
-    pub last: Vec<(String, i64, String)>,
-    pub agents: Vec<AgentRow>,
-}
-
-/// Reads the maintained state (no report is read).
-pub async fn snapshot(store: &Store, at: i64) -> Result<Snapshot> {
-    Ok(Snapshot {
-        at,
-        rows: latest(store).await?,
-        last: last_reports(store).await?,
-        agents: store.agents().await?,
-    })
-}
-
-impl Snapshot {
-    /// The live posture (staleness at `self.at`), controls in policy order.
-    pub fn posture(
-        &self,
-        policy: &[(String, String)],
-        control_roles: &BTreeMap<String, Vec<String>>,
-    ) -> posture::Posture {
-        posture::compute(
-            self.at,
-            &self.rows,
-            &self.last,
-            &self.agents,
-            policy,
-            control_roles,
-        )
-    }
-}
-
-/// Per control in policy order: counts by status and the first `first_n`
-/// failing hosts (the overview). Reads the maintained state only.
-pub async fn control_summaries(
-    store: &Store,
-    at: i64,
-    policy: &[(String, String)],
-    control_roles: &BTreeMap<String, Vec<String>>,
-    first_n: usize,
-) -> Result<Vec<ControlSummary>> {
-    let p = snapshot(store, at).await?.posture(policy, control_roles);
-    Ok(p.controls
-        .into_iter()
-        .map(|c| ControlSummary {
-            failing_total: c.hosts_failing.len(),
-            failing: c.hosts_failing.into_iter().take(first_n).collect(),
-            id: c.id,
-            title: c.title,
-            status: c.status,
-            counts: c.counts,
-            applicable_hosts: c.applicable_hosts,
-            last_verified: c.last_verified,
+/// Per judged control (policy order): counts by status and the first
+/// `first_n` failing hosts (the overview).
+pub fn control_summaries(j: &Judged, first_n: usize) -> Vec<ControlSummary> {
+    j.controls
+        .iter()
+        .map(|c| {
+            let failing: Vec<&(u32, u8, i64)> = c.results.iter().filter(|r| r.1 == 0).collect();
+            ControlSummary {
+                id: c.id.to_owned(),
+                title: c.title.to_owned(),
+                status: j.status(c).to_owned(),
+                counts: j.counts(c),
+                failing: failing
+                    .iter()
+                    .take(first_n)
+                    .filter_map(|r| j.fleet.hosts.get(r.0 as usize))
+                    .map(|h| h.name.to_owned())
+                    .collect(),
+                failing_total: failing.len(),
+                applicable_hosts: j.applicable_hosts(c),
+                last_verified: c
+                    .results
+                    .iter()
+                    .filter(|r| r.1 == 5 || r.1 == 3)
+                    .map(|r| r.2)
+                    .max()
+                    .map(rfc3339),
+            }
         })
-        .collect())
+        .collect()
 }
 
 /// One host's result of one control (staleness applied).
@@ -336,57 +470,33 @@ pub struct ControlHost {
     pub host: String,
     /// `unknown` when the host is stale or never reported the control.
     pub status: String,
-    /// The result's finished_at (None: never reported).
-    pub finished_at: Option<String>,
+    /// The result's finished_at, epoch ms (0: never reported).
+    pub finished_at: i64,
     pub stale: bool,
 }
 
-/// The applicable hosts of control `control`, by name, optionally only those
-/// of `status` (after staleness), paginated with a total count.
-pub async fn control_hosts(
-    store: &Store,
-    at: i64,
-    control: &str,
-    control_roles: &BTreeMap<String, Vec<String>>,
-    status: Option<&str>,
-    offset: usize,
-    limit: usize,
-) -> Result<Page<ControlHost>> {
-    let agents = store.agents().await?;
-    let hosts = fleet_hosts(store, &agents, at).await?;
-    let rows =
-        sqlx::query("SELECT host, status, finished_at FROM latest_results WHERE control_id = $1")
-            .bind(control)
-            .fetch_all(&store.pool)
-            .await?;
-    let mut results: HashMap<String, (String, i64)> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        results.insert(
-            r.try_get("host")?,
-            (r.try_get("status")?, r.try_get("finished_at")?),
-        );
-    }
-    let no_roles = Vec::new();
-    let roles = control_roles.get(control).unwrap_or(&no_roles);
-    let all: Vec<ControlHost> = hosts
-        .iter()
-        .filter(|h| posture::applies(roles, &h.roles))
-        .filter_map(|h| {
-            let r = results.get(&h.host);
-            if r.is_none() && h.revoked {
-                return None;
-            }
-            Some(ControlHost {
-                host: h.host.clone(),
-                status: match r {
-                    Some((s, _)) if !h.stale => s.clone(),
-                    _ => "unknown".into(),
-                },
-                finished_at: r.map(|r| rfc3339(r.1)),
-                stale: h.stale,
+/// The hosts of the one control `j` was judged for (`judge(.., Some(id))`),
+/// in host order; None when the control is neither in the policy nor
+/// reported by a host it applies to. Its counts are `j.counts`.
+pub fn control_hosts(j: &Judged) -> Option<Vec<ControlHost>> {
+    let c = j.controls.first()?;
+    Some(
+        c.results
+            .iter()
+            .filter_map(|(i, s, ms)| {
+                let h = j.fleet.hosts.get(*i as usize)?;
+                Some(ControlHost {
+                    host: h.name.to_owned(),
+                    status: j
+                        .fleet
+                        .statuses
+                        .get(usize::from(*s))
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".into()),
+                    finished_at: *ms,
+                    stale: j.stale.get(*i as usize).copied().unwrap_or(false),
+                })
             })
-        })
-        .filter(|c| status.is_none_or(|s| s == c.status))
-        .collect();
-    Ok(page(all, offset, limit))
+            .collect(),
+    )
 }

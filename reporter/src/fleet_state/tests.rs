@@ -155,6 +155,7 @@ async fn maintained_state_matches_a_scan_of_the_stored_reports() {
             .unwrap();
         rest = tail;
     }
+    let cache = Cache::default();
     let policy: Vec<(String, String)> = (1..=7)
         .map(|c| (format!("SP-{c}"), format!("t{c}")))
         .collect();
@@ -167,10 +168,10 @@ async fn maintained_state_matches_a_scan_of_the_stored_reports() {
             &policy,
             &BTreeMap::new(),
         );
-        let maintained = snapshot(&store, at)
-            .await
-            .unwrap()
-            .posture(&policy, &BTreeMap::new());
+        let no_roles = BTreeMap::new();
+        let view = view(&store, &cache).await.unwrap();
+        let fleet = view.fleet();
+        let maintained = posture::judge(&fleet, at, &policy, &no_roles, None).posture();
         assert_eq!(maintained, scanned, "at {at}");
         assert!(
             scanned.controls.iter().any(|c| !c.hosts_failing.is_empty()) || at > base + 3_600_000
@@ -194,4 +195,287 @@ async fn maintained_state_matches_a_scan_of_the_stored_reports() {
             assert_eq!(got, i64::try_from(want).unwrap(), "{c} {s}");
         }
     }
+}
+
+async fn temp_store(dir: &std::path::Path) -> Store {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("v.db").display());
+    Store::open(&url).await.unwrap()
+}
+
+async fn add_agent(store: &Store, host: &str, roles: &[&str], interval: i64, created: i64) {
+    let id = format!("a-{host}-{created}");
+    sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at) VALUES ($1, $2, $3, $4, $5, '', $6)")
+        .bind(&id)
+        .bind(host)
+        .bind(serde_json::to_string(roles).unwrap())
+        .bind(interval)
+        .bind(&id)
+        .bind(created)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+}
+
+fn new_report(host: &str, id: &str, finished_at: i64, controls: &[(&str, &str)]) -> NewReport {
+    NewReport {
+        report_id: id.into(),
+        agent_id: host.into(),
+        host: host.into(),
+        policy_id: "p".into(),
+        policy_version: "1".into(),
+        policy_sha256: "0".into(),
+        started_at: finished_at,
+        finished_at,
+        summary: "{}".into(),
+        body: "{}".into(),
+        body_sha256: String::new(),
+        controls: controls
+            .iter()
+            .map(|(c, s)| ((*c).into(), format!("{c} title"), (*s).into()))
+            .collect(),
+        checks: controls.iter().map(|_| "[]".to_owned()).collect(),
+        baselines: vec![],
+    }
+}
+
+async fn ingest(store: &Store, audit: &crate::audit::AuditLog, reports: &[NewReport]) {
+    let _g = audit.write_lock().await;
+    crate::ingest::insert_reports_locked(store, audit, reports)
+        .await
+        .unwrap();
+}
+
+/// The SQL form of staleness (host list, metrics) agrees with
+/// `posture::is_stale` (posture, overview, control page) at its edges.
+#[tokio::test]
+async fn staleness_in_sql_is_staleness_in_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path()).await;
+    let at = 10_000_000_i64;
+    for (last, iv) in [
+        (Some(at - 120_000), 60),
+        (Some(at - 120_001), 60),
+        (Some(at - 1_999), 0),
+        (Some(at - 2_001), 0),
+        (Some(at - 2_001), -5),
+        (Some(at + 5_000), 60),
+        (None, 60),
+    ] {
+        let q = format!(
+            "SELECT CASE WHEN {} THEN 1 ELSE 0 END FROM (SELECT CAST($2 AS BIGINT) AS last, CAST($3 AS BIGINT) AS iv) t",
+            stale_sql("t.last", "t.iv")
+        );
+        let got: i64 = sqlx::query_scalar(&q)
+            .bind(at)
+            .bind(last)
+            .bind(iv)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            got == 1,
+            posture::is_stale(last, iv, at),
+            "last {last:?} interval {iv}"
+        );
+    }
+}
+
+/// The views' cache: a second view without an ingest in between reads
+/// nothing again, and a report ingested after a view is in the next view.
+#[tokio::test]
+async fn a_report_ingested_after_a_view_is_in_the_next_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path()).await;
+    let audit = crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+    let cache = Cache::default();
+    let now = crate::store::now_ms();
+    add_agent(&store, "web-1", &[], 3600, 1).await;
+    ingest(
+        &store,
+        &audit,
+        &[new_report("web-1", "r1", now - 1000, &[("SP-1", "pass")])],
+    )
+    .await;
+    let policy = vec![("SP-1".to_owned(), "one".to_owned())];
+    let roles = BTreeMap::new();
+    let v = view(&store, &cache).await.unwrap();
+    let f = v.fleet();
+    let p = posture::judge(&f, now, &policy, &roles, None).posture();
+    assert_eq!(p.controls[0].status, "pass");
+    let _ = view(&store, &cache).await.unwrap();
+    assert_eq!(cache.loads(), 1, "nothing was ingested: the cache serves");
+    ingest(
+        &store,
+        &audit,
+        &[new_report("web-1", "r2", now - 500, &[("SP-1", "fail")])],
+    )
+    .await;
+    let v = view(&store, &cache).await.unwrap();
+    let f = v.fleet();
+    let p = posture::judge(&f, now, &policy, &roles, None).posture();
+    assert_eq!(p.controls[0].status, "fail", "the new report is seen");
+    assert_eq!(p.controls[0].hosts_failing, ["web-1"]);
+    assert_eq!(cache.loads(), 2);
+    // An agent enrolled after the cached read is seen at once (agents are
+    // read on every view) and counts as unknown for the policy's control.
+    add_agent(&store, "web-2", &[], 3600, 2).await;
+    let v = view(&store, &cache).await.unwrap();
+    let f = v.fleet();
+    let p = posture::judge(&f, now, &policy, &roles, None).posture();
+    assert_eq!(p.controls[0].hosts_unknown, ["web-2"]);
+    assert_eq!(cache.loads(), 2);
+    // Staleness moves with the clock, not with the cache.
+    let later = now + 3 * 3_600_000;
+    let p = posture::judge(&f, later, &policy, &roles, None).posture();
+    assert_eq!(p.controls[0].counts.get("unknown"), Some(&2));
+}
+
+/// The host list's SQL (filters, worst-first order, pagination at the
+/// edges, staleness) gives what filtering every host in memory gives.
+#[tokio::test]
+async fn the_host_list_in_sql_matches_every_host_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = temp_store(dir.path()).await;
+    let audit = crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+    let now = crate::store::now_ms();
+    let roles: [&[&str]; 4] = [&["app"], &["db"], &["app", "backup"], &[]];
+    let statuses = ["pass", "fail", "error", "attested", "waived"];
+    let mut reports = Vec::new();
+    for i in 0..37 {
+        let host = format!("Host-{i:02}");
+        if i % 9 != 8 {
+            add_agent(
+                &store,
+                &host,
+                roles[i % 4],
+                if i % 5 == 0 { 60 } else { 3600 },
+                10,
+            )
+            .await;
+        }
+        if i % 11 == 3 {
+            // A re-enrolled host: the newest agent counts.
+            sqlx::query("UPDATE agents SET revoked_at = 1 WHERE host = $1")
+                .bind(&host)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            add_agent(&store, &host, &["db"], 3600, 20).await;
+        }
+        if i % 7 == 6 {
+            continue; // never reported
+        }
+        // Every fifth host reported 10 minutes ago with a 60 s interval: stale.
+        reports.push(new_report(
+            &host,
+            &format!("r{i}"),
+            now - 600_000,
+            &[("SP-1", statuses[i % 5]), ("SP-2", statuses[(i / 2) % 5])],
+        ));
+    }
+    ingest(&store, &audit, &reports).await;
+    sqlx::query("UPDATE agents SET revoked_at = 5 WHERE host = 'Host-04'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let cache = Cache::default();
+    let all = fleet_hosts(&view(&store, &cache).await.unwrap(), now);
+    assert!(all.iter().any(|h| h.stale && h.last_report_ms.is_some()));
+    assert!(all.iter().any(|h| h.status == "fail"));
+    let rank = |s: &str| WORST_FIRST.iter().position(|w| *w == s).unwrap_or(9);
+    let filters = [
+        HostFilter::default(),
+        HostFilter {
+            status: Some("fail".into()),
+            ..Default::default()
+        },
+        HostFilter {
+            status: Some("unknown".into()),
+            ..Default::default()
+        },
+        HostFilter {
+            role: Some("app".into()),
+            ..Default::default()
+        },
+        HostFilter {
+            role: Some("backup".into()),
+            stale: Some(false),
+            ..Default::default()
+        },
+        HostFilter {
+            name: Some("host-1".into()),
+            ..Default::default()
+        },
+        HostFilter {
+            name: Some("nothing".into()),
+            ..Default::default()
+        },
+        HostFilter {
+            stale: Some(true),
+            ..Default::default()
+        },
+        HostFilter {
+            stale: Some(false),
+            status: Some("pass".into()),
+            ..Default::default()
+        },
+    ];
+    for f in &filters {
+        let mut want: Vec<&FleetHost> = all
+            .iter()
+            .filter(|h| f.status.as_ref().is_none_or(|s| *s == h.status))
+            .filter(|h| f.role.as_ref().is_none_or(|r| h.roles.contains(r)))
+            .filter(|h| f.stale.is_none_or(|s| s == h.stale))
+            .filter(|h| {
+                f.name
+                    .as_ref()
+                    .is_none_or(|n| h.host.to_lowercase().contains(n.as_str()))
+            })
+            .collect();
+        want.sort_by(|a, b| {
+            rank(&a.status)
+                .cmp(&rank(&b.status))
+                .then(a.host.cmp(&b.host))
+        });
+        for per in [1u32, 5, 50] {
+            let pages = u32::try_from(want.len().div_ceil(per as usize))
+                .unwrap()
+                .max(1);
+            for page in [1, 2, pages, pages + 3] {
+                let (items, total, given) = hosts_page(&store, now, f, page, per).await.unwrap();
+                assert_eq!(total, want.len() as u64, "{f:?}");
+                assert_eq!(given, page.min(pages), "{f:?} page {page}");
+                let from = (given as usize - 1) * per as usize;
+                let expect: Vec<FleetHost> = want
+                    .iter()
+                    .skip(from)
+                    .take(per as usize)
+                    .map(|h| (*h).clone())
+                    .collect();
+                assert_eq!(items, expect, "{f:?} page {page} per {per}");
+            }
+        }
+    }
+    // One host by key is the same host as in the list.
+    for h in &all {
+        assert_eq!(
+            one_host(&store, &h.host, now).await.unwrap().as_ref(),
+            Some(h)
+        );
+    }
+    assert_eq!(one_host(&store, "nobody", now).await.unwrap(), None);
+    // Metrics' fresh hosts are the list's fresh, unrevoked hosts.
+    let (active, fresh) = staleness_counts(&store, now).await.unwrap();
+    assert_eq!(
+        active as usize,
+        all.iter()
+            .filter(|h| h.agent_id.is_some() && !h.revoked)
+            .count()
+    );
+    assert_eq!(
+        fresh as usize,
+        all.iter()
+            .filter(|h| h.agent_id.is_some() && !h.revoked && !h.stale)
+            .count()
+    );
 }

@@ -291,6 +291,8 @@ pub async fn apply(
         }
         q.execute(&mut **tx).await?;
     }
+    // Last: the views' cache generation (views22b; `cache.rs`).
+    bump_generation(tx).await?;
     Ok(())
 }
 

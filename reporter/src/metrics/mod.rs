@@ -324,18 +324,10 @@ async fn read(store: &Store, now: i64) -> Result<Figures, StoreError> {
     let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
         .fetch_one(pool)
         .await?;
-    // Staleness as posture judges it (`posture::is_stale`): nothing heard for
-    // more than twice the interval (at least 1 s), or nothing heard yet.
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS active, CAST(COALESCE(SUM(CASE WHEN last_seen IS NOT NULL AND $1 - last_seen <= \
-         (CASE WHEN interval_secs < 1 THEN 1 ELSE interval_secs END) * 2000 THEN 1 ELSE 0 END), 0) AS BIGINT) AS fresh \
-         FROM agents WHERE revoked_at IS NULL",
-    )
-    .bind(now)
-    .fetch_one(pool)
-    .await?;
-    let active: i64 = row.try_get("active")?;
-    let fresh: i64 = row.try_get("fresh")?;
+    // Staleness as the posture judges it: the newest report older than
+    // twice the agent's interval (at least 1 s), or no report yet (one
+    // function for both: `fleet_state::stale_sql`).
+    let (active, fresh) = crate::fleet_state::staleness_counts(store, now).await?;
     let revoked: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT host) FROM agents a WHERE revoked_at IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM agents b WHERE b.host = a.host AND b.revoked_at IS NULL)",

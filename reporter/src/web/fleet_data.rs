@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::views::{self, HostFilter, Staleness};
 use crate::error::PageError;
 use crate::fleet_state;
+use crate::posture;
 use crate::state::AppState;
 
 /// One control of the overview.
@@ -79,34 +80,29 @@ fn rank(s: &str) -> usize {
         .unwrap_or(views::WORST_FIRST.len())
 }
 
-/// Every host with its worst status (staleness applied), from the
-/// maintained state.
-async fn all_hosts(state: &AppState, now: i64) -> Result<Vec<HostLine>, PageError> {
-    let agents = state.store.agents().await?;
-    Ok(fleet_state::fleet_hosts(&state.store, &agents, now)
-        .await?
-        .into_iter()
-        .map(|h| HostLine {
-            host: h.host,
-            roles: h.roles,
-            last_report_ms: h.last_report_ms,
-            stale: h.stale,
-            revoked: h.revoked,
-            worst: h.status,
-        })
-        .collect())
+fn host_line(h: fleet_state::FleetHost) -> HostLine {
+    HostLine {
+        host: h.host,
+        roles: h.roles,
+        last_report_ms: h.last_report_ms,
+        stale: h.stale,
+        revoked: h.revoked,
+        worst: h.status,
+    }
 }
 
 /// The overview: every control with its counts and first `n` failing hosts,
-/// and the hosts in numbers.
+/// and the hosts in numbers. One judgement of the cached fleet.
 pub async fn overview(
     state: &AppState,
     now: i64,
     n: usize,
 ) -> Result<(Vec<ControlLine>, HostsSummary), PageError> {
     let (policy, roles) = roles_and_policy(state);
-    let controls = fleet_state::control_summaries(&state.store, now, &policy, &roles, n)
-        .await?
+    let view = fleet_state::view(&state.store, &state.fleet_cache).await?;
+    let fleet = view.fleet();
+    let judged = posture::judge(&fleet, now, &policy, &roles, None);
+    let controls = fleet_state::control_summaries(&judged, n)
         .into_iter()
         .map(|c| ControlLine {
             counts: counts64(&c.counts),
@@ -117,59 +113,46 @@ pub async fn overview(
         })
         .collect();
     let mut s = HostsSummary::default();
-    for h in all_hosts(state, now).await? {
+    for (i, h) in fleet.hosts.iter().enumerate().filter(|(_, h)| h.listed) {
+        let stale = judged.stale.get(i).copied().unwrap_or(true);
         s.total += 1;
-        s.stale += u64::from(h.stale && !h.revoked);
+        s.stale += u64::from(stale && !h.revoked);
         s.revoked += u64::from(h.revoked);
-        for r in &h.roles {
+        for r in fleet.role_sets.get(h.role_set).copied().unwrap_or_default() {
             *s.by_role.entry(r.clone()).or_default() += 1;
         }
         if !h.revoked {
-            *s.by_worst.entry(h.worst).or_default() += 1;
+            let worst = match view.host_extra(i).1 {
+                Some(w) if !stale => w,
+                _ => "unknown",
+            };
+            *s.by_worst.entry(worst.to_owned()).or_default() += 1;
         }
     }
     Ok((controls, s))
 }
 
 /// One page of hosts matching `f`, worst first then by name, and how many
-/// match in all.
+/// match in all (filters, order and page in SQL).
 pub async fn hosts(
     state: &AppState,
     now: i64,
     f: &HostFilter,
 ) -> Result<(Vec<HostLine>, u64), PageError> {
-    let needle = f.q.as_ref().map(|q| q.to_lowercase());
-    let mut lines = all_hosts(state, now).await?;
-    lines.retain(|h| {
-        f.status.as_ref().is_none_or(|s| &h.worst == s)
-            && f.role.as_ref().is_none_or(|r| h.roles.contains(r))
-            && needle
-                .as_ref()
-                .is_none_or(|q| h.host.to_lowercase().contains(q.as_str()))
-            && match f.stale {
-                None => true,
-                Some(Staleness::Stale) => h.stale,
-                Some(Staleness::Fresh) => !h.stale,
-            }
-    });
-    lines.sort_by(|a, b| {
-        rank(&a.worst)
-            .cmp(&rank(&b.worst))
-            .then_with(|| a.host.cmp(&b.host))
-    });
-    let total = lines.len() as u64;
-    let page = views::Page::new(f.page, f.per, total);
-    let rows = lines
-        .into_iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(f.per as usize)
-        .collect();
-    Ok((rows, total))
+    let filter = fleet_state::HostFilter {
+        status: f.status.clone(),
+        role: f.role.clone(),
+        name: f.q.clone(),
+        stale: f.stale.map(|s| s == Staleness::Stale),
+    };
+    let (rows, total, _) =
+        fleet_state::hosts_page(&state.store, now, &filter, f.page, f.per).await?;
+    Ok((rows.into_iter().map(host_line).collect(), total))
 }
 
-/// The control (None: neither the policy nor any host knows it) with its
-/// hosts per status, and one page of its hosts, optionally of one status,
-/// worst first then by name.
+/// The control (None: neither the policy nor any host it applies to knows
+/// it) with its hosts per status (the posture's counts), and one page of
+/// its hosts, optionally of one status, worst first then by name.
 pub async fn control_hosts(
     state: &AppState,
     now: i64,
@@ -179,39 +162,26 @@ pub async fn control_hosts(
     limit: u32,
 ) -> Result<Option<(ControlLine, Vec<ControlHost>, u64)>, PageError> {
     let (policy, roles) = roles_and_policy(state);
-    let all = fleet_state::control_hosts(&state.store, now, id, &roles, None, 0, usize::MAX)
-        .await?
-        .items;
-    let title = match policy.iter().find(|(p, _)| p == id) {
-        Some((_, t)) => t.clone(),
-        // A control of an older policy that some host still reports.
-        None if all.iter().any(|h| h.finished_at.is_some()) => id.to_owned(),
-        None => return Ok(None),
+    let view = fleet_state::view(&state.store, &state.fleet_cache).await?;
+    let fleet = view.fleet();
+    let judged = posture::judge(&fleet, now, &policy, &roles, Some(id));
+    let (Some(c), Some(all)) = (judged.controls.first(), fleet_state::control_hosts(&judged))
+    else {
+        return Ok(None);
     };
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut failing = 0u64;
-    for h in &all {
-        *counts.entry(h.status.clone()).or_default() += 1;
-        failing += u64::from(h.status == "fail");
-    }
+    let counts = counts64(&judged.counts(c));
+    let title = c.title.to_owned();
     let mut rows: Vec<ControlHost> = all
         .into_iter()
         .filter(|h| status.is_none_or(|s| h.status == s))
         .map(|h| ControlHost {
-            at_ms: h
-                .finished_at
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map_or(0, |t| t.timestamp_millis()),
+            at_ms: h.finished_at,
             host: h.host,
             status: h.status,
         })
         .collect();
-    rows.sort_by(|a, b| {
-        rank(&a.status)
-            .cmp(&rank(&b.status))
-            .then_with(|| a.host.cmp(&b.host))
-    });
+    // Stable: by name within a status.
+    rows.sort_by_key(|h| rank(&h.status));
     let total = rows.len() as u64;
     let rows = rows
         .into_iter()
@@ -221,19 +191,18 @@ pub async fn control_hosts(
     let line = ControlLine {
         id: id.to_owned(),
         title,
+        failing_total: counts.get("fail").copied().unwrap_or(0),
         counts,
         failing: Vec::new(),
-        failing_total: failing,
     };
     Ok(Some((line, rows, total)))
 }
 
-/// The host's line (None: no such host).
+/// The host's line (None: no such host): two keyed reads.
 pub async fn host(state: &AppState, now: i64, host: &str) -> Result<Option<HostLine>, PageError> {
-    Ok(all_hosts(state, now)
+    Ok(fleet_state::one_host(&state.store, host, now)
         .await?
-        .into_iter()
-        .find(|h| h.host == host))
+        .map(host_line))
 }
 
 /// The newest result of every control the host ever reported, with its
@@ -262,30 +231,24 @@ pub async fn trend(
 }
 
 /// One control's hosts per status at the end of each of the last `days`
-/// days, from the daily roll-ups (one small read per day).
+/// days, from one range read of its daily roll-ups.
 pub async fn control_trend(
     state: &AppState,
     now: i64,
     id: &str,
     days: i64,
 ) -> Result<Vec<super::chart::Day>, PageError> {
-    let (policy, roles) = roles_and_policy(state);
-    let mut out = Vec::new();
-    for back in (0..days).rev() {
-        let at = now - back * fleet_state::DAY_MS;
-        let p = fleet_state::posture_on_day(&state.store, at, &policy, &roles).await?;
-        let counts = p
-            .controls
-            .into_iter()
-            .find(|c| c.id == id)
-            .map(|c| c.counts)
-            .unwrap_or_default();
-        let date = chrono::DateTime::from_timestamp_millis(fleet_state::day_of(at))
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        out.push(super::chart::Day { date, counts });
-    }
-    Ok(out)
+    let days = u32::try_from(days.clamp(1, 366)).unwrap_or(30);
+    Ok(fleet_state::control_days(&state.store, id, now, days)
+        .await?
+        .into_iter()
+        .map(|(day, counts)| super::chart::Day {
+            date: chrono::DateTime::from_timestamp_millis(day)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            counts,
+        })
+        .collect())
 }
 
 /// The waivers in force, soonest expiry first.

@@ -5,6 +5,7 @@
 //! lists every host, so a page costs the same at 10 hosts as at 10,000.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -283,12 +284,26 @@ struct CodeHelp {
     reference: Option<String>,
 }
 
+/// The published policy parsed once per published policy (by its sha256),
+/// not once per page view.
+fn parsed_policy(state: &Shared) -> Option<Arc<vigil_rules::policy::Policy>> {
+    static PARSED: Mutex<Option<(String, Arc<vigil_rules::policy::Policy>)>> = Mutex::new(None);
+    let p = state.policy()?;
+    if let Ok(g) = PARSED.lock() {
+        if let Some((_, parsed)) = g.as_ref().filter(|(sha, _)| *sha == p.sha256) {
+            return Some(parsed.clone());
+        }
+    }
+    let parsed = Arc::new(vigil_rules::policy::parse(p.yaml.as_bytes(), "published policy").ok()?);
+    if let Ok(mut g) = PARSED.lock() {
+        *g = Some((p.sha256, parsed.clone()));
+    }
+    Some(parsed)
+}
+
 /// The finding codes of the control's checks with what to do about each.
 fn remediation_of(state: &Shared, id: &str) -> (Option<String>, Vec<CodeHelp>) {
-    let Some(p) = state.policy() else {
-        return (None, Vec::new());
-    };
-    let Ok(policy) = vigil_rules::policy::parse(p.yaml.as_bytes(), "published policy") else {
+    let Some(policy) = parsed_policy(state) else {
         return (None, Vec::new());
     };
     let Some(c) = policy.control(id) else {

@@ -9,6 +9,8 @@
 #   defaults: 10000 hosts, 2 hourly rounds through the API, 10 pad copies, 20 s per view
 #
 # Needs: target/release/vigil-reporter (cargo build --release -p vigil-reporter), wrk, curl, python3.
+# SHOTS=DIR: also keeps headless Chromium screenshots of the overview and a
+# control page at this size in DIR (overview.png, control-SP-5.png).
 set -euo pipefail
 HOSTS=${1:-10000}
 ROUNDS=${2:-2}
@@ -59,7 +61,25 @@ measure() {
       | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors" | tr -s ' ' | paste -sd' '
   done
 }
+shots() {
+  [ -n "${SHOTS:-}" ] || return 0
+  command -v chromium >/dev/null || { echo "SHOTS needs chromium (apt-get install chromium)"; return 1; }
+  mkdir -p "$SHOTS"
+  for pair in overview:/ control-SP-5:/reports/controls/SP-5; do
+    name=${pair%%:*}; path=${pair#*:}
+    link=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/login-links" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+    next=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$path")
+    profile=$(mktemp -d)
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
+      --hide-scrollbars --user-data-dir="$profile" --window-size=1280,2400 \
+      --screenshot="$SHOTS/$name.png" "$BASE$link?next=$next" >/dev/null 2>&1 || true
+    rm -rf "$profile"
+    echo "screenshot $SHOTS/$name.png: $(stat -c %s "$SHOTS/$name.png" 2>/dev/null || echo missing) bytes"
+  done
+}
 measure "after the API rounds"
+shots
 $SEED pad "$DB" "$PAD"
 measure "after padding"
 echo "work dir: $WORK"

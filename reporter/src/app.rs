@@ -78,7 +78,7 @@ pub fn build(state: Shared) -> Router {
         .merge(crate::web::router())
         .merge(crate::intake::router())
         .merge(crate::brochure::router())
-        .merge(crate::metrics::route::router())
+        .merge(crate::scrape::router())
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

@@ -58,6 +58,7 @@ pub mod posture;
 pub mod public;
 pub mod queue;
 pub mod retention;
+pub mod scrape;
 pub mod site;
 pub mod state;
 pub mod store;

@@ -3,8 +3,8 @@
 //! the fuzz crate reaches them without linking the reporter); these wrappers
 //! keep the intake's `String` messages for its routes and store.
 
-pub use vigil_rules::incident::{IncidentSubmission, ValidIncident, MAX_SHORT_CHARS};
 use vigil_rules::incident::{self as pure, IncidentError};
+pub use vigil_rules::incident::{IncidentSubmission, ValidIncident, MAX_SHORT_CHARS};
 
 fn msg(e: IncidentError) -> String {
     e.to_string()

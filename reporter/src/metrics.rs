@@ -15,9 +15,7 @@
 //!   so a scrape storm costs the store at most one round of queries per period.
 //!
 //! This module is ground: it imports the store and nothing above it; the
-//! route (which authenticates staff) lives in [`route`].
-
-pub mod route;
+//! route (which authenticates staff) lives in [`crate::scrape`].
 
 use std::time::{Duration, Instant};
 

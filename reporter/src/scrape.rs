@@ -1,4 +1,4 @@
-//! `GET /metrics`: the registry of [`super::Metrics`] for Prometheus.
+//! `GET /metrics`: the registry of [`crate::metrics::Metrics`] for Prometheus.
 //!
 //! Who may scrape: the figures show internal detail (hosts going stale,
 //! closures in flight, refusals), so the route is not public. It answers a

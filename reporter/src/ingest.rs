@@ -35,7 +35,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AgentAuth, ReportBody};
 use crate::queue::Reply;
 use crate::state::{AppState, Shared};
-use crate::store::{now_ms, placeholders, NewReport, Store, StoreError, Stored};
+use crate::store::{now_ms, placeholders, AgentRow, NewReport, Store, StoreError, Stored};
 
 /// The ingest route with its documentation.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -56,23 +56,29 @@ pub fn validate_report(r: &Report) -> Result<(), String> {
     report::validate(r, chrono::Utc::now())
 }
 
-/// Reports larger than this are parsed and validated on the blocking pool:
-/// serde_json turns a 385 kB papyrs report into a `Report` in milliseconds,
-/// which on a runtime worker would stall every other request on it. Below
-/// it the parse takes about as long as the hand-off to another thread.
+/// Reports larger than this are prepared on the blocking pool: serde_json
+/// turns a 385 kB papyrs report into a `Report` in milliseconds, and its
+/// compression, hash and compact checks take as long again, which on a
+/// runtime worker would stall every other request on it. Below it the work
+/// takes about as long as the hand-off to another thread.
 pub const INLINE_PARSE_BYTES: usize = 16 * 1024;
 
 /// A parsed, validated report with the body it came from (moved, never copied).
 struct Parsed {
     report: Report,
     body: String,
-    body_sha256: String,
 }
 
-/// The CPU half of the route: the body is validated as UTF-8 once (taking
-/// the request's buffer, not copying it), parsed once from that `str` (which
-/// serde_json then need not validate again), checked, and hashed for its
-/// audit entry (outside the one flusher, which every report waits on).
+/// A report ready for the group commit, and the parsed report the route
+/// still needs after it is stored (erasure proofs).
+struct Ready {
+    report: Report,
+    new: NewReport,
+}
+
+/// The body is validated as UTF-8 once (taking the request's buffer, not
+/// copying it), parsed once from that `str` (which serde_json then need not
+/// validate again), checked, and checked to be the calling agent's.
 fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
     let body = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
@@ -85,12 +91,79 @@ fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
             host, report.agent.host
         )));
     }
-    let body_sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-    Ok(Parsed {
-        report,
-        body,
-        body_sha256,
+    Ok(Parsed { report, body })
+}
+
+/// Whether the agent claims a waiver anywhere in `r` (then the reporter's
+/// own waivers are read and [`vet_waivers`] runs before anything is
+/// derived from the report).
+fn claims_waiver(r: &Report) -> bool {
+    r.controls.iter().any(|c| {
+        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
     })
+}
+
+/// The rest of the route's CPU work, all of it outside the one flusher
+/// that every report waits on: waivers vetted (when `waivers` is given),
+/// then, from the vetted report, the compact checks of the maintained
+/// state, the baselines seen, the summary, the SHA-256 of the body for its
+/// audit entry and the compressed body the store keeps.
+fn prepare(
+    parsed: Parsed,
+    agent: &AgentRow,
+    waivers: Option<(&[vigil_rules::waivers::Waiver], chrono::NaiveDate)>,
+) -> ApiResult<Ready> {
+    let Parsed {
+        report: mut r,
+        mut body,
+    } = parsed;
+    if let Some((waivers, today)) = waivers {
+        let refused = vet_waivers(&mut r, &agent.host, &agent.roles, waivers, today);
+        if !refused.is_empty() {
+            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
+            body = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+    }
+    let summary =
+        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body_sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+    let body_zstd = crate::store::compress_body(&body)?;
+    drop(body);
+    let new = NewReport {
+        report_id: r.report_id.clone(),
+        agent_id: agent.id.clone(),
+        host: agent.host.clone(),
+        policy_id: r.policy.id.clone(),
+        policy_version: r.policy.version.clone(),
+        policy_sha256: r.policy.sha256.clone(),
+        started_at: r.started_at.timestamp_millis(),
+        finished_at: r.finished_at.timestamp_millis(),
+        summary,
+        body_zstd,
+        body_sha256,
+        controls: r
+            .controls
+            .iter()
+            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
+            .collect(),
+        checks: crate::fleet_state::compact_checks(&r),
+        baselines: crate::baselines::seen_in(&r),
+    };
+    Ok(Ready { report: r, new })
+}
+
+/// Runs `f` on the blocking pool when `big`, else here.
+async fn cpu<T: Send + 'static>(
+    big: bool,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    if big {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Internal(format!("report preparation: {e}")))?
+    } else {
+        f()
+    }
 }
 
 /// Stores one report of the calling agent; idempotent by `report_id`.
@@ -106,58 +179,37 @@ async fn ingest(
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
     let received_at = crate::store::now_ms();
-    let Parsed {
-        report: mut r,
-        body: mut body_text,
-        mut body_sha256,
-    } = if body.len() > INLINE_PARSE_BYTES {
-        let host = agent.host.clone();
-        tokio::task::spawn_blocking(move || parse_report(body, &host))
-            .await
-            .map_err(|e| ApiError::Internal(format!("report parser: {e}")))??
-    } else {
-        parse_report(body, &agent.host)?
+    let big = body.len() > INLINE_PARSE_BYTES;
+    let agent = Arc::new(agent);
+    // Most reports claim no waiver: parsed and prepared in one go.
+    let first = {
+        let agent = agent.clone();
+        cpu(big, move || {
+            let parsed = parse_report(body, &agent.host)?;
+            if claims_waiver(&parsed.report) {
+                Ok(Err(parsed))
+            } else {
+                prepare(parsed, &agent, None).map(Ok)
+            }
+        })
+        .await?
     };
-    // Waivers the agent claims hold only where the reporter's own cover them.
-    let claims_waiver = r.controls.iter().any(|c| {
-        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
-    });
-    if claims_waiver {
-        let waivers = reporter_waivers(&state.store).await?;
-        let refused = vet_waivers(
-            &mut r,
-            &agent.host,
-            &agent.roles,
-            &waivers,
-            chrono::Utc::now().date_naive(),
-        );
-        if !refused.is_empty() {
-            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
-            body_text = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-            body_sha256 = hex::encode(sha2::Sha256::digest(body_text.as_bytes()));
+    // Waivers the agent claims hold only where the reporter's own cover them:
+    // vetted before the compact checks (their `waived_by`) are derived.
+    let Ready { report: r, new } = match first {
+        Ok(ready) => ready,
+        Err(parsed) => {
+            let waivers = reporter_waivers(&state.store).await?;
+            let agent = agent.clone();
+            cpu(big, move || {
+                prepare(
+                    parsed,
+                    &agent,
+                    Some((&waivers, chrono::Utc::now().date_naive())),
+                )
+            })
+            .await?
         }
-    }
-    let summary =
-        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let new = NewReport {
-        report_id: r.report_id.clone(),
-        agent_id: agent.id.clone(),
-        host: agent.host.clone(),
-        policy_id: r.policy.id.clone(),
-        policy_version: r.policy.version.clone(),
-        policy_sha256: r.policy.sha256.clone(),
-        started_at: r.started_at.timestamp_millis(),
-        finished_at: r.finished_at.timestamp_millis(),
-        summary,
-        body: body_text,
-        body_sha256,
-        controls: r
-            .controls
-            .iter()
-            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
-            .collect(),
-        checks: crate::fleet_state::compact_checks(&r),
-        baselines: crate::baselines::seen_in(&r),
     };
     match store(&state, new).await? {
         Stored::New => {
@@ -366,11 +418,11 @@ pub async fn insert_reports_locked(
     let mut next_seq = audit.next_seq(&mut tx, store.backend).await?;
     // 1. The reports; RETURNING names the ones that were new.
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for chunk in reports.chunks(store.backend.rows_per_statement(11)) {
+    for chunk in reports.chunks(store.backend.rows_per_statement(12)) {
         let sql = format!(
-            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
+            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body, body_zstd) \
              VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-            placeholders(chunk.len(), 11)
+            placeholders(chunk.len(), 12)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for r in chunk {
@@ -385,7 +437,8 @@ pub async fn insert_reports_locked(
                 .bind(r.finished_at)
                 .bind(now)
                 .bind(r.summary.as_str())
-                .bind(r.body.as_str());
+                .bind("")
+                .bind(r.body_zstd.as_slice());
         }
         inserted.extend(q.fetch_all(&mut *tx).await?);
     }

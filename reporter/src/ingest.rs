@@ -63,6 +63,9 @@ pub fn validate_report(r: &Report) -> Result<(), String> {
 /// takes about as long as the hand-off to another thread.
 pub const INLINE_PARSE_BYTES: usize = 16 * 1024;
 
+/// The roles of each control of the published policy that has them.
+type ControlRoles = std::collections::BTreeMap<String, Vec<String>>;
+
 /// A parsed, validated report with the body it came from (moved, never copied).
 struct Parsed {
     report: Report,
@@ -111,6 +114,7 @@ fn claims_waiver(r: &Report) -> bool {
 fn prepare(
     parsed: Parsed,
     agent: &AgentRow,
+    control_roles: &ControlRoles,
     waivers: Option<(&[vigil_rules::waivers::Waiver], chrono::NaiveDate)>,
 ) -> ApiResult<Ready> {
     let Parsed {
@@ -145,6 +149,15 @@ fn prepare(
             .controls
             .iter()
             .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
+            .collect(),
+        applies: r
+            .controls
+            .iter()
+            .map(|c| {
+                control_roles
+                    .get(&c.id)
+                    .is_none_or(|roles| crate::posture::applies(roles, &agent.roles))
+            })
             .collect(),
         checks: crate::fleet_state::compact_checks(&r),
         baselines: crate::baselines::seen_in(&r),
@@ -181,15 +194,24 @@ async fn ingest(
     let received_at = crate::store::now_ms();
     let big = body.len() > INLINE_PARSE_BYTES;
     let agent = Arc::new(agent);
+    // The published policy's control roles, as the live posture judges them.
+    let control_roles: Arc<ControlRoles> = Arc::new(
+        state
+            .policy
+            .read()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.control_roles.clone()))
+            .unwrap_or_default(),
+    );
     // Most reports claim no waiver: parsed and prepared in one go.
     let first = {
-        let agent = agent.clone();
+        let (agent, control_roles) = (agent.clone(), control_roles.clone());
         cpu(big, move || {
             let parsed = parse_report(body, &agent.host)?;
             if claims_waiver(&parsed.report) {
                 Ok(Err(parsed))
             } else {
-                prepare(parsed, &agent, None).map(Ok)
+                prepare(parsed, &agent, &control_roles, None).map(Ok)
             }
         })
         .await?
@@ -205,6 +227,7 @@ async fn ingest(
                 prepare(
                     parsed,
                     &agent,
+                    &control_roles,
                     Some((&waivers, chrono::Utc::now().date_naive())),
                 )
             })

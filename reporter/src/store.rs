@@ -247,6 +247,12 @@ pub struct NewReport {
     pub body_sha256: String,
     /// (control id, title, status)
     pub controls: Vec<(String, String, String)>,
+    /// Whether each control of `controls` applies to the host, by the
+    /// reporter's roles of its agent and the published policy's control
+    /// roles at ingest (`posture::applies`); a missing entry applies. The
+    /// maintained state keeps and counts only results that apply, as the
+    /// live posture does.
+    pub applies: Vec<bool>,
     /// Each control's checks in compact JSON, in `controls` order
     /// (`fleet_state::compact_checks`).
     pub checks: Vec<String>,

@@ -140,6 +140,7 @@ async fn maintained_state_matches_a_scan_of_the_stored_reports() {
             body_zstd: crate::store::compress_body("{}").unwrap(),
             body_sha256: String::new(),
             controls,
+            applies: vec![],
             checks,
             baselines: vec![],
         });

@@ -71,6 +71,8 @@ pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
 // --- writing (inside the ingest transaction) ----------------------------------------
 
 struct Candidate<'a> {
+    /// The control applies to the host ([`NewReport::applies`]).
+    applies: bool,
     title: &'a str,
     status: &'a str,
     finished_at: i64,
@@ -107,6 +109,12 @@ pub fn deltas(old: Option<(&str, i64)>, new_status: &str, now: i64) -> Vec<(Stri
 /// Updates the latest results, the hosts' newest reports and the roll-ups
 /// for the NEW reports of one ingest batch. Runs inside the caller's
 /// transaction; `now` is the reporter's receive time of the batch.
+///
+/// Only results that apply to their host are kept and counted
+/// ([`NewReport::applies`]: the reporter's roles of the agent against the
+/// published policy's control roles at ingest), as the live posture counts
+/// them; a kept result whose control no longer applies (the host's roles or
+/// the policy changed) goes with the host's next report of that control.
 pub async fn apply(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
@@ -121,6 +129,7 @@ pub async fn apply(
     for r in reports {
         for (i, (id, title, status)) in r.controls.iter().enumerate() {
             let c = Candidate {
+                applies: r.applies.get(i).copied().unwrap_or(true),
                 title,
                 status,
                 finished_at: r.finished_at,
@@ -178,6 +187,15 @@ pub async fn apply(
         .map(|(k, v)| (*k, v))
         .collect();
     winners.sort_by(|a, b| a.0.cmp(&b.0));
+    // A newest result of a control outside the host's roles is neither kept
+    // nor counted (the live posture leaves such hosts out of the control's
+    // counts); one kept from before (the roles changed since) goes.
+    let (winners, outside): (Vec<_>, Vec<_>) = winners.into_iter().partition(|(_, c)| c.applies);
+    let removed: Vec<(&str, &str)> = outside
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|(h, c)| stored.contains_key(&((*h).to_owned(), (*c).to_owned())))
+        .collect();
     let day = day_of(now);
     let mut delta: BTreeMap<(&str, String), (i64, i64)> = BTreeMap::new();
     for ((h, c), cand) in &winners {
@@ -191,6 +209,24 @@ pub async fn apply(
             e.0 += dh;
             e.1 += df;
         }
+    }
+    for (h, c) in &removed {
+        if let Some(old) = stored.remove(&((*h).to_owned(), (*c).to_owned())) {
+            let e = delta.entry((*c, old.status)).or_default();
+            e.0 -= 1;
+            e.1 -= i64::from(day_of(old.received_at) == day);
+        }
+    }
+    for chunk in removed.chunks(backend.rows_per_statement(2)) {
+        let sql = format!(
+            "DELETE FROM latest_results WHERE (host, control_id) IN (VALUES {})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (h, c) in chunk {
+            q = q.bind(*h).bind(*c);
+        }
+        q.execute(&mut **tx).await?;
     }
     delta.retain(|_, v| *v != (0, 0));
     for chunk in winners.chunks(backend.rows_per_statement(8)) {
@@ -300,4 +336,158 @@ fn in_list(from: usize, n: usize) -> String {
         .map(|i| format!("${}", from + i))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::store::{NewReport, Store};
+
+    fn report(id: &str, host: &str, at: i64, controls: &[(&str, &str, bool)]) -> NewReport {
+        NewReport {
+            report_id: id.into(),
+            agent_id: host.into(),
+            host: host.into(),
+            policy_id: "p".into(),
+            policy_version: "1".into(),
+            policy_sha256: "0".into(),
+            started_at: at,
+            finished_at: at,
+            summary: "{}".into(),
+            body_zstd: crate::store::compress_body("{}").unwrap(),
+            body_sha256: String::new(),
+            controls: controls
+                .iter()
+                .map(|(c, s, _)| ((*c).into(), format!("title {c}"), (*s).into()))
+                .collect(),
+            applies: controls.iter().map(|(_, _, a)| *a).collect(),
+            checks: controls.iter().map(|_| "[]".to_owned()).collect(),
+            baselines: vec![],
+        }
+    }
+
+    /// The roll-ups of `control` today: hosts per status (zero rows left out).
+    async fn rolled_up(store: &Store, control: &str) -> BTreeMap<String, u32> {
+        let today = super::day_of(crate::store::now_ms());
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, hosts FROM control_daily WHERE control_id = $1 AND day = $2 AND hosts <> 0",
+        )
+        .bind(control)
+        .bind(today)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(s, n)| (s, u32::try_from(n).unwrap()))
+            .collect()
+    }
+
+    /// The daily roll-ups counted a host's result for a control outside the
+    /// host's roles, which the live posture leaves out: the two disagreed.
+    /// Such a result is now neither kept nor counted, and one kept from
+    /// before the host's roles changed goes with the host's next report.
+    #[tokio::test]
+    async fn results_outside_the_hosts_roles_are_not_rolled_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let audit =
+            crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        // SP-6 applies to `db` hosts only; the reporter holds these roles.
+        for (host, roles) in [
+            ("db-1", r#"["db"]"#),
+            ("web-1", r#"["web"]"#),
+            ("app-1", r#"["app"]"#),
+        ] {
+            sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at) VALUES ($1, $1, $2, 3600, $1, 'd', 0)")
+                .bind(host)
+                .bind(roles)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let control_roles = BTreeMap::from([("SP-6".to_owned(), vec!["db".to_owned()])]);
+        let policy = vec![
+            ("SP-1".to_owned(), "title SP-1".to_owned()),
+            ("SP-6".to_owned(), "title SP-6".to_owned()),
+        ];
+        let now = crate::store::now_ms();
+        let batches = [
+            // web-1's SP-6 counted while it applied (before its roles changed)
+            vec![
+                report(
+                    "r1",
+                    "web-1",
+                    now - 2000,
+                    &[("SP-1", "pass", true), ("SP-6", "fail", true)],
+                ),
+                report(
+                    "r2",
+                    "db-1",
+                    now - 2000,
+                    &[("SP-1", "pass", true), ("SP-6", "pass", true)],
+                ),
+            ],
+            // now outside web-1's roles; app-1's never applied
+            vec![
+                report(
+                    "r3",
+                    "web-1",
+                    now - 1000,
+                    &[("SP-1", "pass", true), ("SP-6", "fail", false)],
+                ),
+                report(
+                    "r4",
+                    "app-1",
+                    now - 1000,
+                    &[("SP-1", "fail", true), ("SP-6", "fail", false)],
+                ),
+            ],
+        ];
+        let mut after = Vec::new();
+        for batch in batches {
+            let _g = audit.write_lock().await;
+            crate::ingest::insert_reports_locked(&store, &audit, &batch)
+                .await
+                .unwrap();
+            after.push(rolled_up(&store, "SP-6").await);
+        }
+        assert_eq!(
+            after[0],
+            BTreeMap::from([("fail".to_owned(), 1), ("pass".to_owned(), 1)])
+        );
+        assert_eq!(after[1], BTreeMap::from([("pass".to_owned(), 1)]));
+        // The live posture counts the same hosts for every control.
+        let p = super::snapshot(&store, now)
+            .await
+            .unwrap()
+            .posture(&policy, &control_roles);
+        for c in &p.controls {
+            let counts: BTreeMap<String, u32> = c
+                .counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s.clone(), *n))
+                .collect();
+            assert_eq!(counts, rolled_up(&store, &c.id).await, "{}", c.id);
+        }
+        assert_eq!(
+            rolled_up(&store, "SP-1").await,
+            BTreeMap::from([("fail".to_owned(), 1), ("pass".to_owned(), 2)])
+        );
+        // Nothing kept for SP-6 outside its roles; web-1's worst is SP-1's pass.
+        let kept: Vec<String> =
+            sqlx::query_scalar("SELECT host FROM latest_results WHERE control_id = 'SP-6'")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, ["db-1"]);
+        let web: String =
+            sqlx::query_scalar("SELECT status FROM latest_hosts WHERE host = 'web-1'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(web, "pass");
+    }
 }

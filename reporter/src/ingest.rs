@@ -437,8 +437,10 @@ pub async fn insert_reports_locked(
     reports: &[NewReport],
 ) -> Result<Vec<Stored>, StoreError> {
     let now = now_ms();
+    let t0 = std::time::Instant::now();
     let mut tx = store.begin_write().await?;
     let mut next_seq = audit.next_seq(&mut tx, store.backend).await?;
+    let t_begin = t0.elapsed();
     // 1. The reports; RETURNING names the ones that were new.
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
     for chunk in reports.chunks(store.backend.rows_per_statement(12)) {
@@ -491,6 +493,7 @@ pub async fn insert_reports_locked(
             Stored::Conflict
         });
     }
+    let t_reports = t0.elapsed();
     // 3. Control rows of the new reports.
     let rows: Vec<(&NewReport, &(String, String, String))> = new
         .iter()
@@ -513,8 +516,10 @@ pub async fn insert_reports_locked(
         }
         q.execute(&mut *tx).await?;
     }
+    let t_controls = t0.elapsed();
     // 3b. The maintained fleet state (latest results, roll-ups).
     crate::fleet_state::apply(&mut tx, store.backend, &new, now).await?;
+    let t_state = t0.elapsed();
     // 4. The agents heard from.
     let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
     agents.sort_unstable();
@@ -549,8 +554,21 @@ pub async fn insert_reports_locked(
             next_seq += 1;
         }
     }
+    let t_sign = t0.elapsed();
     crate::audit::insert_entries(&mut tx, &entries, store.backend.rows_per_statement(7)).await?;
+    let t_audit = t0.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        reports = reports.len(),
+        begin_us = t_begin.as_micros(),
+        reports_us = (t_reports - t_begin).as_micros(),
+        controls_us = (t_controls - t_reports).as_micros(),
+        state_us = (t_state - t_controls).as_micros(),
+        sign_us = (t_sign - t_state).as_micros(),
+        audit_us = (t_audit - t_sign).as_micros(),
+        commit_us = (t0.elapsed() - t_audit).as_micros(),
+        "ingest batch committed"
+    );
     Ok(out)
 }
 

@@ -229,11 +229,17 @@ pub async fn apply(
         q.execute(&mut **tx).await?;
     }
     delta.retain(|_, v| *v != (0, 0));
+    // `checks` (up to hundreds of kB for a file_integrity tree) is kept as
+    // it is when unchanged, the usual case: SQLite then rewrites a record of
+    // the same size in place and leaves its unchanged overflow pages alone,
+    // and PostgreSQL keeps the stored TOAST value instead of compressing
+    // and writing a new one (the old value is the very same datum).
     for chunk in winners.chunks(backend.rows_per_statement(8)) {
         let sql = format!(
             "INSERT INTO latest_results (host, control_id, title, status, finished_at, received_at, report_id, checks) VALUES {} \
              ON CONFLICT (host, control_id) DO UPDATE SET title = excluded.title, status = excluded.status, finished_at = excluded.finished_at, \
-             received_at = excluded.received_at, report_id = excluded.report_id, checks = excluded.checks",
+             received_at = excluded.received_at, report_id = excluded.report_id, \
+             checks = CASE WHEN latest_results.checks = excluded.checks THEN latest_results.checks ELSE excluded.checks END",
             placeholders(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);

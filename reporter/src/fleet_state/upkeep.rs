@@ -35,32 +35,55 @@ pub struct FindingBrief {
     pub message: String,
 }
 
+/// [`CheckBrief`] borrowed from a parsed report: serialized to the same
+/// JSON without copying a string (the ingest route makes one per control).
+#[derive(Serialize)]
+struct CheckBriefRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    check_type: &'a str,
+    status: &'a str,
+    summary: &'a str,
+    findings: Vec<FindingBriefRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waived_by: Option<&'a str>,
+}
+
+/// [`FindingBrief`] borrowed.
+#[derive(Serialize)]
+struct FindingBriefRef<'a> {
+    code: &'a str,
+    severity: &'a str,
+    subject: &'a str,
+    message: &'a str,
+}
+
 /// The compact checks of every control of `r`, one JSON array per control in
-/// `r.controls` order ([`NewReport::checks`]). Built from the parsed report in
-/// the ingest route: the body is not parsed again.
+/// `r.controls` order ([`NewReport::checks`]): [`CheckBrief`]s. Built from the
+/// parsed report in the ingest route: the body is not parsed again.
 pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
     r.controls
         .iter()
         .map(|c| {
-            let checks: Vec<CheckBrief> = c
+            let checks: Vec<CheckBriefRef> = c
                 .checks
                 .iter()
-                .map(|k| CheckBrief {
-                    id: k.id.clone(),
-                    check_type: k.check_type.clone(),
-                    status: k.status.as_str().to_owned(),
-                    summary: k.summary.clone(),
+                .map(|k| CheckBriefRef {
+                    id: &k.id,
+                    check_type: &k.check_type,
+                    status: k.status.as_str(),
+                    summary: &k.summary,
                     findings: k
                         .findings
                         .iter()
-                        .map(|f| FindingBrief {
-                            code: f.code.clone(),
-                            severity: f.severity.as_str().to_owned(),
-                            subject: f.subject.clone(),
-                            message: f.message.clone(),
+                        .map(|f| FindingBriefRef {
+                            code: &f.code,
+                            severity: f.severity.as_str(),
+                            subject: &f.subject,
+                            message: &f.message,
                         })
                         .collect(),
-                    waived_by: k.waived_by.clone(),
+                    waived_by: k.waived_by.as_deref(),
                 })
                 .collect();
             serde_json::to_string(&checks).unwrap_or_else(|_| "[]".into())
@@ -371,6 +394,34 @@ mod tests {
             checks: controls.iter().map(|_| "[]".to_owned()).collect(),
             baselines: vec![],
         }
+    }
+
+    /// The borrowed briefs serialize to what the owned ones (the readers'
+    /// type) read and write.
+    #[test]
+    fn compact_checks_are_check_briefs() {
+        let r: vigil_rules::report::Report = serde_json::from_value(serde_json::json!({
+            "schema": "vigil.report/v1", "report_id": "7d3c9a52-5b6f-4d8e-9b1a-2c3d4e5f6a7b",
+            "agent": {"host": "web-1", "version": "0"},
+            "policy": {"id": "p", "version": "1", "sha256": "0".repeat(64)},
+            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:01Z",
+            "controls": [{"id": "SP-6", "title": "t", "status": "waived", "checks": [
+                {"id": "advisories", "type": "patch_level", "status": "fail", "summary": "2 \"out\" ✓",
+                 "findings": [{"code": "outdated", "severity": "high", "subject": "libc6", "message": "m",
+                   "excerpt": "x", "remediation": "patch_level/outdated"}],
+                 "evidence": {"a": 1}, "duration_ms": 3, "waived_by": "W-1"},
+                {"id": "b", "type": "attestation", "status": "pass", "summary": "", "findings": [],
+                 "evidence": null, "duration_ms": 0}]}],
+            "summary": {"pass": 0, "fail": 0, "error": 0, "attested": 0, "skipped": 0, "waived": 1, "unknown": 0}
+        }))
+        .unwrap();
+        let got = super::compact_checks(&r);
+        let briefs: Vec<super::CheckBrief> = serde_json::from_str(&got[0]).unwrap();
+        assert_eq!(briefs.len(), 2);
+        assert_eq!(briefs[0].waived_by.as_deref(), Some("W-1"));
+        assert_eq!(briefs[0].findings[0].severity, "high");
+        assert_eq!(briefs[1].waived_by, None);
+        assert_eq!(serde_json::to_string(&briefs).unwrap(), got[0]);
     }
 
     /// The roll-ups of `control` today: hosts per status (zero rows left out).

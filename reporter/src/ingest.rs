@@ -425,6 +425,17 @@ pub async fn reporter_waivers(
 
 // --- the transaction ----------------------------------------------------------------
 
+/// The data of an audit entry to sign ([`insert_reports_locked`]).
+enum EntryData {
+    /// `report.ingested`: the report's id, body digest and summary JSON.
+    Report {
+        report_id: String,
+        sha256: String,
+        summary: String,
+    },
+    Value(serde_json::Value),
+}
+
 /// Stores several reports in ONE transaction (one commit, one fsync: the
 /// group commit above), each with its control rows, the
 /// agent's `last_seen` and its audit entry, in a few multi-row statements
@@ -439,7 +450,7 @@ pub async fn insert_reports_locked(
     let now = now_ms();
     let t0 = std::time::Instant::now();
     let mut tx = store.begin_write().await?;
-    let mut next_seq = audit.next_seq(&mut tx, store.backend).await?;
+    let next_seq = audit.next_seq(&mut tx, store.backend).await?;
     let t_begin = t0.elapsed();
     // 1. The reports; RETURNING names the ones that were new.
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -494,7 +505,54 @@ pub async fn insert_reports_locked(
         });
     }
     let t_reports = t0.elapsed();
-    // 3. Control rows of the new reports.
+    // 3. The baselines the new reports carry (a baseline whose hash changed
+    // makes an audit entry after its report's), then the audit entries,
+    // numbered in order and signed on the blocking pool while the
+    // statements below run: one Ed25519 signature each, none of them in
+    // the serial section every report waits on.
+    let mut specs: Vec<(&'static str, String, EntryData)> = Vec::with_capacity(new.len());
+    for r in &new {
+        specs.push((
+            "report.ingested",
+            r.host.clone(),
+            EntryData::Report {
+                report_id: r.report_id.clone(),
+                sha256: r.body_sha256.clone(),
+                summary: r.summary.clone(),
+            },
+        ));
+        if !r.baselines.is_empty() {
+            for data in
+                crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now)
+                    .await?
+            {
+                specs.push(("baseline.changed", r.host.clone(), EntryData::Value(data)));
+            }
+        }
+    }
+    let signer = audit.signer();
+    let first_seq = next_seq;
+    let signing = tokio::task::spawn_blocking(move || {
+        (first_seq..)
+            .zip(specs)
+            .map(|(seq, (kind, actor, data))| {
+                let data = match data {
+                    EntryData::Value(v) => v,
+                    EntryData::Report {
+                        report_id,
+                        sha256,
+                        summary,
+                    } => {
+                        let summary = serde_json::from_str::<serde_json::Value>(&summary)
+                            .unwrap_or_default();
+                        serde_json::json!({"report_id": report_id, "host": actor, "sha256": sha256, "summary": summary})
+                    }
+                };
+                signer.entry(seq, kind, &actor, data)
+            })
+            .collect::<Vec<crate::audit::Entry>>()
+    });
+    // 4. Control rows of the new reports.
     let rows: Vec<(&NewReport, &(String, String, String))> = new
         .iter()
         .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
@@ -517,10 +575,10 @@ pub async fn insert_reports_locked(
         q.execute(&mut *tx).await?;
     }
     let t_controls = t0.elapsed();
-    // 3b. The maintained fleet state (latest results, roll-ups).
+    // 5. The maintained fleet state (latest results, roll-ups).
     crate::fleet_state::apply(&mut tx, store.backend, &new, now).await?;
     let t_state = t0.elapsed();
-    // 4. The agents heard from.
+    // 5b. The agents heard from.
     let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();
@@ -536,24 +594,10 @@ pub async fn insert_reports_locked(
         }
         q.execute(&mut *tx).await?;
     }
-    // 5. One audit entry per new report, numbered in order, each followed
-    // by an entry per baseline whose hash changed since the last report.
-    let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
-    for r in &new {
-        entries.push(audit.entry(
-            next_seq,
-            "report.ingested",
-            &r.host,
-            serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": r.body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
-        ));
-        next_seq += 1;
-        for data in
-            crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now).await?
-        {
-            entries.push(audit.entry(next_seq, "baseline.changed", &r.host, data));
-            next_seq += 1;
-        }
-    }
+    // 6. The signed audit entries.
+    let entries = signing
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("signing audit entries: {e}")))?;
     let t_sign = t0.elapsed();
     crate::audit::insert_entries(&mut tx, &entries, store.backend.rows_per_statement(7)).await?;
     let t_audit = t0.elapsed();

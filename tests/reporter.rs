@@ -739,11 +739,14 @@ fn a_large_report_is_stored_intact_and_a_huge_body_refused_early() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
     let id = rep["report_id"].as_str().unwrap();
-    // The stored body is the posted bytes, and the API answers the same JSON.
-    let stored = std::process::Command::new("python3")
+    // The stored body is the posted bytes, compressed (one zstd frame in
+    // `body_zstd`, the text column empty: migration 0024), read here with
+    // sqlite3 and the zstd tool, and the API answers the same JSON.
+    let stored = std::process::Command::new("sh")
         .args([
             "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); sys.stdout.buffer.write(c.execute('SELECT body FROM reports WHERE report_id = ?', (sys.argv[2],)).fetchone()[0].encode())",
+            "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); b, z = c.execute('SELECT body, body_zstd FROM reports WHERE report_id = ?', (sys.argv[2],)).fetchone(); assert b == '', 'the text column holds the body'; sys.stdout.buffer.write(z)\" \"$1\" \"$2\" | zstd -dcq",
+            "sh",
         ])
         .arg(dir.path().join("vigil.db"))
         .arg(id)
@@ -751,7 +754,7 @@ fn a_large_report_is_stored_intact_and_a_huge_body_refused_early() {
         .unwrap();
     assert!(
         stored.status.success(),
-        "{}",
+        "python3 + zstd (apt-get install zstd): {}",
         String::from_utf8_lossy(&stored.stderr)
     );
     assert!(

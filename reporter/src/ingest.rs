@@ -35,7 +35,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AgentAuth, ReportBody};
 use crate::queue::Reply;
 use crate::state::{AppState, Shared};
-use crate::store::{now_ms, placeholders, NewReport, Store, StoreError, Stored};
+use crate::store::{now_ms, placeholders, AgentRow, NewReport, Store, StoreError, Stored};
 
 /// The ingest route with its documentation.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -56,23 +56,32 @@ pub fn validate_report(r: &Report) -> Result<(), String> {
     report::validate(r, chrono::Utc::now())
 }
 
-/// Reports larger than this are parsed and validated on the blocking pool:
-/// serde_json turns a 385 kB papyrs report into a `Report` in milliseconds,
-/// which on a runtime worker would stall every other request on it. Below
-/// it the parse takes about as long as the hand-off to another thread.
+/// Reports larger than this are prepared on the blocking pool: serde_json
+/// turns a 385 kB papyrs report into a `Report` in milliseconds, and its
+/// compression, hash and compact checks take as long again, which on a
+/// runtime worker would stall every other request on it. Below it the work
+/// takes about as long as the hand-off to another thread.
 pub const INLINE_PARSE_BYTES: usize = 16 * 1024;
+
+/// The roles of each control of the published policy that has them.
+type ControlRoles = std::collections::BTreeMap<String, Vec<String>>;
 
 /// A parsed, validated report with the body it came from (moved, never copied).
 struct Parsed {
     report: Report,
     body: String,
-    body_sha256: String,
 }
 
-/// The CPU half of the route: the body is validated as UTF-8 once (taking
-/// the request's buffer, not copying it), parsed once from that `str` (which
-/// serde_json then need not validate again), checked, and hashed for its
-/// audit entry (outside the one flusher, which every report waits on).
+/// A report ready for the group commit, and the parsed report the route
+/// still needs after it is stored (erasure proofs).
+struct Ready {
+    report: Report,
+    new: NewReport,
+}
+
+/// The body is validated as UTF-8 once (taking the request's buffer, not
+/// copying it), parsed once from that `str` (which serde_json then need not
+/// validate again), checked, and checked to be the calling agent's.
 fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
     let body = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::BadRequest("report is not UTF-8".into()))?;
@@ -85,12 +94,89 @@ fn parse_report(body: Bytes, host: &str) -> ApiResult<Parsed> {
             host, report.agent.host
         )));
     }
-    let body_sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-    Ok(Parsed {
-        report,
-        body,
-        body_sha256,
+    Ok(Parsed { report, body })
+}
+
+/// Whether the agent claims a waiver anywhere in `r` (then the reporter's
+/// own waivers are read and [`vet_waivers`] runs before anything is
+/// derived from the report).
+fn claims_waiver(r: &Report) -> bool {
+    r.controls.iter().any(|c| {
+        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
     })
+}
+
+/// The rest of the route's CPU work, all of it outside the one flusher
+/// that every report waits on: waivers vetted (when `waivers` is given),
+/// then, from the vetted report, the compact checks of the maintained
+/// state, the baselines seen, the summary, the SHA-256 of the body for its
+/// audit entry and the compressed body the store keeps.
+fn prepare(
+    parsed: Parsed,
+    agent: &AgentRow,
+    control_roles: &ControlRoles,
+    waivers: Option<(&[vigil_rules::waivers::Waiver], chrono::NaiveDate)>,
+) -> ApiResult<Ready> {
+    let Parsed {
+        report: mut r,
+        mut body,
+    } = parsed;
+    if let Some((waivers, today)) = waivers {
+        let refused = vet_waivers(&mut r, &agent.host, &agent.roles, waivers, today);
+        if !refused.is_empty() {
+            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
+            body = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+    }
+    let summary =
+        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body_sha256 = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+    let body_zstd = crate::store::compress_body(&body)?;
+    drop(body);
+    let new = NewReport {
+        report_id: r.report_id.clone(),
+        agent_id: agent.id.clone(),
+        host: agent.host.clone(),
+        policy_id: r.policy.id.clone(),
+        policy_version: r.policy.version.clone(),
+        policy_sha256: r.policy.sha256.clone(),
+        started_at: r.started_at.timestamp_millis(),
+        finished_at: r.finished_at.timestamp_millis(),
+        summary,
+        body_zstd,
+        body_sha256,
+        controls: r
+            .controls
+            .iter()
+            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
+            .collect(),
+        applies: r
+            .controls
+            .iter()
+            .map(|c| {
+                control_roles
+                    .get(&c.id)
+                    .is_none_or(|roles| crate::posture::applies(roles, &agent.roles))
+            })
+            .collect(),
+        checks: crate::fleet_state::compact_checks(&r),
+        baselines: crate::baselines::seen_in(&r),
+    };
+    Ok(Ready { report: r, new })
+}
+
+/// Runs `f` on the blocking pool when `big`, else here.
+async fn cpu<T: Send + 'static>(
+    big: bool,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    if big {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Internal(format!("report preparation: {e}")))?
+    } else {
+        f()
+    }
 }
 
 /// Stores one report of the calling agent; idempotent by `report_id`.
@@ -106,58 +192,47 @@ async fn ingest(
 ) -> ApiResult<(StatusCode, Json<IngestResponse>)> {
     // The reporter's own clock dates erasure proofs, not the agent's (issue 19 item 7).
     let received_at = crate::store::now_ms();
-    let Parsed {
-        report: mut r,
-        body: mut body_text,
-        mut body_sha256,
-    } = if body.len() > INLINE_PARSE_BYTES {
-        let host = agent.host.clone();
-        tokio::task::spawn_blocking(move || parse_report(body, &host))
-            .await
-            .map_err(|e| ApiError::Internal(format!("report parser: {e}")))??
-    } else {
-        parse_report(body, &agent.host)?
+    let big = body.len() > INLINE_PARSE_BYTES;
+    let agent = Arc::new(agent);
+    // The published policy's control roles, as the live posture judges them.
+    let control_roles: Arc<ControlRoles> = Arc::new(
+        state
+            .policy
+            .read()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.control_roles.clone()))
+            .unwrap_or_default(),
+    );
+    // Most reports claim no waiver: parsed and prepared in one go.
+    let first = {
+        let (agent, control_roles) = (agent.clone(), control_roles.clone());
+        cpu(big, move || {
+            let parsed = parse_report(body, &agent.host)?;
+            if claims_waiver(&parsed.report) {
+                Ok(Err(parsed))
+            } else {
+                prepare(parsed, &agent, &control_roles, None).map(Ok)
+            }
+        })
+        .await?
     };
-    // Waivers the agent claims hold only where the reporter's own cover them.
-    let claims_waiver = r.controls.iter().any(|c| {
-        c.status == report::ControlStatus::Waived || c.checks.iter().any(|k| k.waived_by.is_some())
-    });
-    if claims_waiver {
-        let waivers = reporter_waivers(&state.store).await?;
-        let refused = vet_waivers(
-            &mut r,
-            &agent.host,
-            &agent.roles,
-            &waivers,
-            chrono::Utc::now().date_naive(),
-        );
-        if !refused.is_empty() {
-            tracing::warn!(host = %agent.host, controls = ?refused, "waivers claimed without a reporter waiver: stored as their underlying status");
-            body_text = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-            body_sha256 = hex::encode(sha2::Sha256::digest(body_text.as_bytes()));
+    // Waivers the agent claims hold only where the reporter's own cover them:
+    // vetted before the compact checks (their `waived_by`) are derived.
+    let Ready { report: r, new } = match first {
+        Ok(ready) => ready,
+        Err(parsed) => {
+            let waivers = reporter_waivers(&state.store).await?;
+            let agent = agent.clone();
+            cpu(big, move || {
+                prepare(
+                    parsed,
+                    &agent,
+                    &control_roles,
+                    Some((&waivers, chrono::Utc::now().date_naive())),
+                )
+            })
+            .await?
         }
-    }
-    let summary =
-        serde_json::to_string(&r.summary).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let new = NewReport {
-        report_id: r.report_id.clone(),
-        agent_id: agent.id.clone(),
-        host: agent.host.clone(),
-        policy_id: r.policy.id.clone(),
-        policy_version: r.policy.version.clone(),
-        policy_sha256: r.policy.sha256.clone(),
-        started_at: r.started_at.timestamp_millis(),
-        finished_at: r.finished_at.timestamp_millis(),
-        summary,
-        body: body_text,
-        body_sha256,
-        controls: r
-            .controls
-            .iter()
-            .map(|c| (c.id.clone(), c.title.clone(), c.status.as_str().to_owned()))
-            .collect(),
-        checks: crate::fleet_state::compact_checks(&r),
-        baselines: crate::baselines::seen_in(&r),
     };
     match store(&state, new).await? {
         Stored::New => {
@@ -350,6 +425,17 @@ pub async fn reporter_waivers(
 
 // --- the transaction ----------------------------------------------------------------
 
+/// The data of an audit entry to sign ([`insert_reports_locked`]).
+enum EntryData {
+    /// `report.ingested`: the report's id, body digest and summary JSON.
+    Report {
+        report_id: String,
+        sha256: String,
+        summary: String,
+    },
+    Value(serde_json::Value),
+}
+
 /// Stores several reports in ONE transaction (one commit, one fsync: the
 /// group commit above), each with its control rows, the
 /// agent's `last_seen` and its audit entry, in a few multi-row statements
@@ -362,15 +448,17 @@ pub async fn insert_reports_locked(
     reports: &[NewReport],
 ) -> Result<Vec<Stored>, StoreError> {
     let now = now_ms();
+    let t0 = std::time::Instant::now();
     let mut tx = store.begin_write().await?;
-    let mut next_seq = audit.next_seq(&mut tx, store.backend).await?;
+    let next_seq = audit.next_seq(&mut tx, store.backend).await?;
+    let t_begin = t0.elapsed();
     // 1. The reports; RETURNING names the ones that were new.
     let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for chunk in reports.chunks(store.backend.rows_per_statement(11)) {
+    for chunk in reports.chunks(store.backend.rows_per_statement(12)) {
         let sql = format!(
-            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body) \
+            "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body, body_zstd) \
              VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-            placeholders(chunk.len(), 11)
+            placeholders(chunk.len(), 12)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for r in chunk {
@@ -385,7 +473,8 @@ pub async fn insert_reports_locked(
                 .bind(r.finished_at)
                 .bind(now)
                 .bind(r.summary.as_str())
-                .bind(r.body.as_str());
+                .bind("")
+                .bind(r.body_zstd.as_slice());
         }
         inserted.extend(q.fetch_all(&mut *tx).await?);
     }
@@ -415,7 +504,55 @@ pub async fn insert_reports_locked(
             Stored::Conflict
         });
     }
-    // 3. Control rows of the new reports.
+    let t_reports = t0.elapsed();
+    // 3. The baselines the new reports carry (a baseline whose hash changed
+    // makes an audit entry after its report's), then the audit entries,
+    // numbered in order and signed on the blocking pool while the
+    // statements below run: one Ed25519 signature each, none of them in
+    // the serial section every report waits on.
+    let mut specs: Vec<(&'static str, String, EntryData)> = Vec::with_capacity(new.len());
+    for r in &new {
+        specs.push((
+            "report.ingested",
+            r.host.clone(),
+            EntryData::Report {
+                report_id: r.report_id.clone(),
+                sha256: r.body_sha256.clone(),
+                summary: r.summary.clone(),
+            },
+        ));
+        if !r.baselines.is_empty() {
+            for data in
+                crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now)
+                    .await?
+            {
+                specs.push(("baseline.changed", r.host.clone(), EntryData::Value(data)));
+            }
+        }
+    }
+    let signer = audit.signer();
+    let first_seq = next_seq;
+    let signing = tokio::task::spawn_blocking(move || {
+        (first_seq..)
+            .zip(specs)
+            .map(|(seq, (kind, actor, data))| {
+                let data = match data {
+                    EntryData::Value(v) => v,
+                    EntryData::Report {
+                        report_id,
+                        sha256,
+                        summary,
+                    } => {
+                        let summary = serde_json::from_str::<serde_json::Value>(&summary)
+                            .unwrap_or_default();
+                        serde_json::json!({"report_id": report_id, "host": actor, "sha256": sha256, "summary": summary})
+                    }
+                };
+                signer.entry(seq, kind, &actor, data)
+            })
+            .collect::<Vec<crate::audit::Entry>>()
+    });
+    // 4. Control rows of the new reports.
     let rows: Vec<(&NewReport, &(String, String, String))> = new
         .iter()
         .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
@@ -437,9 +574,11 @@ pub async fn insert_reports_locked(
         }
         q.execute(&mut *tx).await?;
     }
-    // 3b. The maintained fleet state (latest results, roll-ups).
+    let t_controls = t0.elapsed();
+    // 5. The maintained fleet state (latest results, roll-ups).
     crate::fleet_state::apply(&mut tx, store.backend, &new, now).await?;
-    // 4. The agents heard from.
+    let t_state = t0.elapsed();
+    // 5b. The agents heard from.
     let mut agents: Vec<&str> = new.iter().map(|r| r.agent_id.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();
@@ -455,26 +594,25 @@ pub async fn insert_reports_locked(
         }
         q.execute(&mut *tx).await?;
     }
-    // 5. One audit entry per new report, numbered in order, each followed
-    // by an entry per baseline whose hash changed since the last report.
-    let mut entries: Vec<crate::audit::Entry> = Vec::with_capacity(new.len());
-    for r in &new {
-        entries.push(audit.entry(
-            next_seq,
-            "report.ingested",
-            &r.host,
-            serde_json::json!({"report_id": r.report_id, "host": r.host, "sha256": r.body_sha256, "summary": serde_json::from_str::<serde_json::Value>(&r.summary).unwrap_or_default()}),
-        ));
-        next_seq += 1;
-        for data in
-            crate::baselines::record_in(&mut tx, &r.host, &r.report_id, &r.baselines, now).await?
-        {
-            entries.push(audit.entry(next_seq, "baseline.changed", &r.host, data));
-            next_seq += 1;
-        }
-    }
+    // 6. The signed audit entries.
+    let entries = signing
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("signing audit entries: {e}")))?;
+    let t_sign = t0.elapsed();
     crate::audit::insert_entries(&mut tx, &entries, store.backend.rows_per_statement(7)).await?;
+    let t_audit = t0.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        reports = reports.len(),
+        begin_us = t_begin.as_micros(),
+        reports_us = (t_reports - t_begin).as_micros(),
+        controls_us = (t_controls - t_reports).as_micros(),
+        state_us = (t_state - t_controls).as_micros(),
+        sign_us = (t_sign - t_state).as_micros(),
+        audit_us = (t_audit - t_sign).as_micros(),
+        commit_us = (t0.elapsed() - t_audit).as_micros(),
+        "ingest batch committed"
+    );
     Ok(out)
 }
 

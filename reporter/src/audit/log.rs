@@ -434,19 +434,17 @@ impl AuditLog {
 
     /// The signed entry numbered `seq`, not yet stored.
     pub fn entry(&self, seq: i64, kind: &str, actor: &str, data: Value) -> Entry {
-        let mut e = Entry {
-            seq,
-            ts: now_ms(),
-            kind: kind.into(),
-            actor: actor.into(),
-            data,
-            leaf_hash: String::new(),
-            sig: String::new(),
-        };
-        let leaf = merkle::leaf_hash(&e.encode());
-        e.leaf_hash = hex::encode(leaf);
-        e.sig = B64.encode(self.key.sign(&signed_message(e.seq, &leaf)).to_bytes());
-        e
+        sign_entry(&self.key, seq, kind, actor, data)
+    }
+
+    /// What signs entries away from the log (on another thread, while the
+    /// transaction they go into runs other statements): the caller holds
+    /// [`AuditLog::write_lock`] and numbers them as [`AuditLog::entry`]'s
+    /// callers do.
+    pub fn signer(&self) -> EntrySigner {
+        EntrySigner {
+            key: self.key.clone(),
+        }
     }
 
     /// Appends one entry in its own transaction.
@@ -630,6 +628,35 @@ impl AuditLog {
 /// Stores signed entries (from [`AuditLog::entry`], numbered on from
 /// [`AuditLog::next_seq`]) in the caller's transaction, `per_statement` rows
 /// per INSERT (see [`Backend::rows_per_statement`]).
+/// The audit key's half that signs entries ([`AuditLog::signer`]).
+#[derive(Clone)]
+pub struct EntrySigner {
+    key: SigningKey,
+}
+
+impl EntrySigner {
+    /// The signed entry numbered `seq`, as [`AuditLog::entry`] makes it.
+    pub fn entry(&self, seq: i64, kind: &str, actor: &str, data: Value) -> Entry {
+        sign_entry(&self.key, seq, kind, actor, data)
+    }
+}
+
+fn sign_entry(key: &SigningKey, seq: i64, kind: &str, actor: &str, data: Value) -> Entry {
+    let mut e = Entry {
+        seq,
+        ts: now_ms(),
+        kind: kind.into(),
+        actor: actor.into(),
+        data,
+        leaf_hash: String::new(),
+        sig: String::new(),
+    };
+    let leaf = merkle::leaf_hash(&e.encode());
+    e.leaf_hash = hex::encode(leaf);
+    e.sig = B64.encode(key.sign(&signed_message(e.seq, &leaf)).to_bytes());
+    e
+}
+
 pub async fn insert_entries(
     conn: &mut AnyConnection,
     entries: &[Entry],

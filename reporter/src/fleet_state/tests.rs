@@ -137,9 +137,10 @@ async fn maintained_state_matches_a_scan_of_the_stored_reports() {
             started_at: finished_at,
             finished_at,
             summary: "{}".into(),
-            body: "{}".into(),
+            body_zstd: crate::store::compress_body("{}").unwrap(),
             body_sha256: String::new(),
             controls,
+            applies: vec![],
             checks,
             baselines: vec![],
         });

@@ -35,32 +35,55 @@ pub struct FindingBrief {
     pub message: String,
 }
 
+/// [`CheckBrief`] borrowed from a parsed report: serialized to the same
+/// JSON without copying a string (the ingest route makes one per control).
+#[derive(Serialize)]
+struct CheckBriefRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    check_type: &'a str,
+    status: &'a str,
+    summary: &'a str,
+    findings: Vec<FindingBriefRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waived_by: Option<&'a str>,
+}
+
+/// [`FindingBrief`] borrowed.
+#[derive(Serialize)]
+struct FindingBriefRef<'a> {
+    code: &'a str,
+    severity: &'a str,
+    subject: &'a str,
+    message: &'a str,
+}
+
 /// The compact checks of every control of `r`, one JSON array per control in
-/// `r.controls` order ([`NewReport::checks`]). Built from the parsed report in
-/// the ingest route: the body is not parsed again.
+/// `r.controls` order ([`NewReport::checks`]): [`CheckBrief`]s. Built from the
+/// parsed report in the ingest route: the body is not parsed again.
 pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
     r.controls
         .iter()
         .map(|c| {
-            let checks: Vec<CheckBrief> = c
+            let checks: Vec<CheckBriefRef> = c
                 .checks
                 .iter()
-                .map(|k| CheckBrief {
-                    id: k.id.clone(),
-                    check_type: k.check_type.clone(),
-                    status: k.status.as_str().to_owned(),
-                    summary: k.summary.clone(),
+                .map(|k| CheckBriefRef {
+                    id: &k.id,
+                    check_type: &k.check_type,
+                    status: k.status.as_str(),
+                    summary: &k.summary,
                     findings: k
                         .findings
                         .iter()
-                        .map(|f| FindingBrief {
-                            code: f.code.clone(),
-                            severity: f.severity.as_str().to_owned(),
-                            subject: f.subject.clone(),
-                            message: f.message.clone(),
+                        .map(|f| FindingBriefRef {
+                            code: &f.code,
+                            severity: f.severity.as_str(),
+                            subject: &f.subject,
+                            message: &f.message,
                         })
                         .collect(),
-                    waived_by: k.waived_by.clone(),
+                    waived_by: k.waived_by.as_deref(),
                 })
                 .collect();
             serde_json::to_string(&checks).unwrap_or_else(|_| "[]".into())
@@ -71,6 +94,8 @@ pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
 // --- writing (inside the ingest transaction) ----------------------------------------
 
 struct Candidate<'a> {
+    /// The control applies to the host ([`NewReport::applies`]).
+    applies: bool,
     title: &'a str,
     status: &'a str,
     finished_at: i64,
@@ -107,6 +132,12 @@ pub fn deltas(old: Option<(&str, i64)>, new_status: &str, now: i64) -> Vec<(Stri
 /// Updates the latest results, the hosts' newest reports and the roll-ups
 /// for the NEW reports of one ingest batch. Runs inside the caller's
 /// transaction; `now` is the reporter's receive time of the batch.
+///
+/// Only results that apply to their host are kept and counted
+/// ([`NewReport::applies`]: the reporter's roles of the agent against the
+/// published policy's control roles at ingest), as the live posture counts
+/// them; a kept result whose control no longer applies (the host's roles or
+/// the policy changed) goes with the host's next report of that control.
 pub async fn apply(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
@@ -121,6 +152,7 @@ pub async fn apply(
     for r in reports {
         for (i, (id, title, status)) in r.controls.iter().enumerate() {
             let c = Candidate {
+                applies: r.applies.get(i).copied().unwrap_or(true),
                 title,
                 status,
                 finished_at: r.finished_at,
@@ -178,6 +210,15 @@ pub async fn apply(
         .map(|(k, v)| (*k, v))
         .collect();
     winners.sort_by(|a, b| a.0.cmp(&b.0));
+    // A newest result of a control outside the host's roles is neither kept
+    // nor counted (the live posture leaves such hosts out of the control's
+    // counts); one kept from before (the roles changed since) goes.
+    let (winners, outside): (Vec<_>, Vec<_>) = winners.into_iter().partition(|(_, c)| c.applies);
+    let removed: Vec<(&str, &str)> = outside
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|(h, c)| stored.contains_key(&((*h).to_owned(), (*c).to_owned())))
+        .collect();
     let day = day_of(now);
     let mut delta: BTreeMap<(&str, String), (i64, i64)> = BTreeMap::new();
     for ((h, c), cand) in &winners {
@@ -192,12 +233,36 @@ pub async fn apply(
             e.1 += df;
         }
     }
+    for (h, c) in &removed {
+        if let Some(old) = stored.remove(&((*h).to_owned(), (*c).to_owned())) {
+            let e = delta.entry((*c, old.status)).or_default();
+            e.0 -= 1;
+            e.1 -= i64::from(day_of(old.received_at) == day);
+        }
+    }
+    for chunk in removed.chunks(backend.rows_per_statement(2)) {
+        let sql = format!(
+            "DELETE FROM latest_results WHERE (host, control_id) IN (VALUES {})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (h, c) in chunk {
+            q = q.bind(*h).bind(*c);
+        }
+        q.execute(&mut **tx).await?;
+    }
     delta.retain(|_, v| *v != (0, 0));
+    // `checks` (up to hundreds of kB for a file_integrity tree) is kept as
+    // it is when unchanged, the usual case: SQLite then rewrites a record of
+    // the same size in place and leaves its unchanged overflow pages alone,
+    // and PostgreSQL keeps the stored TOAST value instead of compressing
+    // and writing a new one (the old value is the very same datum).
     for chunk in winners.chunks(backend.rows_per_statement(8)) {
         let sql = format!(
             "INSERT INTO latest_results (host, control_id, title, status, finished_at, received_at, report_id, checks) VALUES {} \
              ON CONFLICT (host, control_id) DO UPDATE SET title = excluded.title, status = excluded.status, finished_at = excluded.finished_at, \
-             received_at = excluded.received_at, report_id = excluded.report_id, checks = excluded.checks",
+             received_at = excluded.received_at, report_id = excluded.report_id, \
+             checks = CASE WHEN latest_results.checks = excluded.checks THEN latest_results.checks ELSE excluded.checks END",
             placeholders(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
@@ -302,4 +367,186 @@ fn in_list(from: usize, n: usize) -> String {
         .map(|i| format!("${}", from + i))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::store::{NewReport, Store};
+
+    fn report(id: &str, host: &str, at: i64, controls: &[(&str, &str, bool)]) -> NewReport {
+        NewReport {
+            report_id: id.into(),
+            agent_id: host.into(),
+            host: host.into(),
+            policy_id: "p".into(),
+            policy_version: "1".into(),
+            policy_sha256: "0".into(),
+            started_at: at,
+            finished_at: at,
+            summary: "{}".into(),
+            body_zstd: crate::store::compress_body("{}").unwrap(),
+            body_sha256: String::new(),
+            controls: controls
+                .iter()
+                .map(|(c, s, _)| ((*c).into(), format!("title {c}"), (*s).into()))
+                .collect(),
+            applies: controls.iter().map(|(_, _, a)| *a).collect(),
+            checks: controls.iter().map(|_| "[]".to_owned()).collect(),
+            baselines: vec![],
+        }
+    }
+
+    /// The borrowed briefs serialize to what the owned ones (the readers'
+    /// type) read and write.
+    #[test]
+    fn compact_checks_are_check_briefs() {
+        let r: vigil_rules::report::Report = serde_json::from_value(serde_json::json!({
+            "schema": "vigil.report/v1", "report_id": "7d3c9a52-5b6f-4d8e-9b1a-2c3d4e5f6a7b",
+            "agent": {"host": "web-1", "version": "0"},
+            "policy": {"id": "p", "version": "1", "sha256": "0".repeat(64)},
+            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:01Z",
+            "controls": [{"id": "SP-6", "title": "t", "status": "waived", "checks": [
+                {"id": "advisories", "type": "patch_level", "status": "fail", "summary": "2 \"out\" ✓",
+                 "findings": [{"code": "outdated", "severity": "high", "subject": "libc6", "message": "m",
+                   "excerpt": "x", "remediation": "patch_level/outdated"}],
+                 "evidence": {"a": 1}, "duration_ms": 3, "waived_by": "W-1"},
+                {"id": "b", "type": "attestation", "status": "pass", "summary": "", "findings": [],
+                 "evidence": null, "duration_ms": 0}]}],
+            "summary": {"pass": 0, "fail": 0, "error": 0, "attested": 0, "skipped": 0, "waived": 1, "unknown": 0}
+        }))
+        .unwrap();
+        let got = super::compact_checks(&r);
+        let briefs: Vec<super::CheckBrief> = serde_json::from_str(&got[0]).unwrap();
+        assert_eq!(briefs.len(), 2);
+        assert_eq!(briefs[0].waived_by.as_deref(), Some("W-1"));
+        assert_eq!(briefs[0].findings[0].severity, "high");
+        assert_eq!(briefs[1].waived_by, None);
+        assert_eq!(serde_json::to_string(&briefs).unwrap(), got[0]);
+    }
+
+    /// The roll-ups of `control` today: hosts per status (zero rows left out).
+    async fn rolled_up(store: &Store, control: &str) -> BTreeMap<String, u32> {
+        let today = super::day_of(crate::store::now_ms());
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, hosts FROM control_daily WHERE control_id = $1 AND day = $2 AND hosts <> 0",
+        )
+        .bind(control)
+        .bind(today)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(s, n)| (s, u32::try_from(n).unwrap()))
+            .collect()
+    }
+
+    /// The daily roll-ups counted a host's result for a control outside the
+    /// host's roles, which the live posture leaves out: the two disagreed.
+    /// Such a result is now neither kept nor counted, and one kept from
+    /// before the host's roles changed goes with the host's next report.
+    #[tokio::test]
+    async fn results_outside_the_hosts_roles_are_not_rolled_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let audit =
+            crate::audit::AuditLog::load_or_create(&dir.path().join("audit.key"), "t").unwrap();
+        // SP-6 applies to `db` hosts only; the reporter holds these roles.
+        for (host, roles) in [
+            ("db-1", r#"["db"]"#),
+            ("web-1", r#"["web"]"#),
+            ("app-1", r#"["app"]"#),
+        ] {
+            sqlx::query("INSERT INTO agents (id, host, roles, interval_secs, token_lookup, token_digest, created_at) VALUES ($1, $1, $2, 3600, $1, 'd', 0)")
+                .bind(host)
+                .bind(roles)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let control_roles = BTreeMap::from([("SP-6".to_owned(), vec!["db".to_owned()])]);
+        let policy = vec![
+            ("SP-1".to_owned(), "title SP-1".to_owned()),
+            ("SP-6".to_owned(), "title SP-6".to_owned()),
+        ];
+        let now = crate::store::now_ms();
+        let batches = [
+            // web-1's SP-6 counted while it applied (before its roles changed)
+            vec![
+                report(
+                    "r1",
+                    "web-1",
+                    now - 2000,
+                    &[("SP-1", "pass", true), ("SP-6", "fail", true)],
+                ),
+                report(
+                    "r2",
+                    "db-1",
+                    now - 2000,
+                    &[("SP-1", "pass", true), ("SP-6", "pass", true)],
+                ),
+            ],
+            // now outside web-1's roles; app-1's never applied
+            vec![
+                report(
+                    "r3",
+                    "web-1",
+                    now - 1000,
+                    &[("SP-1", "pass", true), ("SP-6", "fail", false)],
+                ),
+                report(
+                    "r4",
+                    "app-1",
+                    now - 1000,
+                    &[("SP-1", "fail", true), ("SP-6", "fail", false)],
+                ),
+            ],
+        ];
+        let mut after = Vec::new();
+        for batch in batches {
+            let _g = audit.write_lock().await;
+            crate::ingest::insert_reports_locked(&store, &audit, &batch)
+                .await
+                .unwrap();
+            after.push(rolled_up(&store, "SP-6").await);
+        }
+        assert_eq!(
+            after[0],
+            BTreeMap::from([("fail".to_owned(), 1), ("pass".to_owned(), 1)])
+        );
+        assert_eq!(after[1], BTreeMap::from([("pass".to_owned(), 1)]));
+        // The live posture counts the same hosts for every control.
+        let p = super::snapshot(&store, now)
+            .await
+            .unwrap()
+            .posture(&policy, &control_roles);
+        for c in &p.controls {
+            let counts: BTreeMap<String, u32> = c
+                .counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s.clone(), *n))
+                .collect();
+            assert_eq!(counts, rolled_up(&store, &c.id).await, "{}", c.id);
+        }
+        assert_eq!(
+            rolled_up(&store, "SP-1").await,
+            BTreeMap::from([("fail".to_owned(), 1), ("pass".to_owned(), 2)])
+        );
+        // Nothing kept for SP-6 outside its roles; web-1's worst is SP-1's pass.
+        let kept: Vec<String> =
+            sqlx::query_scalar("SELECT host FROM latest_results WHERE control_id = 'SP-6'")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, ["db-1"]);
+        let web: String =
+            sqlx::query_scalar("SELECT status FROM latest_hosts WHERE host = 'web-1'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(web, "pass");
+    }
 }

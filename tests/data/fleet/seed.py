@@ -208,9 +208,9 @@ def pad(db, k):
     for j in range(1, k + 1):
         shift = j * hour * 24  # a day apart, older than every real report
         c.execute("""INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256,
-                     started_at, finished_at, received_at, summary, body)
+                     started_at, finished_at, received_at, summary, body, body_zstd)
                      SELECT report_id || '-pad%d', agent_id, host, policy_id, policy_version, policy_sha256,
-                     started_at - ?, finished_at - ?, received_at - ?, summary, body
+                     started_at - ?, finished_at - ?, received_at - ?, summary, body, body_zstd
                      FROM reports WHERE report_id NOT LIKE '%%-pad%%'""" % j, (shift, shift, shift))
         c.execute("""INSERT INTO control_results (report_id, host, control_id, title, status, finished_at)
                      SELECT report_id || '-pad%d', host, control_id, title, status, finished_at - ?

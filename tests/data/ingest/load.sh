@@ -13,7 +13,8 @@
 #
 # Knobs (environment): HOSTS (100), LARGE (hosts posting the ~400 kB report,
 # 10), DURATION (30s), BIN (target/release; REPORTER and AGENT name the two
-# binaries apart), KEEP=1 keeps the work directory.
+# binaries apart), KEEP=1 keeps the work directory, LOG sets the reporter's VIGIL_LOG
+# (warn; `vigil_reporter::ingest=debug` logs each group commit's phases).
 # Needs: wrk, curl, sqlite3 or psql, and as root for PG=1 the PostgreSQL
 # server binaries (apt-get install wrk curl sqlite3 postgresql).
 set -euo pipefail
@@ -108,7 +109,7 @@ secret=load-test-enroll-secret-0123456789
 mkdir -p "$work/data"
 (
   if [ -n "$db_url" ]; then export VIGIL_DATABASE_URL=$db_url; else unset VIGIL_DATABASE_URL; fi
-  VIGIL_ENROLL_SECRET=$secret VIGIL_LOG=warn exec "$reporter" serve --listen "127.0.0.1:$port" \
+  VIGIL_ENROLL_SECRET=$secret VIGIL_LOG=${LOG:-warn} exec "$reporter" serve --listen "127.0.0.1:$port" \
     --data "$work/data" --plain-http
 ) >"$work/reporter.log" 2>&1 &
 rpid=$!

@@ -228,12 +228,13 @@ fn new_report(host: &str, id: &str, finished_at: i64, controls: &[(&str, &str)])
         started_at: finished_at,
         finished_at,
         summary: "{}".into(),
-        body: "{}".into(),
+        body_zstd: crate::store::compress_body("{}").unwrap(),
         body_sha256: String::new(),
         controls: controls
             .iter()
             .map(|(c, s)| ((*c).into(), format!("{c} title"), (*s).into()))
             .collect(),
+        applies: vec![],
         checks: controls.iter().map(|_| "[]".to_owned()).collect(),
         baselines: vec![],
     }

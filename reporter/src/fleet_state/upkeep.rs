@@ -518,10 +518,9 @@ mod tests {
         );
         assert_eq!(after[1], BTreeMap::from([("pass".to_owned(), 1)]));
         // The live posture counts the same hosts for every control.
-        let p = super::snapshot(&store, now)
-            .await
-            .unwrap()
-            .posture(&policy, &control_roles);
+        let view = super::view(&store, &super::Cache::default()).await.unwrap();
+        let fleet = view.fleet();
+        let p = crate::posture::judge(&fleet, now, &policy, &control_roles, None).posture();
         for c in &p.controls {
             let counts: BTreeMap<String, u32> = c
                 .counts

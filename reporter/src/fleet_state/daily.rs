@@ -48,17 +48,17 @@ pub(super) async fn daily_rows(store: &Store, from: i64, to: i64) -> Result<Vec<
     .bind(from)
     .fetch_all(&store.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DailyRow {
-                control_id: r.try_get("control_id")?,
-                day: r.try_get("day")?,
-                status: r.try_get("status")?,
-                hosts: r.try_get("hosts")?,
-                fresh: r.try_get("fresh")?,
-            })
-        })
-        .collect()
+    rows.iter().map(daily_row).collect()
+}
+
+fn daily_row(r: &sqlx::any::AnyRow) -> Result<DailyRow> {
+    Ok(DailyRow {
+        control_id: r.try_get("control_id")?,
+        day: r.try_get("day")?,
+        status: r.try_get("status")?,
+        hosts: r.try_get("hosts")?,
+        fresh: r.try_get("fresh")?,
+    })
 }
 
 /// The roll-up rows of one control that describe days `from..=to`: its
@@ -81,17 +81,7 @@ pub async fn control_daily_rows(
     .bind(from)
     .fetch_all(&store.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DailyRow {
-                control_id: r.try_get("control_id")?,
-                day: r.try_get("day")?,
-                status: r.try_get("status")?,
-                hosts: r.try_get("hosts")?,
-                fresh: r.try_get("fresh")?,
-            })
-        })
-        .collect()
+    rows.iter().map(daily_row).collect()
 }
 
 /// One control's hosts per status at the end of each of the `days` UTC days

@@ -14,6 +14,7 @@
 //! - `breach.deadline`: a personal-data breach 24 h and 6 h before its
 //!   72-hour notification deadline, and when it has passed.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::json;
@@ -42,7 +43,7 @@ pub fn control_change(prev: Option<&str>, status: &str) -> Option<&'static str> 
     }
 }
 
-async fn states(state: &AppState, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+async fn states(state: &AppState, prefix: &str) -> Result<HashMap<String, String>, StoreError> {
     let rows = sqlx::query("SELECT subject, state FROM notify_state WHERE subject LIKE $1")
         .bind(format!("{prefix}%"))
         .fetch_all(&state.store.pool)
@@ -82,7 +83,7 @@ async fn controls(state: &AppState, now: i64) -> Result<(), StoreError> {
     let known = states(state, "control|").await?;
     for r in rows {
         let subject = format!("control|{}|{}", r.host, r.control_id);
-        let prev = known.iter().find(|k| k.0 == subject).map(|k| k.1.as_str());
+        let prev = known.get(&subject).map(String::as_str);
         let event = control_change(prev, &r.status);
         let new_state = match r.status.as_str() {
             "fail" => "failing",
@@ -112,17 +113,23 @@ async fn controls(state: &AppState, now: i64) -> Result<(), StoreError> {
 }
 
 async fn hosts(state: &AppState, now: i64) -> Result<(), StoreError> {
-    let last = crate::fleet_state::last_reports(&state.store).await?;
+    // One newest report per host (`latest_hosts`); looked up by host name,
+    // not searched per agent (10,000 hosts).
+    let last: HashMap<String, i64> = crate::fleet_state::last_reports(&state.store)
+        .await?
+        .into_iter()
+        .map(|(host, at, _)| (host, at))
+        .collect();
     let agents = state.store.agents().await?;
     let known = states(state, "host|").await?;
     for a in agents.iter().filter(|a| a.revoked_at.is_none()) {
-        let Some((_, at, _)) = last.iter().find(|l| l.0 == a.host) else {
+        let Some(at) = last.get(a.host.as_str()) else {
             // Never reported: nothing went silent yet.
             continue;
         };
         let stale = is_stale(Some(*at), a.interval_secs, now);
         let subject = format!("host|{}", a.host);
-        let prev = known.iter().find(|k| k.0 == subject).map(|k| k.1.as_str());
+        let prev = known.get(&subject).map(String::as_str);
         let new_state = if stale { "stale" } else { "fresh" };
         if prev == Some(new_state) {
             continue;
@@ -209,7 +216,8 @@ async fn expiring(state: &AppState, now: i64, mem: &mut Memory) -> Result<(), St
         .unwrap_or_default();
     let mut notices = Vec::new();
     let newest = crate::fleet_state::last_reports(&state.store).await?;
-    mem.ends.retain(|h, _| newest.iter().any(|n| &n.0 == h));
+    let reporting: HashSet<&str> = newest.iter().map(|n| n.0.as_str()).collect();
+    mem.ends.retain(|h, _| reporting.contains(h.as_str()));
     for (host, _at, id) in newest {
         if mem.ends.get(&host).is_none_or(|(seen, _)| *seen != id) {
             let ends = match state.store.report_body(&id).await? {

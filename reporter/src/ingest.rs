@@ -35,7 +35,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{AgentAuth, ReportBody};
 use crate::queue::Reply;
 use crate::state::{AppState, Shared};
-use crate::store::{now_ms, placeholders, AgentRow, NewReport, Store, StoreError, Stored};
+use crate::store::{now_ms, AgentRow, NewReport, Store, StoreError, Stored};
 
 /// The ingest route with its documentation.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -437,9 +437,9 @@ enum EntryData {
 }
 
 /// Stores several reports in ONE transaction (one commit, one fsync: the
-/// group commit above), each with its control rows, the
-/// agent's `last_seen` and its audit entry, in a few multi-row statements
-/// per batch rather than a few per report. The caller holds
+/// group commit above), each with its audit entry, the maintained fleet
+/// state and the agents' `last_seen`, in a few multi-row statements per
+/// batch rather than a few per report. The caller holds
 /// [`AuditLog::write_lock`]. All or nothing: on an error nothing of the
 /// batch is stored and the caller retries the reports one by one.
 pub async fn insert_reports_locked(
@@ -458,7 +458,7 @@ pub async fn insert_reports_locked(
         let sql = format!(
             "INSERT INTO reports (report_id, agent_id, host, policy_id, policy_version, policy_sha256, started_at, finished_at, received_at, summary, body, body_zstd) \
              VALUES {} ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-            placeholders(chunk.len(), 12)
+            store.backend.placeholders(chunk.len(), 12)
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for r in chunk {
@@ -552,29 +552,6 @@ pub async fn insert_reports_locked(
             })
             .collect::<Vec<crate::audit::Entry>>()
     });
-    // 4. Control rows of the new reports.
-    let rows: Vec<(&NewReport, &(String, String, String))> = new
-        .iter()
-        .flat_map(|r| r.controls.iter().map(move |c| (*r, c)))
-        .collect();
-    for chunk in rows.chunks(store.backend.rows_per_statement(6)) {
-        let sql = format!(
-            "INSERT INTO control_results (report_id, host, control_id, title, status, finished_at) VALUES {}",
-            placeholders(chunk.len(), 6)
-        );
-        let mut q = sqlx::query(&sql);
-        for (r, (id, title, status)) in chunk {
-            q = q
-                .bind(r.report_id.as_str())
-                .bind(r.host.as_str())
-                .bind(id.as_str())
-                .bind(title.as_str())
-                .bind(status.as_str())
-                .bind(r.finished_at);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    let t_controls = t0.elapsed();
     // 5. The maintained fleet state (latest results, roll-ups).
     crate::fleet_state::apply(&mut tx, store.backend, &new, now).await?;
     let t_state = t0.elapsed();
@@ -583,12 +560,13 @@ pub async fn insert_reports_locked(
     agents.sort_unstable();
     agents.dedup();
     for chunk in agents.chunks(store.backend.rows_per_statement(1)) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        // `now` is the reporter's own integer, not input: written into the
+        // statement so that the list is its only parameters.
         let sql = format!(
-            "UPDATE agents SET last_seen = $1 WHERE id IN ({})",
-            list.join(", ")
+            "UPDATE agents SET last_seen = {now} WHERE id IN ({})",
+            store.backend.list(1, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(now);
+        let mut q = sqlx::query(&sql);
         for a in chunk {
             q = q.bind(*a);
         }
@@ -599,15 +577,14 @@ pub async fn insert_reports_locked(
         .await
         .map_err(|e| StoreError::Corrupt(format!("signing audit entries: {e}")))?;
     let t_sign = t0.elapsed();
-    crate::audit::insert_entries(&mut tx, &entries, store.backend.rows_per_statement(7)).await?;
+    crate::audit::insert_entries(&mut tx, &entries, store.backend).await?;
     let t_audit = t0.elapsed();
     tx.commit().await?;
     tracing::debug!(
         reports = reports.len(),
         begin_us = t_begin.as_micros(),
         reports_us = (t_reports - t_begin).as_micros(),
-        controls_us = (t_controls - t_reports).as_micros(),
-        state_us = (t_state - t_controls).as_micros(),
+        state_us = (t_state - t_reports).as_micros(),
         sign_us = (t_sign - t_state).as_micros(),
         audit_us = (t_audit - t_sign).as_micros(),
         commit_us = (t0.elapsed() - t_audit).as_micros(),

@@ -9,6 +9,13 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: under ingest load glibc's
+/// `_int_malloc`, `_int_free` and `malloc_consolidate` took about a fifth of
+/// the reporter's CPU (every report is parsed into thousands of strings and
+/// freed again; BENCHMARKS.md, "Reporter ingest from outside").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::reports::ExportFormat;
 use cli::users::Role;
 use cli::StoreArgs;

@@ -1,7 +1,7 @@
 //! Retention of stored reports (CONTRACT.md, "Retention"; issue 22 item 3):
 //! `vigil-reporter prune --older-than D` and config `retention: {reports: D}`
 //! (run daily by the server) delete reports the reporter received more than
-//! `D` ago, with their per-report rows (`control_results`).
+//! `D` ago.
 //!
 //! What stays: the maintained fleet state (`fleet_state`: latest result per
 //! host and control with its checks and findings, the daily roll-ups), each
@@ -56,17 +56,16 @@ pub async fn prune(
         if ids.is_empty() {
             break;
         }
-        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let list = list.join(", ");
+        let sql = format!(
+            "DELETE FROM reports WHERE report_id IN ({})",
+            store.backend.list(1, ids.len())
+        );
         let mut tx = store.begin_write().await?;
-        for table in ["control_results", "reports"] {
-            let sql = format!("DELETE FROM {table} WHERE report_id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in &ids {
-                q = q.bind(id.as_str());
-            }
-            q.execute(&mut *tx).await?;
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(id.as_str());
         }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         done.reports += ids.len() as u64;
         done.batches += 1;

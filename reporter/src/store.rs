@@ -85,6 +85,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../migrations/sqlite/0024_report_body_zstd.sql"),
     ),
+    (
+        25,
+        include_str!("../migrations/sqlite/0025_drop_control_results.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -147,6 +151,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         24,
         include_str!("../migrations/postgres/0024_report_body_zstd.sql"),
+    ),
+    (
+        25,
+        include_str!("../migrations/postgres/0025_drop_control_results.sql"),
     ),
 ];
 
@@ -304,17 +312,51 @@ pub fn decode_body(text: String, zstd: Option<&[u8]>) -> Result<String> {
 
 impl Backend {
     /// Rows of `per_row` parameters per multi-row statement. SQLite finds a
-    /// `$N` parameter's name by walking a list (sqlx asks for every one), so
-    /// binding costs grow with the square of a statement's parameters: keep
-    /// its statements near 150 parameters (profiled: at 1,100 parameters,
-    /// 43 % of ingest CPU went to `sqlite3_bind_parameter_name`). PostgreSQL
-    /// binds by position and takes up to 65,535.
+    /// named parameter (`$N`, `?N`) by walking a list (sqlx asks for every
+    /// one), so binding them costs the square of a statement's parameters
+    /// (profiled: at 1,100 parameters, 43 % of ingest CPU went to
+    /// `sqlite3_bind_parameter_name`). The multi-row statements therefore
+    /// use SQLite's anonymous `?` ([`Backend::placeholders`]), which are not
+    /// in that list, and can be large: each statement is a round trip to
+    /// sqlx's SQLite worker thread that the one writer waits for. SQLite
+    /// takes up to 32,766 parameters, PostgreSQL 65,535.
     pub fn rows_per_statement(self, per_row: usize) -> usize {
         let params = match self {
-            Backend::Sqlite => 150,
+            Backend::Sqlite => 4000,
             Backend::Postgres => 6000,
         };
         (params / per_row.max(1)).max(1)
+    }
+
+    /// `rows` tuples of `per_row` placeholders for a multi-row statement
+    /// whose only parameters they are: `(?, ?), (?, ?)` on SQLite (see
+    /// [`Backend::rows_per_statement`]), `($1, $2), ($3, $4)` on PostgreSQL.
+    /// Never mix them with `$N` in one statement: sqlx numbers anonymous
+    /// parameters from 1 whatever named ones precede them.
+    pub fn placeholders(self, rows: usize, per_row: usize) -> String {
+        match self {
+            Backend::Postgres => placeholders(rows, per_row),
+            Backend::Sqlite => {
+                let tuple = format!("({})", vec!["?"; per_row].join(", "));
+                vec![tuple.as_str(); rows].join(", ")
+            }
+        }
+    }
+
+    /// `n` placeholders separated by commas, numbered from `from` on
+    /// PostgreSQL and anonymous on SQLite (then `from` must be 1: the same
+    /// rule as [`Backend::placeholders`]).
+    pub fn list(self, from: usize, n: usize) -> String {
+        match self {
+            Backend::Postgres => (0..n)
+                .map(|i| format!("${}", from + i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Backend::Sqlite => {
+                debug_assert_eq!(from, 1, "anonymous parameters are numbered from 1");
+                vec!["?"; n].join(", ")
+            }
+        }
     }
 }
 
@@ -538,38 +580,6 @@ impl Store {
             .await?)
     }
 
-    /// The newest result of every control on every host at or before `at`.
-    pub async fn latest_controls(&self, at: i64) -> Result<Vec<ControlRow>> {
-        let rows = sqlx::query(
-            "SELECT cr.host, cr.control_id, cr.title, cr.status, cr.finished_at FROM control_results cr \
-             JOIN (SELECT host, control_id, MAX(finished_at) AS f FROM control_results WHERE finished_at <= $1 GROUP BY host, control_id) l \
-             ON cr.host = l.host AND cr.control_id = l.control_id AND cr.finished_at = l.f \
-             ORDER BY cr.host, cr.control_id, cr.report_id",
-        )
-        .bind(at)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<ControlRow> = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let row = ControlRow {
-                host: r.try_get("host")?,
-                control_id: r.try_get("control_id")?,
-                title: r.try_get("title")?,
-                status: r.try_get("status")?,
-                finished_at: r.try_get("finished_at")?,
-            };
-            // Two reports in the same millisecond: keep one.
-            if out
-                .last()
-                .is_some_and(|l| l.host == row.host && l.control_id == row.control_id)
-            {
-                continue;
-            }
-            out.push(row);
-        }
-        Ok(out)
-    }
-
     /// The newest report time of every host at or before `at`.
     pub async fn last_report_times(&self, at: i64) -> Result<Vec<(String, i64, String)>> {
         let rows = sqlx::query(
@@ -620,6 +630,52 @@ mod tests {
         assert_eq!(super::placeholders(1, 2), "($1, $2)");
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::placeholders(0, 3), "");
+        use super::Backend;
+        assert_eq!(Backend::Sqlite.placeholders(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(Backend::Postgres.placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(Backend::Sqlite.list(1, 3), "?, ?, ?");
+        assert_eq!(Backend::Postgres.list(2, 2), "$2, $3");
+    }
+
+    /// The SQLite statements as large as [`Backend::rows_per_statement`]
+    /// allows bind every anonymous parameter to its own row and column.
+    #[tokio::test]
+    async fn a_full_anonymous_statement_binds_in_order_on_sqlite() {
+        use sqlx::Executor as _;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+        let store = super::Store::open(&url).await.unwrap();
+        store
+            .pool
+            .execute("CREATE TABLE t (a BIGINT, b TEXT, c BIGINT)")
+            .await
+            .unwrap();
+        let backend = super::Backend::Sqlite;
+        let rows = backend.rows_per_statement(3);
+        assert!(rows > 1000);
+        let sql = format!("INSERT INTO t (a, b, c) VALUES {}", backend.placeholders(rows, 3));
+        let mut q = sqlx::query(&sql);
+        for i in 0..rows {
+            let i = i64::try_from(i).unwrap();
+            q = q.bind(i).bind(format!("row {i}")).bind(-i);
+        }
+        q.execute(&store.pool).await.unwrap();
+        let got: Vec<(i64, String, i64)> = sqlx::query_as("SELECT a, b, c FROM t ORDER BY rowid")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), rows);
+        for (i, (a, b, c)) in got.into_iter().enumerate() {
+            let i = i64::try_from(i).unwrap();
+            assert_eq!((a, b, c), (i, format!("row {i}"), -i));
+        }
+        let list = format!("SELECT COUNT(*) FROM t WHERE a IN ({})", backend.list(1, 2000));
+        let mut q = sqlx::query_scalar::<_, i64>(&list);
+        for i in 0..2000_i64 {
+            q = q.bind(i * 2);
+        }
+        let want = (0..2000_i64).filter(|i| i * 2 < i64::try_from(rows).unwrap()).count();
+        assert_eq!(q.fetch_one(&store.pool).await.unwrap(), i64::try_from(want).unwrap());
     }
 
     /// Regression (issue 22, item 5): a transaction that reads before it
@@ -734,10 +790,11 @@ mod tests {
     }
 
     #[test]
-    fn statements_stay_small_on_sqlite() {
+    fn statements_stay_within_each_engines_parameter_limit() {
         use super::Backend;
-        assert_eq!(Backend::Sqlite.rows_per_statement(6), 25);
-        assert_eq!(Backend::Sqlite.rows_per_statement(500), 1);
+        assert_eq!(Backend::Sqlite.rows_per_statement(6), 666);
+        assert_eq!(Backend::Sqlite.rows_per_statement(5000), 1);
+        assert!(Backend::Sqlite.rows_per_statement(1) <= 32_766);
         assert_eq!(Backend::Postgres.rows_per_statement(11), 545);
         assert!(Backend::Postgres.rows_per_statement(7) * 7 <= 65_535);
     }

@@ -428,7 +428,7 @@ impl AuditLog {
         data: Value,
     ) -> Result<i64, StoreError> {
         let e = self.entry(seq, kind, actor, data);
-        insert_entries(conn, std::slice::from_ref(&e), 1).await?;
+        insert_entry(conn, &e).await?;
         Ok(e.seq)
     }
 
@@ -625,9 +625,6 @@ impl AuditLog {
     }
 }
 
-/// Stores signed entries (from [`AuditLog::entry`], numbered on from
-/// [`AuditLog::next_seq`]) in the caller's transaction, `per_statement` rows
-/// per INSERT (see [`Backend::rows_per_statement`]).
 /// The audit key's half that signs entries ([`AuditLog::signer`]).
 #[derive(Clone)]
 pub struct EntrySigner {
@@ -657,29 +654,46 @@ fn sign_entry(key: &SigningKey, seq: i64, kind: &str, actor: &str, data: Value) 
     e
 }
 
+/// Stores signed entries (from [`AuditLog::entry`], numbered on from
+/// [`AuditLog::next_seq`]) in the caller's transaction, in as few
+/// statements as `backend` takes ([`Backend::rows_per_statement`]).
 pub async fn insert_entries(
     conn: &mut AnyConnection,
     entries: &[Entry],
-    per_statement: usize,
+    backend: Backend,
 ) -> Result<(), StoreError> {
-    for chunk in entries.chunks(per_statement.max(1)) {
-        let sql = format!(
-            "INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {}",
-            crate::store::placeholders(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.seq)
-                .bind(e.ts)
-                .bind(e.kind.as_str())
-                .bind(e.actor.as_str())
-                .bind(canonical_json(&e.data))
-                .bind(e.leaf_hash.as_str())
-                .bind(e.sig.as_str());
-        }
-        q.execute(&mut *conn).await?;
+    for chunk in entries.chunks(backend.rows_per_statement(7)) {
+        let tuples = backend.placeholders(chunk.len(), 7);
+        insert_rows(conn, chunk, &tuples).await?;
     }
+    Ok(())
+}
+
+/// One entry, with the numbered placeholders both engines take.
+async fn insert_entry(conn: &mut AnyConnection, entry: &Entry) -> Result<(), StoreError> {
+    insert_rows(conn, std::slice::from_ref(entry), "($1, $2, $3, $4, $5, $6, $7)").await
+}
+
+/// `entries` stored in one INSERT whose VALUES are `tuples`.
+async fn insert_rows(
+    conn: &mut AnyConnection,
+    entries: &[Entry],
+    tuples: &str,
+) -> Result<(), StoreError> {
+    let sql =
+        format!("INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {tuples}");
+    let mut q = sqlx::query(&sql);
+    for e in entries {
+        q = q
+            .bind(e.seq)
+            .bind(e.ts)
+            .bind(e.kind.as_str())
+            .bind(e.actor.as_str())
+            .bind(canonical_json(&e.data))
+            .bind(e.leaf_hash.as_str())
+            .bind(e.sig.as_str());
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::*;
-use crate::store::{placeholders, Backend, NewReport};
+use crate::store::{Backend, NewReport};
 
 // --- the compact checks -----------------------------------------------------------
 
@@ -174,7 +174,7 @@ pub async fn apply(
     for chunk in hosts.chunks(backend.rows_per_statement(1)) {
         let sql = format!(
             "SELECT host, control_id, status, finished_at, received_at, report_id FROM latest_results WHERE host IN ({})",
-            in_list(1, chunk.len())
+            backend.list(1, chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for h in chunk {
@@ -243,7 +243,7 @@ pub async fn apply(
     for chunk in removed.chunks(backend.rows_per_statement(2)) {
         let sql = format!(
             "DELETE FROM latest_results WHERE (host, control_id) IN (VALUES {})",
-            placeholders(chunk.len(), 2)
+            backend.placeholders(chunk.len(), 2)
         );
         let mut q = sqlx::query(&sql);
         for (h, c) in chunk {
@@ -263,7 +263,7 @@ pub async fn apply(
              ON CONFLICT (host, control_id) DO UPDATE SET title = excluded.title, status = excluded.status, finished_at = excluded.finished_at, \
              received_at = excluded.received_at, report_id = excluded.report_id, \
              checks = CASE WHEN latest_results.checks = excluded.checks THEN latest_results.checks ELSE excluded.checks END",
-            placeholders(chunk.len(), 8)
+            backend.placeholders(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for ((h, c), cand) in chunk {
@@ -314,7 +314,7 @@ pub async fn apply(
              received_at = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.received_at ELSE latest_hosts.received_at END, \
              report_id = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.report_id ELSE latest_hosts.report_id END, \
              finished_at = CASE WHEN {NEWER_HOST_REPORT} THEN excluded.finished_at ELSE latest_hosts.finished_at END",
-            placeholders(chunk.len(), 5)
+            backend.placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for h in chunk {
@@ -327,7 +327,8 @@ pub async fn apply(
     // 5. Roll-ups: carry the touched controls into today, then add the deltas.
     let touched: BTreeSet<&str> = delta.keys().map(|(c, _)| *c).collect();
     let touched: Vec<&str> = touched.into_iter().collect();
-    for chunk in touched.chunks(backend.rows_per_statement(1).saturating_sub(1).max(1)) {
+    // `$1` twice and a numbered list: a policy's controls are few.
+    for chunk in touched.chunks(100) {
         let sql = format!(
             "INSERT INTO control_daily (control_id, day, status, hosts, fresh) \
              SELECT d.control_id, $1, d.status, d.hosts, 0 FROM control_daily d \
@@ -348,7 +349,7 @@ pub async fn apply(
             "INSERT INTO control_daily (control_id, day, status, hosts, fresh) VALUES {} \
              ON CONFLICT (control_id, day, status) DO UPDATE SET hosts = control_daily.hosts + excluded.hosts, \
              fresh = control_daily.fresh + excluded.fresh",
-            placeholders(chunk.len(), 5)
+            backend.placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for ((c, s), (dh, df)) in chunk {

@@ -18,7 +18,7 @@ nor store in the time given):
            today's rows copied to each earlier day with a failure rate that
            drifts, so the trend has a shape.
   pad      K copies of every stored report written with SQL (new report ids,
-           finished/received K hours earlier, control_results alike): the
+           finished/received K days earlier): the
            "stored reports" the views must not read. Used to measure the views
            at two report counts.
 
@@ -212,9 +212,6 @@ def pad(db, k):
                      SELECT report_id || '-pad%d', agent_id, host, policy_id, policy_version, policy_sha256,
                      started_at - ?, finished_at - ?, received_at - ?, summary, body, body_zstd
                      FROM reports WHERE report_id NOT LIKE '%%-pad%%'""" % j, (shift, shift, shift))
-        c.execute("""INSERT INTO control_results (report_id, host, control_id, title, status, finished_at)
-                     SELECT report_id || '-pad%d', host, control_id, title, status, finished_at - ?
-                     FROM control_results WHERE report_id NOT LIKE '%%-pad%%'""" % j, (shift,))
         c.commit()
         print("pad %d/%d: %d stored reports" % (j, k, c.execute("SELECT COUNT(*) FROM reports").fetchone()[0]), flush=True)
 

@@ -165,12 +165,25 @@ fn prepare(
     Ok(Ready { report: r, new })
 }
 
-/// Runs `f` on the blocking pool when `big`, else here.
+/// Runs `f` on the blocking pool when `big`, else here. At most one big
+/// preparation per CPU runs at a time; the others wait for a turn without a
+/// thread. Without the bound, a hundred agents' large reports made a
+/// hundred runnable threads on two cores, and the one flusher that every
+/// report waits on, woken between its statements, queued behind them for
+/// time slices.
 async fn cpu<T: Send + 'static>(
     big: bool,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     if big {
+        let turns = TURNS.get_or_init(|| {
+            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+        });
+        let _turn = turns
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(format!("report preparation: {e}")))?;
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| ApiError::Internal(format!("report preparation: {e}")))?

@@ -671,7 +671,12 @@ pub async fn insert_entries(
 
 /// One entry, with the numbered placeholders both engines take.
 async fn insert_entry(conn: &mut AnyConnection, entry: &Entry) -> Result<(), StoreError> {
-    insert_rows(conn, std::slice::from_ref(entry), "($1, $2, $3, $4, $5, $6, $7)").await
+    insert_rows(
+        conn,
+        std::slice::from_ref(entry),
+        "($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .await
 }
 
 /// `entries` stored in one INSERT whose VALUES are `tuples`.
@@ -680,8 +685,9 @@ async fn insert_rows(
     entries: &[Entry],
     tuples: &str,
 ) -> Result<(), StoreError> {
-    let sql =
-        format!("INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {tuples}");
+    let sql = format!(
+        "INSERT INTO audit_log (seq, ts, kind, actor, data, leaf_hash, sig) VALUES {tuples}"
+    );
     let mut q = sqlx::query(&sql);
     for e in entries {
         q = q

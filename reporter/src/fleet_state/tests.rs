@@ -108,23 +108,27 @@ fn scan_latest(reports: &[NewReport], at: i64) -> Vec<crate::store::ControlRow> 
             continue;
         }
         for (id, title, status) in &r.controls {
-            let better = best.get(&(r.host.as_str(), id.as_str())).is_none_or(|(o, _, _)| {
-                r.finished_at > o.finished_at
-                    || (r.finished_at == o.finished_at && r.report_id < o.report_id)
-            });
+            let better = best
+                .get(&(r.host.as_str(), id.as_str()))
+                .is_none_or(|(o, _, _)| {
+                    r.finished_at > o.finished_at
+                        || (r.finished_at == o.finished_at && r.report_id < o.report_id)
+                });
             if better {
                 best.insert((r.host.as_str(), id.as_str()), (r, title, status));
             }
         }
     }
     best.into_iter()
-        .map(|((host, control), (r, title, status))| crate::store::ControlRow {
-            host: host.into(),
-            control_id: control.into(),
-            title: title.into(),
-            status: status.into(),
-            finished_at: r.finished_at,
-        })
+        .map(
+            |((host, control), (r, title, status))| crate::store::ControlRow {
+                host: host.into(),
+                control_id: control.into(),
+                title: title.into(),
+                status: status.into(),
+                finished_at: r.finished_at,
+            },
+        )
         .collect()
 }
 

@@ -19,11 +19,27 @@ pub struct CheckBrief {
     pub check_type: String,
     pub status: String,
     pub summary: String,
+    /// The check's most severe findings, at most [`KEPT_FINDINGS`].
     #[serde(default)]
     pub findings: Vec<FindingBrief>,
+    /// How many less severe findings were not kept (all of them are in the
+    /// report's body).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub findings_omitted: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waived_by: Option<String>,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Findings kept per check in the maintained state. A file_integrity check
+/// of an unbaselined tree reports a finding per changed file (1,169 on this
+/// machine, 350 kB): kept whole, they were re-serialized, bound and compared
+/// with every report of the host (a tenth of the ingest's CPU) and no host
+/// page shows a thousand findings usefully. The report keeps all of them.
+pub const KEPT_FINDINGS: usize = 100;
 
 /// One finding of a [`CheckBrief`] (no evidence, no excerpt).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -45,6 +61,8 @@ struct CheckBriefRef<'a> {
     status: &'a str,
     summary: &'a str,
     findings: Vec<FindingBriefRef<'a>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    findings_omitted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     waived_by: Option<&'a str>,
 }
@@ -73,9 +91,7 @@ pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
                     check_type: &k.check_type,
                     status: k.status.as_str(),
                     summary: &k.summary,
-                    findings: k
-                        .findings
-                        .iter()
+                    findings: kept(&k.findings)
                         .map(|f| FindingBriefRef {
                             code: &f.code,
                             severity: f.severity.as_str(),
@@ -83,12 +99,38 @@ pub fn compact_checks(r: &vigil_rules::report::Report) -> Vec<String> {
                             message: &f.message,
                         })
                         .collect(),
+                    findings_omitted: k.findings.len().saturating_sub(KEPT_FINDINGS),
                     waived_by: k.waived_by.as_deref(),
                 })
                 .collect();
             serde_json::to_string(&checks).unwrap_or_else(|_| "[]".into())
         })
         .collect()
+}
+
+/// The [`KEPT_FINDINGS`] most severe of `findings`, in the report's order
+/// (all of them when there are no more).
+fn kept(
+    findings: &[vigil_rules::verdict::Finding],
+) -> impl Iterator<Item = &vigil_rules::verdict::Finding> {
+    // The least severity kept, and how many of that severity still fit.
+    let (mut floor, mut room) = (vigil_rules::verdict::Severity::Info, KEPT_FINDINGS);
+    if findings.len() > KEPT_FINDINGS {
+        let mut severities: Vec<_> = findings.iter().map(|f| f.severity).collect();
+        severities.sort_unstable_by(|a, b| b.cmp(a));
+        floor = severities[KEPT_FINDINGS - 1];
+        room = KEPT_FINDINGS - severities.iter().filter(|s| **s > floor).count();
+    }
+    findings.iter().filter(move |f| {
+        if f.severity > floor {
+            true
+        } else if f.severity == floor && room > 0 {
+            room -= 1;
+            true
+        } else {
+            false
+        }
+    })
 }
 
 // --- writing (inside the ingest transaction) ----------------------------------------
@@ -425,6 +467,62 @@ mod tests {
         assert_eq!(briefs[0].findings[0].severity, "high");
         assert_eq!(briefs[1].waived_by, None);
         assert_eq!(serde_json::to_string(&briefs).unwrap(), got[0]);
+    }
+
+    /// A check with more findings than [`super::KEPT_FINDINGS`] keeps its
+    /// most severe ones, in the report's order, and counts the rest.
+    #[test]
+    fn the_most_severe_findings_are_kept_and_the_rest_counted() {
+        let n = super::KEPT_FINDINGS;
+        // n + 50 findings: 30 high spread through n info and 20 medium.
+        let findings: Vec<serde_json::Value> = (0..n + 50)
+            .map(|i| {
+                let severity = if i % 5 == 1 && i < 150 { "high" } else if i >= n + 30 { "medium" } else { "info" };
+                serde_json::json!({"code": "c", "severity": severity, "subject": format!("f{i}"), "message": "m"})
+            })
+            .collect();
+        let high = findings.iter().filter(|f| f["severity"] == "high").count();
+        assert_eq!(high, 30);
+        let r: vigil_rules::report::Report = serde_json::from_value(serde_json::json!({
+            "schema": "vigil.report/v1", "report_id": "7d3c9a52-5b6f-4d8e-9b1a-2c3d4e5f6a7b",
+            "agent": {"host": "web-1", "version": "0"},
+            "policy": {"id": "p", "version": "1", "sha256": "0".repeat(64)},
+            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:01Z",
+            "controls": [{"id": "SP-7", "title": "t", "status": "fail", "checks": [
+                {"id": "tree", "type": "file_integrity", "status": "fail", "summary": "", "findings": findings,
+                 "evidence": null, "duration_ms": 0},
+                {"id": "few", "type": "file_integrity", "status": "fail", "summary": "",
+                 "findings": [{"code": "c", "severity": "info", "subject": "s", "message": "m"}],
+                 "evidence": null, "duration_ms": 0}]}],
+            "summary": {"pass": 0, "fail": 1, "error": 0, "attested": 0, "skipped": 0, "waived": 0, "unknown": 0}
+        }))
+        .unwrap();
+        let briefs: Vec<super::CheckBrief> =
+            serde_json::from_str(&super::compact_checks(&r)[0]).unwrap();
+        let kept = &briefs[0].findings;
+        assert_eq!(kept.len(), n);
+        assert_eq!(briefs[0].findings_omitted, 50);
+        // every high and medium one, then the first info ones
+        assert_eq!(kept.iter().filter(|f| f.severity == "high").count(), 30);
+        assert_eq!(kept.iter().filter(|f| f.severity == "medium").count(), 20);
+        let info: Vec<&str> = kept
+            .iter()
+            .filter(|f| f.severity == "info")
+            .map(|f| f.subject.as_str())
+            .collect();
+        assert_eq!(info.len(), n - 50);
+        assert_eq!(info[0], "f0");
+        assert_eq!(info[1], "f2");
+        // in the report's order
+        let order: Vec<usize> = kept
+            .iter()
+            .map(|f| f.subject[1..].parse().unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            (briefs[1].findings.len(), briefs[1].findings_omitted),
+            (1, 0)
+        );
     }
 
     /// The roll-ups of `control` today: hosts per status (zero rows left out).

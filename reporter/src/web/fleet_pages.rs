@@ -414,6 +414,8 @@ struct CheckView {
     summary: String,
     waived_by: Option<String>,
     findings: Vec<FindingView>,
+    /// Less severe findings not kept in the latest results (in the report).
+    findings_omitted: usize,
 }
 
 #[derive(Serialize)]
@@ -445,6 +447,7 @@ fn checks_view(checks: Vec<crate::fleet_state::CheckBrief>) -> Vec<CheckView> {
                     }
                 })
                 .collect(),
+            findings_omitted: k.findings_omitted,
             id: k.id,
             check_type: k.check_type,
             status: k.status,

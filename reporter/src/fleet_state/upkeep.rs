@@ -118,8 +118,10 @@ fn kept(
     if findings.len() > KEPT_FINDINGS {
         let mut severities: Vec<_> = findings.iter().map(|f| f.severity).collect();
         severities.sort_unstable_by(|a, b| b.cmp(a));
-        floor = severities[KEPT_FINDINGS - 1];
-        room = KEPT_FINDINGS - severities.iter().filter(|s| **s > floor).count();
+        if let Some(&least) = severities.get(KEPT_FINDINGS - 1) {
+            floor = least;
+            room = KEPT_FINDINGS - severities.iter().filter(|s| **s > floor).count();
+        }
     }
     findings.iter().filter(move |f| {
         if f.severity > floor {

@@ -139,7 +139,8 @@ enum Gate {
 
 struct GateInput<'a> {
     agents: &'a [AgentRow],
-    last_seen: &'a BTreeMap<String, i64>,
+    /// Each host's newest report: finished at, and its run's duration (ms).
+    last_seen: &'a BTreeMap<String, (i64, i64)>,
     res: &'a [ResultRow],
     frozen: &'a [String],
     now: i64,
@@ -184,7 +185,13 @@ fn gate(cfg: &ErasureConfig, c: &ClosureRow, phase: &str, g: &GateInput<'_>) -> 
                 let Some(a) = agent else {
                     return Gate::Waiting(format!("`{h}` has no active agent"));
                 };
-                if is_stale(g.last_seen.get(h).copied(), a.interval_secs, g.now) {
+                // A host whose checks take longer than its schedule reports
+                // once a run: it is stale after two of those, not before.
+                // (Two backup hosts proving many blobs each took ~15 s a run
+                // on a 1 s schedule, so they were never fresh together.)
+                let (last, took_ms) = g.last_seen.get(h).copied().unzip();
+                let period = a.interval_secs.max(took_ms.unwrap_or(0).saturating_add(999) / 1000);
+                if is_stale(last, period, g.now) {
                     return Gate::Waiting(format!("`{h}` is stale"));
                 }
                 let mut proof = json!({"host": h, "report_id": r.report_id, "digest": r.digest, "at": rfc3339(r.received_at)});
@@ -220,7 +227,7 @@ pub async fn advance_all(state: &AppState, actor: &str) -> Result<(), StoreError
     Ok(())
 }
 
-async fn last_seen_map(state: &AppState) -> Result<BTreeMap<String, i64>, StoreError> {
+async fn last_seen_map(state: &AppState) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
     crate::fleet_state::last_seen(&state.store).await
 }
 

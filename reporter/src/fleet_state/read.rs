@@ -67,13 +67,27 @@ pub async fn last_reports(store: &Store) -> Result<Vec<(String, i64, String)>> {
         .collect()
 }
 
-/// Every host's newest report time, by host (for closures' liveness gates).
-pub async fn last_seen(store: &Store) -> Result<BTreeMap<String, i64>> {
-    Ok(last_reports(store)
-        .await?
-        .into_iter()
-        .map(|(h, t, _)| (h, t))
-        .collect())
+/// Every host's newest report: when it finished and how long its run took
+/// (ms; 0 when the report is no longer stored), by host (for closures'
+/// liveness gates).
+pub async fn last_seen(store: &Store) -> Result<BTreeMap<String, (i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT lh.host, lh.finished_at, COALESCE(lh.finished_at - r.started_at, 0) AS took \
+         FROM latest_hosts lh LEFT JOIN reports r ON r.report_id = lh.report_id",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("host")?,
+                (
+                    r.try_get("finished_at")?,
+                    r.try_get::<i64, _>("took")?.max(0),
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// The control ids any host has reported.

@@ -414,7 +414,8 @@ struct CheckView {
     summary: String,
     waived_by: Option<String>,
     findings: Vec<FindingView>,
-    /// Less severe findings not kept in the latest results (in the report).
+    /// Findings not kept in the latest results, none more severe than the
+    /// kept ones (the report has them all).
     findings_omitted: usize,
 }
 

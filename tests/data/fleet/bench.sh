@@ -11,6 +11,11 @@
 # Needs: target/release/vigil-reporter (cargo build --release -p vigil-reporter), wrk, curl, python3.
 # SHOTS=DIR: also keeps headless Chromium screenshots of the overview and a
 # control page at this size in DIR (overview.png, control-SP-5.png).
+# INGEST=N (and PACE_MS, default 1000): while the views are measured, N of the
+# seeded hosts keep posting real `vigil-agent check` reports (role app), each
+# every PACE_MS, through tests/data/ingest/paced.lua: every ingest commit
+# makes the views' cache reload, as in a fleet that reports all the time.
+# Needs target/release/vigil-agent for the report template.
 set -euo pipefail
 HOSTS=${1:-10000}
 ROUNDS=${2:-2}
@@ -78,7 +83,38 @@ shots() {
     echo "screenshot $SHOTS/$name.png: $(stat -c %s "$SHOTS/$name.png" 2>/dev/null || echo missing) bytes"
   done
 }
+ingest_start() {
+  [ -n "${INGEST:-}" ] || return 0
+  local agent=$ROOT/target/release/vigil-agent
+  [ -x "$agent" ] || { echo "INGEST needs $agent (cargo build --release -p vigil-agent)"; exit 1; }
+  "$agent" check --policy "$ROOT/policies/papyrs.yaml" --format json --host loadhost --role app \
+    --state-dir "$WORK/agent-state" --control SP-4 --control SP-5 --control SP-8 --control SP-9 --control SP-10 \
+    --control GDPR-1 --control GDPR-2 --control GDPR-3 --output "$WORK/app.raw.json" >/dev/null || [ $? -le 2 ]
+  python3 - "$WORK/app.raw.json" "$WORK/app.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["report_id"], r["started_at"], r["finished_at"] = "@RID@", "@START@", "@END@"
+open(sys.argv[2], "w").write(json.dumps(r, separators=(",", ":"), ensure_ascii=False))
+PY
+  head -n "$INGEST" "$WORK/tokens.tsv" | awk -v t="$WORK/app.json" -F'\t' '{print $1, $2, t}' > "$WORK/ingest-hosts"
+  mkdir -p "$WORK/ingest-out"
+  wrk -t "$INGEST" -c "$INGEST" -d 1h --timeout 30s -s "$ROOT/tests/data/ingest/paced.lua" \
+    "$BASE/api/v1/reports" -- "$WORK/ingest-hosts" "$WORK/ingest-out" "${PACE_MS:-1000}" > "$WORK/ingest.out" 2>&1 &
+  INGEST_PID=$!
+  sleep 3
+  echo "ingest: $INGEST hosts posting every ${PACE_MS:-1000} ms ($(cat "$WORK"/ingest-out/ok-* | wc -l) stored in the first 3 s)"
+}
+ingest_stop() {
+  [ -n "${INGEST_PID:-}" ] || return 0
+  local before; before=$(sqlite3 "$DB" 'SELECT COUNT(*) FROM reports')
+  kill -INT "$INGEST_PID" 2>/dev/null || true
+  wait "$INGEST_PID" 2>/dev/null || true
+  grep -E "RESULT|statuses" "$WORK/ingest.out" || true
+  echo "ingest stopped: $before stored reports"
+}
+ingest_start
 measure "after the API rounds"
+ingest_stop
 shots
 $SEED pad "$DB" "$PAD"
 measure "after padding"
